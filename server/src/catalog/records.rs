@@ -1,0 +1,478 @@
+//! Rows of the catalog and the queries on them, one section per table.
+
+use serde::{Deserialize, Serialize};
+use sqlx::FromRow;
+
+use super::{Catalog, CatalogError, Result, now, unique_violation};
+use crate::storage::Availability;
+
+// ---------------------------------------------------------------- storage locations
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, FromRow)]
+pub struct StorageLocationRecord {
+    pub name: String,
+    /// `local` or `s3`.
+    pub kind: String,
+    /// JSON settings without secret values.
+    pub config: String,
+    pub is_default: i64,
+    /// `unknown`, `available` or `unavailable`.
+    pub availability: String,
+    pub availability_reason: Option<String>,
+    pub checked_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Catalog {
+    /// Creates or updates a storage location's settings (availability is kept).
+    pub async fn upsert_storage_location(
+        &self,
+        name: &str,
+        kind: &str,
+        config: &serde_json::Value,
+        is_default: bool,
+    ) -> Result<()> {
+        let now = now();
+        let mut tx = self.pool().begin().await?;
+        if is_default {
+            sqlx::query("UPDATE storage_locations SET is_default = 0 WHERE name <> $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO storage_locations (name, kind, config, is_default, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $5) \
+             ON CONFLICT (name) DO UPDATE SET kind = $2, config = $3, is_default = $4, updated_at = $5",
+        )
+        .bind(name)
+        .bind(kind)
+        .bind(config.to_string())
+        .bind(i64::from(is_default))
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn storage_locations(&self) -> Result<Vec<StorageLocationRecord>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM storage_locations ORDER BY name")
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
+    pub async fn storage_location(&self, name: &str) -> Result<StorageLocationRecord> {
+        sqlx::query_as("SELECT * FROM storage_locations WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| CatalogError::NotFound {
+                what: "storage location",
+                name: name.to_string(),
+            })
+    }
+
+    pub async fn set_availability(&self, name: &str, availability: &Availability) -> Result<()> {
+        let (state, reason) = match availability {
+            Availability::Available => ("available", None),
+            Availability::Unavailable { reason } => ("unavailable", Some(reason.as_str())),
+        };
+        let done = sqlx::query(
+            "UPDATE storage_locations SET availability = $1, availability_reason = $2, checked_at = $3 \
+             WHERE name = $4",
+        )
+        .bind(state)
+        .bind(reason)
+        .bind(now())
+        .bind(name)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(CatalogError::NotFound {
+                what: "storage location",
+                name: name.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- backups
+
+/// Phases of a backup, as Velero users know them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BackupPhase {
+    New,
+    InProgress,
+    Completed,
+    PartiallyFailed,
+    Failed,
+    Deleting,
+}
+
+impl BackupPhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "New",
+            Self::InProgress => "InProgress",
+            Self::Completed => "Completed",
+            Self::PartiallyFailed => "PartiallyFailed",
+            Self::Failed => "Failed",
+            Self::Deleting => "Deleting",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, FromRow)]
+pub struct BackupRecord {
+    pub id: String,
+    pub name: String,
+    pub storage_location: String,
+    pub schedule: Option<String>,
+    pub phase: String,
+    pub phase_reason: Option<String>,
+    /// JSON backup spec.
+    pub spec: String,
+    pub items_done: i64,
+    pub items_total: Option<i64>,
+    pub bytes_done: i64,
+    pub size_bytes: Option<i64>,
+    pub warnings: i64,
+    pub errors: i64,
+    pub missing_from_storage: i64,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub expires_at: Option<String>,
+    pub created_at: String,
+}
+
+impl BackupRecord {
+    /// A new backup in phase `New`.
+    pub fn new(name: &str, storage_location: &str, spec: &serde_json::Value) -> Self {
+        Self {
+            id: uuid::Uuid::now_v7().to_string(),
+            name: name.to_string(),
+            storage_location: storage_location.to_string(),
+            schedule: None,
+            phase: BackupPhase::New.as_str().to_string(),
+            phase_reason: None,
+            spec: spec.to_string(),
+            items_done: 0,
+            items_total: None,
+            bytes_done: 0,
+            size_bytes: None,
+            warnings: 0,
+            errors: 0,
+            missing_from_storage: 0,
+            started_at: None,
+            completed_at: None,
+            expires_at: None,
+            created_at: now(),
+        }
+    }
+}
+
+/// Which backups to list; `None` fields do not filter.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct BackupFilter {
+    pub phase: Option<String>,
+    pub schedule: Option<String>,
+    pub storage_location: Option<String>,
+}
+
+impl Catalog {
+    pub async fn insert_backup(&self, b: &BackupRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO backups (id, name, storage_location, schedule, phase, phase_reason, spec, \
+             items_done, items_total, bytes_done, size_bytes, warnings, errors, missing_from_storage, \
+             started_at, completed_at, expires_at, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+        )
+        .bind(&b.id)
+        .bind(&b.name)
+        .bind(&b.storage_location)
+        .bind(&b.schedule)
+        .bind(&b.phase)
+        .bind(&b.phase_reason)
+        .bind(&b.spec)
+        .bind(b.items_done)
+        .bind(b.items_total)
+        .bind(b.bytes_done)
+        .bind(b.size_bytes)
+        .bind(b.warnings)
+        .bind(b.errors)
+        .bind(b.missing_from_storage)
+        .bind(&b.started_at)
+        .bind(&b.completed_at)
+        .bind(&b.expires_at)
+        .bind(&b.created_at)
+        .execute(self.pool())
+        .await
+        .map_err(unique_violation("backup", &b.name))?;
+        Ok(())
+    }
+
+    pub async fn backup(&self, name: &str) -> Result<BackupRecord> {
+        sqlx::query_as("SELECT * FROM backups WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| CatalogError::NotFound {
+                what: "backup",
+                name: name.to_string(),
+            })
+    }
+
+    /// Backups matching `filter`, newest first.
+    pub async fn backups(&self, filter: &BackupFilter) -> Result<Vec<BackupRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM backups WHERE ($1 IS NULL OR phase = $1) \
+             AND ($2 IS NULL OR schedule = $2) AND ($3 IS NULL OR storage_location = $3) \
+             ORDER BY created_at DESC, name",
+        )
+        .bind(&filter.phase)
+        .bind(&filter.schedule)
+        .bind(&filter.storage_location)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Moves a backup to `phase`, stamping start or completion times as fitting.
+    pub async fn set_backup_phase(
+        &self,
+        name: &str,
+        phase: BackupPhase,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        let now = now();
+        let started = (phase == BackupPhase::InProgress).then_some(now.as_str());
+        let completed = matches!(
+            phase,
+            BackupPhase::Completed | BackupPhase::PartiallyFailed | BackupPhase::Failed
+        )
+        .then_some(now.as_str());
+        let done = sqlx::query(
+            "UPDATE backups SET phase = $1, phase_reason = $2, \
+             started_at = COALESCE($3, started_at), completed_at = COALESCE($4, completed_at) \
+             WHERE name = $5",
+        )
+        .bind(phase.as_str())
+        .bind(reason)
+        .bind(started)
+        .bind(completed)
+        .bind(name)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(CatalogError::NotFound {
+                what: "backup",
+                name: name.to_string(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Removes a backup's row; its storage objects must be deleted first.
+    pub async fn delete_backup(&self, name: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM backups WHERE name = $1")
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+}
+
+// ---------------------------------------------------------------- restores
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, FromRow)]
+pub struct RestoreRecord {
+    pub id: String,
+    pub name: String,
+    pub backup_name: String,
+    pub phase: String,
+    pub phase_reason: Option<String>,
+    pub spec: String,
+    pub plan: Option<String>,
+    pub items_done: i64,
+    pub items_total: Option<i64>,
+    pub warnings: i64,
+    pub errors: i64,
+    pub started_at: Option<String>,
+    pub completed_at: Option<String>,
+    pub created_at: String,
+}
+
+impl Catalog {
+    pub async fn insert_restore(
+        &self,
+        name: &str,
+        backup_name: &str,
+        spec: &serde_json::Value,
+    ) -> Result<RestoreRecord> {
+        let record = RestoreRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            name: name.to_string(),
+            backup_name: backup_name.to_string(),
+            phase: "New".into(),
+            phase_reason: None,
+            spec: spec.to_string(),
+            plan: None,
+            items_done: 0,
+            items_total: None,
+            warnings: 0,
+            errors: 0,
+            started_at: None,
+            completed_at: None,
+            created_at: now(),
+        };
+        sqlx::query(
+            "INSERT INTO restores (id, name, backup_name, phase, spec, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&record.id)
+        .bind(&record.name)
+        .bind(&record.backup_name)
+        .bind(&record.phase)
+        .bind(&record.spec)
+        .bind(&record.created_at)
+        .execute(self.pool())
+        .await
+        .map_err(unique_violation("restore", name))?;
+        Ok(record)
+    }
+
+    pub async fn restores(&self, backup_name: Option<&str>) -> Result<Vec<RestoreRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM restores WHERE ($1 IS NULL OR backup_name = $1) ORDER BY created_at DESC, name",
+        )
+        .bind(backup_name)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}
+
+// ---------------------------------------------------------------- schedules
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, FromRow)]
+pub struct ScheduleRecord {
+    pub name: String,
+    pub cron: String,
+    pub timezone: String,
+    /// JSON backup spec used for each run.
+    pub template: String,
+    pub ttl_seconds: Option<i64>,
+    pub keep_last: Option<i64>,
+    pub paused: i64,
+    pub last_run_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl Catalog {
+    pub async fn insert_schedule(&self, s: &ScheduleRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO schedules (name, cron, timezone, template, ttl_seconds, keep_last, paused, \
+             last_run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&s.name)
+        .bind(&s.cron)
+        .bind(&s.timezone)
+        .bind(&s.template)
+        .bind(s.ttl_seconds)
+        .bind(s.keep_last)
+        .bind(s.paused)
+        .bind(&s.last_run_at)
+        .bind(&s.created_at)
+        .bind(&s.updated_at)
+        .execute(self.pool())
+        .await
+        .map_err(unique_violation("schedule", &s.name))?;
+        Ok(())
+    }
+
+    pub async fn schedules(&self) -> Result<Vec<ScheduleRecord>> {
+        Ok(sqlx::query_as("SELECT * FROM schedules ORDER BY name")
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    pub async fn set_schedule_paused(&self, name: &str, paused: bool) -> Result<()> {
+        let done = sqlx::query("UPDATE schedules SET paused = $1, updated_at = $2 WHERE name = $3")
+            .bind(i64::from(paused))
+            .bind(now())
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        if done.rows_affected() == 0 {
+            return Err(CatalogError::NotFound {
+                what: "schedule",
+                name: name.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------- activity
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, FromRow)]
+pub struct ActivityRecord {
+    pub id: String,
+    pub at: String,
+    pub actor: String,
+    pub kind: String,
+    pub subject: String,
+    pub message: String,
+    pub details: Option<String>,
+}
+
+impl Catalog {
+    /// Appends to the activity log. There is deliberately no update or delete.
+    pub async fn record_activity(
+        &self,
+        actor: &str,
+        kind: &str,
+        subject: &str,
+        message: &str,
+        details: Option<&serde_json::Value>,
+    ) -> Result<ActivityRecord> {
+        let record = ActivityRecord {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: now(),
+            actor: actor.into(),
+            kind: kind.into(),
+            subject: subject.into(),
+            message: message.into(),
+            details: details.map(|d| d.to_string()),
+        };
+        sqlx::query(
+            "INSERT INTO activity (id, at, actor, kind, subject, message, details) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&record.id)
+        .bind(&record.at)
+        .bind(&record.actor)
+        .bind(&record.kind)
+        .bind(&record.subject)
+        .bind(&record.message)
+        .bind(&record.details)
+        .execute(self.pool())
+        .await?;
+        Ok(record)
+    }
+
+    /// The newest `limit` entries, newest first, optionally about one subject.
+    pub async fn activity(&self, subject: Option<&str>, limit: i64) -> Result<Vec<ActivityRecord>> {
+        Ok(sqlx::query_as(
+            "SELECT * FROM activity WHERE ($1 IS NULL OR subject = $1) ORDER BY id DESC LIMIT $2",
+        )
+        .bind(subject)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}

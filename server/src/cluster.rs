@@ -1,0 +1,72 @@
+//! The connection to the Kubernetes API: from a kubeconfig (a named file or
+//! context, `$KUBECONFIG`, `~/.kube/config`) or the in-cluster ServiceAccount,
+//! exactly as kube-rs resolves it. Lifeboat has no other path to a cluster.
+
+use std::time::Duration;
+
+use crate::config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error(
+        "no cluster configured: {0}. Set kubeconfig / LIFEBOAT_KUBECONFIG (or KUBECONFIG), \
+         or run Lifeboat inside the cluster with a ServiceAccount."
+    )]
+    NoConfig(String),
+    #[error(
+        "the Kubernetes API at {url} did not answer: {message}. Check that the cluster is up \
+         and that the kubeconfig's server address and credentials are right."
+    )]
+    Unreachable { url: String, message: String },
+}
+
+/// A client for one cluster and the address it talks to.
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: kube::Client,
+    pub url: String,
+}
+
+impl Cluster {
+    /// Resolves the cluster the configuration names.
+    pub async fn connect(config: &Config) -> Result<Self, ClusterError> {
+        crate::install_crypto_provider();
+        let options = kube::config::KubeConfigOptions {
+            context: config.kube_context.clone(),
+            ..Default::default()
+        };
+        let no_config = |e: &dyn std::fmt::Display| ClusterError::NoConfig(e.to_string());
+        let kube_config = match &config.kubeconfig {
+            Some(path) => {
+                let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                    .map_err(|e| ClusterError::NoConfig(format!("{}: {e}", path.display())))?;
+                kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+                    .await
+                    .map_err(|e| no_config(&e))?
+            }
+            None if config.kube_context.is_some() => kube::Config::from_kubeconfig(&options)
+                .await
+                .map_err(|e| no_config(&e))?,
+            None => kube::Config::infer().await.map_err(|e| no_config(&e))?,
+        };
+        let url = kube_config.cluster_url.to_string();
+        let client = kube::Client::try_from(kube_config).map_err(|e| no_config(&e))?;
+        Ok(Self { client, url })
+    }
+
+    /// Asks the API server for its version, within `timeout`.
+    pub async fn probe(&self, timeout: Duration) -> Result<String, ClusterError> {
+        let unreachable = |message: String| ClusterError::Unreachable {
+            url: self.url.clone(),
+            message,
+        };
+        match tokio::time::timeout(timeout, self.client.apiserver_version()).await {
+            Ok(Ok(info)) => Ok(info.git_version),
+            Ok(Err(e)) => Err(unreachable(e.to_string())),
+            Err(_) => Err(unreachable(format!(
+                "no answer within {}s",
+                timeout.as_secs()
+            ))),
+        }
+    }
+}

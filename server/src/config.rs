@@ -1,0 +1,535 @@
+//! Effective configuration: embedded defaults, then `lifeboat.toml`, then
+//! `LIFEBOAT_*` environment variables, then command-line flags, each layer
+//! overriding the one before. Unknown keys are errors, never ignored.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::storage::ChecksumMode;
+
+/// A value that must never be printed: `Debug` and `Serialize` show `********`.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("********")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("********")
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Json,
+    Text,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageKind {
+    #[default]
+    Local,
+    S3,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the SQLite catalog and, by default, backups live.
+    pub data_dir: PathBuf,
+    /// Address of the web UI and JSON API.
+    pub listen: SocketAddr,
+    /// `sqlite://…` or `postgres://…`; default: `sqlite://<data_dir>/lifeboat.db`.
+    pub database_url: Option<Secret>,
+    /// Kubeconfig file; default: `$KUBECONFIG`, `~/.kube/config`, or the in-cluster ServiceAccount.
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context; default: the current context.
+    pub kube_context: Option<String>,
+    pub log_format: LogFormat,
+    /// The default storage location, named `default` in the catalog.
+    pub storage: StorageConfig,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub kind: StorageKind,
+    /// For `local`: the directory; default `<data_dir>/backups`.
+    pub path: Option<PathBuf>,
+    pub s3: S3Config,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Config {
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub bucket: String,
+    pub prefix: String,
+    pub path_style: bool,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<Secret>,
+    pub checksum: ChecksumMode,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            region: "us-east-1".into(),
+            bucket: String::new(),
+            prefix: String::new(),
+            path_style: true,
+            access_key_id: None,
+            secret_access_key: None,
+            checksum: ChecksumMode::WhenRequired,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./lifeboat-data"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: None,
+            kubeconfig: None,
+            kube_context: None,
+            log_format: LogFormat::Json,
+            storage: StorageConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "cannot read the configuration file {path}: {source}. Fix the path given with --config / LIFEBOAT_CONFIG, or remove it to use the defaults."
+    )]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the configuration file {path} is not valid: {message}Fix or remove that key; `lifeboat config show` prints every valid key with its current value."
+    )]
+    File { path: String, message: String },
+    #[error("{source_name} is not valid: {message}. {hint}")]
+    Value {
+        source_name: String,
+        message: String,
+        hint: String,
+    },
+    #[error(
+        "the configuration is not valid: {message}Fix it in lifeboat.toml, LIFEBOAT_* or the flags; `lifeboat config show` prints every valid key."
+    )]
+    Merged { message: String },
+}
+
+/// Every environment variable Lifeboat reads, with the key it sets.
+pub const ENV_KEYS: &[(&str, &str)] = &[
+    ("LIFEBOAT_DATA_DIR", "data_dir"),
+    ("LIFEBOAT_LISTEN", "listen"),
+    ("LIFEBOAT_DATABASE_URL", "database_url"),
+    ("LIFEBOAT_KUBECONFIG", "kubeconfig"),
+    ("LIFEBOAT_KUBE_CONTEXT", "kube_context"),
+    ("LIFEBOAT_LOG_FORMAT", "log_format"),
+    ("LIFEBOAT_STORAGE_KIND", "storage.kind"),
+    ("LIFEBOAT_STORAGE_PATH", "storage.path"),
+    ("LIFEBOAT_S3_ENDPOINT", "storage.s3.endpoint"),
+    ("LIFEBOAT_S3_REGION", "storage.s3.region"),
+    ("LIFEBOAT_S3_BUCKET", "storage.s3.bucket"),
+    ("LIFEBOAT_S3_PREFIX", "storage.s3.prefix"),
+    ("LIFEBOAT_S3_PATH_STYLE", "storage.s3.path_style"),
+    ("LIFEBOAT_S3_ACCESS_KEY_ID", "storage.s3.access_key_id"),
+    (
+        "LIFEBOAT_S3_SECRET_ACCESS_KEY",
+        "storage.s3.secret_access_key",
+    ),
+    ("LIFEBOAT_S3_CHECKSUM", "storage.s3.checksum"),
+];
+
+/// Variables with the prefix that are not configuration keys.
+const ENV_NOT_KEYS: &[&str] = &["LIFEBOAT_CONFIG", "LIFEBOAT_LOG"];
+
+/// Builds the effective configuration.
+///
+/// * `file`: an explicit file path (must exist) or `None` to use `./lifeboat.toml` if present;
+/// * `env`: the process environment (passed in so tests need not touch the real one);
+/// * `flags`: `(key, value)` pairs from the command line, highest precedence.
+pub fn load(
+    file: Option<&Path>,
+    env: &[(String, String)],
+    flags: &[(&str, String)],
+) -> Result<Config, ConfigError> {
+    let mut merged = toml::Table::new();
+
+    let (path, required) = match file {
+        Some(p) => (p.to_path_buf(), true),
+        None => (PathBuf::from("lifeboat.toml"), false),
+    };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::File {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            // Check the file alone first, so its errors name the file and the line.
+            toml::from_str::<Config>(&text).map_err(|e| ConfigError::File {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+            merged = table;
+        }
+        Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            });
+        }
+    }
+
+    for (name, value) in env {
+        if !name.starts_with("LIFEBOAT_")
+            || name.starts_with("LIFEBOAT_TEST_")
+            || ENV_NOT_KEYS.contains(&name.as_str())
+        {
+            continue;
+        }
+        let Some((_, key)) = ENV_KEYS.iter().find(|(n, _)| n == name) else {
+            let known: Vec<&str> = ENV_KEYS.iter().map(|(n, _)| *n).collect();
+            return Err(ConfigError::Value {
+                source_name: format!("environment variable {name}"),
+                message: "it is not a Lifeboat setting".into(),
+                hint: format!("Unset it, or use one of: {}.", known.join(", ")),
+            });
+        };
+        set_key(
+            &mut merged,
+            key,
+            value,
+            &format!("environment variable {name}"),
+        )?;
+    }
+    for (key, value) in flags {
+        set_key(&mut merged, key, value, &format!("flag for `{key}`"))?;
+    }
+
+    // Through text, so that a bad value is reported with its key and line.
+    let text = toml::to_string(&merged).map_err(|e| ConfigError::Merged {
+        message: e.to_string(),
+    })?;
+    let config: Config = toml::from_str(&text).map_err(|e| ConfigError::Merged {
+        message: e.to_string(),
+    })?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// Sets a dotted key in a table from a string, typed the way the key expects.
+fn set_key(
+    table: &mut toml::Table,
+    dotted: &str,
+    raw: &str,
+    source_name: &str,
+) -> Result<(), ConfigError> {
+    let value = if dotted.ends_with("path_style") {
+        match raw.to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => toml::Value::Boolean(true),
+            "false" | "0" | "no" => toml::Value::Boolean(false),
+            _ => {
+                return Err(ConfigError::Value {
+                    source_name: source_name.into(),
+                    message: format!("`{raw}` is not a boolean"),
+                    hint: "Use true or false.".into(),
+                });
+            }
+        }
+    } else {
+        toml::Value::String(raw.to_string())
+    };
+    let mut parts: Vec<&str> = dotted.split('.').collect();
+    let last = parts.pop().unwrap_or(dotted);
+    let mut current = table;
+    for part in parts {
+        let entry = current
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        if !entry.is_table() {
+            *entry = toml::Value::Table(toml::Table::new());
+        }
+        let toml::Value::Table(next) = entry else {
+            unreachable!("just made a table")
+        };
+        current = next;
+    }
+    current.insert(last.to_string(), value);
+    Ok(())
+}
+
+impl Config {
+    /// Checks what serde cannot: URL shapes and required combinations.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |name: &str, message: String, hint: &str| ConfigError::Value {
+            source_name: format!("setting `{name}`"),
+            message,
+            hint: hint.to_string(),
+        };
+        if let Some(url) = &self.database_url {
+            let url = url.expose();
+            if !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+            {
+                return Err(invalid(
+                    "database_url",
+                    "it must start with sqlite:, postgres:// or postgresql://".into(),
+                    "Example: postgres://lifeboat:PASSWORD@db.example:5432/lifeboat, or leave it unset for the embedded SQLite catalog.",
+                ));
+            }
+            if url.starts_with("postgres") {
+                url::Url::parse(url).map_err(|e| {
+                    invalid(
+                        "database_url",
+                        format!("it is not a valid URL ({e})"),
+                        "Example: postgres://lifeboat:PASSWORD@db.example:5432/lifeboat.",
+                    )
+                })?;
+            }
+        }
+        if self.storage.kind == StorageKind::S3 {
+            let s3 = &self.storage.s3;
+            if s3.bucket.is_empty() {
+                return Err(invalid(
+                    "storage.s3.bucket",
+                    "it is empty, and storage.kind is s3".into(),
+                    "Set the bucket name (LIFEBOAT_S3_BUCKET), or use storage.kind = \"local\".",
+                ));
+            }
+            if let Some(endpoint) = &s3.endpoint {
+                let parsed = url::Url::parse(endpoint).map_err(|e| {
+                    invalid(
+                        "storage.s3.endpoint",
+                        format!("`{endpoint}` is not a valid URL ({e})"),
+                        "Example: https://s3.example.com or http://127.0.0.1:3900.",
+                    )
+                })?;
+                if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+                    return Err(invalid(
+                        "storage.s3.endpoint",
+                        format!("`{endpoint}` must be an http:// or https:// URL with a host"),
+                        "Example: https://s3.example.com or http://127.0.0.1:3900.",
+                    ));
+                }
+            }
+            if s3.access_key_id.is_some() != s3.secret_access_key.is_some() {
+                return Err(invalid(
+                    "storage.s3.access_key_id / secret_access_key",
+                    "only one of the two is set".into(),
+                    "Set both, or neither to use the AWS default credential chain (AWS_ACCESS_KEY_ID, profiles).",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.expose().to_string(),
+            None => format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("lifeboat.db").display()
+            ),
+        }
+    }
+
+    pub fn local_storage_path(&self) -> PathBuf {
+        self.storage
+            .path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("backups"))
+    }
+
+    /// The configuration as TOML, secrets masked (passwords in URLs included).
+    pub fn to_masked_toml(&self) -> String {
+        let mut value =
+            toml::Value::try_from(self).unwrap_or(toml::Value::Table(toml::Table::new()));
+        if let toml::Value::Table(t) = &mut value {
+            t.insert(
+                "database_url".into(),
+                toml::Value::String(mask_url_password(&self.database_url())),
+            );
+        }
+        toml::to_string_pretty(&value).unwrap_or_default()
+    }
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:********@host/db`.
+pub fn mask_url_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("********"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("none.toml");
+        assert!(
+            load(Some(&missing), &[], &[]).is_err(),
+            "an explicit missing file is an error"
+        );
+        let c = Config::default();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            c.local_storage_path(),
+            PathBuf::from("./lifeboat-data/backups")
+        );
+        assert!(
+            c.database_url()
+                .starts_with("sqlite://./lifeboat-data/lifeboat.db")
+        );
+    }
+
+    #[test]
+    fn later_layers_override_earlier_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lifeboat.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/from-file\"\nlisten = \"127.0.0.1:1111\"\n[storage.s3]\nregion = \"file-region\"\n",
+        )
+        .unwrap();
+        let c = load(
+            Some(&file),
+            &env(&[
+                ("LIFEBOAT_LISTEN", "127.0.0.1:2222"),
+                ("LIFEBOAT_S3_REGION", "env-region"),
+                ("HOME", "/x"),
+            ]),
+            &[("listen", "127.0.0.1:3333".into())],
+        )
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/from-file"));
+        assert_eq!(c.listen.port(), 3333);
+        assert_eq!(c.storage.s3.region, "env-region");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_that_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lifeboat.toml");
+        std::fs::write(&file, "[storage]\nbukcet = \"x\"\n").unwrap();
+        let err = load(Some(&file), &[], &[]).unwrap_err().to_string();
+        assert!(err.contains("bukcet"), "{err}");
+        assert!(err.contains("lifeboat.toml"), "{err}");
+
+        let err = load(Some(&dir.path().join("none")), &[], &[]).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }));
+
+        std::fs::write(&file, "").unwrap();
+        let err = load(Some(&file), &env(&[("LIFEBOAT_BUKCET", "x")]), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("LIFEBOAT_BUKCET") && err.contains("LIFEBOAT_S3_BUCKET"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn malformed_values_are_explained() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lifeboat.toml");
+        std::fs::write(&file, "").unwrap();
+        let cases = [
+            (vec![("LIFEBOAT_LISTEN", "localhost")], "listen"),
+            (vec![("LIFEBOAT_DATABASE_URL", "mysql://x")], "database_url"),
+            (
+                vec![
+                    ("LIFEBOAT_STORAGE_KIND", "s3"),
+                    ("LIFEBOAT_S3_BUCKET", "b"),
+                    ("LIFEBOAT_S3_ENDPOINT", "not a url"),
+                ],
+                "storage.s3.endpoint",
+            ),
+            (vec![("LIFEBOAT_STORAGE_KIND", "s3")], "storage.s3.bucket"),
+            (
+                vec![("LIFEBOAT_S3_PATH_STYLE", "maybe")],
+                "LIFEBOAT_S3_PATH_STYLE",
+            ),
+        ];
+        for (vars, needle) in cases {
+            let err = load(Some(&file), &env(&vars), &[]).unwrap_err().to_string();
+            assert!(err.contains(needle), "{vars:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_masked_when_shown() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("lifeboat.toml");
+        std::fs::write(&file, "").unwrap();
+        let c = load(
+            Some(&file),
+            &env(&[
+                ("LIFEBOAT_DATABASE_URL", "postgres://lb:hunter2@db:5432/lb"),
+                ("LIFEBOAT_S3_ACCESS_KEY_ID", "GKvisible"),
+                ("LIFEBOAT_S3_SECRET_ACCESS_KEY", "topsecretvalue"),
+            ]),
+            &[],
+        )
+        .unwrap();
+        let shown = c.to_masked_toml();
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("topsecretvalue"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("postgres://lb:********@db:5432/lb"),
+            "{shown}"
+        );
+        assert!(shown.contains("GKvisible"));
+        assert!(!format!("{c:?}").contains("topsecretvalue"));
+        assert_eq!(
+            c.storage.s3.secret_access_key.as_ref().unwrap().expose(),
+            "topsecretvalue"
+        );
+    }
+}

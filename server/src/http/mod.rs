@@ -1,0 +1,221 @@
+//! The HTTP surface: health endpoints, the JSON API under `/api/v1`, and the
+//! server-rendered UI. Handlers are thin: they call the catalog, storage or
+//! cluster and turn errors into JSON with a message that says what to do.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::catalog::{Catalog, CatalogError};
+use crate::cluster::Cluster;
+use crate::storage::{Availability, DynStore};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub catalog: Catalog,
+    /// The default storage location, registered in the catalog as `default`.
+    pub storage: DynStore,
+    /// The cluster, or why there is none (the server still runs without one).
+    pub cluster: Arc<Result<Cluster, String>>,
+}
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(landing))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/storage-locations", get(storage_locations))
+        .route(
+            "/api/v1/storage-locations/{name}/check",
+            post(check_storage_location),
+        )
+        .route("/api/v1/activity", get(activity))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// An error as the API returns it: `{"error": "...", "status": 404}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({ "error": self.message, "status": self.status.as_u16() })),
+        )
+            .into_response()
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        let status = match &e {
+            CatalogError::NotFound { .. } => StatusCode::NOT_FOUND,
+            CatalogError::AlreadyExists { .. } => StatusCode::CONFLICT,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            tracing::error!(error = %e, "catalog error");
+        }
+        Self {
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: format!(
+            "no such page or endpoint: {}. The API lives under /api/v1.",
+            uri.path()
+        ),
+    }
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({ "status": "alive", "version": crate::VERSION }))
+}
+
+/// Readiness of one component, as `/readyz` reports it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ComponentStatus {
+    pub name: &'static str,
+    pub ready: bool,
+    pub detail: String,
+}
+
+/// Checks catalog, storage and cluster concurrently.
+pub async fn readiness(state: &AppState) -> Vec<ComponentStatus> {
+    let catalog = async {
+        match state.catalog.ping().await {
+            Ok(()) => (
+                true,
+                format!("{:?} catalog answers", state.catalog.engine()).to_lowercase(),
+            ),
+            Err(e) => (false, e.to_string()),
+        }
+    };
+    let storage = async {
+        match state.storage.check().await {
+            Availability::Available => (true, format!("{} is available", state.storage.describe())),
+            Availability::Unavailable { reason } => (false, reason),
+        }
+    };
+    let cluster = async {
+        match state.cluster.as_ref() {
+            Ok(cluster) => match cluster.probe(Duration::from_secs(3)).await {
+                Ok(version) => (true, format!("Kubernetes {version} at {}", cluster.url)),
+                Err(e) => (false, e.to_string()),
+            },
+            Err(reason) => (false, reason.clone()),
+        }
+    };
+    let (catalog, storage, cluster) = tokio::join!(catalog, storage, cluster);
+    [
+        ("catalog", catalog),
+        ("storage", storage),
+        ("cluster", cluster),
+    ]
+    .into_iter()
+    .map(|(name, (ready, detail))| ComponentStatus {
+        name,
+        ready,
+        detail,
+    })
+    .collect()
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    let components = readiness(&state).await;
+    let ready = components.iter().all(|c| c.ready);
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({ "ready": ready, "components": components })),
+    )
+        .into_response()
+}
+
+async fn landing(State(state): State<AppState>) -> Html<String> {
+    let components = readiness(&state)
+        .await
+        .into_iter()
+        .map(|c| {
+            let state = if c.ready {
+                "ready".to_string()
+            } else {
+                format!("unavailable: {}", c.detail)
+            };
+            (c.name.to_string(), state)
+        })
+        .collect();
+    Html(frontend::render_landing(frontend::LandingInfo {
+        version: crate::VERSION.to_string(),
+        components,
+    }))
+}
+
+async fn storage_locations(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let rows = state.catalog.storage_locations().await?;
+    Ok(Json(json!({ "items": rows })).into_response())
+}
+
+async fn check_storage_location(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    // Only the default location has a live store so far; others are checked when added.
+    state.catalog.storage_location(&name).await?;
+    if name != "default" {
+        return Err(ApiError {
+            status: StatusCode::NOT_IMPLEMENTED,
+            message: "only the default storage location can be checked in this version".into(),
+        });
+    }
+    let availability = state.storage.check().await;
+    state.catalog.set_availability(&name, &availability).await?;
+    state
+        .catalog
+        .record_activity(
+            "api",
+            "storage.checked",
+            &format!("storage-location/{name}"),
+            &format!("storage location {name} is {availability}"),
+            None,
+        )
+        .await?;
+    Ok(Json(state.catalog.storage_location(&name).await?).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct ActivityQuery {
+    subject: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn activity(
+    State(state): State<AppState>,
+    Query(q): Query<ActivityQuery>,
+) -> Result<Response, ApiError> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let rows = state.catalog.activity(q.subject.as_deref(), limit).await?;
+    Ok(Json(json!({ "items": rows })).into_response())
+}

@@ -1,0 +1,123 @@
+//! The `lifeboat` command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use lifeboat::config::{self, Config, LogFormat};
+
+#[derive(Parser, Debug)]
+#[command(name = "lifeboat", version = lifeboat::VERSION, about = "Kubernetes backup, disaster recovery and cluster health")]
+struct Cli {
+    /// Configuration file (default: ./lifeboat.toml when present).
+    #[arg(long, global = true, env = "LIFEBOAT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory: the SQLite catalog and local backups (default ./lifeboat-data).
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    /// Listen address of the web UI and API (default 127.0.0.1:8080).
+    #[arg(long, global = true)]
+    listen: Option<String>,
+    /// Catalog database: sqlite://… or postgres://….
+    #[arg(long, global = true)]
+    database_url: Option<String>,
+    /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long, global = true)]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current context).
+    #[arg(long, global = true)]
+    context: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the web UI and API against the configured cluster.
+    Serve,
+    /// Print the version.
+    Version,
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Print the effective configuration, secrets masked.
+    Show,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut flags: Vec<(&str, String)> = Vec::new();
+    if let Some(v) = &cli.data_dir {
+        flags.push(("data_dir", v.display().to_string()));
+    }
+    if let Some(v) = &cli.listen {
+        flags.push(("listen", v.clone()));
+    }
+    if let Some(v) = &cli.database_url {
+        flags.push(("database_url", v.clone()));
+    }
+    if let Some(v) = &cli.kubeconfig {
+        flags.push(("kubeconfig", v.display().to_string()));
+    }
+    if let Some(v) = &cli.context {
+        flags.push(("kube_context", v.clone()));
+    }
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let config = match config::load(cli.config.as_deref(), &env, &flags) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command {
+        Command::Version => {
+            println!("lifeboat {}", lifeboat::VERSION);
+            ExitCode::SUCCESS
+        }
+        Command::Config {
+            command: ConfigCommand::Show,
+        } => {
+            print!("{}", config.to_masked_toml());
+            ExitCode::SUCCESS
+        }
+        Command::Serve => run_serve(&config),
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LIFEBOAT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn run_serve(config: &Config) -> ExitCode {
+    init_logging(config);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(lifeboat::serve::serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serve");
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

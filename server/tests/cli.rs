@@ -1,0 +1,254 @@
+//! The `lifeboat` command as a user runs it: configuration errors, `config show`,
+//! and `serve` answering `/healthz` and `/readyz`, then stopping on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+fn lifeboat(dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lifeboat"));
+    cmd.current_dir(dir)
+        .env_remove("KUBECONFIG")
+        .env("HOME", dir)
+        .env("LIFEBOAT_LOG_FORMAT", "text");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("LIFEBOAT_") && key != "LIFEBOAT_LOG_FORMAT" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn version_and_config_show() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = lifeboat(dir.path()).arg("version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("lifeboat {}", env!("CARGO_PKG_VERSION"))
+    );
+
+    std::fs::write(
+        dir.path().join("lifeboat.toml"),
+        "listen = \"127.0.0.1:9999\"\n[storage.s3]\nsecret_access_key = \"file-secret\"\n",
+    )
+    .unwrap();
+    let out = lifeboat(dir.path())
+        .args(["config", "show", "--data-dir", "/srv/lb"])
+        .env("LIFEBOAT_DATABASE_URL", "postgres://lb:pg-secret@db/lb")
+        .output()
+        .unwrap();
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(shown.contains("listen = \"127.0.0.1:9999\""), "{shown}");
+    assert!(shown.contains("data_dir = \"/srv/lb\""), "{shown}");
+    assert!(shown.contains("postgres://lb:********@db/lb"), "{shown}");
+    assert!(
+        !shown.contains("file-secret") && !shown.contains("pg-secret"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn bad_configuration_exits_non_zero_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("lifeboat.toml"), "lisen = \"x\"\n").unwrap();
+    let out = lifeboat(dir.path())
+        .args(["config", "show"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let msg = text(&out);
+    assert!(
+        msg.contains("lisen") && msg.contains("lifeboat.toml"),
+        "{msg}"
+    );
+
+    std::fs::write(dir.path().join("lifeboat.toml"), "").unwrap();
+    let out = lifeboat(dir.path())
+        .arg("serve")
+        .env("LIFEBOAT_STORAGE_KIND", "s3")
+        .env("LIFEBOAT_S3_BUCKET", "b")
+        .env("LIFEBOAT_S3_ENDPOINT", "ftp//nope")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out).contains("storage.s3.endpoint"), "{}", text(&out));
+}
+
+#[test]
+fn unusable_data_dir_or_storage_stops_serve_with_one_paragraph() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("not-a-dir"), b"").unwrap();
+    let out = lifeboat(dir.path())
+        .args([
+            "serve",
+            "--data-dir",
+            "not-a-dir/data",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let msg = text(&out);
+    assert!(
+        msg.contains("data directory") && msg.contains("LIFEBOAT_DATA_DIR"),
+        "{msg}"
+    );
+
+    // S3 with nothing listening: named, with the settings to fix, and no catalog row half-written.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = lifeboat(dir.path())
+        .args(["serve", "--data-dir", "data", "--listen", "127.0.0.1:0"])
+        .env("LIFEBOAT_STORAGE_KIND", "s3")
+        .env("LIFEBOAT_S3_BUCKET", "b")
+        .env("LIFEBOAT_S3_ENDPOINT", format!("http://127.0.0.1:{port}"))
+        .env("LIFEBOAT_S3_ACCESS_KEY_ID", "id")
+        .env("LIFEBOAT_S3_SECRET_ACCESS_KEY", "never-printed")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let msg = text(&out);
+    assert!(
+        msg.contains(&format!("127.0.0.1:{port}")) && msg.contains("LIFEBOAT_S3_"),
+        "{msg}"
+    );
+    assert!(!msg.contains("never-printed"), "{msg}");
+}
+
+/// Starts `serve` and returns the child and its base URL, read from its first line.
+fn spawn_serve(dir: &Path, kubeconfig: &Path) -> (Child, String) {
+    let mut child = lifeboat(dir)
+        .args(["serve", "--listen", "127.0.0.1:0", "--kubeconfig"])
+        .arg(kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("lifeboat listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_string();
+    (child, url)
+}
+
+#[tokio::test]
+async fn serve_answers_health_and_readiness_then_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    // A cluster that is configured but down: readiness must say so, the server must still run.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let kubeconfig = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: down\nclusters:\n- name: down\n  cluster:\n    server: http://127.0.0.1:{port}\ncontexts:\n- name: down\n  context:\n    cluster: down\n    user: u\nusers:\n- name: u\n  user:\n    token: t\n"
+        ),
+    )
+    .unwrap();
+    let (mut child, url) = spawn_serve(dir.path(), &kubeconfig);
+    let http = reqwest::Client::new();
+
+    let health: serde_json::Value = http
+        .get(format!("{url}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "alive");
+
+    let ready = http.get(format!("{url}/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    let ready: serde_json::Value = ready.json().await.unwrap();
+    let component = |name: &str| {
+        ready["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(component("catalog")["ready"], true, "{ready}");
+    assert_eq!(component("storage")["ready"], true, "{ready}");
+    assert_eq!(component("cluster")["ready"], false, "{ready}");
+    assert!(
+        component("cluster")["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("127.0.0.1:{port}")),
+        "{ready}"
+    );
+
+    // The embedded defaults were used: SQLite catalog and local backups in ./lifeboat-data.
+    assert!(dir.path().join("lifeboat-data/lifeboat.db").is_file());
+    assert!(dir.path().join("lifeboat-data/backups").is_dir());
+    let locations: serde_json::Value = http
+        .get(format!("{url}/api/v1/storage-locations"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(locations["items"][0]["name"], "default");
+    assert_eq!(locations["items"][0]["availability"], "available");
+
+    let page = http.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("Lifeboat") && page.contains("cluster"),
+        "{page}"
+    );
+    let missing = http
+        .get(format!("{url}/api/v1/nothing"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(
+        exit.success(),
+        "serve did not stop cleanly on SIGTERM: {exit}"
+    );
+
+    let activity = lifeboat::catalog::Catalog::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("lifeboat-data/lifeboat.db").display()
+    ))
+    .await
+    .unwrap()
+    .activity(Some("server"), 10)
+    .await
+    .unwrap();
+    assert_eq!(activity.len(), 1);
+    assert_eq!(activity[0].kind, "server.started");
+}

@@ -1,0 +1,395 @@
+//! Test harness: starts real servers on 127.0.0.1 for the end-to-end tests and
+//! stops them when the handle is dropped.
+//!
+//! * S3: Garage (`garage server --single-node --default-bucket`), found as
+//!   `$LIFEBOAT_GARAGE_BIN`, `garage` on `PATH`, or where `.ci/run` caches it.
+//!   `LIFEBOAT_TEST_S3_ENDPOINT` (+ `_REGION`, `_BUCKET`, `_ACCESS_KEY_ID`,
+//!   `_SECRET_ACCESS_KEY`) points the suites at any other server instead.
+//! * PostgreSQL: a throwaway cluster from Debian's `postgresql` (initdb in a
+//!   temp dir, a free port, run as the `postgres` user when we are root).
+//!   `LIFEBOAT_TEST_DATABASE_URL` points at another server instead.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use lifeboat::storage::{Availability, ChecksumMode, ObjectStore, S3Settings, S3Store};
+
+mod ceph;
+
+/// How long a server may take to become ready before the test fails.
+pub(crate) const READY_DEADLINE: Duration = Duration::from_secs(60);
+
+/// A port that was free a moment ago.
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A child process killed (and reaped) on drop.
+pub(crate) struct Guard(pub(crate) Option<Child>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Guard {
+    /// Fails with the server's log if it has already exited.
+    pub(crate) fn ensure_running(&mut self, what: &str, log: &Path) -> Result<()> {
+        if let Some(child) = self.0.as_mut()
+            && let Some(status) = child.try_wait()?
+        {
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            bail!("{what} exited with {status} before it was ready:\n{log}");
+        }
+        Ok(())
+    }
+}
+
+// ------------------------------------------------------------------ S3
+
+/// A running S3-compatible server with one bucket and one key.
+pub struct S3Server {
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    /// What the server is, for messages: "garage", "ceph-rgw", or "external".
+    pub kind: &'static str,
+    _guards: Vec<Guard>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl S3Server {
+    /// Starts Garage, or uses the server named by `LIFEBOAT_TEST_S3_ENDPOINT`.
+    pub async fn start() -> Result<Self> {
+        match Self::external() {
+            Some(s) => Ok(s),
+            None => Self::start_garage().await,
+        }
+    }
+
+    /// Starts a throwaway Ceph RGW (one monitor, one memstore OSD, one radosgw), or
+    /// uses `LIFEBOAT_TEST_S3_ENDPOINT`. Ceph enforces versioning and object lock.
+    pub async fn start_ceph() -> Result<Self> {
+        match Self::external() {
+            Some(s) => Ok(s),
+            None => ceph::start().await,
+        }
+    }
+
+    fn external() -> Option<Self> {
+        let endpoint = std::env::var("LIFEBOAT_TEST_S3_ENDPOINT").ok()?;
+        let var = |name: &str, default: &str| {
+            std::env::var(format!("LIFEBOAT_TEST_S3_{name}")).unwrap_or_else(|_| default.into())
+        };
+        Some(Self {
+            endpoint,
+            region: var("REGION", "us-east-1"),
+            bucket: var("BUCKET", "lifeboat-test"),
+            access_key_id: var("ACCESS_KEY_ID", ""),
+            secret_access_key: var("SECRET_ACCESS_KEY", ""),
+            kind: "external",
+            _guards: Vec::new(),
+            _dir: None,
+        })
+    }
+
+    async fn start_garage() -> Result<Self> {
+        let bin = garage_binary()?;
+        let dir = tempfile::tempdir()?;
+        let (s3_port, rpc_port, admin_port) = (free_port()?, free_port()?, free_port()?);
+        let rpc_secret = random_hex(32);
+        let config = dir.path().join("garage.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "metadata_dir = \"{meta}\"\ndata_dir = \"{data}\"\ndb_engine = \"sqlite\"\n\
+                 replication_factor = 1\nrpc_bind_addr = \"127.0.0.1:{rpc_port}\"\n\
+                 rpc_public_addr = \"127.0.0.1:{rpc_port}\"\nrpc_secret = \"{rpc_secret}\"\n\
+                 [s3_api]\ns3_region = \"garage\"\napi_bind_addr = \"127.0.0.1:{s3_port}\"\n\
+                 root_domain = \".s3.garage.localhost\"\n\
+                 [admin]\napi_bind_addr = \"127.0.0.1:{admin_port}\"\n",
+                meta = dir.path().join("meta").display(),
+                data = dir.path().join("data").display(),
+            ),
+        )?;
+        let access_key_id = format!("GK{}", random_hex(12));
+        let secret_access_key = random_hex(32);
+        let bucket = "lifeboat-test".to_string();
+        let log_path = dir.path().join("garage.log");
+        let log = std::fs::File::create(&log_path)?;
+        let child = Command::new(&bin)
+            .arg("-c")
+            .arg(&config)
+            .args(["server", "--single-node", "--default-bucket"])
+            .env("GARAGE_DEFAULT_ACCESS_KEY", &access_key_id)
+            .env("GARAGE_DEFAULT_SECRET_KEY", &secret_access_key)
+            .env("GARAGE_DEFAULT_BUCKET", &bucket)
+            .env("RUST_LOG", "garage=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let mut server = Self {
+            endpoint: format!("http://127.0.0.1:{s3_port}"),
+            region: "garage".into(),
+            bucket,
+            access_key_id,
+            secret_access_key,
+            kind: "garage",
+            _guards: vec![Guard(Some(child))],
+            _dir: None,
+        };
+        // Ready when the bucket answers with our key.
+        let store = server.store("readiness").await?;
+        let started = Instant::now();
+        loop {
+            server._guards[0].ensure_running("garage", &log_path)?;
+            match store.check().await {
+                Availability::Available => break,
+                Availability::Unavailable { reason } if started.elapsed() > READY_DEADLINE => {
+                    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    bail!("garage was not ready after {READY_DEADLINE:?}: {reason}\n{log}");
+                }
+                Availability::Unavailable { .. } => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+        server._dir = Some(dir);
+        Ok(server)
+    }
+
+    /// Settings for this server's bucket under `prefix`.
+    pub fn settings(&self, prefix: &str) -> S3Settings {
+        S3Settings {
+            endpoint: Some(self.endpoint.clone()),
+            region: self.region.clone(),
+            bucket: self.bucket.clone(),
+            prefix: prefix.to_string(),
+            path_style: true,
+            access_key_id: Some(self.access_key_id.clone()),
+            secret_access_key: Some(self.secret_access_key.clone()),
+            checksum: ChecksumMode::WhenRequired,
+        }
+    }
+
+    pub async fn store(&self, prefix: &str) -> Result<S3Store> {
+        Ok(S3Store::new(self.settings(prefix)).await?)
+    }
+}
+
+fn garage_binary() -> Result<PathBuf> {
+    if let Ok(bin) = std::env::var("LIFEBOAT_GARAGE_BIN") {
+        return Ok(PathBuf::from(bin));
+    }
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            let candidate = dir.join("garage");
+            if candidate.is_file() {
+                return Ok(candidate);
+            }
+        }
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        let cached = Path::new(&home).join(".cache/lifeboat-ci/garage-2.5.0/bin/garage");
+        if cached.is_file() {
+            return Ok(cached);
+        }
+    }
+    bail!(
+        "the Garage S3 server was not found. Install it with `.ci/install-garage` (cargo install \
+         garage --version 2.5.0 --locked), set LIFEBOAT_GARAGE_BIN to its binary, or point the \
+         tests at another S3 server with LIFEBOAT_TEST_S3_ENDPOINT"
+    )
+}
+
+pub(crate) fn random_hex(bytes: usize) -> String {
+    let data: Vec<u8> = (0..bytes).map(|_| rand::random::<u8>()).collect();
+    hex::encode(data)
+}
+
+// ------------------------------------------------------------------ PostgreSQL
+
+/// A running PostgreSQL server; [`Postgres::fresh_database`] gives each test its own database.
+pub struct Postgres {
+    /// URL of the maintenance database (`postgres`).
+    pub url: String,
+    _guard: Guard,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Postgres {
+    /// Starts a throwaway server, or uses `LIFEBOAT_TEST_DATABASE_URL`.
+    pub async fn start() -> Result<Self> {
+        if let Ok(url) = std::env::var("LIFEBOAT_TEST_DATABASE_URL") {
+            return Ok(Self {
+                url,
+                _guard: Guard(None),
+                _dir: None,
+            });
+        }
+        let bin = postgres_bin_dir()?;
+        let dir = tempfile::Builder::new().prefix("lifeboat-pg").tempdir()?;
+        let as_root = nix_is_root();
+        if as_root {
+            // PostgreSQL refuses to run as root: hand the directory to `postgres`.
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()?;
+            if !status.success() {
+                bail!("chown of {} to postgres failed", dir.path().display());
+            }
+        }
+        let run = |program: &Path| {
+            if as_root {
+                let mut c = Command::new("runuser");
+                c.args(["-u", "postgres", "--"]).arg(program);
+                c
+            } else {
+                Command::new(program)
+            }
+        };
+        let data = dir.path().join("data");
+        let out = run(&bin.join("initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+            .output()
+            .context("running initdb")?;
+        if !out.status.success() {
+            bail!(
+                "initdb failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let port = free_port()?;
+        let log_path = dir.path().join("postgres.log");
+        let log = std::fs::File::create(&log_path)?;
+        if as_root {
+            let _ = Command::new("chown")
+                .args(["postgres:postgres"])
+                .arg(&log_path)
+                .status();
+        }
+        let child = run(&bin.join("postgres"))
+            .arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-c", "listen_addresses=127.0.0.1"])
+            .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
+            .arg("-k")
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("starting postgres")?;
+        let mut guard = Guard(Some(child));
+        let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+        let started = Instant::now();
+        loop {
+            guard.ensure_running("postgres", &log_path)?;
+            match sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(&url)
+                .await
+            {
+                Ok(pool) => {
+                    pool.close().await;
+                    break;
+                }
+                Err(e) if started.elapsed() > READY_DEADLINE => {
+                    bail!("postgres was not ready after {READY_DEADLINE:?}: {e}")
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        Ok(Self {
+            url,
+            _guard: guard,
+            _dir: Some(dir),
+        })
+    }
+
+    /// Creates an empty database and returns its URL.
+    pub async fn fresh_database(&self) -> Result<String> {
+        let name = format!("lifeboat_test_{}", uuid::Uuid::new_v4().simple());
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&self.url)
+            .await?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await?;
+        pool.close().await;
+        let base = self
+            .url
+            .rsplit_once('/')
+            .map(|(b, _)| b)
+            .context("database URL has no path")?;
+        Ok(format!("{base}/{name}"))
+    }
+}
+
+fn nix_is_root() -> bool {
+    // SAFETY-free: ask `id` rather than pull in libc for one call.
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn postgres_bin_dir() -> Result<PathBuf> {
+    if let Ok(dir) = std::env::var("LIFEBOAT_PG_BIN") {
+        return Ok(PathBuf::from(dir));
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .map(|e| e.path().join("bin"))
+                .collect()
+        })
+        .unwrap_or_default();
+    versions.sort();
+    versions
+        .pop()
+        .filter(|p| p.join("initdb").is_file())
+        .context(
+            "PostgreSQL server binaries were not found under /usr/lib/postgresql. Install them \
+             with `apt-get install postgresql`, or set LIFEBOAT_TEST_DATABASE_URL",
+        )
+}
+
+/// A plain aws-sdk-s3 client for a test server, for what Lifeboat itself never
+/// does (creating buckets, listing multipart uploads).
+pub fn raw_client(server: &S3Server) -> aws_sdk_s3::Client {
+    use aws_sdk_s3::config::{BehaviorVersion, Credentials, Region, RequestChecksumCalculation};
+    let config = aws_sdk_s3::config::Builder::new()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(&server.endpoint)
+        .region(Region::new(server.region.clone()))
+        .force_path_style(true)
+        .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
+        .credentials_provider(Credentials::new(
+            &server.access_key_id,
+            &server.secret_access_key,
+            None,
+            None,
+            "lifeboat-tests",
+        ))
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}

@@ -1,0 +1,246 @@
+//! The catalog on both engines: the same suite on a SQLite file and on a real
+//! PostgreSQL server started by the harness.
+
+use lifeboat::catalog::{
+    BackupFilter, BackupPhase, BackupRecord, Catalog, CatalogError, ScheduleRecord,
+};
+use lifeboat::storage::Availability;
+use lifeboat_e2e::Postgres;
+use serde_json::json;
+
+async fn suite(catalog: &Catalog) {
+    catalog.ping().await.unwrap();
+
+    // Storage locations: upsert keeps one default, availability is recorded.
+    catalog
+        .upsert_storage_location("default", "local", &json!({"path": "/x"}), true)
+        .await
+        .unwrap();
+    catalog
+        .upsert_storage_location("offsite", "s3", &json!({"bucket": "b"}), true)
+        .await
+        .unwrap();
+    let locations = catalog.storage_locations().await.unwrap();
+    assert_eq!(locations.len(), 2);
+    let defaults: Vec<_> = locations
+        .iter()
+        .filter(|l| l.is_default == 1)
+        .map(|l| l.name.as_str())
+        .collect();
+    assert_eq!(defaults, ["offsite"], "exactly one default");
+    catalog
+        .set_availability(
+            "offsite",
+            &Availability::Unavailable {
+                reason: "bucket gone".into(),
+            },
+        )
+        .await
+        .unwrap();
+    let offsite = catalog.storage_location("offsite").await.unwrap();
+    assert_eq!(offsite.availability, "unavailable");
+    assert_eq!(offsite.availability_reason.as_deref(), Some("bucket gone"));
+    assert!(offsite.checked_at.is_some());
+    assert!(matches!(
+        catalog
+            .set_availability("nowhere", &Availability::Available)
+            .await,
+        Err(CatalogError::NotFound { .. })
+    ));
+
+    // Backups: unique names, filters, phase transitions stamp times.
+    let mut nightly = BackupRecord::new(
+        "nightly-1",
+        "default",
+        &json!({"includedNamespaces": ["shop"]}),
+    );
+    nightly.schedule = Some("nightly".into());
+    catalog.insert_backup(&nightly).await.unwrap();
+    catalog
+        .insert_backup(&BackupRecord::new("manual-1", "offsite", &json!({})))
+        .await
+        .unwrap();
+    assert!(matches!(
+        catalog
+            .insert_backup(&BackupRecord::new("manual-1", "default", &json!({})))
+            .await,
+        Err(CatalogError::AlreadyExists { .. })
+    ));
+    catalog
+        .set_backup_phase("nightly-1", BackupPhase::InProgress, None)
+        .await
+        .unwrap();
+    catalog
+        .set_backup_phase("nightly-1", BackupPhase::Completed, None)
+        .await
+        .unwrap();
+    let got = catalog.backup("nightly-1").await.unwrap();
+    assert_eq!(got.phase, "Completed");
+    assert!(got.started_at.is_some() && got.completed_at.is_some());
+    assert!(got.started_at <= got.completed_at);
+    assert_eq!(got.spec, nightly.spec);
+    let by_schedule = catalog
+        .backups(&BackupFilter {
+            schedule: Some("nightly".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_schedule.len(), 1);
+    let new_ones = catalog
+        .backups(&BackupFilter {
+            phase: Some("New".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        new_ones.iter().map(|b| b.name.as_str()).collect::<Vec<_>>(),
+        ["manual-1"]
+    );
+    assert_eq!(
+        catalog
+            .backups(&BackupFilter::default())
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    // A backup must name a known storage location.
+    assert!(
+        catalog
+            .insert_backup(&BackupRecord::new("orphan", "nowhere", &json!({})))
+            .await
+            .is_err()
+    );
+    assert!(catalog.delete_backup("manual-1").await.unwrap());
+    assert!(!catalog.delete_backup("manual-1").await.unwrap());
+    assert!(matches!(
+        catalog.backup("manual-1").await,
+        Err(CatalogError::NotFound { .. })
+    ));
+
+    // Restores and schedules.
+    let restore = catalog
+        .insert_restore(
+            "r-1",
+            "nightly-1",
+            &json!({"namespaceMapping": {"shop": "shop2"}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(restore.phase, "New");
+    assert_eq!(catalog.restores(Some("nightly-1")).await.unwrap().len(), 1);
+    assert!(catalog.restores(Some("other")).await.unwrap().is_empty());
+    let schedule = ScheduleRecord {
+        name: "nightly".into(),
+        cron: "0 1 * * *".into(),
+        timezone: "Europe/Berlin".into(),
+        template: json!({}).to_string(),
+        ttl_seconds: Some(7 * 86400),
+        keep_last: Some(7),
+        paused: 0,
+        last_run_at: None,
+        created_at: lifeboat::catalog::now(),
+        updated_at: lifeboat::catalog::now(),
+    };
+    catalog.insert_schedule(&schedule).await.unwrap();
+    catalog.set_schedule_paused("nightly", true).await.unwrap();
+    let schedules = catalog.schedules().await.unwrap();
+    assert_eq!(schedules.len(), 1);
+    assert_eq!(schedules[0].paused, 1);
+    assert_eq!(schedules[0].timezone, "Europe/Berlin");
+
+    // Activity: appended, newest first, filterable by subject.
+    for i in 0..3 {
+        catalog
+            .record_activity(
+                "api",
+                "backup.created",
+                "backup/nightly-1",
+                &format!("event {i}"),
+                Some(&json!({"i": i})),
+            )
+            .await
+            .unwrap();
+    }
+    catalog
+        .record_activity("system", "server.started", "server", "up", None)
+        .await
+        .unwrap();
+    let about = catalog
+        .activity(Some("backup/nightly-1"), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        about.iter().map(|a| a.message.as_str()).collect::<Vec<_>>(),
+        ["event 2", "event 1", "event 0"]
+    );
+    assert_eq!(catalog.activity(None, 2).await.unwrap()[0].message, "up");
+}
+
+#[tokio::test]
+async fn sqlite_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("nested/dir/lifeboat.db").display()
+    );
+    let catalog = Catalog::connect(&url).await.unwrap();
+    suite(&catalog).await;
+    // Migrations are idempotent: opening again keeps the data.
+    drop(catalog);
+    let again = Catalog::connect(&url).await.unwrap();
+    assert!(again.backup("nightly-1").await.is_ok());
+}
+
+#[tokio::test]
+async fn postgres_catalog() {
+    let server = Postgres::start().await.unwrap();
+    let url = server.fresh_database().await.unwrap();
+    let catalog = Catalog::connect(&url).await.unwrap();
+    suite(&catalog).await;
+    let again = Catalog::connect(&url).await.unwrap();
+    assert!(again.backup("nightly-1").await.is_ok());
+}
+
+#[tokio::test]
+async fn both_engines_have_the_same_schema() {
+    let server = Postgres::start().await.unwrap();
+    let pg = Catalog::connect(&server.fresh_database().await.unwrap())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite = Catalog::connect(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("c.db").display()
+    ))
+    .await
+    .unwrap();
+    let (a, b) = (sqlite.schema().await.unwrap(), pg.schema().await.unwrap());
+    assert!(a.iter().any(|(t, _)| t == "activity"));
+    assert_eq!(a, b);
+}
+
+#[tokio::test]
+async fn unreachable_or_unwritable_databases_are_explained() {
+    let port = lifeboat_e2e::free_port().unwrap();
+    let err = Catalog::connect(&format!("postgres://lifeboat:pw@127.0.0.1:{port}/lifeboat"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("PostgreSQL is running") && !err.contains(":pw@"),
+        "{err}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    // A "directory" that is a file cannot hold the database.
+    let err = Catalog::connect(&format!("sqlite://{}/lifeboat.db?mode=rwc", file.display()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("data_dir"), "{err}");
+}
