@@ -1,0 +1,764 @@
+//! The HTTP surface of kubesim: discovery, and every verb on every resource,
+//! with kube-apiserver's paths, query parameters, content types and errors.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use crate::error::ApiError;
+use crate::patch::PatchType;
+use crate::resources::{self, ResourceType};
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::store::{DeleteOptions, Event, EventType, Store};
+
+/// The Kubernetes version kubesim claims to be.
+pub const GIT_VERSION: &str = "v1.33.0-kubesim";
+
+const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
+/// A list paged with `limit`: the snapshot later pages are served from.
+struct Snapshot {
+    items: Vec<Value>,
+    rv: u64,
+    created: Instant,
+}
+
+#[derive(Clone)]
+pub struct Api {
+    pub store: Store,
+    /// Bearer token clients must send; `None` accepts anyone.
+    pub token: Option<String>,
+    /// How often watches with `allowWatchBookmarks` get a BOOKMARK.
+    pub bookmark_interval: Duration,
+    snapshots: Arc<Mutex<HashMap<String, Snapshot>>>,
+}
+
+impl Api {
+    pub fn new(store: Store, token: Option<String>) -> Self {
+        Self {
+            store,
+            token,
+            bookmark_interval: Duration::from_secs(5),
+            snapshots: Arc::default(),
+        }
+    }
+
+    pub fn router(self) -> Router {
+        Router::new().fallback(handle).with_state(self)
+    }
+}
+
+fn json_response(code: StatusCode, value: &Value) -> Response {
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::to_vec(value).unwrap_or_default(),
+    )
+        .into_response()
+}
+
+fn error_response(e: &ApiError) -> Response {
+    json_response(
+        StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+        &e.status(),
+    )
+}
+
+/// What a request path names.
+#[derive(Debug)]
+struct Target {
+    rt: ResourceType,
+    namespace: Option<String>,
+    name: Option<String>,
+    subresource: Option<String>,
+}
+
+fn query_map(uri: &Uri) -> HashMap<String, String> {
+    uri.query()
+        .map(|q| {
+            url_decode_pairs(q)
+                .into_iter()
+                .collect::<HashMap<String, String>>()
+        })
+        .unwrap_or_default()
+}
+
+fn url_decode_pairs(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn handle(
+    State(api): State<Api>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().trim_end_matches('/').to_string();
+    if matches!(path.as_str(), "/healthz" | "/livez" | "/readyz") {
+        return (StatusCode::OK, "ok").into_response();
+    }
+    if let Some(token) = &api.token {
+        let sent = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match sent {
+            Some(t) if t == token => {}
+            Some(_) | None => return error_response(&ApiError::unauthorized()),
+        }
+    }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match discovery(&api, &segments, &accept, &headers) {
+        Some(r) => return r,
+        None if segments.is_empty() => {
+            return json_response(
+                StatusCode::OK,
+                &json!({"paths": ["/api", "/apis", "/version"]}),
+            );
+        }
+        None => {}
+    }
+    let target = match resolve(&api.store, &segments) {
+        Ok(t) => t,
+        Err(e) => return error_response(&e),
+    };
+    let query = query_map(&uri);
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string();
+    let metadata_only = accept.contains("as=PartialObjectMetadata");
+    match serve(
+        &api,
+        &method,
+        target,
+        &query,
+        &content_type,
+        &body,
+        metadata_only,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    }
+}
+
+fn discovery(api: &Api, segments: &[&str], accept: &str, headers: &HeaderMap) -> Option<Response> {
+    let types = api.store.types();
+    let aggregated = accept.contains("as=APIGroupDiscoveryList");
+    let respond_aggregated = |value: Value| {
+        (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, AGGREGATED)],
+            serde_json::to_vec(&value).unwrap_or_default(),
+        )
+            .into_response()
+    };
+    match segments {
+        ["version"] => Some(json_response(
+            StatusCode::OK,
+            &json!({
+                "major": "1", "minor": "33", "gitVersion": GIT_VERSION,
+                "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
+                "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.24", "compiler": "gc",
+                "platform": "linux/amd64",
+            }),
+        )),
+        ["api"] if aggregated => Some(respond_aggregated(resources::aggregated(&types, true))),
+        ["api"] => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or("127.0.0.1");
+            Some(json_response(
+                StatusCode::OK,
+                &json!({"kind": "APIVersions", "versions": ["v1"],
+                        "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": host}]}),
+            ))
+        }
+        ["apis"] if aggregated => Some(respond_aggregated(resources::aggregated(&types, false))),
+        ["apis"] => Some(json_response(
+            StatusCode::OK,
+            &resources::group_list(&types),
+        )),
+        ["api", "v1"] => {
+            let core: Vec<&ResourceType> = types.iter().filter(|t| t.group.is_empty()).collect();
+            Some(json_response(
+                StatusCode::OK,
+                &resources::resource_list("v1", &core),
+            ))
+        }
+        ["apis", group] => {
+            let groups = resources::groups(&types);
+            let found = groups.iter().find(|(g, _)| g == group);
+            Some(match found {
+                Some((g, versions)) => {
+                    let vs: Vec<Value> = versions
+                        .iter()
+                        .map(|v| json!({"groupVersion": format!("{g}/{v}"), "version": v}))
+                        .collect();
+                    json_response(
+                        StatusCode::OK,
+                        &json!({"kind": "APIGroup", "apiVersion": "v1", "name": g,
+                                "versions": vs, "preferredVersion": vs.first()}),
+                    )
+                }
+                None => error_response(&ApiError::not_found("", "groups", group)),
+            })
+        }
+        ["apis", group, version] => {
+            let selected: Vec<&ResourceType> = types
+                .iter()
+                .filter(|t| t.group == *group && t.version == *version)
+                .collect();
+            Some(if selected.is_empty() {
+                error_response(&ApiError::not_found(
+                    "",
+                    "groupversions",
+                    &format!("{group}/{version}"),
+                ))
+            } else {
+                json_response(
+                    StatusCode::OK,
+                    &resources::resource_list(&format!("{group}/{version}"), &selected),
+                )
+            })
+        }
+        _ => None,
+    }
+}
+
+fn resolve(store: &Store, segments: &[&str]) -> Result<Target, ApiError> {
+    let (group, version, rest) = match segments {
+        ["api", version, rest @ ..] => ("", *version, rest),
+        ["apis", group, version, rest @ ..] => (*group, *version, rest),
+        _ => {
+            return Err(ApiError::not_found(
+                "",
+                "paths",
+                &format!("/{}", segments.join("/")),
+            ));
+        }
+    };
+    let find = |resource: &str| {
+        store
+            .find(group, version, resource)
+            .ok_or_else(|| ApiError::not_found(group, resource, ""))
+            .map_err(|mut e| {
+                e.message = format!("the server could not find the requested resource ({resource}.{group}/{version})");
+                e
+            })
+    };
+    let target = |rt, namespace: Option<&str>, name: Option<&str>, sub: Option<&str>| Target {
+        rt,
+        namespace: namespace.map(str::to_string),
+        name: name.map(str::to_string),
+        subresource: sub.map(str::to_string),
+    };
+    Ok(match rest {
+        ["namespaces", ns, sub @ ("status" | "finalize")] if group.is_empty() => {
+            target(find("namespaces")?, None, Some(ns), Some(sub))
+        }
+        ["namespaces", ns, resource] => target(find(resource)?, Some(ns), None, None),
+        ["namespaces", ns, resource, name] => target(find(resource)?, Some(ns), Some(name), None),
+        ["namespaces", ns, resource, name, sub] => {
+            target(find(resource)?, Some(ns), Some(name), Some(sub))
+        }
+        [resource] => target(find(resource)?, None, None, None),
+        [resource, name] => target(find(resource)?, None, Some(name), None),
+        [resource, name, sub] => target(find(resource)?, None, Some(name), Some(sub)),
+        _ => {
+            return Err(ApiError::not_found(
+                "",
+                "paths",
+                &format!("/{}", segments.join("/")),
+            ));
+        }
+    })
+}
+
+fn parse_body(body: &Bytes, content_type: &str) -> Result<Value, ApiError> {
+    if content_type.contains("yaml") {
+        let text = std::str::from_utf8(body)
+            .map_err(|e| ApiError::bad_request(format!("the body is not UTF-8: {e}")))?;
+        serde_saphyr::from_str::<Value>(text)
+            .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body of the request was in an unknown format - accepted media types include: \
+                 application/json, application/yaml ({e})"
+            ))
+        })
+    }
+}
+
+/// Reduces an object to `PartialObjectMetadata`.
+fn to_metadata(mut obj: Value) -> Value {
+    json!({
+        "apiVersion": "meta.k8s.io/v1",
+        "kind": "PartialObjectMetadata",
+        "metadata": obj["metadata"].take(),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn serve(
+    api: &Api,
+    method: &Method,
+    t: Target,
+    query: &HashMap<String, String>,
+    content_type: &str,
+    body: &Bytes,
+    metadata_only: bool,
+) -> Result<Response, ApiError> {
+    let store = &api.store;
+    let rt = &t.rt;
+    if rt.namespaced && t.namespace.is_none() && t.name.is_some() {
+        return Err(ApiError::not_found(
+            &rt.group,
+            &rt.resource,
+            t.name.as_deref().unwrap_or_default(),
+        ));
+    }
+    if !rt.namespaced && t.namespace.is_some() {
+        return Err(ApiError::not_found("", "paths", &rt.resource));
+    }
+    let ns = t.namespace.as_deref();
+    let dry_run = query.get("dryRun").is_some_and(|v| v == "All");
+    let status_sub = match t.subresource.as_deref() {
+        None => false,
+        Some("status") if rt.status || rt.resource == "namespaces" => true,
+        Some(other) => {
+            return Err(ApiError::not_found(
+                &rt.group,
+                &format!("{}/{other}", rt.resource),
+                "",
+            ));
+        }
+    };
+    let labels = LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str))
+        .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?;
+    let fields = FieldSelector::parse(query.get("fieldSelector").map_or("", String::as_str))
+        .map_err(ApiError::bad_request)?;
+    let shape = |obj: Value| if metadata_only { to_metadata(obj) } else { obj };
+
+    match (method.as_str(), t.name.as_deref()) {
+        ("GET", None) => {
+            let watch = query.get("watch").is_some_and(|v| v == "true" || v == "1");
+            if watch {
+                return Ok(watch_response(
+                    api,
+                    rt.clone(),
+                    ns,
+                    labels,
+                    fields,
+                    query,
+                    metadata_only,
+                ));
+            }
+            list(api, rt, ns, &labels, &fields, query, metadata_only)
+        }
+        ("GET", Some(name)) => Ok(json_response(
+            StatusCode::OK,
+            &shape(store.get(rt, ns, name)?),
+        )),
+        ("POST", None) => {
+            let obj = parse_body(body, content_type)?;
+            if let Some(kind) = obj["kind"].as_str()
+                && kind != rt.kind
+            {
+                return Err(ApiError::bad_request(format!(
+                    "the API version in the data ({}) does not match the expected API version ({})",
+                    obj["apiVersion"].as_str().unwrap_or_default(),
+                    rt.api_version()
+                )));
+            }
+            let created = store.create(rt, ns, obj, dry_run)?;
+            Ok(json_response(StatusCode::CREATED, &created))
+        }
+        ("PUT", Some(name)) => {
+            let obj = parse_body(body, content_type)?;
+            let updated = store.update(rt, ns, name, obj, status_sub, dry_run)?;
+            Ok(json_response(StatusCode::OK, &updated))
+        }
+        ("PATCH", Some(name)) => {
+            let kind = PatchType::from_content_type(content_type).ok_or_else(|| {
+                ApiError::unsupported_media(format!(
+                    "the body of the request was in an unknown format - accepted media types include: \
+                     application/json-patch+json, application/merge-patch+json, \
+                     application/apply-patch+yaml, application/strategic-merge-patch+json (got {content_type})"
+                ))
+            })?;
+            let patch_body = parse_body(body, content_type)?;
+            let manager = query.get("fieldManager").map(String::as_str);
+            let existed = store.get(rt, ns, name).is_ok();
+            let patched = store.patch(
+                rt,
+                ns,
+                name,
+                &patch_body,
+                kind,
+                status_sub,
+                manager,
+                dry_run,
+            )?;
+            let code = if existed {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            Ok(json_response(code, &patched))
+        }
+        ("DELETE", Some(name)) => {
+            let options = delete_options(query, body);
+            let deleted = store.delete(rt, ns, name, &options)?;
+            if deleted["metadata"]["deletionTimestamp"].is_null() {
+                Ok(json_response(
+                    StatusCode::OK,
+                    &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
+                            "details": {"name": name, "group": rt.group, "kind": rt.resource,
+                                        "uid": deleted["metadata"]["uid"]}}),
+                ))
+            } else {
+                // Marked for deletion (finalizers, namespaces): the object comes back.
+                Ok(json_response(StatusCode::OK, &deleted))
+            }
+        }
+        ("DELETE", None) => {
+            let options = delete_options(query, body);
+            let items = store.delete_collection(rt, ns, &labels, &fields, &options);
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(),
+                        "metadata": {"resourceVersion": store.current_rv().to_string()}, "items": items}),
+            ))
+        }
+        (m, _) => Err(ApiError::method_not_allowed(format!(
+            "the server does not allow this method on the requested resource ({m})"
+        ))),
+    }
+}
+
+fn delete_options(query: &HashMap<String, String>, body: &Bytes) -> DeleteOptions {
+    let from_body: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let policy = query
+        .get("propagationPolicy")
+        .map(String::as_str)
+        .or(from_body["propagationPolicy"].as_str());
+    let dry_run = query.get("dryRun").is_some_and(|v| v == "All")
+        || from_body["dryRun"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|v| v == "All"));
+    DeleteOptions {
+        orphan: policy == Some("Orphan") || from_body["orphanDependents"] == json!(true),
+        dry_run,
+    }
+}
+
+fn list(
+    api: &Api,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    labels: &LabelSelector,
+    fields: &FieldSelector,
+    query: &HashMap<String, String>,
+    metadata_only: bool,
+) -> Result<Response, ApiError> {
+    let limit: usize = query.get("limit").and_then(|l| l.parse().ok()).unwrap_or(0);
+    let (items, rv, offset) = match query.get("continue").filter(|c| !c.is_empty()) {
+        Some(token) => {
+            let decoded = base64::engine::general_purpose::STANDARD
+                .decode(token)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| ApiError::bad_request("continue key is not valid"))?;
+            let (id, offset) = decoded
+                .split_once(':')
+                .and_then(|(id, o)| Some((id.to_string(), o.parse::<usize>().ok()?)))
+                .ok_or_else(|| ApiError::bad_request("continue key is not valid"))?;
+            let snapshots = api.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+            let snap = snapshots.get(&id).ok_or_else(|| {
+                ApiError::gone(
+                    "The provided continue parameter is too old to display a consistent list result. \
+                     You can start a new list without the continue parameter.",
+                )
+            })?;
+            (snap.items.clone(), snap.rv, offset)
+        }
+        None => {
+            let (items, rv) = api.store.list(rt, ns, labels, fields);
+            (items, rv, 0)
+        }
+    };
+    let total = items.len();
+    let end = if limit > 0 {
+        (offset + limit).min(total)
+    } else {
+        total
+    };
+    let mut metadata = json!({"resourceVersion": rv.to_string()});
+    if end < total {
+        let id = match query.get("continue").filter(|c| !c.is_empty()) {
+            Some(token) => base64::engine::general_purpose::STANDARD
+                .decode(token)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|d| d.split_once(':').map(|(id, _)| id.to_string()))
+                .unwrap_or_default(),
+            None => {
+                let id = uuid::Uuid::new_v4().simple().to_string();
+                let mut snapshots = api.snapshots.lock().unwrap_or_else(|p| p.into_inner());
+                snapshots.retain(|_, s| s.created.elapsed() < Duration::from_secs(300));
+                snapshots.insert(
+                    id.clone(),
+                    Snapshot {
+                        items: items.clone(),
+                        rv,
+                        created: Instant::now(),
+                    },
+                );
+                id
+            }
+        };
+        metadata["continue"] =
+            json!(base64::engine::general_purpose::STANDARD.encode(format!("{id}:{end}")));
+        metadata["remainingItemCount"] = json!(total - end);
+    }
+    let page: Vec<Value> = items[offset.min(total)..end]
+        .iter()
+        .cloned()
+        .map(|o| if metadata_only { to_metadata(o) } else { o })
+        .collect();
+    let (kind, api_version) = if metadata_only {
+        (
+            "PartialObjectMetadataList".to_string(),
+            "meta.k8s.io/v1".to_string(),
+        )
+    } else {
+        (format!("{}List", rt.kind), rt.api_version())
+    };
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"kind": kind, "apiVersion": api_version, "metadata": metadata, "items": page}),
+    ))
+}
+
+fn event_line(kind: &str, object: Value) -> Bytes {
+    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+    line.push(b'\n');
+    Bytes::from(line)
+}
+
+fn watch_response(
+    api: &Api,
+    rt: ResourceType,
+    ns: Option<&str>,
+    labels: LabelSelector,
+    fields: FieldSelector,
+    query: &HashMap<String, String>,
+    metadata_only: bool,
+) -> Response {
+    let store = api.store.clone();
+    // Subscribe before reading state, so nothing falls between the two.
+    let mut rx = store.subscribe();
+    let ns = ns.map(str::to_string);
+    let bookmarks = query
+        .get("allowWatchBookmarks")
+        .is_some_and(|v| v == "true");
+    let send_initial = query.get("sendInitialEvents").is_some_and(|v| v == "true");
+    let timeout = query
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(Duration::from_secs(1800));
+    let interval = api.bookmark_interval;
+    let requested_rv = query.get("resourceVersion").cloned().unwrap_or_default();
+
+    let matches = {
+        let rt = rt.clone();
+        let ns = ns.clone();
+        move |e: &Event| {
+            e.group == rt.group
+                && e.resource == rt.resource
+                && ns.as_deref().is_none_or(|n| n == e.namespace())
+                && labels.matches(&e.object["metadata"]["labels"])
+                && fields.matches(&e.object)
+        }
+    };
+    let shape = move |rt: &ResourceType, mut obj: Value| {
+        obj["apiVersion"] = json!(rt.api_version());
+        if metadata_only { to_metadata(obj) } else { obj }
+    };
+
+    let stream = async_stream(move |tx: tokio::sync::mpsc::Sender<Bytes>| async move {
+        let mut last_rv: u64;
+        if requested_rv.is_empty() || requested_rv == "0" || send_initial {
+            // Synthetic ADDED events for what exists, then changes from now on.
+            let (items, rv) = store.list(
+                &rt,
+                ns.as_deref(),
+                &LabelSelector::default(),
+                &FieldSelector::default(),
+            );
+            last_rv = rv;
+            for obj in items {
+                let e = Event {
+                    rv,
+                    kind: EventType::Added,
+                    group: rt.group.clone(),
+                    resource: rt.resource.clone(),
+                    object: obj,
+                };
+                if matches(&e)
+                    && tx
+                        .send(event_line("ADDED", shape(&rt, e.object)))
+                        .await
+                        .is_err()
+                {
+                    return;
+                }
+            }
+            if send_initial {
+                let bookmark = json!({"kind": rt.kind, "apiVersion": rt.api_version(),
+                    "metadata": {"resourceVersion": rv.to_string(),
+                                 "annotations": {"k8s.io/initial-events-end": "true"}}});
+                if tx.send(event_line("BOOKMARK", bookmark)).await.is_err() {
+                    return;
+                }
+            }
+        } else {
+            let Ok(rv) = requested_rv.parse::<u64>() else {
+                let _ = tx
+                    .send(event_line(
+                        "ERROR",
+                        ApiError::bad_request("invalid resourceVersion").status(),
+                    ))
+                    .await;
+                return;
+            };
+            match store.events_since(rv) {
+                None => {
+                    let e = ApiError::gone(format!(
+                        "too old resource version: {rv} ({})",
+                        store.current_rv()
+                    ));
+                    let _ = tx.send(event_line("ERROR", e.status())).await;
+                    return;
+                }
+                Some(events) => {
+                    last_rv = rv;
+                    for e in events {
+                        last_rv = e.rv;
+                        if matches(&e)
+                            && tx
+                                .send(event_line(e.kind.as_str(), shape(&rt, e.object.clone())))
+                                .await
+                                .is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut ticker = tokio::time::interval(interval);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                _ = &mut deadline => return,
+                _ = ticker.tick(), if bookmarks => {
+                    let bookmark = json!({"kind": rt.kind, "apiVersion": rt.api_version(),
+                        "metadata": {"resourceVersion": last_rv.max(store.current_rv()).to_string()}});
+                    if tx.send(event_line("BOOKMARK", bookmark)).await.is_err() {
+                        return;
+                    }
+                }
+                received = rx.recv() => match received {
+                    Ok(e) => {
+                        if e.rv <= last_rv {
+                            continue;
+                        }
+                        last_rv = e.rv;
+                        if matches(&e) && tx.send(event_line(e.kind.as_str(), shape(&rt, e.object.clone()))).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        let e = ApiError::gone(format!("too old resource version: {last_rv}"));
+                        let _ = tx.send(event_line("ERROR", e.status())).await;
+                        return;
+                    }
+                    Err(_) => return,
+                }
+            }
+        }
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::TRANSFER_ENCODING, "chunked")
+        .body(Body::from_stream(stream.map(Ok::<_, Infallible>)))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// A stream fed by a task through a channel; the task stops when the client goes.
+fn async_stream<F, Fut>(f: F) -> impl futures::Stream<Item = Bytes>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Bytes>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(256);
+    tokio::spawn(f(tx));
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}

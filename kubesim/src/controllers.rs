@@ -1,0 +1,783 @@
+//! Light controllers, each switchable: what kube-controller-manager and the
+//! kubelet would do, enough for Lifeboat's tests and a living demo. Each pass
+//! is level-triggered over the whole store and idempotent, so writes that
+//! change nothing produce no events and the loop settles.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::resources::ResourceType;
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::store::{DeleteOptions, Store, now};
+
+/// Which controllers run.
+#[derive(Clone, Debug)]
+pub struct Controllers {
+    /// ownerReference garbage collection and namespace termination (as the API server needs).
+    pub garbage_collector: bool,
+    /// Deployments, ReplicaSets, StatefulSets, DaemonSets, Jobs and their Pods.
+    pub workloads: bool,
+    /// PVCs bound to generated PVs; PV reclaim.
+    pub volumes: bool,
+    /// Pods scheduled and started; crash-looping ones (annotation `kubesim.io/crash-loop`) restart.
+    pub kubelet: bool,
+}
+
+impl Default for Controllers {
+    fn default() -> Self {
+        Self::all()
+    }
+}
+
+impl Controllers {
+    pub fn all() -> Self {
+        Self {
+            garbage_collector: true,
+            workloads: true,
+            volumes: true,
+            kubelet: true,
+        }
+    }
+
+    /// Only what the API server itself does (GC and namespace lifecycle).
+    pub fn api_only() -> Self {
+        Self {
+            garbage_collector: true,
+            workloads: false,
+            volumes: false,
+            kubelet: false,
+        }
+    }
+
+    /// Runs until the task is dropped.
+    pub async fn run(self, store: Store, restart_interval: Duration) {
+        let mut restarts = tokio::time::interval(restart_interval);
+        restarts.tick().await;
+        loop {
+            // Several passes while things keep changing, then wait for the next change.
+            for _ in 0..20 {
+                if !self.pass(&store) {
+                    break;
+                }
+            }
+            tokio::select! {
+                _ = store.changed.notified() => {
+                    // Let a burst of writes land before the next pass.
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                _ = restarts.tick(), if self.kubelet => crash_loops(&store),
+            }
+        }
+    }
+
+    /// One reconcile pass; true when it changed something.
+    pub fn pass(&self, store: &Store) -> bool {
+        let before = store.current_rv();
+        if self.garbage_collector {
+            garbage_collect(store);
+            terminate_namespaces(store);
+        }
+        if self.workloads {
+            deployments(store);
+            replicasets(store);
+            statefulsets(store);
+            daemonsets(store);
+            jobs(store);
+        }
+        if self.volumes {
+            volumes(store);
+        }
+        if self.kubelet {
+            kubelet(store);
+        }
+        store.current_rv() != before
+    }
+}
+
+fn rt(store: &Store, group: &str, version: &str, resource: &str) -> ResourceType {
+    store
+        .find(group, version, resource)
+        .unwrap_or_else(|| panic!("built-in resource {resource} is registered"))
+}
+
+fn all_of(store: &Store, rt: &ResourceType) -> Vec<Value> {
+    store
+        .list(
+            rt,
+            None,
+            &LabelSelector::default(),
+            &FieldSelector::default(),
+        )
+        .0
+}
+
+fn ns_of(obj: &Value) -> Option<&str> {
+    obj["metadata"]["namespace"].as_str()
+}
+
+fn name_of(obj: &Value) -> &str {
+    obj["metadata"]["name"].as_str().unwrap_or_default()
+}
+
+fn uid_of(obj: &Value) -> &str {
+    obj["metadata"]["uid"].as_str().unwrap_or_default()
+}
+
+fn being_deleted(obj: &Value) -> bool {
+    !obj["metadata"]["deletionTimestamp"].is_null()
+}
+
+fn owned_by<'a>(items: &'a [Value], owner: &Value) -> Vec<&'a Value> {
+    let uid = uid_of(owner);
+    items
+        .iter()
+        .filter(|o| {
+            o["metadata"]["ownerReferences"]
+                .as_array()
+                .is_some_and(|refs| refs.iter().any(|r| r["uid"] == uid))
+        })
+        .collect()
+}
+
+fn owner_ref(owner: &Value) -> Value {
+    json!({
+        "apiVersion": owner["apiVersion"], "kind": owner["kind"], "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"], "controller": true, "blockOwnerDeletion": true,
+    })
+}
+
+/// FNV-1a of the pod template, as a stable pod-template-hash.
+fn template_hash(template: &Value) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in template.to_string().bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    (0..10)
+        .map(|i| ALPHABET[((h >> (i * 6)) % ALPHABET.len() as u64) as usize] as char)
+        .collect()
+}
+
+fn record_event(store: &Store, involved: &Value, kind: &str, reason: &str, message: &str) {
+    let Some(ns) = ns_of(involved) else { return };
+    let events = rt(store, "", "v1", "events");
+    let at = now();
+    let _ = store.create(
+        &events,
+        Some(ns),
+        json!({
+            "metadata": {"generateName": format!("{}.", name_of(involved))},
+            "involvedObject": {"apiVersion": involved["apiVersion"], "kind": involved["kind"],
+                "name": involved["metadata"]["name"], "namespace": ns, "uid": involved["metadata"]["uid"]},
+            "reason": reason, "message": message, "type": kind, "count": 1,
+            "firstTimestamp": at, "lastTimestamp": at, "source": {"component": "kubesim"},
+        }),
+        false,
+    );
+}
+
+/// Sets `status` (through the status subresource) if it differs.
+fn set_status(store: &Store, rt: &ResourceType, obj: &Value, status: Value) {
+    if obj["status"] == status {
+        return;
+    }
+    let mut updated = obj.clone();
+    updated["status"] = status;
+    let _ = store.update(rt, ns_of(obj), name_of(obj), updated, true, false);
+}
+
+// ------------------------------------------------------------------ garbage collection
+
+/// Deletes objects all of whose owners are gone, as kube-controller-manager's GC does.
+fn garbage_collect(store: &Store) {
+    let uids = store.uids();
+    for (rt, obj) in store.all() {
+        let Some(refs) = obj["metadata"]["ownerReferences"].as_array() else {
+            continue;
+        };
+        if refs.is_empty() || being_deleted(&obj) {
+            continue;
+        }
+        if refs
+            .iter()
+            .all(|r| !uids.contains(r["uid"].as_str().unwrap_or_default()))
+        {
+            let _ = store.delete(&rt, ns_of(&obj), name_of(&obj), &DeleteOptions::default());
+        }
+    }
+}
+
+/// Empties Terminating namespaces, then removes them.
+fn terminate_namespaces(store: &Store) {
+    let namespaces = rt(store, "", "v1", "namespaces");
+    for ns in all_of(store, &namespaces) {
+        if ns["status"]["phase"] != "Terminating" {
+            continue;
+        }
+        let name = name_of(&ns).to_string();
+        let mut remaining = 0;
+        for (rt, obj) in store.all() {
+            if !rt.namespaced || ns_of(&obj) != Some(name.as_str()) {
+                continue;
+            }
+            remaining += 1;
+            if !being_deleted(&obj) {
+                let _ = store.delete(&rt, Some(&name), name_of(&obj), &DeleteOptions::default());
+            }
+        }
+        if remaining == 0 {
+            store.purge(&namespaces, None, &name);
+        }
+    }
+}
+
+// ------------------------------------------------------------------ workloads
+
+fn deployments(store: &Store) {
+    let deploys = rt(store, "apps", "v1", "deployments");
+    let rsets = rt(store, "apps", "v1", "replicasets");
+    let all_rs = all_of(store, &rsets);
+    for d in all_of(store, &deploys) {
+        if being_deleted(&d) {
+            continue;
+        }
+        let ns = ns_of(&d).unwrap_or_default().to_string();
+        let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
+        let template = d["spec"]["template"].clone();
+        let hash = template_hash(&template);
+        let rs_name = format!("{}-{hash}", name_of(&d));
+        let owned = owned_by(&all_rs, &d);
+        for old in owned.iter().filter(|rs| name_of(rs) != rs_name) {
+            if old["spec"]["replicas"].as_i64() != Some(0) {
+                let mut scaled = (*old).clone();
+                scaled["spec"]["replicas"] = json!(0);
+                let _ = store.update(&rsets, Some(&ns), name_of(old), scaled, false, false);
+            }
+        }
+        let current = owned.iter().find(|rs| name_of(rs) == rs_name);
+        match current {
+            None => {
+                let mut pod_template = template.clone();
+                pod_template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+                let mut selector = d["spec"]["selector"].clone();
+                selector["matchLabels"]["pod-template-hash"] = json!(hash);
+                let mut labels = template["metadata"]["labels"].clone();
+                labels["pod-template-hash"] = json!(hash);
+                let created = store.create(
+                    &rsets,
+                    Some(&ns),
+                    json!({
+                        "metadata": {"name": rs_name, "labels": labels, "ownerReferences": [owner_ref(&d)]},
+                        "spec": {"replicas": replicas, "selector": selector, "template": pod_template},
+                    }),
+                    false,
+                );
+                if created.is_ok() {
+                    record_event(
+                        store,
+                        &d,
+                        "Normal",
+                        "ScalingReplicaSet",
+                        &format!("Scaled up replica set {rs_name} to {replicas}"),
+                    );
+                }
+            }
+            Some(rs) if rs["spec"]["replicas"].as_i64() != Some(replicas) => {
+                let mut scaled = (*rs).clone();
+                scaled["spec"]["replicas"] = json!(replicas);
+                let _ = store.update(&rsets, Some(&ns), &rs_name, scaled, false, false);
+                record_event(
+                    store,
+                    &d,
+                    "Normal",
+                    "ScalingReplicaSet",
+                    &format!("Scaled replica set {rs_name} to {replicas}"),
+                );
+            }
+            Some(_) => {}
+        }
+        let sum = |field: &str| -> i64 {
+            owned
+                .iter()
+                .map(|rs| rs["status"][field].as_i64().unwrap_or(0))
+                .sum()
+        };
+        let updated = current.map_or(0, |rs| rs["status"]["replicas"].as_i64().unwrap_or(0));
+        let available = sum("availableReplicas");
+        let mut status = json!({
+            "observedGeneration": d["metadata"]["generation"],
+            "replicas": sum("replicas"),
+            "updatedReplicas": updated,
+            "readyReplicas": sum("readyReplicas"),
+            "availableReplicas": available,
+            "conditions": [{
+                "type": "Available",
+                "status": if available >= replicas { "True" } else { "False" },
+                "reason": if available >= replicas { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" },
+            }],
+        });
+        if replicas > available {
+            status["unavailableReplicas"] = json!(replicas - available);
+        }
+        set_status(store, &deploys, &d, status);
+    }
+}
+
+fn is_ready(pod: &Value) -> bool {
+    pod["status"]["conditions"].as_array().is_some_and(|c| {
+        c.iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    })
+}
+
+/// Creates or removes pods so that `owner` has `replicas` of them.
+fn scale_pods(
+    store: &Store,
+    pods_rt: &ResourceType,
+    pods: &[&Value],
+    owner: &Value,
+    replicas: i64,
+) {
+    let ns = ns_of(owner).unwrap_or_default();
+    let live: Vec<&&Value> = pods.iter().filter(|p| !being_deleted(p)).collect();
+    let have = live.len() as i64;
+    for _ in have..replicas {
+        let mut pod = json!({
+            "metadata": {"generateName": format!("{}-", name_of(owner)),
+                         "labels": owner["spec"]["template"]["metadata"]["labels"],
+                         "annotations": owner["spec"]["template"]["metadata"]["annotations"],
+                         "ownerReferences": [owner_ref(owner)]},
+            "spec": owner["spec"]["template"]["spec"],
+        });
+        if pod["metadata"]["annotations"].is_null()
+            && let Some(m) = pod["metadata"].as_object_mut()
+        {
+            m.remove("annotations");
+        }
+        if let Ok(created) = store.create(pods_rt, Some(ns), pod, false) {
+            record_event(
+                store,
+                owner,
+                "Normal",
+                "SuccessfulCreate",
+                &format!("Created pod: {}", name_of(&created)),
+            );
+        }
+    }
+    for extra in live
+        .iter()
+        .skip(usize::try_from(replicas.max(0)).unwrap_or(0))
+    {
+        let _ = store.delete(pods_rt, Some(ns), name_of(extra), &DeleteOptions::default());
+    }
+}
+
+fn replicasets(store: &Store) {
+    let rsets = rt(store, "apps", "v1", "replicasets");
+    let pods_rt = rt(store, "", "v1", "pods");
+    let pods = all_of(store, &pods_rt);
+    for rs in all_of(store, &rsets) {
+        if being_deleted(&rs) {
+            continue;
+        }
+        let replicas = rs["spec"]["replicas"].as_i64().unwrap_or(1);
+        let owned = owned_by(&pods, &rs);
+        scale_pods(store, &pods_rt, &owned, &rs, replicas);
+        let ready = owned.iter().filter(|p| is_ready(p)).count();
+        set_status(
+            store,
+            &rsets,
+            &rs,
+            json!({"replicas": owned.len(), "readyReplicas": ready, "availableReplicas": ready,
+                   "fullyLabeledReplicas": owned.len(), "observedGeneration": rs["metadata"]["generation"]}),
+        );
+    }
+}
+
+fn statefulsets(store: &Store) {
+    let sets = rt(store, "apps", "v1", "statefulsets");
+    let pods_rt = rt(store, "", "v1", "pods");
+    let pvcs = rt(store, "", "v1", "persistentvolumeclaims");
+    let pods = all_of(store, &pods_rt);
+    for sts in all_of(store, &sets) {
+        if being_deleted(&sts) {
+            continue;
+        }
+        let ns = ns_of(&sts).unwrap_or_default().to_string();
+        let replicas = sts["spec"]["replicas"].as_i64().unwrap_or(1);
+        let owned = owned_by(&pods, &sts);
+        for i in 0..replicas {
+            let pod_name = format!("{}-{i}", name_of(&sts));
+            let mut volumes = sts["spec"]["template"]["spec"]["volumes"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for tmpl in sts["spec"]["volumeClaimTemplates"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+            {
+                let claim = format!("{}-{pod_name}", name_of(&tmpl));
+                let _ = store.create(
+                    &pvcs,
+                    Some(&ns),
+                    json!({"metadata": {"name": claim, "labels": sts["spec"]["selector"]["matchLabels"]},
+                           "spec": tmpl["spec"]}),
+                    false,
+                );
+                volumes.push(
+                    json!({"name": name_of(&tmpl), "persistentVolumeClaim": {"claimName": claim}}),
+                );
+            }
+            if owned.iter().any(|p| name_of(p) == pod_name) {
+                continue;
+            }
+            let mut spec = sts["spec"]["template"]["spec"].clone();
+            spec["volumes"] = json!(volumes);
+            spec["hostname"] = json!(pod_name);
+            let mut labels = sts["spec"]["template"]["metadata"]["labels"].clone();
+            labels["statefulset.kubernetes.io/pod-name"] = json!(pod_name);
+            if store
+                .create(
+                    &pods_rt,
+                    Some(&ns),
+                    json!({"metadata": {"name": pod_name, "labels": labels, "ownerReferences": [owner_ref(&sts)]},
+                           "spec": spec}),
+                    false,
+                )
+                .is_ok()
+            {
+                record_event(store, &sts, "Normal", "SuccessfulCreate", &format!("create Pod {pod_name} in StatefulSet {} successful", name_of(&sts)));
+            }
+        }
+        for extra in owned.iter().filter(|p| {
+            name_of(p)
+                .rsplit('-')
+                .next()
+                .and_then(|i| i.parse::<i64>().ok())
+                .is_some_and(|i| i >= replicas)
+        }) {
+            let _ = store.delete(
+                &pods_rt,
+                Some(&ns),
+                name_of(extra),
+                &DeleteOptions::default(),
+            );
+        }
+        let ready = owned.iter().filter(|p| is_ready(p)).count();
+        set_status(
+            store,
+            &sets,
+            &sts,
+            json!({"replicas": owned.len(), "readyReplicas": ready, "currentReplicas": owned.len(),
+                   "updatedReplicas": owned.len(), "availableReplicas": ready,
+                   "observedGeneration": sts["metadata"]["generation"]}),
+        );
+    }
+}
+
+fn daemonsets(store: &Store) {
+    let sets = rt(store, "apps", "v1", "daemonsets");
+    let pods_rt = rt(store, "", "v1", "pods");
+    let nodes = all_of(store, &rt(store, "", "v1", "nodes"));
+    let pods = all_of(store, &pods_rt);
+    for ds in all_of(store, &sets) {
+        if being_deleted(&ds) {
+            continue;
+        }
+        let ns = ns_of(&ds).unwrap_or_default().to_string();
+        let owned = owned_by(&pods, &ds);
+        for node in &nodes {
+            let node_name = name_of(node);
+            if owned.iter().any(|p| p["spec"]["nodeName"] == node_name) {
+                continue;
+            }
+            let mut spec = ds["spec"]["template"]["spec"].clone();
+            spec["nodeName"] = json!(node_name);
+            let _ = store.create(
+                &pods_rt,
+                Some(&ns),
+                json!({"metadata": {"generateName": format!("{}-", name_of(&ds)),
+                                    "labels": ds["spec"]["template"]["metadata"]["labels"],
+                                    "ownerReferences": [owner_ref(&ds)]},
+                       "spec": spec}),
+                false,
+            );
+        }
+        let ready = owned.iter().filter(|p| is_ready(p)).count();
+        set_status(
+            store,
+            &sets,
+            &ds,
+            json!({"desiredNumberScheduled": nodes.len(), "currentNumberScheduled": owned.len(),
+                   "numberReady": ready, "numberAvailable": ready, "updatedNumberScheduled": owned.len(),
+                   "numberMisscheduled": 0, "observedGeneration": ds["metadata"]["generation"]}),
+        );
+    }
+}
+
+fn jobs(store: &Store) {
+    let jobs_rt = rt(store, "batch", "v1", "jobs");
+    let pods_rt = rt(store, "", "v1", "pods");
+    let pods = all_of(store, &pods_rt);
+    for job in all_of(store, &jobs_rt) {
+        if being_deleted(&job) {
+            continue;
+        }
+        let owned = owned_by(&pods, &job);
+        let completions = job["spec"]["completions"].as_i64().unwrap_or(1);
+        let succeeded = owned
+            .iter()
+            .filter(|p| p["status"]["phase"] == "Succeeded")
+            .count() as i64;
+        let active = owned
+            .iter()
+            .filter(|p| p["status"]["phase"] != "Succeeded")
+            .count() as i64;
+        if succeeded + active < completions && active == 0 {
+            scale_pods(store, &pods_rt, &[], &job, 1);
+        }
+        let mut status = json!({"succeeded": succeeded, "active": active, "startTime": job["metadata"]["creationTimestamp"]});
+        if succeeded >= completions {
+            let done = job["status"]["completionTime"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(now);
+            status["completionTime"] = json!(done);
+            status["conditions"] =
+                json!([{"type": "Complete", "status": "True", "lastTransitionTime": done}]);
+            status["active"] = json!(0);
+        }
+        set_status(store, &jobs_rt, &job, status);
+    }
+}
+
+// ------------------------------------------------------------------ volumes
+
+fn volumes(store: &Store) {
+    let pvcs = rt(store, "", "v1", "persistentvolumeclaims");
+    let pvs = rt(store, "", "v1", "persistentvolumes");
+    let classes = all_of(store, &rt(store, "storage.k8s.io", "v1", "storageclasses"));
+    let default_class = classes
+        .iter()
+        .find(|c| {
+            c["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+        })
+        .map(|c| name_of(c).to_string());
+    let all_pvs = all_of(store, &pvs);
+    let claims = all_of(store, &pvcs);
+    for pvc in &claims {
+        if being_deleted(pvc) || pvc["status"]["phase"] == "Bound" {
+            continue;
+        }
+        let ns = ns_of(pvc).unwrap_or_default();
+        let volume_name = pvc["spec"]["volumeName"].as_str().map(str::to_string);
+        let pv = match &volume_name {
+            Some(v) => match all_pvs.iter().find(|p| name_of(p) == v) {
+                Some(pv) => pv.clone(),
+                None => continue, // waits for its PV, as in a real cluster
+            },
+            None => {
+                let class = pvc["spec"]["storageClassName"]
+                    .as_str()
+                    .map(str::to_string)
+                    .or(default_class.clone());
+                let Some(class) = class else { continue };
+                let reclaim = classes
+                    .iter()
+                    .find(|c| name_of(c) == class)
+                    .and_then(|c| c["reclaimPolicy"].as_str())
+                    .unwrap_or("Delete")
+                    .to_string();
+                let name = format!("pvc-{}", uid_of(pvc));
+                let created = store.create(
+                    &pvs,
+                    None,
+                    json!({
+                        "metadata": {"name": name, "annotations": {"pv.kubernetes.io/provisioned-by": "kubesim.io/hostpath"}},
+                        "spec": {
+                            "capacity": {"storage": pvc["spec"]["resources"]["requests"]["storage"].as_str().unwrap_or("1Gi")},
+                            "accessModes": pvc["spec"]["accessModes"], "persistentVolumeReclaimPolicy": reclaim,
+                            "storageClassName": class, "hostPath": {"path": format!("/var/lib/kubesim/volumes/{name}")},
+                            "claimRef": {"kind": "PersistentVolumeClaim", "namespace": ns, "name": name_of(pvc),
+                                         "uid": uid_of(pvc), "apiVersion": "v1"},
+                        },
+                    }),
+                    false,
+                );
+                match created {
+                    Ok(pv) => pv,
+                    Err(_) => continue,
+                }
+            }
+        };
+        // Bind both sides.
+        let mut bound_pv = pv.clone();
+        bound_pv["spec"]["claimRef"] = json!({"kind": "PersistentVolumeClaim", "namespace": ns,
+            "name": name_of(pvc), "uid": uid_of(pvc), "apiVersion": "v1"});
+        if let Ok(updated) = store.update(&pvs, None, name_of(&pv), bound_pv, false, false) {
+            set_status(store, &pvs, &updated, json!({"phase": "Bound"}));
+        }
+        let mut claim = pvc.clone();
+        claim["spec"]["volumeName"] = json!(name_of(&pv));
+        claim["metadata"]["annotations"]["pv.kubernetes.io/bind-completed"] = json!("yes");
+        claim["metadata"]["annotations"]["pv.kubernetes.io/bound-by-controller"] = json!("yes");
+        if let Ok(updated) = store.update(&pvcs, Some(ns), name_of(pvc), claim, false, false) {
+            set_status(
+                store,
+                &pvcs,
+                &updated,
+                json!({"phase": "Bound", "accessModes": pv["spec"]["accessModes"], "capacity": pv["spec"]["capacity"]}),
+            );
+        }
+    }
+    // Reclaim PVs whose claim is gone.
+    let claim_uids: HashSet<&str> = claims.iter().map(uid_of).collect();
+    for pv in all_of(store, &pvs) {
+        let Some(uid) = pv["spec"]["claimRef"]["uid"].as_str() else {
+            continue;
+        };
+        if claim_uids.contains(uid) || pv["status"]["phase"] != "Bound" {
+            continue;
+        }
+        if pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain" {
+            set_status(store, &pvs, &pv, json!({"phase": "Released"}));
+        } else {
+            let _ = store.delete(&pvs, None, name_of(&pv), &DeleteOptions::default());
+        }
+    }
+}
+
+// ------------------------------------------------------------------ kubelet
+
+fn crash_looping(pod: &Value) -> bool {
+    pod["metadata"]["annotations"]["kubesim.io/crash-loop"] == "true"
+}
+
+fn container_statuses(pod: &Value, running: bool, restarts: i64) -> Value {
+    let containers = pod["spec"]["containers"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    json!(containers
+        .iter()
+        .map(|c| {
+            let state = if running {
+                json!({"running": {"startedAt": pod["metadata"]["creationTimestamp"]}})
+            } else {
+                json!({"waiting": {"reason": "CrashLoopBackOff",
+                    "message": format!("back-off restarting failed container {} in pod {}", c["name"].as_str().unwrap_or_default(), name_of(pod))}})
+            };
+            json!({"name": c["name"], "image": c["image"], "ready": running, "started": running,
+                   "restartCount": restarts, "state": state,
+                   "lastState": if restarts > 0 { json!({"terminated": {"exitCode": 1, "reason": "Error"}}) } else { json!({}) }})
+        })
+        .collect::<Vec<_>>())
+}
+
+fn kubelet(store: &Store) {
+    let pods_rt = rt(store, "", "v1", "pods");
+    let nodes: Vec<String> = all_of(store, &rt(store, "", "v1", "nodes"))
+        .iter()
+        .filter(|n| n["spec"]["unschedulable"] != true)
+        .map(|n| name_of(n).to_string())
+        .collect();
+    let mut load: BTreeMap<String, usize> = nodes.iter().map(|n| (n.clone(), 0)).collect();
+    let pods = all_of(store, &pods_rt);
+    for pod in &pods {
+        if let Some(n) = pod["spec"]["nodeName"].as_str()
+            && let Some(count) = load.get_mut(n)
+        {
+            *count += 1;
+        }
+    }
+    for pod in pods {
+        if being_deleted(&pod) || pod["status"]["phase"] != "Pending" {
+            continue;
+        }
+        let ns = ns_of(&pod).unwrap_or_default().to_string();
+        let mut pod = pod;
+        if pod["spec"]["nodeName"].is_null() {
+            // Schedule on the least loaded node, if there is one.
+            let Some((node, _)) = load
+                .iter()
+                .min_by_key(|(_, c)| **c)
+                .map(|(n, c)| (n.clone(), *c))
+            else {
+                continue;
+            };
+            *load.entry(node.clone()).or_default() += 1;
+            pod["spec"]["nodeName"] = json!(node);
+            match store.update(
+                &pods_rt,
+                Some(&ns),
+                name_of(&pod),
+                pod.clone(),
+                false,
+                false,
+            ) {
+                Ok(updated) => pod = updated,
+                Err(_) => continue,
+            }
+            record_event(
+                store,
+                &pod,
+                "Normal",
+                "Scheduled",
+                &format!("Successfully assigned {ns}/{} to {node}", name_of(&pod)),
+            );
+        }
+        let job_pod = pod["metadata"]["ownerReferences"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|r| r["kind"] == "Job"));
+        let at = now();
+        let status = if job_pod {
+            json!({"phase": "Succeeded", "startTime": at, "podIP": "10.244.0.10",
+                   "conditions": [{"type": "Ready", "status": "False", "reason": "PodCompleted"}],
+                   "containerStatuses": pod["spec"]["containers"].as_array().cloned().unwrap_or_default().iter().map(|c| json!({
+                       "name": c["name"], "image": c["image"], "ready": false, "restartCount": 0,
+                       "state": {"terminated": {"exitCode": 0, "reason": "Completed"}}})).collect::<Vec<_>>()})
+        } else if crash_looping(&pod) {
+            json!({"phase": "Running", "startTime": at, "podIP": "10.244.0.11",
+                   "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Ready", "status": "False", "reason": "ContainersNotReady"}],
+                   "containerStatuses": container_statuses(&pod, false, 1)})
+        } else {
+            json!({"phase": "Running", "startTime": at, "podIP": "10.244.0.12",
+                   "conditions": [{"type": "PodScheduled", "status": "True"}, {"type": "Initialized", "status": "True"},
+                                  {"type": "ContainersReady", "status": "True"}, {"type": "Ready", "status": "True"}],
+                   "containerStatuses": container_statuses(&pod, true, 0)})
+        };
+        set_status(store, &pods_rt, &pod, status);
+        if crash_looping(&pod) {
+            record_event(
+                store,
+                &pod,
+                "Warning",
+                "BackOff",
+                "Back-off restarting failed container",
+            );
+        } else {
+            record_event(store, &pod, "Normal", "Started", "Started container");
+        }
+    }
+}
+
+/// Crash-looping pods restart once more.
+fn crash_loops(store: &Store) {
+    let pods_rt = rt(store, "", "v1", "pods");
+    for pod in all_of(store, &pods_rt) {
+        if !crash_looping(&pod) || pod["status"]["phase"] != "Running" {
+            continue;
+        }
+        let restarts = pod["status"]["containerStatuses"][0]["restartCount"]
+            .as_i64()
+            .unwrap_or(0)
+            + 1;
+        let mut status = pod["status"].clone();
+        status["containerStatuses"] = container_statuses(&pod, false, restarts);
+        set_status(store, &pods_rt, &pod, status);
+    }
+}

@@ -1,0 +1,83 @@
+//! `kubesim`: run the simulator from the command line.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use kubesim::{Controllers, Kubesim, Options};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kubesim",
+    about = "A Kubernetes API server simulator for tests and demos"
+)]
+struct Cli {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 6443)]
+    port: u16,
+    /// Serve plain HTTP instead of HTTPS.
+    #[arg(long)]
+    http: bool,
+    /// Bearer token clients must send (generated when absent).
+    #[arg(long)]
+    token: Option<String>,
+    /// Where to write a kubeconfig for this simulator.
+    #[arg(long, default_value = "kubesim.kubeconfig")]
+    kubeconfig: PathBuf,
+    /// Multi-document YAML manifests to load at start.
+    #[arg(long)]
+    seed: Vec<PathBuf>,
+    /// Load the demo cluster.
+    #[arg(long)]
+    demo: bool,
+    /// Save objects to this file and load them from it at start.
+    #[arg(long)]
+    persist: Option<PathBuf>,
+    /// Run only the API server's own controllers (GC, namespaces): no workloads, volumes or kubelet.
+    #[arg(long)]
+    api_only: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let resumed = cli.persist.as_ref().is_some_and(|p| p.exists());
+    let sim = Kubesim::start(Options {
+        port: cli.port,
+        tls: !cli.http,
+        token: cli.token,
+        controllers: if cli.api_only {
+            Controllers::api_only()
+        } else {
+            Controllers::all()
+        },
+        restart_interval: Duration::from_secs(15),
+        bookmark_interval: Duration::from_secs(5),
+        persist: cli.persist,
+        history: kubesim::store::HISTORY,
+    })
+    .await?;
+    if !resumed {
+        if cli.demo {
+            kubesim::seed::apply(&sim.store, kubesim::seed::parse(kubesim::seed::DEMO)?)?;
+        }
+        for path in &cli.seed {
+            kubesim::seed::load_file(&sim.store, path)?;
+        }
+    }
+    sim.write_kubeconfig(&cli.kubeconfig)?;
+    println!(
+        "kubesim serving {} (kubeconfig: {})",
+        sim.url,
+        cli.kubeconfig.display()
+    );
+    tokio::signal::ctrl_c().await?;
+    Ok(())
+}

@@ -1,0 +1,901 @@
+//! kubesim's fidelity suite: kube-rs (as Lifeboat uses it) and kubectl (a
+//! second, independent client) against the simulator over HTTPS, asserting
+//! kube-apiserver's behaviour. With LIFEBOAT_TEST_KUBECONFIG set, the same
+//! tests run against that cluster instead; the few that need the simulator's
+//! own controllers or settings say so and return early.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PersistentVolumeClaim, Service};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{
+    Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, WatchEvent,
+    WatchParams,
+};
+use kube::discovery::{ApiResource, Discovery};
+use kube::{Client, Config};
+use serde_json::json;
+
+/// A cluster to test against: a fresh kubesim, or the one LIFEBOAT_TEST_KUBECONFIG names.
+struct Target {
+    client: Client,
+    kubeconfig: PathBuf,
+    sim: Option<kubesim::Kubesim>,
+    _dir: tempfile::TempDir,
+}
+
+async fn target_with(options: kubesim::Options) -> Target {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let (kubeconfig, sim) = match std::env::var_os("LIFEBOAT_TEST_KUBECONFIG") {
+        Some(path) => (PathBuf::from(path), None),
+        None => {
+            let sim = kubesim::Kubesim::start(options).await.unwrap();
+            let path = dir.path().join("kubeconfig");
+            sim.write_kubeconfig(&path).unwrap();
+            (path, Some(sim))
+        }
+    };
+    let kc = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
+    let config = Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    Target {
+        client: Client::try_from(config).unwrap(),
+        kubeconfig,
+        sim,
+        _dir: dir,
+    }
+}
+
+async fn target() -> Target {
+    target_with(kubesim::Options::default()).await
+}
+
+/// A namespace of this test's own.
+async fn namespace(t: &Target, name: &str) -> String {
+    let ns = format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
+    let api: Api<Namespace> = Api::all(t.client.clone());
+    api.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    ns
+}
+
+fn cm(name: &str, labels: &[(&str, &str)]) -> ConfigMap {
+    let labels: BTreeMap<String, String> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    serde_json::from_value(
+        json!({"metadata": {"name": name, "labels": labels}, "data": {"k": "v"}}),
+    )
+    .unwrap()
+}
+
+fn code(err: kube::Error) -> (u16, String) {
+    match err {
+        kube::Error::Api(s) => (s.code, s.reason),
+        other => panic!("expected an API error, got {other}"),
+    }
+}
+
+/// Waits, by watching, until `check` holds for the named object (or 20 s pass).
+async fn eventually<K, F>(api: &Api<K>, name: &str, check: F) -> K
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    F: Fn(Option<&K>) -> bool,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let current = api.get_opt(name).await.unwrap();
+        if check(current.as_ref()) {
+            return current.unwrap_or_else(|| panic!("{name} is gone"));
+        }
+        let params = WatchParams::default()
+            .fields(&format!("metadata.name={name}"))
+            .timeout(2);
+        let rv = "0".to_string();
+        let stream = api.watch(&params, &rv).await.unwrap();
+        tokio::pin!(stream);
+        let _ = tokio::time::timeout(Duration::from_secs(2), stream.next()).await;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {name}"
+        );
+    }
+}
+
+async fn eventually_gone<K>(api: &Api<K>, name: &str)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while api.get_opt(name).await.unwrap().is_some() {
+        let params = WatchParams::default()
+            .fields(&format!("metadata.name={name}"))
+            .timeout(2);
+        let stream = api.watch(&params, "0").await.unwrap();
+        tokio::pin!(stream);
+        // Skip the synthetic ADDED, wait for the next change.
+        let _ = tokio::time::timeout(Duration::from_secs(2), async {
+            stream.next().await;
+            stream.next().await
+        })
+        .await;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} was not deleted"
+        );
+    }
+}
+
+#[tokio::test]
+async fn discovery_finds_every_builtin_group_both_ways() {
+    let t = target().await;
+    for aggregated in [true, false] {
+        let discovery = if aggregated {
+            Discovery::new(t.client.clone())
+                .run_aggregated()
+                .await
+                .unwrap()
+        } else {
+            Discovery::new(t.client.clone()).run().await.unwrap()
+        };
+        for (group, kind) in [
+            ("", "Pod"),
+            ("", "PersistentVolume"),
+            ("apps", "Deployment"),
+            ("batch", "CronJob"),
+            ("networking.k8s.io", "Ingress"),
+            ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+            ("storage.k8s.io", "StorageClass"),
+            ("apiextensions.k8s.io", "CustomResourceDefinition"),
+            ("coordination.k8s.io", "Lease"),
+            ("policy", "PodDisruptionBudget"),
+            ("autoscaling", "HorizontalPodAutoscaler"),
+            ("events.k8s.io", "Event"),
+        ] {
+            let found = discovery
+                .groups()
+                .filter(|g| g.name() == group)
+                .flat_map(|g| g.recommended_resources())
+                .any(|(ar, _)| ar.kind == kind);
+            assert!(
+                found,
+                "{kind} in group {group:?} (aggregated: {aggregated})"
+            );
+        }
+        let (pods, caps) = discovery
+            .resolve_gvk(&kube::api::GroupVersionKind::gvk("", "v1", "Pod"))
+            .unwrap();
+        assert_eq!(pods.plural, "pods");
+        assert_eq!(caps.scope, kube::discovery::Scope::Namespaced);
+    }
+    let version = t.client.apiserver_version().await.unwrap();
+    assert!(!version.git_version.is_empty());
+}
+
+#[tokio::test]
+async fn crud_errors_are_kubernetes_status_objects() {
+    let t = target().await;
+    let ns = namespace(&t, "crud").await;
+    let api: Api<ConfigMap> = Api::namespaced(t.client.clone(), &ns);
+    let created = api
+        .create(&PostParams::default(), &cm("a", &[]))
+        .await
+        .unwrap();
+    assert!(created.metadata.uid.is_some() && created.metadata.resource_version.is_some());
+    assert!(created.metadata.creation_timestamp.is_some());
+    assert_eq!(
+        code(
+            api.create(&PostParams::default(), &cm("a", &[]))
+                .await
+                .unwrap_err()
+        ),
+        (409, "AlreadyExists".into())
+    );
+    assert_eq!(
+        code(api.get("missing").await.unwrap_err()),
+        (404, "NotFound".into())
+    );
+    assert_eq!(
+        code(
+            api.create(&PostParams::default(), &cm("Not_Valid", &[]))
+                .await
+                .unwrap_err()
+        )
+        .0,
+        422
+    );
+    let elsewhere: Api<ConfigMap> = Api::namespaced(t.client.clone(), "no-such-namespace-here");
+    assert_eq!(
+        code(
+            elsewhere
+                .create(&PostParams::default(), &cm("a", &[]))
+                .await
+                .unwrap_err()
+        )
+        .0,
+        404
+    );
+
+    // Optimistic concurrency: a stale resourceVersion is a 409 Conflict.
+    let mut first = created.clone();
+    first.data = Some(BTreeMap::from([("k".into(), "1".into())]));
+    let updated = api
+        .replace("a", &PostParams::default(), &first)
+        .await
+        .unwrap();
+    assert_ne!(
+        updated.metadata.resource_version,
+        created.metadata.resource_version
+    );
+    let mut stale = created.clone();
+    stale.data = Some(BTreeMap::from([("k".into(), "2".into())]));
+    assert_eq!(
+        code(
+            api.replace("a", &PostParams::default(), &stale)
+                .await
+                .unwrap_err()
+        ),
+        (409, "Conflict".into())
+    );
+
+    // generateName.
+    let generated: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"generateName": "gen-"}})).unwrap();
+    let made = api
+        .create(&PostParams::default(), &generated)
+        .await
+        .unwrap();
+    let name = made.metadata.name.unwrap();
+    assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+
+    // deletecollection with a label selector.
+    for i in 0..3 {
+        api.create(
+            &PostParams::default(),
+            &cm(&format!("del-{i}"), &[("batch", "x")]),
+        )
+        .await
+        .unwrap();
+    }
+    api.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("batch=x"),
+    )
+    .await
+    .unwrap();
+    let left = api.list(&ListParams::default()).await.unwrap();
+    assert_eq!(left.items.len(), 2, "only a and the generated one remain");
+}
+
+#[tokio::test]
+async fn a_wrong_token_is_401() {
+    let t = target().await;
+    let Some(sim) = &t.sim else { return }; // needs a token we control
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("kc");
+    kubesim::tls::write_kubeconfig(&path, &sim.url, sim.ca_pem.as_deref(), "wrong").unwrap();
+    let kc = kube::config::Kubeconfig::read_from(&path).unwrap();
+    let client = Client::try_from(
+        Config::from_custom_kubeconfig(kc, &Default::default())
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let api: Api<Namespace> = Api::all(client);
+    assert_eq!(
+        code(api.list(&ListParams::default()).await.unwrap_err()).0,
+        401
+    );
+}
+
+#[tokio::test]
+async fn lists_paginate_over_a_consistent_snapshot_and_select() {
+    let t = target().await;
+    let ns = namespace(&t, "pages").await;
+    let api: Api<ConfigMap> = Api::namespaced(t.client.clone(), &ns);
+    for i in 0..25 {
+        let tier = if i % 5 == 0 { "gold" } else { "plain" };
+        api.create(
+            &PostParams::default(),
+            &cm(&format!("cm-{i:02}"), &[("tier", tier)]),
+        )
+        .await
+        .unwrap();
+    }
+    let mut names = Vec::new();
+    let mut params = ListParams::default().limit(10);
+    let mut pages = 0;
+    loop {
+        let page = api.list(&params).await.unwrap();
+        pages += 1;
+        names.extend(page.items.iter().map(|c| c.metadata.name.clone().unwrap()));
+        if pages == 1 {
+            // Writes during pagination do not show up in later pages.
+            api.create(&PostParams::default(), &cm("cm-00a", &[]))
+                .await
+                .unwrap();
+        }
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(token) => params = params.continue_token(&token),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    let expected: Vec<String> = (0..25).map(|i| format!("cm-{i:02}")).collect();
+    assert_eq!(names, expected);
+    let gold = api
+        .list(&ListParams::default().labels("tier=gold"))
+        .await
+        .unwrap();
+    assert_eq!(gold.items.len(), 5);
+    let notin = api
+        .list(&ListParams::default().labels("tier notin (gold),tier"))
+        .await
+        .unwrap();
+    assert_eq!(notin.items.len(), 20);
+    let by_name = api
+        .list(&ListParams::default().fields("metadata.name=cm-07"))
+        .await
+        .unwrap();
+    assert_eq!(by_name.items.len(), 1);
+    let all: Api<ConfigMap> = Api::all(t.client.clone());
+    let in_ns = all
+        .list(&ListParams::default().fields(&format!("metadata.namespace={ns}")))
+        .await
+        .unwrap();
+    assert_eq!(in_ns.items.len(), 26);
+}
+
+#[tokio::test]
+async fn watches_stream_changes_resume_and_expire() {
+    let t = target_with(kubesim::Options {
+        history: 50,
+        ..Default::default()
+    })
+    .await;
+    let ns = namespace(&t, "watch").await;
+    let api: Api<ConfigMap> = Api::namespaced(t.client.clone(), &ns);
+    let start = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let params = WatchParams::default().timeout(10);
+    let stream = api.watch(&params, &start).await.unwrap();
+    tokio::pin!(stream);
+    api.create(&PostParams::default(), &cm("w", &[]))
+        .await
+        .unwrap();
+    api.patch(
+        "w",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "changed"}})),
+    )
+    .await
+    .unwrap();
+    api.delete("w", &DeleteParams::default()).await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        match stream
+            .try_next()
+            .await
+            .unwrap()
+            .expect("stream ended early")
+        {
+            WatchEvent::Added(c) => seen.push(("ADDED", c.metadata.resource_version.unwrap())),
+            WatchEvent::Modified(c) => {
+                seen.push(("MODIFIED", c.metadata.resource_version.unwrap()))
+            }
+            WatchEvent::Deleted(c) => seen.push(("DELETED", c.metadata.resource_version.unwrap())),
+            WatchEvent::Bookmark(_) => {}
+            WatchEvent::Error(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(
+        seen.iter().map(|s| s.0).collect::<Vec<_>>(),
+        ["ADDED", "MODIFIED", "DELETED"]
+    );
+    let rvs: Vec<u64> = seen.iter().map(|s| s.1.parse().unwrap()).collect();
+    assert!(rvs.windows(2).all(|w| w[0] < w[1]), "{rvs:?}");
+
+    if t.sim.is_none() {
+        return; // the history length below is the simulator's setting
+    }
+    // Push the starting version out of the history: resuming from it is 410 Gone.
+    for i in 0..60 {
+        api.create(&PostParams::default(), &cm(&format!("fill-{i}"), &[]))
+            .await
+            .unwrap();
+    }
+    let stream = api
+        .watch(&WatchParams::default().timeout(5), &start)
+        .await
+        .unwrap();
+    tokio::pin!(stream);
+    match stream.try_next().await.unwrap() {
+        Some(WatchEvent::Error(e)) => assert_eq!(e.code, 410),
+        other => panic!("expected 410 Gone, got {other:?}"),
+    }
+    // kube-runtime's watcher copes with that by listing again.
+    let events: Vec<_> =
+        kube_runtime::watcher(api.clone(), kube_runtime::watcher::Config::default())
+            .take(3)
+            .try_collect()
+            .await
+            .unwrap();
+    assert!(!events.is_empty());
+}
+
+#[tokio::test]
+async fn patch_types_and_server_side_apply() {
+    let t = target().await;
+    let ns = namespace(&t, "patch").await;
+    let api: Api<Deployment> = Api::namespaced(t.client.clone(), &ns);
+    let deploy = json!({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": "d"}},
+                 "template": {"metadata": {"labels": {"app": "d"}},
+                              "spec": {"containers": [{"name": "a", "image": "a:1"}, {"name": "b", "image": "b:1"}]}}},
+    });
+    // Apply creates; it needs a field manager.
+    let pp = PatchParams::apply("fidelity");
+    let applied = api
+        .patch("d", &pp, &Patch::Apply(deploy.clone()))
+        .await
+        .unwrap();
+    assert_eq!(applied.metadata.generation, Some(1));
+    // Strategic merge: containers merge by name.
+    let sm =
+        json!({"spec": {"template": {"spec": {"containers": [{"name": "b", "image": "b:2"}]}}}});
+    let patched = api
+        .patch("d", &PatchParams::default(), &Patch::Strategic(sm))
+        .await
+        .unwrap();
+    let images: Vec<String> = patched
+        .spec
+        .template
+        .spec
+        .unwrap()
+        .containers
+        .iter()
+        .map(|c| c.image.clone().unwrap())
+        .collect();
+    assert_eq!(images, ["a:1", "b:2"]);
+    assert_eq!(patched.metadata.generation, Some(2));
+    // JSON patch.
+    let jp: json_patch::Patch = serde_json::from_value(json!([{"op": "replace", "path": "/spec/replicas", "value": 0}, {"op": "add", "path": "/metadata/labels", "value": {"x": "y"}}])).unwrap();
+    let patched = api
+        .patch("d", &PatchParams::default(), &Patch::Json::<()>(jp))
+        .await
+        .unwrap();
+    assert_eq!(patched.metadata.labels.unwrap()["x"], "y");
+    // Merge patch removing a label with null.
+    let patched = api
+        .patch(
+            "d",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"x": null}}})),
+        )
+        .await
+        .unwrap();
+    assert!(patched.metadata.labels.unwrap_or_default().is_empty());
+    // Apply again with force.
+    let mut again = deploy.clone();
+    again["spec"]["replicas"] = json!(0);
+    again["metadata"]["annotations"] = json!({"applied": "twice"});
+    let applied = api
+        .patch(
+            "d",
+            &PatchParams::apply("fidelity").force(),
+            &Patch::Apply(again),
+        )
+        .await
+        .unwrap();
+    assert_eq!(applied.metadata.annotations.unwrap()["applied"], "twice");
+    // Status only changes through the status subresource.
+    let with_status = api
+        .patch(
+            "d",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"replicas": 7}})),
+        )
+        .await
+        .unwrap();
+    assert_ne!(with_status.status.and_then(|s| s.replicas), Some(7));
+    let status = api
+        .patch_status(
+            "d",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"observedGeneration": 99}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status.status.unwrap().observed_generation, Some(99));
+}
+
+#[tokio::test]
+async fn finalizers_hold_deletion_and_namespaces_terminate() {
+    let t = target().await;
+    let ns = namespace(&t, "final").await;
+    let api: Api<ConfigMap> = Api::namespaced(t.client.clone(), &ns);
+    let mut held = cm("held", &[]);
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    api.create(&PostParams::default(), &held).await.unwrap();
+    api.create(&PostParams::default(), &cm("plain", &[]))
+        .await
+        .unwrap();
+    api.delete("held", &DeleteParams::default()).await.unwrap();
+    let marked = api.get("held").await.unwrap();
+    assert!(marked.metadata.deletion_timestamp.is_some());
+
+    let namespaces: Api<Namespace> = Api::all(t.client.clone());
+    namespaces
+        .delete(&ns, &DeleteParams::default())
+        .await
+        .unwrap();
+    let terminating = namespaces.get(&ns).await.unwrap();
+    assert_eq!(
+        terminating.status.unwrap().phase.as_deref(),
+        Some("Terminating")
+    );
+    // Nothing new may be created in a terminating namespace.
+    assert_eq!(
+        code(
+            api.create(&PostParams::default(), &cm("late", &[]))
+                .await
+                .unwrap_err()
+        )
+        .0,
+        403
+    );
+    eventually_gone(&api, "plain").await;
+    assert!(
+        namespaces.get_opt(&ns).await.unwrap().is_some(),
+        "held back by the finalizer"
+    );
+    api.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    eventually_gone(&namespaces, &ns).await;
+}
+
+#[tokio::test]
+async fn crds_register_and_unregister_resources() {
+    let t = target().await;
+    let ns = namespace(&t, "crd").await;
+    let group = format!(
+        "g{}.fidelity.example",
+        &uuid::Uuid::new_v4().simple().to_string()[..6]
+    );
+    let crds: Api<CustomResourceDefinition> = Api::all(t.client.clone());
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "metadata": {"name": format!("widgets.{group}")},
+        "spec": {"group": group, "scope": "Namespaced",
+                 "names": {"plural": "widgets", "singular": "widget", "kind": "Widget"},
+                 "versions": [{"name": "v1", "served": true, "storage": true,
+                               "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}]},
+    }))
+    .unwrap();
+    crds.create(&PostParams::default(), &crd).await.unwrap();
+    eventually(&crds, &format!("widgets.{group}"), |c| {
+        c.and_then(|c| {
+            c.status
+                .as_ref()?
+                .conditions
+                .as_ref()?
+                .iter()
+                .find(|c| c.type_ == "Established")
+                .map(|c| c.status == "True")
+        })
+        .unwrap_or(false)
+    })
+    .await;
+    let discovery = Discovery::new(t.client.clone())
+        .run_aggregated()
+        .await
+        .unwrap();
+    let (ar, _) = discovery
+        .resolve_gvk(&kube::api::GroupVersionKind::gvk(&group, "v1", "Widget"))
+        .expect("discoverable");
+    let widgets: Api<DynamicObject> = Api::namespaced_with(t.client.clone(), &ns, &ar);
+    let mut obj = DynamicObject::new("w1", &ar).within(&ns);
+    obj.data = json!({"spec": {"size": 3}});
+    widgets.create(&PostParams::default(), &obj).await.unwrap();
+    assert_eq!(widgets.get("w1").await.unwrap().data["spec"]["size"], 3);
+
+    crds.delete(&format!("widgets.{group}"), &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually_gone(&crds, &format!("widgets.{group}")).await;
+    let ar = ApiResource { ..ar };
+    let widgets: Api<DynamicObject> = Api::namespaced_with(t.client.clone(), &ns, &ar);
+    assert_eq!(code(widgets.get("w1").await.unwrap_err()).0, 404);
+}
+
+#[tokio::test]
+async fn services_get_cluster_ips_that_cannot_be_taken_or_changed() {
+    let t = target().await;
+    let ns = namespace(&t, "svc").await;
+    let api: Api<Service> = Api::namespaced(t.client.clone(), &ns);
+    let svc = |name: &str, ip: Option<&str>| -> Service {
+        let mut spec = json!({"ports": [{"port": 80}], "selector": {"app": name}});
+        if let Some(ip) = ip {
+            spec["clusterIP"] = json!(ip);
+        }
+        serde_json::from_value(json!({"metadata": {"name": name}, "spec": spec})).unwrap()
+    };
+    let a = api
+        .create(&PostParams::default(), &svc("a", None))
+        .await
+        .unwrap();
+    let ip = a.spec.as_ref().unwrap().cluster_ip.clone().unwrap();
+    assert!(ip.parse::<std::net::Ipv4Addr>().is_ok(), "{ip}");
+    // Taking the same IP is refused.
+    assert_eq!(
+        code(
+            api.create(&PostParams::default(), &svc("b", Some(&ip)))
+                .await
+                .unwrap_err()
+        )
+        .0,
+        422
+    );
+    // Headless stays headless.
+    let headless = api
+        .create(&PostParams::default(), &svc("h", Some("None")))
+        .await
+        .unwrap();
+    assert_eq!(headless.spec.unwrap().cluster_ip.as_deref(), Some("None"));
+    // clusterIP is immutable.
+    let err = api
+        .patch(
+            "a",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"clusterIP": "10.96.200.200"}})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code(err).0, 422);
+    // Once released, an IP can be taken.
+    api.delete("a", &DeleteParams::default()).await.unwrap();
+    eventually_gone(&api, "a").await;
+    api.create(&PostParams::default(), &svc("c", Some(&ip)))
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn garbage_collection_follows_owner_references() {
+    let t = target().await;
+    let ns = namespace(&t, "gc").await;
+    let api: Api<ConfigMap> = Api::namespaced(t.client.clone(), &ns);
+    let owner = api
+        .create(&PostParams::default(), &cm("owner", &[]))
+        .await
+        .unwrap();
+    let owned_by =
+        |uid: &str| json!([{"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": uid}]);
+    let mut child = cm("child", &[]);
+    child.metadata.owner_references =
+        Some(serde_json::from_value(owned_by(owner.metadata.uid.as_deref().unwrap())).unwrap());
+    api.create(&PostParams::default(), &child).await.unwrap();
+    // An ownerReference to a uid that does not exist is collected.
+    let mut stale = cm("stale", &[]);
+    stale.metadata.owner_references =
+        Some(serde_json::from_value(owned_by("00000000-0000-0000-0000-000000000000")).unwrap());
+    api.create(&PostParams::default(), &stale).await.unwrap();
+    eventually_gone(&api, "stale").await;
+    assert!(
+        api.get_opt("child").await.unwrap().is_some(),
+        "its owner exists"
+    );
+    api.delete("owner", &DeleteParams::background())
+        .await
+        .unwrap();
+    eventually_gone(&api, "child").await;
+}
+
+#[tokio::test]
+async fn a_job_with_a_foreign_controller_uid_selector_is_refused() {
+    let t = target().await;
+    let ns = namespace(&t, "job").await;
+    let api: Api<Job> = Api::namespaced(t.client.clone(), &ns);
+    let foreign = "11111111-2222-3333-4444-555555555555";
+    let job: Job = serde_json::from_value(json!({
+        "metadata": {"name": "restored"},
+        "spec": {"selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": foreign}},
+                 "template": {"metadata": {"labels": {"batch.kubernetes.io/controller-uid": foreign}},
+                              "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}},
+    }))
+    .unwrap();
+    assert_eq!(
+        code(api.create(&PostParams::default(), &job).await.unwrap_err()).0,
+        422
+    );
+    // Without the selector it is accepted and gets its own.
+    let mut clean = job.clone();
+    clean.spec.as_mut().unwrap().selector = None;
+    clean.spec.as_mut().unwrap().template.metadata = None;
+    let created = api.create(&PostParams::default(), &clean).await.unwrap();
+    let uid = created.metadata.uid.unwrap();
+    let labels = created
+        .spec
+        .unwrap()
+        .selector
+        .unwrap()
+        .match_labels
+        .unwrap();
+    assert_eq!(labels.values().next(), Some(&uid));
+}
+
+#[tokio::test]
+async fn controllers_run_workloads_and_bind_volumes() {
+    let t = target().await;
+    if t.sim.is_none() {
+        return; // pods only become ready on the simulator's kubelet here
+    }
+    let ns = namespace(&t, "ctl").await;
+    let client = t.client.clone();
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    nodes
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": format!("n-{ns}")}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let classes: Api<k8s_openapi::api::storage::v1::StorageClass> = Api::all(client.clone());
+    let _ = classes
+        .create(&PostParams::default(), &serde_json::from_value(json!({
+            "metadata": {"name": "standard", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": "kubesim.io/hostpath"})).unwrap())
+        .await;
+    let deploys: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    deploys
+        .create(&PostParams::default(), &serde_json::from_value(json!({
+            "metadata": {"name": "web"},
+            "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "w", "image": "w"}]}}}
+        })).unwrap())
+        .await
+        .unwrap();
+    eventually(&deploys, "web", |d| {
+        d.and_then(|d| d.status.as_ref()?.ready_replicas) == Some(3)
+    })
+    .await;
+    deploys
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 1}})),
+        )
+        .await
+        .unwrap();
+    eventually(&deploys, "web", |d| {
+        d.and_then(|d| d.status.as_ref()?.replicas) == Some(1)
+    })
+    .await;
+
+    let pvcs: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
+    pvcs.create(&PostParams::default(), &serde_json::from_value(json!({
+        "metadata": {"name": "data"},
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}
+    })).unwrap())
+    .await
+    .unwrap();
+    let bound = eventually(&pvcs, "data", |p| {
+        p.and_then(|p| p.status.as_ref()?.phase.as_deref()) == Some("Bound")
+    })
+    .await;
+    let pv_name = bound.spec.unwrap().volume_name.unwrap();
+    let pvs: Api<k8s_openapi::api::core::v1::PersistentVolume> = Api::all(client.clone());
+    let pv = pvs.get(&pv_name).await.unwrap();
+    assert_eq!(
+        pv.spec.unwrap().claim_ref.unwrap().name.as_deref(),
+        Some("data")
+    );
+}
+
+async fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) -> String {
+    let out = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+#[tokio::test]
+async fn kubectl_is_a_second_client() {
+    let t = target().await;
+    if tokio::process::Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .await
+        .is_err()
+    {
+        panic!("kubectl is missing: install Debian's kubernetes-client (`.ci/setup --tests` does)");
+    }
+    let ns = namespace(&t, "kubectl").await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("m.yaml");
+    std::fs::write(
+        &manifest,
+        format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: from-kubectl\n  namespace: {ns}\ndata:\n  a: \"1\"\n"),
+    )
+    .unwrap();
+    let kc = t.kubeconfig.as_path();
+    let file = manifest.to_str().unwrap();
+    // No OpenAPI schemas are served, so client-side validation is off.
+    kubectl(kc, &["apply", "--validate=false", "-f", file]).await;
+    std::fs::write(
+        &manifest,
+        std::fs::read_to_string(&manifest)
+            .unwrap()
+            .replace("\"1\"", "\"2\""),
+    )
+    .unwrap();
+    kubectl(kc, &["apply", "--validate=false", "-f", file]).await;
+    let got: serde_json::Value = serde_json::from_str(
+        &kubectl(
+            kc,
+            &["get", "configmap", "from-kubectl", "-n", &ns, "-o", "json"],
+        )
+        .await,
+    )
+    .unwrap();
+    assert_eq!(got["data"]["a"], "2");
+    let resources = kubectl(kc, &["api-resources"]).await;
+    for needle in [
+        "deployments",
+        "customresourcedefinitions",
+        "horizontalpodautoscalers",
+        "leases",
+    ] {
+        assert!(
+            resources.contains(needle),
+            "{needle} missing from api-resources:\n{resources}"
+        );
+    }
+    kubectl(kc, &["delete", "-f", file]).await;
+    kubectl(
+        kc,
+        &[
+            "wait",
+            "--for=delete",
+            "configmap/from-kubectl",
+            "-n",
+            &ns,
+            "--timeout=20s",
+        ],
+    )
+    .await;
+    let api: Api<ConfigMap> = Api::namespaced(t.client.clone(), &ns);
+    assert!(api.get_opt("from-kubectl").await.unwrap().is_none());
+}
