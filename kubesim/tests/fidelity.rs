@@ -883,19 +883,76 @@ async fn kubectl_is_a_second_client() {
             "{needle} missing from api-resources:\n{resources}"
         );
     }
-    kubectl(kc, &["delete", "-f", file]).await;
+    // `wait` sees an object a finalizer holds, and times out on it.
     kubectl(
         kc,
         &[
+            "patch",
+            "configmap",
+            "from-kubectl",
+            "-n",
+            &ns,
+            "--type=merge",
+            "-p",
+            r#"{"metadata":{"finalizers":["example.com/hold"]}}"#,
+        ],
+    )
+    .await;
+    kubectl(kc, &["delete", "--wait=false", "-f", file]).await;
+    let waited = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kc)
+        .args([
             "wait",
             "--for=delete",
             "configmap/from-kubectl",
             "-n",
             &ns,
-            "--timeout=20s",
+            "--timeout=2s",
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        !waited.status.success(),
+        "wait returned while the finalizer still held the object"
+    );
+    assert!(
+        String::from_utf8_lossy(&waited.stderr).contains("timed out"),
+        "{}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
+    let api: Api<ConfigMap> = Api::namespaced(t.client.clone(), &ns);
+    assert!(
+        api.get("from-kubectl")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .is_some()
+    );
+    api.patch(
+        "from-kubectl",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    let left = kubectl(
+        kc,
+        &[
+            "get",
+            "configmap",
+            "from-kubectl",
+            "-n",
+            &ns,
+            "--ignore-not-found",
+            "-o",
+            "name",
         ],
     )
     .await;
+    assert!(left.trim().is_empty(), "{left}");
     let api: Api<ConfigMap> = Api::namespaced(t.client.clone(), &ns);
     assert!(api.get_opt("from-kubectl").await.unwrap().is_none());
 }
