@@ -55,6 +55,7 @@ impl Controllers {
     pub async fn run(self, store: Store, restart_interval: Duration) {
         let mut restarts = tokio::time::interval(restart_interval);
         restarts.tick().await;
+        let mut changes = store.watch_changes();
         loop {
             // Several passes while things keep changing, then wait for the next change.
             for _ in 0..20 {
@@ -63,7 +64,7 @@ impl Controllers {
                 }
             }
             tokio::select! {
-                _ = store.changed.notified() => {
+                _ = changes.changed() => {
                     // Let a burst of writes land before the next pass.
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }

@@ -91,8 +91,11 @@ pub fn load_saved(store: &Store, path: &Path) -> anyhow::Result<()> {
 
 /// Saves every object to `path` (temp file + rename) a moment after changes.
 pub async fn persist_loop(store: Store, path: PathBuf) {
+    let mut changes = store.watch_changes();
     loop {
-        store.changed.notified().await;
+        if changes.changed().await.is_err() {
+            return;
+        }
         tokio::time::sleep(Duration::from_millis(500)).await;
         let objects: Vec<Value> = store.all().into_iter().map(|(_, o)| o).collect();
         let tmp = path.with_extension("tmp");
@@ -103,6 +106,5 @@ pub async fn persist_loop(store: Store, path: PathBuf) {
         if let Err(e) = written {
             tracing::warn!(path = %path.display(), error = %e, "saving the simulated cluster failed");
         }
-        // The notification that woke us may have been ours; the store wakes us again on the next change.
     }
 }

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{broadcast, watch};
 
 use crate::error::ApiError;
 use crate::patch::{self, PatchType};
@@ -85,8 +85,9 @@ pub struct DeleteOptions {
 pub struct Store {
     state: Arc<Mutex<State>>,
     events: broadcast::Sender<Arc<Event>>,
-    /// Woken after every write, for the controllers.
-    pub changed: Arc<Notify>,
+    /// The latest resourceVersion, for tasks that wake on every write
+    /// (controllers, persistence); each gets its own receiver.
+    changes: Arc<watch::Sender<u64>>,
 }
 
 const SERVICE_RANGE_BASE: u32 = (10 << 24) | (96 << 16); // 10.96.0.0/16
@@ -194,7 +195,7 @@ impl Store {
                 allocated_node_ports: HashSet::new(),
             })),
             events,
-            changed: Arc::new(Notify::new()),
+            changes: Arc::new(watch::channel(1).0),
         };
         // What every cluster starts with.
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
@@ -239,6 +240,11 @@ impl Store {
         self.lock().rv
     }
 
+    /// Wakes on every write (the value is the newest resourceVersion).
+    pub fn watch_changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
         self.events.subscribe()
     }
@@ -274,7 +280,7 @@ impl Store {
             }
         }
         let _ = self.events.send(event);
-        self.changed.notify_one();
+        self.changes.send_replace(state.rv);
     }
 
     fn bucket<'a>(state: &'a mut State, rt: &ResourceType) -> &'a mut Bucket {

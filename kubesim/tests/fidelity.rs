@@ -956,3 +956,50 @@ async fn kubectl_is_a_second_client() {
     let api: Api<ConfigMap> = Api::namespaced(t.client.clone(), &ns);
     assert!(api.get_opt("from-kubectl").await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_saved_cluster_survives_a_restart_and_restarts_keep_the_store() {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let save = dir.path().join("cluster.json");
+    let options = kubesim::Options {
+        persist: Some(save.clone()),
+        ..Default::default()
+    };
+    let sim = kubesim::Kubesim::start(options.clone()).await.unwrap();
+    let objects = kubesim::seed::parse(kubesim::seed::DEMO).unwrap();
+    kubesim::seed::apply(&sim.store, objects).unwrap();
+    let cms = sim.store.find("", "v1", "configmaps").unwrap();
+    let before = sim.store.get(&cms, Some("shop"), "web-config").unwrap();
+    // The save file is written shortly after changes: wait until it holds the seed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let saved = std::fs::read_to_string(&save).unwrap_or_default();
+        if saved.contains("web-config") && saved.contains("databases.demo.lifeboat.io") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cluster was not saved"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(sim);
+    let again = kubesim::Kubesim::start(options).await.unwrap();
+    let after = again.store.get(&cms, Some("shop"), "web-config").unwrap();
+    assert_eq!(after["metadata"]["uid"], before["metadata"]["uid"]);
+    let db = again
+        .store
+        .find("demo.lifeboat.io", "v1", "databases")
+        .expect("the CRD came back");
+    assert!(again.store.get(&db, Some("data"), "orders").is_ok());
+
+    // stop() + start_with_store(): the "same" API server comes back on the same port.
+    let (store, opts) = again.stop().await;
+    let port = opts.port;
+    let back = kubesim::Kubesim::start_with_store(opts, store)
+        .await
+        .unwrap();
+    assert_eq!(back.addr.port(), port);
+    assert!(back.store.get(&cms, Some("shop"), "web-config").is_ok());
+}

@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod cluster;
 pub mod config;
+pub mod demo;
 pub mod http;
 pub mod serve;
 pub mod storage;

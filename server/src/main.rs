@@ -35,6 +35,8 @@ struct Cli {
 enum Command {
     /// Serve the web UI and API against the configured cluster.
     Serve,
+    /// Start a simulated demo cluster (kubesim) and serve Lifeboat against it.
+    Demo,
     /// Print the version.
     Version,
     /// Inspect the configuration.
@@ -87,7 +89,8 @@ fn main() -> ExitCode {
             print!("{}", config.to_masked_toml());
             ExitCode::SUCCESS
         }
-        Command::Serve => run_serve(&config),
+        Command::Serve => run_serve(&config, false),
+        Command::Demo => run_serve(&config, true),
     }
 }
 
@@ -103,7 +106,7 @@ fn init_logging(config: &Config) {
     }
 }
 
-fn run_serve(config: &Config) -> ExitCode {
+fn run_serve(config: &Config, demo: bool) -> ExitCode {
     init_logging(config);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
@@ -112,7 +115,16 @@ fn run_serve(config: &Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(lifeboat::serve::serve(config)) {
+    let result = if demo {
+        runtime
+            .block_on(lifeboat::demo::run(config))
+            .map_err(|e| e.to_string())
+    } else {
+        runtime
+            .block_on(lifeboat::serve::serve(config))
+            .map_err(|e| e.to_string())
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "cannot serve");

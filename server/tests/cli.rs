@@ -252,3 +252,58 @@ async fn serve_answers_health_and_readiness_then_stops_on_sigterm() {
     assert_eq!(activity.len(), 1);
     assert_eq!(activity[0].kind, "server.started");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serves_against_a_simulated_cluster_through_its_kubeconfig() {
+    lifeboat::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = lifeboat(dir.path())
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    let mut url = None;
+    for _ in 0..5 {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if let Some(u) = line.trim().strip_prefix("lifeboat listening on ") {
+            url = Some(u.to_string());
+            break;
+        }
+    }
+    let url = url.expect("demo printed its address");
+    let ready: serde_json::Value = reqwest::get(format!("{url}/readyz"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["ready"], true, "{ready}");
+    let kubeconfig = dir.path().join("lifeboat-data/demo.kubeconfig");
+    assert!(kubeconfig.is_file());
+    // The demo cluster is a real API over HTTPS: its namespaces are listable with kube-rs.
+    let kc = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
+    let names: Vec<String> = namespaces
+        .list(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect();
+    for expected in ["shop", "data", "ops"] {
+        assert!(names.iter().any(|n| n == expected), "{names:?}");
+    }
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}
