@@ -28,7 +28,7 @@ const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGrou
 
 /// A list paged with `limit`: the snapshot later pages are served from.
 struct Snapshot {
-    items: Vec<Value>,
+    items: Arc<Vec<Value>>,
     rv: u64,
     created: Instant,
 }
@@ -40,6 +40,9 @@ pub struct Api {
     pub token: Option<String>,
     /// How often watches with `allowWatchBookmarks` get a BOOKMARK.
     pub bookmark_interval: Duration,
+    /// Group-resources (`secrets`, `deployments.apps`) this client may not touch:
+    /// a restricted ServiceAccount, answered with 403 as RBAC would.
+    pub forbidden: Vec<String>,
     snapshots: Arc<Mutex<HashMap<String, Snapshot>>>,
 }
 
@@ -49,6 +52,7 @@ impl Api {
             store,
             token,
             bookmark_interval: Duration::from_secs(5),
+            forbidden: Vec::new(),
             snapshots: Arc::default(),
         }
     }
@@ -168,6 +172,26 @@ async fn handle(
         Ok(t) => t,
         Err(e) => return error_response(&e),
     };
+    if api.forbidden.contains(&target.rt.group_resource()) {
+        let verb = match method.as_str() {
+            "GET" if target.name.is_some() => "get",
+            "GET" => "list",
+            "POST" => "create",
+            "PUT" => "update",
+            "PATCH" => "patch",
+            _ => "delete",
+        };
+        let scope = match &target.namespace {
+            Some(ns) => format!("in the namespace \"{ns}\""),
+            None => "at the cluster scope".to_string(),
+        };
+        return error_response(&ApiError::forbidden(format!(
+            "{} is forbidden: User \"system:serviceaccount:lifeboat:lifeboat\" cannot {verb} resource \"{}\" in API group \"{}\" {scope}",
+            target.rt.group_resource(),
+            target.rt.resource,
+            target.rt.group
+        )));
+    }
     let query = query_map(&uri);
     let content_type = headers
         .get(header::CONTENT_TYPE)
@@ -536,7 +560,7 @@ fn list(
         }
         None => {
             let (items, rv) = api.store.list(rt, ns, labels, fields);
-            (items, rv, 0)
+            (Arc::new(items), rv, 0)
         }
     };
     let total = items.len();

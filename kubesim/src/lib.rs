@@ -55,6 +55,8 @@ pub struct Options {
     pub persist: Option<PathBuf>,
     /// How many changes watches can resume from (older resourceVersions get 410 Gone).
     pub history: usize,
+    /// Group-resources the token may not touch (403), like a restricted ServiceAccount.
+    pub forbidden: Vec<String>,
 }
 
 impl Default for Options {
@@ -68,6 +70,7 @@ impl Default for Options {
             bookmark_interval: Duration::from_secs(5),
             persist: None,
             history: store::HISTORY,
+            forbidden: Vec::new(),
         }
     }
 }
@@ -108,6 +111,7 @@ impl Kubesim {
         let addr = listener.local_addr()?;
         let mut api = api::Api::new(store.clone(), Some(token.clone()));
         api.bookmark_interval = options.bookmark_interval;
+        api.forbidden = options.forbidden.clone();
         let router = api.router();
         let (acceptor, ca_pem) = if options.tls {
             let certs = tls::generate().context("generating certificates")?;

@@ -33,6 +33,9 @@ struct Cli {
     /// Save objects to this file and load them from it at start.
     #[arg(long)]
     persist: Option<PathBuf>,
+    /// Answer 403 for this group-resource (`secrets`, `deployments.apps`), like a restricted ServiceAccount.
+    #[arg(long)]
+    forbid: Vec<String>,
     /// Run only the API server's own controllers (GC, namespaces): no workloads, volumes or kubelet.
     #[arg(long)]
     api_only: bool,
@@ -62,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
         bookmark_interval: Duration::from_secs(5),
         persist: cli.persist,
         history: kubesim::store::HISTORY,
+        forbidden: cli.forbid,
     })
     .await?;
     if !resumed {

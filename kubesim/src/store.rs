@@ -517,8 +517,26 @@ impl Store {
             ("", "pods") if obj["status"]["phase"].is_null() => {
                 obj["status"] = json!({"phase": "Pending", "conditions": []});
             }
-            ("", "persistentvolumeclaims") if obj["status"]["phase"].is_null() => {
-                obj["status"] = json!({"phase": "Pending"});
+            ("", "persistentvolumeclaims") => {
+                // The DefaultStorageClass admission plugin.
+                if obj["spec"]["storageClassName"].is_null() && obj["spec"]["volumeName"].is_null()
+                {
+                    let default_class = state
+                        .objects
+                        .get(&("storage.k8s.io".to_string(), "storageclasses".to_string()))
+                        .and_then(|b| {
+                            b.values().find(|c| {
+                                c["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
+                            })
+                        })
+                        .and_then(|c| c["metadata"]["name"].as_str().map(str::to_string));
+                    if let Some(class) = default_class {
+                        obj["spec"]["storageClassName"] = json!(class);
+                    }
+                }
+                if obj["status"]["phase"].is_null() {
+                    obj["status"] = json!({"phase": "Pending"});
+                }
             }
             ("", "persistentvolumes") if obj["status"]["phase"].is_null() => {
                 obj["status"] = json!({"phase": "Available"});

@@ -2,6 +2,7 @@
 //!
 //! The map of this crate is `docs/ARCHITECTURE.md`.
 
+pub mod backup;
 pub mod catalog;
 pub mod cluster;
 pub mod config;

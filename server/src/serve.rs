@@ -130,6 +130,24 @@ pub async fn open(config: &Config) -> Result<AppState, StartError> {
     catalog
         .set_availability("default", &Availability::Available)
         .await?;
+    // Backups that were running when the server stopped cannot finish now.
+    let interrupted = crate::backup::fail_interrupted(&catalog, &storage)
+        .await
+        .map_err(|e| StartError::Storage {
+            location: storage.describe(),
+            reason: e.to_string(),
+        })?;
+    if !interrupted.is_empty() {
+        tracing::warn!(backups = ?interrupted, "marked interrupted backups Failed");
+    }
+    // Storage is the source of truth: import what the catalog does not know.
+    match crate::backup::sync(&catalog, &storage, "default").await {
+        Ok(report) if !report.imported.is_empty() || !report.missing.is_empty() => {
+            tracing::info!(imported = ?report.imported, missing = ?report.missing, "catalog synced with storage");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "syncing the catalog with storage failed; will retry"),
+    }
     let cluster = Cluster::connect(config).await.map_err(|e| e.to_string());
     if let Err(reason) = &cluster {
         tracing::warn!(%reason, "starting without a cluster");
@@ -165,9 +183,23 @@ pub async fn serve(config: &Config) -> Result<(), StartError> {
         )
         .await?;
     tracing::info!(%addr, version = crate::VERSION, "listening");
+    // Periodic sync: backups written by another installation appear here too.
+    let sync_state = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            if let Err(e) =
+                crate::backup::sync(&sync_state.catalog, &sync_state.storage, "default").await
+            {
+                tracing::warn!(error = %e, "periodic catalog sync failed");
+            }
+        }
+    });
     // Tools and tests read this line to learn the port when listening on :0.
     println!("lifeboat listening on http://{addr}");
-    axum::serve(listener, router(state))
+    axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(StartError::Serve)?;

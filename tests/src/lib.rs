@@ -393,3 +393,29 @@ pub fn raw_client(server: &S3Server) -> aws_sdk_s3::Client {
         .build();
     aws_sdk_s3::Client::from_conf(config)
 }
+
+// ------------------------------------------------------------------ Kubernetes
+
+/// kubesim (HTTPS, token, generated CA) and a kube-rs client that reaches it
+/// through a kubeconfig, exactly as Lifeboat reaches a real cluster.
+pub async fn kubesim(
+    options: kubesim::Options,
+    demo: bool,
+) -> Result<(kubesim::Kubesim, kube::Client)> {
+    lifeboat::install_crypto_provider();
+    let sim = kubesim::Kubesim::start(options).await?;
+    if demo {
+        kubesim::seed::apply(&sim.store, kubesim::seed::parse(kubesim::seed::DEMO)?)?;
+    }
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&path)?;
+    let config = lifeboat::config::Config {
+        kubeconfig: Some(path),
+        ..Default::default()
+    };
+    let cluster = lifeboat::cluster::Cluster::connect(&config)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((sim, cluster.client))
+}

@@ -276,6 +276,63 @@ impl Catalog {
         Ok(())
     }
 
+    /// Records progress of a running backup.
+    pub async fn set_backup_progress(
+        &self,
+        name: &str,
+        items_done: i64,
+        bytes_done: i64,
+    ) -> Result<()> {
+        sqlx::query("UPDATE backups SET items_done = $1, bytes_done = $2 WHERE name = $3")
+            .bind(items_done)
+            .bind(bytes_done)
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Records the outcome of a backup run.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn finish_backup(
+        &self,
+        name: &str,
+        phase: BackupPhase,
+        reason: Option<&str>,
+        items: i64,
+        size_bytes: Option<i64>,
+        warnings: i64,
+        errors: i64,
+        expires_at: Option<&str>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE backups SET phase = $1, phase_reason = $2, items_done = $3, items_total = $3, \
+             size_bytes = $4, warnings = $5, errors = $6, expires_at = $7, completed_at = $8 WHERE name = $9",
+        )
+        .bind(phase.as_str())
+        .bind(reason)
+        .bind(items)
+        .bind(size_bytes)
+        .bind(warnings)
+        .bind(errors)
+        .bind(expires_at)
+        .bind(now())
+        .bind(name)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Marks whether a backup's manifest is (still) in storage.
+    pub async fn set_backup_missing(&self, name: &str, missing: bool) -> Result<()> {
+        sqlx::query("UPDATE backups SET missing_from_storage = $1 WHERE name = $2")
+            .bind(i64::from(missing))
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Removes a backup's row; its storage objects must be deleted first.
     pub async fn delete_backup(&self, name: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM backups WHERE name = $1")

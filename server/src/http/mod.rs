@@ -2,6 +2,8 @@
 //! server-rendered UI. Handlers are thin: they call the catalog, storage or
 //! cluster and turn errors into JSON with a message that says what to do.
 
+mod backups;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,6 +40,7 @@ pub fn router(state: AppState) -> Router {
             post(check_storage_location),
         )
         .route("/api/v1/activity", get(activity))
+        .merge(backups::routes())
         .fallback(not_found)
         .with_state(state)
 }

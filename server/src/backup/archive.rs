@@ -1,0 +1,278 @@
+//! Archive format v1 (specified in docs/ARCHIVE.md): where a backup's files
+//! live, what its manifest says, and the streaming tar → zstd → object-store
+//! writer that never holds more than a few chunks in memory.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::spec::BackupSpec;
+use crate::storage::{ByteReader, DynStore, ObjectMeta, StorageError};
+
+pub const FORMAT_VERSION: u32 = 1;
+pub const RESOURCES_FILE: &str = "resources.tar.zst";
+pub const LOG_FILE: &str = "log.jsonl.zst";
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// `backups/<name>/`
+pub fn backup_prefix(name: &str) -> String {
+    format!("backups/{name}/")
+}
+
+pub fn key(name: &str, file: &str) -> String {
+    format!("{}{file}", backup_prefix(name))
+}
+
+/// `resources/deployments.apps/namespaces/shop/web.json`, `resources/pods/…`,
+/// `resources/persistentvolumes/cluster/pv-1.json`.
+pub fn entry_path(group: &str, resource: &str, namespace: Option<&str>, name: &str) -> String {
+    let dir = if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    };
+    match namespace {
+        Some(ns) => format!("resources/{dir}/namespaces/{ns}/{name}.json"),
+        None => format!("resources/{dir}/cluster/{name}.json"),
+    }
+}
+
+/// Splits an entry path back into (group-resource, namespace, name).
+pub fn parse_entry_path(path: &str) -> Option<(String, Option<String>, String)> {
+    let rest = path.strip_prefix("resources/")?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    match parts.as_slice() {
+        [gr, "namespaces", ns, file] => Some((
+            gr.to_string(),
+            Some(ns.to_string()),
+            file.strip_suffix(".json")?.to_string(),
+        )),
+        [gr, "cluster", file] => Some((
+            gr.to_string(),
+            None,
+            file.strip_suffix(".json")?.to_string(),
+        )),
+        _ => None,
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterInfo {
+    /// `gitVersion` of the API server.
+    pub server_version: String,
+    /// The uid of the `kube-system` namespace: stable for a cluster's life.
+    pub id: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileInfo {
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// `manifest.json`: written last; its presence marks a complete backup.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    pub format_version: u32,
+    pub lifeboat_version: String,
+    pub name: String,
+    pub cluster: ClusterInfo,
+    pub spec: BackupSpec,
+    pub started_at: String,
+    pub completed_at: String,
+    pub expires_at: Option<String>,
+    /// Completed or PartiallyFailed (a Failed backup has no manifest).
+    pub phase: String,
+    pub phase_reason: Option<String>,
+    /// Objects per group-resource (`deployments.apps`, `pods`).
+    pub resources: BTreeMap<String, u64>,
+    pub items: u64,
+    /// Size and SHA-256 of every other file of the backup.
+    pub files: BTreeMap<String, FileInfo>,
+    pub warnings: Vec<String>,
+    pub errors: Vec<String>,
+    /// Schedule that made it, if any.
+    pub schedule: Option<String>,
+}
+
+/// Hashes and counts the compressed bytes and sends them on in chunks.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+    hasher: Sha256,
+    size: u64,
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.hasher.update(buf);
+        self.size += buf.len() as u64;
+        self.tx
+            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the upload stopped")
+            })?;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+enum Message {
+    Entry(String, Vec<u8>),
+    Finish,
+}
+
+/// Streams `resources.tar.zst` into storage while entries are added.
+pub struct ArchiveWriter {
+    entries: std::sync::mpsc::SyncSender<Message>,
+    packer: tokio::task::JoinHandle<std::io::Result<FileInfo>>,
+    upload: tokio::task::JoinHandle<Result<ObjectMeta, StorageError>>,
+    error_tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+    /// Uncompressed bytes added so far.
+    pub raw_bytes: u64,
+}
+
+impl ArchiveWriter {
+    pub fn start(store: DynStore, key: String) -> Self {
+        let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(16);
+        let reader: ByteReader = Box::pin(tokio_util::io::StreamReader::new(
+            tokio_stream::wrappers::ReceiverStream::new(chunk_rx),
+        ));
+        let upload = tokio::spawn(async move { store.put(&key, reader).await });
+        let (entries, rx) = std::sync::mpsc::sync_channel::<Message>(256);
+        let writer_tx = chunk_tx.clone();
+        let packer = tokio::task::spawn_blocking(move || {
+            let sink = ChannelWriter {
+                tx: writer_tx,
+                hasher: Sha256::new(),
+                size: 0,
+            };
+            let buffered = std::io::BufWriter::with_capacity(1 << 20, sink);
+            let encoder = zstd::stream::write::Encoder::new(buffered, 3)?;
+            let mut tar = tar::Builder::new(encoder);
+            let mtime = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            loop {
+                match rx.recv() {
+                    Ok(Message::Entry(path, data)) => {
+                        let mut header = tar::Header::new_gnu();
+                        header.set_size(data.len() as u64);
+                        header.set_mode(0o644);
+                        header.set_mtime(mtime);
+                        header.set_cksum();
+                        tar.append_data(&mut header, &path, data.as_slice())?;
+                    }
+                    Ok(Message::Finish) => break,
+                    // The engine gave up: stop without finishing the archive.
+                    Err(_) => {
+                        return Err(std::io::Error::other("the backup was abandoned"));
+                    }
+                }
+            }
+            let encoder = tar.into_inner()?;
+            let buffered = encoder.finish()?;
+            let sink = buffered.into_inner().map_err(|e| e.into_error())?;
+            Ok(FileInfo {
+                size: sink.size,
+                sha256: hex::encode(sink.hasher.finalize()),
+            })
+        });
+        Self {
+            entries,
+            packer,
+            upload,
+            error_tx: chunk_tx,
+            raw_bytes: 0,
+        }
+    }
+
+    /// Adds one file; waits while the packer is behind (back-pressure).
+    pub async fn add(&mut self, path: String, data: Vec<u8>) -> Result<(), String> {
+        self.raw_bytes += data.len() as u64;
+        let entries = self.entries.clone();
+        tokio::task::spawn_blocking(move || entries.send(Message::Entry(path, data)))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|_| "the archive writer stopped (see the upload error)".to_string())
+    }
+
+    /// Completes the archive and the upload.
+    pub async fn finish(self) -> Result<FileInfo, String> {
+        let _ = self.entries.send(Message::Finish);
+        drop(self.entries);
+        let packed = self.packer.await.map_err(|e| e.to_string())?;
+        let info = match packed {
+            Ok(info) => info,
+            Err(e) => {
+                let _ = self
+                    .error_tx
+                    .send(Err(std::io::Error::other(e.to_string())))
+                    .await;
+                drop(self.error_tx);
+                let uploaded = self.upload.await;
+                return Err(match uploaded {
+                    Ok(Err(upload_error)) => upload_error.to_string(),
+                    _ => format!("packing the archive failed: {e}"),
+                });
+            }
+        };
+        drop(self.error_tx);
+        self.upload
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
+        Ok(info)
+    }
+
+    /// Gives up: the upload fails, so no object becomes visible.
+    pub async fn abort(self) {
+        let _ = self
+            .error_tx
+            .send(Err(std::io::Error::other("the backup failed")))
+            .await;
+        drop(self.entries);
+        drop(self.error_tx);
+        let _ = self.packer.await;
+        let _ = self.upload.await;
+    }
+}
+
+/// Compresses a small file (the log) and returns it with its info.
+pub fn compress(data: &[u8]) -> std::io::Result<(Vec<u8>, FileInfo)> {
+    let compressed = zstd::stream::encode_all(data, 3)?;
+    let info = FileInfo {
+        size: compressed.len() as u64,
+        sha256: hex::encode(Sha256::digest(&compressed)),
+    };
+    Ok((compressed, info))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entry_paths_follow_velero_layout() {
+        assert_eq!(
+            entry_path("apps", "deployments", Some("shop"), "web"),
+            "resources/deployments.apps/namespaces/shop/web.json"
+        );
+        assert_eq!(
+            entry_path("", "persistentvolumes", None, "pv-1"),
+            "resources/persistentvolumes/cluster/pv-1.json"
+        );
+        assert_eq!(
+            parse_entry_path("resources/pods/namespaces/a/p.json"),
+            Some(("pods".into(), Some("a".into()), "p".into()))
+        );
+        assert_eq!(parse_entry_path("other/x"), None);
+    }
+}

@@ -1,0 +1,610 @@
+//! Running one backup: discover → list (paginated, filtered on the way) →
+//! stream into the archive → log → manifest last → catalog.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{SecondsFormat, Utc};
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope, verbs};
+use serde_json::{Value, json};
+
+use super::archive::{self, ArchiveWriter, ClusterInfo, Manifest};
+use super::spec::{BackupSpec, ClusterResources};
+use crate::catalog::{BackupPhase, Catalog};
+use crate::storage::{DynStore, put_bytes};
+
+/// Objects per list call.
+pub const PAGE_SIZE: u32 = 500;
+/// At most this many exactly-named namespaces are listed one by one; more are
+/// listed cluster-wide and filtered on the way (one call per resource and page).
+pub const PER_NAMESPACE_LISTING_MAX: usize = 5;
+
+/// What a backup run needs.
+#[derive(Clone)]
+pub struct BackupContext {
+    pub catalog: Catalog,
+    pub store: DynStore,
+    pub client: kube::Client,
+    /// List calls made (for benchmarks and the log).
+    pub list_calls: Arc<AtomicU64>,
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// The log of one backup, kept in memory (it is small) and written at the end.
+#[derive(Default)]
+struct Log {
+    lines: Vec<Value>,
+    warnings: Vec<String>,
+    errors: Vec<String>,
+}
+
+impl Log {
+    fn info(&mut self, message: impl Into<String>) {
+        self.lines
+            .push(json!({"time": now(), "level": "info", "message": message.into()}));
+    }
+    fn warn(&mut self, message: impl Into<String>) {
+        let message = message.into();
+        tracing::warn!(%message, "backup warning");
+        self.lines
+            .push(json!({"time": now(), "level": "warning", "message": message}));
+        self.warnings.push(message);
+    }
+    fn error(&mut self, message: impl Into<String>) {
+        let message = message.into();
+        self.lines
+            .push(json!({"time": now(), "level": "error", "message": message}));
+        self.errors.push(message);
+    }
+    fn jsonl(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for line in &self.lines {
+            out.extend(serde_json::to_vec(line).unwrap_or_default());
+            out.push(b'\n');
+        }
+        out
+    }
+}
+
+fn group_resource(ar: &ApiResource) -> String {
+    if ar.group.is_empty() {
+        ar.plural.clone()
+    } else {
+        format!("{}.{}", ar.plural, ar.group)
+    }
+}
+
+/// What the selected namespaced objects point at, for `auto` cluster resources.
+#[derive(Default)]
+struct References {
+    persistent_volumes: BTreeSet<String>,
+    storage_classes: BTreeSet<String>,
+    cluster_roles: BTreeSet<String>,
+    /// `plural.group` of custom resources that had objects: their CRDs' names.
+    crds: BTreeSet<String>,
+    namespaces: BTreeSet<String>,
+}
+
+impl References {
+    fn note(&mut self, gr: &str, obj: &Value) {
+        if let Some(ns) = obj["metadata"]["namespace"].as_str() {
+            self.namespaces.insert(ns.to_string());
+        }
+        match gr {
+            "persistentvolumeclaims" => {
+                if let Some(v) = obj["spec"]["volumeName"].as_str() {
+                    self.persistent_volumes.insert(v.to_string());
+                }
+                if let Some(c) = obj["spec"]["storageClassName"].as_str() {
+                    self.storage_classes.insert(c.to_string());
+                }
+            }
+            "rolebindings.rbac.authorization.k8s.io" if obj["roleRef"]["kind"] == "ClusterRole" => {
+                if let Some(r) = obj["roleRef"]["name"].as_str() {
+                    self.cluster_roles.insert(r.to_string());
+                }
+            }
+            _ => {
+                self.crds.insert(gr.to_string());
+            }
+        }
+    }
+
+    /// Whether an `auto` backup with a namespace filter takes this cluster-scoped object.
+    fn wants(&self, spec: &BackupSpec, gr: &str, obj: &Value) -> bool {
+        let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+        match gr {
+            "namespaces" => spec.includes_namespace(name),
+            "persistentvolumes" => {
+                self.persistent_volumes.contains(name)
+                    || obj["spec"]["claimRef"]["namespace"]
+                        .as_str()
+                        .is_some_and(|ns| spec.includes_namespace(ns))
+            }
+            "storageclasses.storage.k8s.io" => self.storage_classes.contains(name),
+            "customresourcedefinitions.apiextensions.k8s.io" => self.crds.contains(name),
+            "clusterroles.rbac.authorization.k8s.io" => self.cluster_roles.contains(name),
+            "clusterrolebindings.rbac.authorization.k8s.io" => {
+                obj["subjects"].as_array().is_some_and(|s| {
+                    s.iter().any(|s| {
+                        s["namespace"]
+                            .as_str()
+                            .is_some_and(|ns| spec.includes_namespace(ns))
+                    })
+                })
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Discovers every listable resource at its group's preferred version.
+async fn discover(
+    client: &kube::Client,
+    log: &mut Log,
+) -> Result<Vec<(ApiResource, ApiCapabilities)>, String> {
+    let discovery = match Discovery::new(client.clone()).run_aggregated().await {
+        Ok(d) => d,
+        Err(e) => {
+            log.info(format!(
+                "aggregated discovery failed ({e}); using per-group discovery"
+            ));
+            Discovery::new(client.clone())
+                .run()
+                .await
+                .map_err(|e| format!("API discovery failed: {e}"))?
+        }
+    };
+    Ok(discovery
+        .groups()
+        .flat_map(|g| g.recommended_resources())
+        .filter(|(_, caps)| caps.supports_operation(verbs::LIST))
+        .collect())
+}
+
+/// One resource's objects, page by page, handed to `each`.
+async fn list_pages(
+    ctx: &BackupContext,
+    ar: &ApiResource,
+    namespace: Option<&str>,
+    selector: Option<&str>,
+    mut each: impl FnMut(Value) -> Option<()>,
+) -> Result<(), kube::Error> {
+    let api: Api<DynamicObject> = match namespace {
+        Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, ar),
+        None => Api::all_with(ctx.client.clone(), ar),
+    };
+    let mut params = ListParams::default().limit(PAGE_SIZE);
+    if let Some(sel) = selector {
+        params = params.labels(sel);
+    }
+    loop {
+        ctx.list_calls.fetch_add(1, Ordering::Relaxed);
+        let page = api.list(&params).await?;
+        let token = page.metadata.continue_.clone().filter(|c| !c.is_empty());
+        for mut obj in page.items {
+            obj.metadata.managed_fields = None;
+            obj.types = Some(kube::api::TypeMeta {
+                api_version: ar.api_version.clone(),
+                kind: ar.kind.clone(),
+            });
+            let value = serde_json::to_value(&obj).unwrap_or(Value::Null);
+            each(value);
+        }
+        match token {
+            Some(t) => params = params.continue_token(&t),
+            None => return Ok(()),
+        }
+    }
+}
+
+/// An object's path in the archive and its bytes.
+fn add(batch: &mut Vec<(String, Vec<u8>)>, gr: &str, obj: &Value) {
+    let ns = obj["metadata"]["namespace"].as_str();
+    let obj_name = obj["metadata"]["name"].as_str().unwrap_or_default();
+    let (group, resource) = match gr.split_once('.') {
+        Some((r, g)) => (g, r),
+        None => ("", gr),
+    };
+    let path = archive::entry_path(group, resource, ns, obj_name);
+    batch.push((path, serde_json::to_vec_pretty(obj).unwrap_or_default()));
+}
+
+/// Describes a list failure the way a user can act on it.
+fn list_failure(gr: &str, e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if s.code == 403 => format!(
+            "{gr}: not permitted to list ({}); grant `list` on it to Lifeboat's ServiceAccount to back it up",
+            s.message
+        ),
+        kube::Error::Api(s) => format!(
+            "{gr}: listing failed with {} {}: {}",
+            s.code, s.reason, s.message
+        ),
+        other => format!("{gr}: listing failed: {other}"),
+    }
+}
+
+/// Runs a backup whose catalog row exists (phase New). Never panics; every
+/// outcome ends in the catalog as Completed, PartiallyFailed or Failed.
+pub async fn run(
+    ctx: BackupContext,
+    name: String,
+    spec: BackupSpec,
+    schedule: Option<String>,
+) -> Phase {
+    let started_at = now();
+    let _ = ctx
+        .catalog
+        .set_backup_phase(&name, BackupPhase::InProgress, None)
+        .await;
+    let mut log = Log::default();
+    log.info(format!("backup {name} started"));
+    let result = capture(&ctx, &name, &spec, &mut log).await;
+    let mut size = None;
+    let (phase, reason, manifest_written) = match result {
+        Ok(captured) => {
+            size = Some(captured.archive.size as i64);
+            let phase = if log.warnings.is_empty() && log.errors.is_empty() {
+                BackupPhase::Completed
+            } else {
+                BackupPhase::PartiallyFailed
+            };
+            let reason = (phase == BackupPhase::PartiallyFailed).then(|| {
+                format!(
+                    "{} warning(s), {} error(s); see the log",
+                    log.warnings.len(),
+                    log.errors.len()
+                )
+            });
+            log.info(format!(
+                "backup {name} finished: {} objects, {} bytes compressed",
+                captured.items, captured.archive.size
+            ));
+            match finish(
+                &ctx,
+                &name,
+                &spec,
+                &schedule,
+                &started_at,
+                phase,
+                reason.clone(),
+                captured,
+                &mut log,
+            )
+            .await
+            {
+                Ok(()) => (phase, reason, true),
+                Err(e) => (BackupPhase::Failed, Some(e), false),
+            }
+        }
+        Err(e) => {
+            log.error(e.clone());
+            (BackupPhase::Failed, Some(e), false)
+        }
+    };
+    if !manifest_written {
+        // No manifest: remove whatever was written, so storage holds only complete backups.
+        remove_objects(&ctx.store, &name).await;
+    }
+    let items = ctx.catalog.backup(&name).await.map_or(0, |b| b.items_done);
+    let expires = spec
+        .ttl
+        .as_deref()
+        .and_then(super::spec::parse_ttl)
+        .map(|secs| {
+            (Utc::now() + chrono::Duration::seconds(secs))
+                .to_rfc3339_opts(SecondsFormat::Millis, true)
+        });
+    if let Err(e) = ctx
+        .catalog
+        .finish_backup(
+            &name,
+            phase,
+            reason.as_deref(),
+            items,
+            if manifest_written { size } else { None },
+            log.warnings.len() as i64,
+            log.errors.len() as i64,
+            expires.as_deref(),
+        )
+        .await
+    {
+        tracing::error!(backup = %name, error = %e, "recording the backup's outcome failed");
+    }
+    let _ = ctx
+        .catalog
+        .record_activity(
+            "system",
+            "backup.finished",
+            &format!("backup/{name}"),
+            &format!(
+                "backup {name} {}{}",
+                phase.as_str(),
+                reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ),
+            None,
+        )
+        .await;
+    Phase { phase, reason }
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Phase {
+    pub phase: BackupPhase,
+    pub reason: Option<String>,
+}
+
+struct Captured {
+    items: u64,
+    counts: BTreeMap<String, u64>,
+    archive: archive::FileInfo,
+    cluster: ClusterInfo,
+}
+
+async fn capture(
+    ctx: &BackupContext,
+    name: &str,
+    spec: &BackupSpec,
+    log: &mut Log,
+) -> Result<Captured, String> {
+    let cluster = ClusterInfo {
+        server_version: ctx
+            .client
+            .apiserver_version()
+            .await
+            .map(|v| v.git_version)
+            .map_err(|e| format!("the Kubernetes API did not answer: {e}"))?,
+        id: Api::<Namespace>::all(ctx.client.clone())
+            .get("kube-system")
+            .await
+            .ok()
+            .and_then(|n| n.metadata.uid)
+            .unwrap_or_default(),
+    };
+    let resources = discover(&ctx.client, log).await?;
+    let (namespaced, cluster_scoped): (Vec<_>, Vec<_>) = resources
+        .into_iter()
+        .filter(|(ar, _)| spec.includes_resource(&group_resource(ar)))
+        .partition(|(_, caps)| caps.scope == Scope::Namespaced);
+    log.info(format!(
+        "{} namespaced and {} cluster-scoped resource types selected",
+        namespaced.len(),
+        cluster_scoped.len()
+    ));
+
+    let mut writer = ArchiveWriter::start(
+        ctx.store.clone(),
+        archive::key(name, archive::RESOURCES_FILE),
+    );
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut items = 0u64;
+    let mut refs = References::default();
+    let selector = spec.label_selector.as_deref().filter(|s| !s.is_empty());
+    let per_namespace = spec
+        .exact_namespaces()
+        .filter(|n| n.len() <= PER_NAMESPACE_LISTING_MAX);
+    let mut failure: Option<String> = None;
+
+    for (ar, _) in &namespaced {
+        let gr = group_resource(ar);
+        let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
+        let mut seen = Vec::new();
+        let lists: Vec<Option<String>> = match &per_namespace {
+            Some(nss) => nss.iter().cloned().map(Some).collect(),
+            None => vec![None],
+        };
+        let mut failed = None;
+        for ns in lists {
+            let listed = list_pages(ctx, ar, ns.as_deref(), selector, |obj| {
+                let ns_ok = obj["metadata"]["namespace"]
+                    .as_str()
+                    .is_some_and(|n| spec.includes_namespace(n));
+                if ns_ok {
+                    seen.push(obj);
+                }
+                Some(())
+            })
+            .await;
+            if let Err(e) = listed {
+                failed = Some(list_failure(&gr, &e));
+                break;
+            }
+        }
+        if let Some(w) = failed {
+            log.warn(w);
+            continue;
+        }
+        for obj in &seen {
+            refs.note(&gr, obj);
+            add(&mut batch, &gr, obj);
+        }
+        let n = seen.len() as u64;
+        drop(seen);
+        for (path, data) in batch {
+            if let Err(e) = writer.add(path, data).await {
+                failure = Some(e);
+                break;
+            }
+        }
+        if failure.is_some() {
+            break;
+        }
+        if n > 0 {
+            *counts.entry(gr.clone()).or_default() += n;
+            items += n;
+            let _ = ctx
+                .catalog
+                .set_backup_progress(name, items as i64, writer.raw_bytes as i64)
+                .await;
+        }
+    }
+
+    let namespace_filter =
+        !spec.included_namespaces.is_empty() || !spec.excluded_namespaces.is_empty();
+    // Volumes before classes: a selected PV names the StorageClass to take.
+    let mut cluster_scoped = cluster_scoped;
+    cluster_scoped.sort_by_key(|(ar, _)| match ar.plural.as_str() {
+        "namespaces" => 0,
+        "persistentvolumes" => 1,
+        _ => 2,
+    });
+    if failure.is_none() && spec.include_cluster_resources != ClusterResources::None {
+        for (ar, _) in &cluster_scoped {
+            let gr = group_resource(ar);
+            let auto_refs =
+                spec.include_cluster_resources == ClusterResources::Auto && namespace_filter;
+            let mut seen = Vec::new();
+            let listed = list_pages(
+                ctx,
+                ar,
+                None,
+                if auto_refs { None } else { selector },
+                |obj| {
+                    if !auto_refs || refs.wants(spec, &gr, &obj) {
+                        seen.push(obj);
+                    }
+                    Some(())
+                },
+            )
+            .await;
+            if let Err(e) = listed {
+                // Forbidden cluster-scoped types matter only when something would have been taken.
+                if !auto_refs || matches!(gr.as_str(), "namespaces" | "persistentvolumes") {
+                    log.warn(list_failure(&gr, &e));
+                }
+                continue;
+            }
+            let mut batch = Vec::new();
+            for obj in &seen {
+                if gr == "persistentvolumes"
+                    && let Some(class) = obj["spec"]["storageClassName"].as_str()
+                {
+                    refs.storage_classes.insert(class.to_string());
+                }
+                add(&mut batch, &gr, obj);
+            }
+            let n = seen.len() as u64;
+            for (path, data) in batch {
+                if let Err(e) = writer.add(path, data).await {
+                    failure = Some(e);
+                    break;
+                }
+            }
+            if failure.is_some() {
+                break;
+            }
+            if n > 0 {
+                *counts.entry(gr).or_default() += n;
+                items += n;
+            }
+        }
+    }
+    if let Some(e) = failure {
+        writer.abort().await;
+        return Err(format!("writing the archive to storage failed: {e}"));
+    }
+    let archive_info = writer
+        .finish()
+        .await
+        .map_err(|e| format!("writing the archive to storage failed: {e}"))?;
+    let _ = ctx
+        .catalog
+        .set_backup_progress(name, items as i64, archive_info.size as i64)
+        .await;
+    Ok(Captured {
+        items,
+        counts,
+        archive: archive_info,
+        cluster,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn finish(
+    ctx: &BackupContext,
+    name: &str,
+    spec: &BackupSpec,
+    schedule: &Option<String>,
+    started_at: &str,
+    phase: BackupPhase,
+    reason: Option<String>,
+    captured: Captured,
+    log: &mut Log,
+) -> Result<(), String> {
+    let mut files = BTreeMap::new();
+    files.insert(
+        archive::RESOURCES_FILE.to_string(),
+        captured.archive.clone(),
+    );
+    log.info("writing the log and the manifest");
+    let (log_bytes, log_info) = archive::compress(&log.jsonl()).map_err(|e| e.to_string())?;
+    put_bytes(
+        ctx.store.as_ref(),
+        &archive::key(name, archive::LOG_FILE),
+        log_bytes,
+    )
+    .await
+    .map_err(|e| format!("writing the log to storage failed: {e}"))?;
+    files.insert(archive::LOG_FILE.to_string(), log_info);
+    let expires_at = spec
+        .ttl
+        .as_deref()
+        .and_then(super::spec::parse_ttl)
+        .map(|secs| {
+            (Utc::now() + chrono::Duration::seconds(secs))
+                .to_rfc3339_opts(SecondsFormat::Millis, true)
+        });
+    let manifest = Manifest {
+        format_version: archive::FORMAT_VERSION,
+        lifeboat_version: crate::VERSION.to_string(),
+        name: name.to_string(),
+        cluster: captured.cluster,
+        spec: spec.clone(),
+        started_at: started_at.to_string(),
+        completed_at: now(),
+        expires_at,
+        phase: phase.as_str().to_string(),
+        phase_reason: reason,
+        resources: captured.counts,
+        items: captured.items,
+        files,
+        warnings: log.warnings.clone(),
+        errors: log.errors.clone(),
+        schedule: schedule.clone(),
+    };
+    let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
+    put_bytes(
+        ctx.store.as_ref(),
+        &archive::key(name, archive::MANIFEST_FILE),
+        bytes,
+    )
+    .await
+    .map_err(|e| format!("writing the manifest to storage failed: {e}"))?;
+    Ok(())
+}
+
+/// Deletes every object of a backup (manifest first, so a half-deleted
+/// backup never looks complete).
+pub async fn remove_objects(store: &DynStore, name: &str) {
+    let _ = store
+        .delete(&archive::key(name, archive::MANIFEST_FILE))
+        .await;
+    if let Ok(objects) =
+        crate::storage::list_all(store.as_ref(), &archive::backup_prefix(name)).await
+    {
+        for o in objects {
+            let _ = store.delete(&o.key).await;
+        }
+    }
+}

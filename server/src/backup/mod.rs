@@ -1,0 +1,266 @@
+//! Backups: the spec, the archive format, the engine that runs one, and the
+//! catalog sync that makes storage the source of truth.
+
+pub mod archive;
+pub mod engine;
+pub mod spec;
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use serde_json::json;
+
+use crate::catalog::{BackupPhase, BackupRecord, Catalog, CatalogError};
+use crate::storage::{DynStore, StorageError, get_bytes, list_all};
+pub use engine::{BackupContext, Phase};
+pub use spec::{BackupSpec, ClusterResources, SpecError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackupError {
+    #[error("invalid backup: {0}")]
+    Invalid(#[from] SpecError),
+    #[error(
+        "storage location `{0}` does not exist; this server has only `default` (see GET /api/v1/storage-locations)"
+    )]
+    UnknownLocation(String),
+    #[error("no cluster is connected: {0}")]
+    NoCluster(String),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Backup names are DNS-1123 labels, as they become object keys and labels.
+pub fn validate_name(name: &str) -> Result<(), SpecError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(())
+    } else {
+        Err(SpecError {
+            field: "name".into(),
+            message: format!(
+                "`{name}` must be 1-63 lower-case letters, digits or '-', starting and ending with a letter or digit"
+            ),
+        })
+    }
+}
+
+/// Validates, records (phase New) and starts a backup; returns its record.
+pub async fn start(
+    catalog: &Catalog,
+    store: &DynStore,
+    client: Option<&kube::Client>,
+    name: &str,
+    spec: BackupSpec,
+    schedule: Option<String>,
+    actor: &str,
+) -> Result<(BackupRecord, tokio::task::JoinHandle<Phase>), BackupError> {
+    validate_name(name)?;
+    spec.validate()?;
+    let location = spec.storage_location().to_string();
+    if catalog.storage_location(&location).await.is_err() || location != "default" {
+        return Err(BackupError::UnknownLocation(location));
+    }
+    let client = client
+        .cloned()
+        .ok_or_else(|| BackupError::NoCluster("configure a kubeconfig and restart".into()))?;
+    let spec_json = serde_json::to_value(&spec).unwrap_or_default();
+    let mut record = BackupRecord::new(name, &location, &spec_json);
+    record.schedule = schedule.clone();
+    catalog.insert_backup(&record).await?;
+    catalog
+        .record_activity(
+            actor,
+            "backup.created",
+            &format!("backup/{name}"),
+            &format!("backup {name} started"),
+            Some(&spec_json),
+        )
+        .await?;
+    let ctx = BackupContext {
+        catalog: catalog.clone(),
+        store: store.clone(),
+        client,
+        list_calls: Arc::new(AtomicU64::new(0)),
+    };
+    let handle = tokio::spawn(engine::run(ctx, name.to_string(), spec, schedule));
+    Ok((record, handle))
+}
+
+/// Deletes a backup: its storage objects first, then its catalog row.
+pub async fn delete(
+    catalog: &Catalog,
+    store: &DynStore,
+    name: &str,
+    actor: &str,
+) -> Result<(), BackupError> {
+    let record = catalog.backup(name).await?;
+    if record.phase == BackupPhase::InProgress.as_str() || record.phase == BackupPhase::New.as_str()
+    {
+        return Err(BackupError::Invalid(SpecError {
+            field: "name".into(),
+            message: format!("backup {name} is still running; delete it once it has finished"),
+        }));
+    }
+    catalog
+        .set_backup_phase(name, BackupPhase::Deleting, None)
+        .await?;
+    engine::remove_objects(store, name).await;
+    let left = list_all(store.as_ref(), &archive::backup_prefix(name)).await?;
+    if !left.is_empty() {
+        return Err(BackupError::Storage(StorageError::Server {
+            operation: "delete",
+            message: format!(
+                "{} object(s) of backup {name} could not be deleted; try again",
+                left.len()
+            ),
+        }));
+    }
+    catalog.delete_backup(name).await?;
+    catalog
+        .record_activity(
+            actor,
+            "backup.deleted",
+            &format!("backup/{name}"),
+            &format!("backup {name} deleted"),
+            None,
+        )
+        .await?;
+    Ok(())
+}
+
+/// What a sync did.
+#[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SyncReport {
+    pub imported: Vec<String>,
+    pub missing: Vec<String>,
+    pub interrupted: Vec<String>,
+}
+
+/// Marks backups that were running when the server stopped as Failed and
+/// removes their partial objects. Run once at start, before anything runs.
+pub async fn fail_interrupted(
+    catalog: &Catalog,
+    store: &DynStore,
+) -> Result<Vec<String>, BackupError> {
+    let mut out = Vec::new();
+    for phase in [BackupPhase::New, BackupPhase::InProgress] {
+        let filter = crate::catalog::BackupFilter {
+            phase: Some(phase.as_str().into()),
+            ..Default::default()
+        };
+        for b in catalog.backups(&filter).await? {
+            engine::remove_objects(store, &b.name).await;
+            catalog
+                .finish_backup(
+                    &b.name,
+                    BackupPhase::Failed,
+                    Some("interrupted: the server stopped while this backup was running; its partial data was removed"),
+                    b.items_done,
+                    None,
+                    b.warnings,
+                    b.errors + 1,
+                    None,
+                )
+                .await?;
+            catalog
+                .record_activity(
+                    "system",
+                    "backup.interrupted",
+                    &format!("backup/{}", b.name),
+                    "marked Failed (interrupted)",
+                    None,
+                )
+                .await?;
+            out.push(b.name);
+        }
+    }
+    Ok(out)
+}
+
+/// Makes the catalog agree with storage: backups with a manifest in storage
+/// but not in the catalog are imported; catalog backups whose manifest has
+/// gone are marked missing (and unmarked if it comes back).
+pub async fn sync(
+    catalog: &Catalog,
+    store: &DynStore,
+    location: &str,
+) -> Result<SyncReport, BackupError> {
+    let mut report = SyncReport::default();
+    let objects = list_all(store.as_ref(), "backups/").await?;
+    let in_storage: std::collections::BTreeSet<String> = objects
+        .iter()
+        .filter_map(|o| {
+            let rest = o.key.strip_prefix("backups/")?;
+            let (name, file) = rest.split_once('/')?;
+            (file == archive::MANIFEST_FILE).then(|| name.to_string())
+        })
+        .collect();
+    let known = catalog
+        .backups(&crate::catalog::BackupFilter {
+            storage_location: Some(location.into()),
+            ..Default::default()
+        })
+        .await?;
+    for name in &in_storage {
+        if let Some(existing) = known.iter().find(|b| &b.name == name) {
+            if existing.missing_from_storage != 0 {
+                catalog.set_backup_missing(name, false).await?;
+            }
+            continue;
+        }
+        let bytes = get_bytes(store.as_ref(), &archive::key(name, archive::MANIFEST_FILE)).await?;
+        let manifest: archive::Manifest = match serde_json::from_slice(&bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(backup = %name, error = %e, "a manifest in storage is not readable; skipped");
+                continue;
+            }
+        };
+        let spec_json = serde_json::to_value(&manifest.spec).unwrap_or_default();
+        let mut record = BackupRecord::new(name, location, &spec_json);
+        record.schedule = manifest.schedule.clone();
+        record.phase = manifest.phase.clone();
+        record.phase_reason = manifest.phase_reason.clone();
+        record.items_done = manifest.items as i64;
+        record.items_total = Some(manifest.items as i64);
+        record.size_bytes = Some(manifest.files.values().map(|f| f.size as i64).sum());
+        record.bytes_done = record.size_bytes.unwrap_or(0);
+        record.warnings = manifest.warnings.len() as i64;
+        record.errors = manifest.errors.len() as i64;
+        record.started_at = Some(manifest.started_at.clone());
+        record.completed_at = Some(manifest.completed_at.clone());
+        record.expires_at = manifest.expires_at.clone();
+        record.created_at = manifest.started_at.clone();
+        match catalog.insert_backup(&record).await {
+            Ok(()) | Err(CatalogError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        catalog
+            .record_activity(
+                "system",
+                "backup.imported",
+                &format!("backup/{name}"),
+                &format!("backup {name} found in storage and added to the catalog"),
+                Some(&json!({"location": location})),
+            )
+            .await?;
+        report.imported.push(name.clone());
+    }
+    for b in known {
+        let finished = b.phase == BackupPhase::Completed.as_str()
+            || b.phase == BackupPhase::PartiallyFailed.as_str();
+        if finished && !in_storage.contains(&b.name) && b.missing_from_storage == 0 {
+            catalog.set_backup_missing(&b.name, true).await?;
+            report.missing.push(b.name);
+        }
+    }
+    Ok(report)
+}

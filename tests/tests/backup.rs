@@ -1,0 +1,541 @@
+//! Backups end to end: kubesim over HTTPS as the cluster, a local directory
+//! or a real S3 server (Garage) as storage, SQLite as the catalog.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+use std::sync::Arc;
+
+use lifeboat::backup::{self, BackupError, BackupSpec, ClusterResources, archive};
+use lifeboat::catalog::{BackupPhase, BackupRecord, Catalog};
+use lifeboat::storage::{DynStore, LocalStore, get_bytes, list_all, put_bytes};
+use lifeboat_e2e::{S3Server, kubesim};
+use serde_json::{Value, json};
+
+struct Env {
+    catalog: Catalog,
+    store: DynStore,
+    client: kube::Client,
+    sim: kubesim::Kubesim,
+    dir: tempfile::TempDir,
+}
+
+async fn env_with(options: kubesim::Options, store: Option<DynStore>) -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, client) = kubesim(options, true).await.unwrap();
+    let catalog = Catalog::connect(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("c.db").display()
+    ))
+    .await
+    .unwrap();
+    catalog
+        .upsert_storage_location("default", "local", &json!({}), true)
+        .await
+        .unwrap();
+    let store =
+        store.unwrap_or_else(|| Arc::new(LocalStore::new(dir.path().join("backups")).unwrap()));
+    Env {
+        catalog,
+        store,
+        client,
+        sim,
+        dir,
+    }
+}
+
+async fn env() -> Env {
+    env_with(kubesim::Options::default(), None).await
+}
+
+async fn run(env: &Env, name: &str, spec: BackupSpec) -> backup::Phase {
+    let (_, handle) = backup::start(
+        &env.catalog,
+        &env.store,
+        Some(&env.client),
+        name,
+        spec,
+        None,
+        "test",
+    )
+    .await
+    .unwrap();
+    handle.await.unwrap()
+}
+
+async fn manifest(env: &Env, name: &str) -> archive::Manifest {
+    let bytes = get_bytes(
+        env.store.as_ref(),
+        &archive::key(name, archive::MANIFEST_FILE),
+    )
+    .await
+    .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// Entry paths of the archive, read with the plain `zstd` and `tar` tools.
+fn archive_paths(local_root: &std::path::Path, name: &str) -> BTreeSet<String> {
+    let file = local_root.join(format!("backups/backups/{name}/resources.tar.zst"));
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("zstd -dc '{}' | tar -t", file.display()))
+        .output()
+        .expect("zstd and tar (`apt-get install zstd`)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_backup_takes_every_kind_and_reads_with_tar_and_zstd() {
+    let env = env().await;
+    // Let the demo's controllers create pods, replica sets and volumes first.
+    wait_for_pods(&env, "shop", 4).await;
+    let done = run(&env, "full", BackupSpec::default()).await;
+    assert_eq!(done.phase, BackupPhase::Completed, "{:?}", done.reason);
+    let m = manifest(&env, "full").await;
+    for gr in [
+        "deployments.apps",
+        "replicasets.apps",
+        "statefulsets.apps",
+        "daemonsets.apps",
+        "pods",
+        "services",
+        "configmaps",
+        "secrets",
+        "persistentvolumeclaims",
+        "persistentvolumes",
+        "namespaces",
+        "ingresses.networking.k8s.io",
+        "horizontalpodautoscalers.autoscaling",
+        "cronjobs.batch",
+        "roles.rbac.authorization.k8s.io",
+        "rolebindings.rbac.authorization.k8s.io",
+        "storageclasses.storage.k8s.io",
+        "customresourcedefinitions.apiextensions.k8s.io",
+        "databases.demo.lifeboat.io",
+        "nodes",
+    ] {
+        assert!(
+            m.resources.get(gr).copied().unwrap_or(0) > 0,
+            "{gr} missing from {:?}",
+            m.resources
+        );
+    }
+    assert_eq!(m.items, m.resources.values().sum::<u64>());
+    assert_eq!(m.format_version, 1);
+    assert!(m.cluster.server_version.starts_with("v1."));
+    assert!(
+        !m.cluster.id.is_empty(),
+        "kube-system's uid identifies the cluster"
+    );
+    // Readable without Lifeboat, at the documented paths.
+    let paths = archive_paths(env.dir.path(), "full");
+    for p in [
+        "resources/deployments.apps/namespaces/shop/web.json",
+        "resources/databases.demo.lifeboat.io/namespaces/data/orders.json",
+        "resources/namespaces/cluster/shop.json",
+        "resources/configmaps/namespaces/shop/web-config.json",
+    ] {
+        assert!(paths.contains(p), "{p} not in archive");
+    }
+    assert_eq!(paths.len() as u64, m.items);
+    // Checksums in the manifest match the files; objects keep their kind, lose managedFields.
+    let local = env.dir.path().join("backups/backups/full");
+    for (file, info) in &m.files {
+        let bytes = std::fs::read(local.join(file)).unwrap();
+        assert_eq!(bytes.len() as u64, info.size, "{file}");
+        use sha2::Digest;
+        assert_eq!(
+            hex::encode(sha2::Sha256::digest(&bytes)),
+            info.sha256,
+            "{file}"
+        );
+    }
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "zstd -dc '{}' | tar -xO resources/deployments.apps/namespaces/shop/web.json",
+            local.join("resources.tar.zst").display()
+        ))
+        .output()
+        .unwrap();
+    let web: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(web["kind"], "Deployment");
+    assert_eq!(web["apiVersion"], "apps/v1");
+    assert!(web["metadata"]["managedFields"].is_null());
+    // The catalog agrees.
+    let record = env.catalog.backup("full").await.unwrap();
+    assert_eq!(record.phase, "Completed");
+    assert_eq!(record.items_done as u64, m.items);
+    assert_eq!(
+        record.size_bytes,
+        Some(m.files["resources.tar.zst"].size as i64)
+    );
+    drop(env.sim);
+}
+
+async fn wait_for_pods(env: &Env, ns: &str, n: usize) {
+    use k8s_openapi::api::core::v1::Pod;
+    let api: kube::Api<Pod> = kube::Api::namespaced(env.client.clone(), ns);
+    let stream = kube::runtime::watcher(api.clone(), Default::default());
+    let mut stream = Box::pin(stream);
+    loop {
+        let pods = api.list(&Default::default()).await.unwrap();
+        if pods.items.len() >= n {
+            return;
+        }
+        use futures::StreamExt;
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), stream.next()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn filters_select_namespaces_resources_labels_and_cluster_scope() {
+    let env = env().await;
+    wait_for_pods(&env, "data", 2).await;
+    let spec = BackupSpec {
+        included_namespaces: vec!["da*".into()],
+        excluded_resources: vec!["events".into(), "events.events.k8s.io".into()],
+        ..Default::default()
+    };
+    assert_eq!(
+        run(&env, "data-only", spec).await.phase,
+        BackupPhase::Completed
+    );
+    let paths = archive_paths(env.dir.path(), "data-only");
+    assert!(
+        paths
+            .iter()
+            .all(|p| !p.contains("/namespaces/shop/") && !p.contains("/namespaces/ops/")),
+        "{paths:?}"
+    );
+    assert!(paths.iter().all(|p| !p.starts_with("resources/events")));
+    // auto: the namespace itself, its volumes and their class, the CRD of its custom resources; no nodes.
+    assert!(paths.contains("resources/namespaces/cluster/data.json"));
+    assert!(!paths.contains("resources/namespaces/cluster/shop.json"));
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.starts_with("resources/persistentvolumes/cluster/pvc-")),
+        "{paths:?}"
+    );
+    assert!(paths.contains("resources/storageclasses.storage.k8s.io/cluster/standard.json"));
+    assert!(paths.contains("resources/customresourcedefinitions.apiextensions.k8s.io/cluster/databases.demo.lifeboat.io.json"));
+    assert!(!paths.iter().any(|p| p.starts_with("resources/nodes/")));
+
+    let spec = BackupSpec {
+        included_namespaces: vec!["shop".into()],
+        included_resources: vec![
+            "deployments.apps".into(),
+            "configmaps".into(),
+            "secrets".into(),
+        ],
+        excluded_resources: vec!["secrets".into()],
+        label_selector: Some("app=web".into()),
+        include_cluster_resources: ClusterResources::None,
+        ..Default::default()
+    };
+    assert_eq!(
+        run(&env, "web-only", spec).await.phase,
+        BackupPhase::Completed
+    );
+    let paths = archive_paths(env.dir.path(), "web-only");
+    assert_eq!(
+        paths,
+        BTreeSet::from(["resources/deployments.apps/namespaces/shop/web.json".to_string()]),
+        "only the web Deployment carries app=web among the included kinds"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn more_than_a_page_of_objects_is_captured_whole() {
+    let env = env().await;
+    let cms = env.sim.store.find("", "v1", "configmaps").unwrap();
+    for i in 0..1_234 {
+        env.sim
+            .store
+            .create(
+                &cms,
+                Some("ops"),
+                json!({"metadata": {"name": format!("many-{i:04}")}, "data": {"i": i.to_string()}}),
+                false,
+            )
+            .unwrap();
+    }
+    let spec = BackupSpec {
+        included_namespaces: vec!["ops".into()],
+        included_resources: vec!["configmaps".into()],
+        ..Default::default()
+    };
+    assert_eq!(run(&env, "paged", spec).await.phase, BackupPhase::Completed);
+    let m = manifest(&env, "paged").await;
+    assert_eq!(m.resources["configmaps"], 1_234);
+    assert_eq!(
+        archive_paths(env.dir.path(), "paged").len(),
+        1_234,
+        "only configmaps were included"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forbidden_resource_is_a_warning_and_partial_failure() {
+    let env = env_with(
+        kubesim::Options {
+            forbidden: vec!["secrets".into()],
+            ..Default::default()
+        },
+        None,
+    )
+    .await;
+    let done = run(
+        &env,
+        "restricted",
+        BackupSpec {
+            included_namespaces: vec!["shop".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(done.phase, BackupPhase::PartiallyFailed);
+    let m = manifest(&env, "restricted").await;
+    assert!(
+        m.warnings
+            .iter()
+            .any(|w| w.contains("secrets") && w.contains("not permitted")),
+        "{:?}",
+        m.warnings
+    );
+    assert!(!m.resources.contains_key("secrets"));
+    assert!(
+        m.resources["deployments.apps"] >= 2,
+        "the rest was still backed up"
+    );
+    let record = env.catalog.backup("restricted").await.unwrap();
+    assert_eq!(record.phase, "PartiallyFailed");
+    assert_eq!(record.warnings, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_naming_the_field() {
+    let env = env().await;
+    let refuse = |spec: BackupSpec, name: &'static str| {
+        let env = &env;
+        async move {
+            backup::start(
+                &env.catalog,
+                &env.store,
+                Some(&env.client),
+                name,
+                spec,
+                None,
+                "test",
+            )
+            .await
+            .err()
+            .unwrap()
+        }
+    };
+    let field = |e: BackupError| match e {
+        BackupError::Invalid(s) => s.field,
+        other => panic!("expected a validation error, got {other}"),
+    };
+    assert_eq!(
+        field(refuse(BackupSpec::default(), "Bad_Name").await),
+        "name"
+    );
+    assert_eq!(
+        field(
+            refuse(
+                BackupSpec {
+                    included_namespaces: vec!["Shop".into()],
+                    ..Default::default()
+                },
+                "b"
+            )
+            .await
+        ),
+        "includedNamespaces"
+    );
+    assert_eq!(
+        field(
+            refuse(
+                BackupSpec {
+                    label_selector: Some("app in (x".into()),
+                    ..Default::default()
+                },
+                "b"
+            )
+            .await
+        ),
+        "labelSelector"
+    );
+    let unknown = refuse(
+        BackupSpec {
+            storage_location: Some("offsite".into()),
+            ..Default::default()
+        },
+        "b",
+    )
+    .await;
+    assert!(
+        matches!(unknown, BackupError::UnknownLocation(_)),
+        "{unknown}"
+    );
+    assert!(
+        env.catalog
+            .backups(&Default::default())
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing recorded"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_backup_is_failed_and_cleaned_and_others_are_untouched() {
+    let env = env().await;
+    assert_eq!(
+        run(
+            &env,
+            "good",
+            BackupSpec {
+                included_namespaces: vec!["ops".into()],
+                ..Default::default()
+            }
+        )
+        .await
+        .phase,
+        BackupPhase::Completed
+    );
+    // A backup that was running when the server died: a row InProgress and a partial archive.
+    let mut partial = BackupRecord::new("crashed", "default", &json!({}));
+    partial.phase = "InProgress".into();
+    env.catalog.insert_backup(&partial).await.unwrap();
+    put_bytes(
+        env.store.as_ref(),
+        &archive::key("crashed", archive::RESOURCES_FILE),
+        vec![1, 2, 3],
+    )
+    .await
+    .unwrap();
+    let before = list_all(env.store.as_ref(), "backups/good/").await.unwrap();
+
+    let interrupted = backup::fail_interrupted(&env.catalog, &env.store)
+        .await
+        .unwrap();
+    assert_eq!(interrupted, ["crashed"]);
+    let crashed = env.catalog.backup("crashed").await.unwrap();
+    assert_eq!(crashed.phase, "Failed");
+    assert!(crashed.phase_reason.unwrap().contains("interrupted"));
+    assert!(
+        list_all(env.store.as_ref(), "backups/crashed/")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        list_all(env.store.as_ref(), "backups/good/").await.unwrap(),
+        before
+    );
+    assert_eq!(env.catalog.backup("good").await.unwrap().phase, "Completed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_catalog_finds_every_backup_in_an_existing_bucket() {
+    let s3 = S3Server::start().await.unwrap();
+    let prefix = format!("sync-{}", uuid::Uuid::new_v4());
+    let store: DynStore = Arc::new(s3.store(&prefix).await.unwrap());
+    let env = env_with(kubesim::Options::default(), Some(store.clone())).await;
+    for (name, ns) in [("first", "shop"), ("second", "data")] {
+        let spec = BackupSpec {
+            included_namespaces: vec![ns.into()],
+            ttl: Some("72h".into()),
+            ..Default::default()
+        };
+        assert_eq!(run(&env, name, spec).await.phase, BackupPhase::Completed);
+    }
+
+    // Disaster: a new installation with an empty catalog, pointed at the same bucket.
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = Catalog::connect(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("new.db").display()
+    ))
+    .await
+    .unwrap();
+    fresh
+        .upsert_storage_location("default", "s3", &json!({}), true)
+        .await
+        .unwrap();
+    let report = backup::sync(&fresh, &store, "default").await.unwrap();
+    assert_eq!(report.imported, ["first", "second"]);
+    let first = fresh.backup("first").await.unwrap();
+    let original = env.catalog.backup("first").await.unwrap();
+    assert_eq!(first.phase, "Completed");
+    assert_eq!(first.items_done, original.items_done);
+    assert!(first.expires_at.is_some());
+    assert_eq!(
+        serde_json::from_str::<BackupSpec>(&first.spec)
+            .unwrap()
+            .included_namespaces,
+        ["shop"]
+    );
+    // Syncing again changes nothing; a manifest that disappears is marked.
+    assert_eq!(
+        backup::sync(&fresh, &store, "default").await.unwrap(),
+        Default::default()
+    );
+    store
+        .delete(&archive::key("second", archive::MANIFEST_FILE))
+        .await
+        .unwrap();
+    let report = backup::sync(&fresh, &store, "default").await.unwrap();
+    assert_eq!(report.missing, ["second"]);
+    assert_eq!(
+        fresh.backup("second").await.unwrap().missing_from_storage,
+        1
+    );
+
+    // Deleting removes storage objects first, then the row.
+    backup::delete(&fresh, &store, "first", "test")
+        .await
+        .unwrap();
+    assert!(
+        list_all(store.as_ref(), "backups/first/")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(fresh.backup("first").await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_that_fails_mid_backup_leaves_no_manifest() {
+    // A bucket that does not exist: every upload fails.
+    let s3 = S3Server::start().await.unwrap();
+    let mut settings = s3.settings("gone");
+    settings.bucket = "no-such-bucket".into();
+    let store: DynStore = Arc::new(lifeboat::storage::S3Store::new(settings).await.unwrap());
+    let env = env_with(kubesim::Options::default(), Some(store)).await;
+    let done = run(
+        &env,
+        "doomed",
+        BackupSpec {
+            included_namespaces: vec!["shop".into()],
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(done.phase, BackupPhase::Failed);
+    let reason = done.reason.unwrap();
+    assert!(reason.contains("no-such-bucket"), "{reason}");
+    let record = env.catalog.backup("doomed").await.unwrap();
+    assert_eq!(record.phase, "Failed");
+    assert_eq!(record.size_bytes, None);
+}
