@@ -64,6 +64,36 @@ async fn main() {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let dir = tempfile::tempdir().expect("tempdir");
 
+    // ---- resident memory at 50,000 objects
+    let before = rss_mib();
+    let sim = Kubesim::start(quiet()).await.expect("kubesim");
+    let pods = sim.store.find("", "v1", "pods").expect("pods");
+    let namespaces = sim.store.find("", "v1", "namespaces").expect("namespaces");
+    for n in 0..50 {
+        sim.store
+            .create(
+                &namespaces,
+                None,
+                json!({"metadata": {"name": format!("mem-{n}")}}),
+                false,
+            )
+            .expect("namespace");
+    }
+    for i in 0..50_000 {
+        let ns = format!("mem-{}", i % 50);
+        sim.store
+            .create(&pods, Some(&ns), pod(&ns, i), false)
+            .expect("pod");
+    }
+    let after = rss_mib();
+    println!("rss_before_50k_objects: {before:.0} MiB");
+    println!(
+        "rss_with_50k_objects: {after:.0} MiB (process total; the store's share {:.0} MiB)",
+        after - before
+    );
+    println!("objects_stored: {}", sim.store.count());
+    drop(sim);
+
     // ---- list 10,000 pods in pages of 500
     let sim = Kubesim::start(quiet()).await.expect("kubesim");
     let namespaces = sim.store.find("", "v1", "namespaces").expect("namespaces");
@@ -194,33 +224,4 @@ async fn main() {
         10_000.0 / all_received.as_secs_f64()
     );
     drop(sim);
-
-    // ---- resident memory at 50,000 objects
-    let before = rss_mib();
-    let sim = Kubesim::start(quiet()).await.expect("kubesim");
-    let pods = sim.store.find("", "v1", "pods").expect("pods");
-    let namespaces = sim.store.find("", "v1", "namespaces").expect("namespaces");
-    for n in 0..50 {
-        sim.store
-            .create(
-                &namespaces,
-                None,
-                json!({"metadata": {"name": format!("mem-{n}")}}),
-                false,
-            )
-            .expect("namespace");
-    }
-    for i in 0..50_000 {
-        let ns = format!("mem-{}", i % 50);
-        sim.store
-            .create(&pods, Some(&ns), pod(&ns, i), false)
-            .expect("pod");
-    }
-    let after = rss_mib();
-    println!("rss_before_50k_objects: {before:.0} MiB");
-    println!(
-        "rss_with_50k_objects: {after:.0} MiB (process total; the store's share {:.0} MiB)",
-        after - before
-    );
-    println!("objects_stored: {}", sim.store.count());
 }

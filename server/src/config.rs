@@ -170,7 +170,12 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
 ];
 
 /// Variables with the prefix that are not configuration keys.
-const ENV_NOT_KEYS: &[&str] = &["LIFEBOAT_CONFIG", "LIFEBOAT_LOG"];
+const ENV_NOT_KEYS: &[&str] = &[
+    "LIFEBOAT_CONFIG",
+    "LIFEBOAT_LOG",
+    "LIFEBOAT_SERVER",
+    "LIFEBOAT_TOKEN",
+];
 
 /// Builds the effective configuration.
 ///

@@ -1,5 +1,7 @@
 //! The `lifeboat` command.
 
+mod client;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -39,6 +41,14 @@ enum Command {
     Demo,
     /// Print the version.
     Version,
+    /// Back up now, list, inspect, download and delete backups (talks to a running server).
+    Backup {
+        /// The Lifeboat server's address.
+        #[arg(long, default_value = "http://127.0.0.1:8080", env = "LIFEBOAT_SERVER")]
+        server: String,
+        #[command(subcommand)]
+        command: client::BackupCommand,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -88,6 +98,22 @@ fn main() -> ExitCode {
         } => {
             print!("{}", config.to_masked_toml());
             ExitCode::SUCCESS
+        }
+        Command::Backup { server, command } => {
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    eprintln!("error: cannot start the async runtime: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(client::run(&server, command)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Serve => run_serve(&config, false),
         Command::Demo => run_serve(&config, true),

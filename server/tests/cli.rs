@@ -307,3 +307,160 @@ async fn demo_serves_against_a_simulated_cluster_through_its_kubeconfig() {
         .unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+/// Starts `lifeboat demo` and returns it with its base URL.
+fn spawn_demo(dir: &Path) -> (Child, String) {
+    let mut child = lifeboat(dir)
+        .args(["demo", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut reader = BufReader::new(child.stdout.take().unwrap());
+    for _ in 0..5 {
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        if let Some(u) = line.trim().strip_prefix("lifeboat listening on ") {
+            return (child, u.to_string());
+        }
+    }
+    panic!("demo did not print its address");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_through_the_api_and_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, url) = spawn_demo(dir.path());
+    let http = reqwest::Client::new();
+
+    // Bad input: 422 naming the field, nothing recorded.
+    let bad = http
+        .post(format!("{url}/api/v1/backups"))
+        .json(&serde_json::json!({"name": "x", "spec": {"includedNamespaces": ["Not-Valid"]}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 422);
+    let body: serde_json::Value = bad.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("includedNamespaces"),
+        "{body}"
+    );
+    let unknown = http
+        .post(format!("{url}/api/v1/backups"))
+        .json(&serde_json::json!({"name": "y", "spec": {"storageLocation": "elsewhere"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 422);
+
+    // The CLI: create and wait.
+    let cli = |args: &[&str]| {
+        let out = lifeboat(dir.path())
+            .arg("backup")
+            .args(["--server", &url])
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.success(), text(&out))
+    };
+    let (ok, out) = cli(&["create", "shop-1", "--include-namespaces", "shop", "--wait"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("Completed"), "{out}");
+    let (ok, out) = cli(&["get"]);
+    assert!(
+        ok && out.contains("shop-1") && out.contains("Completed"),
+        "{out}"
+    );
+    let (ok, out) = cli(&["logs", "shop-1"]);
+    assert!(ok && out.contains("finished"), "{out}");
+
+    // Contents: the tree, and objects with Secret values redacted.
+    let contents: serde_json::Value = http
+        .get(format!("{url}/api/v1/backups/shop-1/contents"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        contents["resources"]["deployments.apps"]["shop"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n == "web")
+    );
+    let secret: serde_json::Value = http
+        .get(format!("{url}/api/v1/backups/shop-1/contents"))
+        .query(&[(
+            "path",
+            "resources/secrets/namespaces/shop/web-db-credentials.json",
+        )])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(secret["data"]["password"], "<redacted>");
+    assert!(
+        !secret
+            .to_string()
+            .contains("ZGVtby1wYXNzd29yZC1ub3QtcmVhbA"),
+        "the base64 value leaked"
+    );
+
+    // Download, then inspect offline against the manifest.
+    let archive = dir.path().join("shop-1.tar.zst");
+    let (ok, out) = cli(&["download", "shop-1", "-o", archive.to_str().unwrap()]);
+    assert!(ok, "{out}");
+    let manifest = dir
+        .path()
+        .join("lifeboat-data/backups/backups/shop-1/manifest.json");
+    let (ok, out) = cli(&[
+        "inspect",
+        archive.to_str().unwrap(),
+        "--manifest",
+        manifest.to_str().unwrap(),
+    ]);
+    assert!(
+        ok && out.contains("verified") && out.contains("deployments.apps"),
+        "{out}"
+    );
+    // A damaged archive is caught.
+    let mut bytes = std::fs::read(&archive).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&archive, bytes).unwrap();
+    let (ok, out) = cli(&[
+        "inspect",
+        archive.to_str().unwrap(),
+        "--manifest",
+        manifest.to_str().unwrap(),
+    ]);
+    assert!(!ok, "{out}");
+
+    let (ok, out) = cli(&["delete", "shop-1", "--yes"]);
+    assert!(ok, "{out}");
+    assert!(
+        !dir.path()
+            .join("lifeboat-data/backups/backups/shop-1")
+            .exists()
+    );
+    let gone = http
+        .get(format!("{url}/api/v1/backups/shop-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+}

@@ -1,0 +1,175 @@
+//! Backup benchmark: `cargo bench -p lifeboat-e2e --bench backup`.
+//!
+//! 10,000 objects across 50 namespaces in kubesim (HTTPS, controllers off),
+//! backed up to a local directory. Prints, as `name: value unit`:
+//! - the backup's wall time and the time of a raw paginated listing of the same
+//!   resources in the same run, and their ratio (goal ≤ 1.3);
+//! - list calls made, compressed bytes per object;
+//! - peak RSS of the process during the backup above its idle level (goal ≤ 100 MiB).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use kube::api::{Api, DynamicObject, ListParams};
+use kube::discovery::{Discovery, verbs};
+use lifeboat::backup::{BackupContext, BackupSpec, engine};
+use lifeboat::catalog::{BackupRecord, Catalog};
+use lifeboat::storage::{DynStore, LocalStore};
+use serde_json::json;
+
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let options = kubesim::Options {
+        controllers: kubesim::Controllers {
+            garbage_collector: false,
+            workloads: false,
+            volumes: false,
+            kubelet: false,
+        },
+        ..Default::default()
+    };
+    let (sim, client) = lifeboat_e2e::kubesim(options, false)
+        .await
+        .expect("kubesim");
+    let store_rt = |r: &str| sim.store.find("", "v1", r).expect("resource");
+    let (ns_rt, cm_rt, pod_rt, svc_rt, secret_rt) = (
+        store_rt("namespaces"),
+        store_rt("configmaps"),
+        store_rt("pods"),
+        store_rt("services"),
+        store_rt("secrets"),
+    );
+    for n in 0..50 {
+        let ns = format!("team-{n:02}");
+        sim.store
+            .create(&ns_rt, None, json!({"metadata": {"name": ns}}), false)
+            .expect("ns");
+        for i in 0..100 {
+            sim.store
+                .create(&cm_rt, Some(&ns), json!({"metadata": {"name": format!("config-{i}"), "labels": {"app": format!("app-{}", i % 10)}},
+                    "data": {"settings.yaml": format!("replicas: {i}\nfeature: enabled\nowner: team-{n}\n")}}), false)
+                .expect("cm");
+        }
+        for i in 0..60 {
+            sim.store
+                .create(&pod_rt, Some(&ns), json!({"metadata": {"name": format!("app-{i}"), "labels": {"app": format!("app-{}", i % 10)}},
+                    "spec": {"containers": [{"name": "main", "image": "registry.example/app:1.2.3", "ports": [{"containerPort": 8080}]}]},
+                    "status": {"phase": "Running"}}), false)
+                .expect("pod");
+        }
+        for i in 0..20 {
+            sim.store
+                .create(&svc_rt, Some(&ns), json!({"metadata": {"name": format!("svc-{i}")}, "spec": {"ports": [{"port": 80}], "selector": {"app": format!("app-{i}")}}}), false)
+                .expect("svc");
+            sim.store
+                .create(&secret_rt, Some(&ns), json!({"metadata": {"name": format!("secret-{i}")}, "stringData": {"token": format!("t-{n}-{i}")}}), false)
+                .expect("secret");
+        }
+    }
+
+    // Raw listing of the same resources the backup selects, paginated the same way.
+    let discovery = Discovery::new(client.clone())
+        .run_aggregated()
+        .await
+        .expect("discovery");
+    let resources: Vec<_> = discovery
+        .groups()
+        .flat_map(|g| g.recommended_resources())
+        .filter(|(_, caps)| caps.supports_operation(verbs::LIST))
+        .collect();
+    let started = Instant::now();
+    let mut raw_objects = 0usize;
+    let mut raw_calls = 0usize;
+    for (ar, _) in &resources {
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), ar);
+        let mut params = ListParams::default().limit(engine::PAGE_SIZE);
+        loop {
+            raw_calls += 1;
+            let page = api.list(&params).await.expect("list");
+            raw_objects += page.items.len();
+            match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                Some(t) => params = params.continue_token(&t),
+                None => break,
+            }
+        }
+    }
+    let raw = started.elapsed();
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let catalog = Catalog::connect(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("c.db").display()
+    ))
+    .await
+    .expect("catalog");
+    catalog
+        .upsert_storage_location("default", "local", &json!({}), true)
+        .await
+        .expect("location");
+    let store: DynStore = Arc::new(LocalStore::new(dir.path().join("backups")).expect("store"));
+    catalog
+        .insert_backup(&BackupRecord::new("bench", "default", &json!({})))
+        .await
+        .expect("record");
+    let ctx = BackupContext {
+        catalog: catalog.clone(),
+        store: store.clone(),
+        client: client.clone(),
+        list_calls: Arc::new(AtomicU64::new(0)),
+    };
+
+    let idle = rss_mib();
+    let peak = Arc::new(AtomicU64::new(0));
+    let sampler = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max((rss_mib() * 1024.0) as u64, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let started = Instant::now();
+    let phase = engine::run(ctx.clone(), "bench".into(), BackupSpec::default(), None).await;
+    let backup = started.elapsed();
+    sampler.abort();
+    assert_eq!(phase.phase.as_str(), "Completed", "{:?}", phase.reason);
+    let record = catalog.backup("bench").await.expect("record");
+    let size = record.size_bytes.unwrap_or(0) as f64;
+    let items = record.items_done as f64;
+
+    println!("objects_in_cluster: {raw_objects}");
+    println!(
+        "raw_paginated_listing: {:.0} ms ({raw_calls} list calls)",
+        raw.as_secs_f64() * 1000.0
+    );
+    println!("backup_wall_time: {:.0} ms", backup.as_secs_f64() * 1000.0);
+    println!(
+        "backup_to_listing_ratio: {:.2}",
+        backup.as_secs_f64() / raw.as_secs_f64()
+    );
+    println!(
+        "backup_list_calls: {}",
+        ctx.list_calls.load(Ordering::Relaxed)
+    );
+    println!("backup_objects: {items}");
+    println!(
+        "compressed_bytes_per_object: {:.0} B",
+        size / items.max(1.0)
+    );
+    println!("rss_idle: {idle:.0} MiB");
+    println!(
+        "rss_peak_above_idle_during_backup: {:.0} MiB",
+        peak.load(Ordering::Relaxed) as f64 / 1024.0 - idle
+    );
+}

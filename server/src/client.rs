@@ -1,0 +1,352 @@
+//! `lifeboat backup …`: the CLI side of the JSON API. It talks to a running
+//! server (`--server`, default http://127.0.0.1:8080; a token from
+//! LIFEBOAT_TOKEN is sent as a bearer token), except `inspect`, which reads a
+//! downloaded archive offline.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+#[derive(Subcommand, Debug)]
+pub enum BackupCommand {
+    /// Start a backup.
+    Create {
+        name: String,
+        /// Namespaces (globs), comma-separated; default all.
+        #[arg(long, value_delimiter = ',')]
+        include_namespaces: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        exclude_namespaces: Vec<String>,
+        /// Resources such as deployments.apps,secrets; default all.
+        #[arg(long, value_delimiter = ',')]
+        include_resources: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        exclude_resources: Vec<String>,
+        /// Label selector, e.g. app=web.
+        #[arg(long)]
+        selector: Option<String>,
+        /// Cluster-scoped resources: auto, all or none.
+        #[arg(long, default_value = "auto")]
+        include_cluster_resources: String,
+        /// Keep for this long (72h, 30d).
+        #[arg(long)]
+        ttl: Option<String>,
+        /// Wait for it to finish, showing progress.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// List backups, or show one.
+    Get { name: Option<String> },
+    /// Everything about one backup, its manifest included.
+    Describe { name: String },
+    /// The backup's log.
+    Logs { name: String },
+    /// Download the resources archive.
+    Download {
+        name: String,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Delete a backup from storage and the catalog.
+    Delete {
+        name: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// List and verify a downloaded archive offline.
+    Inspect {
+        file: PathBuf,
+        /// The backup's manifest.json, to check sizes, checksums and counts.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Api {
+    fn new(server: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base: server.trim_end_matches('/').to_string(),
+            token: std::env::var("LIFEBOAT_TOKEN").ok(),
+        }
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        let resp = req.send().await.with_context(|| {
+            format!(
+                "cannot reach the Lifeboat server at {}; start it with `lifeboat serve` or pass --server URL",
+                self.base
+            )
+        })?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        let message = body["error"].as_str().unwrap_or("no details");
+        bail!("the server answered {status}: {message}")
+    }
+
+    async fn json(&self, req: reqwest::RequestBuilder) -> Result<Value> {
+        Ok(self.send(req).await?.json().await?)
+    }
+}
+
+fn human_bytes(n: i64) -> String {
+    let n = n as f64;
+    match n {
+        n if n >= 1024.0 * 1024.0 * 1024.0 => format!("{:.1} GiB", n / 1024.0 / 1024.0 / 1024.0),
+        n if n >= 1024.0 * 1024.0 => format!("{:.1} MiB", n / 1024.0 / 1024.0),
+        n if n >= 1024.0 => format!("{:.1} KiB", n / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
+pub async fn run(server: &str, command: BackupCommand) -> Result<()> {
+    let api = Api::new(server);
+    match command {
+        BackupCommand::Create {
+            name,
+            include_namespaces,
+            exclude_namespaces,
+            include_resources,
+            exclude_resources,
+            selector,
+            include_cluster_resources,
+            ttl,
+            wait,
+        } => {
+            let body = json!({
+                "name": name,
+                "spec": {
+                    "includedNamespaces": include_namespaces, "excludedNamespaces": exclude_namespaces,
+                    "includedResources": include_resources, "excludedResources": exclude_resources,
+                    "labelSelector": selector, "includeClusterResources": include_cluster_resources,
+                    "ttl": ttl,
+                },
+            });
+            api.json(
+                api.request(reqwest::Method::POST, "/api/v1/backups")
+                    .json(&body),
+            )
+            .await?;
+            println!("backup {name} started");
+            if wait {
+                wait_for(&api, &name).await?;
+            }
+            Ok(())
+        }
+        BackupCommand::Get { name: Some(name) } => {
+            let b = api
+                .json(api.request(reqwest::Method::GET, &format!("/api/v1/backups/{name}")))
+                .await?;
+            print_table(&[b]);
+            Ok(())
+        }
+        BackupCommand::Get { name: None } => {
+            let list = api
+                .json(api.request(reqwest::Method::GET, "/api/v1/backups"))
+                .await?;
+            print_table(
+                list["items"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default(),
+            );
+            Ok(())
+        }
+        BackupCommand::Describe { name } => {
+            let b = api
+                .json(api.request(reqwest::Method::GET, &format!("/api/v1/backups/{name}")))
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&b)?);
+            Ok(())
+        }
+        BackupCommand::Logs { name } => {
+            let text = api
+                .send(api.request(reqwest::Method::GET, &format!("/api/v1/backups/{name}/log")))
+                .await?
+                .text()
+                .await?;
+            for line in text.lines() {
+                let v: Value = serde_json::from_str(line).unwrap_or(Value::Null);
+                println!(
+                    "{} {:7} {}",
+                    v["time"].as_str().unwrap_or_default(),
+                    v["level"].as_str().unwrap_or_default(),
+                    v["message"].as_str().unwrap_or(line)
+                );
+            }
+            Ok(())
+        }
+        BackupCommand::Download { name, output } => {
+            let path = output.unwrap_or_else(|| PathBuf::from(format!("{name}-resources.tar.zst")));
+            let mut resp = api
+                .send(api.request(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/backups/{name}/download"),
+                ))
+                .await?;
+            let tmp = path.with_extension("partial");
+            let mut file = std::fs::File::create(&tmp)
+                .with_context(|| format!("creating {}", tmp.display()))?;
+            let mut total = 0u64;
+            while let Some(chunk) = resp.chunk().await? {
+                file.write_all(&chunk)?;
+                total += chunk.len() as u64;
+            }
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            println!("wrote {} ({})", path.display(), human_bytes(total as i64));
+            Ok(())
+        }
+        BackupCommand::Delete { name, yes } => {
+            if !yes {
+                eprint!(
+                    "delete backup {name} from storage and the catalog? type its name to confirm: "
+                );
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer)?;
+                if answer.trim() != name {
+                    bail!("not confirmed; nothing was deleted");
+                }
+            }
+            api.send(api.request(reqwest::Method::DELETE, &format!("/api/v1/backups/{name}")))
+                .await?;
+            println!("backup {name} deleted");
+            Ok(())
+        }
+        BackupCommand::Inspect { file, manifest } => inspect(&file, manifest.as_deref()),
+    }
+}
+
+async fn wait_for(api: &Api, name: &str) -> Result<()> {
+    let stderr_is_tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    loop {
+        let b = api
+            .json(api.request(reqwest::Method::GET, &format!("/api/v1/backups/{name}")))
+            .await?;
+        let phase = b["phase"].as_str().unwrap_or_default().to_string();
+        let line = format!(
+            "{phase}: {} objects, {}",
+            b["items_done"].as_i64().unwrap_or(0),
+            human_bytes(b["bytes_done"].as_i64().unwrap_or(0))
+        );
+        if stderr_is_tty {
+            eprint!("\r\x1b[2K{line}");
+        }
+        match phase.as_str() {
+            "New" | "InProgress" => tokio::time::sleep(Duration::from_millis(500)).await,
+            _ => {
+                if stderr_is_tty {
+                    eprintln!();
+                }
+                println!("{line}");
+                if let Some(reason) = b["phase_reason"].as_str() {
+                    println!("reason: {reason}");
+                }
+                if phase == "Failed" {
+                    bail!("backup {name} failed");
+                }
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn print_table(items: &[Value]) {
+    println!(
+        "{:<32} {:<16} {:>8} {:>10}  {:<24} EXPIRES",
+        "NAME", "PHASE", "ITEMS", "SIZE", "CREATED"
+    );
+    for b in items {
+        println!(
+            "{:<32} {:<16} {:>8} {:>10}  {:<24} {}",
+            b["name"].as_str().unwrap_or_default(),
+            b["phase"].as_str().unwrap_or_default(),
+            b["items_done"].as_i64().unwrap_or(0),
+            b["size_bytes"]
+                .as_i64()
+                .map(human_bytes)
+                .unwrap_or_else(|| "-".into()),
+            b["created_at"].as_str().unwrap_or_default(),
+            b["expires_at"].as_str().unwrap_or("never"),
+        );
+    }
+}
+
+/// Lists and verifies a downloaded `resources.tar.zst` without a server.
+pub fn inspect(file: &Path, manifest: Option<&Path>) -> Result<()> {
+    use sha2::Digest;
+    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+    let sha = hex::encode(sha2::Sha256::digest(&bytes));
+    let decoder = zstd::stream::read::Decoder::new(bytes.as_slice())
+        .map_err(|e| anyhow!("{} is not a zstd stream: {e}", file.display()))?;
+    let mut archive = tar::Archive::new(decoder);
+    let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut total = 0u64;
+    for entry in archive
+        .entries()
+        .map_err(|e| anyhow!("{} is not a tar archive: {e}", file.display()))?
+    {
+        let mut entry =
+            entry.map_err(|e| anyhow!("the archive is damaged after {total} objects: {e}"))?;
+        let path = entry.path()?.to_string_lossy().to_string();
+        let mut data = Vec::new();
+        entry
+            .read_to_end(&mut data)
+            .map_err(|e| anyhow!("the archive is damaged at {path}: {e}"))?;
+        serde_json::from_slice::<Value>(&data)
+            .map_err(|e| anyhow!("{path} is not valid JSON: {e}"))?;
+        let (gr, _, _) = lifeboat::backup::archive::parse_entry_path(&path)
+            .ok_or_else(|| anyhow!("{path} is not where format v1 puts objects"))?;
+        *counts.entry(gr).or_default() += 1;
+        total += 1;
+    }
+    for (gr, n) in &counts {
+        println!("{n:>8}  {gr}");
+    }
+    println!("{total:>8}  objects in total; sha256 {sha}");
+    if let Some(path) = manifest {
+        let m: lifeboat::backup::archive::Manifest = serde_json::from_slice(
+            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+        )
+        .with_context(|| format!("{} is not a Lifeboat manifest", path.display()))?;
+        let expected = m
+            .files
+            .get(lifeboat::backup::archive::RESOURCES_FILE)
+            .ok_or_else(|| anyhow!("the manifest lists no resources file"))?;
+        if expected.sha256 != sha || expected.size != bytes.len() as u64 {
+            bail!(
+                "the archive does not match the manifest: checksum or size differs (damaged or from another backup)"
+            );
+        }
+        if m.resources != counts || m.items != total {
+            bail!("the archive's object counts differ from the manifest's");
+        }
+        println!(
+            "verified against the manifest of backup {} ({})",
+            m.name, m.phase
+        );
+    }
+    Ok(())
+}
