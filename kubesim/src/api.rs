@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::patch::PatchType;
 use crate::resources::{self, ResourceType};
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::store::{DeleteOptions, Event, EventType, Store};
+use crate::store::{DeleteOptions, Event, EventType, Store, Stored};
 
 /// The Kubernetes version kubesim claims to be.
 pub const GIT_VERSION: &str = "v1.33.0-kubesim";
@@ -28,7 +28,7 @@ const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGrou
 
 /// A list paged with `limit`: the snapshot later pages are served from.
 struct Snapshot {
-    items: Arc<Vec<Value>>,
+    items: Arc<Vec<Stored>>,
     rv: u64,
     created: Instant,
 }
@@ -559,7 +559,7 @@ fn list(
             (snap.items.clone(), snap.rv, offset)
         }
         None => {
-            let (items, rv) = api.store.list(rt, ns, labels, fields);
+            let (items, rv) = api.store.list_stored(rt, ns, labels, fields);
             (Arc::new(items), rv, 0)
         }
     };
@@ -597,11 +597,6 @@ fn list(
             json!(base64::engine::general_purpose::STANDARD.encode(format!("{id}:{end}")));
         metadata["remainingItemCount"] = json!(total - end);
     }
-    let page: Vec<Value> = items[offset.min(total)..end]
-        .iter()
-        .cloned()
-        .map(|o| if metadata_only { to_metadata(o) } else { o })
-        .collect();
     let (kind, api_version) = if metadata_only {
         (
             "PartialObjectMetadataList".to_string(),
@@ -610,15 +605,57 @@ fn list(
     } else {
         (format!("{}List", rt.kind), rt.api_version())
     };
-    Ok(json_response(
+    // The list envelope, then the stored bytes of each item as they are.
+    let head = json!({"kind": kind, "apiVersion": api_version, "metadata": metadata});
+    let mut body = serde_json::to_vec(&head).unwrap_or_default();
+    body.pop(); // the closing brace
+    body.extend_from_slice(b",\"items\":[");
+    for (i, item) in items[offset.min(total)..end].iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&object_bytes(rt, item, metadata_only));
+    }
+    body.extend_from_slice(b"]}");
+    Ok((
         StatusCode::OK,
-        &json!({"kind": kind, "apiVersion": api_version, "metadata": metadata, "items": page}),
-    ))
+        [(header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response())
+}
+
+/// An object's JSON as served: the stored bytes when they fit the request,
+/// otherwise re-shaped (another version of a CRD, metadata only).
+fn object_bytes(
+    rt: &ResourceType,
+    item: &Stored,
+    metadata_only: bool,
+) -> std::borrow::Cow<'static, [u8]> {
+    if metadata_only {
+        return serde_json::to_vec(&to_metadata(item.value()))
+            .unwrap_or_default()
+            .into();
+    }
+    if *item.api_version == *rt.api_version() {
+        return item.json.to_vec().into();
+    }
+    serde_json::to_vec(&Store::served(rt, item.value()))
+        .unwrap_or_default()
+        .into()
 }
 
 fn event_line(kind: &str, object: Value) -> Bytes {
-    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
-    line.push(b'\n');
+    raw_event_line(kind, &serde_json::to_vec(&object).unwrap_or_default())
+}
+
+fn raw_event_line(kind: &str, object: &[u8]) -> Bytes {
+    let mut line = Vec::with_capacity(object.len() + 32);
+    line.extend_from_slice(b"{\"type\":\"");
+    line.extend_from_slice(kind.as_bytes());
+    line.extend_from_slice(b"\",\"object\":");
+    line.extend_from_slice(object);
+    line.extend_from_slice(b"}\n");
     Bytes::from(line)
 }
 
@@ -654,20 +691,16 @@ fn watch_response(
             e.group == rt.group
                 && e.resource == rt.resource
                 && ns.as_deref().is_none_or(|n| n == e.namespace())
-                && labels.matches(&e.object["metadata"]["labels"])
-                && fields.matches(&e.object)
+                && e.object.selected(&labels, &fields)
         }
     };
-    let shape = move |rt: &ResourceType, mut obj: Value| {
-        obj["apiVersion"] = json!(rt.api_version());
-        if metadata_only { to_metadata(obj) } else { obj }
-    };
+    let shape = move |rt: &ResourceType, obj: &Stored| object_bytes(rt, obj, metadata_only);
 
     let stream = async_stream(move |tx: tokio::sync::mpsc::Sender<Bytes>| async move {
         let mut last_rv: u64;
         if requested_rv.is_empty() || requested_rv == "0" || send_initial {
             // Synthetic ADDED events for what exists, then changes from now on.
-            let (items, rv) = store.list(
+            let (items, rv) = store.list_stored(
                 &rt,
                 ns.as_deref(),
                 &LabelSelector::default(),
@@ -684,7 +717,7 @@ fn watch_response(
                 };
                 if matches(&e)
                     && tx
-                        .send(event_line("ADDED", shape(&rt, e.object)))
+                        .send(raw_event_line("ADDED", &shape(&rt, &e.object)))
                         .await
                         .is_err()
                 {
@@ -724,7 +757,7 @@ fn watch_response(
                         last_rv = e.rv;
                         if matches(&e)
                             && tx
-                                .send(event_line(e.kind.as_str(), shape(&rt, e.object.clone())))
+                                .send(raw_event_line(e.kind.as_str(), &shape(&rt, &e.object)))
                                 .await
                                 .is_err()
                         {
@@ -754,7 +787,7 @@ fn watch_response(
                             continue;
                         }
                         last_rv = e.rv;
-                        if matches(&e) && tx.send(event_line(e.kind.as_str(), shape(&rt, e.object.clone()))).await.is_err() {
+                        if matches(&e) && tx.send(raw_event_line(e.kind.as_str(), &shape(&rt, &e.object))).await.is_err() {
                             return;
                         }
                     }

@@ -160,6 +160,18 @@ impl FieldSelector {
         Ok(Self(out))
     }
 
+    /// Matches on an object's namespace and name without parsing it.
+    pub fn matches_key(&self, namespace: &str, name: &str) -> bool {
+        self.0.iter().all(|(field, equal, value)| {
+            let actual = if field == "metadata.name" {
+                name
+            } else {
+                namespace
+            };
+            (actual == value) == *equal
+        })
+    }
+
     pub fn matches(&self, object: &Value) -> bool {
         self.0.iter().all(|(field, equal, value)| {
             let actual = match field.as_str() {

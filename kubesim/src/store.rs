@@ -38,6 +38,44 @@ impl EventType {
     }
 }
 
+/// An object as kept in memory: its JSON bytes (shared by the store, the
+/// watch history and list snapshots) plus what selectors need, so that lists
+/// and watches send the bytes as they are and nothing is held twice.
+#[derive(Clone, Debug)]
+pub struct Stored {
+    pub json: Arc<[u8]>,
+    pub api_version: Arc<str>,
+    pub namespace: Option<Arc<str>>,
+    pub name: Arc<str>,
+    pub labels: Arc<Value>,
+    pub uid: Arc<str>,
+}
+
+impl Stored {
+    pub fn new(obj: &Value) -> Self {
+        let text = |v: &Value| Arc::<str>::from(v.as_str().unwrap_or_default());
+        Self {
+            json: Arc::from(serde_json::to_vec(obj).unwrap_or_default()),
+            api_version: text(&obj["apiVersion"]),
+            namespace: obj["metadata"]["namespace"].as_str().map(Arc::from),
+            name: text(&obj["metadata"]["name"]),
+            labels: Arc::new(obj["metadata"]["labels"].clone()),
+            uid: text(&obj["metadata"]["uid"]),
+        }
+    }
+
+    /// The object, parsed.
+    pub fn value(&self) -> Value {
+        serde_json::from_slice(&self.json).unwrap_or(Value::Null)
+    }
+
+    /// Whether the selectors select it.
+    pub fn selected(&self, labels: &LabelSelector, fields: &FieldSelector) -> bool {
+        labels.matches(&self.labels)
+            && fields.matches_key(self.namespace.as_deref().unwrap_or_default(), &self.name)
+    }
+}
+
 /// One change to one object.
 #[derive(Clone, Debug)]
 pub struct Event {
@@ -45,18 +83,16 @@ pub struct Event {
     pub kind: EventType,
     pub group: String,
     pub resource: String,
-    pub object: Value,
+    pub object: Stored,
 }
 
 impl Event {
     pub fn namespace(&self) -> &str {
-        self.object["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default()
+        self.object.namespace.as_deref().unwrap_or_default()
     }
 }
 
-type Bucket = BTreeMap<(String, String), Value>;
+type Bucket = BTreeMap<(String, String), Stored>;
 
 struct State {
     rv: u64,
@@ -265,7 +301,7 @@ impl Store {
         )
     }
 
-    fn record(&self, state: &mut State, kind: EventType, rt: &ResourceType, object: Value) {
+    fn record(&self, state: &mut State, kind: EventType, rt: &ResourceType, object: Stored) {
         let event = Arc::new(Event {
             rv: state.rv,
             kind,
@@ -291,7 +327,7 @@ impl Store {
     }
 
     /// Sets apiVersion to the version the client asked for.
-    fn served(rt: &ResourceType, mut obj: Value) -> Value {
+    pub fn served(rt: &ResourceType, mut obj: Value) -> Value {
         obj["apiVersion"] = json!(rt.api_version());
         obj["kind"] = json!(rt.kind);
         obj
@@ -303,12 +339,42 @@ impl Store {
             .objects
             .get(&(rt.group.clone(), rt.resource.clone()))
             .and_then(|b| b.get(&(ns.unwrap_or_default().to_string(), name.to_string())))
-            .cloned()
-            .map(|o| Self::served(rt, o))
+            .map(|o| Self::served(rt, o.value()))
             .ok_or_else(|| ApiError::not_found(&rt.group, &rt.resource, name))
     }
 
-    /// Objects matching the selectors, sorted by namespace and name, with the list's resourceVersion.
+    /// Objects matching the selectors as stored (no parsing), sorted by
+    /// namespace and name, with the list's resourceVersion.
+    pub fn list_stored(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        labels: &LabelSelector,
+        fields: &FieldSelector,
+    ) -> (Vec<Stored>, u64) {
+        let state = self.lock();
+        let items = state
+            .objects
+            .get(&(rt.group.clone(), rt.resource.clone()))
+            .map(|bucket| {
+                let selected = |o: &&Stored| o.selected(labels, fields);
+                match ns {
+                    // Keys sort by namespace first: read just that range.
+                    Some(n) => bucket
+                        .range((n.to_string(), String::new())..)
+                        .take_while(|((o_ns, _), _)| o_ns == n)
+                        .map(|(_, o)| o)
+                        .filter(selected)
+                        .cloned()
+                        .collect(),
+                    None => bucket.values().filter(selected).cloned().collect(),
+                }
+            })
+            .unwrap_or_default();
+        (items, state.rv)
+    }
+
+    /// Objects matching the selectors, parsed.
     pub fn list(
         &self,
         rt: &ResourceType,
@@ -316,21 +382,11 @@ impl Store {
         labels: &LabelSelector,
         fields: &FieldSelector,
     ) -> (Vec<Value>, u64) {
-        let state = self.lock();
-        let items = state
-            .objects
-            .get(&(rt.group.clone(), rt.resource.clone()))
-            .map(|bucket| {
-                bucket
-                    .iter()
-                    .filter(|((o_ns, _), _)| ns.is_none_or(|n| n == o_ns))
-                    .filter(|(_, o)| labels.matches(&o["metadata"]["labels"]))
-                    .filter(|(_, o)| fields.matches(o))
-                    .map(|(_, o)| Self::served(rt, o.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        (items, state.rv)
+        let (items, rv) = self.list_stored(rt, ns, labels, fields);
+        (
+            items.iter().map(|o| Self::served(rt, o.value())).collect(),
+            rv,
+        )
     }
 
     /// Every object of every type, for controllers and persistence.
@@ -346,7 +402,7 @@ impl Store {
                 continue;
             };
             for obj in bucket.values() {
-                out.push((rt.clone(), obj.clone()));
+                out.push((rt.clone(), obj.value()));
             }
         }
         out
@@ -364,7 +420,8 @@ impl Store {
         let namespace = state
             .objects
             .get(&(String::new(), "namespaces".to_string()))
-            .and_then(|b| b.get(&(String::new(), ns.to_string())));
+            .and_then(|b| b.get(&(String::new(), ns.to_string())))
+            .map(Stored::value);
         match namespace {
             None => Err(ApiError::not_found("", "namespaces", ns)),
             Some(n) if n["status"]["phase"] == "Terminating" => Err(ApiError::forbidden(format!(
@@ -464,11 +521,12 @@ impl Store {
         }
         state.rv += 1;
         obj["metadata"]["resourceVersion"] = json!(state.rv.to_string());
-        Self::bucket(&mut state, rt).insert(key, obj.clone());
+        let stored = Stored::new(&obj);
+        Self::bucket(&mut state, rt).insert(key, stored.clone());
         if rt.group == "apiextensions.k8s.io" && rt.resource == "customresourcedefinitions" {
             self.register_crd(&mut state, &obj);
         }
-        self.record(&mut state, EventType::Added, rt, obj.clone());
+        self.record(&mut state, EventType::Added, rt, stored);
         Ok(obj)
     }
 
@@ -525,7 +583,7 @@ impl Store {
                         .objects
                         .get(&("storage.k8s.io".to_string(), "storageclasses".to_string()))
                         .and_then(|b| {
-                            b.values().find(|c| {
+                            b.values().map(Stored::value).find(|c| {
                                 c["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"] == "true"
                             })
                         })
@@ -771,7 +829,7 @@ impl Store {
         }
         let mut state = self.lock();
         let key = (ns.unwrap_or_default().to_string(), name.to_string());
-        let Some(current) = Self::bucket(&mut state, rt).get(&key).cloned() else {
+        let Some(current) = Self::bucket(&mut state, rt).get(&key).map(Stored::value) else {
             return Err(ApiError::not_found(&rt.group, &rt.resource, name));
         };
         if let Some(rv) = obj["metadata"]["resourceVersion"].as_str()
@@ -867,8 +925,9 @@ impl Store {
         }
         state.rv += 1;
         obj["metadata"]["resourceVersion"] = json!(state.rv.to_string());
-        Self::bucket(state, rt).insert(key, obj.clone());
-        self.record(state, EventType::Modified, rt, obj.clone());
+        let stored = Stored::new(obj);
+        Self::bucket(state, rt).insert(key, stored.clone());
+        self.record(state, EventType::Modified, rt, stored);
         Ok(())
     }
 
@@ -925,7 +984,7 @@ impl Store {
         obj["metadata"]["resourceVersion"] = current_rv;
         let mut state = self.lock();
         let key = (ns.unwrap_or_default().to_string(), name.to_string());
-        let Some(current) = Self::bucket(&mut state, rt).get(&key).cloned() else {
+        let Some(current) = Self::bucket(&mut state, rt).get(&key).map(Stored::value) else {
             return Err(ApiError::not_found(&rt.group, &rt.resource, name));
         };
         if current["metadata"]["resourceVersion"] != obj["metadata"]["resourceVersion"] {
@@ -949,7 +1008,7 @@ impl Store {
         if rt.group == "apiextensions.k8s.io" && rt.resource == "customresourcedefinitions" {
             self.unregister_crd(state, &obj);
         }
-        self.record(state, EventType::Deleted, rt, obj);
+        self.record(state, EventType::Deleted, rt, Stored::new(&obj));
     }
 
     /// Deletes an object, or marks it for deletion while finalizers remain.
@@ -963,7 +1022,7 @@ impl Store {
     ) -> Result<Value, ApiError> {
         let mut state = self.lock();
         let key = (ns.unwrap_or_default().to_string(), name.to_string());
-        let Some(mut obj) = Self::bucket(&mut state, rt).get(&key).cloned() else {
+        let Some(mut obj) = Self::bucket(&mut state, rt).get(&key).map(Stored::value) else {
             return Err(ApiError::not_found(&rt.group, &rt.resource, name));
         };
         if options.dry_run {
@@ -979,8 +1038,9 @@ impl Store {
                 }
                 state.rv += 1;
                 obj["metadata"]["resourceVersion"] = json!(state.rv.to_string());
-                Self::bucket(&mut state, rt).insert(key, obj.clone());
-                self.record(&mut state, EventType::Modified, rt, obj.clone());
+                let stored = Stored::new(&obj);
+                Self::bucket(&mut state, rt).insert(key, stored.clone());
+                self.record(&mut state, EventType::Modified, rt, stored);
             }
             return Ok(obj);
         }
@@ -996,20 +1056,26 @@ impl Store {
 
     /// Removes ownerReferences to `uid` from every object.
     fn orphan_dependents(&self, state: &mut State, uid: &str) {
+        let needle = uid.as_bytes();
         let mut changed = Vec::new();
-        for ((group, resource), bucket) in state.objects.iter_mut() {
-            for (key, obj) in bucket.iter_mut() {
+        for ((group, resource), bucket) in &state.objects {
+            for (key, stored) in bucket {
+                // Only objects whose bytes mention the uid can refer to it.
+                if !stored.json.windows(needle.len()).any(|w| w == needle) {
+                    continue;
+                }
+                let mut obj = stored.value();
                 let Some(refs) = obj["metadata"]["ownerReferences"].as_array_mut() else {
                     continue;
                 };
                 let before = refs.len();
                 refs.retain(|r| r["uid"].as_str() != Some(uid));
                 if refs.len() != before {
-                    changed.push((group.clone(), resource.clone(), key.clone()));
+                    changed.push((group.clone(), resource.clone(), key.clone(), obj));
                 }
             }
         }
-        for (group, resource, key) in changed {
+        for (group, resource, key, mut obj) in changed {
             let Some(rt) = state
                 .types
                 .iter()
@@ -1019,13 +1085,10 @@ impl Store {
                 continue;
             };
             state.rv += 1;
-            let rv = state.rv;
-            let bucket = Self::bucket(state, &rt);
-            if let Some(obj) = bucket.get_mut(&key) {
-                obj["metadata"]["resourceVersion"] = json!(rv.to_string());
-                let obj = obj.clone();
-                self.record(state, EventType::Modified, &rt, obj);
-            }
+            obj["metadata"]["resourceVersion"] = json!(state.rv.to_string());
+            let stored = Stored::new(&obj);
+            Self::bucket(state, &rt).insert(key, stored.clone());
+            self.record(state, EventType::Modified, &rt, stored);
         }
     }
 
@@ -1050,8 +1113,9 @@ impl Store {
         if rt.group == "apiextensions.k8s.io" && rt.resource == "customresourcedefinitions" {
             self.register_crd(&mut state, &obj);
         }
-        Self::bucket(&mut state, rt).insert(key, obj.clone());
-        self.record(&mut state, EventType::Added, rt, obj);
+        let stored = Stored::new(&obj);
+        Self::bucket(&mut state, rt).insert(key, stored.clone());
+        self.record(&mut state, EventType::Added, rt, stored);
     }
 
     /// The type serving `apiVersion` + `kind`.
@@ -1067,7 +1131,7 @@ impl Store {
     pub fn purge(&self, rt: &ResourceType, ns: Option<&str>, name: &str) {
         let mut state = self.lock();
         let key = (ns.unwrap_or_default().to_string(), name.to_string());
-        if let Some(mut obj) = Self::bucket(&mut state, rt).get(&key).cloned() {
+        if let Some(mut obj) = Self::bucket(&mut state, rt).get(&key).map(Stored::value) {
             state.rv += 1;
             obj["metadata"]["resourceVersion"] = json!(state.rv.to_string());
             self.remove_locked(&mut state, rt, &key, obj);
@@ -1099,7 +1163,7 @@ impl Store {
         state
             .objects
             .values()
-            .flat_map(|b| b.values().map(|o| uid_of(o).to_string()))
+            .flat_map(|b| b.values().map(|o| o.uid.to_string()))
             .collect()
     }
 }
