@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod http;
+pub mod restore;
 pub mod serve;
 pub mod storage;
 

@@ -47,7 +47,7 @@ enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080", env = "LIFEBOAT_SERVER")]
         server: String,
         #[command(subcommand)]
-        command: client::BackupCommand,
+        command: Box<client::BackupCommand>,
     },
     /// Inspect the configuration.
     Config {
@@ -107,7 +107,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(client::run(&server, command)) {
+            match runtime.block_on(client::run(&server, *command)) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");

@@ -324,6 +324,8 @@ fn spawn_demo(dir: &Path) -> (Child, String) {
             return (child, u.to_string());
         }
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("demo did not print its address");
 }
 

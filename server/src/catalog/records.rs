@@ -402,6 +402,57 @@ impl Catalog {
         Ok(record)
     }
 
+    pub async fn restore(&self, name: &str) -> Result<RestoreRecord> {
+        sqlx::query_as("SELECT * FROM restores WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| CatalogError::NotFound {
+                what: "restore",
+                name: name.to_string(),
+            })
+    }
+
+    /// Records a restore's phase (stamping start and end), its plan or results, and counts.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn update_restore(
+        &self,
+        name: &str,
+        phase: &str,
+        reason: Option<&str>,
+        plan: Option<&serde_json::Value>,
+        items_done: i64,
+        items_total: Option<i64>,
+        warnings: i64,
+        errors: i64,
+    ) -> Result<()> {
+        let now = now();
+        let started = (phase == "InProgress").then_some(now.as_str());
+        let completed = matches!(
+            phase,
+            "Completed" | "PartiallyFailed" | "Failed" | "Planned"
+        )
+        .then_some(now.as_str());
+        sqlx::query(
+            "UPDATE restores SET phase = $1, phase_reason = $2, plan = COALESCE($3, plan), items_done = $4, \
+             items_total = COALESCE($5, items_total), warnings = $6, errors = $7, \
+             started_at = COALESCE(started_at, $8), completed_at = COALESCE($9, completed_at) WHERE name = $10",
+        )
+        .bind(phase)
+        .bind(reason)
+        .bind(plan.map(|p| p.to_string()))
+        .bind(items_done)
+        .bind(items_total)
+        .bind(warnings)
+        .bind(errors)
+        .bind(started)
+        .bind(completed)
+        .bind(name)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     pub async fn restores(&self, backup_name: Option<&str>) -> Result<Vec<RestoreRecord>> {
         Ok(sqlx::query_as(
             "SELECT * FROM restores WHERE ($1 IS NULL OR backup_name = $1) ORDER BY created_at DESC, name",

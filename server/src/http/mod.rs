@@ -3,6 +3,7 @@
 //! cluster and turn errors into JSON with a message that says what to do.
 
 mod backups;
+mod restores;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,6 +42,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/activity", get(activity))
         .merge(backups::routes())
+        .merge(restores::routes())
         .fallback(not_found)
         .with_state(state)
 }

@@ -1,0 +1,96 @@
+//! `/api/v1/restores`: create (or plan, with `dryRun`), list, get with the plan and results.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router, routing::get};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState};
+use crate::catalog::RestoreRecord;
+use crate::restore::{self, RestoreSpec};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/restores", get(list).post(create))
+        .route("/api/v1/restores/{name}", get(describe))
+}
+
+fn view(r: &RestoreRecord) -> Value {
+    let mut v = serde_json::to_value(r).unwrap_or_default();
+    v["spec"] = serde_json::from_str(&r.spec).unwrap_or(Value::Null);
+    v["plan"] = r
+        .plan
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or(Value::Null);
+    v
+}
+
+#[derive(Debug, Deserialize)]
+struct CreateRequest {
+    name: Option<String>,
+    spec: RestoreSpec,
+}
+
+async fn create(
+    State(state): State<AppState>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let request: CreateRequest = serde_json::from_slice(&body).map_err(|e| ApiError {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        message: format!("the request body is not a valid restore: {e}"),
+    })?;
+    let name = request.name.unwrap_or_else(|| {
+        format!(
+            "{}-{}",
+            request.spec.backup_name,
+            chrono::Utc::now().format("%Y%m%d%H%M%S")
+        )
+    });
+    let client = state.cluster.as_ref().as_ref().ok().map(|c| &c.client);
+    let (record, _) = restore::start(
+        &state.catalog,
+        &state.storage,
+        client,
+        &name,
+        request.spec,
+        "api",
+    )
+    .await?;
+    Ok((StatusCode::ACCEPTED, Json(view(&record))).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct ListQuery {
+    backup: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+) -> Result<Response, ApiError> {
+    let items: Vec<Value> = state
+        .catalog
+        .restores(q.backup.as_deref())
+        .await?
+        .iter()
+        .map(|r| {
+            let mut v = view(r);
+            // The list shows counts; the items are on the restore's own page.
+            if let Some(plan) = v["plan"].as_object_mut() {
+                plan.remove("items");
+            }
+            v
+        })
+        .collect();
+    Ok(Json(json!({"items": items})).into_response())
+}
+
+async fn describe(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    Ok(Json(view(&state.catalog.restore(&name).await?)).into_response())
+}

@@ -1,0 +1,627 @@
+//! Running a restore: verify → load → plan → apply, tier by tier.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::Read;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::discovery::{ApiResource, Discovery, Scope, verbs};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
+
+use super::items::{self, Item};
+use super::spec::{ExistingResourcePolicy, RestoreSpec};
+use crate::backup::archive::{self, Manifest};
+use crate::catalog::{Catalog, CatalogError};
+use crate::storage::{DynStore, get_bytes};
+
+/// Largest single object accepted from an archive.
+pub const MAX_ENTRY_BYTES: u64 = 16 * 1024 * 1024;
+/// Largest decompressed archive accepted (guards against zstd bombs).
+pub const MAX_UNCOMPRESSED_BYTES: u64 = 8 * 1024 * 1024 * 1024;
+/// Objects created at once within one tier.
+pub const CONCURRENCY: usize = 8;
+
+#[derive(Clone)]
+pub struct RestoreContext {
+    pub catalog: Catalog,
+    pub store: DynStore,
+    pub client: kube::Client,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Skip,
+    Conflict,
+    Update,
+    Excluded,
+}
+
+/// One line of the plan, and after the run its outcome.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanItem {
+    pub group_resource: String,
+    /// Namespace it lands in (after mapping).
+    pub namespace: Option<String>,
+    pub name: String,
+    pub action: Action,
+    /// Why excluded or skipped; the differing fields of a conflict.
+    pub reason: Option<String>,
+    pub diff: Vec<String>,
+    /// `created`, `updated`, `skipped`, `failed`, once applied.
+    pub result: Option<String>,
+    pub message: Option<String>,
+    #[serde(skip)]
+    pub object: Value,
+    #[serde(skip)]
+    pub tier: usize,
+}
+
+/// Reads a backup and checks it against its manifest before anything is applied.
+pub async fn load(store: &DynStore, backup: &str) -> Result<(Manifest, Vec<Item>), String> {
+    let manifest_bytes = get_bytes(
+        store.as_ref(),
+        &archive::key(backup, archive::MANIFEST_FILE),
+    )
+    .await
+    .map_err(|e| {
+        format!("backup {backup} has no readable manifest ({e}); it is incomplete or gone")
+    })?;
+    let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
+        .map_err(|e| format!("{}: not a valid manifest: {e}", archive::MANIFEST_FILE))?;
+    if manifest.format_version != archive::FORMAT_VERSION {
+        return Err(format!(
+            "{}: format version {} is not supported by this Lifeboat (it reads version {})",
+            archive::MANIFEST_FILE,
+            manifest.format_version,
+            archive::FORMAT_VERSION
+        ));
+    }
+    let expected = manifest
+        .files
+        .get(archive::RESOURCES_FILE)
+        .ok_or_else(|| {
+            format!(
+                "{}: lists no {}",
+                archive::MANIFEST_FILE,
+                archive::RESOURCES_FILE
+            )
+        })?
+        .clone();
+    let mut reader = store
+        .get(&archive::key(backup, archive::RESOURCES_FILE), None)
+        .await
+        .map_err(|e| format!("{}: {e}", archive::RESOURCES_FILE))?;
+    let mut compressed = Vec::with_capacity(usize::try_from(expected.size).unwrap_or(0));
+    (&mut reader)
+        .take(expected.size + 1)
+        .read_to_end(&mut compressed)
+        .await
+        .map_err(|e| format!("{}: reading failed: {e}", archive::RESOURCES_FILE))?;
+    if compressed.len() as u64 != expected.size {
+        return Err(format!(
+            "{}: {} bytes, the manifest says {} (truncated or replaced)",
+            archive::RESOURCES_FILE,
+            compressed.len(),
+            expected.size
+        ));
+    }
+    let sha = hex::encode(Sha256::digest(&compressed));
+    if sha != expected.sha256 {
+        return Err(format!(
+            "{}: checksum {sha} does not match the manifest's {} (the file is damaged)",
+            archive::RESOURCES_FILE,
+            expected.sha256
+        ));
+    }
+    let items = tokio::task::spawn_blocking(move || read_entries(&compressed))
+        .await
+        .map_err(|e| e.to_string())??;
+    Ok((manifest, items))
+}
+
+fn read_entries(compressed: &[u8]) -> Result<Vec<Item>, String> {
+    let file = archive::RESOURCES_FILE;
+    let decoder =
+        zstd::stream::read::Decoder::new(compressed).map_err(|e| format!("{file}: {e}"))?;
+    let mut tar = tar::Archive::new(decoder.take(MAX_UNCOMPRESSED_BYTES));
+    let mut items = Vec::new();
+    for entry in tar.entries().map_err(|e| format!("{file}: {e}"))? {
+        let mut entry =
+            entry.map_err(|e| format!("{file}: damaged after {} objects: {e}", items.len()))?;
+        let path = entry
+            .path()
+            .map_err(|e| format!("{file}: bad entry name: {e}"))?
+            .to_string_lossy()
+            .to_string();
+        let Some((gr, ns, name)) =
+            archive::parse_entry_path(&path).filter(|_| !path.contains(".."))
+        else {
+            return Err(format!(
+                "{file}: entry `{path}` is outside resources/; refusing the archive"
+            ));
+        };
+        if entry.size() > MAX_ENTRY_BYTES {
+            return Err(format!(
+                "{file}: entry `{path}` is {} bytes, over the {MAX_ENTRY_BYTES}-byte limit",
+                entry.size()
+            ));
+        }
+        let mut data = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
+        entry
+            .read_to_end(&mut data)
+            .map_err(|e| format!("{file}: entry `{path}` is damaged: {e}"))?;
+        let object: Value = serde_json::from_slice(&data)
+            .map_err(|e| format!("{file}: `{path}` is not JSON: {e}"))?;
+        items.push(Item {
+            group_resource: gr,
+            namespace: ns,
+            name,
+            object,
+        });
+    }
+    Ok(items)
+}
+
+fn gr_of(ar: &ApiResource) -> String {
+    if ar.group.is_empty() {
+        ar.plural.clone()
+    } else {
+        format!("{}.{}", ar.plural, ar.group)
+    }
+}
+
+async fn discover(client: &kube::Client) -> Result<HashMap<String, (ApiResource, bool)>, String> {
+    let discovery = match Discovery::new(client.clone()).run_aggregated().await {
+        Ok(d) => d,
+        Err(_) => Discovery::new(client.clone())
+            .run()
+            .await
+            .map_err(|e| format!("API discovery failed: {e}"))?,
+    };
+    Ok(discovery
+        .groups()
+        .flat_map(|g| g.recommended_resources())
+        .filter(|(_, caps)| caps.supports_operation(verbs::CREATE))
+        .map(|(ar, caps)| (gr_of(&ar), (ar, caps.scope == Scope::Namespaced)))
+        .collect())
+}
+
+fn api_for(
+    client: &kube::Client,
+    ar: &ApiResource,
+    namespaced: bool,
+    ns: Option<&str>,
+) -> Api<DynamicObject> {
+    match (namespaced, ns) {
+        (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, ar),
+        _ => Api::all_with(client.clone(), ar),
+    }
+}
+
+/// Plans every item against the live cluster (nothing is changed).
+pub async fn plan(
+    ctx: &RestoreContext,
+    spec: &RestoreSpec,
+    restore_name: &str,
+    items: Vec<Item>,
+) -> Result<Vec<PlanItem>, String> {
+    let resources = discover(&ctx.client).await?;
+    let restored_pvs: BTreeSet<String> = items
+        .iter()
+        .filter(|i| i.group_resource == "persistentvolumes")
+        .filter(|i| i.object["spec"]["persistentVolumeReclaimPolicy"] == "Retain")
+        .filter(|i| {
+            i.object["spec"]["claimRef"]["namespace"]
+                .as_str()
+                .is_none_or(|ns| spec.includes_namespace(ns))
+        })
+        .map(|i| i.name.clone())
+        .collect();
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        let target_ns = item
+            .namespace
+            .as_deref()
+            .map(|ns| spec.target_namespace(ns).to_string());
+        let target_name = if item.group_resource == "namespaces" {
+            spec.target_namespace(&item.name).to_string()
+        } else {
+            item.name.clone()
+        };
+        let mut line = PlanItem {
+            group_resource: item.group_resource.clone(),
+            namespace: target_ns.clone(),
+            name: target_name.clone(),
+            action: Action::Create,
+            reason: None,
+            diff: Vec::new(),
+            result: None,
+            message: None,
+            object: Value::Null,
+            tier: items::tier(&item.group_resource),
+        };
+        if let Some(reason) = items::excluded_reason(&item, spec, &restored_pvs) {
+            line.action = Action::Excluded;
+            line.reason = Some(reason);
+            out.push(line);
+            continue;
+        }
+        let wanted = items::rewrite(&item, spec, &restored_pvs, restore_name);
+        line.object = wanted.clone();
+        // Resources of CRDs restored in this run are not discoverable yet: planned as creates.
+        if let Some((ar, namespaced)) = resources.get(&item.group_resource) {
+            let api = api_for(&ctx.client, ar, *namespaced, target_ns.as_deref());
+            match api.get_opt(&target_name).await {
+                Ok(None) => {}
+                Ok(Some(live)) => {
+                    let live = serde_json::to_value(&live).unwrap_or_default();
+                    let diff = items::diff(&wanted, &live);
+                    if diff.is_empty() {
+                        line.action = Action::Skip;
+                        line.reason = Some("exists and is identical".into());
+                    } else {
+                        line.action = match spec.existing_resource_policy {
+                            ExistingResourcePolicy::Skip => Action::Conflict,
+                            ExistingResourcePolicy::Update => Action::Update,
+                        };
+                        line.reason = Some("exists and differs".into());
+                        line.diff = diff;
+                    }
+                }
+                Err(e) => {
+                    line.reason = Some(format!("could not read the live object: {e}"));
+                }
+            }
+        }
+        out.push(line);
+    }
+    out.sort_by(|a, b| {
+        (a.tier, &a.group_resource, &a.namespace, &a.name).cmp(&(
+            b.tier,
+            &b.group_resource,
+            &b.namespace,
+            &b.name,
+        ))
+    });
+    Ok(out)
+}
+
+/// Whether an API error is worth another try.
+fn retryable(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.code == 409 && s.reason == "Conflict" || s.code == 429 || s.code >= 500)
+        || matches!(e, kube::Error::HyperError(_) | kube::Error::Service(_))
+}
+
+fn describe(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!("{} {}: {}", s.code, s.reason, s.message),
+        other => other.to_string(),
+    }
+}
+
+async fn apply_one(
+    client: &kube::Client,
+    resources: &HashMap<String, (ApiResource, bool)>,
+    line: &mut PlanItem,
+) {
+    let Some((ar, namespaced)) = resources.get(&line.group_resource) else {
+        line.result = Some("failed".into());
+        line.message = Some(format!(
+            "the cluster does not serve {} (is its CRD restored?)",
+            line.group_resource
+        ));
+        return;
+    };
+    let api = api_for(client, ar, *namespaced, line.namespace.as_deref());
+    let mut obj: DynamicObject = match serde_json::from_value(line.object.clone()) {
+        Ok(o) => o,
+        Err(e) => {
+            line.result = Some("failed".into());
+            line.message = Some(format!("not a Kubernetes object: {e}"));
+            return;
+        }
+    };
+    obj.types = Some(kube::api::TypeMeta {
+        api_version: ar.api_version.clone(),
+        kind: ar.kind.clone(),
+    });
+    let mut delay = Duration::from_millis(200);
+    for attempt in 1..=4 {
+        let outcome = match line.action {
+            Action::Update => api
+                .patch(
+                    &line.name,
+                    &PatchParams::apply("lifeboat").force(),
+                    &Patch::Apply(&obj),
+                )
+                .await
+                .map(|_| "updated"),
+            _ => match api.create(&PostParams::default(), &obj).await {
+                Ok(_) => Ok("created"),
+                Err(kube::Error::Api(s)) if s.code == 409 && s.reason == "AlreadyExists" => {
+                    Ok("skipped")
+                }
+                Err(e) => Err(e),
+            },
+        };
+        match outcome {
+            Ok(result) => {
+                line.result = Some(result.into());
+                if result == "skipped" {
+                    line.message =
+                        Some("it appeared in the cluster while restoring; left as it is".into());
+                }
+                return;
+            }
+            Err(e) if attempt < 4 && retryable(&e) => {
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+            }
+            Err(e) => {
+                line.result = Some("failed".into());
+                line.message = Some(describe(&e));
+                return;
+            }
+        }
+    }
+}
+
+/// Waits until every CRD in `names` is Established and its resources are discoverable.
+async fn wait_for_crds(
+    client: &kube::Client,
+    names: &[String],
+) -> Result<HashMap<String, (ApiResource, bool)>, String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let resources = discover(client).await?;
+        if names.iter().all(|n| resources.contains_key(n)) {
+            return Ok(resources);
+        }
+        if tokio::time::Instant::now() > deadline {
+            let missing: Vec<_> = names
+                .iter()
+                .filter(|n| !resources.contains_key(*n))
+                .collect();
+            return Err(format!(
+                "CRDs were not established within 60 s: {missing:?}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Applies the plan tier by tier; returns it with each item's result.
+pub async fn apply(
+    ctx: &RestoreContext,
+    restore_name: &str,
+    mut plan: Vec<PlanItem>,
+) -> Result<Vec<PlanItem>, String> {
+    let mut resources = discover(&ctx.client).await?;
+    // Namespaces that objects land in must exist, even when the backup did not carry them.
+    let namespaces_rt = resources.get("namespaces").map(|(ar, _)| ar.clone());
+    if let Some(ar) = namespaces_rt {
+        let wanted: BTreeSet<String> = plan
+            .iter()
+            .filter(|p| matches!(p.action, Action::Create | Action::Update))
+            .filter_map(|p| p.namespace.clone())
+            .collect();
+        let carried: BTreeSet<String> = plan
+            .iter()
+            .filter(|p| p.group_resource == "namespaces")
+            .map(|p| p.name.clone())
+            .collect();
+        let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &ar);
+        for ns in wanted.difference(&carried) {
+            if api.get_opt(ns).await.ok().flatten().is_none() {
+                let obj: DynamicObject = serde_json::from_value(json!({
+                    "apiVersion": "v1", "kind": "Namespace",
+                    "metadata": {"name": ns, "labels": {"lifeboat.io/restore": restore_name}},
+                }))
+                .map_err(|e| e.to_string())?;
+                api.create(&PostParams::default(), &obj)
+                    .await
+                    .map_err(|e| format!("creating namespace {ns}: {}", describe(&e)))?;
+            }
+        }
+    }
+    let tiers: BTreeSet<usize> = plan.iter().map(|p| p.tier).collect();
+    for tier in tiers {
+        let (mut now, rest): (Vec<PlanItem>, Vec<PlanItem>) =
+            plan.into_iter().partition(|p| p.tier == tier);
+        let client = ctx.client.clone();
+        let res = resources.clone();
+        now = futures::stream::iter(now)
+            .map(|mut line| {
+                let client = client.clone();
+                let res = res.clone();
+                async move {
+                    match line.action {
+                        Action::Create | Action::Update => {
+                            apply_one(&client, &res, &mut line).await
+                        }
+                        Action::Skip | Action::Conflict => line.result = Some("skipped".into()),
+                        Action::Excluded => {}
+                    }
+                    line
+                }
+            })
+            .buffered(CONCURRENCY)
+            .collect()
+            .await;
+        let crds: Vec<String> = now
+            .iter()
+            .filter(|p| {
+                p.group_resource == "customresourcedefinitions.apiextensions.k8s.io"
+                    && p.result.as_deref() == Some("created")
+            })
+            .map(|p| p.name.clone())
+            .collect();
+        if !crds.is_empty() {
+            resources = wait_for_crds(&ctx.client, &crds).await?;
+        }
+        let done = now.iter().filter(|p| p.result.is_some()).count() as i64;
+        let failed = now
+            .iter()
+            .filter(|p| p.result.as_deref() == Some("failed"))
+            .count() as i64;
+        let _ = (done, failed);
+        plan = rest;
+        plan.extend(now);
+    }
+    plan.sort_by(|a, b| {
+        (a.tier, &a.group_resource, &a.namespace, &a.name).cmp(&(
+            b.tier,
+            &b.group_resource,
+            &b.namespace,
+            &b.name,
+        ))
+    });
+    Ok(plan)
+}
+
+/// Counts by action, for the API.
+pub fn summary(plan: &[PlanItem]) -> Value {
+    let mut actions: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut results: BTreeMap<&str, u64> = BTreeMap::new();
+    for p in plan {
+        let a = match p.action {
+            Action::Create => "create",
+            Action::Skip => "skip",
+            Action::Conflict => "conflict",
+            Action::Update => "update",
+            Action::Excluded => "excluded",
+        };
+        *actions.entry(a).or_default() += 1;
+        if let Some(r) = &p.result {
+            *results.entry(r.as_str()).or_default() += 1;
+        }
+    }
+    json!({"actions": actions, "results": results})
+}
+
+/// Runs a restore whose catalog row exists: verify, plan, and unless a dry run, apply.
+pub async fn run(
+    ctx: RestoreContext,
+    name: String,
+    spec: RestoreSpec,
+) -> Result<String, CatalogError> {
+    let fail = |reason: String| {
+        let catalog = ctx.catalog.clone();
+        let name = name.clone();
+        async move {
+            catalog
+                .update_restore(&name, "Failed", Some(&reason), None, 0, None, 0, 1)
+                .await?;
+            catalog
+                .record_activity(
+                    "system",
+                    "restore.finished",
+                    &format!("restore/{name}"),
+                    &format!("restore {name} Failed: {reason}"),
+                    None,
+                )
+                .await?;
+            Ok::<_, CatalogError>("Failed".to_string())
+        }
+    };
+    ctx.catalog
+        .update_restore(&name, "InProgress", None, None, 0, None, 0, 0)
+        .await?;
+    let (_, items) = match load(&ctx.store, &spec.backup_name).await {
+        Ok(v) => v,
+        Err(e) => {
+            return fail(format!(
+                "the backup failed verification, nothing was applied: {e}"
+            ))
+            .await;
+        }
+    };
+    let planned = match plan(&ctx, &spec, &name, items).await {
+        Ok(p) => p,
+        Err(e) => return fail(e).await,
+    };
+    let total = planned
+        .iter()
+        .filter(|p| matches!(p.action, Action::Create | Action::Update))
+        .count() as i64;
+    let plan_json = json!({"summary": summary(&planned), "items": planned});
+    if spec.dry_run {
+        ctx.catalog
+            .update_restore(
+                &name,
+                "Planned",
+                Some("dry run: nothing was applied"),
+                Some(&plan_json),
+                0,
+                Some(total),
+                0,
+                0,
+            )
+            .await?;
+        return Ok("Planned".into());
+    }
+    ctx.catalog
+        .update_restore(
+            &name,
+            "InProgress",
+            None,
+            Some(&plan_json),
+            0,
+            Some(total),
+            0,
+            0,
+        )
+        .await?;
+    let applied = match apply(&ctx, &name, planned).await {
+        Ok(p) => p,
+        Err(e) => return fail(e).await,
+    };
+    let failed = applied
+        .iter()
+        .filter(|p| p.result.as_deref() == Some("failed"))
+        .count() as i64;
+    let conflicts = applied
+        .iter()
+        .filter(|p| p.action == Action::Conflict)
+        .count() as i64;
+    let done = applied
+        .iter()
+        .filter(|p| matches!(p.result.as_deref(), Some("created" | "updated")))
+        .count() as i64;
+    let phase = if failed == 0 {
+        "Completed"
+    } else {
+        "PartiallyFailed"
+    };
+    let reason = (failed > 0).then(|| format!("{failed} item(s) failed; see the items"));
+    let plan_json = json!({"summary": summary(&applied), "items": applied});
+    ctx.catalog
+        .update_restore(
+            &name,
+            phase,
+            reason.as_deref(),
+            Some(&plan_json),
+            done,
+            Some(total),
+            conflicts,
+            failed,
+        )
+        .await?;
+    ctx.catalog
+        .record_activity(
+            "system",
+            "restore.finished",
+            &format!("restore/{name}"),
+            &format!("restore {name} {phase}: {done} created or updated, {failed} failed"),
+            None,
+        )
+        .await?;
+    Ok(phase.to_string())
+}

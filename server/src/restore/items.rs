@@ -1,0 +1,564 @@
+//! The pure part of a restore: which backed-up objects to bring back, in
+//! what order, rewritten how. No cluster, storage or database here.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::spec::RestoreSpec;
+
+/// One object read from the archive.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    /// `deployments.apps`, `pods`.
+    pub group_resource: String,
+    /// Namespace in the backup (`None`: cluster-scoped).
+    pub namespace: Option<String>,
+    pub name: String,
+    pub object: Value,
+}
+
+impl Item {
+    pub fn kind(&self) -> &str {
+        self.object["kind"].as_str().unwrap_or_default()
+    }
+    fn owner_kinds(&self) -> Vec<&str> {
+        self.object["metadata"]["ownerReferences"]
+            .as_array()
+            .map(|refs| refs.iter().filter_map(|r| r["kind"].as_str()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Resources a restore never creates, whatever the backup holds.
+const NEVER: &[&str] = &[
+    "nodes",
+    "events",
+    "events.events.k8s.io",
+    "csinodes.storage.k8s.io",
+    "volumeattachments.storage.k8s.io",
+    "endpoints",
+    "endpointslices.discovery.k8s.io",
+    "leases.coordination.k8s.io",
+    "tokenreviews.authentication.k8s.io",
+    "componentstatuses",
+];
+
+/// Why an item is left out, or `None` when it is restored.
+pub fn excluded_reason(
+    item: &Item,
+    spec: &RestoreSpec,
+    restored_pvs: &BTreeSet<String>,
+) -> Option<String> {
+    let gr = item.group_resource.as_str();
+    if NEVER.contains(&gr) {
+        return Some(format!(
+            "{gr} are never restored: the cluster recreates them"
+        ));
+    }
+    if !spec.includes_resource(gr) {
+        return Some("excluded by the resource filter".into());
+    }
+    if let Some(ns) = &item.namespace
+        && !spec.includes_namespace(ns)
+    {
+        return Some("excluded by the namespace filter".into());
+    }
+    if gr == "namespaces" && !spec.includes_namespace(&item.name) {
+        return Some("excluded by the namespace filter".into());
+    }
+    if let Some(sel) = spec.label_selector.as_deref().filter(|s| !s.is_empty())
+        && !label_selector_matches(sel, &item.object["metadata"]["labels"])
+    {
+        return Some("excluded by the label selector".into());
+    }
+    let owners = item.owner_kinds();
+    match gr {
+        "pods"
+            if owners
+                .iter()
+                .any(|k| matches!(*k, "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job")) =>
+        {
+            return Some("its controller recreates it".into());
+        }
+        "pods"
+            if item.object["metadata"]["annotations"]["kubernetes.io/config.mirror"]
+                .is_string() =>
+        {
+            return Some("mirror pods belong to the kubelet".into());
+        }
+        "replicasets.apps" if owners.contains(&"Deployment") => {
+            return Some("its Deployment recreates it".into());
+        }
+        "jobs.batch" if owners.contains(&"CronJob") => {
+            return Some("its CronJob recreates it".into());
+        }
+        "configmaps" if item.name == "kube-root-ca.crt" => {
+            return Some("the cluster publishes its own CA bundle".into());
+        }
+        "secrets" if item.object["type"] == "kubernetes.io/service-account-token" => {
+            return Some("ServiceAccount token Secrets are issued by the cluster".into());
+        }
+        "persistentvolumes" => {
+            let policy = item.object["spec"]["persistentVolumeReclaimPolicy"]
+                .as_str()
+                .unwrap_or("Delete");
+            if policy != "Retain" && !restored_pvs.contains(&item.name) {
+                return Some(
+                    "reclaim policy Delete and no volume data comes with it; its claim gets a new volume"
+                        .into(),
+                );
+            }
+        }
+        _ => {}
+    }
+    None
+}
+
+/// A label selector in the API's syntax, evaluated on a labels map.
+pub fn label_selector_matches(selector: &str, labels: &Value) -> bool {
+    let get = |k: &str| labels.get(k).and_then(Value::as_str);
+    let mut depth = 0;
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for (i, c) in selector.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                parts.push(&selector[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    parts.push(&selector[start..]);
+    parts
+        .into_iter()
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .all(|p| {
+            let set = |v: &str| -> Vec<String> {
+                v.trim()
+                    .trim_start_matches('(')
+                    .trim_end_matches(')')
+                    .split(',')
+                    .map(|x| x.trim().to_string())
+                    .collect()
+            };
+            if let Some(k) = p.strip_prefix('!') {
+                get(k.trim()).is_none()
+            } else if let Some((k, v)) = p.split_once("!=") {
+                get(k.trim()) != Some(v.trim())
+            } else if let Some((k, v)) = p.split_once("==").or_else(|| p.split_once('=')) {
+                get(k.trim()) == Some(v.trim())
+            } else if let Some((k, v)) = p.split_once(" notin ") {
+                get(k.trim()).is_none_or(|x| !set(v).iter().any(|s| s == x))
+            } else if let Some((k, v)) = p.split_once(" in ") {
+                get(k.trim()).is_some_and(|x| set(v).iter().any(|s| s == x))
+            } else {
+                get(p).is_some()
+            }
+        })
+}
+
+/// Restore order: lower tiers first. Custom resources and anything unknown come last.
+pub fn tier(group_resource: &str) -> usize {
+    const ORDER: &[&[&str]] = &[
+        &["customresourcedefinitions.apiextensions.k8s.io"],
+        &["namespaces"],
+        &["storageclasses.storage.k8s.io"],
+        &["persistentvolumes"],
+        &["persistentvolumeclaims"],
+        &["serviceaccounts"],
+        &["secrets"],
+        &["configmaps"],
+        &["limitranges"],
+        &["resourcequotas"],
+        &[
+            "clusterroles.rbac.authorization.k8s.io",
+            "roles.rbac.authorization.k8s.io",
+        ],
+        &[
+            "clusterrolebindings.rbac.authorization.k8s.io",
+            "rolebindings.rbac.authorization.k8s.io",
+        ],
+        &["services"],
+        &[
+            "deployments.apps",
+            "statefulsets.apps",
+            "daemonsets.apps",
+            "replicasets.apps",
+            "cronjobs.batch",
+            "jobs.batch",
+            "pods",
+        ],
+        &["ingresses.networking.k8s.io"],
+        &["networkpolicies.networking.k8s.io"],
+        &["poddisruptionbudgets.policy"],
+        &["horizontalpodautoscalers.autoscaling"],
+    ];
+    if let Some(i) = ORDER.iter().position(|tier| tier.contains(&group_resource)) {
+        return i;
+    }
+    // Other built-in groups before custom resources.
+    let group = group_resource.split_once('.').map_or("", |(_, g)| g);
+    let builtin = group.is_empty() || group.ends_with(".k8s.io") || !group.contains('.');
+    if builtin {
+        ORDER.len()
+    } else {
+        ORDER.len() + 1
+    }
+}
+
+/// What the restored object looks like: system fields stripped, namespaces
+/// mapped, references cleaned, labelled with its backup and restore.
+pub fn rewrite(
+    item: &Item,
+    spec: &RestoreSpec,
+    restored_pvs: &BTreeSet<String>,
+    restore_name: &str,
+) -> Value {
+    let mut obj = item.object.clone();
+    let gr = item.group_resource.as_str();
+    if let Some(meta) = obj["metadata"].as_object_mut() {
+        for field in [
+            "uid",
+            "resourceVersion",
+            "selfLink",
+            "creationTimestamp",
+            "generation",
+            "generateName",
+            "managedFields",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "ownerReferences",
+        ] {
+            meta.remove(field);
+        }
+        if let Some(ns) = &item.namespace {
+            meta.insert("namespace".into(), json!(spec.target_namespace(ns)));
+        }
+        let labels = meta.entry("labels").or_insert(json!({}));
+        if !labels.is_object() {
+            *labels = json!({});
+        }
+        labels["lifeboat.io/backup"] = json!(spec.backup_name);
+        labels["lifeboat.io/restore"] = json!(restore_name);
+    }
+    if !spec.restore_status && gr != "customresourcedefinitions.apiextensions.k8s.io" {
+        if let Some(m) = obj.as_object_mut() {
+            m.remove("status");
+        }
+    } else if gr == "customresourcedefinitions.apiextensions.k8s.io"
+        && let Some(m) = obj.as_object_mut()
+    {
+        m.remove("status");
+    }
+    match gr {
+        "namespaces" => {
+            let target = spec.target_namespace(&item.name).to_string();
+            obj["metadata"]["name"] = json!(target);
+            if let Some(l) = obj["metadata"]["labels"].as_object_mut() {
+                l.insert("kubernetes.io/metadata.name".into(), json!(target));
+            }
+            if let Some(spec_map) = obj["spec"].as_object_mut() {
+                spec_map.remove("finalizers");
+            }
+        }
+        "services" => {
+            let headless = obj["spec"]["clusterIP"] == "None";
+            if let Some(s) = obj["spec"].as_object_mut() {
+                if !headless {
+                    s.remove("clusterIP");
+                    s.remove("clusterIPs");
+                }
+                if !spec.preserve_node_ports
+                    && let Some(ports) = s.get_mut("ports").and_then(Value::as_array_mut)
+                {
+                    for p in ports {
+                        if let Some(p) = p.as_object_mut() {
+                            p.remove("nodePort");
+                        }
+                    }
+                }
+                s.remove("healthCheckNodePort");
+            }
+        }
+        "pods" => {
+            if let Some(s) = obj["spec"].as_object_mut() {
+                s.remove("nodeName");
+            }
+        }
+        "jobs.batch" => {
+            let strip = |labels: &mut Value| {
+                if let Some(l) = labels.as_object_mut() {
+                    for k in [
+                        "controller-uid",
+                        "batch.kubernetes.io/controller-uid",
+                        "job-name",
+                        "batch.kubernetes.io/job-name",
+                    ] {
+                        l.remove(k);
+                    }
+                }
+            };
+            if obj["spec"]["manualSelector"] != true
+                && let Some(s) = obj["spec"].as_object_mut()
+            {
+                s.remove("selector");
+            }
+            strip(&mut obj["spec"]["template"]["metadata"]["labels"]);
+            strip(&mut obj["metadata"]["labels"]);
+        }
+        "persistentvolumes" => {
+            if let Some(claim) = obj["spec"]["claimRef"].as_object_mut() {
+                claim.remove("uid");
+                claim.remove("resourceVersion");
+                if let Some(ns) = claim
+                    .get("namespace")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+                {
+                    claim.insert("namespace".into(), json!(spec.target_namespace(&ns)));
+                }
+            }
+        }
+        "persistentvolumeclaims" => {
+            let volume = obj["spec"]["volumeName"].as_str().map(str::to_string);
+            if volume.is_none_or(|v| !restored_pvs.contains(&v)) {
+                if let Some(s) = obj["spec"].as_object_mut() {
+                    s.remove("volumeName");
+                }
+                if let Some(a) = obj["metadata"]["annotations"].as_object_mut() {
+                    for k in [
+                        "pv.kubernetes.io/bind-completed",
+                        "pv.kubernetes.io/bound-by-controller",
+                        "volume.kubernetes.io/selected-node",
+                        "volume.beta.kubernetes.io/storage-provisioner",
+                        "volume.kubernetes.io/storage-provisioner",
+                    ] {
+                        a.remove(k);
+                    }
+                }
+            }
+        }
+        "rolebindings.rbac.authorization.k8s.io"
+        | "clusterrolebindings.rbac.authorization.k8s.io" => {
+            if let Some(subjects) = obj["subjects"].as_array_mut() {
+                for s in subjects {
+                    if let Some(ns) = s["namespace"].as_str().map(str::to_string) {
+                        s["namespace"] = json!(spec.target_namespace(&ns));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    if let Some(a) = obj["metadata"]["annotations"].as_object_mut() {
+        a.remove("kubectl.kubernetes.io/last-applied-configuration");
+        a.remove("deployment.kubernetes.io/revision");
+    }
+    obj
+}
+
+/// Fields that differ between a wanted object and the live one, ignoring
+/// what the cluster owns (system metadata, status, allocated addresses).
+pub fn diff(wanted: &Value, live: &Value) -> Vec<String> {
+    fn walk(path: String, a: &Value, b: &Value, out: &mut Vec<String>) {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                for (k, v) in x {
+                    walk(
+                        format!("{path}.{k}"),
+                        v,
+                        y.get(k).unwrap_or(&Value::Null),
+                        out,
+                    );
+                }
+            }
+            _ if a != b => out.push(path.trim_start_matches('.').to_string()),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    let mut a = wanted.clone();
+    if let Some(m) = a.as_object_mut() {
+        m.remove("status");
+    }
+    if let Some(labels) = a["metadata"]["labels"].as_object_mut() {
+        labels.remove("lifeboat.io/backup");
+        labels.remove("lifeboat.io/restore");
+        if labels.is_empty()
+            && let Some(meta) = a["metadata"].as_object_mut()
+        {
+            meta.remove("labels");
+        }
+    }
+    walk(String::new(), &a, live, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    fn item(gr: &str, ns: Option<&str>, obj: Value) -> Item {
+        Item {
+            group_resource: gr.into(),
+            namespace: ns.map(str::to_string),
+            name: obj["metadata"]["name"].as_str().unwrap_or_default().into(),
+            object: obj,
+        }
+    }
+
+    fn spec() -> RestoreSpec {
+        RestoreSpec {
+            backup_name: "b1".into(),
+            namespace_mapping: BTreeMap::from([("shop".into(), "shop-copy".into())]),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn system_fields_go_and_namespaces_are_mapped() {
+        let svc = item(
+            "services",
+            Some("shop"),
+            json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "web", "namespace": "shop", "uid": "u", "resourceVersion": "9",
+                             "creationTimestamp": "t", "ownerReferences": [{"uid": "gone"}], "managedFields": []},
+                "spec": {"clusterIP": "10.96.0.5", "clusterIPs": ["10.96.0.5"], "type": "NodePort",
+                         "ports": [{"port": 80, "nodePort": 30001}]},
+                "status": {"loadBalancer": {}},
+            }),
+        );
+        let out = rewrite(&svc, &spec(), &BTreeSet::new(), "r1");
+        assert_eq!(out["metadata"]["namespace"], "shop-copy");
+        for gone in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "ownerReferences",
+            "managedFields",
+        ] {
+            assert!(out["metadata"][gone].is_null(), "{gone}");
+        }
+        assert!(
+            out["spec"]["clusterIP"].is_null() && out["spec"]["ports"][0]["nodePort"].is_null()
+        );
+        assert!(out["status"].is_null());
+        assert_eq!(out["metadata"]["labels"]["lifeboat.io/restore"], "r1");
+        let headless = item(
+            "services",
+            Some("shop"),
+            json!({"kind": "Service", "metadata": {"name": "h"}, "spec": {"clusterIP": "None"}}),
+        );
+        assert_eq!(
+            rewrite(&headless, &spec(), &BTreeSet::new(), "r1")["spec"]["clusterIP"],
+            "None"
+        );
+    }
+
+    #[test]
+    fn jobs_lose_their_controller_uid_and_bindings_follow_the_mapping() {
+        let job = item(
+            "jobs.batch",
+            Some("shop"),
+            json!({"kind": "Job", "metadata": {"name": "j", "labels": {"controller-uid": "x"}},
+            "spec": {"selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": "x"}},
+                     "template": {"metadata": {"labels": {"batch.kubernetes.io/controller-uid": "x", "app": "j"}}}}}),
+        );
+        let out = rewrite(&job, &spec(), &BTreeSet::new(), "r");
+        assert!(out["spec"]["selector"].is_null());
+        assert_eq!(
+            out["spec"]["template"]["metadata"]["labels"],
+            json!({"app": "j"})
+        );
+        let rb = item(
+            "rolebindings.rbac.authorization.k8s.io",
+            Some("shop"),
+            json!({"kind": "RoleBinding", "metadata": {"name": "rb"},
+            "subjects": [{"kind": "ServiceAccount", "name": "web", "namespace": "shop"}]}),
+        );
+        assert_eq!(
+            rewrite(&rb, &spec(), &BTreeSet::new(), "r")["subjects"][0]["namespace"],
+            "shop-copy"
+        );
+    }
+
+    #[test]
+    fn owned_and_cluster_made_objects_are_excluded() {
+        let s = spec();
+        let none = BTreeSet::new();
+        let pod = item(
+            "pods",
+            Some("shop"),
+            json!({"kind": "Pod", "metadata": {"name": "p", "ownerReferences": [{"kind": "ReplicaSet"}]}}),
+        );
+        assert!(excluded_reason(&pod, &s, &none).is_some());
+        let bare = item(
+            "pods",
+            Some("shop"),
+            json!({"kind": "Pod", "metadata": {"name": "p"}}),
+        );
+        assert!(excluded_reason(&bare, &s, &none).is_none());
+        let node = item(
+            "nodes",
+            None,
+            json!({"kind": "Node", "metadata": {"name": "n"}}),
+        );
+        assert!(excluded_reason(&node, &s, &none).is_some());
+        let pv = item(
+            "persistentvolumes",
+            None,
+            json!({"kind": "PersistentVolume", "metadata": {"name": "pv"},
+            "spec": {"persistentVolumeReclaimPolicy": "Delete"}}),
+        );
+        assert!(excluded_reason(&pv, &s, &none).is_some());
+        let kept = item(
+            "persistentvolumes",
+            None,
+            json!({"kind": "PersistentVolume", "metadata": {"name": "pv"},
+            "spec": {"persistentVolumeReclaimPolicy": "Retain"}}),
+        );
+        assert!(excluded_reason(&kept, &s, &none).is_none());
+    }
+
+    #[test]
+    fn order_puts_crds_first_and_custom_resources_last() {
+        let mut grs = vec![
+            "widgets.example.com",
+            "deployments.apps",
+            "namespaces",
+            "customresourcedefinitions.apiextensions.k8s.io",
+            "secrets",
+            "leases.coordination.k8s.io",
+        ];
+        grs.sort_by_key(|g| tier(g));
+        assert_eq!(
+            grs,
+            [
+                "customresourcedefinitions.apiextensions.k8s.io",
+                "namespaces",
+                "secrets",
+                "deployments.apps",
+                "leases.coordination.k8s.io",
+                "widgets.example.com"
+            ]
+        );
+    }
+
+    #[test]
+    fn selectors_and_diffs() {
+        let labels = json!({"app": "web", "tier": "a"});
+        assert!(label_selector_matches("app=web,tier in (a,b)", &labels));
+        assert!(!label_selector_matches("app!=web", &labels));
+        let wanted = json!({"metadata": {"name": "x", "labels": {"a": "1", "lifeboat.io/restore": "r"}}, "data": {"k": "v"}});
+        let live = json!({"metadata": {"name": "x", "uid": "u", "labels": {"a": "1"}}, "data": {"k": "w"}});
+        assert_eq!(diff(&wanted, &live), ["data.k"]);
+    }
+}

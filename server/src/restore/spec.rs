@@ -1,0 +1,113 @@
+//! What a restore brings back, and how.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::backup::spec::{SpecError, glob_match, parse_selector};
+
+/// What to do with an object that already exists in the cluster.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ExistingResourcePolicy {
+    /// Leave it (reported as a conflict when it differs).
+    #[default]
+    Skip,
+    /// Overwrite it with the backed-up version (server-side apply, forced).
+    Update,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct RestoreSpec {
+    pub backup_name: String,
+    pub included_namespaces: Vec<String>,
+    pub excluded_namespaces: Vec<String>,
+    pub included_resources: Vec<String>,
+    pub excluded_resources: Vec<String>,
+    pub label_selector: Option<String>,
+    /// `old` → `new`.
+    pub namespace_mapping: BTreeMap<String, String>,
+    pub existing_resource_policy: ExistingResourcePolicy,
+    /// Restore `status` too (off: the cluster's controllers rebuild it).
+    pub restore_status: bool,
+    /// Keep Services' nodePorts (off: the cluster assigns new ones).
+    pub preserve_node_ports: bool,
+    /// Plan only.
+    pub dry_run: bool,
+}
+
+fn err(field: &str, message: impl Into<String>) -> SpecError {
+    SpecError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+fn dns_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+impl RestoreSpec {
+    pub fn validate(&self) -> Result<(), SpecError> {
+        if self.backup_name.is_empty() {
+            return Err(err("backupName", "is required"));
+        }
+        let as_backup = crate::backup::BackupSpec {
+            included_namespaces: self.included_namespaces.clone(),
+            excluded_namespaces: self.excluded_namespaces.clone(),
+            included_resources: self.included_resources.clone(),
+            excluded_resources: self.excluded_resources.clone(),
+            ..Default::default()
+        };
+        as_backup.validate()?;
+        if let Some(sel) = &self.label_selector {
+            parse_selector(sel).map_err(|m| err("labelSelector", m))?;
+        }
+        for (from, to) in &self.namespace_mapping {
+            if !dns_label(from) || !dns_label(to) {
+                return Err(err(
+                    "namespaceMapping",
+                    format!("`{from}:{to}`: both sides must be namespace names"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn includes_namespace(&self, ns: &str) -> bool {
+        (self.included_namespaces.is_empty()
+            || self.included_namespaces.iter().any(|g| glob_match(g, ns)))
+            && !self.excluded_namespaces.iter().any(|g| glob_match(g, ns))
+    }
+
+    pub fn includes_resource(&self, gr: &str) -> bool {
+        let matches = |g: &String| g == "*" || glob_match(g, gr);
+        (self.included_resources.is_empty() || self.included_resources.iter().any(matches))
+            && !self.excluded_resources.iter().any(matches)
+    }
+
+    /// The namespace an object from `ns` lands in.
+    pub fn target_namespace<'a>(&'a self, ns: &'a str) -> &'a str {
+        self.namespace_mapping.get(ns).map_or(ns, String::as_str)
+    }
+}
+
+/// Parses `a:b,c:d` (the CLI's `--namespace-mapping`).
+pub fn parse_mapping(pairs: &[String]) -> Result<BTreeMap<String, String>, SpecError> {
+    pairs
+        .iter()
+        .flat_map(|p| p.split(','))
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.split_once(':')
+                .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+                .ok_or_else(|| err("namespaceMapping", format!("`{p}` is not old:new")))
+        })
+        .collect()
+}

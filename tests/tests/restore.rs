@@ -1,0 +1,436 @@
+//! Restores end to end against kubesim over HTTPS: the disaster round trip,
+//! namespace mapping, existing-resource policies, CRDs before their custom
+//! resources, a corrupt archive refused, and a cluster that forbids a kind.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use lifeboat::backup::{self, BackupSpec};
+use lifeboat::catalog::Catalog;
+use lifeboat::restore::{self, ExistingResourcePolicy, RestoreSpec, items};
+use lifeboat::storage::{DynStore, LocalStore, put_bytes};
+use serde_json::{Value, json};
+
+struct Env {
+    catalog: Catalog,
+    store: DynStore,
+    client: kube::Client,
+    _sim: kubesim::Kubesim,
+    _dir: tempfile::TempDir,
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, client) = lifeboat_e2e::kubesim(kubesim::Options::default(), true)
+        .await
+        .unwrap();
+    let catalog = Catalog::connect(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("c.db").display()
+    ))
+    .await
+    .unwrap();
+    catalog
+        .upsert_storage_location("default", "local", &json!({}), true)
+        .await
+        .unwrap();
+    let store: DynStore = Arc::new(LocalStore::new(dir.path().join("backups")).unwrap());
+    Env {
+        catalog,
+        store,
+        client,
+        _sim: sim,
+        _dir: dir,
+    }
+}
+
+/// Polls `check` until it holds, failing after 30 s.
+async fn until<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn ready_web(client: &kube::Client, ns: &str) -> bool {
+    let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    matches!(api.get_opt("web").await, Ok(Some(d)) if d.status.as_ref().and_then(|s| s.ready_replicas) == Some(3))
+}
+
+async fn back_up(env: &Env, name: &str, namespaces: &[&str]) {
+    let spec = BackupSpec {
+        included_namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    let (_, handle) = backup::start(
+        &env.catalog,
+        &env.store,
+        Some(&env.client),
+        name,
+        spec,
+        None,
+        "test",
+    )
+    .await
+    .unwrap();
+    let done = handle.await.unwrap();
+    assert_eq!(done.phase.as_str(), "Completed", "{:?}", done.reason);
+}
+
+async fn restore_with(env: &Env, name: &str, spec: RestoreSpec) -> (String, Value) {
+    let (_, handle) = restore::start(
+        &env.catalog,
+        &env.store,
+        Some(&env.client),
+        name,
+        spec,
+        "test",
+    )
+    .await
+    .unwrap();
+    let phase = handle.await.unwrap().unwrap();
+    let record = env.catalog.restore(name).await.unwrap();
+    (
+        phase,
+        serde_json::from_str(record.plan.as_deref().unwrap_or("null")).unwrap(),
+    )
+}
+
+fn plan_item<'a>(plan: &'a Value, gr: &str, ns: Option<&str>, name: &str) -> &'a Value {
+    plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["groupResource"] == gr && i["namespace"].as_str() == ns && i["name"] == name)
+        .unwrap_or_else(|| panic!("{gr} {ns:?}/{name} not in the plan"))
+}
+
+async fn namespace_gone(client: &kube::Client, ns: &str) -> bool {
+    let api: Api<Namespace> = Api::all(client.clone());
+    matches!(api.get_opt(ns).await, Ok(None))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_namespace_comes_back_exactly() {
+    let env = env().await;
+    until("the demo shop to be ready", || {
+        ready_web(&env.client, "shop")
+    })
+    .await;
+    back_up(&env, "before-disaster", &["shop"]).await;
+    let (_, originals) = restore::engine::load(&env.store, "before-disaster")
+        .await
+        .unwrap();
+
+    // Disaster.
+    Api::<Namespace>::all(env.client.clone())
+        .delete("shop", &DeleteParams::default())
+        .await
+        .unwrap();
+    until("shop to be gone", || namespace_gone(&env.client, "shop")).await;
+
+    let spec = RestoreSpec {
+        backup_name: "before-disaster".into(),
+        ..Default::default()
+    };
+    let (phase, plan) = restore_with(&env, "bring-back-shop", spec.clone()).await;
+    assert_eq!(phase, "Completed", "{plan:#}");
+    assert_eq!(
+        plan_item(&plan, "deployments.apps", Some("shop"), "web")["result"],
+        "created"
+    );
+    assert_eq!(
+        plan_item(&plan, "namespaces", None, "shop")["result"],
+        "created"
+    );
+    // Pods and ReplicaSets are left to their controllers.
+    assert_eq!(plan["summary"]["results"]["failed"], Value::Null);
+
+    // Every restored object matches the original, modulo what the cluster owns.
+    let discovery = kube::Discovery::new(env.client.clone())
+        .run_aggregated()
+        .await
+        .unwrap();
+    let mut compared = 0;
+    for item in &originals {
+        if items::excluded_reason(item, &spec, &Default::default()).is_some() {
+            continue;
+        }
+        let (group, plural) = match item.group_resource.split_once('.') {
+            Some((r, g)) => (g.to_string(), r.to_string()),
+            None => (String::new(), item.group_resource.clone()),
+        };
+        let (ar, _) = discovery
+            .groups()
+            .filter(|g| g.name() == group)
+            .flat_map(|g| g.recommended_resources())
+            .find(|(ar, _)| ar.plural == plural)
+            .unwrap();
+        let api: Api<DynamicObject> = match &item.namespace {
+            Some(ns) => Api::namespaced_with(env.client.clone(), ns, &ar),
+            None => Api::all_with(env.client.clone(), &ar),
+        };
+        let live = serde_json::to_value(api.get(&item.name).await.unwrap()).unwrap();
+        let wanted = items::rewrite(item, &spec, &Default::default(), "bring-back-shop");
+        let mut diff = items::diff(&wanted, &live);
+        // Allocated by the cluster: a new clusterIP, the default storage class on a PVC.
+        diff.retain(|d| !d.starts_with("metadata.labels.lifeboat.io"));
+        assert!(
+            diff.is_empty(),
+            "{} {:?}/{} differs: {diff:?}",
+            item.group_resource,
+            item.namespace,
+            item.name
+        );
+        compared += 1;
+    }
+    assert!(compared >= 10, "compared only {compared} objects");
+    // The controllers bring the pods back.
+    until("web's pods to be ready again", || {
+        ready_web(&env.client, "shop")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapped_restore_lands_next_to_the_original() {
+    let env = env().await;
+    back_up(&env, "shop-backup", &["shop"]).await;
+    let spec = RestoreSpec {
+        backup_name: "shop-backup".into(),
+        namespace_mapping: [("shop".to_string(), "shop-copy".to_string())].into(),
+        ..Default::default()
+    };
+    let (phase, plan) = restore_with(&env, "copy", spec).await;
+    assert_eq!(phase, "Completed", "{plan:#}");
+    let copy: Api<ConfigMap> = Api::namespaced(env.client.clone(), "shop-copy");
+    let cm = copy.get("web-config").await.unwrap();
+    assert_eq!(cm.data.unwrap()["CURRENCY"], "EUR");
+    assert_eq!(cm.metadata.labels.unwrap()["lifeboat.io/restore"], "copy");
+    let original: Api<ConfigMap> = Api::namespaced(env.client.clone(), "shop");
+    assert!(
+        original.get("web-config").await.is_ok(),
+        "the original is untouched"
+    );
+    let rb: Api<k8s_openapi::api::rbac::v1::RoleBinding> =
+        Api::namespaced(env.client.clone(), "shop-copy");
+    let subjects = rb.get("web-config-reader").await.unwrap().subjects.unwrap();
+    assert_eq!(subjects[0].namespace.as_deref(), Some("shop-copy"));
+    until("the copy's deployment to be ready", || {
+        ready_web(&env.client, "shop-copy")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_objects_are_skipped_or_updated_by_policy_and_dry_runs_change_nothing() {
+    let env = env().await;
+    back_up(&env, "snap", &["shop"]).await;
+    let cms: Api<ConfigMap> = Api::namespaced(env.client.clone(), "shop");
+    cms.patch(
+        "web-config",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"CURRENCY": "USD"}})),
+    )
+    .await
+    .unwrap();
+
+    let dry = RestoreSpec {
+        backup_name: "snap".into(),
+        dry_run: true,
+        ..Default::default()
+    };
+    let (phase, plan) = restore_with(&env, "plan-only", dry).await;
+    assert_eq!(phase, "Planned");
+    let line = plan_item(&plan, "configmaps", Some("shop"), "web-config");
+    assert_eq!(line["action"], "conflict");
+    assert_eq!(line["diff"], json!(["data.CURRENCY"]));
+    assert_eq!(
+        plan_item(&plan, "secrets", Some("shop"), "web-db-credentials")["action"],
+        "skip"
+    );
+
+    let skip = RestoreSpec {
+        backup_name: "snap".into(),
+        ..Default::default()
+    };
+    let (phase, _) = restore_with(&env, "skip", skip).await;
+    assert_eq!(phase, "Completed");
+    assert_eq!(
+        cms.get("web-config").await.unwrap().data.unwrap()["CURRENCY"],
+        "USD",
+        "skip leaves it"
+    );
+
+    let update = RestoreSpec {
+        backup_name: "snap".into(),
+        existing_resource_policy: ExistingResourcePolicy::Update,
+        ..Default::default()
+    };
+    let (phase, plan) = restore_with(&env, "update", update).await;
+    assert_eq!(phase, "Completed", "{plan:#}");
+    assert_eq!(
+        plan_item(&plan, "configmaps", Some("shop"), "web-config")["result"],
+        "updated"
+    );
+    assert_eq!(
+        cms.get("web-config").await.unwrap().data.unwrap()["CURRENCY"],
+        "EUR",
+        "update restores it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crds_are_restored_before_their_custom_resources() {
+    let env = env().await;
+    back_up(&env, "data-backup", &["data"]).await;
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(env.client.clone());
+    crds.delete("databases.demo.lifeboat.io", &DeleteParams::default())
+        .await
+        .unwrap();
+    Api::<Namespace>::all(env.client.clone())
+        .delete("data", &DeleteParams::default())
+        .await
+        .unwrap();
+    until("data to be gone", || namespace_gone(&env.client, "data")).await;
+
+    let (phase, plan) = restore_with(
+        &env,
+        "data-back",
+        RestoreSpec {
+            backup_name: "data-backup".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(phase, "Completed", "{plan:#}");
+    assert_eq!(
+        plan_item(
+            &plan,
+            "customresourcedefinitions.apiextensions.k8s.io",
+            None,
+            "databases.demo.lifeboat.io"
+        )["result"],
+        "created"
+    );
+    assert_eq!(
+        plan_item(&plan, "databases.demo.lifeboat.io", Some("data"), "orders")["result"],
+        "created"
+    );
+    let discovery = kube::Discovery::new(env.client.clone())
+        .run_aggregated()
+        .await
+        .unwrap();
+    let (ar, _) = discovery
+        .resolve_gvk(&kube::api::GroupVersionKind::gvk(
+            "demo.lifeboat.io",
+            "v1",
+            "Database",
+        ))
+        .unwrap();
+    let dbs: Api<DynamicObject> = Api::namespaced_with(env.client.clone(), "data", &ar);
+    assert_eq!(
+        dbs.get("orders").await.unwrap().data["spec"]["engine"],
+        "postgres"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_archive_is_refused_before_anything_is_applied() {
+    let env = env().await;
+    back_up(&env, "damaged", &["ops"]).await;
+    Api::<Namespace>::all(env.client.clone())
+        .delete("ops", &DeleteParams::default())
+        .await
+        .unwrap();
+    until("ops to be gone", || namespace_gone(&env.client, "ops")).await;
+    // Same size, different bytes: only the checksum can tell.
+    let key = lifeboat::backup::archive::key("damaged", "resources.tar.zst");
+    let mut bytes = lifeboat::storage::get_bytes(env.store.as_ref(), &key)
+        .await
+        .unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x5a;
+    put_bytes(env.store.as_ref(), &key, bytes).await.unwrap();
+
+    let (phase, _) = restore_with(
+        &env,
+        "from-damaged",
+        RestoreSpec {
+            backup_name: "damaged".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(phase, "Failed");
+    let reason = env
+        .catalog
+        .restore("from-damaged")
+        .await
+        .unwrap()
+        .phase_reason
+        .unwrap();
+    assert!(
+        reason.contains("resources.tar.zst") && reason.contains("checksum"),
+        "{reason}"
+    );
+    assert!(
+        namespace_gone(&env.client, "ops").await,
+        "nothing was applied"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_that_forbids_a_kind_gets_everything_else() {
+    // Back up from one cluster...
+    let env = env().await;
+    back_up(&env, "portable", &["shop"]).await;
+    // ...restore into another that does not let Lifeboat create ConfigMaps.
+    let (_other_sim, other) = lifeboat_e2e::kubesim(
+        kubesim::Options {
+            forbidden: vec!["configmaps".into()],
+            ..Default::default()
+        },
+        false,
+    )
+    .await
+    .unwrap();
+    let (_, handle) = restore::start(
+        &env.catalog,
+        &env.store,
+        Some(&other),
+        "elsewhere",
+        RestoreSpec {
+            backup_name: "portable".into(),
+            ..Default::default()
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+    assert_eq!(handle.await.unwrap().unwrap(), "PartiallyFailed");
+    let record = env.catalog.restore("elsewhere").await.unwrap();
+    let plan: Value = serde_json::from_str(record.plan.as_deref().unwrap()).unwrap();
+    let cm = plan_item(&plan, "configmaps", Some("shop"), "web-config");
+    assert_eq!(cm["result"], "failed");
+    assert!(cm["message"].as_str().unwrap().contains("403"), "{cm}");
+    assert_eq!(
+        plan_item(&plan, "deployments.apps", Some("shop"), "web")["result"],
+        "created"
+    );
+    let deploys: Api<Deployment> = Api::namespaced(other.clone(), "shop");
+    assert!(deploys.get("web").await.is_ok());
+}
