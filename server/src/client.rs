@@ -350,3 +350,173 @@ pub fn inspect(file: &Path, manifest: Option<&Path>) -> Result<()> {
     }
     Ok(())
 }
+
+#[derive(Subcommand, Debug)]
+pub enum RestoreCommand {
+    /// Restore from a backup (plan first with --dry-run).
+    Create {
+        /// Name of the restore (default: <backup>-<timestamp>).
+        name: Option<String>,
+        #[arg(long)]
+        from_backup: String,
+        #[arg(long, value_delimiter = ',')]
+        include_namespaces: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        exclude_namespaces: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        include_resources: Vec<String>,
+        #[arg(long, value_delimiter = ',')]
+        exclude_resources: Vec<String>,
+        #[arg(long)]
+        selector: Option<String>,
+        /// old:new, several allowed (comma-separated or repeated).
+        #[arg(long)]
+        namespace_mapping: Vec<String>,
+        /// skip (default) or update.
+        #[arg(long, default_value = "skip")]
+        existing_resource_policy: String,
+        /// Restore status fields too.
+        #[arg(long)]
+        restore_status: bool,
+        /// Keep Services' node ports.
+        #[arg(long)]
+        preserve_node_ports: bool,
+        /// Show the plan and stop.
+        #[arg(long)]
+        dry_run: bool,
+        /// Wait for it to finish.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// List restores, or show one with its plan and results.
+    Get { name: Option<String> },
+}
+
+pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
+    let api = Api::new(server);
+    match command {
+        RestoreCommand::Create {
+            name,
+            from_backup,
+            include_namespaces,
+            exclude_namespaces,
+            include_resources,
+            exclude_resources,
+            selector,
+            namespace_mapping,
+            existing_resource_policy,
+            restore_status,
+            preserve_node_ports,
+            dry_run,
+            wait,
+        } => {
+            let mapping = lifeboat::restore::spec::parse_mapping(&namespace_mapping)
+                .map_err(|e| anyhow!("--namespace-mapping: {}", e.message))?;
+            let body = json!({
+                "name": name,
+                "spec": {
+                    "backupName": from_backup, "includedNamespaces": include_namespaces,
+                    "excludedNamespaces": exclude_namespaces, "includedResources": include_resources,
+                    "excludedResources": exclude_resources, "labelSelector": selector,
+                    "namespaceMapping": mapping, "existingResourcePolicy": existing_resource_policy,
+                    "restoreStatus": restore_status, "preserveNodePorts": preserve_node_ports, "dryRun": dry_run,
+                },
+            });
+            let created = api
+                .json(
+                    api.request(reqwest::Method::POST, "/api/v1/restores")
+                        .json(&body),
+                )
+                .await?;
+            let name = created["name"].as_str().unwrap_or_default().to_string();
+            println!("restore {name} started");
+            if wait || dry_run {
+                loop {
+                    let r = api
+                        .json(
+                            api.request(reqwest::Method::GET, &format!("/api/v1/restores/{name}")),
+                        )
+                        .await?;
+                    let phase = r["phase"].as_str().unwrap_or_default().to_string();
+                    if matches!(phase.as_str(), "New" | "InProgress") {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                    print_plan(&r);
+                    println!(
+                        "{phase}{}",
+                        r["phase_reason"]
+                            .as_str()
+                            .map(|s| format!(": {s}"))
+                            .unwrap_or_default()
+                    );
+                    if phase == "Failed" {
+                        bail!("restore {name} failed");
+                    }
+                    return Ok(());
+                }
+            }
+            Ok(())
+        }
+        RestoreCommand::Get { name: Some(name) } => {
+            let r = api
+                .json(api.request(reqwest::Method::GET, &format!("/api/v1/restores/{name}")))
+                .await?;
+            print_plan(&r);
+            println!("{}", r["phase"].as_str().unwrap_or_default());
+            Ok(())
+        }
+        RestoreCommand::Get { name: None } => {
+            let list = api
+                .json(api.request(reqwest::Method::GET, "/api/v1/restores"))
+                .await?;
+            println!("{:<40} {:<24} {:<16} CREATED", "NAME", "BACKUP", "PHASE");
+            for r in list["items"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                println!(
+                    "{:<40} {:<24} {:<16} {}",
+                    r["name"].as_str().unwrap_or_default(),
+                    r["backup_name"].as_str().unwrap_or_default(),
+                    r["phase"].as_str().unwrap_or_default(),
+                    r["created_at"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_plan(restore: &Value) {
+    let Some(items) = restore["plan"]["items"].as_array() else {
+        return;
+    };
+    println!(
+        "{:<10} {:<9} {:<44} {:<20} NAME / DETAIL",
+        "ACTION", "RESULT", "RESOURCE", "NAMESPACE"
+    );
+    for i in items.iter().filter(|i| i["action"] != "excluded") {
+        let detail = match (i["message"].as_str(), i["diff"].as_array()) {
+            (Some(m), _) => m.to_string(),
+            (None, Some(d)) if !d.is_empty() => format!(
+                "differs: {}",
+                d.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => String::new(),
+        };
+        println!(
+            "{:<10} {:<9} {:<44} {:<20} {} {detail}",
+            i["action"].as_str().unwrap_or_default(),
+            i["result"].as_str().unwrap_or("-"),
+            i["groupResource"].as_str().unwrap_or_default(),
+            i["namespace"].as_str().unwrap_or("-"),
+            i["name"].as_str().unwrap_or_default(),
+        );
+    }
+    println!("summary: {}", restore["plan"]["summary"]);
+}

@@ -49,6 +49,13 @@ enum Command {
         #[command(subcommand)]
         command: Box<client::BackupCommand>,
     },
+    /// Restore from a backup, or list restores (talks to a running server).
+    Restore {
+        #[arg(long, default_value = "http://127.0.0.1:8080", env = "LIFEBOAT_SERVER")]
+        server: String,
+        #[command(subcommand)]
+        command: Box<client::RestoreCommand>,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -99,24 +106,27 @@ fn main() -> ExitCode {
             print!("{}", config.to_masked_toml());
             ExitCode::SUCCESS
         }
-        Command::Backup { server, command } => {
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("error: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(client::run(&server, *command)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        Command::Backup { server, command } => run_client(client::run(&server, *command)),
+        Command::Restore { server, command } => run_client(client::run_restore(&server, *command)),
         Command::Serve => run_serve(&config, false),
         Command::Demo => run_serve(&config, true),
+    }
+}
+
+fn run_client(work: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(work) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -446,6 +446,49 @@ async fn backups_through_the_api_and_the_cli() {
     ]);
     assert!(!ok, "{out}");
 
+    // Restore through the CLI: a dry run shows the plan, then a mapped restore.
+    let out = lifeboat(dir.path())
+        .args([
+            "restore",
+            "--server",
+            &url,
+            "create",
+            "plan-1",
+            "--from-backup",
+            "shop-1",
+            "--dry-run",
+        ])
+        .output()
+        .unwrap();
+    let shown = text(&out);
+    assert!(
+        out.status.success() && shown.contains("Planned") && shown.contains("skip"),
+        "{shown}"
+    );
+    let out = lifeboat(dir.path())
+        .args([
+            "restore",
+            "--server",
+            &url,
+            "create",
+            "copy-1",
+            "--from-backup",
+            "shop-1",
+        ])
+        .args(["--namespace-mapping", "shop:shop-restored", "--wait"])
+        .output()
+        .unwrap();
+    let shown = text(&out);
+    assert!(
+        out.status.success() && shown.contains("Completed") && shown.contains("shop-restored"),
+        "{shown}"
+    );
+    let out = lifeboat(dir.path())
+        .args(["restore", "--server", &url, "get"])
+        .output()
+        .unwrap();
+    assert!(text(&out).contains("copy-1"), "{}", text(&out));
+
     let (ok, out) = cli(&["delete", "shop-1", "--yes"]);
     assert!(ok, "{out}");
     assert!(
