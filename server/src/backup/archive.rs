@@ -194,14 +194,21 @@ impl ArchiveWriter {
         }
     }
 
-    /// Adds one file; waits while the packer is behind (back-pressure).
-    pub async fn add(&mut self, path: String, data: Vec<u8>) -> Result<(), String> {
-        self.raw_bytes += data.len() as u64;
+    /// Adds files; waits while the packer is behind (back-pressure).
+    pub async fn add_batch(&mut self, files: Vec<(String, Vec<u8>)>) -> Result<(), String> {
+        if files.is_empty() {
+            return Ok(());
+        }
+        self.raw_bytes += files.iter().map(|(_, d)| d.len() as u64).sum::<u64>();
         let entries = self.entries.clone();
-        tokio::task::spawn_blocking(move || entries.send(Message::Entry(path, data)))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|_| "the archive writer stopped (see the upload error)".to_string())
+        tokio::task::spawn_blocking(move || {
+            files
+                .into_iter()
+                .try_for_each(|(path, data)| entries.send(Message::Entry(path, data)))
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|_| "the archive writer stopped (see the upload error)".to_string())
     }
 
     /// Completes the archive and the upload.

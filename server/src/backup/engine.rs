@@ -168,39 +168,58 @@ async fn discover(
         .collect())
 }
 
-/// One resource's objects, page by page, handed to `each`.
-async fn list_pages(
-    ctx: &BackupContext,
-    ar: &ApiResource,
-    namespace: Option<&str>,
-    selector: Option<&str>,
-    mut each: impl FnMut(Value) -> Option<()>,
-) -> Result<(), kube::Error> {
-    let api: Api<DynamicObject> = match namespace {
-        Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, ar),
-        None => Api::all_with(ctx.client.clone(), ar),
-    };
-    let mut params = ListParams::default().limit(PAGE_SIZE);
-    if let Some(sel) = selector {
-        params = params.labels(sel);
-    }
-    loop {
-        ctx.list_calls.fetch_add(1, Ordering::Relaxed);
-        let page = api.list(&params).await?;
-        let token = page.metadata.continue_.clone().filter(|c| !c.is_empty());
-        for mut obj in page.items {
-            obj.metadata.managed_fields = None;
-            obj.types = Some(kube::api::TypeMeta {
+/// One resource's objects, a page at a time: only one page is in memory.
+struct Pager {
+    api: Api<DynamicObject>,
+    params: Option<ListParams>,
+    types: kube::api::TypeMeta,
+}
+
+impl Pager {
+    fn new(
+        ctx: &BackupContext,
+        ar: &ApiResource,
+        namespace: Option<&str>,
+        selector: Option<&str>,
+    ) -> Self {
+        let api: Api<DynamicObject> = match namespace {
+            Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, ar),
+            None => Api::all_with(ctx.client.clone(), ar),
+        };
+        let mut params = ListParams::default().limit(PAGE_SIZE);
+        if let Some(sel) = selector {
+            params = params.labels(sel);
+        }
+        Self {
+            api,
+            params: Some(params),
+            types: kube::api::TypeMeta {
                 api_version: ar.api_version.clone(),
                 kind: ar.kind.clone(),
-            });
-            let value = serde_json::to_value(&obj).unwrap_or(Value::Null);
-            each(value);
+            },
         }
-        match token {
-            Some(t) => params = params.continue_token(&t),
-            None => return Ok(()),
+    }
+
+    /// The next page (objects as the API returned them, minus managedFields), or `None` at the end.
+    async fn next(&mut self, calls: &AtomicU64) -> Result<Option<Vec<Value>>, kube::Error> {
+        let Some(params) = self.params.take() else {
+            return Ok(None);
+        };
+        calls.fetch_add(1, Ordering::Relaxed);
+        let page = self.api.list(&params).await?;
+        if let Some(token) = page.metadata.continue_.clone().filter(|c| !c.is_empty()) {
+            self.params = Some(params.continue_token(&token));
         }
+        Ok(Some(
+            page.items
+                .into_iter()
+                .map(|mut obj| {
+                    obj.metadata.managed_fields = None;
+                    obj.types = Some(self.types.clone());
+                    serde_json::to_value(&obj).unwrap_or(Value::Null)
+                })
+                .collect(),
+        ))
     }
 }
 
@@ -396,49 +415,39 @@ async fn capture(
         .filter(|n| n.len() <= PER_NAMESPACE_LISTING_MAX);
     let mut failure: Option<String> = None;
 
-    for (ar, _) in &namespaced {
+    'resources: for (ar, _) in &namespaced {
         let gr = group_resource(ar);
-        let mut batch: Vec<(String, Vec<u8>)> = Vec::new();
-        let mut seen = Vec::new();
         let lists: Vec<Option<String>> = match &per_namespace {
             Some(nss) => nss.iter().cloned().map(Some).collect(),
             None => vec![None],
         };
-        let mut failed = None;
+        let mut n = 0u64;
         for ns in lists {
-            let listed = list_pages(ctx, ar, ns.as_deref(), selector, |obj| {
-                let ns_ok = obj["metadata"]["namespace"]
-                    .as_str()
-                    .is_some_and(|n| spec.includes_namespace(n));
-                if ns_ok {
-                    seen.push(obj);
+            let mut pager = Pager::new(ctx, ar, ns.as_deref(), selector);
+            loop {
+                let page = match pager.next(&ctx.list_calls).await {
+                    Ok(Some(page)) => page,
+                    Ok(None) => break,
+                    Err(e) => {
+                        log.warn(list_failure(&gr, &e));
+                        continue 'resources;
+                    }
+                };
+                let mut batch = Vec::with_capacity(page.len());
+                for obj in page.iter().filter(|o| {
+                    o["metadata"]["namespace"]
+                        .as_str()
+                        .is_some_and(|ns| spec.includes_namespace(ns))
+                }) {
+                    refs.note(&gr, obj);
+                    add(&mut batch, &gr, obj);
                 }
-                Some(())
-            })
-            .await;
-            if let Err(e) = listed {
-                failed = Some(list_failure(&gr, &e));
-                break;
+                n += batch.len() as u64;
+                if let Err(e) = writer.add_batch(batch).await {
+                    failure = Some(e);
+                    break 'resources;
+                }
             }
-        }
-        if let Some(w) = failed {
-            log.warn(w);
-            continue;
-        }
-        for obj in &seen {
-            refs.note(&gr, obj);
-            add(&mut batch, &gr, obj);
-        }
-        let n = seen.len() as u64;
-        drop(seen);
-        for (path, data) in batch {
-            if let Err(e) = writer.add(path, data).await {
-                failure = Some(e);
-                break;
-            }
-        }
-        if failure.is_some() {
-            break;
         }
         if n > 0 {
             *counts.entry(gr.clone()).or_default() += n;
@@ -460,49 +469,41 @@ async fn capture(
         _ => 2,
     });
     if failure.is_none() && spec.include_cluster_resources != ClusterResources::None {
-        for (ar, _) in &cluster_scoped {
+        'cluster: for (ar, _) in &cluster_scoped {
             let gr = group_resource(ar);
             let auto_refs =
                 spec.include_cluster_resources == ClusterResources::Auto && namespace_filter;
-            let mut seen = Vec::new();
-            let listed = list_pages(
-                ctx,
-                ar,
-                None,
-                if auto_refs { None } else { selector },
-                |obj| {
-                    if !auto_refs || refs.wants(spec, &gr, &obj) {
-                        seen.push(obj);
+            let mut pager = Pager::new(ctx, ar, None, if auto_refs { None } else { selector });
+            let mut n = 0u64;
+            loop {
+                let page = match pager.next(&ctx.list_calls).await {
+                    Ok(Some(page)) => page,
+                    Ok(None) => break,
+                    Err(e) => {
+                        // Forbidden cluster-scoped types matter only when something would have been taken.
+                        if !auto_refs || matches!(gr.as_str(), "namespaces" | "persistentvolumes") {
+                            log.warn(list_failure(&gr, &e));
+                        }
+                        break;
                     }
-                    Some(())
-                },
-            )
-            .await;
-            if let Err(e) = listed {
-                // Forbidden cluster-scoped types matter only when something would have been taken.
-                if !auto_refs || matches!(gr.as_str(), "namespaces" | "persistentvolumes") {
-                    log.warn(list_failure(&gr, &e));
+                };
+                let mut batch = Vec::new();
+                for obj in &page {
+                    if auto_refs && !refs.wants(spec, &gr, obj) {
+                        continue;
+                    }
+                    if gr == "persistentvolumes"
+                        && let Some(class) = obj["spec"]["storageClassName"].as_str()
+                    {
+                        refs.storage_classes.insert(class.to_string());
+                    }
+                    add(&mut batch, &gr, obj);
                 }
-                continue;
-            }
-            let mut batch = Vec::new();
-            for obj in &seen {
-                if gr == "persistentvolumes"
-                    && let Some(class) = obj["spec"]["storageClassName"].as_str()
-                {
-                    refs.storage_classes.insert(class.to_string());
-                }
-                add(&mut batch, &gr, obj);
-            }
-            let n = seen.len() as u64;
-            for (path, data) in batch {
-                if let Err(e) = writer.add(path, data).await {
+                n += batch.len() as u64;
+                if let Err(e) = writer.add_batch(batch).await {
                     failure = Some(e);
-                    break;
+                    break 'cluster;
                 }
-            }
-            if failure.is_some() {
-                break;
             }
             if n > 0 {
                 *counts.entry(gr).or_default() += n;
