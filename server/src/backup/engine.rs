@@ -168,11 +168,16 @@ async fn discover(
         .collect())
 }
 
-/// One resource's objects, a page at a time: only one page is in memory.
+type PageResult = Result<(kube::api::ObjectList<DynamicObject>, ListParams), kube::Error>;
+
+/// One resource's objects, a page at a time: the page being written and the
+/// next one being fetched are all that is in memory.
 struct Pager {
     api: Api<DynamicObject>,
-    params: Option<ListParams>,
+    first: Option<ListParams>,
+    pending: Option<tokio::task::JoinHandle<PageResult>>,
     types: kube::api::TypeMeta,
+    calls: Arc<AtomicU64>,
 }
 
 impl Pager {
@@ -192,23 +197,39 @@ impl Pager {
         }
         Self {
             api,
-            params: Some(params),
+            first: Some(params),
+            pending: None,
             types: kube::api::TypeMeta {
                 api_version: ar.api_version.clone(),
                 kind: ar.kind.clone(),
             },
+            calls: ctx.list_calls.clone(),
         }
     }
 
-    /// The next page (objects as the API returned them, minus managedFields), or `None` at the end.
-    async fn next(&mut self, calls: &AtomicU64) -> Result<Option<Vec<Value>>, kube::Error> {
-        let Some(params) = self.params.take() else {
+    fn fetch(&mut self, params: ListParams) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let api = self.api.clone();
+        self.pending = Some(tokio::spawn(async move {
+            let page = api.list(&params).await?;
+            Ok((page, params))
+        }));
+    }
+
+    /// The next page (objects as the API returned them, minus managedFields),
+    /// or `None` at the end. The page after it is already being fetched.
+    async fn next(&mut self) -> Result<Option<Vec<Value>>, kube::Error> {
+        if let Some(params) = self.first.take() {
+            self.fetch(params);
+        }
+        let Some(pending) = self.pending.take() else {
             return Ok(None);
         };
-        calls.fetch_add(1, Ordering::Relaxed);
-        let page = self.api.list(&params).await?;
+        let (page, params) = pending
+            .await
+            .map_err(|e| kube::Error::Service(Box::new(e)))??;
         if let Some(token) = page.metadata.continue_.clone().filter(|c| !c.is_empty()) {
-            self.params = Some(params.continue_token(&token));
+            self.fetch(params.continue_token(&token));
         }
         Ok(Some(
             page.items
@@ -220,6 +241,14 @@ impl Pager {
                 })
                 .collect(),
         ))
+    }
+}
+
+impl Drop for Pager {
+    fn drop(&mut self) {
+        if let Some(p) = self.pending.take() {
+            p.abort();
+        }
     }
 }
 
@@ -414,6 +443,7 @@ async fn capture(
         .exact_namespaces()
         .filter(|n| n.len() <= PER_NAMESPACE_LISTING_MAX);
     let mut failure: Option<String> = None;
+    let mut last_progress = std::time::Instant::now();
 
     'resources: for (ar, _) in &namespaced {
         let gr = group_resource(ar);
@@ -425,7 +455,7 @@ async fn capture(
         for ns in lists {
             let mut pager = Pager::new(ctx, ar, ns.as_deref(), selector);
             loop {
-                let page = match pager.next(&ctx.list_calls).await {
+                let page = match pager.next().await {
                     Ok(Some(page)) => page,
                     Ok(None) => break,
                     Err(e) => {
@@ -452,10 +482,14 @@ async fn capture(
         if n > 0 {
             *counts.entry(gr.clone()).or_default() += n;
             items += n;
-            let _ = ctx
-                .catalog
-                .set_backup_progress(name, items as i64, writer.raw_bytes as i64)
-                .await;
+            // Progress goes to the catalog at most twice a second.
+            if last_progress.elapsed() > std::time::Duration::from_millis(500) {
+                last_progress = std::time::Instant::now();
+                let _ = ctx
+                    .catalog
+                    .set_backup_progress(name, items as i64, writer.raw_bytes as i64)
+                    .await;
+            }
         }
     }
 
@@ -476,7 +510,7 @@ async fn capture(
             let mut pager = Pager::new(ctx, ar, None, if auto_refs { None } else { selector });
             let mut n = 0u64;
             loop {
-                let page = match pager.next(&ctx.list_calls).await {
+                let page = match pager.next().await {
                     Ok(Some(page)) => page,
                     Ok(None) => break,
                     Err(e) => {

@@ -94,6 +94,9 @@ impl Catalog {
                     if engine == Engine::Sqlite {
                         // Several connections share one file: wait for locks instead of failing.
                         sqlx::query("PRAGMA busy_timeout = 5000").execute(&mut *conn).await?;
+                        // With WAL, NORMAL is durable across crashes of the process; only
+                        // the last commits can be lost on power loss, and storage stays the truth.
+                        sqlx::query("PRAGMA synchronous = NORMAL").execute(&mut *conn).await?;
                         sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
                     }
                     Ok(())
