@@ -1,14 +1,11 @@
 //! `/api/v1/backups`: create, list, get (with progress), log, contents,
 //! download, delete, and a progress stream (SSE).
 
-use std::convert::Infallible;
 use std::io::Read;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
-use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get};
 use serde::Deserialize;
@@ -303,26 +300,17 @@ async fn progress(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     state.catalog.backup(&name).await?;
-    let stream = futures::stream::unfold((state, name, false), |(state, name, done)| async move {
-        if done {
-            return None;
+    Ok(super::progress_events(move || {
+        let (state, name) = (state.clone(), name.clone());
+        async move {
+            let r = state.catalog.backup(&name).await.ok()?;
+            Some((
+                r.phase.clone(),
+                json!({
+                    "phase": r.phase, "itemsDone": r.items_done, "itemsTotal": r.items_total,
+                    "bytesDone": r.bytes_done, "phaseReason": r.phase_reason,
+                }),
+            ))
         }
-        let record = state.catalog.backup(&name).await.ok()?;
-        let finished = !matches!(record.phase.as_str(), "New" | "InProgress");
-        let event = Event::default()
-            .event(if finished { "finished" } else { "progress" })
-            .json_data(json!({
-                "phase": record.phase, "itemsDone": record.items_done,
-                "itemsTotal": record.items_total, "bytesDone": record.bytes_done,
-                "phaseReason": record.phase_reason,
-            }))
-            .ok()?;
-        if !finished {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-        Some((Ok::<_, Infallible>(event), (state, name, finished)))
-    });
-    Ok(Sse::new(stream)
-        .keep_alive(KeepAlive::default())
-        .into_response())
+    }))
 }

@@ -47,6 +47,34 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Server-sent events from `poll` (phase, payload) every half second: `progress`
+/// events while the phase is New or InProgress, then one `finished` event.
+pub fn progress_events<F, Fut>(poll: F) -> Response
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Option<(String, serde_json::Value)>> + Send,
+{
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let stream = futures::stream::unfold((poll, false), |(poll, done)| async move {
+        if done {
+            return None;
+        }
+        let (phase, payload) = poll().await?;
+        let finished = !matches!(phase.as_str(), "New" | "InProgress");
+        let event = Event::default()
+            .event(if finished { "finished" } else { "progress" })
+            .json_data(payload)
+            .ok()?;
+        if !finished {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Some((Ok::<_, std::convert::Infallible>(event), (poll, finished)))
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
 /// An error as the API returns it: `{"error": "...", "status": 404}`.
 #[derive(Debug)]
 pub struct ApiError {

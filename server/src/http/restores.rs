@@ -15,6 +15,8 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/restores", get(list).post(create))
         .route("/api/v1/restores/{name}", get(describe))
+        .route("/api/v1/restores/{name}/progress", get(progress))
+        .route("/api/v1/restores/{name}/log", get(log))
 }
 
 fn view(r: &RestoreRecord) -> Value {
@@ -93,4 +95,50 @@ async fn describe(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     Ok(Json(view(&state.catalog.restore(&name).await?)).into_response())
+}
+
+/// Server-sent events with the restore's progress until it finishes.
+async fn progress(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    state.catalog.restore(&name).await?;
+    Ok(super::progress_events(move || {
+        let (state, name) = (state.clone(), name.clone());
+        async move {
+            let r = state.catalog.restore(&name).await.ok()?;
+            Some((
+                r.phase.clone(),
+                json!({"phase": r.phase, "itemsDone": r.items_done, "itemsTotal": r.items_total,
+                       "errors": r.errors, "phaseReason": r.phase_reason}),
+            ))
+        }
+    }))
+}
+
+/// The restore's log: one JSON line per item with its action and result.
+async fn log(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let r = state.catalog.restore(&name).await?;
+    let plan: Value = r
+        .plan
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or(Value::Null);
+    let mut out = String::new();
+    for item in plan["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        out.push_str(&item.to_string());
+        out.push('\n');
+    }
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/x-ndjson")],
+        out,
+    )
+        .into_response())
 }
