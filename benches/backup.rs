@@ -29,53 +29,10 @@ fn rss_mib() -> f64 {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    let options = kubesim::Options {
-        controllers: kubesim::Controllers {
-            garbage_collector: false,
-            workloads: false,
-            volumes: false,
-            kubelet: false,
-        },
-        ..Default::default()
-    };
-    let (sim, client) = lifeboat_e2e::kubesim(options, false)
+    let (sim, client) = lifeboat_e2e::kubesim(lifeboat_e2e::quiet_kubesim(), false)
         .await
         .expect("kubesim");
-    let store_rt = |r: &str| sim.store.find("", "v1", r).expect("resource");
-    let (ns_rt, cm_rt, pod_rt, svc_rt, secret_rt) = (
-        store_rt("namespaces"),
-        store_rt("configmaps"),
-        store_rt("pods"),
-        store_rt("services"),
-        store_rt("secrets"),
-    );
-    for n in 0..50 {
-        let ns = format!("team-{n:02}");
-        sim.store
-            .create(&ns_rt, None, json!({"metadata": {"name": ns}}), false)
-            .expect("ns");
-        for i in 0..100 {
-            sim.store
-                .create(&cm_rt, Some(&ns), json!({"metadata": {"name": format!("config-{i}"), "labels": {"app": format!("app-{}", i % 10)}},
-                    "data": {"settings.yaml": format!("replicas: {i}\nfeature: enabled\nowner: team-{n}\n")}}), false)
-                .expect("cm");
-        }
-        for i in 0..60 {
-            sim.store
-                .create(&pod_rt, Some(&ns), json!({"metadata": {"name": format!("app-{i}"), "labels": {"app": format!("app-{}", i % 10)}},
-                    "spec": {"containers": [{"name": "main", "image": "registry.example/app:1.2.3", "ports": [{"containerPort": 8080}]}]},
-                    "status": {"phase": "Running"}}), false)
-                .expect("pod");
-        }
-        for i in 0..20 {
-            sim.store
-                .create(&svc_rt, Some(&ns), json!({"metadata": {"name": format!("svc-{i}")}, "spec": {"ports": [{"port": 80}], "selector": {"app": format!("app-{i}")}}}), false)
-                .expect("svc");
-            sim.store
-                .create(&secret_rt, Some(&ns), json!({"metadata": {"name": format!("secret-{i}")}, "stringData": {"token": format!("t-{n}-{i}")}}), false)
-                .expect("secret");
-        }
-    }
+    lifeboat_e2e::seed_bench_objects(&sim.store, 50, 199).expect("seed");
 
     // Raw listing of the same resources the backup selects, paginated the same way.
     let discovery = Discovery::new(client.clone())

@@ -419,3 +419,70 @@ pub async fn kubesim(
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((sim, cluster.client))
 }
+
+/// Fills a simulator with `namespaces` namespaces of `per_namespace` objects
+/// (half ConfigMaps, then Pods, Services and Secrets), for benchmarks.
+/// Returns how many objects were created.
+pub fn seed_bench_objects(
+    store: &kubesim::Store,
+    namespaces: usize,
+    per_namespace: usize,
+) -> Result<usize> {
+    use serde_json::json;
+    let find = |r: &str| store.find("", "v1", r).context("built-in resource");
+    let (ns_rt, cm, pod, svc, secret) = (
+        find("namespaces")?,
+        find("configmaps")?,
+        find("pods")?,
+        find("services")?,
+        find("secrets")?,
+    );
+    let mut created = 0;
+    let api_err = |e: kubesim::error::ApiError| anyhow::anyhow!("{}", e.message);
+    for n in 0..namespaces {
+        let ns = format!("team-{n:02}");
+        store
+            .create(&ns_rt, None, json!({"metadata": {"name": ns}}), false)
+            .map_err(api_err)?;
+        created += 1;
+        for i in 0..per_namespace {
+            let labels = json!({"app": format!("app-{}", i % 10)});
+            let (rt, obj) = match i * 10 / per_namespace.max(1) {
+                0..=4 => (
+                    &cm,
+                    json!({"metadata": {"name": format!("config-{i}"), "labels": labels},
+                    "data": {"settings.yaml": format!("replicas: {i}\nfeature: enabled\nowner: team-{n}\n")}}),
+                ),
+                5..=7 => (
+                    &pod,
+                    json!({"metadata": {"name": format!("app-{i}"), "labels": labels},
+                    "spec": {"containers": [{"name": "main", "image": "registry.example/app:1.2.3", "ports": [{"containerPort": 8080}]}]}}),
+                ),
+                8 => (
+                    &svc,
+                    json!({"metadata": {"name": format!("svc-{i}")}, "spec": {"ports": [{"port": 80}], "selector": labels}}),
+                ),
+                _ => (
+                    &secret,
+                    json!({"metadata": {"name": format!("secret-{i}")}, "stringData": {"token": format!("t-{n}-{i}")}}),
+                ),
+            };
+            store.create(rt, Some(&ns), obj, false).map_err(api_err)?;
+            created += 1;
+        }
+    }
+    Ok(created)
+}
+
+/// kubesim with every controller off, for benchmarks.
+pub fn quiet_kubesim() -> kubesim::Options {
+    kubesim::Options {
+        controllers: kubesim::Controllers {
+            garbage_collector: false,
+            workloads: false,
+            volumes: false,
+            kubelet: false,
+        },
+        ..Default::default()
+    }
+}
