@@ -261,7 +261,7 @@ fn add(batch: &mut Vec<(String, Vec<u8>)>, gr: &str, obj: &Value) {
         None => ("", gr),
     };
     let path = archive::entry_path(group, resource, ns, obj_name);
-    batch.push((path, serde_json::to_vec_pretty(obj).unwrap_or_default()));
+    batch.push((path, serde_json::to_vec(obj).unwrap_or_default()));
 }
 
 /// Describes a list failure the way a user can act on it.
