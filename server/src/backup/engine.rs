@@ -168,15 +168,18 @@ async fn discover(
         .collect())
 }
 
-type PageResult = Result<(kube::api::ObjectList<DynamicObject>, ListParams), kube::Error>;
+type PageResult = Result<(Value, ListParams), kube::Error>;
 
 /// One resource's objects, a page at a time: the page being written and the
-/// next one being fetched are all that is in memory.
+/// next one being fetched are all that is in memory. Pages are read as plain
+/// JSON, so objects reach the archive as the API returned them, parsed once.
 struct Pager {
-    api: Api<DynamicObject>,
+    client: kube::Client,
+    path: String,
     first: Option<ListParams>,
     pending: Option<tokio::task::JoinHandle<PageResult>>,
-    types: kube::api::TypeMeta,
+    api_version: String,
+    kind: String,
     calls: Arc<AtomicU64>,
 }
 
@@ -187,31 +190,31 @@ impl Pager {
         namespace: Option<&str>,
         selector: Option<&str>,
     ) -> Self {
-        let api: Api<DynamicObject> = match namespace {
-            Some(ns) => Api::namespaced_with(ctx.client.clone(), ns, ar),
-            None => Api::all_with(ctx.client.clone(), ar),
-        };
+        use kube::Resource;
         let mut params = ListParams::default().limit(PAGE_SIZE);
         if let Some(sel) = selector {
             params = params.labels(sel);
         }
         Self {
-            api,
+            client: ctx.client.clone(),
+            path: DynamicObject::url_path(ar, namespace),
             first: Some(params),
             pending: None,
-            types: kube::api::TypeMeta {
-                api_version: ar.api_version.clone(),
-                kind: ar.kind.clone(),
-            },
+            api_version: ar.api_version.clone(),
+            kind: ar.kind.clone(),
             calls: ctx.list_calls.clone(),
         }
     }
 
     fn fetch(&mut self, params: ListParams) {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        let api = self.api.clone();
+        let client = self.client.clone();
+        let path = self.path.clone();
         self.pending = Some(tokio::spawn(async move {
-            let page = api.list(&params).await?;
+            let request = kube::core::Request::new(path)
+                .list(&params)
+                .map_err(kube::Error::BuildRequest)?;
+            let page: Value = client.request(request).await?;
             Ok((page, params))
         }));
     }
@@ -225,19 +228,30 @@ impl Pager {
         let Some(pending) = self.pending.take() else {
             return Ok(None);
         };
-        let (page, params) = pending
+        let (mut page, params) = pending
             .await
             .map_err(|e| kube::Error::Service(Box::new(e)))??;
-        if let Some(token) = page.metadata.continue_.clone().filter(|c| !c.is_empty()) {
-            self.fetch(params.continue_token(&token));
+        if let Some(token) = page["metadata"]["continue"]
+            .as_str()
+            .filter(|c| !c.is_empty())
+        {
+            self.fetch(params.continue_token(token));
         }
+        let items = match page.get_mut("items").map(Value::take) {
+            Some(Value::Array(items)) => items,
+            _ => Vec::new(),
+        };
         Ok(Some(
-            page.items
+            items
                 .into_iter()
                 .map(|mut obj| {
-                    obj.metadata.managed_fields = None;
-                    obj.types = Some(self.types.clone());
-                    serde_json::to_value(&obj).unwrap_or(Value::Null)
+                    if let Some(meta) = obj["metadata"].as_object_mut() {
+                        meta.remove("managedFields");
+                    }
+                    // List items come without their type; the archive keeps it.
+                    obj["apiVersion"] = Value::String(self.api_version.clone());
+                    obj["kind"] = Value::String(self.kind.clone());
+                    obj
                 })
                 .collect(),
         ))
