@@ -173,7 +173,7 @@ type PageResult = Result<(Value, ListParams), kube::Error>;
 /// One resource's objects, a page at a time: the page being written and the
 /// next one being fetched are all that is in memory. Pages are read as plain
 /// JSON, so objects reach the archive as the API returned them, parsed once.
-struct Pager {
+pub(crate) struct Pager {
     client: kube::Client,
     path: String,
     first: Option<ListParams>,
@@ -184,8 +184,9 @@ struct Pager {
 }
 
 impl Pager {
-    fn new(
-        ctx: &BackupContext,
+    pub(crate) fn new(
+        client: &kube::Client,
+        calls: Arc<AtomicU64>,
         ar: &ApiResource,
         namespace: Option<&str>,
         selector: Option<&str>,
@@ -196,13 +197,13 @@ impl Pager {
             params = params.labels(sel);
         }
         Self {
-            client: ctx.client.clone(),
+            client: client.clone(),
             path: DynamicObject::url_path(ar, namespace),
             first: Some(params),
             pending: None,
             api_version: ar.api_version.clone(),
             kind: ar.kind.clone(),
-            calls: ctx.list_calls.clone(),
+            calls,
         }
     }
 
@@ -221,7 +222,7 @@ impl Pager {
 
     /// The next page (objects as the API returned them, minus managedFields),
     /// or `None` at the end. The page after it is already being fetched.
-    async fn next(&mut self) -> Result<Option<Vec<Value>>, kube::Error> {
+    pub(crate) async fn next(&mut self) -> Result<Option<Vec<Value>>, kube::Error> {
         if let Some(params) = self.first.take() {
             self.fetch(params);
         }
@@ -467,7 +468,13 @@ async fn capture(
         };
         let mut n = 0u64;
         for ns in lists {
-            let mut pager = Pager::new(ctx, ar, ns.as_deref(), selector);
+            let mut pager = Pager::new(
+                &ctx.client,
+                ctx.list_calls.clone(),
+                ar,
+                ns.as_deref(),
+                selector,
+            );
             loop {
                 let page = match pager.next().await {
                     Ok(Some(page)) => page,
@@ -521,7 +528,13 @@ async fn capture(
             let gr = group_resource(ar);
             let auto_refs =
                 spec.include_cluster_resources == ClusterResources::Auto && namespace_filter;
-            let mut pager = Pager::new(ctx, ar, None, if auto_refs { None } else { selector });
+            let mut pager = Pager::new(
+                &ctx.client,
+                ctx.list_calls.clone(),
+                ar,
+                None,
+                if auto_refs { None } else { selector },
+            );
             let mut n = 0u64;
             loop {
                 let page = match pager.next().await {

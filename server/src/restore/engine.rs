@@ -253,35 +253,10 @@ pub async fn plan(
             out.push(line);
             continue;
         }
-        let wanted = items::rewrite(&item, spec, &restored_pvs, restore_name);
-        line.object = wanted.clone();
-        // Resources of CRDs restored in this run are not discoverable yet: planned as creates.
-        if let Some((ar, namespaced)) = resources.get(&item.group_resource) {
-            let api = api_for(&ctx.client, ar, *namespaced, target_ns.as_deref());
-            match api.get_opt(&target_name).await {
-                Ok(None) => {}
-                Ok(Some(live)) => {
-                    let live = serde_json::to_value(&live).unwrap_or_default();
-                    let diff = items::diff(&wanted, &live);
-                    if diff.is_empty() {
-                        line.action = Action::Skip;
-                        line.reason = Some("exists and is identical".into());
-                    } else {
-                        line.action = match spec.existing_resource_policy {
-                            ExistingResourcePolicy::Skip => Action::Conflict,
-                            ExistingResourcePolicy::Update => Action::Update,
-                        };
-                        line.reason = Some("exists and differs".into());
-                        line.diff = diff;
-                    }
-                }
-                Err(e) => {
-                    line.reason = Some(format!("could not read the live object: {e}"));
-                }
-            }
-        }
+        line.object = items::rewrite(&item, spec, &restored_pvs, restore_name);
         out.push(line);
     }
+    compare_with_live(ctx, spec, &resources, &mut out).await;
     out.sort_by(|a, b| {
         (a.tier, &a.group_resource, &a.namespace, &a.name).cmp(&(
             b.tier,
@@ -291,6 +266,91 @@ pub async fn plan(
         ))
     });
     Ok(out)
+}
+
+/// Sets each line's action from the live cluster: one paginated list per
+/// resource (per namespace when only a few are involved), not a GET per item.
+async fn compare_with_live(
+    ctx: &RestoreContext,
+    spec: &RestoreSpec,
+    resources: &HashMap<String, (ApiResource, bool)>,
+    lines: &mut [PlanItem],
+) {
+    let mut wanted: BTreeMap<String, BTreeSet<Option<String>>> = BTreeMap::new();
+    for line in lines.iter().filter(|l| l.action != Action::Excluded) {
+        wanted
+            .entry(line.group_resource.clone())
+            .or_default()
+            .insert(line.namespace.clone());
+    }
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    for (gr, namespaces) in wanted {
+        // Resources of CRDs restored in this run are not served yet: they are creates.
+        let Some((ar, namespaced)) = resources.get(&gr) else {
+            continue;
+        };
+        let scopes: Vec<Option<String>> = if *namespaced && namespaces.len() <= 5 {
+            namespaces.into_iter().collect()
+        } else {
+            vec![None]
+        };
+        let mut live: HashMap<(Option<String>, String), Value> = HashMap::new();
+        let mut failure = None;
+        for scope in scopes {
+            let mut pager = crate::backup::engine::Pager::new(
+                &ctx.client,
+                calls.clone(),
+                ar,
+                scope.as_deref(),
+                None,
+            );
+            loop {
+                match pager.next().await {
+                    Ok(Some(page)) => {
+                        for obj in page {
+                            let key = (
+                                obj["metadata"]["namespace"].as_str().map(str::to_string),
+                                obj["metadata"]["name"]
+                                    .as_str()
+                                    .unwrap_or_default()
+                                    .to_string(),
+                            );
+                            live.insert(key, obj);
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        failure = Some(describe(&e));
+                        break;
+                    }
+                }
+            }
+        }
+        for line in lines
+            .iter_mut()
+            .filter(|l| l.group_resource == gr && l.action != Action::Excluded)
+        {
+            if let Some(e) = &failure {
+                line.reason = Some(format!("could not read the live objects: {e}"));
+                continue;
+            }
+            let Some(existing) = live.get(&(line.namespace.clone(), line.name.clone())) else {
+                continue;
+            };
+            let diff = items::diff(&line.object, existing);
+            if diff.is_empty() {
+                line.action = Action::Skip;
+                line.reason = Some("exists and is identical".into());
+            } else {
+                line.action = match spec.existing_resource_policy {
+                    ExistingResourcePolicy::Skip => Action::Conflict,
+                    ExistingResourcePolicy::Update => Action::Update,
+                };
+                line.reason = Some("exists and differs".into());
+                line.diff = diff;
+            }
+        }
+    }
 }
 
 /// Whether an API error is worth another try.
