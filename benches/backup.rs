@@ -14,8 +14,7 @@ use std::time::{Duration, Instant};
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::discovery::{Discovery, verbs};
 use lifeboat::backup::{BackupContext, BackupSpec, engine};
-use lifeboat::catalog::{BackupRecord, Catalog};
-use lifeboat::storage::{DynStore, LocalStore};
+use lifeboat::catalog::BackupRecord;
 use serde_json::json;
 
 fn rss_mib() -> f64 {
@@ -63,17 +62,9 @@ async fn main() {
     let raw = started.elapsed();
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let catalog = Catalog::connect(&format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("c.db").display()
-    ))
-    .await
-    .expect("catalog");
-    catalog
-        .upsert_storage_location("default", "local", &json!({}), true)
+    let (catalog, store) = lifeboat_e2e::local_catalog(dir.path())
         .await
-        .expect("location");
-    let store: DynStore = Arc::new(LocalStore::new(dir.path().join("backups")).expect("store"));
+        .expect("catalog");
     catalog
         .insert_backup(&BackupRecord::new("bench", "default", &json!({})))
         .await

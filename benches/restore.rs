@@ -14,9 +14,8 @@ use std::time::Instant;
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, PostParams};
 use lifeboat::backup::{BackupContext, BackupSpec, engine};
-use lifeboat::catalog::{BackupRecord, Catalog};
+use lifeboat::catalog::BackupRecord;
 use lifeboat::restore::{self, RestoreContext, RestoreSpec, items};
-use lifeboat::storage::{DynStore, LocalStore};
 use serde_json::json;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -26,17 +25,9 @@ async fn main() {
         .expect("source");
     let seeded = lifeboat_e2e::seed_bench_objects(&source.store, 50, 199).expect("seed");
     let dir = tempfile::tempdir().expect("tempdir");
-    let catalog = Catalog::connect(&format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("c.db").display()
-    ))
-    .await
-    .expect("catalog");
-    catalog
-        .upsert_storage_location("default", "local", &json!({}), true)
+    let (catalog, store) = lifeboat_e2e::local_catalog(dir.path())
         .await
-        .expect("location");
-    let store: DynStore = Arc::new(LocalStore::new(dir.path().join("backups")).expect("store"));
+        .expect("catalog");
     catalog
         .insert_backup(&BackupRecord::new("bench", "default", &json!({})))
         .await

@@ -12,6 +12,15 @@ pub struct ApiError {
     pub details: Option<(String, String, String)>,
 }
 
+/// `deployments.apps`, or `pods` for the core group, as messages name resources.
+fn group_resource(group: &str, resource: &str) -> String {
+    if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    }
+}
+
 impl ApiError {
     fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
         Self {
@@ -29,20 +38,12 @@ impl ApiError {
 
     /// `pods "web" not found`
     pub fn not_found(group: &str, resource: &str, name: &str) -> Self {
-        let gr = if group.is_empty() {
-            resource.to_string()
-        } else {
-            format!("{resource}.{group}")
-        };
+        let gr = group_resource(group, resource);
         Self::new(404, "NotFound", format!("{gr} \"{name}\" not found")).with(group, resource, name)
     }
 
     pub fn already_exists(group: &str, resource: &str, name: &str) -> Self {
-        let gr = if group.is_empty() {
-            resource.to_string()
-        } else {
-            format!("{resource}.{group}")
-        };
+        let gr = group_resource(group, resource);
         Self::new(
             409,
             "AlreadyExists",
@@ -52,11 +53,7 @@ impl ApiError {
     }
 
     pub fn conflict(group: &str, resource: &str, name: &str) -> Self {
-        let gr = if group.is_empty() {
-            resource.to_string()
-        } else {
-            format!("{resource}.{group}")
-        };
+        let gr = group_resource(group, resource);
         Self::new(
             409,
             "Conflict",

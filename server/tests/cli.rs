@@ -257,23 +257,7 @@ async fn serve_answers_health_and_readiness_then_stops_on_sigterm() {
 async fn demo_serves_against_a_simulated_cluster_through_its_kubeconfig() {
     lifeboat::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
-    let mut child = lifeboat(dir.path())
-        .args(["demo", "--listen", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut reader = BufReader::new(child.stdout.take().unwrap());
-    let mut url = None;
-    for _ in 0..5 {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        if let Some(u) = line.trim().strip_prefix("lifeboat listening on ") {
-            url = Some(u.to_string());
-            break;
-        }
-    }
-    let url = url.expect("demo printed its address");
+    let (mut child, url) = spawn_demo(dir.path());
     let ready: serde_json::Value = reqwest::get(format!("{url}/readyz"))
         .await
         .unwrap()

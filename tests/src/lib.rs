@@ -486,3 +486,21 @@ pub fn quiet_kubesim() -> kubesim::Options {
         ..Default::default()
     }
 }
+
+/// A SQLite catalog in `dir` with the `default` storage location registered,
+/// and a local-directory store under `dir/backups`.
+pub async fn local_catalog(
+    dir: &Path,
+) -> Result<(lifeboat::catalog::Catalog, lifeboat::storage::DynStore)> {
+    let catalog = lifeboat::catalog::Catalog::connect(&format!(
+        "sqlite://{}?mode=rwc",
+        dir.join("c.db").display()
+    ))
+    .await?;
+    catalog
+        .upsert_storage_location("default", "local", &serde_json::json!({}), true)
+        .await?;
+    let store: lifeboat::storage::DynStore =
+        std::sync::Arc::new(lifeboat::storage::LocalStore::new(dir.join("backups"))?);
+    Ok((catalog, store))
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use lifeboat::backup::{self, BackupError, BackupSpec, ClusterResources, archive};
 use lifeboat::catalog::{BackupPhase, BackupRecord, Catalog};
-use lifeboat::storage::{DynStore, LocalStore, get_bytes, list_all, put_bytes};
+use lifeboat::storage::{DynStore, get_bytes, list_all, put_bytes};
 use lifeboat_e2e::{S3Server, kubesim};
 use serde_json::{Value, json};
 
@@ -22,18 +22,8 @@ struct Env {
 async fn env_with(options: kubesim::Options, store: Option<DynStore>) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let (sim, client) = kubesim(options, true).await.unwrap();
-    let catalog = Catalog::connect(&format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("c.db").display()
-    ))
-    .await
-    .unwrap();
-    catalog
-        .upsert_storage_location("default", "local", &json!({}), true)
-        .await
-        .unwrap();
-    let store =
-        store.unwrap_or_else(|| Arc::new(LocalStore::new(dir.path().join("backups")).unwrap()));
+    let (catalog, local) = lifeboat_e2e::local_catalog(dir.path()).await.unwrap();
+    let store = store.unwrap_or(local);
     Env {
         catalog,
         store,

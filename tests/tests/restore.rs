@@ -3,7 +3,6 @@
 //! resources, a corrupt archive refused, and a cluster that forbids a kind.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -12,7 +11,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use lifeboat::backup::{self, BackupSpec};
 use lifeboat::catalog::Catalog;
 use lifeboat::restore::{self, ExistingResourcePolicy, RestoreSpec, items};
-use lifeboat::storage::{DynStore, LocalStore, put_bytes};
+use lifeboat::storage::{DynStore, put_bytes};
 use serde_json::{Value, json};
 
 struct Env {
@@ -28,17 +27,7 @@ async fn env() -> Env {
     let (sim, client) = lifeboat_e2e::kubesim(kubesim::Options::default(), true)
         .await
         .unwrap();
-    let catalog = Catalog::connect(&format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("c.db").display()
-    ))
-    .await
-    .unwrap();
-    catalog
-        .upsert_storage_location("default", "local", &json!({}), true)
-        .await
-        .unwrap();
-    let store: DynStore = Arc::new(LocalStore::new(dir.path().join("backups")).unwrap());
+    let (catalog, store) = lifeboat_e2e::local_catalog(dir.path()).await.unwrap();
     Env {
         catalog,
         store,
