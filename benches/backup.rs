@@ -43,32 +43,32 @@ async fn main() {
         .flat_map(|g| g.recommended_resources())
         .filter(|(_, caps)| caps.supports_operation(verbs::LIST))
         .collect();
-    let started = Instant::now();
+    // Best of three runs each, alternating, so that noise on two shared cores evens out.
+    let mut raw = Duration::MAX;
     let mut raw_objects = 0usize;
     let mut raw_calls = 0usize;
-    for (ar, _) in &resources {
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), ar);
-        let mut params = ListParams::default().limit(engine::PAGE_SIZE);
-        loop {
-            raw_calls += 1;
-            let page = api.list(&params).await.expect("list");
-            raw_objects += page.items.len();
-            match page.metadata.continue_.filter(|c| !c.is_empty()) {
-                Some(t) => params = params.continue_token(&t),
-                None => break,
+    let list_all = || async {
+        let (mut objects, mut calls) = (0usize, 0usize);
+        for (ar, _) in &resources {
+            let api: Api<DynamicObject> = Api::all_with(client.clone(), ar);
+            let mut params = ListParams::default().limit(engine::PAGE_SIZE);
+            loop {
+                calls += 1;
+                let page = api.list(&params).await.expect("list");
+                objects += page.items.len();
+                match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                    Some(t) => params = params.continue_token(&t),
+                    None => break,
+                }
             }
         }
-    }
-    let raw = started.elapsed();
+        (objects, calls)
+    };
 
     let dir = tempfile::tempdir().expect("tempdir");
     let (catalog, store) = lifeboat_e2e::local_catalog(dir.path())
         .await
         .expect("catalog");
-    catalog
-        .insert_backup(&BackupRecord::new("bench", "default", &json!({})))
-        .await
-        .expect("record");
     let ctx = BackupContext {
         catalog: catalog.clone(),
         store: store.clone(),
@@ -87,21 +87,36 @@ async fn main() {
             }
         })
     };
-    let started = Instant::now();
-    let phase = engine::run(ctx.clone(), "bench".into(), BackupSpec::default(), None).await;
-    let backup = started.elapsed();
+    let mut backup = Duration::MAX;
+    for round in 0..3 {
+        let started = Instant::now();
+        (raw_objects, raw_calls) = list_all().await;
+        raw = raw.min(started.elapsed());
+        let name = format!("bench-{round}");
+        catalog
+            .insert_backup(&BackupRecord::new(&name, "default", &json!({})))
+            .await
+            .expect("record");
+        ctx.list_calls.store(0, Ordering::Relaxed);
+        let started = Instant::now();
+        let phase = engine::run(ctx.clone(), name, BackupSpec::default(), None).await;
+        backup = backup.min(started.elapsed());
+        assert_eq!(phase.phase.as_str(), "Completed", "{:?}", phase.reason);
+    }
     sampler.abort();
-    assert_eq!(phase.phase.as_str(), "Completed", "{:?}", phase.reason);
-    let record = catalog.backup("bench").await.expect("record");
+    let record = catalog.backup("bench-2").await.expect("record");
     let size = record.size_bytes.unwrap_or(0) as f64;
     let items = record.items_done as f64;
 
     println!("objects_in_cluster: {raw_objects}");
     println!(
-        "raw_paginated_listing: {:.0} ms ({raw_calls} list calls)",
+        "raw_paginated_listing_best_of_3: {:.0} ms ({raw_calls} list calls)",
         raw.as_secs_f64() * 1000.0
     );
-    println!("backup_wall_time: {:.0} ms", backup.as_secs_f64() * 1000.0);
+    println!(
+        "backup_wall_time_best_of_3: {:.0} ms",
+        backup.as_secs_f64() * 1000.0
+    );
     println!(
         "backup_to_listing_ratio: {:.2}",
         backup.as_secs_f64() / raw.as_secs_f64()

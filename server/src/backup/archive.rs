@@ -16,6 +16,8 @@ pub const FORMAT_VERSION: u32 = 1;
 pub const RESOURCES_FILE: &str = "resources.tar.zst";
 pub const LOG_FILE: &str = "log.jsonl.zst";
 pub const MANIFEST_FILE: &str = "manifest.json";
+/// zstd level: 1 is the fastest standard level; Kubernetes JSON compresses well even so.
+const ZSTD_LEVEL: i32 = 1;
 
 /// `backups/<name>/`
 pub fn backup_prefix(name: &str) -> String {
@@ -155,7 +157,7 @@ impl ArchiveWriter {
                 size: 0,
             };
             let buffered = std::io::BufWriter::with_capacity(1 << 20, sink);
-            let encoder = zstd::stream::write::Encoder::new(buffered, 3)?;
+            let encoder = zstd::stream::write::Encoder::new(buffered, ZSTD_LEVEL)?;
             let mut tar = tar::Builder::new(encoder);
             let mtime = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -254,7 +256,7 @@ impl ArchiveWriter {
 
 /// Compresses a small file (the log) and returns it with its info.
 pub fn compress(data: &[u8]) -> std::io::Result<(Vec<u8>, FileInfo)> {
-    let compressed = zstd::stream::encode_all(data, 3)?;
+    let compressed = zstd::stream::encode_all(data, ZSTD_LEVEL)?;
     let info = FileInfo {
         size: compressed.len() as u64,
         sha256: hex::encode(Sha256::digest(&compressed)),
