@@ -351,6 +351,8 @@ pub fn inspect(file: &Path, manifest: Option<&Path>) -> Result<()> {
     Ok(())
 }
 
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum RestoreCommand {
     /// Restore from a backup (plan first with --dry-run).
@@ -384,12 +386,19 @@ pub enum RestoreCommand {
         /// Show the plan and stop.
         #[arg(long)]
         dry_run: bool,
+        /// Restore these group-resources first, in this order (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        resource_priorities: Vec<String>,
         /// Wait for it to finish.
         #[arg(long)]
         wait: bool,
     },
     /// List restores, or show one with its plan and results.
     Get { name: Option<String> },
+    /// Everything about one restore, as JSON.
+    Describe { name: String },
+    /// One line per item: action, result and message.
+    Logs { name: String },
 }
 
 pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
@@ -408,6 +417,7 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
             restore_status,
             preserve_node_ports,
             dry_run,
+            resource_priorities,
             wait,
         } => {
             let mapping = lifeboat::restore::spec::parse_mapping(&namespace_mapping)
@@ -420,6 +430,7 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
                     "excludedResources": exclude_resources, "labelSelector": selector,
                     "namespaceMapping": mapping, "existingResourcePolicy": existing_resource_policy,
                     "restoreStatus": restore_status, "preserveNodePorts": preserve_node_ports, "dryRun": dry_run,
+                    "resourcePriorities": resource_priorities,
                 },
             });
             let created = api
@@ -464,6 +475,39 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
                 .await?;
             print_plan(&r);
             println!("{}", r["phase"].as_str().unwrap_or_default());
+            Ok(())
+        }
+        RestoreCommand::Describe { name } => {
+            let r = api
+                .json(api.request(reqwest::Method::GET, &format!("/api/v1/restores/{name}")))
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            Ok(())
+        }
+        RestoreCommand::Logs { name } => {
+            let text = api
+                .send(api.request(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/restores/{name}/log"),
+                ))
+                .await?
+                .text()
+                .await?;
+            for line in text.lines() {
+                let i: Value = serde_json::from_str(line).unwrap_or(Value::Null);
+                println!(
+                    "{:<9} {:<8} {}/{}/{} {}",
+                    i["action"].as_str().unwrap_or_default(),
+                    i["result"].as_str().unwrap_or("-"),
+                    i["groupResource"].as_str().unwrap_or_default(),
+                    i["namespace"].as_str().unwrap_or("-"),
+                    i["name"].as_str().unwrap_or_default(),
+                    i["message"]
+                        .as_str()
+                        .or(i["reason"].as_str())
+                        .unwrap_or_default()
+                );
+            }
             Ok(())
         }
         RestoreCommand::Get { name: None } => {

@@ -245,7 +245,7 @@ pub async fn plan(
             result: None,
             message: None,
             object: Value::Null,
-            tier: items::tier(&item.group_resource),
+            tier: spec.tier(&item.group_resource),
         };
         if let Some(reason) = items::excluded_reason(&item, spec, &restored_pvs) {
             line.action = Action::Excluded;

@@ -553,6 +553,19 @@ mod tests {
     }
 
     #[test]
+    fn priorities_override_the_order() {
+        let spec = RestoreSpec {
+            resource_priorities: vec!["widgets.example.com".into()],
+            ..Default::default()
+        };
+        assert!(
+            spec.tier("widgets.example.com")
+                < spec.tier("customresourcedefinitions.apiextensions.k8s.io")
+        );
+        assert!(spec.tier("namespaces") < spec.tier("deployments.apps"));
+    }
+
+    #[test]
     fn selectors_and_diffs() {
         let labels = json!({"app": "web", "tier": "a"});
         assert!(label_selector_matches("app=web,tier in (a,b)", &labels));

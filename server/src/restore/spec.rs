@@ -35,6 +35,9 @@ pub struct RestoreSpec {
     pub preserve_node_ports: bool,
     /// Plan only.
     pub dry_run: bool,
+    /// Group-resources restored first, in this order (`secrets`,
+    /// `widgets.example.com`); everything else follows in the default order.
+    pub resource_priorities: Vec<String>,
 }
 
 fn err(field: &str, message: impl Into<String>) -> SpecError {
@@ -90,6 +93,18 @@ impl RestoreSpec {
         let matches = |g: &String| g == "*" || glob_match(g, gr);
         (self.included_resources.is_empty() || self.included_resources.iter().any(matches))
             && !self.excluded_resources.iter().any(matches)
+    }
+
+    /// The restore tier of a group-resource: the priorities first, then the default order.
+    pub fn tier(&self, group_resource: &str) -> usize {
+        match self
+            .resource_priorities
+            .iter()
+            .position(|p| p == group_resource)
+        {
+            Some(i) => i,
+            None => self.resource_priorities.len() + super::items::tier(group_resource),
+        }
     }
 
     /// The namespace an object from `ns` lands in.
