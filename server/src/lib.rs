@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod cluster;
 pub mod config;
 pub mod demo;
+pub mod health;
 pub mod http;
 pub mod restore;
 pub mod serve;

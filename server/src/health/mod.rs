@@ -1,0 +1,4 @@
+//! Cluster health: a pure model over Kubernetes objects (this module), fed by
+//! watchers and served by the API in later work (see the health issue).
+
+pub mod model;

@@ -1,0 +1,471 @@
+//! The health model: pure functions from Kubernetes objects (as JSON) to what
+//! a person wants to know — is this node, pod, workload, volume, namespace or
+//! cluster healthy, and if not, why. No clients, no I/O: unit-tested here.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Healthy, degraded (working but not as intended) or failing (not working).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Healthy,
+    Degraded,
+    Failing,
+}
+
+/// A state and the reasons behind it, in words a person can act on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Health {
+    pub state: State,
+    pub reasons: Vec<String>,
+}
+
+impl Health {
+    fn healthy() -> Self {
+        Self {
+            state: State::Healthy,
+            reasons: Vec::new(),
+        }
+    }
+    fn worsen(&mut self, state: State, reason: impl Into<String>) {
+        self.state = self.state.max(state);
+        self.reasons.push(reason.into());
+    }
+}
+
+fn name(obj: &Value) -> &str {
+    obj["metadata"]["name"].as_str().unwrap_or_default()
+}
+
+fn condition<'a>(obj: &'a Value, kind: &str) -> Option<&'a Value> {
+    obj["status"]["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == kind)
+}
+
+/// A node: Ready, pressure conditions, cordoned.
+pub fn node(node: &Value) -> Health {
+    let mut h = Health::healthy();
+    match condition(node, "Ready") {
+        Some(c) if c["status"] == "True" => {}
+        Some(c) => h.worsen(
+            State::Failing,
+            format!(
+                "node {} is NotReady ({})",
+                name(node),
+                c["reason"]
+                    .as_str()
+                    .or(c["message"].as_str())
+                    .unwrap_or("no reason given")
+            ),
+        ),
+        None => h.worsen(
+            State::Failing,
+            format!("node {} reports no Ready condition", name(node)),
+        ),
+    }
+    for pressure in [
+        "MemoryPressure",
+        "DiskPressure",
+        "PIDPressure",
+        "NetworkUnavailable",
+    ] {
+        if condition(node, pressure).is_some_and(|c| c["status"] == "True") {
+            h.worsen(
+                State::Degraded,
+                format!("node {} has {pressure}", name(node)),
+            );
+        }
+    }
+    if node["spec"]["unschedulable"] == true {
+        h.worsen(
+            State::Degraded,
+            format!("node {} is cordoned (unschedulable)", name(node)),
+        );
+    }
+    h
+}
+
+/// What a pod's containers say.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PodSummary {
+    pub name: String,
+    pub namespace: String,
+    pub phase: String,
+    pub ready: u32,
+    pub containers: u32,
+    pub restarts: u64,
+    pub age_seconds: i64,
+    pub health: Health,
+}
+
+/// Waiting reasons that mean the container cannot run as things stand.
+const FAILING_WAITING: &[&str] = &[
+    "CrashLoopBackOff",
+    "ImagePullBackOff",
+    "ErrImagePull",
+    "InvalidImageName",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "RunContainerError",
+];
+
+/// A pod: phase, ready containers, restarts, waiting and terminated reasons, age.
+pub fn pod(pod: &Value, now: DateTime<Utc>) -> PodSummary {
+    let phase = pod["status"]["phase"]
+        .as_str()
+        .unwrap_or("Unknown")
+        .to_string();
+    let statuses = pod["status"]["containerStatuses"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let containers = pod["spec"]["containers"]
+        .as_array()
+        .map_or(statuses.len(), Vec::len) as u32;
+    let ready = statuses.iter().filter(|c| c["ready"] == true).count() as u32;
+    let restarts = statuses
+        .iter()
+        .filter_map(|c| c["restartCount"].as_u64())
+        .sum();
+    let created = pod["metadata"]["creationTimestamp"]
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc));
+    let age_seconds = created.map_or(0, |c| (now - c).num_seconds().max(0));
+    let pod_name = name(pod);
+    let mut h = Health::healthy();
+    match phase.as_str() {
+        "Succeeded" => {}
+        "Failed" => h.worsen(
+            State::Failing,
+            format!(
+                "pod {pod_name} failed{}",
+                pod["status"]["reason"]
+                    .as_str()
+                    .map(|r| format!(" ({r})"))
+                    .unwrap_or_default()
+            ),
+        ),
+        "Pending" if age_seconds > 300 => h.worsen(
+            State::Degraded,
+            format!(
+                "pod {pod_name} has been Pending for {} min",
+                age_seconds / 60
+            ),
+        ),
+        "Unknown" => h.worsen(
+            State::Degraded,
+            format!("pod {pod_name} is in phase Unknown (its node may be unreachable)"),
+        ),
+        _ => {}
+    }
+    for c in &statuses {
+        let cname = c["name"].as_str().unwrap_or_default();
+        if let Some(reason) = c["state"]["waiting"]["reason"].as_str() {
+            let state = if FAILING_WAITING.contains(&reason) {
+                State::Failing
+            } else {
+                State::Degraded
+            };
+            if reason != "ContainerCreating" || age_seconds > 300 {
+                h.worsen(
+                    state,
+                    format!("container {cname} of pod {pod_name}: {reason}"),
+                );
+            }
+        }
+        if c["lastState"]["terminated"]["reason"] == "OOMKilled"
+            || c["state"]["terminated"]["reason"] == "OOMKilled"
+        {
+            h.worsen(
+                State::Degraded,
+                format!("container {cname} of pod {pod_name} was OOMKilled"),
+            );
+        }
+        if phase == "Running"
+            && c["state"]["terminated"]["exitCode"]
+                .as_i64()
+                .is_some_and(|e| e != 0)
+        {
+            h.worsen(
+                State::Failing,
+                format!(
+                    "container {cname} of pod {pod_name} exited with {}",
+                    c["state"]["terminated"]["exitCode"]
+                ),
+            );
+        }
+    }
+    if phase == "Running" && ready < containers && h.state == State::Healthy {
+        h.worsen(
+            State::Degraded,
+            format!("pod {pod_name}: {ready}/{containers} containers ready"),
+        );
+    }
+    PodSummary {
+        name: pod_name.to_string(),
+        namespace: pod["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        phase,
+        ready,
+        containers,
+        restarts,
+        age_seconds,
+        health: h,
+    }
+}
+
+/// Replica counts of a Deployment, StatefulSet or DaemonSet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WorkloadSummary {
+    pub kind: String,
+    pub name: String,
+    pub desired: i64,
+    pub ready: i64,
+    pub updated: i64,
+    pub available: i64,
+    pub health: Health,
+}
+
+/// A workload: ready / desired / updated / available, and a stuck rollout.
+pub fn workload(obj: &Value) -> WorkloadSummary {
+    let kind = obj["kind"].as_str().unwrap_or_default().to_string();
+    let st = &obj["status"];
+    let int = |v: &Value| v.as_i64().unwrap_or(0);
+    let (desired, ready, updated, available) = if kind == "DaemonSet" {
+        (
+            int(&st["desiredNumberScheduled"]),
+            int(&st["numberReady"]),
+            int(&st["updatedNumberScheduled"]),
+            int(&st["numberAvailable"]),
+        )
+    } else {
+        let desired = obj["spec"]["replicas"].as_i64().unwrap_or(1);
+        (
+            desired,
+            int(&st["readyReplicas"]),
+            int(&st["updatedReplicas"]),
+            int(&st["availableReplicas"]),
+        )
+    };
+    let wname = name(obj);
+    let mut h = Health::healthy();
+    if desired > 0 && ready == 0 {
+        h.worsen(State::Failing, format!("{kind} {wname}: 0/{desired} ready"));
+    } else if ready < desired {
+        h.worsen(
+            State::Degraded,
+            format!("{kind} {wname}: {ready}/{desired} ready"),
+        );
+    }
+    if let Some(p) = condition(obj, "Progressing")
+        && p["status"] == "False"
+    {
+        h.worsen(
+            State::Degraded,
+            format!(
+                "{kind} {wname}: rollout stuck ({})",
+                p["reason"].as_str().unwrap_or("not progressing")
+            ),
+        );
+    }
+    let generation = obj["metadata"]["generation"].as_i64();
+    let observed = st["observedGeneration"].as_i64();
+    if let (Some(g), Some(o)) = (generation, observed)
+        && o < g
+        && updated < desired
+    {
+        h.worsen(
+            State::Degraded,
+            format!("{kind} {wname}: rollout in progress ({updated}/{desired} updated)"),
+        );
+    }
+    WorkloadSummary {
+        kind,
+        name: wname.to_string(),
+        desired,
+        ready,
+        updated,
+        available,
+        health: h,
+    }
+}
+
+/// A PersistentVolumeClaim: Bound is healthy, Pending degraded, Lost failing.
+pub fn pvc(claim: &Value) -> Health {
+    let mut h = Health::healthy();
+    let cname = name(claim);
+    match claim["status"]["phase"].as_str() {
+        Some("Bound") => {}
+        Some("Lost") => h.worsen(State::Failing, format!("PVC {cname} lost its volume")),
+        Some(other) => h.worsen(State::Degraded, format!("PVC {cname} is {other}")),
+        None => h.worsen(State::Degraded, format!("PVC {cname} has no phase yet")),
+    }
+    h
+}
+
+/// The roll-up of many: the worst state, with every reason.
+pub fn roll_up<'a>(parts: impl IntoIterator<Item = &'a Health>) -> Health {
+    let mut h = Health::healthy();
+    for p in parts {
+        if p.state != State::Healthy {
+            h.state = h.state.max(p.state);
+            h.reasons.extend(p.reasons.iter().cloned());
+        }
+    }
+    h
+}
+
+/// Whether a namespace's backups keep their promise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protection {
+    /// A successful backup covering it within the expected interval.
+    Protected,
+    /// Covered, but the last success is older than promised.
+    Stale,
+    /// No successful backup covers it.
+    Unprotected,
+}
+
+/// Protection from the time of the newest successful backup covering the
+/// namespace and the interval its schedule promises (24 h without a schedule).
+pub fn protection(
+    last_success: Option<DateTime<Utc>>,
+    promised_interval: Option<chrono::Duration>,
+    now: DateTime<Utc>,
+) -> Protection {
+    let interval = promised_interval.unwrap_or_else(|| chrono::Duration::hours(24));
+    match last_success {
+        None => Protection::Unprotected,
+        // A grace of half an interval for runs that take a while.
+        Some(t) if now - t <= interval + interval / 2 => Protection::Protected,
+        Some(_) => Protection::Stale,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-25T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn nodes_not_ready_under_pressure_or_cordoned() {
+        let ready = json!({"metadata": {"name": "a"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}});
+        assert_eq!(node(&ready).state, State::Healthy);
+        let not_ready = json!({"metadata": {"name": "b"}, "status": {"conditions": [{"type": "Ready", "status": "False", "reason": "KubeletNotReady"}]}});
+        let h = node(&not_ready);
+        assert_eq!(h.state, State::Failing);
+        assert!(h.reasons[0].contains("NotReady") && h.reasons[0].contains("KubeletNotReady"));
+        let pressured = json!({"metadata": {"name": "c"}, "spec": {"unschedulable": true},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}, {"type": "DiskPressure", "status": "True"}]}});
+        let h = node(&pressured);
+        assert_eq!(h.state, State::Degraded);
+        assert_eq!(h.reasons.len(), 2);
+    }
+
+    #[test]
+    fn pods_with_crash_loops_pulls_and_oom_kills() {
+        let running = json!({"metadata": {"name": "ok", "namespace": "a", "creationTimestamp": "2026-11-25T11:00:00Z"},
+            "spec": {"containers": [{"name": "c"}]},
+            "status": {"phase": "Running", "containerStatuses": [{"name": "c", "ready": true, "restartCount": 0, "state": {"running": {}}}]}});
+        let s = pod(&running, now());
+        assert_eq!(
+            (s.health.state, s.ready, s.containers, s.age_seconds),
+            (State::Healthy, 1, 1, 3600)
+        );
+        let crashing = json!({"metadata": {"name": "bad", "namespace": "a"}, "spec": {"containers": [{"name": "c"}]},
+            "status": {"phase": "Running", "containerStatuses": [{"name": "c", "ready": false, "restartCount": 7,
+                "state": {"waiting": {"reason": "CrashLoopBackOff"}}, "lastState": {"terminated": {"reason": "OOMKilled"}}}]}});
+        let s = pod(&crashing, now());
+        assert_eq!(s.health.state, State::Failing);
+        assert_eq!(s.restarts, 7);
+        assert!(
+            s.health
+                .reasons
+                .iter()
+                .any(|r| r.contains("CrashLoopBackOff"))
+        );
+        assert!(s.health.reasons.iter().any(|r| r.contains("OOMKilled")));
+        let pulling = json!({"metadata": {"name": "img"}, "spec": {"containers": [{"name": "c"}]},
+            "status": {"phase": "Pending", "containerStatuses": [{"name": "c", "state": {"waiting": {"reason": "ImagePullBackOff"}}}]}});
+        assert_eq!(pod(&pulling, now()).health.state, State::Failing);
+        let done = json!({"metadata": {"name": "job"}, "status": {"phase": "Succeeded"}});
+        assert_eq!(pod(&done, now()).health.state, State::Healthy);
+    }
+
+    #[test]
+    fn workloads_count_replicas_and_spot_stuck_rollouts() {
+        let fine = json!({"kind": "Deployment", "metadata": {"name": "web", "generation": 2},
+            "spec": {"replicas": 3}, "status": {"readyReplicas": 3, "updatedReplicas": 3, "availableReplicas": 3, "observedGeneration": 2}});
+        assert_eq!(workload(&fine).health.state, State::Healthy);
+        let partial = json!({"kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 3},
+            "status": {"readyReplicas": 2, "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]}});
+        let w = workload(&partial);
+        assert_eq!(w.health.state, State::Degraded);
+        assert!(
+            w.health
+                .reasons
+                .iter()
+                .any(|r| r.contains("ProgressDeadlineExceeded"))
+        );
+        let down = json!({"kind": "StatefulSet", "metadata": {"name": "db"}, "spec": {"replicas": 2}, "status": {}});
+        assert_eq!(workload(&down).health.state, State::Failing);
+        let ds = json!({"kind": "DaemonSet", "metadata": {"name": "logs"}, "status": {"desiredNumberScheduled": 3, "numberReady": 3}});
+        assert_eq!(workload(&ds).desired, 3);
+        assert_eq!(workload(&ds).health.state, State::Healthy);
+    }
+
+    #[test]
+    fn volumes_roll_ups_and_protection() {
+        assert_eq!(
+            pvc(&json!({"metadata": {"name": "d"}, "status": {"phase": "Bound"}})).state,
+            State::Healthy
+        );
+        assert_eq!(
+            pvc(&json!({"metadata": {"name": "d"}, "status": {"phase": "Pending"}})).state,
+            State::Degraded
+        );
+        assert_eq!(
+            pvc(&json!({"metadata": {"name": "d"}, "status": {"phase": "Lost"}})).state,
+            State::Failing
+        );
+        let parts = [
+            Health::healthy(),
+            pvc(&json!({"metadata": {"name": "x"}, "status": {"phase": "Pending"}})),
+        ];
+        let up = roll_up(&parts);
+        assert_eq!(up.state, State::Degraded);
+        assert_eq!(up.reasons.len(), 1);
+        let day = chrono::Duration::hours(24);
+        assert_eq!(protection(None, None, now()), Protection::Unprotected);
+        assert_eq!(
+            protection(Some(now() - chrono::Duration::hours(3)), Some(day), now()),
+            Protection::Protected
+        );
+        assert_eq!(
+            protection(Some(now() - chrono::Duration::hours(40)), Some(day), now()),
+            Protection::Stale
+        );
+        assert_eq!(
+            protection(
+                Some(now() - chrono::Duration::hours(2)),
+                Some(chrono::Duration::hours(1)),
+                now()
+            ),
+            Protection::Stale
+        );
+    }
+}
