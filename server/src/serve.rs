@@ -152,10 +152,15 @@ pub async fn open(config: &Config) -> Result<AppState, StartError> {
     if let Err(reason) = &cluster {
         tracing::warn!(%reason, "starting without a cluster");
     }
+    let health = cluster
+        .as_ref()
+        .ok()
+        .map(|c| crate::health::watch::ClusterState::start(&c.client));
     Ok(AppState {
         catalog,
         storage,
         cluster: Arc::new(cluster),
+        health,
     })
 }
 

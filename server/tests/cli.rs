@@ -285,6 +285,47 @@ async fn demo_serves_against_a_simulated_cluster_through_its_kubeconfig() {
     for expected in ["shop", "data", "ops"] {
         assert!(names.iter().any(|n| n == expected), "{names:?}");
     }
+
+    // Health from the watchers: the crash-looping pod degrades `shop`; a node going NotReady shows.
+    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> =
+        kube::Api::all(namespaces.clone().into_client());
+    nodes
+        .patch_status(
+            "node-b",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"status": {"conditions": [{"type": "Ready", "status": "False", "reason": "KubeletStopped"}]}})),
+        )
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let summary: serde_json::Value = reqwest::get(format!("{url}/api/v1/cluster/summary"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let shop = summary["namespaces"]
+            .as_array()
+            .and_then(|n| n.iter().find(|n| n["name"] == "shop"))
+            .cloned();
+        let crash = shop.as_ref().is_some_and(|s| {
+            s["health"]["reasons"]
+                .to_string()
+                .contains("CrashLoopBackOff")
+        });
+        let not_ready = summary["nodes"]["total"] == 2 && summary["nodes"]["ready"] == 1;
+        if crash && not_ready {
+            assert_eq!(summary["watches"]["pods"]["state"], "live", "{summary}");
+            assert_ne!(summary["health"]["state"], "healthy");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "summary never showed the problems: {summary}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

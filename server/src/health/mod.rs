@@ -2,3 +2,5 @@
 //! watchers and served by the API in later work (see the health issue).
 
 pub mod model;
+pub mod summary;
+pub mod watch;
