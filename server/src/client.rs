@@ -11,24 +11,43 @@ use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
+/// What a backup or restore selects; the same flags for both.
+#[derive(clap::Args, Debug)]
+pub struct Filters {
+    /// Namespaces (globs), comma-separated; default all.
+    #[arg(long, value_delimiter = ',')]
+    include_namespaces: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    exclude_namespaces: Vec<String>,
+    /// Resources such as deployments.apps,secrets; default all.
+    #[arg(long, value_delimiter = ',')]
+    include_resources: Vec<String>,
+    #[arg(long, value_delimiter = ',')]
+    exclude_resources: Vec<String>,
+    /// Label selector, e.g. app=web.
+    #[arg(long)]
+    selector: Option<String>,
+}
+
+impl Filters {
+    /// The filter fields of a backup or restore spec, as the API takes them.
+    fn spec(&self) -> serde_json::Map<String, Value> {
+        let v = json!({
+            "includedNamespaces": self.include_namespaces, "excludedNamespaces": self.exclude_namespaces,
+            "includedResources": self.include_resources, "excludedResources": self.exclude_resources,
+            "labelSelector": self.selector,
+        });
+        v.as_object().cloned().unwrap_or_default()
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum BackupCommand {
     /// Start a backup.
     Create {
         name: String,
-        /// Namespaces (globs), comma-separated; default all.
-        #[arg(long, value_delimiter = ',')]
-        include_namespaces: Vec<String>,
-        #[arg(long, value_delimiter = ',')]
-        exclude_namespaces: Vec<String>,
-        /// Resources such as deployments.apps,secrets; default all.
-        #[arg(long, value_delimiter = ',')]
-        include_resources: Vec<String>,
-        #[arg(long, value_delimiter = ',')]
-        exclude_resources: Vec<String>,
-        /// Label selector, e.g. app=web.
-        #[arg(long)]
-        selector: Option<String>,
+        #[command(flatten)]
+        filters: Filters,
         /// Cluster-scoped resources: auto, all or none.
         #[arg(long, default_value = "auto")]
         include_cluster_resources: String,
@@ -126,24 +145,18 @@ pub async fn run(server: &str, command: BackupCommand) -> Result<()> {
     match command {
         BackupCommand::Create {
             name,
-            include_namespaces,
-            exclude_namespaces,
-            include_resources,
-            exclude_resources,
-            selector,
+            filters,
             include_cluster_resources,
             ttl,
             wait,
         } => {
-            let body = json!({
-                "name": name,
-                "spec": {
-                    "includedNamespaces": include_namespaces, "excludedNamespaces": exclude_namespaces,
-                    "includedResources": include_resources, "excludedResources": exclude_resources,
-                    "labelSelector": selector, "includeClusterResources": include_cluster_resources,
-                    "ttl": ttl,
-                },
-            });
+            let mut spec = filters.spec();
+            spec.insert(
+                "includeClusterResources".into(),
+                json!(include_cluster_resources),
+            );
+            spec.insert("ttl".into(), json!(ttl));
+            let body = json!({"name": name, "spec": spec});
             api.json(
                 api.request(reqwest::Method::POST, "/api/v1/backups")
                     .json(&body),
@@ -361,16 +374,8 @@ pub enum RestoreCommand {
         name: Option<String>,
         #[arg(long)]
         from_backup: String,
-        #[arg(long, value_delimiter = ',')]
-        include_namespaces: Vec<String>,
-        #[arg(long, value_delimiter = ',')]
-        exclude_namespaces: Vec<String>,
-        #[arg(long, value_delimiter = ',')]
-        include_resources: Vec<String>,
-        #[arg(long, value_delimiter = ',')]
-        exclude_resources: Vec<String>,
-        #[arg(long)]
-        selector: Option<String>,
+        #[command(flatten)]
+        filters: Filters,
         /// old:new, several allowed (comma-separated or repeated).
         #[arg(long)]
         namespace_mapping: Vec<String>,
@@ -407,11 +412,7 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
         RestoreCommand::Create {
             name,
             from_backup,
-            include_namespaces,
-            exclude_namespaces,
-            include_resources,
-            exclude_resources,
-            selector,
+            filters,
             namespace_mapping,
             existing_resource_policy,
             restore_status,
@@ -422,17 +423,19 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
         } => {
             let mapping = lifeboat::restore::spec::parse_mapping(&namespace_mapping)
                 .map_err(|e| anyhow!("--namespace-mapping: {}", e.message))?;
-            let body = json!({
-                "name": name,
-                "spec": {
-                    "backupName": from_backup, "includedNamespaces": include_namespaces,
-                    "excludedNamespaces": exclude_namespaces, "includedResources": include_resources,
-                    "excludedResources": exclude_resources, "labelSelector": selector,
-                    "namespaceMapping": mapping, "existingResourcePolicy": existing_resource_policy,
-                    "restoreStatus": restore_status, "preserveNodePorts": preserve_node_ports, "dryRun": dry_run,
-                    "resourcePriorities": resource_priorities,
-                },
-            });
+            let mut spec = filters.spec();
+            for (k, v) in [
+                ("backupName", json!(from_backup)),
+                ("namespaceMapping", json!(mapping)),
+                ("existingResourcePolicy", json!(existing_resource_policy)),
+                ("restoreStatus", json!(restore_status)),
+                ("preserveNodePorts", json!(preserve_node_ports)),
+                ("dryRun", json!(dry_run)),
+                ("resourcePriorities", json!(resource_priorities)),
+            ] {
+                spec.insert(k.into(), v);
+            }
+            let body = json!({"name": name, "spec": spec});
             let created = api
                 .json(
                     api.request(reqwest::Method::POST, "/api/v1/restores")
