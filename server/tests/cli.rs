@@ -405,6 +405,50 @@ async fn backups_through_the_api_and_the_cli() {
     let (ok, out) = cli(&["logs", "shop-1"]);
     assert!(ok && out.contains("finished"), "{out}");
 
+    // The namespace page: its workloads and pods from the watchers, its backups and protection.
+    let shop: serde_json::Value = http
+        .get(format!("{url}/api/v1/namespaces/shop"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(shop["protection"], "protected", "{shop}");
+    assert_eq!(shop["lastBackup"], "shop-1");
+    assert!(
+        shop["workloads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w["name"] == "web" && w["kind"] == "Deployment"),
+        "{shop}"
+    );
+    let listed: serde_json::Value = http
+        .get(format!("{url}/api/v1/namespaces"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ops = listed["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "ops")
+        .unwrap();
+    assert_eq!(ops["protection"], "unprotected");
+    let nodes: serde_json::Value = http
+        .get(format!("{url}/api/v1/nodes"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(nodes["items"].as_array().unwrap().len(), 2);
+
     // Contents: the tree, and objects with Secret values redacted.
     let contents: serde_json::Value = http
         .get(format!("{url}/api/v1/backups/shop-1/contents"))

@@ -3,6 +3,7 @@
 //! cluster and turn errors into JSON with a message that says what to do.
 
 mod backups;
+mod health;
 mod restores;
 
 use std::sync::Arc;
@@ -43,8 +44,7 @@ pub fn router(state: AppState) -> Router {
             post(check_storage_location),
         )
         .route("/api/v1/activity", get(activity))
-        .route("/api/v1/cluster/summary", get(cluster_summary))
-        .route("/api/v1/namespaces", get(namespaces))
+        .merge(health::routes())
         .merge(backups::routes())
         .merge(restores::routes())
         .fallback(not_found)
@@ -240,34 +240,6 @@ async fn check_storage_location(
         )
         .await?;
     Ok(Json(state.catalog.storage_location(&name).await?).into_response())
-}
-
-fn health_state(state: &AppState) -> Result<&crate::health::watch::ClusterState, ApiError> {
-    state.health.as_ref().ok_or_else(|| ApiError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        message: format!(
-            "no cluster is being watched: {}",
-            state
-                .cluster
-                .as_ref()
-                .as_ref()
-                .err()
-                .cloned()
-                .unwrap_or_default()
-        ),
-    })
-}
-
-async fn cluster_summary(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(crate::health::summary::cluster(health_state(&state)?)).into_response())
-}
-
-async fn namespaces(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let items: Vec<serde_json::Value> = crate::health::summary::namespaces(health_state(&state)?)
-        .into_iter()
-        .map(|(name, (health, counts))| json!({"name": name, "health": health, "counts": counts}))
-        .collect();
-    Ok(Json(json!({"items": items})).into_response())
 }
 
 #[derive(Debug, Deserialize)]

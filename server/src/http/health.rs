@@ -1,0 +1,166 @@
+//! Cluster health in the API: the summary, namespaces with roll-ups and backup
+//! protection, one namespace in detail, and nodes.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router, routing::get};
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::{ApiError, AppState};
+use crate::backup::BackupSpec;
+use crate::health::model::{self, Protection};
+use crate::health::{summary, watch::ClusterState};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/cluster/summary", get(cluster_summary))
+        .route("/api/v1/namespaces", get(namespaces))
+        .route("/api/v1/namespaces/{name}", get(namespace))
+        .route("/api/v1/nodes", get(nodes))
+}
+
+fn watched(state: &AppState) -> Result<&ClusterState, ApiError> {
+    state.health.as_ref().ok_or_else(|| ApiError {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        message: format!(
+            "no cluster is being watched: {}",
+            state
+                .cluster
+                .as_ref()
+                .as_ref()
+                .err()
+                .cloned()
+                .unwrap_or_default()
+        ),
+    })
+}
+
+/// Newest successful backup covering each namespace asked about.
+async fn protection_of(
+    state: &AppState,
+    namespaces: &[String],
+) -> Result<Vec<(Protection, Option<String>)>, ApiError> {
+    let backups = state.catalog.backups(&Default::default()).await?;
+    let now = Utc::now();
+    Ok(namespaces
+        .iter()
+        .map(|ns| {
+            let last = backups
+                .iter()
+                .filter(|b| {
+                    matches!(b.phase.as_str(), "Completed" | "PartiallyFailed")
+                        && b.missing_from_storage == 0
+                })
+                .filter(|b| {
+                    serde_json::from_str::<BackupSpec>(&b.spec)
+                        .is_ok_and(|s| s.includes_namespace(ns))
+                })
+                .filter_map(|b| {
+                    let t = DateTime::parse_from_rfc3339(b.completed_at.as_deref()?)
+                        .ok()?
+                        .with_timezone(&Utc);
+                    Some((t, b.name.clone()))
+                })
+                .max();
+            (
+                model::protection(last.as_ref().map(|(t, _)| *t), None, now),
+                last.map(|(_, n)| n),
+            )
+        })
+        .collect())
+}
+
+async fn cluster_summary(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(Json(summary::cluster(watched(&state)?)).into_response())
+}
+
+async fn namespaces(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let rolled = summary::namespaces(watched(&state)?);
+    let names: Vec<String> = rolled.keys().cloned().collect();
+    let protection = protection_of(&state, &names).await?;
+    let items: Vec<Value> = rolled
+        .into_iter()
+        .zip(protection)
+        .map(|((name, (health, counts)), (p, last))| {
+            json!({"name": name, "health": health, "counts": counts, "protection": p, "lastBackup": last})
+        })
+        .collect();
+    Ok(Json(json!({"items": items})).into_response())
+}
+
+fn in_namespace<K: serde::Serialize>(items: Vec<std::sync::Arc<K>>, ns: &str) -> Vec<Value> {
+    items
+        .iter()
+        .filter_map(|i| serde_json::to_value(i.as_ref()).ok())
+        .filter(|v| v["metadata"]["namespace"] == ns)
+        .collect()
+}
+
+async fn namespace(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    let w = watched(&state)?;
+    let rolled = summary::namespaces(w);
+    let Some((health, counts)) = rolled.get(&name) else {
+        return Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("namespace {name} is not in the cluster"),
+        });
+    };
+    let now = Utc::now();
+    let pods: Vec<_> = in_namespace(w.pods.state(), &name)
+        .iter()
+        .map(|p| model::pod(p, now))
+        .collect();
+    let workloads: Vec<_> = [
+        ("Deployment", in_namespace(w.deployments.state(), &name)),
+        ("StatefulSet", in_namespace(w.statefulsets.state(), &name)),
+        ("DaemonSet", in_namespace(w.daemonsets.state(), &name)),
+    ]
+    .into_iter()
+    .flat_map(|(kind, items)| {
+        items.into_iter().map(move |mut v| {
+            v["kind"] = json!(kind);
+            model::workload(&v)
+        })
+    })
+    .collect();
+    let pvcs: Vec<Value> = in_namespace(w.pvcs.state(), &name)
+        .iter()
+        .map(|c| json!({"name": c["metadata"]["name"], "phase": c["status"]["phase"], "volume": c["spec"]["volumeName"],
+                        "storageClass": c["spec"]["storageClassName"], "health": model::pvc(c)}))
+        .collect();
+    let backups: Vec<Value> = state
+        .catalog
+        .backups(&Default::default())
+        .await?
+        .into_iter()
+        .filter(|b| serde_json::from_str::<BackupSpec>(&b.spec).is_ok_and(|s| s.includes_namespace(&name)))
+        .map(|b| json!({"name": b.name, "phase": b.phase, "completedAt": b.completed_at, "sizeBytes": b.size_bytes}))
+        .collect();
+    let (protection, last) = protection_of(&state, std::slice::from_ref(&name))
+        .await?
+        .remove(0);
+    Ok(Json(json!({
+        "name": name, "health": health, "counts": counts, "protection": protection, "lastBackup": last,
+        "workloads": workloads, "pods": pods, "persistentVolumeClaims": pvcs, "backups": backups,
+    }))
+    .into_response())
+}
+
+async fn nodes(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let items: Vec<Value> = watched(&state)?
+        .nodes
+        .state()
+        .iter()
+        .filter_map(|n| serde_json::to_value(n.as_ref()).ok())
+        .map(|n| {
+            json!({"name": n["metadata"]["name"], "health": model::node(&n), "capacity": n["status"]["capacity"],
+                   "kubeletVersion": n["status"]["nodeInfo"]["kubeletVersion"], "unschedulable": n["spec"]["unschedulable"]})
+        })
+        .collect();
+    Ok(Json(json!({"items": items})).into_response())
+}
