@@ -204,13 +204,30 @@ pub async fn serve(config: &Config) -> Result<(), StartError> {
     });
     // Tools and tests read this line to learn the port when listening on :0.
     println!("lifeboat listening on http://{addr}");
-    axum::serve(listener, router(state.clone()))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(StartError::Serve)?;
+    // On SIGTERM, requests in flight get a grace period; long-lived streams
+    // (SSE progress, the change stream) would otherwise hold the exit forever.
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, router(state.clone())).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(());
+    });
+    let grace = async {
+        if stop_rx.await.is_ok() {
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        served = server => served.map_err(StartError::Serve)?,
+        () = grace => tracing::warn!(grace = ?SHUTDOWN_GRACE, "closing connections still open after the grace period"),
+    }
     tracing::info!("stopped");
     Ok(())
 }
+
+/// How long requests in flight may finish after SIGTERM.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();

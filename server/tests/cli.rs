@@ -326,11 +326,73 @@ async fn demo_serves_against_a_simulated_cluster_through_its_kubeconfig() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+
+    // The live stream: a change to the web Deployment arrives, and a client resuming
+    // from just before it gets it again.
+    let deploys: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(namespaces.clone().into_client(), "shop");
+    let mut live = reqwest::get(format!("{url}/api/v1/stream")).await.unwrap();
+    deploys
+        .patch(
+            "web",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"spec": {"replicas": 4}})),
+        )
+        .await
+        .unwrap();
+    let id = next_change(&mut live, |c| {
+        c["resource"] == "deployments.apps" && c["name"] == "web"
+    })
+    .await;
+    let mut resumed = reqwest::Client::new()
+        .get(format!("{url}/api/v1/stream"))
+        .header("Last-Event-ID", (id - 1).to_string())
+        .send()
+        .await
+        .unwrap();
+    let again = next_change(&mut resumed, |_| true).await;
+    assert_eq!(again, id, "resuming replays from the next id");
+    drop((live, resumed));
+
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(child.wait().unwrap().success());
+}
+
+/// Reads server-sent events until a `change` matches; returns its id (20 s at most).
+async fn next_change(
+    resp: &mut reqwest::Response,
+    wanted: impl Fn(&serde_json::Value) -> bool,
+) -> u64 {
+    let mut buffer = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            let id = event
+                .lines()
+                .find_map(|l| l.strip_prefix("id:"))
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            let data = event
+                .lines()
+                .find_map(|l| l.strip_prefix("data:"))
+                .map(str::trim);
+            if let (Some(id), Some(data)) = (id, data) {
+                let change: serde_json::Value = serde_json::from_str(data).unwrap();
+                if wanted(&change) {
+                    return id;
+                }
+            }
+        }
+        let chunk = tokio::time::timeout_at(deadline, resp.chunk())
+            .await
+            .expect("no matching change within 20 s");
+        buffer.push_str(&String::from_utf8_lossy(
+            &chunk.unwrap().expect("stream ended"),
+        ));
+    }
 }
 
 /// Starts `lifeboat demo` and returns it with its base URL.

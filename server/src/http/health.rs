@@ -19,6 +19,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/namespaces", get(namespaces))
         .route("/api/v1/namespaces/{name}", get(namespace))
         .route("/api/v1/nodes", get(nodes))
+        .route("/api/v1/stream", get(stream))
 }
 
 fn watched(state: &AppState) -> Result<&ClusterState, ApiError> {
@@ -163,4 +164,73 @@ async fn nodes(State(state): State<AppState>) -> Result<Response, ApiError> {
         })
         .collect();
     Ok(Json(json!({"items": items})).into_response())
+}
+
+/// Live changes as server-sent events (`change`), resumable with `Last-Event-ID`.
+/// A client whose last id is no longer kept gets a `resync` event: fetch the
+/// snapshots again, then follow the stream.
+async fn stream(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    use futures::StreamExt;
+    let w = watched(&state)?;
+    let last: Option<u64> = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let (rx, backlog, resync) = {
+        let changes = w.changes.lock().map_err(|_| ApiError {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: "the change log is unavailable".into(),
+        })?;
+        // Subscribe first, under the same lock, so nothing falls between backlog and live.
+        let rx = changes.subscribe();
+        match last {
+            None => (rx, Vec::new(), false),
+            Some(id) => match changes.since(id) {
+                Some(backlog) => (rx, backlog, false),
+                None => (rx, Vec::new(), true),
+            },
+        }
+    };
+    let to_event = |c: &crate::health::watch::Change| {
+        Event::default()
+            .id(c.id.to_string())
+            .event("change")
+            .json_data(c)
+            .unwrap_or_default()
+    };
+    let first: Vec<Event> = resync
+        .then(|| {
+            Event::default()
+                .event("resync")
+                .data("history no longer kept; fetch the snapshots again")
+        })
+        .into_iter()
+        .chain(backlog.iter().map(to_event))
+        .collect();
+    let mut last_sent = backlog.last().map(|c| c.id).or(last).unwrap_or(0);
+    let live = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |item| {
+        let out = match item {
+            Ok(c) if c.id > last_sent => {
+                last_sent = c.id;
+                Some(to_event(&c))
+            }
+            Ok(_) => None,
+            Err(_) => Some(
+                Event::default()
+                    .event("resync")
+                    .data("changes were missed; fetch the snapshots again"),
+            ),
+        };
+        futures::future::ready(out)
+    });
+    let events = futures::stream::iter(first)
+        .chain(live)
+        .map(Ok::<_, std::convert::Infallible>);
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
