@@ -1173,11 +1173,3 @@ impl Default for Store {
         Self::new()
     }
 }
-
-/// Reads `metadata.namespace` and `metadata.name`.
-pub fn object_key(obj: &Value) -> (Option<String>, String) {
-    (
-        obj["metadata"]["namespace"].as_str().map(str::to_string),
-        name_of(obj).to_string(),
-    )
-}

@@ -170,14 +170,7 @@ async fn serve_answers_health_and_readiness_then_stops_on_sigterm() {
     let (mut child, url) = spawn_serve(dir.path(), &kubeconfig);
     let http = reqwest::Client::new();
 
-    let health: serde_json::Value = http
-        .get(format!("{url}/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: serde_json::Value = get_json(&http, format!("{url}/healthz")).await;
     assert_eq!(health["status"], "alive");
 
     let ready = http.get(format!("{url}/readyz")).send().await.unwrap();
@@ -206,14 +199,8 @@ async fn serve_answers_health_and_readiness_then_stops_on_sigterm() {
     // The embedded defaults were used: SQLite catalog and local backups in ./lifeboat-data.
     assert!(dir.path().join("lifeboat-data/lifeboat.db").is_file());
     assert!(dir.path().join("lifeboat-data/backups").is_dir());
-    let locations: serde_json::Value = http
-        .get(format!("{url}/api/v1/storage-locations"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let locations: serde_json::Value =
+        get_json(&http, format!("{url}/api/v1/storage-locations")).await;
     assert_eq!(locations["items"][0]["name"], "default");
     assert_eq!(locations["items"][0]["availability"], "available");
 
@@ -468,14 +455,7 @@ async fn backups_through_the_api_and_the_cli() {
     assert!(ok && out.contains("finished"), "{out}");
 
     // The namespace page: its workloads and pods from the watchers, its backups and protection.
-    let shop: serde_json::Value = http
-        .get(format!("{url}/api/v1/namespaces/shop"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let shop: serde_json::Value = get_json(&http, format!("{url}/api/v1/namespaces/shop")).await;
     assert_eq!(shop["protection"], "protected", "{shop}");
     assert_eq!(shop["lastBackup"], "shop-1");
     assert!(
@@ -486,14 +466,7 @@ async fn backups_through_the_api_and_the_cli() {
             .any(|w| w["name"] == "web" && w["kind"] == "Deployment"),
         "{shop}"
     );
-    let listed: serde_json::Value = http
-        .get(format!("{url}/api/v1/namespaces"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: serde_json::Value = get_json(&http, format!("{url}/api/v1/namespaces")).await;
     let ops = listed["items"]
         .as_array()
         .unwrap()
@@ -501,25 +474,12 @@ async fn backups_through_the_api_and_the_cli() {
         .find(|n| n["name"] == "ops")
         .unwrap();
     assert_eq!(ops["protection"], "unprotected");
-    let nodes: serde_json::Value = http
-        .get(format!("{url}/api/v1/nodes"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let nodes: serde_json::Value = get_json(&http, format!("{url}/api/v1/nodes")).await;
     assert_eq!(nodes["items"].as_array().unwrap().len(), 2);
 
     // Contents: the tree, and objects with Secret values redacted.
-    let contents: serde_json::Value = http
-        .get(format!("{url}/api/v1/backups/shop-1/contents"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let contents: serde_json::Value =
+        get_json(&http, format!("{url}/api/v1/backups/shop-1/contents")).await;
     assert!(
         contents["resources"]["deployments.apps"]["shop"]
             .as_array()
@@ -639,4 +599,9 @@ async fn backups_through_the_api_and_the_cli() {
         .status()
         .unwrap();
     assert!(child.wait().unwrap().success());
+}
+
+/// GETs a URL and parses the JSON answer.
+async fn get_json(http: &reqwest::Client, url: String) -> serde_json::Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
 }

@@ -357,14 +357,7 @@ pub async fn run(
         remove_objects(&ctx.store, &name).await;
     }
     let items = ctx.catalog.backup(&name).await.map_or(0, |b| b.items_done);
-    let expires = spec
-        .ttl
-        .as_deref()
-        .and_then(super::spec::parse_ttl)
-        .map(|secs| {
-            (Utc::now() + chrono::Duration::seconds(secs))
-                .to_rfc3339_opts(SecondsFormat::Millis, true)
-        });
+    let expires = spec.expires_at(Utc::now());
     if let Err(e) = ctx
         .catalog
         .finish_backup(
@@ -619,14 +612,7 @@ async fn finish(
     .await
     .map_err(|e| format!("writing the log to storage failed: {e}"))?;
     files.insert(archive::LOG_FILE.to_string(), log_info);
-    let expires_at = spec
-        .ttl
-        .as_deref()
-        .and_then(super::spec::parse_ttl)
-        .map(|secs| {
-            (Utc::now() + chrono::Duration::seconds(secs))
-                .to_rfc3339_opts(SecondsFormat::Millis, true)
-        });
+    let expires_at = spec.expires_at(Utc::now());
     let manifest = Manifest {
         format_version: archive::FORMAT_VERSION,
         lifeboat_version: crate::VERSION.to_string(),

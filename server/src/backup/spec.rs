@@ -129,6 +129,15 @@ impl BackupSpec {
         Ok(())
     }
 
+    /// When a backup finished at `from` expires, by its TTL (RFC 3339), if it has one.
+    pub fn expires_at(&self, from: chrono::DateTime<chrono::Utc>) -> Option<String> {
+        let secs = self.ttl.as_deref().and_then(parse_ttl)?;
+        Some(
+            (from + chrono::Duration::seconds(secs))
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        )
+    }
+
     pub fn storage_location(&self) -> &str {
         self.storage_location.as_deref().unwrap_or("default")
     }

@@ -81,10 +81,7 @@ async fn create(
     State(state): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let request: CreateRequest = serde_json::from_slice(&body).map_err(|e| ApiError {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        message: format!("the request body is not a valid backup: {e}"),
-    })?;
+    let request: CreateRequest = super::parse_body(&body, "backup")?;
     let client = state.cluster.as_ref().as_ref().ok().map(|c| &c.client);
     let (record, _) = backup::start(
         &state.catalog,

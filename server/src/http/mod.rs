@@ -79,6 +79,14 @@ where
         .into_response()
 }
 
+/// Parses a JSON request body; a malformed one is a 422 that says what was expected.
+pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        message: format!("the request body is not a valid {what}: {e}"),
+    })
+}
+
 /// An error as the API returns it: `{"error": "...", "status": 404}`.
 #[derive(Debug)]
 pub struct ApiError {

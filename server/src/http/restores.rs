@@ -40,10 +40,7 @@ async fn create(
     State(state): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let request: CreateRequest = serde_json::from_slice(&body).map_err(|e| ApiError {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        message: format!("the request body is not a valid restore: {e}"),
-    })?;
+    let request: CreateRequest = super::parse_body(&body, "restore")?;
     let name = request.name.unwrap_or_else(|| {
         format!(
             "{}-{}",
