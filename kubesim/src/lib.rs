@@ -57,6 +57,9 @@ pub struct Options {
     pub history: usize,
     /// Group-resources the token may not touch (403), like a restricted ServiceAccount.
     pub forbidden: Vec<String>,
+    /// The certificates to serve; generated at start when `None` (a restart
+    /// through [`Kubesim::stop`] keeps them, as a real API server does).
+    pub certificates: Option<Arc<tls::Certificates>>,
 }
 
 impl Default for Options {
@@ -71,6 +74,7 @@ impl Default for Options {
             persist: None,
             history: store::HISTORY,
             forbidden: Vec::new(),
+            certificates: None,
         }
     }
 }
@@ -113,8 +117,13 @@ impl Kubesim {
         api.bookmark_interval = options.bookmark_interval;
         api.forbidden = options.forbidden.clone();
         let router = api.router();
+        let mut options = options;
         let (acceptor, ca_pem) = if options.tls {
-            let certs = tls::generate().context("generating certificates")?;
+            let certs = match &options.certificates {
+                Some(c) => c.clone(),
+                None => Arc::new(tls::generate().context("generating certificates")?),
+            };
+            options.certificates = Some(certs.clone());
             let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
             let mut config = rustls::ServerConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()?
@@ -126,7 +135,7 @@ impl Kubesim {
             config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
             (
                 Some(tokio_rustls::TlsAcceptor::from(Arc::new(config))),
-                Some(certs.ca_pem),
+                Some(certs.ca_pem.clone()),
             )
         } else {
             (None, None)

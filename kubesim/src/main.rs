@@ -66,6 +66,7 @@ async fn main() -> anyhow::Result<()> {
         persist: cli.persist,
         history: kubesim::store::HISTORY,
         forbidden: cli.forbid,
+        certificates: None,
     })
     .await?;
     if !resumed {

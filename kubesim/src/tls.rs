@@ -7,6 +7,7 @@ use base64::Engine;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
 use serde_json::json;
 
+#[derive(Clone, Debug)]
 pub struct Certificates {
     pub ca_pem: String,
     pub server_cert_der: Vec<u8>,

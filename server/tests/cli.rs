@@ -245,13 +245,17 @@ async fn demo_serves_against_a_simulated_cluster_through_its_kubeconfig() {
     lifeboat::install_crypto_provider();
     let dir = tempfile::tempdir().unwrap();
     let (mut child, url) = spawn_demo(dir.path());
-    let ready: serde_json::Value = reqwest::get(format!("{url}/readyz"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(ready["ready"], true, "{ready}");
+    // Ready once every watch has listed its resource.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let ready: serde_json::Value =
+            get_json(&reqwest::Client::new(), format!("{url}/readyz")).await;
+        if ready["ready"] == true {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never ready: {ready}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     let kubeconfig = dir.path().join("lifeboat-data/demo.kubeconfig");
     assert!(kubeconfig.is_file());
     // The demo cluster is a real API over HTTPS: its namespaces are listable with kube-rs.

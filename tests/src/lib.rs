@@ -504,3 +504,114 @@ pub async fn local_catalog(
         std::sync::Arc::new(lifeboat::storage::LocalStore::new(dir.join("backups"))?);
     Ok((catalog, store))
 }
+
+/// Lifeboat's HTTP server in this process, against `client`'s cluster, with
+/// its watchers started, a SQLite catalog and local backups under `dir`.
+/// Returns its base URL and state; it serves until the test ends.
+pub async fn serve_lifeboat(
+    client: kube::Client,
+    cluster_url: &str,
+    dir: &Path,
+) -> Result<(String, lifeboat::http::AppState)> {
+    let (catalog, storage) = local_catalog(dir).await?;
+    let health = lifeboat::health::watch::ClusterState::start(&client);
+    let state = lifeboat::http::AppState {
+        catalog,
+        storage,
+        cluster: std::sync::Arc::new(Ok(lifeboat::cluster::Cluster {
+            client,
+            url: cluster_url.to_string(),
+        })),
+        health: Some(health),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let router = lifeboat::http::router(state.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Ok((url, state))
+}
+
+/// Polls `url` (JSON) until `done` holds for it, or fails after `within`
+/// with the last answer. Returns that answer.
+pub async fn poll_json(
+    url: &str,
+    within: std::time::Duration,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> Result<serde_json::Value> {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let answer: serde_json::Value = match reqwest::get(url).await {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(e) => serde_json::json!({"unreachable": e.to_string()}),
+        };
+        if done(&answer) {
+            return Ok(answer);
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!("{url} never answered as expected within {within:?}; last: {answer}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// A server-sent event stream read event by event.
+pub struct SseStream {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+/// One server-sent event: its name (`message` when unnamed), id and data.
+#[derive(Debug)]
+pub struct SseEvent {
+    pub event: String,
+    pub id: Option<u64>,
+    pub data: String,
+}
+
+impl SseStream {
+    pub async fn open(url: &str, last_event_id: Option<u64>) -> Result<Self> {
+        let mut request = reqwest::Client::new().get(url);
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id.to_string());
+        }
+        let response = request.send().await?.error_for_status()?;
+        Ok(Self {
+            response,
+            buffer: String::new(),
+        })
+    }
+
+    /// The next event for which `wanted` holds, skipping others; fails after `within`.
+    pub async fn next_matching(
+        &mut self,
+        within: Duration,
+        wanted: impl Fn(&SseEvent) -> bool,
+    ) -> Result<SseEvent> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let raw: String = self.buffer.drain(..end + 2).collect();
+                let field = |name: &str| {
+                    raw.lines()
+                        .find_map(|l| l.strip_prefix(name))
+                        .map(|v| v.trim().to_string())
+                };
+                let event = SseEvent {
+                    event: field("event:").unwrap_or_else(|| "message".into()),
+                    id: field("id:").and_then(|v| v.parse().ok()),
+                    data: field("data:").unwrap_or_default(),
+                };
+                if wanted(&event) {
+                    return Ok(event);
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .map_err(|_| anyhow::anyhow!("no matching event within {within:?}"))??
+                .context("the stream ended")?;
+            self.buffer.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+}

@@ -322,6 +322,127 @@ pub fn roll_up<'a>(parts: impl IntoIterator<Item = &'a Health>) -> Health {
     h
 }
 
+/// A Job: running, complete, or failed (with the reason).
+pub fn job(obj: &Value) -> Health {
+    let mut h = Health::healthy();
+    if let Some(c) = condition(obj, "Failed")
+        && c["status"] == "True"
+    {
+        h.worsen(
+            State::Degraded,
+            format!(
+                "Job {} failed ({})",
+                name(obj),
+                c["reason"].as_str().unwrap_or("no reason given")
+            ),
+        );
+    }
+    h
+}
+
+/// A CronJob: suspended is worth saying; its Jobs carry their own health.
+pub fn cronjob(obj: &Value) -> Health {
+    let mut h = Health::healthy();
+    if obj["spec"]["suspend"] == true {
+        h.worsen(
+            State::Degraded,
+            format!("CronJob {} is suspended", name(obj)),
+        );
+    }
+    h
+}
+
+/// One environment variable of a container as the API may show it: a literal
+/// value from the pod spec, or a reference. Values held in Secrets are never
+/// read, only named.
+pub fn env_var(var: &Value) -> Value {
+    let from = &var["valueFrom"];
+    let reference = if !from["secretKeyRef"].is_null() {
+        Some(
+            serde_json::json!({"secret": from["secretKeyRef"]["name"], "key": from["secretKeyRef"]["key"]}),
+        )
+    } else if !from["configMapKeyRef"].is_null() {
+        Some(
+            serde_json::json!({"configMap": from["configMapKeyRef"]["name"], "key": from["configMapKeyRef"]["key"]}),
+        )
+    } else if !from["fieldRef"].is_null() {
+        Some(serde_json::json!({"field": from["fieldRef"]["fieldPath"]}))
+    } else if !from["resourceFieldRef"].is_null() {
+        Some(serde_json::json!({"resource": from["resourceFieldRef"]["resource"]}))
+    } else {
+        None
+    };
+    match reference {
+        Some(r) => serde_json::json!({"name": var["name"], "from": r}),
+        None => serde_json::json!({"name": var["name"], "value": var["value"]}),
+    }
+}
+
+/// A container of a pod: its spec (image, ports, env as references) joined
+/// with its status (ready, restarts, state and the last termination).
+pub fn container(spec: &Value, status: Option<&Value>) -> Value {
+    let env: Vec<Value> = spec["env"]
+        .as_array()
+        .map(|vars| vars.iter().map(env_var).collect())
+        .unwrap_or_default();
+    let env_from: Vec<Value> = spec["envFrom"]
+        .as_array()
+        .map(|froms| {
+            froms
+                .iter()
+                .map(|f| {
+                    if f["secretRef"].is_null() {
+                        serde_json::json!({"configMap": f["configMapRef"]["name"], "prefix": f["prefix"]})
+                    } else {
+                        serde_json::json!({"secret": f["secretRef"]["name"], "prefix": f["prefix"]})
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let st = status.cloned().unwrap_or(Value::Null);
+    let state = |s: &Value| {
+        if let Some(w) = s.get("waiting") {
+            serde_json::json!({"state": "waiting", "reason": w["reason"], "message": w["message"]})
+        } else if let Some(r) = s.get("running") {
+            serde_json::json!({"state": "running", "startedAt": r["startedAt"]})
+        } else if let Some(t) = s.get("terminated") {
+            serde_json::json!({"state": "terminated", "reason": t["reason"], "exitCode": t["exitCode"],
+                               "message": t["message"], "finishedAt": t["finishedAt"]})
+        } else {
+            Value::Null
+        }
+    };
+    serde_json::json!({
+        "name": spec["name"],
+        "image": spec["image"],
+        "ports": spec["ports"],
+        "resources": spec["resources"],
+        "env": env,
+        "envFrom": env_from,
+        "ready": st["ready"] == true,
+        "restarts": st["restartCount"].as_u64().unwrap_or(0),
+        "state": state(&st["state"]),
+        "lastState": state(&st["lastState"]),
+    })
+}
+
+/// An Event as people read it: type, reason, message, the object, how often, when last.
+pub fn event(e: &Value) -> Value {
+    let last = e["lastTimestamp"]
+        .as_str()
+        .or(e["eventTime"].as_str())
+        .or(e["metadata"]["creationTimestamp"].as_str());
+    serde_json::json!({
+        "type": e["type"],
+        "reason": e["reason"],
+        "message": e["message"],
+        "object": {"kind": e["involvedObject"]["kind"], "name": e["involvedObject"]["name"]},
+        "count": e["count"].as_u64().unwrap_or(1),
+        "lastSeen": last,
+    })
+}
+
 /// Whether a namespace's backups keep their promise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -467,5 +588,63 @@ mod tests {
             ),
             Protection::Stale
         );
+    }
+
+    #[test]
+    fn jobs_cronjobs_and_events() {
+        let failed = json!({"metadata": {"name": "migrate"}, "status": {"conditions": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}]}});
+        let h = job(&failed);
+        assert_eq!(h.state, State::Degraded);
+        assert!(h.reasons[0].contains("BackoffLimitExceeded"));
+        assert_eq!(
+            job(&json!({"metadata": {"name": "ok"}, "status": {"succeeded": 1}})).state,
+            State::Healthy
+        );
+        assert_eq!(
+            cronjob(&json!({"metadata": {"name": "c"}, "spec": {"suspend": true}})).state,
+            State::Degraded
+        );
+        let e = event(
+            &json!({"type": "Warning", "reason": "BackOff", "message": "restarting",
+            "involvedObject": {"kind": "Pod", "name": "web-1"}, "count": 4, "lastTimestamp": "2026-11-25T11:00:00Z"}),
+        );
+        assert_eq!(e["object"]["name"], "web-1");
+        assert_eq!(e["count"], 4);
+        assert_eq!(e["lastSeen"], "2026-11-25T11:00:00Z");
+    }
+
+    #[test]
+    fn containers_show_env_from_secrets_as_references_only() {
+        let spec = json!({"name": "app", "image": "shop/web:2", "env": [
+            {"name": "MODE", "value": "production"},
+            {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+            {"name": "FLAGS", "valueFrom": {"configMapKeyRef": {"name": "flags", "key": "all"}}},
+            {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}],
+            "envFrom": [{"secretRef": {"name": "api-keys"}}, {"configMapRef": {"name": "settings"}, "prefix": "S_"}]});
+        let status = json!({"name": "app", "ready": false, "restartCount": 3,
+            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}},
+            "lastState": {"terminated": {"reason": "Error", "exitCode": 1}}});
+        let c = container(&spec, Some(&status));
+        assert_eq!(c["env"][0], json!({"name": "MODE", "value": "production"}));
+        assert_eq!(
+            c["env"][1],
+            json!({"name": "DB_PASSWORD", "from": {"secret": "db", "key": "password"}})
+        );
+        assert!(c["env"][1].get("value").is_none());
+        assert_eq!(c["env"][2]["from"]["configMap"], "flags");
+        assert_eq!(c["env"][3]["from"]["field"], "spec.nodeName");
+        assert_eq!(
+            c["envFrom"][0],
+            json!({"secret": "api-keys", "prefix": null})
+        );
+        assert_eq!(c["envFrom"][1]["configMap"], "settings");
+        assert_eq!(c["state"]["reason"], "CrashLoopBackOff");
+        assert_eq!(c["lastState"]["exitCode"], 1);
+        assert_eq!(
+            (c["ready"].clone(), c["restarts"].clone()),
+            (json!(false), json!(3))
+        );
+        let not_started = container(&spec, None);
+        assert_eq!(not_started["state"], Value::Null);
     }
 }

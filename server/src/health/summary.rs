@@ -63,12 +63,25 @@ pub fn namespaces(state: &ClusterState) -> BTreeMap<String, (Health, Value)> {
             .or_default()
             .push(model::workload(&w).health);
     }
-    for claim in values(state.pvcs.state()) {
-        let ns = claim["metadata"]["namespace"]
+    let others = values(state.jobs.state())
+        .into_iter()
+        .map(|j| (model::job(&j), j))
+        .chain(
+            values(state.cronjobs.state())
+                .into_iter()
+                .map(|c| (model::cronjob(&c), c)),
+        )
+        .chain(
+            values(state.pvcs.state())
+                .into_iter()
+                .map(|c| (model::pvc(&c), c)),
+        );
+    for (health, obj) in others {
+        let ns = obj["metadata"]["namespace"]
             .as_str()
             .unwrap_or_default()
             .to_string();
-        parts.entry(ns).or_default().push(model::pvc(&claim));
+        parts.entry(ns).or_default().push(health);
     }
     parts
         .into_iter()
@@ -85,8 +98,31 @@ pub fn namespaces(state: &ClusterState) -> BTreeMap<String, (Health, Value)> {
         .collect()
 }
 
-/// The cluster summary: nodes, pods by phase, failing pods, namespace roll-ups, watch states.
+/// How long a computed summary may be served again when nothing changed
+/// (ages and "Pending for N min" move with the clock).
+const SUMMARY_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The cluster summary, reused while no change arrived (many dashboards
+/// polling a big cluster cost one computation per change, not per request).
 pub fn cluster(state: &ClusterState) -> Value {
+    let last = state.changes.lock().map(|c| c.last_id()).unwrap_or(0);
+    if let Ok(cache) = state.summary_cache.lock()
+        && let Some((id, at, summary)) = cache.as_ref()
+        && *id == last
+        && at.elapsed() < SUMMARY_REUSE
+    {
+        return summary.clone();
+    }
+    let summary = compute_cluster(state);
+    if let Ok(mut cache) = state.summary_cache.lock() {
+        *cache = Some((last, std::time::Instant::now(), summary.clone()));
+    }
+    summary
+}
+
+/// The cluster summary: nodes, pods by phase, failing pods, namespace roll-ups,
+/// recent warning events, watch states.
+fn compute_cluster(state: &ClusterState) -> Value {
     let now = Utc::now();
     let nodes: Vec<(Value, Health)> = values(state.nodes.state())
         .into_iter()
@@ -120,6 +156,26 @@ pub fn cluster(state: &ClusterState) -> Value {
         },
         "pods": {"byPhase": phases, "unhealthy": failing_pods},
         "namespaces": namespaces.iter().map(|(ns, (h, c))| json!({"name": ns, "health": h, "counts": c})).collect::<Vec<_>>(),
+        "warnings": warnings(state, 20),
         "watches": state.watch_states(),
     })
+}
+
+/// The newest Warning events across the cluster.
+fn warnings(state: &ClusterState, limit: usize) -> Vec<Value> {
+    let mut shown: Vec<Value> = state
+        .events
+        .state()
+        .iter()
+        .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .filter_map(|e| serde_json::to_value(e.as_ref()).ok())
+        .map(|e| {
+            let mut shown = model::event(&e);
+            shown["namespace"] = e["metadata"]["namespace"].clone();
+            shown
+        })
+        .collect();
+    shown.sort_by(|a, b| b["lastSeen"].as_str().cmp(&a["lastSeen"].as_str()));
+    shown.truncate(limit);
+    shown
 }

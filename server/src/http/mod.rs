@@ -143,7 +143,39 @@ pub struct ComponentStatus {
     pub detail: String,
 }
 
-/// Checks catalog, storage and cluster concurrently.
+/// Watches are ready when each is live or not permitted (a restricted
+/// ServiceAccount is a choice, not a fault); starting or reconnecting is not.
+fn watches_readiness(
+    states: &std::collections::BTreeMap<&'static str, crate::health::watch::WatchState>,
+) -> (bool, String) {
+    use crate::health::watch::WatchState;
+    let mut waiting = Vec::new();
+    let mut not_permitted = Vec::new();
+    for (resource, state) in states {
+        match state {
+            WatchState::Live => {}
+            WatchState::Starting => waiting.push(format!("{resource} starting")),
+            WatchState::Reconnecting { reason } => {
+                waiting.push(format!("{resource} reconnecting ({reason})"));
+            }
+            WatchState::NotPermitted { .. } => not_permitted.push(*resource),
+        }
+    }
+    let mut detail = if waiting.is_empty() {
+        format!("{} watches live", states.len() - not_permitted.len())
+    } else {
+        waiting.join("; ")
+    };
+    if !not_permitted.is_empty() {
+        detail.push_str(&format!(
+            "; not permitted to watch {} (grant list/watch on them to see them)",
+            not_permitted.join(", ")
+        ));
+    }
+    (waiting.is_empty(), detail)
+}
+
+/// Checks catalog, storage and cluster concurrently, and the watches' states.
 pub async fn readiness(state: &AppState) -> Vec<ComponentStatus> {
     let catalog = async {
         match state.catalog.ping().await {
@@ -170,18 +202,22 @@ pub async fn readiness(state: &AppState) -> Vec<ComponentStatus> {
         }
     };
     let (catalog, storage, cluster) = tokio::join!(catalog, storage, cluster);
-    [
+    let mut components = vec![
         ("catalog", catalog),
         ("storage", storage),
         ("cluster", cluster),
-    ]
-    .into_iter()
-    .map(|(name, (ready, detail))| ComponentStatus {
-        name,
-        ready,
-        detail,
-    })
-    .collect()
+    ];
+    if let Some(health) = &state.health {
+        components.push(("watches", watches_readiness(&health.watch_states())));
+    }
+    components
+        .into_iter()
+        .map(|(name, (ready, detail))| ComponentStatus {
+            name,
+            ready,
+            detail,
+        })
+        .collect()
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {

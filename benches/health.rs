@@ -1,0 +1,276 @@
+//! Health benchmark: `cargo bench -p lifeboat-e2e --bench health`.
+//!
+//! kubesim (HTTPS, controllers off) holds 10,000 Running pods and 2,000
+//! Deployments in 100 namespaces. Lifeboat's real `serve` runs in a child
+//! process (this binary, re-executed) against it, so its memory is its own.
+//! Prints, as `name: value unit`:
+//! - the server's RSS once every watch has listed (goal ≤ 150 MiB), and its peak;
+//! - the latency from a change sent to the API to its event on `/api/v1/stream`
+//!   over loopback, p50 and p99 of 300 changes (goal p99 < 200 ms);
+//! - `/api/v1/cluster/summary` under 50 concurrent clients: requests/s and p99,
+//!   and the time of one summary computed afresh after a change.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
+
+const NAMESPACES: usize = 100;
+const PODS: usize = 10_000;
+const DEPLOYMENTS: usize = 2_000;
+const CHANGES: usize = 300;
+const CLIENTS: usize = 50;
+const LOAD_FOR: Duration = Duration::from_secs(10);
+
+fn status_kib(pid: u32, field: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+/// The child: Lifeboat's `serve`, configured by the parent through the environment.
+async fn serve_child() {
+    let dir = std::env::var("BENCH_DATA_DIR").expect("BENCH_DATA_DIR");
+    let kubeconfig = std::env::var("BENCH_KUBECONFIG").expect("BENCH_KUBECONFIG");
+    let config = lifeboat::config::Config {
+        data_dir: dir.into(),
+        kubeconfig: Some(kubeconfig.into()),
+        listen: "127.0.0.1:0".parse().expect("address"),
+        ..Default::default()
+    };
+    if let Err(e) = lifeboat::serve::serve(&config).await {
+        eprintln!("serve failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn seed(store: &kubesim::Store) {
+    let find = |r: &str, g: &str| store.find(g, "v1", r).expect("built-in resource");
+    let (ns_rt, pod_rt, deploy_rt) = (
+        find("namespaces", ""),
+        find("pods", ""),
+        find("deployments", "apps"),
+    );
+    for n in 0..NAMESPACES {
+        let ns = format!("team-{n:02}");
+        store
+            .create(&ns_rt, None, json!({"metadata": {"name": ns}}), false)
+            .expect("namespace");
+        for d in 0..DEPLOYMENTS / NAMESPACES {
+            let app = format!("app-{d}");
+            let template = json!({"metadata": {"labels": {"app": app}}, "spec": {"containers": [{
+                "name": "main", "image": "registry.example/app:1.2.3", "ports": [{"containerPort": 8080}],
+                "env": [{"name": "MODE", "value": "production"},
+                        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "app-token", "key": "token"}}}],
+                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]}});
+            store
+                .create(
+                    &deploy_rt,
+                    Some(&ns),
+                    json!({"metadata": {"name": app, "labels": {"app": app}},
+                           "spec": {"replicas": 5, "selector": {"matchLabels": {"app": app}}, "template": template},
+                           "status": {"replicas": 5, "readyReplicas": 5, "updatedReplicas": 5, "availableReplicas": 5}}),
+                    false,
+                )
+                .expect("deployment");
+            for p in 0..PODS / DEPLOYMENTS {
+                let mut pod = template.clone();
+                pod["metadata"]["name"] = json!(format!("{app}-7d9f8c6b5-{p:05}"));
+                pod["spec"]["nodeName"] = json!(format!("node-{}", p % 3));
+                pod["status"] = json!({"phase": "Running", "podIP": "10.0.0.1", "startTime": "2026-11-25T10:00:00Z",
+                    "conditions": [{"type": "Ready", "status": "True"}],
+                    "containerStatuses": [{"name": "main", "ready": true, "restartCount": 0, "image": "registry.example/app:1.2.3",
+                        "state": {"running": {"startedAt": "2026-11-25T10:00:05Z"}}}]});
+                store.create(&pod_rt, Some(&ns), pod, false).expect("pod");
+            }
+        }
+    }
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    if std::env::var("BENCH_CHILD").is_ok() {
+        return serve_child().await;
+    }
+    let (sim, client) = lifeboat_e2e::kubesim(lifeboat_e2e::quiet_kubesim(), false)
+        .await
+        .expect("kubesim");
+    seed(&sim.store);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+
+    let started = Instant::now();
+    let mut child = Command::new(std::env::current_exe().expect("own path"))
+        .env("BENCH_CHILD", "1")
+        .env("BENCH_DATA_DIR", dir.path().join("data"))
+        .env("BENCH_KUBECONFIG", &kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("child");
+    let pid = child.id();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("first line");
+    let url = line
+        .trim()
+        .strip_prefix("lifeboat listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    let http = reqwest::Client::new();
+    let summary_url = format!("{url}/api/v1/cluster/summary");
+    loop {
+        let summary: serde_json::Value = http
+            .get(&summary_url)
+            .send()
+            .await
+            .expect("summary")
+            .json()
+            .await
+            .unwrap_or_default();
+        let watching = summary["pods"]["byPhase"]["Running"] == PODS
+            && summary["watches"]
+                .as_object()
+                .is_some_and(|w| w.values().all(|s| s["state"] == "live"));
+        if watching {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "never synced: {summary}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    println!(
+        "objects_watched: {} pods, {} deployments",
+        PODS, DEPLOYMENTS
+    );
+    println!(
+        "time_to_first_full_summary: {} ms",
+        started.elapsed().as_millis()
+    );
+    println!(
+        "server_rss_watching: {:.0} MiB",
+        status_kib(pid, "VmRSS:") / 1024.0
+    );
+
+    // Change → SSE latency: one Deployment patched at a time, timed from
+    // sending the patch to its change event arriving on the stream.
+    let mut stream = lifeboat_e2e::SseStream::open(&format!("{url}/api/v1/stream"), None)
+        .await
+        .expect("stream");
+    let mut latencies = Vec::with_capacity(CHANGES);
+    for i in 0..CHANGES {
+        let ns = format!("team-{:02}", i % NAMESPACES);
+        let name = format!("app-{}", i % (DEPLOYMENTS / NAMESPACES));
+        let api: Api<k8s_openapi::api::apps::v1::Deployment> = Api::namespaced(client.clone(), &ns);
+        let t0 = Instant::now();
+        api.patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"bench/change": i.to_string()}}})),
+        )
+        .await
+        .expect("patch");
+        let wanted_ns = format!(r#""namespace":"{ns}""#);
+        let wanted_name = format!(r#""name":"{name}""#);
+        stream
+            .next_matching(Duration::from_secs(10), |e| {
+                e.data.contains(r#""resource":"deployments.apps""#)
+                    && e.data.contains(&wanted_ns)
+                    && e.data.contains(&wanted_name)
+            })
+            .await
+            .expect("change event");
+        latencies.push(t0.elapsed());
+    }
+    latencies.sort();
+    println!(
+        "change_to_sse_p50: {:.1} ms",
+        percentile(&latencies, 0.50).as_secs_f64() * 1000.0
+    );
+    println!(
+        "change_to_sse_p99: {:.1} ms",
+        percentile(&latencies, 0.99).as_secs_f64() * 1000.0
+    );
+
+    // One summary computed afresh (a change invalidates the cached one).
+    let api: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), "team-00");
+    api.patch(
+        "app-0",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"annotations": {"bench/change": "fresh"}}})),
+    )
+    .await
+    .expect("patch");
+    stream
+        .next_matching(Duration::from_secs(10), |e| {
+            e.data.contains(r#""namespace":"team-00""#) && e.data.contains(r#""name":"app-0""#)
+        })
+        .await
+        .expect("change event");
+    drop(stream);
+    let t0 = Instant::now();
+    http.get(&summary_url)
+        .send()
+        .await
+        .expect("summary")
+        .bytes()
+        .await
+        .expect("body");
+    println!("summary_uncached: {} ms", t0.elapsed().as_millis());
+
+    // 50 clients asking for the summary as fast as they can for 10 s.
+    let deadline = Instant::now() + LOAD_FOR;
+    let timings = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let (http, url, timings) = (http.clone(), summary_url.clone(), timings.clone());
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                while Instant::now() < deadline {
+                    let t0 = Instant::now();
+                    let resp = http.get(&url).send().await.expect("summary");
+                    assert!(resp.status().is_success());
+                    resp.bytes().await.expect("body");
+                    mine.push(t0.elapsed());
+                }
+                timings.lock().expect("lock").extend(mine);
+            })
+        })
+        .collect();
+    for c in clients {
+        c.await.expect("client");
+    }
+    let mut timings = std::mem::take(&mut *timings.lock().expect("lock"));
+    timings.sort();
+    println!(
+        "summary_50_clients: {:.0} requests/s",
+        timings.len() as f64 / LOAD_FOR.as_secs_f64()
+    );
+    println!(
+        "summary_50_clients_p99: {:.0} ms",
+        percentile(&timings, 0.99).as_secs_f64() * 1000.0
+    );
+    println!(
+        "server_rss_peak: {:.0} MiB",
+        status_kib(pid, "VmHWM:") / 1024.0
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
