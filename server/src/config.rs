@@ -67,6 +67,34 @@ pub struct Config {
     pub log_format: LogFormat,
     /// The default storage location, named `default` in the catalog.
     pub storage: StorageConfig,
+    /// Who runs schedules and garbage collection when several replicas share PostgreSQL.
+    pub scheduler: SchedulerConfig,
+}
+
+/// With PostgreSQL, only the holder of a `coordination.k8s.io/v1` Lease runs
+/// schedules and GC; with SQLite (one replica) the server simply runs them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchedulerConfig {
+    /// This replica's identity in the Lease; default: `$HOSTNAME` (the pod name) plus a random suffix.
+    pub replica_id: Option<String>,
+    /// Namespace of the Lease; default: the ServiceAccount's namespace in a pod, else `default`.
+    pub lease_namespace: Option<String>,
+    /// Name of the Lease.
+    pub lease_name: String,
+    /// How long a leader that stopped renewing keeps the Lease (seconds).
+    pub lease_duration_seconds: u64,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self {
+            replica_id: None,
+            lease_namespace: None,
+            lease_name: "lifeboat-scheduler".into(),
+            lease_duration_seconds: 15,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -116,6 +144,7 @@ impl Default for Config {
             kube_context: None,
             log_format: LogFormat::Json,
             storage: StorageConfig::default(),
+            scheduler: SchedulerConfig::default(),
         }
     }
 }
@@ -167,6 +196,13 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
         "storage.s3.secret_access_key",
     ),
     ("LIFEBOAT_S3_CHECKSUM", "storage.s3.checksum"),
+    ("LIFEBOAT_REPLICA_ID", "scheduler.replica_id"),
+    ("LIFEBOAT_LEASE_NAMESPACE", "scheduler.lease_namespace"),
+    ("LIFEBOAT_LEASE_NAME", "scheduler.lease_name"),
+    (
+        "LIFEBOAT_LEASE_DURATION_SECONDS",
+        "scheduler.lease_duration_seconds",
+    ),
 ];
 
 /// Variables with the prefix that are not configuration keys.
@@ -271,6 +307,17 @@ fn set_key(
                 });
             }
         }
+    } else if dotted.ends_with("_seconds") {
+        match raw.parse::<i64>() {
+            Ok(n) => toml::Value::Integer(n),
+            Err(_) => {
+                return Err(ConfigError::Value {
+                    source_name: source_name.into(),
+                    message: format!("`{raw}` is not a whole number of seconds"),
+                    hint: "Use a number such as 15.".into(),
+                });
+            }
+        }
     } else {
         toml::Value::String(raw.to_string())
     };
@@ -322,6 +369,13 @@ impl Config {
                     )
                 })?;
             }
+        }
+        if !(5..=3600).contains(&self.scheduler.lease_duration_seconds) {
+            return Err(invalid(
+                "scheduler.lease_duration_seconds",
+                format!("{} is out of range", self.scheduler.lease_duration_seconds),
+                "Use 5 to 3600 seconds; 15 is Kubernetes' usual choice.",
+            ));
         }
         if self.storage.kind == StorageKind::S3 {
             let s3 = &self.storage.s3;

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod health;
 pub mod http;
 pub mod restore;
+pub mod schedule;
 pub mod serve;
 pub mod storage;
 

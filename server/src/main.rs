@@ -56,6 +56,13 @@ enum Command {
         #[command(subcommand)]
         command: Box<client::RestoreCommand>,
     },
+    /// Backups on a cron schedule with retention: create, list, pause, resume, delete.
+    Schedule {
+        #[arg(long, default_value = "http://127.0.0.1:8080", env = "LIFEBOAT_SERVER")]
+        server: String,
+        #[command(subcommand)]
+        command: Box<client::ScheduleCommand>,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -108,6 +115,9 @@ fn main() -> ExitCode {
         }
         Command::Backup { server, command } => run_client(client::run(&server, *command)),
         Command::Restore { server, command } => run_client(client::run_restore(&server, *command)),
+        Command::Schedule { server, command } => {
+            run_client(client::run_schedule(&server, *command))
+        }
         Command::Serve => run_serve(&config, false),
         Command::Demo => run_serve(&config, true),
     }

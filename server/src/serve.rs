@@ -156,12 +156,53 @@ pub async fn open(config: &Config) -> Result<AppState, StartError> {
         .as_ref()
         .ok()
         .map(|c| crate::health::watch::ClusterState::start(&c.client));
+    let leadership = leadership(config, &catalog, cluster.as_ref().ok());
     Ok(AppState {
         catalog,
         storage,
         cluster: Arc::new(cluster),
         health,
+        leadership,
     })
+}
+
+/// SQLite: this is the only replica, it runs schedules. PostgreSQL: the
+/// holder of the Lease does (its election starts here).
+fn leadership(
+    config: &Config,
+    catalog: &Catalog,
+    cluster: Option<&Cluster>,
+) -> crate::schedule::Leadership {
+    use crate::catalog::Engine;
+    use crate::schedule::{Leadership, LeaseElector};
+    if catalog.engine() == Engine::Sqlite {
+        return Leadership::Single;
+    }
+    let Some(cluster) = cluster else {
+        let reason = "the PostgreSQL catalog may be shared by several replicas, and without a cluster there is no Lease to decide which runs schedules; connect a cluster".to_string();
+        tracing::warn!(%reason, "schedules will not run here");
+        return Leadership::Nobody(reason);
+    };
+    let s = &config.scheduler;
+    let namespace = s.lease_namespace.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+            .map(|n| n.trim().to_string())
+            .unwrap_or_else(|_| "default".into())
+    });
+    let identity = s.replica_id.clone().unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "lifeboat".into());
+        format!("{host}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+    });
+    let elector = LeaseElector::new(
+        cluster.client.clone(),
+        &namespace,
+        &s.lease_name,
+        &identity,
+        std::time::Duration::from_secs(s.lease_duration_seconds),
+    );
+    elector.spawn();
+    tracing::info!(%identity, lease = %format!("{namespace}/{}", s.lease_name), "competing for the scheduler lease");
+    Leadership::Lease(Box::new(elector))
 }
 
 /// Serves until SIGTERM or Ctrl-C, then finishes the requests in flight.
@@ -202,6 +243,19 @@ pub async fn serve(config: &Config) -> Result<(), StartError> {
             }
         }
     });
+    // Schedules and GC: run while this replica leads.
+    crate::schedule::Scheduler {
+        catalog: state.catalog.clone(),
+        store: state.storage.clone(),
+        client: state
+            .cluster
+            .as_ref()
+            .as_ref()
+            .ok()
+            .map(|c| c.client.clone()),
+        leadership: state.leadership.clone(),
+    }
+    .spawn();
     // Tools and tests read this line to learn the port when listening on :0.
     println!("lifeboat listening on http://{addr}");
     // On SIGTERM, requests in flight get a grace period; long-lived streams
@@ -221,6 +275,9 @@ pub async fn serve(config: &Config) -> Result<(), StartError> {
     tokio::select! {
         served = server => served.map_err(StartError::Serve)?,
         () = grace => tracing::warn!(grace = ?SHUTDOWN_GRACE, "closing connections still open after the grace period"),
+    }
+    if let crate::schedule::Leadership::Lease(elector) = &state.leadership {
+        elector.release().await;
     }
     tracing::info!("stopped");
     Ok(())

@@ -598,6 +598,51 @@ async fn backups_through_the_api_and_the_cli() {
         .unwrap();
     assert_eq!(gone.status(), 404);
 
+    // Schedules from the CLI: a bad cron is refused with the field named; a
+    // good one shows its next runs; pause, list, delete.
+    let schedule = |args: &[&str]| {
+        let out = lifeboat(dir.path())
+            .args(["schedule", "--server", &url])
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.success(), text(&out))
+    };
+    let (ok, out) = schedule(&["create", "nightly", "--schedule", "0 1 * *"]);
+    assert!(
+        !ok && out.contains("422") && out.contains("schedule:"),
+        "{out}"
+    );
+    let (ok, out) = schedule(&[
+        "create",
+        "nightly",
+        "--schedule",
+        "0 1 * * *",
+        "--timezone",
+        "Europe/Berlin",
+        "--include-namespaces",
+        "shop",
+        "--keep-last",
+        "7",
+        "--ttl",
+        "720h",
+    ]);
+    assert!(ok && out.contains("next runs: "), "{out}");
+    let (ok, out) = schedule(&["pause", "nightly"]);
+    assert!(ok, "{out}");
+    let (ok, out) = schedule(&["get"]);
+    assert!(
+        ok && out.contains("nightly") && out.contains("0 1 * * *") && out.contains("true"),
+        "{out}"
+    );
+    assert!(out.contains("runner: single"), "{out}");
+    let (ok, out) = schedule(&["resume", "nightly"]);
+    assert!(ok && out.contains("next runs: "), "{out}");
+    let (ok, out) = schedule(&["delete", "nightly", "--yes"]);
+    assert!(ok, "{out}");
+    let (ok, out) = schedule(&["get", "nightly"]);
+    assert!(!ok && out.contains("404"), "{out}");
+
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

@@ -523,6 +523,7 @@ pub async fn serve_lifeboat(
             url: cluster_url.to_string(),
         })),
         health: Some(health),
+        leadership: lifeboat::schedule::Leadership::Single,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
@@ -613,5 +614,75 @@ impl SseStream {
                 .context("the stream ended")?;
             self.buffer.push_str(&String::from_utf8_lossy(&chunk));
         }
+    }
+}
+
+/// The `lifeboat` binary of this build (`cargo test --workspace` builds it
+/// next to the test binaries), or `LIFEBOAT_BIN`.
+pub fn lifeboat_bin() -> Result<PathBuf> {
+    if let Ok(bin) = std::env::var("LIFEBOAT_BIN") {
+        return Ok(PathBuf::from(bin));
+    }
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test> → target/<profile>/lifeboat
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|p| p.join("lifeboat"))
+        .context("test binary has no parent directory")?;
+    if !bin.is_file() {
+        bail!(
+            "{} does not exist; build it with `cargo build -p lifeboat` (cargo test --workspace does), or set LIFEBOAT_BIN",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// A `lifeboat serve` process, killed (SIGKILL) when dropped.
+pub struct LifeboatProcess {
+    pub url: String,
+    child: Option<Child>,
+}
+
+impl LifeboatProcess {
+    /// Starts `lifeboat serve --listen 127.0.0.1:0` in `dir` with `env` and
+    /// waits for its "listening" line.
+    pub fn start(dir: &Path, env: &[(&str, String)]) -> Result<Self> {
+        use std::io::BufRead;
+        let mut child = Command::new(lifeboat_bin()?)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .current_dir(dir)
+            .env("LIFEBOAT_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut line = String::new();
+        std::io::BufReader::new(stdout).read_line(&mut line)?;
+        let Some(url) = line.trim().strip_prefix("lifeboat listening on ") else {
+            let _ = child.kill();
+            let _ = child.wait();
+            bail!("lifeboat serve did not start: {line:?}");
+        };
+        Ok(Self {
+            url: url.to_string(),
+            child: Some(child),
+        })
+    }
+
+    /// Kills it at once, as a crash or an OOM kill would.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for LifeboatProcess {
+    fn drop(&mut self) {
+        self.kill();
     }
 }

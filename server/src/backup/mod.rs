@@ -29,6 +29,14 @@ pub enum BackupError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error(
+        "backup {backup} is being read by restore(s) {}; delete it once they have finished",
+        .restores.join(", ")
+    )]
+    InUse {
+        backup: String,
+        restores: Vec<String>,
+    },
 }
 
 /// Backup names are DNS-1123 labels, as they become object keys and labels.
@@ -108,6 +116,13 @@ pub async fn delete(
             field: "name".into(),
             message: format!("backup {name} is still running; delete it once it has finished"),
         }));
+    }
+    let restores = catalog.restores_reading(name).await?;
+    if !restores.is_empty() {
+        return Err(BackupError::InUse {
+            backup: name.to_string(),
+            restores,
+        });
     }
     catalog
         .set_backup_phase(name, BackupPhase::Deleting, None)

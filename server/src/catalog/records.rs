@@ -453,6 +453,17 @@ impl Catalog {
         Ok(())
     }
 
+    /// Restores that are reading `backup_name` now (New or InProgress).
+    pub async fn restores_reading(&self, backup_name: &str) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT name FROM restores WHERE backup_name = $1 AND phase IN ('New', 'InProgress') ORDER BY name",
+        )
+        .bind(backup_name)
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows.into_iter().map(|(n,)| n).collect())
+    }
+
     pub async fn restores(&self, backup_name: Option<&str>) -> Result<Vec<RestoreRecord>> {
         Ok(sqlx::query_as(
             "SELECT * FROM restores WHERE ($1 IS NULL OR backup_name = $1) ORDER BY created_at DESC, name",
@@ -506,6 +517,60 @@ impl Catalog {
         Ok(sqlx::query_as("SELECT * FROM schedules ORDER BY name")
             .fetch_all(self.pool())
             .await?)
+    }
+
+    pub async fn schedule(&self, name: &str) -> Result<ScheduleRecord> {
+        sqlx::query_as("SELECT * FROM schedules WHERE name = $1")
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| CatalogError::NotFound {
+                what: "schedule",
+                name: name.to_string(),
+            })
+    }
+
+    /// Replaces a schedule's definition (not its last run); `updated_at` is now.
+    pub async fn update_schedule(&self, s: &ScheduleRecord) -> Result<()> {
+        let done = sqlx::query(
+            "UPDATE schedules SET cron = $1, timezone = $2, template = $3, ttl_seconds = $4, \
+             keep_last = $5, paused = $6, updated_at = $7 WHERE name = $8",
+        )
+        .bind(&s.cron)
+        .bind(&s.timezone)
+        .bind(&s.template)
+        .bind(s.ttl_seconds)
+        .bind(s.keep_last)
+        .bind(s.paused)
+        .bind(now())
+        .bind(&s.name)
+        .execute(self.pool())
+        .await?;
+        if done.rows_affected() == 0 {
+            return Err(CatalogError::NotFound {
+                what: "schedule",
+                name: s.name.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn delete_schedule(&self, name: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM schedules WHERE name = $1")
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Records the slot a schedule last ran for (RFC 3339).
+    pub async fn set_schedule_last_run(&self, name: &str, slot: &str) -> Result<()> {
+        sqlx::query("UPDATE schedules SET last_run_at = $1 WHERE name = $2")
+            .bind(slot)
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     pub async fn set_schedule_paused(&self, name: &str, paused: bool) -> Result<()> {

@@ -9,81 +9,87 @@ use serde_json::{Value, json};
 use super::model::{self, Health, State};
 use super::watch::ClusterState;
 
-fn values<K: serde::Serialize>(items: Vec<std::sync::Arc<K>>) -> Vec<Value> {
-    items
-        .iter()
-        .map(|i| serde_json::to_value(i.as_ref()).unwrap_or(Value::Null))
-        .collect()
+/// Calls `f` with each object (as JSON, converted one at a time so memory
+/// stays flat on big clusters) and its namespace; only those in `only` if given.
+fn each<K: serde::Serialize + kube::Resource>(
+    items: Vec<std::sync::Arc<K>>,
+    only: Option<&str>,
+    mut f: impl FnMut(String, Value),
+) {
+    for item in items {
+        let ns = item.meta().namespace.clone().unwrap_or_default();
+        if only.is_some_and(|o| o != ns) {
+            continue;
+        }
+        if let Ok(v) = serde_json::to_value(item.as_ref()) {
+            f(ns, v);
+        }
+    }
 }
 
-/// Health per namespace: its pods, workloads and PVCs rolled up.
-pub fn namespaces(state: &ClusterState) -> BTreeMap<String, (Health, Value)> {
+/// Per-namespace roll-ups, and the pods seen on the way.
+pub struct RollUps {
+    /// Namespace → its health and counts of pods and workloads.
+    pub namespaces: BTreeMap<String, (Health, Value)>,
+    pub pods_by_phase: BTreeMap<String, u64>,
+    pub unhealthy_pods: Vec<model::PodSummary>,
+}
+
+/// Health per namespace (all, or `only` one): its pods, workloads, Jobs,
+/// CronJobs and PVCs rolled up.
+pub fn roll_ups(state: &ClusterState, only: Option<&str>) -> RollUps {
     let now = Utc::now();
     let mut parts: BTreeMap<String, Vec<Health>> = BTreeMap::new();
     let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for ns in values(state.namespaces.state()) {
-        let name = ns["metadata"]["name"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        parts.entry(name.clone()).or_default();
-        counts.entry(name).or_default();
+    let mut pods_by_phase = BTreeMap::new();
+    let mut unhealthy_pods = Vec::new();
+    for ns in state.namespaces.state() {
+        let name = ns.metadata.name.clone().unwrap_or_default();
+        if only.is_none_or(|o| o == name) {
+            parts.entry(name.clone()).or_default();
+            counts.entry(name).or_default();
+        }
     }
-    for pod in values(state.pods.state()) {
-        let ns = pod["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+    each(state.pods.state(), only, |ns, pod| {
         let summary = model::pod(&pod, now);
+        *pods_by_phase.entry(summary.phase.clone()).or_default() += 1;
         counts.entry(ns.clone()).or_default().0 += 1;
-        parts.entry(ns).or_default().push(summary.health);
-    }
-    let workloads = values(state.deployments.state())
-        .into_iter()
-        .map(|mut d| {
-            d["kind"] = json!("Deployment");
-            d
-        })
-        .chain(values(state.statefulsets.state()).into_iter().map(|mut s| {
-            s["kind"] = json!("StatefulSet");
-            s
-        }))
-        .chain(values(state.daemonsets.state()).into_iter().map(|mut s| {
-            s["kind"] = json!("DaemonSet");
-            s
-        }));
-    for w in workloads {
-        let ns = w["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+        parts.entry(ns).or_default().push(summary.health.clone());
+        if summary.health.state != State::Healthy {
+            unhealthy_pods.push(summary);
+        }
+    });
+    let workload = |kind: &'static str| {
+        move |ns: String, mut w: Value| {
+            w["kind"] = json!(kind);
+            (ns, model::workload(&w).health)
+        }
+    };
+    let mut add_workload = |(ns, health): (String, Health)| {
         counts.entry(ns.clone()).or_default().1 += 1;
-        parts
-            .entry(ns)
-            .or_default()
-            .push(model::workload(&w).health);
-    }
-    let others = values(state.jobs.state())
-        .into_iter()
-        .map(|j| (model::job(&j), j))
-        .chain(
-            values(state.cronjobs.state())
-                .into_iter()
-                .map(|c| (model::cronjob(&c), c)),
-        )
-        .chain(
-            values(state.pvcs.state())
-                .into_iter()
-                .map(|c| (model::pvc(&c), c)),
-        );
-    for (health, obj) in others {
-        let ns = obj["metadata"]["namespace"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
         parts.entry(ns).or_default().push(health);
-    }
-    parts
+    };
+    let (d, st, ds) = (
+        workload("Deployment"),
+        workload("StatefulSet"),
+        workload("DaemonSet"),
+    );
+    each(state.deployments.state(), only, |ns, w| {
+        add_workload(d(ns, w))
+    });
+    each(state.statefulsets.state(), only, |ns, w| {
+        add_workload(st(ns, w))
+    });
+    each(state.daemonsets.state(), only, |ns, w| {
+        add_workload(ds(ns, w))
+    });
+    let mut add = |ns: String, health: Health| parts.entry(ns).or_default().push(health);
+    each(state.jobs.state(), only, |ns, j| add(ns, model::job(&j)));
+    each(state.cronjobs.state(), only, |ns, c| {
+        add(ns, model::cronjob(&c))
+    });
+    each(state.pvcs.state(), only, |ns, c| add(ns, model::pvc(&c)));
+    let namespaces = parts
         .into_iter()
         .map(|(ns, hs)| {
             let (pods, workloads) = counts.get(&ns).copied().unwrap_or_default();
@@ -95,7 +101,12 @@ pub fn namespaces(state: &ClusterState) -> BTreeMap<String, (Health, Value)> {
                 ),
             )
         })
-        .collect()
+        .collect();
+    RollUps {
+        namespaces,
+        pods_by_phase,
+        unhealthy_pods,
+    }
 }
 
 /// How long a computed summary may be served again when nothing changed
@@ -123,24 +134,21 @@ pub fn cluster(state: &ClusterState) -> Value {
 /// The cluster summary: nodes, pods by phase, failing pods, namespace roll-ups,
 /// recent warning events, watch states.
 fn compute_cluster(state: &ClusterState) -> Value {
-    let now = Utc::now();
-    let nodes: Vec<(Value, Health)> = values(state.nodes.state())
-        .into_iter()
+    let nodes: Vec<(Value, Health)> = state
+        .nodes
+        .state()
+        .iter()
+        .filter_map(|n| serde_json::to_value(n.as_ref()).ok())
         .map(|n| {
             let h = model::node(&n);
             (n["metadata"]["name"].clone(), h)
         })
         .collect();
-    let mut phases: BTreeMap<String, u64> = BTreeMap::new();
-    let mut failing_pods = Vec::new();
-    for pod in values(state.pods.state()) {
-        let s = model::pod(&pod, now);
-        *phases.entry(s.phase.clone()).or_default() += 1;
-        if s.health.state != State::Healthy {
-            failing_pods.push(s);
-        }
-    }
-    let namespaces = namespaces(state);
+    let RollUps {
+        namespaces,
+        pods_by_phase,
+        unhealthy_pods,
+    } = roll_ups(state, None);
     let rolled = model::roll_up(
         namespaces
             .values()
@@ -154,7 +162,7 @@ fn compute_cluster(state: &ClusterState) -> Value {
             "ready": nodes.iter().filter(|(_, h)| h.state != State::Failing).count(),
             "items": nodes.iter().map(|(n, h)| json!({"name": n, "health": h})).collect::<Vec<_>>(),
         },
-        "pods": {"byPhase": phases, "unhealthy": failing_pods},
+        "pods": {"byPhase": pods_by_phase, "unhealthy": unhealthy_pods},
         "namespaces": namespaces.iter().map(|(ns, (h, c))| json!({"name": ns, "health": h, "counts": c})).collect::<Vec<_>>(),
         "warnings": warnings(state, 20),
         "watches": state.watch_states(),

@@ -44,6 +44,10 @@ impl From<BackupError> for ApiError {
                 message: e.to_string(),
             },
             BackupError::Storage(s) => s.into(),
+            BackupError::InUse { .. } => ApiError {
+                status: StatusCode::CONFLICT,
+                message: e.to_string(),
+            },
         }
     }
 }

@@ -46,6 +46,18 @@ async fn protection_of(
 ) -> Result<Vec<(Protection, Option<String>)>, ApiError> {
     let backups = state.catalog.backups(&Default::default()).await?;
     let now = Utc::now();
+    // The promise of each running schedule: the time between two of its runs.
+    let promises: Vec<(BackupSpec, chrono::Duration)> = state
+        .catalog
+        .schedules()
+        .await?
+        .iter()
+        .filter_map(|s| {
+            let runs = crate::schedule::next_runs(s, now);
+            let interval = *runs.get(1)? - *runs.first()?;
+            Some((serde_json::from_str(&s.template).ok()?, interval))
+        })
+        .collect();
     Ok(namespaces
         .iter()
         .map(|ns| {
@@ -66,8 +78,13 @@ async fn protection_of(
                     Some((t, b.name.clone()))
                 })
                 .max();
+            let promised = promises
+                .iter()
+                .filter(|(spec, _)| spec.includes_namespace(ns))
+                .map(|(_, interval)| *interval)
+                .min();
             (
-                model::protection(last.as_ref().map(|(t, _)| *t), None, now),
+                model::protection(last.as_ref().map(|(t, _)| *t), promised, now),
                 last.map(|(_, n)| n),
             )
         })
@@ -79,7 +96,7 @@ async fn cluster_summary(State(state): State<AppState>) -> Result<Response, ApiE
 }
 
 async fn namespaces(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let rolled = summary::namespaces(watched(&state)?);
+    let rolled = summary::roll_ups(watched(&state)?, None).namespaces;
     let names: Vec<String> = rolled.keys().cloned().collect();
     let protection = protection_of(&state, &names).await?;
     let items: Vec<Value> = rolled
@@ -156,7 +173,7 @@ async fn namespace(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let w = watched(&state)?;
-    let rolled = summary::namespaces(w);
+    let rolled = summary::roll_ups(w, Some(&name)).namespaces;
     let Some((health, counts)) = rolled.get(&name) else {
         return Err(ApiError {
             status: StatusCode::NOT_FOUND,

@@ -5,6 +5,7 @@
 mod backups;
 mod health;
 mod restores;
+mod schedules;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +32,8 @@ pub struct AppState {
     pub cluster: Arc<Result<Cluster, String>>,
     /// What the watchers see (when there is a cluster).
     pub health: Option<crate::health::watch::ClusterState>,
+    /// Whether this replica runs schedules and GC.
+    pub leadership: crate::schedule::Leadership,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -47,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(backups::routes())
         .merge(restores::routes())
+        .merge(schedules::routes())
         .fallback(not_found)
         .with_state(state)
 }

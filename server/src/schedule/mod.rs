@@ -1,0 +1,341 @@
+//! Schedules: cron-driven backups with retention, and the garbage collector.
+//! `spec.rs` is the pure part (parsing, due runs, retention); `lease.rs` decides
+//! which replica runs them; this module runs them against the catalog.
+
+pub mod lease;
+pub mod spec;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::backup::{self, BackupError, SpecError};
+use crate::catalog::{BackupFilter, BackupPhase, Catalog, CatalogError, ScheduleRecord};
+use crate::storage::DynStore;
+pub use lease::{Leadership, LeaseElector};
+pub use spec::{CronSchedule, Retention, ScheduleSpec};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("invalid schedule: {0}")]
+    Invalid(#[from] SpecError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+/// How many upcoming run times the API shows.
+pub const NEXT_RUNS: usize = 5;
+
+/// Validates and records a new schedule.
+pub async fn create(
+    catalog: &Catalog,
+    spec: &ScheduleSpec,
+    actor: &str,
+) -> Result<ScheduleRecord, ScheduleError> {
+    spec.validate()?;
+    let record = spec.to_record();
+    catalog.insert_schedule(&record).await?;
+    catalog
+        .record_activity(
+            actor,
+            "schedule.created",
+            &format!("schedule/{}", spec.name),
+            &format!(
+                "schedule {} created: `{}` ({})",
+                spec.name, spec.schedule, spec.timezone
+            ),
+            serde_json::to_value(spec).ok().as_ref(),
+        )
+        .await?;
+    Ok(record)
+}
+
+/// Replaces a schedule's definition; its runs so far stay as they are.
+pub async fn update(
+    catalog: &Catalog,
+    spec: &ScheduleSpec,
+    actor: &str,
+) -> Result<ScheduleRecord, ScheduleError> {
+    spec.validate()?;
+    let existing = catalog.schedule(&spec.name).await?;
+    let mut record = spec.to_record();
+    record.last_run_at = existing.last_run_at;
+    record.created_at = existing.created_at;
+    catalog.update_schedule(&record).await?;
+    catalog
+        .record_activity(
+            actor,
+            "schedule.updated",
+            &format!("schedule/{}", spec.name),
+            &format!("schedule {} changed", spec.name),
+            serde_json::to_value(spec).ok().as_ref(),
+        )
+        .await?;
+    Ok(catalog.schedule(&spec.name).await?)
+}
+
+/// Pauses or resumes; resuming does not run the slots that passed meanwhile.
+pub async fn set_paused(
+    catalog: &Catalog,
+    name: &str,
+    paused: bool,
+    actor: &str,
+) -> Result<(), ScheduleError> {
+    catalog.set_schedule_paused(name, paused).await?;
+    let word = if paused { "paused" } else { "resumed" };
+    catalog
+        .record_activity(
+            actor,
+            &format!("schedule.{word}"),
+            &format!("schedule/{name}"),
+            &format!("schedule {name} {word}"),
+            None,
+        )
+        .await?;
+    Ok(())
+}
+
+/// Deletes a schedule; its backups stay (retention no longer applies to them
+/// beyond their own TTL).
+pub async fn delete(catalog: &Catalog, name: &str, actor: &str) -> Result<(), ScheduleError> {
+    if !catalog.delete_schedule(name).await? {
+        return Err(CatalogError::NotFound {
+            what: "schedule",
+            name: name.to_string(),
+        }
+        .into());
+    }
+    catalog
+        .record_activity(
+            actor,
+            "schedule.deleted",
+            &format!("schedule/{name}"),
+            &format!("schedule {name} deleted; its backups were kept"),
+            None,
+        )
+        .await?;
+    Ok(())
+}
+
+/// The next run times of a schedule after `now` (none while paused).
+pub fn next_runs(record: &ScheduleRecord, now: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    if record.paused != 0 {
+        return Vec::new();
+    }
+    CronSchedule::parse(&record.cron, &record.timezone)
+        .map(|c| c.next_runs(now, NEXT_RUNS))
+        .unwrap_or_default()
+}
+
+/// What one scheduler pass did.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct TickReport {
+    /// Backups started.
+    pub started: Vec<String>,
+    /// Schedules whose previous run is still going (tried again next pass).
+    pub still_running: Vec<String>,
+}
+
+/// What one garbage collection did.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct GcReport {
+    pub deleted: Vec<String>,
+    /// Kept for now because a restore is reading them.
+    pub deferred: Vec<String>,
+    /// Could not be deleted (tried again next time).
+    pub failed: Vec<String>,
+}
+
+/// Runs schedules and GC for one replica, when it leads.
+#[derive(Clone)]
+pub struct Scheduler {
+    pub catalog: Catalog,
+    pub store: DynStore,
+    pub client: Option<kube::Client>,
+    pub leadership: Leadership,
+}
+
+impl Scheduler {
+    /// One pass at `now`: each unpaused schedule with a due slot gets one
+    /// backup `<schedule>-<slot>` (missed slots are counted and logged, not
+    /// run); a schedule whose last backup is still running waits.
+    pub async fn tick(&self, now: DateTime<Utc>) -> Result<TickReport, ScheduleError> {
+        let mut report = TickReport::default();
+        for record in self.catalog.schedules().await? {
+            if record.paused != 0 {
+                continue;
+            }
+            let cron = match CronSchedule::parse(&record.cron, &record.timezone) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(schedule = %record.name, error = %e, "schedule cannot be parsed; skipped");
+                    continue;
+                }
+            };
+            let Some(due) = spec::due(&cron, spec::counted_from(&record), now) else {
+                continue;
+            };
+            let running = self
+                .catalog
+                .backups(&BackupFilter {
+                    schedule: Some(record.name.clone()),
+                    ..Default::default()
+                })
+                .await?
+                .into_iter()
+                .any(|b| {
+                    b.phase == BackupPhase::New.as_str()
+                        || b.phase == BackupPhase::InProgress.as_str()
+                });
+            if running {
+                report.still_running.push(record.name.clone());
+                continue;
+            }
+            // Fencing: a replica that lost the Lease since the pass began stops here.
+            if !self.leadership.is_leader() {
+                break;
+            }
+            let name = spec::backup_name(&record.name, due.slot);
+            let template: backup::BackupSpec =
+                serde_json::from_str(&record.template).unwrap_or_default();
+            let subject = format!("schedule/{}", record.name);
+            let details = serde_json::json!({"slot": due.slot.to_rfc3339(), "missed": due.missed, "backup": name,
+                                            "replica": self.leadership.identity()});
+            match backup::start(
+                &self.catalog,
+                &self.store,
+                self.client.as_ref(),
+                &name,
+                template,
+                Some(record.name.clone()),
+                "scheduler",
+            )
+            .await
+            {
+                Ok(_) => {
+                    let missed = match due.missed {
+                        0 => String::new(),
+                        n if n >= spec::MISSED_COUNT_CAP => {
+                            format!(
+                                "; at least {n} earlier runs were missed while no replica was running schedules, one run catches up"
+                            )
+                        }
+                        n => format!(
+                            "; {n} earlier run(s) were missed while no replica was running schedules, one run catches up"
+                        ),
+                    };
+                    self.catalog
+                        .record_activity(
+                            "scheduler",
+                            "schedule.run",
+                            &subject,
+                            &format!(
+                                "schedule {} started backup {name} for {}{missed}",
+                                record.name,
+                                due.slot.to_rfc3339()
+                            ),
+                            Some(&details),
+                        )
+                        .await?;
+                    report.started.push(name);
+                }
+                // Started before a crash, but the run was not recorded: it is done.
+                Err(BackupError::Catalog(CatalogError::AlreadyExists { .. })) => {}
+                Err(e) => {
+                    self.catalog
+                        .record_activity(
+                            "scheduler",
+                            "schedule.failed",
+                            &subject,
+                            &format!(
+                                "schedule {} could not start backup {name}: {e}",
+                                record.name
+                            ),
+                            Some(&details),
+                        )
+                        .await?;
+                }
+            }
+            self.catalog
+                .set_schedule_last_run(&record.name, &due.slot.to_rfc3339())
+                .await?;
+        }
+        Ok(report)
+    }
+
+    /// Deletes what retention lets go at `now` (storage first, then the
+    /// catalog; a deletion cut short is resumed next time). Backups a running
+    /// restore is reading wait.
+    pub async fn collect_garbage(&self, now: DateTime<Utc>) -> Result<GcReport, ScheduleError> {
+        let mut report = GcReport::default();
+        let backups = self.catalog.backups(&Default::default()).await?;
+        let keep_last: BTreeMap<String, i64> = self
+            .catalog
+            .schedules()
+            .await?
+            .into_iter()
+            .filter_map(|s| Some((s.name, s.keep_last?)))
+            .collect();
+        for victim in spec::retention_victims(&backups, &keep_last, now) {
+            if !self.leadership.is_leader() {
+                break;
+            }
+            let readers = self.catalog.restores_reading(&victim.backup).await?;
+            if !readers.is_empty() {
+                tracing::info!(backup = %victim.backup, restores = ?readers, "kept while restores read it");
+                report.deferred.push(victim.backup);
+                continue;
+            }
+            let subject = format!("backup/{}", victim.backup);
+            match backup::delete(&self.catalog, &self.store, &victim.backup, "gc").await {
+                Ok(()) => {
+                    self.catalog
+                        .record_activity(
+                            "gc",
+                            "backup.expired",
+                            &subject,
+                            &format!(
+                                "backup {} deleted by retention: {}",
+                                victim.backup, victim.reason
+                            ),
+                            None,
+                        )
+                        .await?;
+                    report.deleted.push(victim.backup);
+                }
+                Err(BackupError::Catalog(CatalogError::NotFound { .. })) => {}
+                Err(e) => {
+                    tracing::warn!(backup = %victim.backup, error = %e, "garbage collection could not delete a backup; will retry");
+                    report.failed.push(victim.backup);
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Runs passes for ever: schedules every 2 s, GC every 30 s, both only
+    /// while this replica leads.
+    pub fn spawn(self) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_gc: Option<std::time::Instant> = None;
+            loop {
+                tick.tick().await;
+                if !self.leadership.is_leader() {
+                    continue;
+                }
+                if let Err(e) = self.tick(Utc::now()).await {
+                    tracing::warn!(error = %e, "scheduler pass failed; will retry");
+                }
+                if last_gc.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(30)) {
+                    last_gc = Some(std::time::Instant::now());
+                    if let Err(e) = self.collect_garbage(Utc::now()).await {
+                        tracing::warn!(error = %e, "garbage collection failed; will retry");
+                    }
+                }
+            }
+        })
+    }
+}
