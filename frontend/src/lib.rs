@@ -1,88 +1,218 @@
 //! Lifeboat's web UI.
 //!
-//! Built twice: with `ssr` the server renders pages to HTML; with `hydrate`
-//! the same components are compiled to wasm and take over in the browser.
-//! The dashboard itself is its own piece of work; for now there is one page,
-//! which states honestly what this build of Lifeboat can and cannot do yet.
+//! Built twice: with `ssr` the server renders each page to HTML (through
+//! `leptos_axum`), with `hydrate` the same components are compiled to wasm and
+//! take over in the browser. The server fetches what a page shows from its own
+//! JSON API and hands it over as [`PageData`] (also embedded in the page as
+//! JSON, so the browser hydrates from exactly the same data). In the browser
+//! the page then follows `/api/v1/stream` and refetches its API sources when
+//! something changes: the UI only ever reads the public API.
+
+#![recursion_limit = "256"]
+
+use std::collections::BTreeMap;
 
 use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
-/// What the server knows when it renders the landing page.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LandingInfo {
+pub mod api;
+mod charts;
+mod pages;
+mod widgets;
+
+/// Everything a page shows, as fetched from the JSON API by the server.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PageData {
+    /// `overview`, `namespaces`, `namespace`, `backups`, `backup`, `schedules`,
+    /// `restore`, `storage`, `activity`, `not-found`.
+    pub page: String,
+    pub title: String,
+    /// The namespace or backup the page is about.
+    pub param: Option<String>,
+    /// The request's query parameters (the restore wizard's preselection).
+    pub query: BTreeMap<String, String>,
+    /// Name → API path the data came from (refetched on live changes).
+    pub sources: BTreeMap<String, String>,
+    /// Name → the API's answer (or `{"error": "...", "status": N}`).
+    pub data: BTreeMap<String, Value>,
     pub version: String,
-    /// One line per component: ("catalog", "ready"), ("cluster", "unavailable: …").
-    pub components: Vec<(String, String)>,
 }
 
-/// The landing page: version, readiness of each component, and where the API lives.
-#[component]
-pub fn Landing(info: LandingInfo) -> impl IntoView {
-    let rows = info
-        .components
-        .into_iter()
-        .map(|(name, state)| {
-            let ok = state == "ready";
-            view! {
-                <tr>
-                    <th scope="row">{name}</th>
-                    <td class=if ok { "ok" } else { "bad" }>{state}</td>
-                </tr>
-            }
-        })
-        .collect_view();
-    view! {
-        <main>
-            <h1>{format!("Lifeboat {}", info.version)}</h1>
-            <p>
-                "Kubernetes backup, disaster recovery and cluster health. "
-                "The dashboard is not built yet; the JSON API and the CLI are the way in for now."
-            </p>
-            <table>
-                <caption>"Components"</caption>
-                <tbody>{rows}</tbody>
-            </table>
-            <p>
-                "Machine-readable status: " <a href="/readyz">"/readyz"</a> ", liveness: "
-                <a href="/healthz">"/healthz"</a>
-            </p>
-        </main>
+impl PageData {
+    /// The answer of source `name` (Null when absent).
+    pub fn get(&self, name: &str) -> Value {
+        self.data.get(name).cloned().unwrap_or(Value::Null)
     }
 }
 
-/// Renders a whole HTML document around [`Landing`].
-#[cfg(feature = "ssr")]
-pub fn render_landing(info: LandingInfo) -> String {
-    let body = view! { <Landing info=info /> }.to_html();
-    format!(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Lifeboat</title><style>{STYLE}</style></head><body>{body}</body></html>"
-    )
+/// Whether the page follows the live stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Live {
+    /// Server-rendered; the browser has not taken over (yet, or without JavaScript).
+    Static,
+    Connected,
+    Reconnecting,
 }
 
+const NAV: &[(&str, &str, &str)] = &[
+    ("/", "overview", "Overview"),
+    ("/namespaces", "namespaces", "Namespaces"),
+    ("/backups", "backups", "Backups"),
+    ("/schedules", "schedules", "Schedules"),
+    ("/restore", "restore", "Restore"),
+    ("/storage", "storage", "Storage"),
+    ("/activity", "activity", "Activity"),
+];
+
+/// The application: header, navigation, the live indicator and the page.
+#[component]
+pub fn App(data: PageData) -> impl IntoView {
+    let current = data.page.clone();
+    let version = data.version.clone();
+    let page = RwSignal::new(data);
+    let live = RwSignal::new(Live::Static);
+    api::follow(page, live);
+    let nav = NAV
+        .iter()
+        .map(|(href, key, label)| {
+            let here = current == *key
+                || (current == "namespace" && *key == "namespaces")
+                || (current == "backup" && *key == "backups");
+            view! {
+                <a href=*href aria-current=if here { Some("page") } else { None }>{*label}</a>
+            }
+        })
+        .collect_view();
+    let indicator = move || match live.get() {
+        Live::Static => ("live static", "Snapshot"),
+        Live::Connected => ("live on", "Live"),
+        Live::Reconnecting => ("live off", "Reconnecting…"),
+    };
+    view! {
+        <a class="skip" href="#main">"Skip to content"</a>
+        <header class="top">
+            <a class="brand" href="/">"Lifeboat"</a>
+            <nav aria-label="Main">{nav}</nav>
+            <span
+                class=move || indicator().0
+                role="status"
+                aria-live="polite"
+                title="Updates arrive over the live stream"
+            >
+                {move || indicator().1}
+            </span>
+        </header>
+        <main id="main" tabindex="-1">{pages::page(&current, page)}</main>
+        <footer class="foot">{format!("Lifeboat {version}")} " · " <a href="/api/v1/cluster/summary">"JSON API"</a> " · " <a href="/readyz">"readiness"</a></footer>
+    }
+}
+
+/// Escapes JSON for a `<script type="application/json">` element.
+pub fn script_json(data: &PageData) -> String {
+    serde_json::to_string(data)
+        .unwrap_or_else(|_| "{}".into())
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+/// The whole HTML document around [`App`]: the data it was rendered from,
+/// the stylesheet, and the scripts that load the wasm and hydrate.
 #[cfg(feature = "ssr")]
-const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:2rem auto;max-width:48rem;\
-padding:0 1rem;color:#1b1f24;background:#fff}table{border-collapse:collapse}\
-th,td{padding:.3rem .8rem;text-align:left;border-bottom:1px solid #d0d7de}\
-.ok{color:#116329}.bad{color:#a40e26}";
+pub fn shell(options: leptos::config::LeptosOptions, data: PageData) -> impl IntoView {
+    use leptos::hydration::HydrationScripts;
+    let title = format!("{} · Lifeboat", data.title);
+    let json = script_json(&data);
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <title>{title}</title>
+                <link rel="stylesheet" href="/assets/lifeboat.css" />
+                <link rel="icon" href="data:," />
+                <script id="page-data" type="application/json" inner_html=json></script>
+                <HydrationScripts options />
+            </head>
+            <body>
+                <App data />
+            </body>
+        </html>
+    }
+}
+
+/// The stylesheet, served at `/assets/lifeboat.css`.
+pub const STYLESHEET: &str = include_str!("../style/lifeboat.css");
+
+/// The browser's entry point: read the page's data and hydrate.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    let data: PageData = web_sys::window()
+        .and_then(|w| w.document())
+        .and_then(|d| d.get_element_by_id("page-data"))
+        .and_then(|e| e.text_content())
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    leptos::mount::hydrate_body(move || view! { <App data /> });
+}
 
 #[cfg(all(test, feature = "ssr"))]
 mod tests {
     use super::*;
 
     #[test]
-    fn landing_lists_every_component_with_its_state() {
-        let html = render_landing(LandingInfo {
+    fn page_data_survives_the_script_element() {
+        let mut data = PageData {
+            page: "backup".into(),
+            title: "</script><script>alert(1)</script>".into(),
+            ..Default::default()
+        };
+        data.data
+            .insert("x".into(), serde_json::json!({"a": "b & c < d"}));
+        let embedded = script_json(&data);
+        assert!(!embedded.contains("</script>") && !embedded.contains('<'));
+        let back: PageData = serde_json::from_str(&embedded).unwrap();
+        assert_eq!(back, data);
+    }
+
+    #[test]
+    fn the_overview_renders_health_nodes_and_namespaces_without_javascript() {
+        let mut data = PageData {
+            page: "overview".into(),
+            title: "Overview".into(),
             version: "9.9.9".into(),
-            components: vec![
-                ("catalog".into(), "ready".into()),
-                ("cluster".into(), "unavailable: no kubeconfig".into()),
-            ],
-        });
-        assert!(html.contains("<h1>Lifeboat 9.9.9</h1>"), "{html}");
-        assert!(html.contains("unavailable: no kubeconfig"));
-        assert!(html.contains("class=\"bad\""));
-        assert!(html.contains("class=\"ok\""));
+            ..Default::default()
+        };
+        data.data.insert(
+            "summary".into(),
+            serde_json::json!({
+                "health": {"state": "degraded", "reasons": ["container web of pod web-1: CrashLoopBackOff"]},
+                "nodes": {"total": 2, "ready": 1, "items": [{"name": "node-a", "health": {"state": "healthy", "reasons": []}},
+                                                           {"name": "node-b", "health": {"state": "failing", "reasons": ["node node-b is NotReady (KubeletStopped)"]}}]},
+                "pods": {"byPhase": {"Running": 5}, "unhealthy": []},
+                "warnings": [], "watches": {}
+            }),
+        );
+        data.data.insert(
+            "namespaces".into(),
+            serde_json::json!({"items": [{"name": "shop", "health": {"state": "degraded", "reasons": []}, "counts": {"pods": 4, "workloads": 2}, "protection": "unprotected", "lastBackup": null}]}),
+        );
+        // Rendered as the server does: under a reactive owner.
+        let owner = Owner::new();
+        let html = owner.with(|| view! { <App data /> }.to_html());
+        for expected in [
+            "CrashLoopBackOff",
+            "node-b",
+            "KubeletStopped",
+            "shop",
+            "unprotected",
+            "Lifeboat 9.9.9",
+        ] {
+            assert!(html.contains(expected), "{expected} missing from {html}");
+        }
     }
 }

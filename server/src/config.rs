@@ -69,6 +69,9 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Who runs schedules and garbage collection when several replicas share PostgreSQL.
     pub scheduler: SchedulerConfig,
+    /// The browser bundle (`pkg/lifeboat.js`, `pkg/lifeboat_bg.wasm`); default:
+    /// `site/` next to the binary or one directory up (where `.ci/build-ui` puts it).
+    pub site_dir: Option<PathBuf>,
 }
 
 /// With PostgreSQL, only the holder of a `coordination.k8s.io/v1` Lease runs
@@ -145,6 +148,7 @@ impl Default for Config {
             log_format: LogFormat::Json,
             storage: StorageConfig::default(),
             scheduler: SchedulerConfig::default(),
+            site_dir: None,
         }
     }
 }
@@ -196,6 +200,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
         "storage.s3.secret_access_key",
     ),
     ("LIFEBOAT_S3_CHECKSUM", "storage.s3.checksum"),
+    ("LIFEBOAT_SITE_DIR", "site_dir"),
     ("LIFEBOAT_REPLICA_ID", "scheduler.replica_id"),
     ("LIFEBOAT_LEASE_NAMESPACE", "scheduler.lease_namespace"),
     ("LIFEBOAT_LEASE_NAME", "scheduler.lease_name"),

@@ -163,7 +163,19 @@ pub async fn open(config: &Config) -> Result<AppState, StartError> {
         cluster: Arc::new(cluster),
         health,
         leadership,
+        site_dir: site_dir(config),
     })
+}
+
+/// The browser bundle, or a warning that pages will not be interactive.
+fn site_dir(config: &Config) -> Option<std::path::PathBuf> {
+    let found = crate::http::ui::find_site_dir(config.site_dir.as_deref());
+    if found.is_none() {
+        tracing::warn!(
+            "the browser bundle (site/pkg/lifeboat_bg.wasm) was not found: pages render but are not interactive; build it with .ci/build-ui or set site_dir"
+        );
+    }
+    found
 }
 
 /// SQLite: this is the only replica, it runs schedules. PostgreSQL: the

@@ -524,6 +524,7 @@ pub async fn serve_lifeboat(
         })),
         health: Some(health),
         leadership: lifeboat::schedule::Leadership::Single,
+        site_dir: lifeboat::http::ui::find_site_dir(None),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
@@ -649,9 +650,18 @@ impl LifeboatProcess {
     /// Starts `lifeboat serve --listen 127.0.0.1:0` in `dir` with `env` and
     /// waits for its "listening" line.
     pub fn start(dir: &Path, env: &[(&str, String)]) -> Result<Self> {
+        Self::start_command(dir, "serve", env)
+    }
+
+    /// `lifeboat demo` (kubesim's demo cluster and the server against it).
+    pub fn start_demo(dir: &Path, env: &[(&str, String)]) -> Result<Self> {
+        Self::start_command(dir, "demo", env)
+    }
+
+    fn start_command(dir: &Path, command: &str, env: &[(&str, String)]) -> Result<Self> {
         use std::io::BufRead;
         let mut child = Command::new(lifeboat_bin()?)
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args([command, "--listen", "127.0.0.1:0"])
             .current_dir(dir)
             .env("LIFEBOAT_LOG", "warn")
             .envs(env.iter().map(|(k, v)| (k, v)))
@@ -659,12 +669,24 @@ impl LifeboatProcess {
             .stderr(Stdio::inherit())
             .spawn()?;
         let stdout = child.stdout.take().context("stdout")?;
-        let mut line = String::new();
-        std::io::BufReader::new(stdout).read_line(&mut line)?;
-        let Some(url) = line.trim().strip_prefix("lifeboat listening on ") else {
+        let mut reader = std::io::BufReader::new(stdout);
+        let mut url = None;
+        let mut seen = Vec::new();
+        for _ in 0..10 {
+            let mut line = String::new();
+            if reader.read_line(&mut line)? == 0 {
+                break;
+            }
+            if let Some(u) = line.trim().strip_prefix("lifeboat listening on ") {
+                url = Some(u.to_string());
+                break;
+            }
+            seen.push(line);
+        }
+        let Some(url) = url else {
             let _ = child.kill();
             let _ = child.wait();
-            bail!("lifeboat serve did not start: {line:?}");
+            bail!("lifeboat {command} did not start: {seen:?}");
         };
         Ok(Self {
             url: url.to_string(),

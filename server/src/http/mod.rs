@@ -6,13 +6,14 @@ mod backups;
 mod health;
 mod restores;
 mod schedules;
+pub mod ui;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -34,11 +35,25 @@ pub struct AppState {
     pub health: Option<crate::health::watch::ClusterState>,
     /// Whether this replica runs schedules and GC.
     pub leadership: crate::schedule::Leadership,
+    /// The browser bundle's directory (`pkg/…`), when built.
+    pub site_dir: Option<std::path::PathBuf>,
 }
 
+/// Everything: the UI's pages and assets, health endpoints and the API.
 pub fn router(state: AppState) -> Router {
+    api_routes()
+        .merge(ui::routes())
+        .fallback(not_found)
+        .with_state(state)
+}
+
+/// The JSON API and health endpoints alone (the UI reads its pages' data through it).
+pub fn api_router(state: AppState) -> Router {
+    api_routes().fallback(not_found).with_state(state)
+}
+
+fn api_routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(landing))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/api/v1/storage-locations", get(storage_locations))
@@ -51,8 +66,6 @@ pub fn router(state: AppState) -> Router {
         .merge(backups::routes())
         .merge(restores::routes())
         .merge(schedules::routes())
-        .fallback(not_found)
-        .with_state(state)
 }
 
 /// Server-sent events from `poll` (phase, payload) every half second: `progress`
@@ -237,25 +250,6 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Json(json!({ "ready": ready, "components": components })),
     )
         .into_response()
-}
-
-async fn landing(State(state): State<AppState>) -> Html<String> {
-    let components = readiness(&state)
-        .await
-        .into_iter()
-        .map(|c| {
-            let state = if c.ready {
-                "ready".to_string()
-            } else {
-                format!("unavailable: {}", c.detail)
-            };
-            (c.name.to_string(), state)
-        })
-        .collect();
-    Html(frontend::render_landing(frontend::LandingInfo {
-        version: crate::VERSION.to_string(),
-        components,
-    }))
 }
 
 async fn storage_locations(State(state): State<AppState>) -> Result<Response, ApiError> {

@@ -1,0 +1,252 @@
+//! The web UI: each page is rendered on the server by `leptos_axum` from data
+//! fetched from this server's own JSON API (in-process), then hydrated in the
+//! browser from `/pkg/lifeboat_bg.wasm`. Pages read without JavaScript.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path as UrlPath, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use frontend::PageData;
+use serde_json::Value;
+use tower::ServiceExt;
+
+use super::AppState;
+
+pub fn routes() -> Router<AppState> {
+    // Leptos spawns its rendering tasks on a global executor: tokio's.
+    static EXECUTOR: std::sync::Once = std::sync::Once::new();
+    EXECUTOR.call_once(|| {
+        let _ = any_spawner::Executor::init_tokio();
+    });
+    Router::new()
+        .route("/", get(page))
+        .route("/namespaces", get(page))
+        .route("/namespaces/{name}", get(page))
+        .route("/backups", get(page))
+        .route("/backups/{name}", get(page))
+        .route("/schedules", get(page))
+        .route("/restore", get(page))
+        .route("/storage", get(page))
+        .route("/activity", get(page))
+        .route("/assets/lifeboat.css", get(stylesheet))
+        .route("/pkg/{file}", get(bundle))
+}
+
+/// Where the browser bundle is: the configured directory, else `site/` next
+/// to the binary or one level up. `None` when not built (pages still render,
+/// without interactivity).
+pub fn find_site_dir(configured: Option<&Path>) -> Option<PathBuf> {
+    let has_bundle = |d: &Path| d.join("pkg").join("lifeboat_bg.wasm").is_file();
+    if let Some(dir) = configured {
+        return Some(dir.to_path_buf());
+    }
+    let exe = std::env::current_exe().ok()?;
+    // target/release/lifeboat, target/debug/lifeboat, target/debug/deps/<test>.
+    exe.ancestors()
+        .skip(1)
+        .take(3)
+        .map(|d| d.join("site"))
+        .find(|d| has_bundle(d))
+}
+
+/// GETs an API path from this server, in-process, as JSON (errors included).
+async fn api_get(state: &AppState, path: &str) -> Value {
+    let request = match Request::get(path).body(Body::empty()) {
+        Ok(r) => r,
+        Err(e) => return serde_json::json!({"error": e.to_string(), "status": 500}),
+    };
+    let response = match super::api_router(state.clone()).oneshot(request).await {
+        Ok(r) => r,
+        Err(e) => return serde_json::json!({"error": e.to_string(), "status": 500}),
+    };
+    let bytes = axum::body::to_bytes(response.into_body(), 64 * 1024 * 1024)
+        .await
+        .unwrap_or_default();
+    serde_json::from_slice(&bytes).unwrap_or_else(
+        |e| serde_json::json!({"error": format!("the API answered something unreadable: {e}"), "status": 500}),
+    )
+}
+
+/// What each page shows: its title and the API paths it reads.
+fn plan(
+    path: &str,
+    query: &BTreeMap<String, String>,
+) -> (String, String, Option<String>, Vec<(String, String)>) {
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let s = |name: &str, path: String| (name.to_string(), path);
+    match segments.as_slice() {
+        [""] => (
+            "overview".into(),
+            "Overview".into(),
+            None,
+            vec![
+                s("summary", "/api/v1/cluster/summary".into()),
+                s("namespaces", "/api/v1/namespaces".into()),
+            ],
+        ),
+        ["namespaces"] => (
+            "namespaces".into(),
+            "Namespaces".into(),
+            None,
+            vec![s("namespaces", "/api/v1/namespaces".into())],
+        ),
+        ["namespaces", name] => (
+            "namespace".into(),
+            format!("Namespace {name}"),
+            Some(name.to_string()),
+            vec![s("namespace", format!("/api/v1/namespaces/{name}"))],
+        ),
+        ["backups"] => (
+            "backups".into(),
+            "Backups".into(),
+            None,
+            vec![s("backups", "/api/v1/backups".into())],
+        ),
+        ["backups", name] => (
+            "backup".into(),
+            format!("Backup {name}"),
+            Some(name.to_string()),
+            vec![s("backup", format!("/api/v1/backups/{name}"))],
+        ),
+        ["schedules"] => (
+            "schedules".into(),
+            "Schedules".into(),
+            None,
+            vec![s("schedules", "/api/v1/schedules".into())],
+        ),
+        ["restore"] => {
+            let _ = query;
+            (
+                "restore".into(),
+                "Restore".into(),
+                None,
+                vec![s("backups", "/api/v1/backups".into())],
+            )
+        }
+        ["storage"] => (
+            "storage".into(),
+            "Storage".into(),
+            None,
+            vec![
+                s("locations", "/api/v1/storage-locations".into()),
+                s("backups", "/api/v1/backups".into()),
+            ],
+        ),
+        ["activity"] => (
+            "activity".into(),
+            "Activity".into(),
+            None,
+            vec![s("activity", "/api/v1/activity?limit=200".into())],
+        ),
+        _ => ("not-found".into(), "Not found".into(), None, Vec::new()),
+    }
+}
+
+async fn page(
+    State(state): State<AppState>,
+    Query(query): Query<BTreeMap<String, String>>,
+    request: Request,
+) -> Response {
+    let path = request.uri().path().to_string();
+    let (kind, title, param, sources) = plan(&path, &query);
+    let mut data = PageData {
+        page: kind.clone(),
+        title,
+        param,
+        query,
+        version: crate::VERSION.to_string(),
+        ..Default::default()
+    };
+    for (name, api_path) in sources {
+        let value = api_get(&state, &api_path).await;
+        data.data.insert(name.clone(), value);
+        data.sources.insert(name, api_path);
+    }
+    // A finished backup's contents are worth browsing; a running one has none yet.
+    if kind == "backup"
+        && let Some(name) = &data.param
+        && matches!(
+            data.get("backup")["phase"].as_str(),
+            Some("Completed" | "PartiallyFailed")
+        )
+    {
+        let contents = api_get(&state, &format!("/api/v1/backups/{name}/contents")).await;
+        data.data.insert("contents".into(), contents);
+    }
+    let options = leptos_options(&state);
+    let status = if kind == "not-found" {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::OK
+    };
+    let handler = leptos_axum::render_app_async_with_context(
+        || {},
+        move || frontend::shell(options.clone(), data.clone()),
+    );
+    let mut response = handler(request).await.into_response();
+    *response.status_mut() = status;
+    response
+}
+
+fn leptos_options(state: &AppState) -> leptos::config::LeptosOptions {
+    leptos::config::LeptosOptions::builder()
+        .output_name("lifeboat")
+        .site_pkg_dir("pkg")
+        .site_root(
+            state
+                .site_dir
+                .as_deref()
+                .map(|d| d.display().to_string())
+                .unwrap_or_else(|| "site".into()),
+        )
+        .env(leptos::config::Env::PROD)
+        .build()
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        frontend::STYLESHEET,
+    )
+        .into_response()
+}
+
+/// The wasm bundle and its JavaScript glue.
+async fn bundle(State(state): State<AppState>, UrlPath(file): UrlPath<String>) -> Response {
+    let allowed = ["lifeboat.js", "lifeboat_bg.wasm"];
+    let Some(dir) = state
+        .site_dir
+        .as_deref()
+        .filter(|_| allowed.contains(&file.as_str()))
+    else {
+        return (
+            StatusCode::NOT_FOUND,
+            "the browser bundle is not built: run .ci/build-ui (pages still work without it)",
+        )
+            .into_response();
+    };
+    let content_type = if file.ends_with(".wasm") {
+        "application/wasm"
+    } else {
+        "text/javascript"
+    };
+    match tokio::fs::read(dir.join("pkg").join(&file)).await {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, content_type),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => (StatusCode::NOT_FOUND, format!("{file}: {e}")).into_response(),
+    }
+}

@@ -1,0 +1,83 @@
+//! The dashboard in a real browser: `lifeboat demo` serves it, Debian's
+//! headless Chromium driven by playwright-core (`tests/ui/dashboard.cjs`) uses
+//! it. Needs the browser bundle, Node.js, playwright-core and chromium, which
+//! `.ci/build-ui` installs. Screenshots of every main page go to
+//! `target/ui-screenshots/`.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use lifeboat_e2e::LifeboatProcess;
+
+fn node_modules() -> PathBuf {
+    std::env::var("LIFEBOAT_NODE_MODULES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/lifeboat-ci/npm/node_modules")
+        })
+}
+
+fn run_browser(phase: &str, url: &str) {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let shots = workspace.join("target/ui-screenshots");
+    let out = Command::new("node")
+        .arg(workspace.join("tests/ui/dashboard.cjs"))
+        .args([phase, url])
+        .arg(&shots)
+        .env("NODE_PATH", node_modules())
+        .output()
+        .expect("node (Node.js) is needed for the browser tests: run .ci/build-ui");
+    assert!(
+        out.status.success(),
+        "browser phase {phase} failed (screenshot in {}):\n{}{}",
+        shots.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_backs_up_browses_and_restores_in_a_real_browser() {
+    lifeboat::install_crypto_provider();
+    assert!(
+        lifeboat::http::ui::find_site_dir(None).is_some(),
+        "the browser bundle is not built: run .ci/build-ui"
+    );
+    assert!(
+        node_modules().join("playwright-core").is_dir(),
+        "playwright-core is not installed: run .ci/build-ui"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let demo = LifeboatProcess::start_demo(dir.path(), &[]).unwrap();
+    run_browser("backup", &demo.url);
+
+    // The worst day: `shop` is deleted.
+    let kubeconfig = dir.path().join("lifeboat-data/demo.kubeconfig");
+    let kc = kube::config::Kubeconfig::read_from(&kubeconfig).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> = kube::Api::all(client);
+    namespaces
+        .delete("shop", &Default::default())
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while namespaces.get_opt("shop").await.unwrap().is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "namespace shop was never deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    run_browser("restore", &demo.url);
+    let restored = namespaces.get_opt("shop-restored").await.unwrap();
+    assert!(
+        restored.is_some(),
+        "the wizard did not create shop-restored"
+    );
+}
