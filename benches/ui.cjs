@@ -1,13 +1,13 @@
 // Browser side of `cargo bench -p lifeboat-e2e --bench ui`.
-// Usage: node ui.cjs <base-url> <changes>
+// Usage: node ui.cjs <base-url> <kubeconfig> <changes>
 // Prints first contentful paint of the overview (fresh browser context each
-// time), then for each change: "ready" once the namespace page is hydrated
-// and watching; reads the epoch ms at which the bench changed the cluster
-// from stdin; prints "seen <ms>" when the new desired count is on screen.
+// time), then for each change: scales `shop/web` with kubectl (a merge patch)
+// and prints "seen <ms>" when the new count is on screen, timed from just
+// before kubectl starts; "kubectl <ms>" is kubectl's own round trip, for scale.
 const { chromium } = require('playwright-core');
-const readline = require('readline');
+const { execFileSync } = require('child_process');
 
-const [base, changes] = [process.argv[2], Number(process.argv[3] || 5)];
+const [base, kubeconfig, changes] = [process.argv[2], process.argv[3], Number(process.argv[4] || 5)];
 
 async function main() {
   const browser = await chromium.launch({
@@ -30,12 +30,13 @@ async function main() {
   const page = await browser.newPage();
   await page.goto(`${base}/namespaces/shop`);
   await page.getByRole('status').filter({ hasText: 'Live' }).first().waitFor({ timeout: 30000 });
-  const lines = readline.createInterface({ input: process.stdin });
-  const next = () => new Promise((resolve) => lines.once('line', resolve));
   for (let i = 0; i < changes; i++) {
     const before = await page.locator('tr[data-workload="web"] td.ready').textContent();
-    console.log('ready');
-    const t0 = Number(await next());
+    const replicas = i % 2 === 0 ? 4 : 3;
+    const t0 = Date.now();
+    execFileSync('kubectl', ['--kubeconfig', kubeconfig, '-n', 'shop', 'patch', 'deployment', 'web',
+                             '--type=merge', '-p', JSON.stringify({ spec: { replicas } })]);
+    console.log(`kubectl ${Date.now() - t0}`);
     await page.waitForFunction((b) => {
       const cell = document.querySelector('tr[data-workload="web"] td.ready');
       return cell && cell.textContent !== b;
