@@ -73,10 +73,7 @@ async fn api_get(state: &AppState, path: &str) -> Value {
 }
 
 /// What each page shows: its title and the API paths it reads.
-fn plan(
-    path: &str,
-    query: &BTreeMap<String, String>,
-) -> (String, String, Option<String>, Vec<(String, String)>) {
+fn plan(path: &str) -> (String, String, Option<String>, Vec<(String, String)>) {
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let s = |name: &str, path: String| (name.to_string(), path);
     match segments.as_slice() {
@@ -119,15 +116,12 @@ fn plan(
             None,
             vec![s("schedules", "/api/v1/schedules".into())],
         ),
-        ["restore"] => {
-            let _ = query;
-            (
-                "restore".into(),
-                "Restore".into(),
-                None,
-                vec![s("backups", "/api/v1/backups".into())],
-            )
-        }
+        ["restore"] => (
+            "restore".into(),
+            "Restore".into(),
+            None,
+            vec![s("backups", "/api/v1/backups".into())],
+        ),
         ["storage"] => (
             "storage".into(),
             "Storage".into(),
@@ -153,7 +147,7 @@ async fn page(
     request: Request,
 ) -> Response {
     let path = request.uri().path().to_string();
-    let (kind, title, param, sources) = plan(&path, &query);
+    let (kind, title, param, sources) = plan(&path);
     let mut data = PageData {
         page: kind.clone(),
         title,
