@@ -91,13 +91,7 @@ impl Catalog {
         .bind(name)
         .execute(self.pool())
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(CatalogError::NotFound {
-                what: "storage location",
-                name: name.to_string(),
-            });
-        }
-        Ok(())
+        changed(done.rows_affected(), "storage location", name)
     }
 }
 
@@ -267,13 +261,7 @@ impl Catalog {
         .bind(name)
         .execute(self.pool())
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(CatalogError::NotFound {
-                what: "backup",
-                name: name.to_string(),
-            });
-        }
-        Ok(())
+        changed(done.rows_affected(), "backup", name)
     }
 
     /// Records progress of a running backup.
@@ -546,13 +534,7 @@ impl Catalog {
         .bind(&s.name)
         .execute(self.pool())
         .await?;
-        if done.rows_affected() == 0 {
-            return Err(CatalogError::NotFound {
-                what: "schedule",
-                name: s.name.clone(),
-            });
-        }
-        Ok(())
+        changed(done.rows_affected(), "schedule", &s.name)
     }
 
     pub async fn delete_schedule(&self, name: &str) -> Result<bool> {
@@ -580,13 +562,7 @@ impl Catalog {
             .bind(name)
             .execute(self.pool())
             .await?;
-        if done.rows_affected() == 0 {
-            return Err(CatalogError::NotFound {
-                what: "schedule",
-                name: name.to_string(),
-            });
-        }
-        Ok(())
+        changed(done.rows_affected(), "schedule", name)
     }
 }
 
@@ -648,4 +624,15 @@ impl Catalog {
         .fetch_all(self.pool())
         .await?)
     }
+}
+
+/// `Ok` when an UPDATE touched a row, `NotFound` naming it when none matched.
+fn changed(rows: u64, what: &'static str, name: &str) -> Result<()> {
+    if rows == 0 {
+        return Err(CatalogError::NotFound {
+            what,
+            name: name.to_string(),
+        });
+    }
+    Ok(())
 }

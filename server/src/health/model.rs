@@ -443,6 +443,12 @@ pub fn event(e: &Value) -> Value {
     })
 }
 
+/// Sorts events as [`event`] shows them, newest first, and keeps `limit`.
+pub fn newest_first(events: &mut Vec<Value>, limit: usize) {
+    events.sort_by(|a, b| b["lastSeen"].as_str().cmp(&a["lastSeen"].as_str()));
+    events.truncate(limit);
+}
+
 /// Whether a namespace's backups keep their promise.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

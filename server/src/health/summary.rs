@@ -11,7 +11,7 @@ use super::watch::ClusterState;
 
 /// Calls `f` with each object (as JSON, converted one at a time so memory
 /// stays flat on big clusters) and its namespace; only those in `only` if given.
-fn each<K: serde::Serialize + kube::Resource>(
+pub fn each<K: serde::Serialize + kube::Resource>(
     items: Vec<std::sync::Arc<K>>,
     only: Option<&str>,
     mut f: impl FnMut(String, Value),
@@ -183,7 +183,6 @@ fn warnings(state: &ClusterState, limit: usize) -> Vec<Value> {
             shown
         })
         .collect();
-    shown.sort_by(|a, b| b["lastSeen"].as_str().cmp(&a["lastSeen"].as_str()));
-    shown.truncate(limit);
+    model::newest_first(&mut shown, limit);
     shown
 }

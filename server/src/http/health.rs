@@ -42,9 +42,9 @@ fn watched(state: &AppState) -> Result<&ClusterState, ApiError> {
 /// Newest successful backup covering each namespace asked about.
 async fn protection_of(
     state: &AppState,
+    backups: &[crate::catalog::BackupRecord],
     namespaces: &[String],
 ) -> Result<Vec<(Protection, Option<String>)>, ApiError> {
-    let backups = state.catalog.backups(&Default::default()).await?;
     let now = Utc::now();
     // The promise of each running schedule: the time between two of its runs.
     let promises: Vec<(BackupSpec, chrono::Duration)> = state
@@ -98,7 +98,8 @@ async fn cluster_summary(State(state): State<AppState>) -> Result<Response, ApiE
 async fn namespaces(State(state): State<AppState>) -> Result<Response, ApiError> {
     let rolled = summary::roll_ups(watched(&state)?, None).namespaces;
     let names: Vec<String> = rolled.keys().cloned().collect();
-    let protection = protection_of(&state, &names).await?;
+    let backups = state.catalog.backups(&Default::default()).await?;
+    let protection = protection_of(&state, &backups, &names).await?;
     let items: Vec<Value> = rolled
         .into_iter()
         .zip(protection)
@@ -113,11 +114,9 @@ fn in_namespace<K: serde::Serialize + kube::Resource>(
     items: Vec<std::sync::Arc<K>>,
     ns: &str,
 ) -> Vec<Value> {
-    items
-        .iter()
-        .filter(|i| i.meta().namespace.as_deref() == Some(ns))
-        .filter_map(|i| serde_json::to_value(i.as_ref()).ok())
-        .collect()
+    let mut out = Vec::new();
+    summary::each(items, Some(ns), |_, v| out.push(v));
+    out
 }
 
 /// The newest events first, `limit` at most, those about `object` (kind, name) only if given.
@@ -131,8 +130,7 @@ fn recent_events(events: Vec<Value>, object: Option<(&str, &str)>, limit: usize)
         })
         .map(model::event)
         .collect();
-    shown.sort_by(|a, b| b["lastSeen"].as_str().cmp(&a["lastSeen"].as_str()));
-    shown.truncate(limit);
+    model::newest_first(&mut shown, limit);
     shown
 }
 
@@ -225,15 +223,13 @@ async fn namespace(
         .map(|c| json!({"name": c["metadata"]["name"], "phase": c["status"]["phase"], "volume": c["spec"]["volumeName"],
                         "storageClass": c["spec"]["storageClassName"], "health": model::pvc(c)}))
         .collect();
-    let backups: Vec<Value> = state
-        .catalog
-        .backups(&Default::default())
-        .await?
-        .into_iter()
+    let all_backups = state.catalog.backups(&Default::default()).await?;
+    let backups: Vec<Value> = all_backups
+        .iter()
         .filter(|b| serde_json::from_str::<BackupSpec>(&b.spec).is_ok_and(|s| s.includes_namespace(&name)))
         .map(|b| json!({"name": b.name, "phase": b.phase, "completedAt": b.completed_at, "sizeBytes": b.size_bytes}))
         .collect();
-    let (protection, last) = protection_of(&state, std::slice::from_ref(&name))
+    let (protection, last) = protection_of(&state, &all_backups, std::slice::from_ref(&name))
         .await?
         .remove(0);
     Ok(Json(json!({
