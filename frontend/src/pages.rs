@@ -936,18 +936,35 @@ fn plan_view(r: Value) -> impl IntoView {
     }
 }
 
+/// A running or finished restore: counts, then every item it creates or
+/// updates with its result as it lands ("waiting" until then).
 fn progress_view(r: Value) -> impl IntoView {
+    const SHOWN: usize = 500;
     let done = r["items_done"].as_u64().unwrap_or(0);
     let total = r["items_total"].as_u64().unwrap_or(0);
     let results = r["plan"]["summary"]["results"].clone();
+    let lines: Vec<Value> = items(&r["plan"]["items"])
+        .into_iter()
+        .filter(|i| matches!(i["action"].as_str(), Some("create" | "update")))
+        .collect();
+    let more = lines.len().saturating_sub(SHOWN);
+    let name = text(&r["name"]);
     view! {
-        <div class="run" data-phase=text(&r["phase"]) role="status" aria-live="polite">
-            <p>{badge(r["phase"].as_str().unwrap_or_default())} {format!(" {done} of {total} items")}</p>
+        <div class="run" data-phase=text(&r["phase"])>
+            <p role="status" aria-live="polite">{badge(r["phase"].as_str().unwrap_or_default())} {format!(" {done} of {total} items")} " " {text(&r["phase_reason"])}</p>
             <progress max=total.max(1).to_string() value=done.to_string() aria-label="Restore progress"></progress>
             <p>{results.as_object().map(|o| o.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(" · ")).unwrap_or_default()}</p>
-            <ul class="plain small">{items(&r["plan"]["items"]).into_iter().filter(|i| !i["result"].is_null()).take(200).map(|i| view! {
-                <li>{format!("{} {}/{}: {}", text(&i["result"]), text(&i["namespace"]), text(&i["name"]), text(&i["groupResource"]))}</li>
-            }).collect_view()}</ul>
+            <table class="items">
+                <caption>"Items, in the order they are restored"</caption>
+                <thead><tr><th scope="col">"Result"</th><th scope="col">"Resource"</th><th scope="col">"Namespace"</th><th scope="col">"Name"</th><th scope="col">"Message"</th></tr></thead>
+                <tbody>{lines.into_iter().take(SHOWN).map(|i| {
+                    let result = i["result"].as_str().unwrap_or("waiting").to_string();
+                    view! {
+                        <tr data-result=result.clone()><td>{badge(&result)}</td><td>{text(&i["groupResource"])}</td><td>{text(&i["namespace"])}</td><td>{text(&i["name"])}</td><td>{text(&i["message"])}</td></tr>
+                    }
+                }).collect_view()}</tbody>
+            </table>
+            {(more > 0).then(|| view! { <p class="note">{format!("…and {more} more: ")}<a href=format!("/api/v1/restores/{name}/log")>"the whole log"</a></p> })}
         </div>
     }
 }

@@ -75,10 +75,11 @@ pub fn bytes(v: &Value) -> String {
 pub fn badge(state: &str) -> impl IntoView + use<> {
     let class = match state {
         "healthy" | "Completed" | "protected" | "available" | "live" | "Bound" | "Running"
-        | "Succeeded" => "badge good",
+        | "Succeeded" | "created" | "updated" => "badge good",
         "degraded" | "Warning" | "PartiallyFailed" | "stale" | "Pending" | "reconnecting"
         | "InProgress" | "New" | "Planned" | "starting" => "badge warn",
-        "failing" | "Failed" | "unprotected" | "unavailable" | "not_permitted" | "Lost" => {
+        "failing" | "Failed" | "unprotected" | "unavailable" | "not_permitted" | "Lost"
+        | "failed" => {
             "badge bad"
         }
         _ => "badge",

@@ -43,6 +43,9 @@ pub struct Api {
     /// Group-resources (`secrets`, `deployments.apps`) this client may not touch:
     /// a restricted ServiceAccount, answered with 403 as RBAC would.
     pub forbidden: Vec<String>,
+    /// Writes (POST, PUT, PATCH, DELETE) are answered this much later, like an
+    /// API server across a network with admission webhooks; zero by default.
+    pub write_latency: Duration,
     snapshots: Arc<Mutex<HashMap<String, Snapshot>>>,
 }
 
@@ -53,6 +56,7 @@ impl Api {
             token,
             bookmark_interval: Duration::from_secs(5),
             forbidden: Vec::new(),
+            write_latency: Duration::ZERO,
             snapshots: Arc::default(),
         }
     }
@@ -139,6 +143,9 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let path = uri.path().trim_end_matches('/').to_string();
+    if !api.write_latency.is_zero() && method != Method::GET {
+        tokio::time::sleep(api.write_latency).await;
+    }
     if matches!(path.as_str(), "/healthz" | "/livez" | "/readyz") {
         return (StatusCode::OK, "ok").into_response();
     }

@@ -60,6 +60,8 @@ pub struct Options {
     /// The certificates to serve; generated at start when `None` (a restart
     /// through [`Kubesim::stop`] keeps them, as a real API server does).
     pub certificates: Option<Arc<tls::Certificates>>,
+    /// How much later writes are answered (a remote API server's round trip).
+    pub write_latency: Duration,
 }
 
 impl Default for Options {
@@ -75,6 +77,7 @@ impl Default for Options {
             history: store::HISTORY,
             forbidden: Vec::new(),
             certificates: None,
+            write_latency: Duration::ZERO,
         }
     }
 }
@@ -116,6 +119,7 @@ impl Kubesim {
         let mut api = api::Api::new(store.clone(), Some(token.clone()));
         api.bookmark_interval = options.bookmark_interval;
         api.forbidden = options.forbidden.clone();
+        api.write_latency = options.write_latency;
         let router = api.router();
         let mut options = options;
         let (acceptor, ca_pem) = if options.tls {

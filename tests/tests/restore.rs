@@ -423,3 +423,68 @@ async fn a_cluster_that_forbids_a_kind_gets_everything_else() {
     let deploys: Api<Deployment> = Api::namespaced(other.clone(), "shop");
     assert!(deploys.get("web").await.is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_restore_shows_each_items_result_as_it_lands() {
+    let env = env().await;
+    let mut objects = vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bulk"}})];
+    objects.extend((0..200).map(|i| {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": format!("cm-{i:03}"), "namespace": "bulk"}, "data": {"i": i.to_string()}})
+    }));
+    kubesim::seed::apply(&env._sim.store, objects).unwrap();
+    back_up(&env, "bulk", &["bulk"]).await;
+    // A cluster whose API server answers writes 20 ms later, as a remote one would.
+    let (_slow_sim, slow) = lifeboat_e2e::kubesim(
+        kubesim::Options {
+            write_latency: Duration::from_millis(20),
+            ..Default::default()
+        },
+        false,
+    )
+    .await
+    .unwrap();
+    let (_, handle) = restore::start(
+        &env.catalog,
+        &env.store,
+        Some(&slow),
+        "bulk-elsewhere",
+        RestoreSpec {
+            backup_name: "bulk".into(),
+            ..Default::default()
+        },
+        "test",
+    )
+    .await
+    .unwrap();
+    // Watch the catalog the way the API and the wizard read it.
+    let mut midway = None;
+    let mut last_done = 0;
+    while !handle.is_finished() {
+        let r = env.catalog.restore("bulk-elsewhere").await.unwrap();
+        assert!(r.items_done >= last_done, "progress went backwards");
+        last_done = r.items_done;
+        if r.phase == "InProgress"
+            && let Some(plan) = r.plan.as_deref()
+        {
+            let plan: Value = serde_json::from_str(plan).unwrap();
+            let items = plan["items"].as_array().unwrap();
+            let landed = items.iter().filter(|i| i["result"] == "created").count() as i64;
+            let waiting = items
+                .iter()
+                .filter(|i| i["action"] == "create" && i["result"].is_null())
+                .count();
+            assert_eq!(landed, r.items_done, "the count matches the items' results");
+            if landed > 0 && waiting > 0 {
+                midway = Some((landed, waiting));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(handle.await.unwrap().unwrap(), "Completed");
+    let (landed, waiting) = midway.expect("some items had landed while others waited");
+    assert!(landed >= 1 && waiting >= 1);
+    let r = env.catalog.restore("bulk-elsewhere").await.unwrap();
+    assert_eq!(Some(r.items_done), r.items_total);
+    assert!(r.items_done >= 201, "the namespace and its 200 ConfigMaps: {}", r.items_done);
+}

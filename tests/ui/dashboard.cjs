@@ -101,6 +101,9 @@ async function main() {
       await shot('restore-plan');
       await page.getByRole('button', { name: 'Restore now' }).click();
       await page.locator('.run[data-phase="Completed"]').waitFor({ timeout: WAIT });
+      // Item by item: the Deployment is listed as created, nothing is left waiting.
+      await page.locator('.run tr[data-result="created"]').filter({ hasText: 'deployments.apps' }).filter({ hasText: 'web' }).first().waitFor({ timeout: WAIT });
+      if (await page.locator('.run tr[data-result="waiting"]').count() !== 0) throw new Error('items still waiting after the restore completed');
       await shot('restore-done');
       // The pods come back in the mapped namespace, seen live on its page.
       await page.goto(`${base}/namespaces/shop-restored`);

@@ -491,14 +491,31 @@ pub async fn apply(
             }
         }
     }
+    plan.sort_by(|a, b| {
+        (a.tier, &a.group_resource, &a.namespace, &a.name).cmp(&(
+            b.tier,
+            &b.group_resource,
+            &b.namespace,
+            &b.name,
+        ))
+    });
+    let total = plan
+        .iter()
+        .filter(|p| matches!(p.action, Action::Create | Action::Update))
+        .count() as i64;
+    let mut last_recorded = std::time::Instant::now();
     let tiers: BTreeSet<usize> = plan.iter().map(|p| p.tier).collect();
     for tier in tiers {
-        let (mut now, rest): (Vec<PlanItem>, Vec<PlanItem>) =
-            plan.into_iter().partition(|p| p.tier == tier);
+        let batch: Vec<(usize, PlanItem)> = plan
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.tier == tier)
+            .map(|(i, p)| (i, p.clone()))
+            .collect();
         let client = ctx.client.clone();
         let res = resources.clone();
-        now = futures::stream::iter(now)
-            .map(|mut line| {
+        let mut finished = futures::stream::iter(batch)
+            .map(|(i, mut line)| {
                 let client = client.clone();
                 let res = res.clone();
                 async move {
@@ -509,16 +526,25 @@ pub async fn apply(
                         Action::Skip | Action::Conflict => line.result = Some("skipped".into()),
                         Action::Excluded => {}
                     }
-                    line
+                    (i, line)
                 }
             })
-            .buffered(CONCURRENCY)
-            .collect()
-            .await;
-        let crds: Vec<String> = now
+            .buffer_unordered(CONCURRENCY);
+        // Each item's result is visible as it lands (at most every PROGRESS_EVERY).
+        while let Some((i, line)) = finished.next().await {
+            plan[i] = line;
+            if last_recorded.elapsed() >= PROGRESS_EVERY {
+                record_progress(ctx, restore_name, &plan, total).await;
+                last_recorded = std::time::Instant::now();
+            }
+        }
+        record_progress(ctx, restore_name, &plan, total).await;
+        last_recorded = std::time::Instant::now();
+        let crds: Vec<String> = plan
             .iter()
             .filter(|p| {
-                p.group_resource == "customresourcedefinitions.apiextensions.k8s.io"
+                p.tier == tier
+                    && p.group_resource == "customresourcedefinitions.apiextensions.k8s.io"
                     && p.result.as_deref() == Some("created")
             })
             .map(|p| p.name.clone())
@@ -526,24 +552,47 @@ pub async fn apply(
         if !crds.is_empty() {
             resources = wait_for_crds(&ctx.client, &crds).await?;
         }
-        let done = now.iter().filter(|p| p.result.is_some()).count() as i64;
-        let failed = now
-            .iter()
-            .filter(|p| p.result.as_deref() == Some("failed"))
-            .count() as i64;
-        let _ = (done, failed);
-        plan = rest;
-        plan.extend(now);
     }
-    plan.sort_by(|a, b| {
-        (a.tier, &a.group_resource, &a.namespace, &a.name).cmp(&(
-            b.tier,
-            &b.group_resource,
-            &b.namespace,
-            &b.name,
-        ))
-    });
     Ok(plan)
+}
+
+/// How often a running restore writes its items' results to the catalog.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// Created or updated, failed, and conflicting items so far.
+fn counts(plan: &[PlanItem]) -> (i64, i64, i64) {
+    let result = |r: &str| {
+        plan.iter()
+            .filter(|p| p.result.as_deref() == Some(r))
+            .count() as i64
+    };
+    let conflicts = plan
+        .iter()
+        .filter(|p| p.action == Action::Conflict)
+        .count() as i64;
+    (result("created") + result("updated"), result("failed"), conflicts)
+}
+
+/// Writes the plan with the results so far; a failed write only delays what the UI sees.
+async fn record_progress(ctx: &RestoreContext, name: &str, plan: &[PlanItem], total: i64) {
+    let (done, failed, conflicts) = counts(plan);
+    let plan_json = json!({"summary": summary(plan), "items": plan});
+    if let Err(e) = ctx
+        .catalog
+        .update_restore(
+            name,
+            "InProgress",
+            None,
+            Some(&plan_json),
+            done,
+            Some(total),
+            conflicts,
+            failed,
+        )
+        .await
+    {
+        tracing::warn!(restore = %name, error = %e, "recording restore progress failed");
+    }
 }
 
 /// Counts by action, for the API.
@@ -643,18 +692,7 @@ pub async fn run(
         Ok(p) => p,
         Err(e) => return fail(e).await,
     };
-    let failed = applied
-        .iter()
-        .filter(|p| p.result.as_deref() == Some("failed"))
-        .count() as i64;
-    let conflicts = applied
-        .iter()
-        .filter(|p| p.action == Action::Conflict)
-        .count() as i64;
-    let done = applied
-        .iter()
-        .filter(|p| matches!(p.result.as_deref(), Some("created" | "updated")))
-        .count() as i64;
+    let (done, failed, conflicts) = counts(&applied);
     let phase = if failed == 0 {
         "Completed"
     } else {
