@@ -39,6 +39,9 @@ struct Cli {
     /// Run only the API server's own controllers (GC, namespaces): no workloads, volumes or kubelet.
     #[arg(long)]
     api_only: bool,
+    /// Answer writes this many milliseconds later, like a remote API server.
+    #[arg(long, default_value_t = 0)]
+    write_latency_ms: u64,
 }
 
 #[tokio::main]
@@ -67,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
         history: kubesim::store::HISTORY,
         forbidden: cli.forbid,
         certificates: None,
+        write_latency: Duration::from_millis(cli.write_latency_ms),
     })
     .await?;
     if !resumed {

@@ -11,7 +11,9 @@ use crate::catalog::Catalog;
 use crate::cluster::Cluster;
 use crate::config::{Config, StorageKind};
 use crate::http::{AppState, router};
-use crate::storage::{Availability, DynStore, LocalStore, S3Settings, S3Store};
+use crate::storage::{
+    Availability, DynStore, LocalStore, LocationSpec, Locations, S3Settings, S3Store,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -130,8 +132,10 @@ pub async fn open(config: &Config) -> Result<AppState, StartError> {
     catalog
         .set_availability("default", &Availability::Available)
         .await?;
+    let locations = Locations::new(storage.clone());
+    open_added_locations(&catalog, &locations).await?;
     // Backups that were running when the server stopped cannot finish now.
-    let interrupted = crate::backup::fail_interrupted(&catalog, &storage)
+    let interrupted = crate::backup::fail_interrupted(&catalog, &locations)
         .await
         .map_err(|e| StartError::Storage {
             location: storage.describe(),
@@ -141,13 +145,7 @@ pub async fn open(config: &Config) -> Result<AppState, StartError> {
         tracing::warn!(backups = ?interrupted, "marked interrupted backups Failed");
     }
     // Storage is the source of truth: import what the catalog does not know.
-    match crate::backup::sync(&catalog, &storage, "default").await {
-        Ok(report) if !report.imported.is_empty() || !report.missing.is_empty() => {
-            tracing::info!(imported = ?report.imported, missing = ?report.missing, "catalog synced with storage");
-        }
-        Ok(_) => {}
-        Err(e) => tracing::warn!(error = %e, "syncing the catalog with storage failed; will retry"),
-    }
+    sync_locations(&catalog, &locations, false).await;
     let cluster = Cluster::connect(config).await.map_err(|e| e.to_string());
     if let Err(reason) = &cluster {
         tracing::warn!(%reason, "starting without a cluster");
@@ -159,12 +157,62 @@ pub async fn open(config: &Config) -> Result<AppState, StartError> {
     let leadership = leadership(config, &catalog, cluster.as_ref().ok());
     Ok(AppState {
         catalog,
-        storage,
+        locations,
         cluster: Arc::new(cluster),
         health,
         leadership,
         site_dir: site_dir(config),
     })
+}
+
+/// Opens the locations added through the API. One that cannot be opened is
+/// left out (its backups answer 503 until it can) rather than stopping the server.
+async fn open_added_locations(catalog: &Catalog, locations: &Locations) -> Result<(), StartError> {
+    for row in catalog.storage_locations().await? {
+        if row.is_default != 0 {
+            continue;
+        }
+        let settings: serde_json::Value = serde_json::from_str(&row.config).unwrap_or_default();
+        let credentials = catalog.storage_credentials(&row.name).await?;
+        let spec = LocationSpec::from_catalog(&row.name, &row.kind, &settings, credentials);
+        match spec.open().await {
+            Ok(store) => locations.insert(&row.name, store),
+            Err(e) => {
+                tracing::warn!(location = %row.name, error = %e, "a storage location could not be opened");
+                let reason = format!("could not be opened: {e}");
+                catalog
+                    .set_availability(&row.name, &Availability::Unavailable { reason })
+                    .await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Checks every location (recording its availability when `check` is set)
+/// and imports the backups each holds that the catalog does not know.
+pub async fn sync_locations(catalog: &Catalog, locations: &Locations, check: bool) {
+    for (name, store) in locations.all() {
+        if check {
+            let availability = store.check().await;
+            if let Err(e) = catalog.set_availability(&name, &availability).await {
+                tracing::warn!(location = %name, error = %e, "recording availability failed");
+            }
+            if availability != Availability::Available {
+                tracing::warn!(location = %name, %availability, "storage location unavailable");
+                continue;
+            }
+        }
+        match crate::backup::sync(catalog, &store, &name).await {
+            Ok(report) if !report.imported.is_empty() || !report.missing.is_empty() => {
+                tracing::info!(location = %name, imported = ?report.imported, missing = ?report.missing, "catalog synced with storage");
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(location = %name, error = %e, "syncing the catalog with storage failed; will retry")
+            }
+        }
+    }
 }
 
 /// The browser bundle, or a warning that pages will not be interactive.
@@ -241,24 +289,21 @@ pub async fn serve(config: &Config) -> Result<(), StartError> {
         )
         .await?;
     tracing::info!(%addr, version = crate::VERSION, "listening");
-    // Periodic sync: backups written by another installation appear here too.
+    // Periodic check and sync: availability is kept current, and backups
+    // written by another installation appear here too.
     let sync_state = state.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         tick.tick().await;
         loop {
             tick.tick().await;
-            if let Err(e) =
-                crate::backup::sync(&sync_state.catalog, &sync_state.storage, "default").await
-            {
-                tracing::warn!(error = %e, "periodic catalog sync failed");
-            }
+            sync_locations(&sync_state.catalog, &sync_state.locations, true).await;
         }
     });
     // Schedules and GC: run while this replica leads.
     crate::schedule::Scheduler {
         catalog: state.catalog.clone(),
-        store: state.storage.clone(),
+        locations: state.locations.clone(),
         client: state
             .cluster
             .as_ref()

@@ -517,7 +517,7 @@ pub async fn serve_lifeboat(
     let health = lifeboat::health::watch::ClusterState::start(&client);
     let state = lifeboat::http::AppState {
         catalog,
-        storage,
+        locations: lifeboat::storage::Locations::new(storage),
         cluster: std::sync::Arc::new(Ok(lifeboat::cluster::Cluster {
             client,
             url: cluster_url.to_string(),

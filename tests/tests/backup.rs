@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use lifeboat::backup::{self, BackupError, BackupSpec, ClusterResources, archive};
 use lifeboat::catalog::{BackupPhase, BackupRecord, Catalog};
-use lifeboat::storage::{DynStore, get_bytes, list_all, put_bytes};
+use lifeboat::storage::{DynStore, Locations, get_bytes, list_all, put_bytes};
 use lifeboat_e2e::{S3Server, kubesim};
 use serde_json::{Value, json};
 
@@ -40,7 +40,7 @@ async fn env() -> Env {
 async fn run(env: &Env, name: &str, spec: BackupSpec) -> backup::Phase {
     let (_, handle) = backup::start(
         &env.catalog,
-        &env.store,
+        &Locations::new(env.store.clone()),
         Some(&env.client),
         name,
         spec,
@@ -319,7 +319,7 @@ async fn bad_input_is_refused_naming_the_field() {
         async move {
             backup::start(
                 &env.catalog,
-                &env.store,
+                &Locations::new(env.store.clone()),
                 Some(&env.client),
                 name,
                 spec,
@@ -416,7 +416,7 @@ async fn an_interrupted_backup_is_failed_and_cleaned_and_others_are_untouched() 
     .unwrap();
     let before = list_all(env.store.as_ref(), "backups/good/").await.unwrap();
 
-    let interrupted = backup::fail_interrupted(&env.catalog, &env.store)
+    let interrupted = backup::fail_interrupted(&env.catalog, &Locations::new(env.store.clone()))
         .await
         .unwrap();
     assert_eq!(interrupted, ["crashed"]);
@@ -493,7 +493,7 @@ async fn a_fresh_catalog_finds_every_backup_in_an_existing_bucket() {
     );
 
     // Deleting removes storage objects first, then the row.
-    backup::delete(&fresh, &store, "first", "test")
+    backup::delete(&fresh, &Locations::new(store.clone()), "first", "test")
         .await
         .unwrap();
     assert!(

@@ -11,7 +11,7 @@ use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use lifeboat::backup::{self, BackupSpec};
 use lifeboat::catalog::Catalog;
 use lifeboat::restore::{self, ExistingResourcePolicy, RestoreSpec, items};
-use lifeboat::storage::{DynStore, put_bytes};
+use lifeboat::storage::{DynStore, Locations, put_bytes};
 use serde_json::{Value, json};
 
 struct Env {
@@ -65,7 +65,7 @@ async fn back_up(env: &Env, name: &str, namespaces: &[&str]) {
     };
     let (_, handle) = backup::start(
         &env.catalog,
-        &env.store,
+        &Locations::new(env.store.clone()),
         Some(&env.client),
         name,
         spec,
@@ -81,7 +81,7 @@ async fn back_up(env: &Env, name: &str, namespaces: &[&str]) {
 async fn restore_with(env: &Env, name: &str, spec: RestoreSpec) -> (String, Value) {
     let (_, handle) = restore::start(
         &env.catalog,
-        &env.store,
+        &Locations::new(env.store.clone()),
         Some(&env.client),
         name,
         spec,
@@ -399,7 +399,7 @@ async fn a_cluster_that_forbids_a_kind_gets_everything_else() {
     .unwrap();
     let (_, handle) = restore::start(
         &env.catalog,
-        &env.store,
+        &Locations::new(env.store.clone()),
         Some(&other),
         "elsewhere",
         RestoreSpec {
@@ -427,7 +427,8 @@ async fn a_cluster_that_forbids_a_kind_gets_everything_else() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_restore_shows_each_items_result_as_it_lands() {
     let env = env().await;
-    let mut objects = vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bulk"}})];
+    let mut objects =
+        vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bulk"}})];
     objects.extend((0..200).map(|i| {
         json!({"apiVersion": "v1", "kind": "ConfigMap",
                "metadata": {"name": format!("cm-{i:03}"), "namespace": "bulk"}, "data": {"i": i.to_string()}})
@@ -446,7 +447,7 @@ async fn a_running_restore_shows_each_items_result_as_it_lands() {
     .unwrap();
     let (_, handle) = restore::start(
         &env.catalog,
-        &env.store,
+        &Locations::new(env.store.clone()),
         Some(&slow),
         "bulk-elsewhere",
         RestoreSpec {
@@ -486,5 +487,9 @@ async fn a_running_restore_shows_each_items_result_as_it_lands() {
     assert!(landed >= 1 && waiting >= 1);
     let r = env.catalog.restore("bulk-elsewhere").await.unwrap();
     assert_eq!(Some(r.items_done), r.items_total);
-    assert!(r.items_done >= 201, "the namespace and its 200 ConfigMaps: {}", r.items_done);
+    assert!(
+        r.items_done >= 201,
+        "the namespace and its 200 ConfigMaps: {}",
+        r.items_done
+    );
 }

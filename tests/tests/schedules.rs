@@ -56,7 +56,7 @@ async fn scheduler_on_demo() -> (kubesim::Kubesim, tempfile::TempDir, Scheduler)
     let (catalog, store) = local_catalog(dir.path()).await.unwrap();
     let scheduler = Scheduler {
         catalog,
-        store,
+        locations: lifeboat::storage::Locations::new(store),
         client: Some(client),
         leadership: Leadership::Single,
     };
@@ -147,7 +147,10 @@ async fn the_scheduler_runs_due_slots_once_and_never_two_at_a_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_deletes_storage_then_catalog_and_resumes_after_a_crash() {
     let (_sim, _dir, scheduler) = scheduler_on_demo().await;
-    let (catalog, store) = (scheduler.catalog.clone(), scheduler.store.clone());
+    let (catalog, store) = (
+        scheduler.catalog.clone(),
+        scheduler.locations.default_store(),
+    );
     let record = lifeboat::schedule::create(
         &catalog,
         &spec("daily", "@daily", Some(2), Some("72h")),

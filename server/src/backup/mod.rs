@@ -11,7 +11,7 @@ use std::sync::atomic::AtomicU64;
 use serde_json::json;
 
 use crate::catalog::{BackupPhase, BackupRecord, Catalog, CatalogError};
-use crate::storage::{DynStore, StorageError, get_bytes, list_all};
+use crate::storage::{DynStore, Locations, StorageError, get_bytes, list_all};
 pub use engine::{BackupContext, Phase};
 pub use spec::{BackupSpec, ClusterResources, SpecError};
 
@@ -20,7 +20,7 @@ pub enum BackupError {
     #[error("invalid backup: {0}")]
     Invalid(#[from] SpecError),
     #[error(
-        "storage location `{0}` does not exist; this server has only `default` (see GET /api/v1/storage-locations)"
+        "storage location `{0}` does not exist or is not open here (GET /api/v1/storage-locations lists them)"
     )]
     UnknownLocation(String),
     #[error("no cluster is connected: {0}")]
@@ -63,7 +63,7 @@ pub fn validate_name(name: &str) -> Result<(), SpecError> {
 /// Validates, records (phase New) and starts a backup; returns its record.
 pub async fn start(
     catalog: &Catalog,
-    store: &DynStore,
+    locations: &Locations,
     client: Option<&kube::Client>,
     name: &str,
     spec: BackupSpec,
@@ -73,9 +73,9 @@ pub async fn start(
     validate_name(name)?;
     spec.validate()?;
     let location = spec.storage_location().to_string();
-    if catalog.storage_location(&location).await.is_err() || location != "default" {
+    let Some(store) = locations.get(&location) else {
         return Err(BackupError::UnknownLocation(location));
-    }
+    };
     let client = client
         .cloned()
         .ok_or_else(|| BackupError::NoCluster("configure a kubeconfig and restart".into()))?;
@@ -94,7 +94,7 @@ pub async fn start(
         .await?;
     let ctx = BackupContext {
         catalog: catalog.clone(),
-        store: store.clone(),
+        store,
         client,
         list_calls: Arc::new(AtomicU64::new(0)),
     };
@@ -105,11 +105,12 @@ pub async fn start(
 /// Deletes a backup: its storage objects first, then its catalog row.
 pub async fn delete(
     catalog: &Catalog,
-    store: &DynStore,
+    locations: &Locations,
     name: &str,
     actor: &str,
 ) -> Result<(), BackupError> {
     let record = catalog.backup(name).await?;
+    let store = &locations.require(&record.storage_location)?;
     if record.phase == BackupPhase::InProgress.as_str() || record.phase == BackupPhase::New.as_str()
     {
         return Err(BackupError::Invalid(SpecError {
@@ -163,7 +164,7 @@ pub struct SyncReport {
 /// removes their partial objects. Run once at start, before anything runs.
 pub async fn fail_interrupted(
     catalog: &Catalog,
-    store: &DynStore,
+    locations: &Locations,
 ) -> Result<Vec<String>, BackupError> {
     let mut out = Vec::new();
     for phase in [BackupPhase::New, BackupPhase::InProgress] {
@@ -172,7 +173,9 @@ pub async fn fail_interrupted(
             ..Default::default()
         };
         for b in catalog.backups(&filter).await? {
-            engine::remove_objects(store, &b.name).await;
+            if let Some(store) = locations.get(&b.storage_location) {
+                engine::remove_objects(&store, &b.name).await;
+            }
             catalog
                 .finish_backup(
                     &b.name,

@@ -57,6 +57,73 @@ impl Catalog {
         Ok(())
     }
 
+    /// Adds a location created through the API, with its static credentials if any.
+    pub async fn insert_storage_location(
+        &self,
+        name: &str,
+        kind: &str,
+        config: &serde_json::Value,
+        credentials: Option<(&str, &str)>,
+    ) -> Result<()> {
+        let now = now();
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "INSERT INTO storage_locations (name, kind, config, is_default, created_at, updated_at) \
+             VALUES ($1, $2, $3, 0, $4, $4)",
+        )
+        .bind(name)
+        .bind(kind)
+        .bind(config.to_string())
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(unique_violation("storage location", name))?;
+        if let Some((id, secret)) = credentials {
+            sqlx::query(
+                "INSERT INTO storage_credentials (location, access_key_id, secret_access_key) VALUES ($1, $2, $3)",
+            )
+            .bind(name)
+            .bind(id)
+            .bind(secret)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The static credentials of a location (for opening its store, never for a response).
+    pub async fn storage_credentials(&self, name: &str) -> Result<Option<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT access_key_id, secret_access_key FROM storage_credentials WHERE location = $1",
+        )
+        .bind(name)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// Removes a location, its credentials and the catalog rows of its backups
+    /// (the objects in storage are left alone: adding the location again finds them).
+    pub async fn delete_storage_location(&self, name: &str) -> Result<u64> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM storage_credentials WHERE location = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        let forgotten = sqlx::query("DELETE FROM backups WHERE storage_location = $1")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let done = sqlx::query("DELETE FROM storage_locations WHERE name = $1 AND is_default = 0")
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        changed(done.rows_affected(), "storage location", name)?;
+        tx.commit().await?;
+        Ok(forgotten)
+    }
+
     pub async fn storage_locations(&self) -> Result<Vec<StorageLocationRecord>> {
         Ok(
             sqlx::query_as("SELECT * FROM storage_locations ORDER BY name")

@@ -56,6 +56,7 @@ impl From<StorageError> for ApiError {
     fn from(e: StorageError) -> Self {
         let status = match e {
             StorageError::NotFound { .. } => StatusCode::NOT_FOUND,
+            StorageError::LocationNotOpen { .. } => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_GATEWAY,
         };
         ApiError {
@@ -63,6 +64,16 @@ impl From<StorageError> for ApiError {
             message: e.to_string(),
         }
     }
+}
+
+/// A backup's record and the store of its location.
+async fn backup_store(
+    state: &AppState,
+    name: &str,
+) -> Result<(BackupRecord, crate::storage::DynStore), ApiError> {
+    let record = state.catalog.backup(name).await?;
+    let store = state.locations.require(&record.storage_location)?;
+    Ok((record, store))
 }
 
 /// A backup as the API shows it: the record with its spec parsed.
@@ -89,7 +100,7 @@ async fn create(
     let client = state.cluster.as_ref().as_ref().ok().map(|c| &c.client);
     let (record, _) = backup::start(
         &state.catalog,
-        &state.storage,
+        &state.locations,
         client,
         &request.name,
         request.spec,
@@ -136,16 +147,12 @@ async fn describe(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let b = state.catalog.backup(&name).await?;
+    let (b, store) = backup_store(&state, &name).await?;
     let mut v = view(&b);
     v["progress"] = json!({
         "itemsDone": b.items_done, "itemsTotal": b.items_total, "bytesDone": b.bytes_done,
     });
-    if let Ok(bytes) = get_bytes(
-        state.storage.as_ref(),
-        &archive::key(&name, archive::MANIFEST_FILE),
-    )
-    .await
+    if let Ok(bytes) = get_bytes(store.as_ref(), &archive::key(&name, archive::MANIFEST_FILE)).await
     {
         v["manifest"] = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     }
@@ -156,12 +163,8 @@ async fn log(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.catalog.backup(&name).await?;
-    let compressed = get_bytes(
-        state.storage.as_ref(),
-        &archive::key(&name, archive::LOG_FILE),
-    )
-    .await?;
+    let (_, store) = backup_store(&state, &name).await?;
+    let compressed = get_bytes(store.as_ref(), &archive::key(&name, archive::LOG_FILE)).await?;
     let text = zstd::stream::decode_all(compressed.as_slice()).map_err(|e| ApiError {
         status: StatusCode::BAD_GATEWAY,
         message: format!("the log of backup {name} in storage is damaged: {e}"),
@@ -197,9 +200,9 @@ async fn contents(
     Path(name): Path<String>,
     Query(q): Query<ContentsQuery>,
 ) -> Result<Response, ApiError> {
-    state.catalog.backup(&name).await?;
+    let (_, store) = backup_store(&state, &name).await?;
     let compressed = get_bytes(
-        state.storage.as_ref(),
+        store.as_ref(),
         &archive::key(&name, archive::RESOURCES_FILE),
     )
     .await?;
@@ -263,9 +266,8 @@ async fn download(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.catalog.backup(&name).await?;
-    let reader = state
-        .storage
+    let (_, store) = backup_store(&state, &name).await?;
+    let reader = store
         .get(&archive::key(&name, archive::RESOURCES_FILE), None)
         .await?;
     let stream = tokio_util::io::ReaderStream::new(reader);
@@ -286,13 +288,17 @@ async fn remove(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    backup::delete(&state.catalog, &state.storage, &name, "api").await?;
+    backup::delete(&state.catalog, &state.locations, &name, "api").await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn sync(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let report = backup::sync(&state.catalog, &state.storage, "default").await?;
-    Ok(Json(report).into_response())
+    let mut reports = serde_json::Map::new();
+    for (location, store) in state.locations.all() {
+        let report = backup::sync(&state.catalog, &store, &location).await?;
+        reports.insert(location, serde_json::to_value(report).unwrap_or_default());
+    }
+    Ok(Json(reports).into_response())
 }
 
 /// Server-sent events with the backup's progress until it finishes.

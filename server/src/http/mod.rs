@@ -4,6 +4,7 @@
 
 mod backups;
 mod health;
+mod locations;
 mod restores;
 mod schedules;
 pub mod ui;
@@ -11,24 +12,25 @@ pub mod ui;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::cluster::Cluster;
-use crate::storage::{Availability, DynStore};
+use crate::storage::{Availability, Locations};
 
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub catalog: Catalog,
-    /// The default storage location, registered in the catalog as `default`.
-    pub storage: DynStore,
+    /// Every storage location's store: `default` (from the configuration) and
+    /// those added through the API.
+    pub locations: Locations,
     /// The cluster, or why there is none (the server still runs without one).
     pub cluster: Arc<Result<Cluster, String>>,
     /// What the watchers see (when there is a cluster).
@@ -56,13 +58,9 @@ fn api_routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/api/v1/storage-locations", get(storage_locations))
-        .route(
-            "/api/v1/storage-locations/{name}/check",
-            post(check_storage_location),
-        )
         .route("/api/v1/activity", get(activity))
         .merge(health::routes())
+        .merge(locations::routes())
         .merge(backups::routes())
         .merge(restores::routes())
         .merge(schedules::routes())
@@ -204,8 +202,9 @@ pub async fn readiness(state: &AppState) -> Vec<ComponentStatus> {
         }
     };
     let storage = async {
-        match state.storage.check().await {
-            Availability::Available => (true, format!("{} is available", state.storage.describe())),
+        let store = state.locations.default_store();
+        match store.check().await {
+            Availability::Available => (true, format!("{} is available", store.describe())),
             Availability::Unavailable { reason } => (false, reason),
         }
     };
@@ -250,38 +249,6 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Json(json!({ "ready": ready, "components": components })),
     )
         .into_response()
-}
-
-async fn storage_locations(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let rows = state.catalog.storage_locations().await?;
-    Ok(Json(json!({ "items": rows })).into_response())
-}
-
-async fn check_storage_location(
-    State(state): State<AppState>,
-    Path(name): Path<String>,
-) -> Result<Response, ApiError> {
-    // Only the default location has a live store so far; others are checked when added.
-    state.catalog.storage_location(&name).await?;
-    if name != "default" {
-        return Err(ApiError {
-            status: StatusCode::NOT_IMPLEMENTED,
-            message: "only the default storage location can be checked in this version".into(),
-        });
-    }
-    let availability = state.storage.check().await;
-    state.catalog.set_availability(&name, &availability).await?;
-    state
-        .catalog
-        .record_activity(
-            "api",
-            "storage.checked",
-            &format!("storage-location/{name}"),
-            &format!("storage location {name} is {availability}"),
-            None,
-        )
-        .await?;
-    Ok(Json(state.catalog.storage_location(&name).await?).into_response())
 }
 
 #[derive(Debug, Deserialize)]

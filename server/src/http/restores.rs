@@ -51,7 +51,7 @@ async fn create(
     let client = state.cluster.as_ref().as_ref().ok().map(|c| &c.client);
     let (record, _) = restore::start(
         &state.catalog,
-        &state.storage,
+        &state.locations,
         client,
         &name,
         request.spec,

@@ -566,11 +566,12 @@ fn counts(plan: &[PlanItem]) -> (i64, i64, i64) {
             .filter(|p| p.result.as_deref() == Some(r))
             .count() as i64
     };
-    let conflicts = plan
-        .iter()
-        .filter(|p| p.action == Action::Conflict)
-        .count() as i64;
-    (result("created") + result("updated"), result("failed"), conflicts)
+    let conflicts = plan.iter().filter(|p| p.action == Action::Conflict).count() as i64;
+    (
+        result("created") + result("updated"),
+        result("failed"),
+        conflicts,
+    )
 }
 
 /// Writes the plan with the results so far; a failed write only delays what the UI sees.

@@ -10,12 +10,12 @@ pub use spec::{ExistingResourcePolicy, RestoreSpec};
 
 use crate::backup::{BackupError, SpecError};
 use crate::catalog::{Catalog, RestoreRecord};
-use crate::storage::DynStore;
+use crate::storage::Locations;
 
 /// Validates, records (phase New) and starts a restore.
 pub async fn start(
     catalog: &Catalog,
-    store: &DynStore,
+    locations: &Locations,
     client: Option<&kube::Client>,
     name: &str,
     spec: RestoreSpec,
@@ -47,6 +47,7 @@ pub async fn start(
             ),
         }));
     }
+    let store = locations.require(&backup.storage_location)?;
     let client = client
         .cloned()
         .ok_or_else(|| BackupError::NoCluster("configure a kubeconfig and restart".into()))?;
@@ -65,7 +66,7 @@ pub async fn start(
         .await?;
     let ctx = RestoreContext {
         catalog: catalog.clone(),
-        store: store.clone(),
+        store,
         client,
     };
     let handle = tokio::spawn(engine::run(ctx, name.to_string(), spec));

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::backup::{self, BackupError, SpecError};
 use crate::catalog::{BackupFilter, BackupPhase, Catalog, CatalogError, ScheduleRecord};
-use crate::storage::DynStore;
+use crate::storage::Locations;
 pub use lease::{Leadership, LeaseElector};
 pub use spec::{CronSchedule, Retention, ScheduleSpec};
 
@@ -151,7 +151,7 @@ pub struct GcReport {
 #[derive(Clone)]
 pub struct Scheduler {
     pub catalog: Catalog,
-    pub store: DynStore,
+    pub locations: Locations,
     pub client: Option<kube::Client>,
     pub leadership: Leadership,
 }
@@ -204,7 +204,7 @@ impl Scheduler {
                                             "replica": self.leadership.identity()});
             match backup::start(
                 &self.catalog,
-                &self.store,
+                &self.locations,
                 self.client.as_ref(),
                 &name,
                 template,
@@ -288,7 +288,7 @@ impl Scheduler {
                 continue;
             }
             let subject = format!("backup/{}", victim.backup);
-            match backup::delete(&self.catalog, &self.store, &victim.backup, "gc").await {
+            match backup::delete(&self.catalog, &self.locations, &victim.backup, "gc").await {
                 Ok(()) => {
                     self.catalog
                         .record_activity(

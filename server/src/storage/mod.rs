@@ -6,9 +6,11 @@
 //! is a typed [`StorageError`] that says what to do next.
 
 mod local;
+pub mod locations;
 mod s3;
 
 pub use local::LocalStore;
+pub use locations::{LocationError, LocationSpec, Locations};
 pub use s3::{ChecksumMode, S3Settings, S3Store};
 
 use std::pin::Pin;
@@ -53,6 +55,11 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "storage location `{name}` is not open on this server (it could not be opened at start, or \
+         was removed); see GET /api/v1/storage-locations"
+    )]
+    LocationNotOpen { name: String },
     #[error("reading the data to upload failed: {0}; nothing was stored")]
     Source(#[source] std::io::Error),
     #[error("the storage server answered {operation} with an error: {message}")]
