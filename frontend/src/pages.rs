@@ -325,13 +325,19 @@ fn js_date_iso() -> String {
 
 fn backups(page: RwSignal<PageData>) -> impl IntoView {
     let list = data(page, "backups");
+    let locations = data(page, "locations");
     let phase = RwSignal::new(String::new());
     let name = RwSignal::new(String::new());
     let namespaces = RwSignal::new(String::new());
+    let location = RwSignal::new("default".to_string());
     let status = RwSignal::new(String::new());
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let (n, ns) = (name.get_untracked(), namespaces.get_untracked());
+        let (n, ns, at) = (
+            name.get_untracked(),
+            namespaces.get_untracked(),
+            location.get_untracked(),
+        );
         let included: Vec<String> = ns
             .split(',')
             .map(|s| s.trim().to_string())
@@ -339,7 +345,8 @@ fn backups(page: RwSignal<PageData>) -> impl IntoView {
             .collect();
         status.set(format!("Starting backup {n}…"));
         api::spawn(async move {
-            let body = json!({"name": n, "spec": {"includedNamespaces": included}});
+            let body =
+                json!({"name": n, "spec": {"includedNamespaces": included, "storageLocation": at}});
             match api::request("POST", "/api/v1/backups", Some(body)).await {
                 Ok(_) => api::navigate(&format!("/backups/{n}")),
                 Err(e) => status.set(e),
@@ -354,6 +361,7 @@ fn backups(page: RwSignal<PageData>) -> impl IntoView {
             <form on:submit=create>
                 <label>"Name" <input name="name" required pattern="[a-z0-9]([a-z0-9\\-]*[a-z0-9])?" prop:value=move || name.get() on:input=move |ev| name.set(event_target_value(&ev)) /></label>
                 <label>"Namespaces (comma-separated, empty for all)" <input name="namespaces" prop:value=move || namespaces.get() on:input=move |ev| namespaces.set(event_target_value(&ev)) /></label>
+                {location_select(locations, location)}
                 <button type="submit">"Start backup"</button>
                 <p role="status" aria-live="polite" class="status">{move || status.get()}</p>
             </form>
@@ -376,7 +384,7 @@ fn backups(page: RwSignal<PageData>) -> impl IntoView {
             }
             view! {
                 <table>
-                    <thead><tr><th scope="col">"Name"</th><th scope="col">"Phase"</th><th scope="col">"Created"</th><th scope="col">"Took"</th><th scope="col">"Items"</th><th scope="col">"Size"</th><th scope="col">"Schedule"</th><th scope="col">"Expires"</th></tr></thead>
+                    <thead><tr><th scope="col">"Name"</th><th scope="col">"Phase"</th><th scope="col">"Created"</th><th scope="col">"Took"</th><th scope="col">"Items"</th><th scope="col">"Size"</th><th scope="col">"Schedule"</th><th scope="col">"Location"</th><th scope="col">"Expires"</th></tr></thead>
                     <tbody>{rows.into_iter().map(|b| {
                         let n = text(&b["name"]);
                         view! {
@@ -388,6 +396,7 @@ fn backups(page: RwSignal<PageData>) -> impl IntoView {
                                 <td>{text(&b["items_done"])}</td>
                                 <td>{bytes(&b["size_bytes"])}</td>
                                 <td>{text(&b["schedule"])}</td>
+                                <td>{text(&b["storage_location"])}</td>
                                 <td>{b["expires_at"].as_str().map(|_| time(&b["expires_at"])).unwrap_or_else(|| "never".into())}</td>
                             </tr>
                         }
@@ -396,6 +405,25 @@ fn backups(page: RwSignal<PageData>) -> impl IntoView {
             }
             .into_any()
         }}
+    }
+}
+
+/// "Storage location" picker over the locations the API lists (unavailable ones say so).
+fn location_select(
+    locations: impl Fn() -> Value + Copy + Send + Sync + 'static,
+    location: RwSignal<String>,
+) -> impl IntoView {
+    view! {
+        <label>"Storage location "
+            <select name="location" on:change=move |ev| location.set(event_target_value(&ev))>
+                {move || items(&locations()["items"]).into_iter().map(|l| {
+                    let n = text(&l["name"]);
+                    let note = if l["availability"] == "available" { String::new() } else { format!(" ({})", text(&l["availability"])) };
+                    let selected = location.get() == n;
+                    view! { <option value=n.clone() selected=selected>{format!("{n}{note}")}</option> }
+                }).collect_view()}
+            </select>
+        </label>
     }
 }
 
@@ -466,6 +494,7 @@ fn backup(page: RwSignal<PageData>) -> impl IntoView {
                     <dt>"Phase"</dt><dd data-phase=phase.clone()>{badge(&phase)} " " {text(&v["phase_reason"])}</dd>
                     <dt>"Items"</dt><dd>{text(&v["items_done"])}</dd>
                     <dt>"Size"</dt><dd>{bytes(&v["size_bytes"])}</dd>
+                    <dt>"Location"</dt><dd><a href="/storage">{text(&v["storage_location"])}</a></dd>
                     <dt>"Started"</dt><dd>{time(&v["started_at"])}</dd>
                     <dt>"Completed"</dt><dd>{time(&v["completed_at"])}</dd>
                     <dt>"Took"</dt><dd>{seconds_between(&v["started_at"], &v["completed_at"]).map(duration).unwrap_or_else(|| "—".into())}</dd>
@@ -553,6 +582,8 @@ fn backup(page: RwSignal<PageData>) -> impl IntoView {
 
 fn schedules(page: RwSignal<PageData>) -> impl IntoView {
     let list = data(page, "schedules");
+    let locations = data(page, "locations");
+    let location = RwSignal::new("default".to_string());
     let name = RwSignal::new(String::new());
     let cron = RwSignal::new("0 1 * * *".to_string());
     let zone = RwSignal::new("UTC".to_string());
@@ -572,7 +603,7 @@ fn schedules(page: RwSignal<PageData>) -> impl IntoView {
         let ttl = Some(ttl.get_untracked()).filter(|t| !t.trim().is_empty());
         let n = name.get_untracked();
         json!({"name": if n.is_empty() { "preview".to_string() } else { n }, "schedule": cron.get_untracked(), "timezone": zone.get_untracked(),
-               "template": {"includedNamespaces": included}, "retention": {"keepLast": keep_last, "ttl": ttl}})
+               "template": {"includedNamespaces": included, "storageLocation": location.get_untracked()}, "retention": {"keepLast": keep_last, "ttl": ttl}})
     };
     let check = move || {
         api::spawn(async move {
@@ -603,6 +634,12 @@ fn schedules(page: RwSignal<PageData>) -> impl IntoView {
         name.set(text(&s["name"]));
         cron.set(text(&s["schedule"]));
         zone.set(text(&s["timezone"]));
+        location.set(
+            s["template"]["storageLocation"]
+                .as_str()
+                .unwrap_or("default")
+                .to_string(),
+        );
         namespaces.set(
             items(&s["template"]["includedNamespaces"])
                 .iter()
@@ -687,6 +724,7 @@ fn schedules(page: RwSignal<PageData>) -> impl IntoView {
             <label>"Cron (five fields or @daily)" <input name="cron" required prop:value=move || cron.get() on:input=move |ev| { cron.set(event_target_value(&ev)); check(); } aria-describedby="cron-help" /></label>
             <label>"Time zone" <input name="timezone" prop:value=move || zone.get() on:input=move |ev| { zone.set(event_target_value(&ev)); check(); } /></label>
             <label>"Namespaces (comma-separated, empty for all)" <input name="namespaces" prop:value=move || namespaces.get() on:input=move |ev| namespaces.set(event_target_value(&ev)) /></label>
+            {location_select(locations, location)}
             <label>"Keep the newest" <input name="keep" inputmode="numeric" prop:value=move || keep.get() on:input=move |ev| keep.set(event_target_value(&ev)) /></label>
             <label>"Delete after (e.g. 720h, 30d; empty: never)" <input name="ttl" prop:value=move || ttl.get() on:input=move |ev| ttl.set(event_target_value(&ev)) /></label>
             <div id="cron-help" class="preview" role="status" aria-live="polite">
@@ -975,6 +1013,7 @@ fn storage(page: RwSignal<PageData>) -> impl IntoView {
     let locations = data(page, "locations");
     let backups = data(page, "backups");
     let status = RwSignal::new(String::new());
+    let removing = RwSignal::new(None::<String>);
     let test = move |name: String| {
         status.set(format!("Testing {name}…"));
         api::spawn(async move {
@@ -993,9 +1032,24 @@ fn storage(page: RwSignal<PageData>) -> impl IntoView {
             }
         });
     };
+    let remove = move |name: String| {
+        removing.set(None);
+        status.set(format!("Removing {name}…"));
+        api::spawn(async move {
+            match api::request("DELETE", &format!("/api/v1/storage-locations/{name}"), None).await {
+                Ok(_) => {
+                    status.set(format!(
+                        "{name} removed; its backups stay in its bucket or directory"
+                    ));
+                    api::refresh(page).await;
+                }
+                Err(e) => status.set(e),
+            }
+        });
+    };
     view! {
         <h1>"Storage locations"</h1>
-        <p class="note">"Locations are configured when Lifeboat starts (" <code>"storage.kind"</code> ", " <code>"storage.path"</code> " or " <code>"storage.s3.*"</code> "; see the README)."</p>
+        <p class="note">"Backups are written to " <code>"default"</code> " (set in the configuration: " <code>"storage.*"</code> ") unless they name another location. Adding a location that already holds Lifeboat backups lists them here."</p>
         {move || {
             let v = locations();
             if let Some(e) = api_error(&v) {
@@ -1003,19 +1057,41 @@ fn storage(page: RwSignal<PageData>) -> impl IntoView {
             }
             view! {
                 <table>
-                    <thead><tr><th scope="col">"Name"</th><th scope="col">"Kind"</th><th scope="col">"Availability"</th><th scope="col">"Checked"</th><th scope="col">"Used"</th><th scope="col"></th></tr></thead>
+                    <thead><tr><th scope="col">"Name"</th><th scope="col">"Kind"</th><th scope="col">"Where"</th><th scope="col">"Availability"</th><th scope="col">"Checked"</th><th scope="col">"Backups"</th><th scope="col">"Used"</th><th scope="col">"Actions"</th></tr></thead>
                     <tbody>{items(&v["items"]).into_iter().map(|l| {
                         let name = text(&l["name"]);
-                        let used: i64 = items(&backups()["items"]).iter().filter(|b| b["storage_location"] == name.as_str()).filter_map(|b| b["size_bytes"].as_i64()).sum();
-                        let n = name.clone();
+                        let c = &l["config"];
+                        let place = match c["path"].as_str() {
+                            Some(path) => path.to_string(),
+                            None => format!("s3://{}/{} {}", text(&c["bucket"]), text(&c["prefix"]), text(&c["endpoint"])),
+                        };
+                        let (n1, n2, n3) = (name.clone(), name.clone(), name.clone());
+                        let is_default = l["is_default"].as_i64() == Some(1);
                         view! {
-                            <tr>
-                                <th scope="row">{name.clone()}</th>
+                            <tr data-location=name.clone()>
+                                <th scope="row">{name.clone()}{is_default.then_some(" (default)")}</th>
                                 <td>{text(&l["kind"])}</td>
+                                <td><code>{place}</code></td>
                                 <td>{badge(l["availability"].as_str().unwrap_or_default())} " " {text(&l["availability_reason"])}</td>
                                 <td>{time(&l["checked_at"])}</td>
-                                <td>{bytes(&Value::from(used))}</td>
-                                <td><button type="button" on:click=move |_| test(n.clone())>"Test"</button></td>
+                                <td>{text(&l["backups"])}</td>
+                                <td>{bytes(&l["usedBytes"])}</td>
+                                <td>
+                                    <button type="button" on:click=move |_| test(n1.clone()) aria-label=format!("Test {name}")>"Test"</button>
+                                    {(!is_default).then(|| view! {
+                                        <button type="button" class="danger" on:click=move |_| removing.set(Some(n2.clone()))>"Remove…"</button>
+                                    })}
+                                    {move || (removing.get().as_deref() == Some(n3.as_str())).then(|| {
+                                        let n = n3.clone();
+                                        view! {
+                                            <div class="confirm" role="alertdialog" aria-label=format!("Remove {n}")>
+                                                <p>{format!("Lifeboat will stop listing the backups in {n}; nothing in the bucket or directory is deleted.")}</p>
+                                                <button type="button" class="danger" on:click={let n = n.clone(); move |_| remove(n.clone())}>{format!("Remove {n}")}</button>
+                                                <button type="button" on:click=move |_| removing.set(None)>"Keep it"</button>
+                                            </div>
+                                        }
+                                    })}
+                                </td>
                             </tr>
                         }
                     }).collect_view()}</tbody>
@@ -1024,8 +1100,125 @@ fn storage(page: RwSignal<PageData>) -> impl IntoView {
             .into_any()
         }}
         <p role="status" aria-live="polite" class="status">{move || status.get()}</p>
+        {add_location(page)}
         <h2>"Storage used over time"</h2>
-        {move || charts::storage_growth(&items(&backups()["items"]))}
+        {move || {
+            let all = items(&backups()["items"]);
+            let names: Vec<String> = items(&locations()["items"]).iter().map(|l| text(&l["name"])).collect();
+            let charts: Vec<_> = names.into_iter().filter_map(|n| {
+                let mine: Vec<Value> = all.iter().filter(|b| b["storage_location"] == n.as_str()).cloned().collect();
+                (!mine.is_empty()).then(|| view! { <h3>{n}</h3> {charts::storage_growth(&mine)} })
+            }).collect();
+            if charts.is_empty() {
+                return empty("No backups yet: the chart shows each location's growth once there are some.").into_any();
+            }
+            charts.collect_view().into_any()
+        }}
+    }
+}
+
+/// The form that adds a local or S3 location; the server checks it before saving.
+fn add_location(page: RwSignal<PageData>) -> impl IntoView {
+    let kind = RwSignal::new("s3".to_string());
+    let status = RwSignal::new(String::new());
+    let fields: [(&'static str, RwSignal<String>); 8] = [
+        "name",
+        "path",
+        "endpoint",
+        "region",
+        "bucket",
+        "prefix",
+        "accessKeyId",
+        "secretAccessKey",
+    ]
+    .map(|n| (n, RwSignal::new(String::new())));
+    let path_style = RwSignal::new(true);
+    let value = move |name: &str| {
+        fields
+            .iter()
+            .find(|f| f.0 == name)
+            .map(|f| f.1.get_untracked().trim().to_string())
+            .unwrap_or_default()
+    };
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let k = kind.get_untracked();
+        let mut body = json!({"name": value("name"), "kind": k});
+        let wanted: &[&str] = if k == "local" {
+            &["path"]
+        } else {
+            &[
+                "endpoint",
+                "region",
+                "bucket",
+                "prefix",
+                "accessKeyId",
+                "secretAccessKey",
+            ]
+        };
+        for f in wanted {
+            let v = value(f);
+            if !v.is_empty() {
+                body[*f] = Value::String(v);
+            }
+        }
+        if k == "s3" {
+            body["pathStyle"] = Value::Bool(path_style.get_untracked());
+        }
+        let name = value("name");
+        status.set(format!("Checking {name} (list, write, delete)…"));
+        api::spawn(async move {
+            match api::request("POST", "/api/v1/storage-locations", Some(body)).await {
+                Ok(v) => {
+                    let imported = items(&v["imported"]).len();
+                    status.set(format!("Added {name}: available; {imported} backup(s) already in it are now listed."));
+                    for f in fields {
+                        f.1.set(String::new());
+                    }
+                    api::refresh(page).await;
+                }
+                Err(e) => status.set(e),
+            }
+        });
+    };
+    let input = move |name: &'static str, label: &'static str, hint: &'static str, secret: bool| {
+        let signal = fields
+            .iter()
+            .find(|f| f.0 == name)
+            .map(|f| f.1)
+            .unwrap_or_else(|| RwSignal::new(String::new()));
+        view! {
+            <label>{label} " " <input name=name placeholder=hint type=if secret { "password" } else { "text" } autocomplete="off"
+                prop:value=move || signal.get() on:input=move |ev| signal.set(event_target_value(&ev)) /></label>
+        }
+    };
+    view! {
+        <details class="panel">
+            <summary>"Add a location"</summary>
+            <form on:submit=submit class="add-location">
+                {input("name", "Name", "offsite", false)}
+                <fieldset>
+                    <legend>"Kind"</legend>
+                    <label><input type="radio" name="kind" value="s3" prop:checked=move || kind.get() == "s3" on:change=move |_| kind.set("s3".into()) />" S3-compatible bucket"</label>
+                    <label><input type="radio" name="kind" value="local" prop:checked=move || kind.get() == "local" on:change=move |_| kind.set("local".into()) />" Directory on the server"</label>
+                </fieldset>
+                {move || if kind.get() == "local" {
+                    input("path", "Directory (absolute)", "/var/lib/lifeboat/second", false).into_any()
+                } else {
+                    view! {
+                        {input("endpoint", "Endpoint", "https://s3.example.com:9000 (empty for AWS)", false)}
+                        {input("region", "Region", "us-east-1", false)}
+                        {input("bucket", "Bucket", "lifeboat-backups", false)}
+                        {input("prefix", "Prefix (optional)", "cluster-a", false)}
+                        <label><input type="checkbox" name="pathStyle" prop:checked=move || path_style.get() on:change=move |ev| path_style.set(event_target_checked(&ev)) />" Path-style addressing (MinIO, Garage, Ceph)"</label>
+                        {input("accessKeyId", "Access key id", "empty: the server's AWS credentials", false)}
+                        {input("secretAccessKey", "Secret access key", "stored in the catalog, never shown again", true)}
+                    }.into_any()
+                }}
+                <button type="submit" class="primary">"Check and add"</button>
+                <p role="status" aria-live="polite" class="status">{move || status.get()}</p>
+            </form>
+        </details>
     }
 }
 

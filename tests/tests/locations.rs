@@ -151,6 +151,35 @@ async fn an_s3_location_is_added_checked_used_removed_and_found_again() {
     assert_eq!(status, 422, "{body}");
     assert!(body["error"].as_str().unwrap().contains("elsewhere"));
 
+    // Schedules: an unknown location is refused; one writing to `offsite` keeps it.
+    let schedules = format!("{url}/api/v1/schedules");
+    let (status, body) = post(
+        &schedules,
+        json!({"name": "lost", "schedule": "0 1 * * *", "template": {"storageLocation": "elsewhere"}}),
+    )
+    .await;
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("template.storageLocation"),
+        "{body}"
+    );
+    let (status, body) = post(
+        &schedules,
+        json!({"name": "offsite-nightly", "schedule": "0 1 * * *", "template": {"storageLocation": "offsite"}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = delete(&format!("{locations}/offsite")).await;
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("offsite-nightly"),
+        "{body}"
+    );
+    assert_eq!(delete(&format!("{schedules}/offsite-nightly")).await.0, 204);
+
     // The default stays; removing `offsite` forgets its backups but leaves the bucket alone.
     assert_eq!(delete(&format!("{locations}/default")).await.0, 409);
     assert_eq!(delete(&format!("{locations}/offsite")).await.0, 204);

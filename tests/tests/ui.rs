@@ -19,13 +19,14 @@ fn node_modules() -> PathBuf {
         })
 }
 
-fn run_browser(phase: &str, url: &str) {
+fn run_browser(phase: &str, url: &str, spare_dir: &std::path::Path) {
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let shots = workspace.join("target/ui-screenshots");
     let out = Command::new("node")
         .arg(workspace.join("tests/ui/dashboard.cjs"))
         .args([phase, url])
         .arg(&shots)
+        .arg(spare_dir)
         .env("NODE_PATH", node_modules())
         .output()
         .expect("node (Node.js) is needed for the browser tests: run .ci/build-ui");
@@ -51,7 +52,8 @@ async fn the_dashboard_backs_up_browses_and_restores_in_a_real_browser() {
     );
     let dir = tempfile::tempdir().unwrap();
     let demo = LifeboatProcess::start_demo(dir.path(), &[]).unwrap();
-    run_browser("backup", &demo.url);
+    let spare = dir.path().join("second-location");
+    run_browser("backup", &demo.url, &spare);
 
     // The worst day: `shop` is deleted.
     let kubeconfig = dir.path().join("lifeboat-data/demo.kubeconfig");
@@ -74,7 +76,7 @@ async fn the_dashboard_backs_up_browses_and_restores_in_a_real_browser() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    run_browser("restore", &demo.url);
+    run_browser("restore", &demo.url, &spare);
     let restored = namespaces.get_opt("shop-restored").await.unwrap();
     assert!(
         restored.is_some(),

@@ -1,7 +1,10 @@
 // Drives the dashboard in Debian's headless Chromium with playwright-core.
-// Usage: node dashboard.cjs <phase> <base-url> <screenshot-dir>
+// Usage: node dashboard.cjs <phase> <base-url> <screenshot-dir> [<empty directory>]
 //   phase "backup":  hydration, a backup made from the UI and browsed, an
-//                    invalid cron refused, screenshots of every main page;
+//                    invalid cron refused, a second (local) location added
+//                    in the empty directory and backed up to, every main
+//                    page checked for accessible names and contrast and
+//                    screenshotted;
 //   phase "restore": the wizard brings `shop` back as `shop-restored`
 //                    (run after the test deleted `shop`), its pods return.
 // Exits non-zero with a message on the first failed expectation.
@@ -9,7 +12,7 @@ const { chromium } = require('playwright-core');
 const fs = require('fs');
 const path = require('path');
 
-const [phase, base, shots] = process.argv.slice(2);
+const [phase, base, shots, spareDir] = process.argv.slice(2);
 const WAIT = 45000;
 
 async function main() {
@@ -30,11 +33,49 @@ async function main() {
     await page.getByRole('status').filter({ hasText: 'Live' }).first().waitFor({ timeout: WAIT });
   };
 
+  // What a screen reader gets: Chromium's accessibility tree. Every control
+  // needs a name; text needs WCAG AA contrast against what is behind it.
+  const accessible = async (where) => {
+    const tree = await page.locator('body').ariaSnapshot();
+    const unnamed = tree.split('\n')
+      .filter((l) => /^\s*- (textbox|combobox|checkbox|radio|button|link|spinbutton|slider|img)\b(?! ")/.test(l));
+    if (unnamed.length) throw new Error(`${where}: controls without an accessible name:\n${unnamed.join('\n')}`);
+    const poor = await page.evaluate(() => {
+      const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+      const lum = ([r, g, b]) => {
+        const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+        return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+      };
+      const background = (el) => {
+        for (let e = el; e; e = e.parentElement) {
+          const c = rgb(getComputedStyle(e).backgroundColor);
+          if (c.length === 3 || (c.length === 4 && c[3] > 0.5)) return c.slice(0, 3);
+        }
+        return [255, 255, 255];
+      };
+      const out = [];
+      for (const el of document.querySelectorAll('body *')) {
+        const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+        const style = getComputedStyle(el);
+        if (!own || style.visibility === 'hidden' || style.display === 'none' || !el.getClientRects().length) continue;
+        const [fg, bg] = [lum(rgb(style.color)), lum(background(el))];
+        const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
+        const large = parseFloat(style.fontSize) >= 24 || (parseFloat(style.fontSize) >= 18.66 && Number(style.fontWeight) >= 700);
+        if (ratio < (large ? 3 : 4.5)) out.push(`${el.tagName.toLowerCase()}.${el.className} "${el.textContent.trim().slice(0, 40)}" ${ratio.toFixed(2)}`);
+      }
+      return out;
+    });
+    if (poor.length) throw new Error(`${where}: text below WCAG AA contrast:\n${poor.slice(0, 15).join('\n')}`);
+    if (await page.locator('h1').count() !== 1) throw new Error(`${where}: a page has exactly one h1`);
+    if (await page.locator('html[lang]').count() !== 1) throw new Error(`${where}: the document needs a lang`);
+  };
+
   try {
     if (phase === 'backup') {
       await page.goto(`${base}/`);
       await page.getByRole('heading', { name: 'Cluster overview' }).waitFor();
       await hydrated();
+      await accessible('overview');
       await shot('overview');
 
       // A backup from the UI: the form works only if the page hydrated.
@@ -53,9 +94,11 @@ async function main() {
       await page.getByText(/^deployments\.apps \(\d+\)$/).click();
       await page.getByRole('button', { name: 'web', exact: true }).click();
       await page.locator('.object pre').filter({ hasText: '"kind": "Deployment"' }).waitFor({ timeout: WAIT });
+      await accessible('backup');
       await shot('backup');
       await page.goto(`${base}/backups`);
       await page.locator('table').getByText('ui-shop-1').waitFor();
+      await accessible('backups');
       await shot('backups');
 
       // An invalid cron expression is refused with the field named.
@@ -77,12 +120,43 @@ async function main() {
       await page.getByLabel(/^Cron/).fill('30 2 * * 1');
       await page.getByRole('button', { name: 'Save schedule' }).click();
       await page.locator('table code').filter({ hasText: '30 2 * * 1' }).waitFor({ timeout: WAIT });
+      await accessible('schedules');
       await shot('schedules');
+
+      // A second location: a wrong path is refused with the field named, a
+      // good one is checked and listed, and a backup goes there.
+      await page.goto(`${base}/storage`);
+      await hydrated();
+      await page.getByText('Add a location').click();
+      await page.getByLabel('Name', { exact: true }).fill('second');
+      await page.getByLabel('Directory on the server').check();
+      await page.getByLabel(/^Directory \(absolute\)/).fill('relative/dir');
+      await page.getByRole('button', { name: 'Check and add' }).click();
+      await page.locator('form.add-location p.status').filter({ hasText: 'absolute' }).waitFor({ timeout: WAIT });
+      await page.getByLabel(/^Directory \(absolute\)/).fill(spareDir);
+      await page.getByRole('button', { name: 'Check and add' }).click();
+      await page.locator('form.add-location p.status').filter({ hasText: 'Added second' }).waitFor({ timeout: WAIT });
+      await page.locator('tr[data-location="second"]').getByText('available').waitFor({ timeout: WAIT });
+      await page.goto(`${base}/backups`);
+      await hydrated();
+      await page.getByText('Back up now').click();
+      await page.getByLabel('Name', { exact: true }).fill('ui-second-1');
+      await page.getByLabel(/Namespaces/).fill('data');
+      await page.getByLabel('Storage location').selectOption('second');
+      await page.getByRole('button', { name: 'Start backup' }).click();
+      await page.waitForURL(`${base}/backups/ui-second-1`, { timeout: WAIT });
+      await page.locator('[data-phase="Completed"]').waitFor({ timeout: WAIT });
+      await page.goto(`${base}/storage`);
+      await page.locator('tr[data-location="second"] td').filter({ hasText: /^1$/ }).waitFor({ timeout: WAIT });
+      if (!fs.existsSync(path.join(spareDir, 'backups', 'ui-second-1', 'manifest.json'))) {
+        throw new Error(`the backup is not in ${spareDir}`);
+      }
 
       for (const [name, url] of [['namespaces', '/namespaces'], ['namespace', '/namespaces/shop'],
                                  ['storage', '/storage'], ['activity', '/activity'], ['restore', '/restore']]) {
         await page.goto(`${base}${url}`);
         await page.locator('h1').waitFor();
+        await accessible(name);
         await shot(name);
       }
       // A phone-sized screen still shows the overview.
@@ -104,6 +178,7 @@ async function main() {
       // Item by item: the Deployment is listed as created, nothing is left waiting.
       await page.locator('.run tr[data-result="created"]').filter({ hasText: 'deployments.apps' }).filter({ hasText: 'web' }).first().waitFor({ timeout: WAIT });
       if (await page.locator('.run tr[data-result="waiting"]').count() !== 0) throw new Error('items still waiting after the restore completed');
+      await accessible('restore-done');
       await shot('restore-done');
       // The pods come back in the mapped namespace, seen live on its page.
       await page.goto(`${base}/namespaces/shop-restored`);

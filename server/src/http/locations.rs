@@ -164,6 +164,15 @@ async fn remove(
             "`{name}` is the default location, set in the configuration (storage.*); it cannot be removed here"
         )));
     }
+    for schedule in state.catalog.schedules().await? {
+        let template: Value = serde_json::from_str(&schedule.template).unwrap_or_default();
+        if template["storageLocation"] == name.as_str() {
+            return Err(refuse(format!(
+                "schedule {} writes its backups to `{name}`; change or delete the schedule first",
+                schedule.name
+            )));
+        }
+    }
     let backups = state
         .catalog
         .backups(&BackupFilter {

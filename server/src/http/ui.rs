@@ -102,7 +102,10 @@ fn plan(path: &str) -> (String, String, Option<String>, Vec<(String, String)>) {
             "backups".into(),
             "Backups".into(),
             None,
-            vec![s("backups", "/api/v1/backups".into())],
+            vec![
+                s("backups", "/api/v1/backups".into()),
+                s("locations", "/api/v1/storage-locations".into()),
+            ],
         ),
         ["backups", name] => (
             "backup".into(),
@@ -114,7 +117,10 @@ fn plan(path: &str) -> (String, String, Option<String>, Vec<(String, String)>) {
             "schedules".into(),
             "Schedules".into(),
             None,
-            vec![s("schedules", "/api/v1/schedules".into())],
+            vec![
+                s("schedules", "/api/v1/schedules".into()),
+                s("locations", "/api/v1/storage-locations".into()),
+            ],
         ),
         ["restore"] => (
             "restore".into(),

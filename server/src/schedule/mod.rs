@@ -27,6 +27,21 @@ pub enum ScheduleError {
 /// How many upcoming run times the API shows.
 pub const NEXT_RUNS: usize = 5;
 
+/// The template's storage location must be one the catalog knows.
+async fn location_exists(catalog: &Catalog, spec: &ScheduleSpec) -> Result<(), ScheduleError> {
+    let location = spec.template.storage_location();
+    match catalog.storage_location(location).await {
+        Ok(_) => Ok(()),
+        Err(CatalogError::NotFound { .. }) => Err(ScheduleError::Invalid(SpecError {
+            field: "template.storageLocation".into(),
+            message: format!(
+                "storage location `{location}` does not exist (GET /api/v1/storage-locations lists them)"
+            ),
+        })),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Validates and records a new schedule.
 pub async fn create(
     catalog: &Catalog,
@@ -34,6 +49,7 @@ pub async fn create(
     actor: &str,
 ) -> Result<ScheduleRecord, ScheduleError> {
     spec.validate()?;
+    location_exists(catalog, spec).await?;
     let record = spec.to_record();
     catalog.insert_schedule(&record).await?;
     catalog
@@ -58,6 +74,7 @@ pub async fn update(
     actor: &str,
 ) -> Result<ScheduleRecord, ScheduleError> {
     spec.validate()?;
+    location_exists(catalog, spec).await?;
     let existing = catalog.schedule(&spec.name).await?;
     let mut record = spec.to_record();
     record.last_run_at = existing.last_run_at;
