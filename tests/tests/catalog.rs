@@ -177,6 +177,44 @@ async fn suite(catalog: &Catalog) {
         ["event 2", "event 1", "event 0"]
     );
     assert_eq!(catalog.activity(None, 2).await.unwrap()[0].message, "up");
+
+    // Locations added through the API: credentials apart, removal forgets their backups.
+    catalog
+        .insert_storage_location(
+            "added",
+            "s3",
+            &json!({"bucket": "b2"}),
+            Some(("GK2", "s3cr3t-value")),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        catalog
+            .insert_storage_location("added", "local", &json!({}), None)
+            .await,
+        Err(CatalogError::AlreadyExists { .. })
+    ));
+    assert_eq!(
+        catalog.storage_credentials("added").await.unwrap(),
+        Some(("GK2".to_string(), "s3cr3t-value".to_string()))
+    );
+    let shown = serde_json::to_string(&catalog.storage_locations().await.unwrap()).unwrap();
+    assert!(shown.contains("b2") && !shown.contains("s3cr3t-value"));
+    catalog
+        .insert_backup(&BackupRecord::new("in-added", "added", &json!({})))
+        .await
+        .unwrap();
+    assert_eq!(catalog.delete_storage_location("added").await.unwrap(), 1);
+    assert!(catalog.backup("in-added").await.is_err());
+    assert_eq!(catalog.storage_credentials("added").await.unwrap(), None);
+    assert!(
+        matches!(
+            catalog.delete_storage_location("offsite").await,
+            Err(CatalogError::NotFound { .. })
+        ),
+        "the default location is never removed"
+    );
+    assert!(catalog.storage_location("offsite").await.is_ok());
 }
 
 #[tokio::test]
