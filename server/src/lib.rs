@@ -17,6 +17,25 @@ pub mod storage;
 /// The version printed by `lifeboat version` and recorded in every backup manifest.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+static REPLICA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// This process's replica identity: set once by `serve` (from
+/// `scheduler.replica_id` or the host name), random otherwise. It names the
+/// owner of the backups this process runs and the holder of the scheduler Lease.
+pub fn replica_id() -> &'static str {
+    REPLICA.get_or_init(|| {
+        format!(
+            "lifeboat-{}",
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        )
+    })
+}
+
+/// Sets the replica identity; only the first call counts.
+pub fn set_replica_id(id: String) {
+    let _ = REPLICA.set(id);
+}
+
 /// Selects rustls' crypto provider once per process. Two TLS stacks are linked
 /// (kube-rs and the AWS SDK), so rustls cannot pick one by itself.
 pub fn install_crypto_provider() {

@@ -123,6 +123,7 @@ fn storage_record(config: &Config) -> (&'static str, serde_json::Value) {
 /// Everything `serve` needs, opened and checked.
 pub async fn open(config: &Config) -> Result<AppState, StartError> {
     prepare_data_dir(config)?;
+    crate::set_replica_id(replica_identity(config));
     let catalog = Catalog::connect(&config.database_url()).await?;
     let storage = open_storage(config).await?;
     let (kind, settings) = storage_record(config);
@@ -135,7 +136,7 @@ pub async fn open(config: &Config) -> Result<AppState, StartError> {
     let locations = Locations::new(storage.clone());
     open_added_locations(&catalog, &locations).await?;
     // Backups that were running when the server stopped cannot finish now.
-    let interrupted = crate::backup::fail_interrupted(&catalog, &locations)
+    let interrupted = crate::backup::fail_interrupted(&catalog, &locations, at_start(&catalog))
         .await
         .map_err(|e| StartError::Storage {
             location: storage.describe(),
@@ -163,6 +164,23 @@ pub async fn open(config: &Config) -> Result<AppState, StartError> {
         leadership,
         site_dir: site_dir(config),
     })
+}
+
+/// This replica's identity: `scheduler.replica_id`, or the host name with a random suffix.
+fn replica_identity(config: &Config) -> String {
+    config.scheduler.replica_id.clone().unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "lifeboat".into());
+        format!("{host}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
+    })
+}
+
+/// Which running backups are dead at start: all of them when the catalog is
+/// this replica's alone (SQLite); with a shared one, only ours and silent ones.
+fn at_start(catalog: &Catalog) -> crate::backup::Interrupted {
+    match catalog.engine() {
+        crate::catalog::Engine::Sqlite => crate::backup::Interrupted::All,
+        _ => crate::backup::Interrupted::MineOrStale,
+    }
 }
 
 /// Opens the locations added through the API. One that cannot be opened is
@@ -249,15 +267,12 @@ fn leadership(
             .map(|n| n.trim().to_string())
             .unwrap_or_else(|_| "default".into())
     });
-    let identity = s.replica_id.clone().unwrap_or_else(|| {
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "lifeboat".into());
-        format!("{host}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])
-    });
+    let identity = crate::replica_id();
     let elector = LeaseElector::new(
         cluster.client.clone(),
         &namespace,
         &s.lease_name,
-        &identity,
+        identity,
         std::time::Duration::from_secs(s.lease_duration_seconds),
     );
     elector.spawn();
@@ -298,6 +313,22 @@ pub async fn serve(config: &Config) -> Result<(), StartError> {
         loop {
             tick.tick().await;
             sync_locations(&sync_state.catalog, &sync_state.locations, true).await;
+            // With a shared catalog, a replica that died mid-backup is noticed here.
+            if at_start(&sync_state.catalog) != crate::backup::Interrupted::All {
+                match crate::backup::fail_interrupted(
+                    &sync_state.catalog,
+                    &sync_state.locations,
+                    crate::backup::Interrupted::Stale,
+                )
+                .await
+                {
+                    Ok(failed) if !failed.is_empty() => {
+                        tracing::warn!(backups = ?failed, "backups whose replica stopped were marked Failed")
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "checking for interrupted backups failed"),
+                }
+            }
         }
     });
     // Schedules and GC: run while this replica leads.

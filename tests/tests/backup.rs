@@ -416,9 +416,13 @@ async fn an_interrupted_backup_is_failed_and_cleaned_and_others_are_untouched() 
     .unwrap();
     let before = list_all(env.store.as_ref(), "backups/good/").await.unwrap();
 
-    let interrupted = backup::fail_interrupted(&env.catalog, &Locations::new(env.store.clone()))
-        .await
-        .unwrap();
+    let interrupted = backup::fail_interrupted(
+        &env.catalog,
+        &Locations::new(env.store.clone()),
+        backup::Interrupted::All,
+    )
+    .await
+    .unwrap();
     assert_eq!(interrupted, ["crashed"]);
     let crashed = env.catalog.backup("crashed").await.unwrap();
     assert_eq!(crashed.phase, "Failed");
@@ -434,6 +438,62 @@ async fn an_interrupted_backup_is_failed_and_cleaned_and_others_are_untouched() 
         before
     );
     assert_eq!(env.catalog.backup("good").await.unwrap().phase, "Completed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_catalog_fails_only_backups_whose_runner_is_gone() {
+    use backup::Interrupted::{MineOrStale, Stale};
+    let env = env().await;
+    let locations = Locations::new(env.store.clone());
+    let minutes_ago = |m: i64| {
+        (chrono::Utc::now() - chrono::Duration::minutes(m))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let running = |name: &str, owner: &str, beat: String| {
+        let mut b = BackupRecord::new(name, "default", &json!({}));
+        b.phase = "InProgress".into();
+        b.owner = Some(owner.into());
+        b.heartbeat_at = Some(beat);
+        b
+    };
+    for b in [
+        running("theirs-alive", "replica-b", minutes_ago(0)),
+        running("theirs-dead", "replica-c", minutes_ago(2)),
+        running("mine-before", lifeboat::replica_id(), minutes_ago(0)),
+    ] {
+        env.catalog.insert_backup(&b).await.unwrap();
+    }
+    // Periodically: only a silent runner is taken for dead.
+    let failed = backup::fail_interrupted(&env.catalog, &locations, Stale)
+        .await
+        .unwrap();
+    assert_eq!(failed, ["theirs-dead"]);
+    // At start: also what this replica ran before it restarted.
+    let failed = backup::fail_interrupted(&env.catalog, &locations, MineOrStale)
+        .await
+        .unwrap();
+    assert_eq!(failed, ["mine-before"]);
+    let alive = env.catalog.backup("theirs-alive").await.unwrap();
+    assert_eq!(
+        alive.phase, "InProgress",
+        "another replica's running backup is left alone"
+    );
+
+    // A backup started here says who runs it, and that it is alive.
+    let (record, handle) = backup::start(
+        &env.catalog,
+        &locations,
+        Some(&env.client),
+        "owned",
+        BackupSpec::default(),
+        None,
+        "test",
+    )
+    .await
+    .unwrap();
+    assert_eq!(record.owner.as_deref(), Some(lifeboat::replica_id()));
+    assert!(record.heartbeat_at.is_some());
+    handle.await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

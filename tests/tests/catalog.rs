@@ -240,6 +240,13 @@ async fn postgres_catalog() {
     suite(&catalog).await;
     let again = Catalog::connect(&url).await.unwrap();
     assert!(again.backup("nightly-1").await.is_ok());
+    // Replicas starting at the same instant on an empty database: the
+    // migrations run once (sqlx holds an advisory lock), every replica connects.
+    let empty = server.fresh_database().await.unwrap();
+    let replicas = futures::future::join_all((0..4).map(|_| Catalog::connect(&empty))).await;
+    for r in replicas {
+        r.unwrap().ping().await.unwrap();
+    }
 }
 
 #[tokio::test]

@@ -294,6 +294,15 @@ fn list_failure(gr: &str, e: &kube::Error) -> String {
     }
 }
 
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Runs a backup whose catalog row exists (phase New). Never panics; every
 /// outcome ends in the catalog as Completed, PartiallyFailed or Failed.
 pub async fn run(
@@ -307,6 +316,19 @@ pub async fn run(
         .catalog
         .set_backup_phase(&name, BackupPhase::InProgress, None)
         .await;
+    // Says this runner is alive until the run ends (the guard stops it).
+    let _heartbeat = {
+        let (catalog, name) = (ctx.catalog.clone(), name.clone());
+        AbortOnDrop(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(super::HEARTBEAT_EVERY);
+            loop {
+                tick.tick().await;
+                if let Err(e) = catalog.backup_heartbeat(&name).await {
+                    tracing::warn!(backup = %name, error = %e, "recording the heartbeat failed");
+                }
+            }
+        }))
+    };
     let mut log = Log::default();
     log.info(format!("backup {name} started"));
     let result = capture(&ctx, &name, &spec, &mut log).await;

@@ -82,6 +82,8 @@ pub async fn start(
     let spec_json = serde_json::to_value(&spec).unwrap_or_default();
     let mut record = BackupRecord::new(name, &location, &spec_json);
     record.schedule = schedule.clone();
+    record.owner = Some(crate::replica_id().to_string());
+    record.heartbeat_at = Some(crate::catalog::now());
     catalog.insert_backup(&record).await?;
     catalog
         .record_activity(
@@ -160,12 +162,35 @@ pub struct SyncReport {
     pub interrupted: Vec<String>,
 }
 
-/// Marks backups that were running when the server stopped as Failed and
-/// removes their partial objects. Run once at start, before anything runs.
+/// Which New or InProgress backups `fail_interrupted` takes for dead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interrupted {
+    /// Every one: the catalog is this replica's alone (SQLite), at start.
+    All,
+    /// A shared catalog, at start: those this replica ran in an earlier life
+    /// (same identity) and those whose runner stopped beating.
+    MineOrStale,
+    /// A shared catalog, periodically: those whose runner stopped beating.
+    Stale,
+}
+
+/// How often a running backup's runner says it is alive.
+pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+/// A backup whose runner has been silent this long is taken for interrupted.
+pub const HEARTBEAT_STALE: std::time::Duration = std::time::Duration::from_secs(45);
+
+/// Marks backups whose runner has stopped (the server stopped or crashed while
+/// they ran) as Failed and removes their partial objects. Backups another
+/// live replica is running are left alone (see [`Interrupted`]).
 pub async fn fail_interrupted(
     catalog: &Catalog,
     locations: &Locations,
+    which: Interrupted,
 ) -> Result<Vec<String>, BackupError> {
+    let stale_before = (chrono::Utc::now()
+        - chrono::Duration::from_std(HEARTBEAT_STALE).unwrap_or_default())
+    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let me = crate::replica_id();
     let mut out = Vec::new();
     for phase in [BackupPhase::New, BackupPhase::InProgress] {
         let filter = crate::catalog::BackupFilter {
@@ -173,6 +198,15 @@ pub async fn fail_interrupted(
             ..Default::default()
         };
         for b in catalog.backups(&filter).await? {
+            let silent = b.heartbeat_at.as_deref().unwrap_or(&b.created_at) < stale_before.as_str();
+            let dead = match which {
+                Interrupted::All => true,
+                Interrupted::MineOrStale => b.owner.as_deref() == Some(me) || silent,
+                Interrupted::Stale => silent,
+            };
+            if !dead {
+                continue;
+            }
             if let Some(store) = locations.get(&b.storage_location) {
                 engine::remove_objects(&store, &b.name).await;
             }

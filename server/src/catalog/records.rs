@@ -209,6 +209,10 @@ pub struct BackupRecord {
     pub completed_at: Option<String>,
     pub expires_at: Option<String>,
     pub created_at: String,
+    /// The replica running it (while New or InProgress).
+    pub owner: Option<String>,
+    /// When its runner last said it is alive.
+    pub heartbeat_at: Option<String>,
 }
 
 impl BackupRecord {
@@ -233,6 +237,8 @@ impl BackupRecord {
             completed_at: None,
             expires_at: None,
             created_at: now(),
+            owner: None,
+            heartbeat_at: None,
         }
     }
 }
@@ -250,8 +256,8 @@ impl Catalog {
         sqlx::query(
             "INSERT INTO backups (id, name, storage_location, schedule, phase, phase_reason, spec, \
              items_done, items_total, bytes_done, size_bytes, warnings, errors, missing_from_storage, \
-             started_at, completed_at, expires_at, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+             started_at, completed_at, expires_at, created_at, owner, heartbeat_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
         )
         .bind(&b.id)
         .bind(&b.name)
@@ -271,6 +277,8 @@ impl Catalog {
         .bind(&b.completed_at)
         .bind(&b.expires_at)
         .bind(&b.created_at)
+        .bind(&b.owner)
+        .bind(&b.heartbeat_at)
         .execute(self.pool())
         .await
         .map_err(unique_violation("backup", &b.name))?;
@@ -329,6 +337,16 @@ impl Catalog {
         .execute(self.pool())
         .await?;
         changed(done.rows_affected(), "backup", name)
+    }
+
+    /// Says the backup's runner is alive.
+    pub async fn backup_heartbeat(&self, name: &str) -> Result<()> {
+        sqlx::query("UPDATE backups SET heartbeat_at = $1 WHERE name = $2")
+            .bind(now())
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     /// Records progress of a running backup.
