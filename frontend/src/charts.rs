@@ -109,18 +109,20 @@ pub fn storage_growth(backups: &[Value]) -> impl IntoView + use<> {
     } else {
         W
     };
-    let path: String = points
+    let xy = |i: usize, p: i64| (i as f64 * step, H - (p as f64 / max) * (H - 6.0));
+    let mut path: String = points
         .iter()
         .enumerate()
         .map(|(i, p)| {
             let cmd = if i == 0 { "M" } else { "L" };
-            format!(
-                "{cmd}{:.1},{:.1} ",
-                i as f64 * step,
-                H - (*p as f64 / max) * (H - 6.0)
-            )
+            let (x, y) = xy(i, *p);
+            format!("{cmd}{x:.1},{y:.1} ")
         })
         .collect();
+    if points.len() == 1 {
+        // One backup: a level line across, so the chart is not blank.
+        path.push_str(&format!("L{W:.1},{:.1}", xy(0, points[0]).1));
+    }
     let summary = format!(
         "{} in {} backups, growing from {} on {}",
         bytes(&Value::from(total)),

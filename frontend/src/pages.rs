@@ -8,7 +8,7 @@ use crate::PageData;
 use crate::api;
 use crate::charts;
 use crate::widgets::{
-    api_error, badge, bytes, duration, empty, items, reasons, seconds_between, text, time,
+    api_error, badge, bytes, duration, empty, items, note, reasons, seconds_between, text, time,
 };
 
 pub fn page(kind: &str, page: RwSignal<PageData>) -> AnyView {
@@ -491,7 +491,7 @@ fn backup(page: RwSignal<PageData>) -> impl IntoView {
             let running = matches!(phase.as_str(), "New" | "InProgress");
             view! {
                 <dl class="facts">
-                    <dt>"Phase"</dt><dd data-phase=phase.clone()>{badge(&phase)} " " {text(&v["phase_reason"])}</dd>
+                    <dt>"Phase"</dt><dd data-phase=phase.clone()>{badge(&phase)} " " {note(&v["phase_reason"])}</dd>
                     <dt>"Items"</dt><dd>{text(&v["items_done"])}</dd>
                     <dt>"Size"</dt><dd>{bytes(&v["size_bytes"])}</dd>
                     <dt>"Location"</dt><dd><a href="/storage">{text(&v["storage_location"])}</a></dd>
@@ -953,7 +953,7 @@ fn plan_view(r: Value) -> impl IntoView {
     let plan_items = items(&r["plan"]["items"]);
     view! {
         <div class="plan" data-phase=text(&r["phase"])>
-            <p>{badge(r["phase"].as_str().unwrap_or_default())} " " {text(&r["phase_reason"])}</p>
+            <p>{badge(r["phase"].as_str().unwrap_or_default())} " " {note(&r["phase_reason"])}</p>
             <ul class="counts">
                 <li><strong>{count("create")}</strong>" to create"</li>
                 <li><strong>{count("skip")}</strong>" to skip"</li>
@@ -989,7 +989,7 @@ fn progress_view(r: Value) -> impl IntoView {
     let name = text(&r["name"]);
     view! {
         <div class="run" data-phase=text(&r["phase"])>
-            <p role="status" aria-live="polite">{badge(r["phase"].as_str().unwrap_or_default())} {format!(" {done} of {total} items")} " " {text(&r["phase_reason"])}</p>
+            <p role="status" aria-live="polite">{badge(r["phase"].as_str().unwrap_or_default())} {format!(" {done} of {total} items")} " " {note(&r["phase_reason"])}</p>
             <progress max=total.max(1).to_string() value=done.to_string() aria-label="Restore progress"></progress>
             <p>{results.as_object().map(|o| o.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(" · ")).unwrap_or_default()}</p>
             <table class="items">
@@ -1072,7 +1072,7 @@ fn storage(page: RwSignal<PageData>) -> impl IntoView {
                                 <th scope="row">{name.clone()}{is_default.then_some(" (default)")}</th>
                                 <td>{text(&l["kind"])}</td>
                                 <td><code>{place}</code></td>
-                                <td>{badge(l["availability"].as_str().unwrap_or_default())} " " {text(&l["availability_reason"])}</td>
+                                <td>{badge(l["availability"].as_str().unwrap_or_default())} " " {note(&l["availability_reason"])}</td>
                                 <td>{time(&l["checked_at"])}</td>
                                 <td>{text(&l["backups"])}</td>
                                 <td>{bytes(&l["usedBytes"])}</td>
