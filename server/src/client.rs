@@ -54,6 +54,9 @@ pub enum BackupCommand {
         /// Keep for this long (72h, 30d).
         #[arg(long)]
         ttl: Option<String>,
+        /// Write it to this storage location (default: `default`).
+        #[arg(long)]
+        storage_location: Option<String>,
         /// Wait for it to finish, showing progress.
         #[arg(long)]
         wait: bool,
@@ -148,6 +151,7 @@ pub async fn run(server: &str, command: BackupCommand) -> Result<()> {
             filters,
             include_cluster_resources,
             ttl,
+            storage_location,
             wait,
         } => {
             let mut spec = filters.spec();
@@ -156,6 +160,7 @@ pub async fn run(server: &str, command: BackupCommand) -> Result<()> {
                 json!(include_cluster_resources),
             );
             spec.insert("ttl".into(), json!(ttl));
+            spec.insert("storageLocation".into(), json!(storage_location));
             let body = json!({"name": name, "spec": spec});
             api.json(
                 api.request(reqwest::Method::POST, "/api/v1/backups")
@@ -591,6 +596,9 @@ pub enum ScheduleCommand {
         /// Keep only the newest N successful backups.
         #[arg(long)]
         keep_last: Option<i64>,
+        /// Write its backups to this storage location (default: `default`).
+        #[arg(long)]
+        storage_location: Option<String>,
         /// Create it paused.
         #[arg(long)]
         paused: bool,
@@ -621,6 +629,7 @@ pub async fn run_schedule(server: &str, command: ScheduleCommand) -> Result<()> 
             include_cluster_resources,
             ttl,
             keep_last,
+            storage_location,
             paused,
         } => {
             let mut template = filters.spec();
@@ -628,6 +637,7 @@ pub async fn run_schedule(server: &str, command: ScheduleCommand) -> Result<()> 
                 "includeClusterResources".into(),
                 json!(include_cluster_resources),
             );
+            template.insert("storageLocation".into(), json!(storage_location));
             let body = json!({"name": name, "schedule": schedule, "timezone": timezone,
                 "template": template, "retention": {"ttl": ttl, "keepLast": keep_last}, "paused": paused});
             let created = api
@@ -721,4 +731,149 @@ fn print_next_runs(schedule: &Value) {
     } else {
         println!("next runs: {}", next.join(", "));
     }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LocationCommand {
+    /// Add a storage location: a directory on the server (--path) or an S3
+    /// bucket (--bucket). The server checks it (list, write, delete) before
+    /// saving it, and lists the backups already in it.
+    Add {
+        name: String,
+        /// An absolute directory on the server.
+        #[arg(long, conflicts_with_all = ["bucket", "endpoint"])]
+        path: Option<String>,
+        #[arg(long)]
+        bucket: Option<String>,
+        /// http(s)://host:port of an S3-compatible server; empty for AWS.
+        #[arg(long)]
+        endpoint: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Virtual-hosted addressing instead of path-style (AWS).
+        #[arg(long)]
+        virtual_hosted: bool,
+        #[arg(long)]
+        access_key_id: Option<String>,
+        /// A file holding the secret access key (or set
+        /// LIFEBOAT_LOCATION_SECRET_ACCESS_KEY); never a command-line value.
+        #[arg(long)]
+        secret_access_key_file: Option<PathBuf>,
+    },
+    /// List locations with availability and usage, or show one.
+    Get { name: Option<String> },
+    /// Check a location now (list, write, delete).
+    Check { name: String },
+    /// Remove a location from Lifeboat; its objects stay in the bucket or directory.
+    Remove {
+        name: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+pub async fn run_location(server: &str, command: LocationCommand) -> Result<()> {
+    let api = Api::new(server);
+    let base = "/api/v1/storage-locations";
+    match command {
+        LocationCommand::Add {
+            name,
+            path,
+            bucket,
+            endpoint,
+            region,
+            prefix,
+            virtual_hosted,
+            access_key_id,
+            secret_access_key_file,
+        } => {
+            let secret = match secret_access_key_file {
+                Some(file) => Some(
+                    std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading {}", file.display()))?
+                        .trim()
+                        .to_string(),
+                ),
+                None => std::env::var("LIFEBOAT_LOCATION_SECRET_ACCESS_KEY").ok(),
+            };
+            let body = match path {
+                Some(path) => json!({"name": name, "kind": "local", "path": path}),
+                None => json!({"name": name, "kind": "s3", "bucket": bucket, "endpoint": endpoint,
+                    "region": region, "prefix": prefix, "pathStyle": !virtual_hosted,
+                    "accessKeyId": access_key_id, "secretAccessKey": secret}),
+            };
+            let added = api
+                .json(api.request(reqwest::Method::POST, base).json(&body))
+                .await?;
+            let imported = added["imported"].as_array().map_or(0, Vec::len);
+            println!(
+                "storage location {name} added: available; {imported} backup(s) already in it are now listed"
+            );
+        }
+        LocationCommand::Get { name: None } => {
+            let list = api.json(api.request(reqwest::Method::GET, base)).await?;
+            println!(
+                "{:<20} {:<6} {:<13} {:>8} {:>10}  WHERE",
+                "NAME", "KIND", "AVAILABILITY", "BACKUPS", "USED"
+            );
+            for l in list["items"].as_array().into_iter().flatten() {
+                let c = &l["config"];
+                let place = match c["path"].as_str() {
+                    Some(p) => p.to_string(),
+                    None => format!(
+                        "s3://{}/{} {}",
+                        c["bucket"].as_str().unwrap_or_default(),
+                        c["prefix"].as_str().unwrap_or_default(),
+                        c["endpoint"].as_str().unwrap_or("(AWS)")
+                    ),
+                };
+                println!(
+                    "{:<20} {:<6} {:<13} {:>8} {:>10}  {place}",
+                    l["name"].as_str().unwrap_or_default(),
+                    l["kind"].as_str().unwrap_or_default(),
+                    l["availability"].as_str().unwrap_or_default(),
+                    l["backups"],
+                    human_bytes(l["usedBytes"].as_i64().unwrap_or(0)),
+                );
+            }
+        }
+        LocationCommand::Get { name: Some(name) } => {
+            let l = api
+                .json(api.request(reqwest::Method::GET, &format!("{base}/{name}")))
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&l)?);
+        }
+        LocationCommand::Check { name } => {
+            let l = api
+                .json(api.request(reqwest::Method::POST, &format!("{base}/{name}/check")))
+                .await?;
+            let state = l["availability"].as_str().unwrap_or_default();
+            let reason = l["availability_reason"].as_str().unwrap_or_default();
+            println!("storage location {name} is {state} {reason}");
+            if state != "available" {
+                bail!("storage location {name} is unavailable: {reason}");
+            }
+        }
+        LocationCommand::Remove { name, yes } => {
+            if !yes {
+                eprint!(
+                    "remove storage location {name}? its objects stay where they are. type its name to confirm: "
+                );
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer)?;
+                if answer.trim() != name {
+                    bail!("not confirmed; nothing was removed");
+                }
+            }
+            api.send(api.request(reqwest::Method::DELETE, &format!("{base}/{name}")))
+                .await?;
+            println!(
+                "storage location {name} removed; its backups stay in it (add it again to list them)"
+            );
+        }
+    }
+    Ok(())
 }

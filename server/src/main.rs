@@ -63,6 +63,13 @@ enum Command {
         #[command(subcommand)]
         command: Box<client::ScheduleCommand>,
     },
+    /// Storage locations: add (a directory or an S3 bucket), list, check, remove.
+    Location {
+        #[arg(long, default_value = "http://127.0.0.1:8080", env = "LIFEBOAT_SERVER")]
+        server: String,
+        #[command(subcommand)]
+        command: Box<client::LocationCommand>,
+    },
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
@@ -117,6 +124,9 @@ fn main() -> ExitCode {
         Command::Restore { server, command } => run_client(client::run_restore(&server, *command)),
         Command::Schedule { server, command } => {
             run_client(client::run_schedule(&server, *command))
+        }
+        Command::Location { server, command } => {
+            run_client(client::run_location(&server, *command))
         }
         Command::Serve => run_serve(&config, false),
         Command::Demo => run_serve(&config, true),

@@ -643,6 +643,45 @@ async fn backups_through_the_api_and_the_cli() {
     let (ok, out) = schedule(&["get", "nightly"]);
     assert!(!ok && out.contains("404"), "{out}");
 
+    // A second storage location from the CLI: checked, used, removed (its files stay).
+    let location = |args: &[&str]| {
+        let out = lifeboat(dir.path())
+            .args(["location", "--server", &url])
+            .args(args)
+            .output()
+            .unwrap();
+        (out.status.success(), text(&out))
+    };
+    let (ok, out) = location(&["add", "bad", "--path", "relative/dir"]);
+    assert!(!ok && out.contains("422") && out.contains("path"), "{out}");
+    let second = dir.path().join("second");
+    let (ok, out) = location(&["add", "second", "--path", second.to_str().unwrap()]);
+    assert!(ok && out.contains("added"), "{out}");
+    let (ok, out) = location(&["get"]);
+    assert!(
+        ok && out.contains("second") && out.contains("available"),
+        "{out}"
+    );
+    let (ok, out) = cli(&[
+        "create",
+        "data-2",
+        "--include-namespaces",
+        "data",
+        "--storage-location",
+        "second",
+        "--wait",
+    ]);
+    assert!(ok && out.contains("Completed"), "{out}");
+    let manifest = second.join("backups/data-2/manifest.json");
+    assert!(manifest.is_file(), "the backup went to the second location");
+    let (ok, out) = location(&["check", "second"]);
+    assert!(ok && out.contains("available"), "{out}");
+    let (ok, out) = location(&["remove", "second", "--yes"]);
+    assert!(ok && out.contains("removed"), "{out}");
+    let (ok, out) = cli(&["get", "data-2"]);
+    assert!(!ok && out.contains("404"), "{out}");
+    assert!(manifest.is_file(), "removing a location leaves its files");
+
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
