@@ -134,7 +134,7 @@ pub async fn open(config: &Config) -> Result<AppState, StartError> {
         .set_availability("default", &Availability::Available)
         .await?;
     let locations = Locations::new(storage.clone());
-    open_added_locations(&catalog, &locations).await?;
+    reconcile_locations(&catalog, &locations).await?;
     // Backups that were running when the server stopped cannot finish now.
     let interrupted = crate::backup::fail_interrupted(&catalog, &locations, at_start(&catalog))
         .await
@@ -183,11 +183,22 @@ fn at_start(catalog: &Catalog) -> crate::backup::Interrupted {
     }
 }
 
-/// Opens the locations added through the API. One that cannot be opened is
-/// left out (its backups answer 503 until it can) rather than stopping the server.
-async fn open_added_locations(catalog: &Catalog, locations: &Locations) -> Result<(), StartError> {
-    for row in catalog.storage_locations().await? {
-        if row.is_default != 0 {
+/// Makes the open locations match the catalog: opens those added through the
+/// API (here or by another replica) and forgets those removed. One that cannot
+/// be opened is left out (its backups answer 503 until it can) rather than
+/// stopping the server.
+pub async fn reconcile_locations(
+    catalog: &Catalog,
+    locations: &Locations,
+) -> Result<(), crate::catalog::CatalogError> {
+    let rows = catalog.storage_locations().await?;
+    for (name, _) in locations.all() {
+        if !rows.iter().any(|r| r.name == name) {
+            locations.remove(&name);
+        }
+    }
+    for row in rows {
+        if row.is_default != 0 || locations.get(&row.name).is_some() {
             continue;
         }
         let settings: serde_json::Value = serde_json::from_str(&row.config).unwrap_or_default();
@@ -312,6 +323,9 @@ pub async fn serve(config: &Config) -> Result<(), StartError> {
         tick.tick().await;
         loop {
             tick.tick().await;
+            if let Err(e) = reconcile_locations(&sync_state.catalog, &sync_state.locations).await {
+                tracing::warn!(error = %e, "reading the storage locations failed");
+            }
             sync_locations(&sync_state.catalog, &sync_state.locations, true).await;
             // With a shared catalog, a replica that died mid-backup is noticed here.
             if at_start(&sync_state.catalog) != crate::backup::Interrupted::All {

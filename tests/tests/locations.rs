@@ -221,5 +221,20 @@ async fn an_s3_location_is_added_checked_used_removed_and_found_again() {
         store.check().await,
         lifeboat::storage::Availability::Available
     );
+
+    // Two replicas on one catalog: what one adds or removes, the other follows.
+    let third = dir.path().join("third");
+    let (status, body) = post(
+        &locations,
+        json!({"name": "third", "kind": "local", "path": third.to_str().unwrap()}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(delete(&format!("{locations}/offsite")).await.0, 204);
+    lifeboat::serve::reconcile_locations(&restarted.catalog, &restarted.locations)
+        .await
+        .unwrap();
+    assert!(restarted.locations.get("third").is_some());
+    assert!(restarted.locations.get("offsite").is_none());
     drop(state);
 }

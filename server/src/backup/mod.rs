@@ -292,7 +292,12 @@ pub async fn sync(
         record.expires_at = manifest.expires_at.clone();
         record.created_at = manifest.started_at.clone();
         match catalog.insert_backup(&record).await {
-            Ok(()) | Err(CatalogError::AlreadyExists { .. }) => {}
+            Ok(()) => {}
+            Err(CatalogError::AlreadyExists { .. }) => {
+                // Names are unique across locations: the one listed first stays.
+                tracing::warn!(backup = %name, %location, "a backup of this name is listed from another location; this copy is not listed");
+                continue;
+            }
             Err(e) => return Err(e.into()),
         }
         catalog
