@@ -66,6 +66,80 @@ impl Api {
     }
 }
 
+/// An `autoscaling/v1` Scale of a workload.
+fn scale_of(obj: &Value) -> Value {
+    let selector = obj["spec"]["selector"]["matchLabels"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let m = &obj["metadata"];
+    json!({
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {"name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
+                     "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"]},
+        "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(1)},
+        "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector},
+    })
+}
+
+/// GET, PUT and PATCH (merge or strategic) on `…/{name}/scale`: reads or sets
+/// `spec.replicas` of the workload, answering with its Scale.
+#[allow(clippy::too_many_arguments)]
+fn scale(
+    store: &Store,
+    rt: &ResourceType,
+    ns: Option<&str>,
+    name: &str,
+    method: &Method,
+    content_type: &str,
+    body: &Bytes,
+    dry_run: bool,
+) -> Result<Response, ApiError> {
+    let current = store.get(rt, ns, name)?;
+    let replicas = match method.as_str() {
+        "GET" => return Ok(json_response(StatusCode::OK, &scale_of(&current))),
+        "PUT" => {
+            let wanted = parse_body(body, content_type)?;
+            if let Some(rv) = wanted["metadata"]["resourceVersion"].as_str()
+                && Some(rv) != current["metadata"]["resourceVersion"].as_str()
+            {
+                return Err(ApiError::conflict(&rt.group, &rt.resource, name));
+            }
+            wanted["spec"]["replicas"].clone()
+        }
+        "PATCH" => match PatchType::from_content_type(content_type) {
+            Some(PatchType::Merge | PatchType::Strategic) => {
+                parse_body(body, content_type)?["spec"]["replicas"].clone()
+            }
+            _ => {
+                return Err(ApiError::unsupported_media(
+                    "the scale subresource takes merge or strategic-merge patches",
+                ));
+            }
+        },
+        other => {
+            return Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource ({other})"
+            )));
+        }
+    };
+    let Some(n) = replicas.as_i64().filter(|n| *n >= 0) else {
+        return Err(ApiError::invalid(
+            "Scale",
+            name,
+            "spec.replicas: must be a non-negative integer",
+        ));
+    };
+    let patch = json!({"spec": {"replicas": n}});
+    let updated = store.patch(rt, ns, name, &patch, PatchType::Merge, false, None, dry_run)?;
+    Ok(json_response(StatusCode::OK, &scale_of(&updated)))
+}
+
 fn json_response(code: StatusCode, value: &Value) -> Response {
     (
         code,
@@ -405,6 +479,10 @@ async fn serve(
     }
     let ns = t.namespace.as_deref();
     let dry_run = query.get("dryRun").is_some_and(|v| v == "All");
+    if t.subresource.as_deref() == Some("scale") && rt.scalable() {
+        let name = t.name.as_deref().unwrap_or_default();
+        return scale(store, rt, ns, name, method, content_type, body, dry_run);
+    }
     let status_sub = match t.subresource.as_deref() {
         None => false,
         Some("status") if rt.status || rt.resource == "namespaces" => true,

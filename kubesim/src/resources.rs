@@ -36,6 +36,15 @@ impl ResourceType {
         }
     }
 
+    /// Has a `scale` subresource (what `kubectl scale` and HPAs use).
+    pub fn scalable(&self) -> bool {
+        self.group == "apps"
+            && matches!(
+                self.resource.as_str(),
+                "deployments" | "statefulsets" | "replicasets"
+            )
+    }
+
     pub fn verbs(&self) -> Vec<&'static str> {
         vec![
             "create",
@@ -343,6 +352,17 @@ pub fn resource_list(group_version: &str, types: &[&ResourceType]) -> Value {
                 "verbs": ["get", "patch", "update"],
             }));
         }
+        if t.scalable() {
+            resources.push(json!({
+                "name": format!("{}/scale", t.resource),
+                "singularName": "",
+                "namespaced": t.namespaced,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
     }
     json!({
         "kind": "APIResourceList",
@@ -423,12 +443,23 @@ pub fn aggregated(types: &[ResourceType], core: bool) -> Value {
                                 "verbs": t.verbs(),
                                 "shortNames": t.short_names,
                             });
+                            let mut subresources = Vec::new();
                             if t.status {
-                                r["subresources"] = json!([{
+                                subresources.push(json!({
                                     "subresource": "status",
                                     "responseKind": {"group": t.group, "version": t.version, "kind": t.kind},
                                     "verbs": ["get", "patch", "update"],
-                                }]);
+                                }));
+                            }
+                            if t.scalable() {
+                                subresources.push(json!({
+                                    "subresource": "scale",
+                                    "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+                                    "verbs": ["get", "patch", "update"],
+                                }));
+                            }
+                            if !subresources.is_empty() {
+                                r["subresources"] = Value::Array(subresources);
                             }
                             r
                         })

@@ -955,6 +955,55 @@ async fn kubectl_is_a_second_client() {
     assert!(left.trim().is_empty(), "{left}");
     let api: Api<ConfigMap> = Api::namespaced(t.client.clone(), &ns);
     assert!(api.get_opt("from-kubectl").await.unwrap().is_none());
+
+    // `kubectl scale` finds the scale subresource through discovery and sets
+    // the replicas through it; kube-rs reads the same Scale.
+    let deployment = dir.path().join("d.yaml");
+    std::fs::write(
+        &deployment,
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: scaled\n  namespace: {ns}\n\
+             spec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: scaled\n  template:\n    \
+             metadata:\n      labels:\n        app: scaled\n    spec:\n      containers:\n      \
+             - name: web\n        image: nginx:1.27\n"
+        ),
+    )
+    .unwrap();
+    kubectl(
+        kc,
+        &[
+            "apply",
+            "--validate=false",
+            "-f",
+            deployment.to_str().unwrap(),
+        ],
+    )
+    .await;
+    kubectl(
+        kc,
+        &["scale", "deployment", "scaled", "--replicas=4", "-n", &ns],
+    )
+    .await;
+    let deployments: Api<Deployment> = Api::namespaced(t.client.clone(), &ns);
+    let spec = deployments.get("scaled").await.unwrap().spec;
+    assert_eq!(spec.replicas, Some(4));
+    let scale = deployments.get_scale("scaled").await.unwrap();
+    assert_eq!(scale.spec.unwrap().replicas, Some(4));
+    assert_eq!(
+        scale.status.unwrap().selector.as_deref(),
+        Some("app=scaled")
+    );
+    let (code_, _) = code(
+        deployments
+            .patch_scale(
+                "scaled",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"replicas": -1}})),
+            )
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code_, 422, "a negative count is invalid");
 }
 
 #[tokio::test]
