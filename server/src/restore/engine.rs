@@ -503,6 +503,8 @@ pub async fn apply(
         .iter()
         .filter(|p| matches!(p.action, Action::Create | Action::Update))
         .count() as i64;
+    // Writing the plan costs in proportion to its size: big restores record less often.
+    let every = PROGRESS_EVERY.max(Duration::from_micros(250 * plan.len() as u64));
     let mut last_recorded = std::time::Instant::now();
     let tiers: BTreeSet<usize> = plan.iter().map(|p| p.tier).collect();
     for tier in tiers {
@@ -530,16 +532,14 @@ pub async fn apply(
                 }
             })
             .buffer_unordered(CONCURRENCY);
-        // Each item's result is visible as it lands (at most every PROGRESS_EVERY).
+        // Each item's result becomes visible as it lands, at most every `every`.
         while let Some((i, line)) = finished.next().await {
             plan[i] = line;
-            if last_recorded.elapsed() >= PROGRESS_EVERY {
+            if last_recorded.elapsed() >= every {
                 record_progress(ctx, restore_name, &plan, total).await;
                 last_recorded = std::time::Instant::now();
             }
         }
-        record_progress(ctx, restore_name, &plan, total).await;
-        last_recorded = std::time::Instant::now();
         let crds: Vec<String> = plan
             .iter()
             .filter(|p| {
@@ -556,7 +556,8 @@ pub async fn apply(
     Ok(plan)
 }
 
-/// How often a running restore writes its items' results to the catalog.
+/// How often a running restore writes its items' results to the catalog (at
+/// least; 0.25 ms per item for plans over 1,000 items). The end writes them all.
 const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 
 /// Created or updated, failed, and conflicting items so far.
