@@ -1121,7 +1121,8 @@ fn storage(page: RwSignal<PageData>) -> impl IntoView {
 fn add_location(page: RwSignal<PageData>) -> impl IntoView {
     let kind = RwSignal::new("s3".to_string());
     let status = RwSignal::new(String::new());
-    let fields: [(&'static str, RwSignal<String>); 8] = [
+    // The form's text fields: `name`, then `path` (local), then the S3 ones.
+    const FIELDS: [&str; 8] = [
         "name",
         "path",
         "endpoint",
@@ -1130,31 +1131,22 @@ fn add_location(page: RwSignal<PageData>) -> impl IntoView {
         "prefix",
         "accessKeyId",
         "secretAccessKey",
-    ]
-    .map(|n| (n, RwSignal::new(String::new())));
-    let path_style = RwSignal::new(true);
-    let value = move |name: &str| {
-        fields
-            .iter()
-            .find(|f| f.0 == name)
-            .map(|f| f.1.get_untracked().trim().to_string())
-            .unwrap_or_default()
+    ];
+    let fields = FIELDS.map(|_| RwSignal::new(String::new()));
+    let field = move |name: &str| {
+        let i = FIELDS.iter().position(|f| *f == name);
+        fields[i.expect("one of FIELDS")]
     };
+    let path_style = RwSignal::new(true);
+    let value = move |name: &str| field(name).get_untracked().trim().to_string();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         let k = kind.get_untracked();
         let mut body = json!({"name": value("name"), "kind": k});
-        let wanted: &[&str] = if k == "local" {
-            &["path"]
+        let wanted = if k == "local" {
+            &FIELDS[1..2]
         } else {
-            &[
-                "endpoint",
-                "region",
-                "bucket",
-                "prefix",
-                "accessKeyId",
-                "secretAccessKey",
-            ]
+            &FIELDS[2..]
         };
         for f in wanted {
             let v = value(f);
@@ -1173,7 +1165,7 @@ fn add_location(page: RwSignal<PageData>) -> impl IntoView {
                     let imported = items(&v["imported"]).len();
                     status.set(format!("Added {name}: available; {imported} backup(s) already in it are now listed."));
                     for f in fields {
-                        f.1.set(String::new());
+                        f.set(String::new());
                     }
                     api::refresh(page).await;
                 }
@@ -1182,11 +1174,7 @@ fn add_location(page: RwSignal<PageData>) -> impl IntoView {
         });
     };
     let input = move |name: &'static str, label: &'static str, hint: &'static str, secret: bool| {
-        let signal = fields
-            .iter()
-            .find(|f| f.0 == name)
-            .map(|f| f.1)
-            .unwrap_or_else(|| RwSignal::new(String::new()));
+        let signal = field(name);
         view! {
             <label>{label} " " <input name=name placeholder=hint type=if secret { "password" } else { "text" } autocomplete="off"
                 prop:value=move || signal.get() on:input=move |ev| signal.set(event_target_value(&ev)) /></label>

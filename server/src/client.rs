@@ -133,6 +133,17 @@ impl Api {
     }
 }
 
+/// Asks the user to type `name` to go ahead; anything else stops with `otherwise`.
+fn confirm(question: &str, name: &str, otherwise: &str) -> Result<()> {
+    eprint!("{question} type its name to confirm (or pass --yes): ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if answer.trim() != name {
+        bail!("not confirmed; {otherwise}");
+    }
+    Ok(())
+}
+
 fn human_bytes(n: i64) -> String {
     let n = n as f64;
     match n {
@@ -239,14 +250,11 @@ pub async fn run(server: &str, command: BackupCommand) -> Result<()> {
         }
         BackupCommand::Delete { name, yes } => {
             if !yes {
-                eprint!(
-                    "delete backup {name} from storage and the catalog? type its name to confirm: "
-                );
-                let mut answer = String::new();
-                std::io::stdin().read_line(&mut answer)?;
-                if answer.trim() != name {
-                    bail!("not confirmed; nothing was deleted");
-                }
+                confirm(
+                    &format!("delete backup {name} from storage and the catalog?"),
+                    &name,
+                    "nothing was deleted",
+                )?;
             }
             api.send(api.request(reqwest::Method::DELETE, &format!("/api/v1/backups/{name}")))
                 .await?;
@@ -701,12 +709,11 @@ pub async fn run_schedule(server: &str, command: ScheduleCommand) -> Result<()> 
         }
         ScheduleCommand::Delete { name, yes } => {
             if !yes {
-                eprint!("delete schedule {name}? its backups are kept. type its name to confirm: ");
-                let mut answer = String::new();
-                std::io::stdin().read_line(&mut answer)?;
-                if answer.trim() != name {
-                    bail!("not confirmed; nothing was deleted");
-                }
+                confirm(
+                    &format!("delete schedule {name}? its backups are kept."),
+                    &name,
+                    "nothing was deleted",
+                )?;
             }
             api.send(api.request(
                 reqwest::Method::DELETE,
@@ -859,14 +866,11 @@ pub async fn run_location(server: &str, command: LocationCommand) -> Result<()> 
         }
         LocationCommand::Remove { name, yes } => {
             if !yes {
-                eprint!(
-                    "remove storage location {name}? its objects stay where they are. type its name to confirm: "
-                );
-                let mut answer = String::new();
-                std::io::stdin().read_line(&mut answer)?;
-                if answer.trim() != name {
-                    bail!("not confirmed; nothing was removed");
-                }
+                confirm(
+                    &format!("remove storage location {name}? its objects stay where they are."),
+                    &name,
+                    "nothing was removed",
+                )?;
             }
             api.send(api.request(reqwest::Method::DELETE, &format!("{base}/{name}")))
                 .await?;

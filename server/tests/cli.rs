@@ -19,6 +19,16 @@ fn lifeboat(dir: &Path) -> Command {
     cmd
 }
 
+/// Runs `lifeboat <command> --server <url> <args…>`: whether it succeeded, and what it printed.
+fn client(dir: &Path, command: &str, url: &str, args: &[&str]) -> (bool, String) {
+    let out = lifeboat(dir)
+        .args([command, "--server", url])
+        .args(args)
+        .output()
+        .unwrap();
+    (out.status.success(), text(&out))
+}
+
 fn text(out: &Output) -> String {
     format!(
         "{}{}",
@@ -438,15 +448,7 @@ async fn backups_through_the_api_and_the_cli() {
     assert_eq!(unknown.status(), 422);
 
     // The CLI: create and wait.
-    let cli = |args: &[&str]| {
-        let out = lifeboat(dir.path())
-            .arg("backup")
-            .args(["--server", &url])
-            .args(args)
-            .output()
-            .unwrap();
-        (out.status.success(), text(&out))
-    };
+    let cli = |args: &[&str]| client(dir.path(), "backup", &url, args);
     let (ok, out) = cli(&["create", "shop-1", "--include-namespaces", "shop", "--wait"]);
     assert!(ok, "{out}");
     assert!(out.contains("Completed"), "{out}");
@@ -600,14 +602,7 @@ async fn backups_through_the_api_and_the_cli() {
 
     // Schedules from the CLI: a bad cron is refused with the field named; a
     // good one shows its next runs; pause, list, delete.
-    let schedule = |args: &[&str]| {
-        let out = lifeboat(dir.path())
-            .args(["schedule", "--server", &url])
-            .args(args)
-            .output()
-            .unwrap();
-        (out.status.success(), text(&out))
-    };
+    let schedule = |args: &[&str]| client(dir.path(), "schedule", &url, args);
     let (ok, out) = schedule(&["create", "nightly", "--schedule", "0 1 * *"]);
     assert!(
         !ok && out.contains("422") && out.contains("schedule:"),
@@ -644,14 +639,7 @@ async fn backups_through_the_api_and_the_cli() {
     assert!(!ok && out.contains("404"), "{out}");
 
     // A second storage location from the CLI: checked, used, removed (its files stay).
-    let location = |args: &[&str]| {
-        let out = lifeboat(dir.path())
-            .args(["location", "--server", &url])
-            .args(args)
-            .output()
-            .unwrap();
-        (out.status.success(), text(&out))
-    };
+    let location = |args: &[&str]| client(dir.path(), "location", &url, args);
     let (ok, out) = location(&["add", "bad", "--path", "relative/dir"]);
     assert!(!ok && out.contains("422") && out.contains("path"), "{out}");
     let second = dir.path().join("second");

@@ -14,6 +14,8 @@ use serde_json::{Value, json};
 struct Env {
     catalog: Catalog,
     store: DynStore,
+    /// `store` as the only (`default`) location.
+    locations: Locations,
     client: kube::Client,
     sim: kubesim::Kubesim,
     dir: tempfile::TempDir,
@@ -26,6 +28,7 @@ async fn env_with(options: kubesim::Options, store: Option<DynStore>) -> Env {
     let store = store.unwrap_or(local);
     Env {
         catalog,
+        locations: Locations::new(store.clone()),
         store,
         client,
         sim,
@@ -40,7 +43,7 @@ async fn env() -> Env {
 async fn run(env: &Env, name: &str, spec: BackupSpec) -> backup::Phase {
     let (_, handle) = backup::start(
         &env.catalog,
-        &Locations::new(env.store.clone()),
+        &env.locations,
         Some(&env.client),
         name,
         spec,
@@ -319,7 +322,7 @@ async fn bad_input_is_refused_naming_the_field() {
         async move {
             backup::start(
                 &env.catalog,
-                &Locations::new(env.store.clone()),
+                &env.locations,
                 Some(&env.client),
                 name,
                 spec,
@@ -416,13 +419,10 @@ async fn an_interrupted_backup_is_failed_and_cleaned_and_others_are_untouched() 
     .unwrap();
     let before = list_all(env.store.as_ref(), "backups/good/").await.unwrap();
 
-    let interrupted = backup::fail_interrupted(
-        &env.catalog,
-        &Locations::new(env.store.clone()),
-        backup::Interrupted::All,
-    )
-    .await
-    .unwrap();
+    let interrupted =
+        backup::fail_interrupted(&env.catalog, &env.locations, backup::Interrupted::All)
+            .await
+            .unwrap();
     assert_eq!(interrupted, ["crashed"]);
     let crashed = env.catalog.backup("crashed").await.unwrap();
     assert_eq!(crashed.phase, "Failed");
@@ -444,7 +444,7 @@ async fn an_interrupted_backup_is_failed_and_cleaned_and_others_are_untouched() 
 async fn a_shared_catalog_fails_only_backups_whose_runner_is_gone() {
     use backup::Interrupted::{MineOrStale, Stale};
     let env = env().await;
-    let locations = Locations::new(env.store.clone());
+    let locations = &env.locations;
     let minutes_ago = |m: i64| {
         (chrono::Utc::now() - chrono::Duration::minutes(m))
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
@@ -464,12 +464,12 @@ async fn a_shared_catalog_fails_only_backups_whose_runner_is_gone() {
         env.catalog.insert_backup(&b).await.unwrap();
     }
     // Periodically: only a silent runner is taken for dead.
-    let failed = backup::fail_interrupted(&env.catalog, &locations, Stale)
+    let failed = backup::fail_interrupted(&env.catalog, locations, Stale)
         .await
         .unwrap();
     assert_eq!(failed, ["theirs-dead"]);
     // At start: also what this replica ran before it restarted.
-    let failed = backup::fail_interrupted(&env.catalog, &locations, MineOrStale)
+    let failed = backup::fail_interrupted(&env.catalog, locations, MineOrStale)
         .await
         .unwrap();
     assert_eq!(failed, ["mine-before"]);
@@ -482,7 +482,7 @@ async fn a_shared_catalog_fails_only_backups_whose_runner_is_gone() {
     // A backup started here says who runs it, and that it is alive.
     let (record, handle) = backup::start(
         &env.catalog,
-        &locations,
+        locations,
         Some(&env.client),
         "owned",
         BackupSpec::default(),

@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 struct Env {
     catalog: Catalog,
     store: DynStore,
+    /// `store` as the only (`default`) location.
+    locations: Locations,
     client: kube::Client,
     _sim: kubesim::Kubesim,
     _dir: tempfile::TempDir,
@@ -30,6 +32,7 @@ async fn env() -> Env {
     let (catalog, store) = lifeboat_e2e::local_catalog(dir.path()).await.unwrap();
     Env {
         catalog,
+        locations: Locations::new(store.clone()),
         store,
         client,
         _sim: sim,
@@ -65,7 +68,7 @@ async fn back_up(env: &Env, name: &str, namespaces: &[&str]) {
     };
     let (_, handle) = backup::start(
         &env.catalog,
-        &Locations::new(env.store.clone()),
+        &env.locations,
         Some(&env.client),
         name,
         spec,
@@ -78,18 +81,33 @@ async fn back_up(env: &Env, name: &str, namespaces: &[&str]) {
     assert_eq!(done.phase.as_str(), "Completed", "{:?}", done.reason);
 }
 
-async fn restore_with(env: &Env, name: &str, spec: RestoreSpec) -> (String, Value) {
+/// Starts a restore of `spec` into the cluster `client` reaches.
+async fn start_restore(
+    env: &Env,
+    client: &kube::Client,
+    name: &str,
+    spec: RestoreSpec,
+) -> tokio::task::JoinHandle<Result<String, lifeboat::catalog::CatalogError>> {
     let (_, handle) = restore::start(
         &env.catalog,
-        &Locations::new(env.store.clone()),
-        Some(&env.client),
+        &env.locations,
+        Some(client),
         name,
         spec,
         "test",
     )
     .await
     .unwrap();
-    let phase = handle.await.unwrap().unwrap();
+    handle
+}
+
+/// Restores into the test's own cluster; returns the phase and the plan with results.
+async fn restore_with(env: &Env, name: &str, spec: RestoreSpec) -> (String, Value) {
+    let phase = start_restore(env, &env.client, name, spec)
+        .await
+        .await
+        .unwrap()
+        .unwrap();
     let record = env.catalog.restore(name).await.unwrap();
     (
         phase,
@@ -397,19 +415,16 @@ async fn a_cluster_that_forbids_a_kind_gets_everything_else() {
     )
     .await
     .unwrap();
-    let (_, handle) = restore::start(
-        &env.catalog,
-        &Locations::new(env.store.clone()),
-        Some(&other),
+    let handle = start_restore(
+        &env,
+        &other,
         "elsewhere",
         RestoreSpec {
             backup_name: "portable".into(),
             ..Default::default()
         },
-        "test",
     )
-    .await
-    .unwrap();
+    .await;
     assert_eq!(handle.await.unwrap().unwrap(), "PartiallyFailed");
     let record = env.catalog.restore("elsewhere").await.unwrap();
     let plan: Value = serde_json::from_str(record.plan.as_deref().unwrap()).unwrap();
@@ -445,19 +460,16 @@ async fn a_running_restore_shows_each_items_result_as_it_lands() {
     )
     .await
     .unwrap();
-    let (_, handle) = restore::start(
-        &env.catalog,
-        &Locations::new(env.store.clone()),
-        Some(&slow),
+    let handle = start_restore(
+        &env,
+        &slow,
         "bulk-elsewhere",
         RestoreSpec {
             backup_name: "bulk".into(),
             ..Default::default()
         },
-        "test",
     )
-    .await
-    .unwrap();
+    .await;
     // Watch the catalog the way the API and the wizard read it.
     let mut midway = None;
     let mut last_done = 0;

@@ -9,7 +9,7 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
-use crate::catalog::{BackupFilter, StorageLocationRecord};
+use crate::catalog::{BackupFilter, BackupRecord, StorageLocationRecord};
 use crate::storage::{Availability, LocationError, LocationSpec, locations::DEFAULT};
 
 pub fn routes() -> Router<AppState> {
@@ -32,28 +32,46 @@ impl From<LocationError> for ApiError {
 }
 
 /// A location as the API shows it: its record (no secret values), whether
-/// this server has it open, and how many backups and bytes it holds.
-async fn view(state: &AppState, row: &StorageLocationRecord) -> Result<Value, ApiError> {
-    let backups = state
-        .catalog
-        .backups(&BackupFilter {
-            storage_location: Some(row.name.clone()),
-            ..Default::default()
-        })
-        .await?;
+/// this server has it open, and how many of `backups` (and bytes) it holds.
+fn view(state: &AppState, row: &StorageLocationRecord, backups: &[BackupRecord]) -> Value {
+    let mine: Vec<&BackupRecord> = backups
+        .iter()
+        .filter(|b| b.storage_location == row.name)
+        .collect();
     let mut v = serde_json::to_value(row).unwrap_or_default();
     v["config"] = serde_json::from_str(&row.config).unwrap_or(Value::Null);
     v["open"] = json!(state.locations.get(&row.name).is_some());
-    v["backups"] = json!(backups.len());
-    v["usedBytes"] = json!(backups.iter().filter_map(|b| b.size_bytes).sum::<i64>());
-    Ok(v)
+    v["backups"] = json!(mine.len());
+    v["usedBytes"] = json!(mine.iter().filter_map(|b| b.size_bytes).sum::<i64>());
+    v
+}
+
+/// The backups in one location.
+async fn backups_in(state: &AppState, name: &str) -> Result<Vec<BackupRecord>, ApiError> {
+    Ok(state
+        .catalog
+        .backups(&BackupFilter {
+            storage_location: Some(name.to_string()),
+            ..Default::default()
+        })
+        .await?)
+}
+
+/// One location as the API shows it, read fresh from the catalog.
+async fn view_of(state: &AppState, name: &str) -> Result<Value, ApiError> {
+    let row = state.catalog.storage_location(name).await?;
+    Ok(view(state, &row, &backups_in(state, name).await?))
 }
 
 async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let mut items = Vec::new();
-    for row in state.catalog.storage_locations().await? {
-        items.push(view(&state, &row).await?);
-    }
+    let backups = state.catalog.backups(&BackupFilter::default()).await?;
+    let items: Vec<Value> = state
+        .catalog
+        .storage_locations()
+        .await?
+        .iter()
+        .map(|row| view(&state, row, &backups))
+        .collect();
     Ok(Json(json!({ "items": items })).into_response())
 }
 
@@ -61,8 +79,7 @@ async fn describe(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let row = state.catalog.storage_location(&name).await?;
-    Ok(Json(view(&state, &row).await?).into_response())
+    Ok(Json(view_of(&state, &name).await?).into_response())
 }
 
 /// Adds a location: validated, opened and checked (list, write, delete)
@@ -121,8 +138,7 @@ async fn create(
         .await?;
     // The bucket is the source of truth: whatever backups it holds are ours now.
     let report = crate::backup::sync(&state.catalog, &store, &spec.name).await?;
-    let row = state.catalog.storage_location(&spec.name).await?;
-    let mut v = view(&state, &row).await?;
+    let mut v = view_of(&state, &spec.name).await?;
     v["imported"] = json!(report.imported);
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
@@ -145,8 +161,7 @@ async fn check(
             None,
         )
         .await?;
-    let row = state.catalog.storage_location(&name).await?;
-    Ok(Json(view(&state, &row).await?).into_response())
+    Ok(Json(view_of(&state, &name).await?).into_response())
 }
 
 /// Removes a location from Lifeboat; its objects stay where they are.
@@ -173,14 +188,7 @@ async fn remove(
             )));
         }
     }
-    let backups = state
-        .catalog
-        .backups(&BackupFilter {
-            storage_location: Some(name.clone()),
-            ..Default::default()
-        })
-        .await?;
-    for b in &backups {
+    for b in &backups_in(&state, &name).await? {
         if matches!(b.phase.as_str(), "New" | "InProgress" | "Deleting") {
             return Err(refuse(format!(
                 "backup {} in `{name}` is {}; remove the location once it has finished",

@@ -491,14 +491,7 @@ pub async fn apply(
             }
         }
     }
-    plan.sort_by(|a, b| {
-        (a.tier, &a.group_resource, &a.namespace, &a.name).cmp(&(
-            b.tier,
-            &b.group_resource,
-            &b.namespace,
-            &b.name,
-        ))
-    });
+    // Results are written in place, so the plan keeps `plan`'s order.
     let total = plan
         .iter()
         .filter(|p| matches!(p.action, Action::Create | Action::Update))
