@@ -133,14 +133,12 @@ impl Catalog {
     }
 
     pub async fn storage_location(&self, name: &str) -> Result<StorageLocationRecord> {
-        sqlx::query_as("SELECT * FROM storage_locations WHERE name = $1")
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| CatalogError::NotFound {
-                what: "storage location",
-                name: name.to_string(),
-            })
+        self.by_name(
+            "SELECT * FROM storage_locations WHERE name = $1",
+            "storage location",
+            name,
+        )
+        .await
     }
 
     pub async fn set_availability(&self, name: &str, availability: &Availability) -> Result<()> {
@@ -286,14 +284,8 @@ impl Catalog {
     }
 
     pub async fn backup(&self, name: &str) -> Result<BackupRecord> {
-        sqlx::query_as("SELECT * FROM backups WHERE name = $1")
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| CatalogError::NotFound {
-                what: "backup",
-                name: name.to_string(),
-            })
+        self.by_name("SELECT * FROM backups WHERE name = $1", "backup", name)
+            .await
     }
 
     /// Backups matching `filter`, newest first.
@@ -476,14 +468,8 @@ impl Catalog {
     }
 
     pub async fn restore(&self, name: &str) -> Result<RestoreRecord> {
-        sqlx::query_as("SELECT * FROM restores WHERE name = $1")
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| CatalogError::NotFound {
-                what: "restore",
-                name: name.to_string(),
-            })
+        self.by_name("SELECT * FROM restores WHERE name = $1", "restore", name)
+            .await
     }
 
     /// Records a restore's phase (stamping start and end), its plan or results, and counts.
@@ -593,14 +579,8 @@ impl Catalog {
     }
 
     pub async fn schedule(&self, name: &str) -> Result<ScheduleRecord> {
-        sqlx::query_as("SELECT * FROM schedules WHERE name = $1")
-            .bind(name)
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or_else(|| CatalogError::NotFound {
-                what: "schedule",
-                name: name.to_string(),
-            })
+        self.by_name("SELECT * FROM schedules WHERE name = $1", "schedule", name)
+            .await
     }
 
     /// Replaces a schedule's definition (not its last run); `updated_at` is now.
@@ -708,6 +688,23 @@ impl Catalog {
         .bind(limit)
         .fetch_all(self.pool())
         .await?)
+    }
+}
+
+impl Catalog {
+    /// The one row `sql` (selecting by `name = $1`) finds, or NotFound naming `what`.
+    async fn by_name<T>(&self, sql: &'static str, what: &'static str, name: &str) -> Result<T>
+    where
+        T: for<'r> FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        sqlx::query_as(sql)
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| CatalogError::NotFound {
+                what,
+                name: name.to_string(),
+            })
     }
 }
 
