@@ -11,62 +11,68 @@ use lifeboat::config::{self, Config, LogFormat};
 #[derive(Parser, Debug)]
 #[command(name = "lifeboat", version = lifeboat::VERSION, about = "Kubernetes backup, disaster recovery and cluster health")]
 struct Cli {
-    /// Configuration file (default: ./lifeboat.toml when present).
-    #[arg(long, global = true, env = "LIFEBOAT_CONFIG")]
-    config: Option<PathBuf>,
-    /// Data directory: the SQLite catalog and local backups (default ./lifeboat-data).
-    #[arg(long, global = true)]
-    data_dir: Option<PathBuf>,
-    /// Listen address of the web UI and API (default 127.0.0.1:8080).
-    #[arg(long, global = true)]
-    listen: Option<String>,
-    /// Catalog database: sqlite://… or postgres://….
-    #[arg(long, global = true)]
-    database_url: Option<String>,
-    /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
-    #[arg(long, global = true)]
-    kubeconfig: Option<PathBuf>,
-    /// Kubeconfig context (default: the current context).
-    #[arg(long, global = true)]
-    context: Option<String>,
+    /// The Lifeboat server the client commands talk to (like kubectl's
+    /// --server, accepted anywhere on the line).
+    #[arg(
+        long,
+        global = true,
+        default_value = "http://127.0.0.1:8080",
+        env = "LIFEBOAT_SERVER"
+    )]
+    server: String,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Flags of the commands that run the server or read its configuration;
+/// the client commands do not take them.
+#[derive(clap::Args, Debug, Default)]
+struct ServerFlags {
+    /// Configuration file (default: ./lifeboat.toml when present).
+    #[arg(long, env = "LIFEBOAT_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory: the SQLite catalog and local backups (default ./lifeboat-data).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Listen address of the web UI and API (default 127.0.0.1:8080).
+    #[arg(long)]
+    listen: Option<String>,
+    /// Catalog database: sqlite://… or postgres://….
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context (default: the current context).
+    #[arg(long)]
+    context: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve the web UI and API against the configured cluster.
-    Serve,
+    Serve(ServerFlags),
     /// Start a simulated demo cluster (kubesim) and serve Lifeboat against it.
-    Demo,
+    Demo(ServerFlags),
     /// Print the version.
     Version,
     /// Back up now, list, inspect, download and delete backups (talks to a running server).
     Backup {
-        /// The Lifeboat server's address.
-        #[arg(long, default_value = "http://127.0.0.1:8080", env = "LIFEBOAT_SERVER")]
-        server: String,
         #[command(subcommand)]
         command: Box<client::BackupCommand>,
     },
     /// Restore from a backup, or list restores (talks to a running server).
     Restore {
-        #[arg(long, default_value = "http://127.0.0.1:8080", env = "LIFEBOAT_SERVER")]
-        server: String,
         #[command(subcommand)]
         command: Box<client::RestoreCommand>,
     },
     /// Backups on a cron schedule with retention: create, list, pause, resume, delete.
     Schedule {
-        #[arg(long, default_value = "http://127.0.0.1:8080", env = "LIFEBOAT_SERVER")]
-        server: String,
         #[command(subcommand)]
         command: Box<client::ScheduleCommand>,
     },
     /// Storage locations: add (a directory or an S3 bucket), list, check, remove.
     Location {
-        #[arg(long, default_value = "http://127.0.0.1:8080", env = "LIFEBOAT_SERVER")]
-        server: String,
         #[command(subcommand)]
         command: Box<client::LocationCommand>,
     },
@@ -80,11 +86,43 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum ConfigCommand {
     /// Print the effective configuration, secrets masked.
-    Show,
+    Show(ServerFlags),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let server = cli.server;
+    match cli.command {
+        Command::Version => {
+            println!("lifeboat {}", lifeboat::VERSION);
+            ExitCode::SUCCESS
+        }
+        Command::Config {
+            command: ConfigCommand::Show(flags),
+        } => match load_config(&flags) {
+            Ok(config) => {
+                print!("{}", config.to_masked_toml());
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+        Command::Backup { command } => run_client(client::run(&server, *command)),
+        Command::Restore { command } => run_client(client::run_restore(&server, *command)),
+        Command::Schedule { command } => run_client(client::run_schedule(&server, *command)),
+        Command::Location { command } => run_client(client::run_location(&server, *command)),
+        Command::Serve(flags) => match load_config(&flags) {
+            Ok(config) => run_serve(&config, false),
+            Err(code) => code,
+        },
+        Command::Demo(flags) => match load_config(&flags) {
+            Ok(config) => run_serve(&config, true),
+            Err(code) => code,
+        },
+    }
+}
+
+/// The configuration from its layers; a bad one prints why and exits 2.
+fn load_config(cli: &ServerFlags) -> Result<Config, ExitCode> {
     let mut flags: Vec<(&str, String)> = Vec::new();
     if let Some(v) = &cli.data_dir {
         flags.push(("data_dir", v.display().to_string()));
@@ -102,35 +140,10 @@ fn main() -> ExitCode {
         flags.push(("kube_context", v.clone()));
     }
     let env: Vec<(String, String)> = std::env::vars().collect();
-    let config = match config::load(cli.config.as_deref(), &env, &flags) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    match cli.command {
-        Command::Version => {
-            println!("lifeboat {}", lifeboat::VERSION);
-            ExitCode::SUCCESS
-        }
-        Command::Config {
-            command: ConfigCommand::Show,
-        } => {
-            print!("{}", config.to_masked_toml());
-            ExitCode::SUCCESS
-        }
-        Command::Backup { server, command } => run_client(client::run(&server, *command)),
-        Command::Restore { server, command } => run_client(client::run_restore(&server, *command)),
-        Command::Schedule { server, command } => {
-            run_client(client::run_schedule(&server, *command))
-        }
-        Command::Location { server, command } => {
-            run_client(client::run_location(&server, *command))
-        }
-        Command::Serve => run_serve(&config, false),
-        Command::Demo => run_serve(&config, true),
-    }
+    config::load(cli.config.as_deref(), &env, &flags).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })
 }
 
 fn run_client(work: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {

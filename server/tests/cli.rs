@@ -19,11 +19,13 @@ fn lifeboat(dir: &Path) -> Command {
     cmd
 }
 
-/// Runs `lifeboat <command> --server <url> <args…>`: whether it succeeded, and what it printed.
+/// Runs `lifeboat <command> <args…> --server <url>` (the client flags go
+/// anywhere, as kubectl's do): whether it succeeded, and what it printed.
 fn client(dir: &Path, command: &str, url: &str, args: &[&str]) -> (bool, String) {
     let out = lifeboat(dir)
-        .args([command, "--server", url])
+        .arg(command)
         .args(args)
+        .args(["--server", url])
         .output()
         .unwrap();
     (out.status.success(), text(&out))
@@ -35,6 +37,67 @@ fn text(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     )
+}
+
+/// `--server` is taken before the command, between its words and after its
+/// flags; the server's own flags are not offered to the client commands.
+#[test]
+fn client_flags_go_anywhere_and_server_flags_stay_with_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let down = "http://127.0.0.1:9";
+    for args in [
+        vec![
+            "--server",
+            down,
+            "backup",
+            "create",
+            "b1",
+            "--include-namespaces",
+            "shop",
+        ],
+        vec![
+            "backup",
+            "--server",
+            down,
+            "create",
+            "b1",
+            "--include-namespaces",
+            "shop",
+        ],
+        vec![
+            "backup",
+            "create",
+            "b1",
+            "--include-namespaces",
+            "shop",
+            "--server",
+            down,
+        ],
+    ] {
+        let out = lifeboat(dir.path()).args(&args).output().unwrap();
+        let said = text(&out);
+        assert!(!out.status.success(), "{args:?}: {said}");
+        assert!(
+            said.contains("cannot reach the Lifeboat server at http://127.0.0.1:9"),
+            "{args:?}: {said}"
+        );
+    }
+    let help = lifeboat(dir.path())
+        .args(["backup", "create", "--help"])
+        .output()
+        .unwrap();
+    let help = text(&help);
+    assert!(help.contains("--server"), "{help}");
+    for server_only in ["--listen", "--data-dir", "--database-url", "--kubeconfig"] {
+        assert!(!help.contains(server_only), "{server_only} in: {help}");
+    }
+    let serve_help = text(
+        &lifeboat(dir.path())
+            .args(["serve", "--help"])
+            .output()
+            .unwrap(),
+    );
+    assert!(serve_help.contains("--data-dir") && serve_help.contains("--kubeconfig"));
 }
 
 #[test]
@@ -585,6 +648,30 @@ async fn backups_through_the_api_and_the_cli() {
         .output()
         .unwrap();
     assert!(text(&out).contains("copy-1"), "{}", text(&out));
+
+    // Unnamed restores started back to back (within one second) get names
+    // of their own, and a plan never takes a real run's name.
+    let mut names = Vec::new();
+    for dry_run in [true, true, false] {
+        let mut cmd = lifeboat(dir.path());
+        cmd.args(["restore", "create", "--from-backup", "shop-1"]);
+        // The real one is waited for: the backup is deleted below.
+        cmd.arg(if dry_run { "--dry-run" } else { "--wait" });
+        let out = cmd.args(["--server", &url]).output().unwrap();
+        let shown = text(&out);
+        assert!(out.status.success(), "{shown}");
+        let name = shown
+            .lines()
+            .find_map(|l| l.strip_prefix("restore ")?.strip_suffix(" started"))
+            .unwrap_or_else(|| panic!("no name in: {shown}"))
+            .to_string();
+        assert_eq!(name.contains("-dryrun-"), dry_run, "{name}");
+        names.push(name);
+    }
+    assert!(
+        names[0] != names[1] && names[1] != names[2],
+        "distinct names: {names:?}"
+    );
 
     let (ok, out) = cli(&["delete", "shop-1", "--yes"]);
     assert!(ok, "{out}");

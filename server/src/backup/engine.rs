@@ -161,11 +161,79 @@ async fn discover(
                 .map_err(|e| format!("API discovery failed: {e}"))?
         }
     };
-    Ok(discovery
+    let listable = discovery
         .groups()
         .flat_map(|g| g.recommended_resources())
-        .filter(|(_, caps)| caps.supports_operation(verbs::LIST))
-        .collect())
+        .filter(|(_, caps)| caps.supports_operation(verbs::LIST));
+    let (taken, skipped) = take_cohabiting_once(listable);
+    for (ar, kept) in skipped {
+        log.info(format!(
+            "{}: the same objects as {kept}, taken once through {kept}",
+            gr_name(&ar)
+        ));
+    }
+    Ok(taken)
+}
+
+/// Resources kube-apiserver serves through more than one group from one
+/// store: Events through `v1` and `events.k8s.io`, and on old servers
+/// workloads through `extensions` beside `apps`, `networking.k8s.io` and
+/// `policy`. The first group listed is the one backed up (as Velero does).
+const COHABITING: &[(&str, &[&str])] = &[
+    ("events", &["", "events.k8s.io"]),
+    ("deployments", &["apps", "extensions"]),
+    ("daemonsets", &["apps", "extensions"]),
+    ("replicasets", &["apps", "extensions"]),
+    ("networkpolicies", &["networking.k8s.io", "extensions"]),
+    ("ingresses", &["networking.k8s.io", "extensions"]),
+    ("podsecuritypolicies", &["policy", "extensions"]),
+];
+
+fn gr_name(ar: &ApiResource) -> String {
+    if ar.group.is_empty() {
+        ar.plural.clone()
+    } else {
+        format!("{}.{}", ar.plural, ar.group)
+    }
+}
+
+/// A resource left out, with the name of the one taken in its place.
+type LeftOut = (ApiResource, String);
+
+/// Keeps each cohabiting resource once, through its preferred group; returns
+/// what was kept and what was left out.
+pub(crate) fn take_cohabiting_once<C>(
+    resources: impl IntoIterator<Item = (ApiResource, C)>,
+) -> (Vec<(ApiResource, C)>, Vec<LeftOut>) {
+    let all: Vec<(ApiResource, C)> = resources.into_iter().collect();
+    let served: BTreeSet<(String, String)> = all
+        .iter()
+        .map(|(ar, _)| (ar.group.clone(), ar.plural.clone()))
+        .collect();
+    let mut taken = Vec::with_capacity(all.len());
+    let mut skipped = Vec::new();
+    for (ar, caps) in all {
+        let preferred = COHABITING
+            .iter()
+            .find(|(plural, groups)| *plural == ar.plural && groups.contains(&ar.group.as_str()))
+            .and_then(|(plural, groups)| {
+                groups
+                    .iter()
+                    .find(|g| served.contains(&(g.to_string(), plural.to_string())))
+            });
+        match preferred {
+            Some(g) if *g != ar.group => {
+                let kept = if g.is_empty() {
+                    ar.plural.clone()
+                } else {
+                    format!("{}.{g}", ar.plural)
+                };
+                skipped.push((ar, kept));
+            }
+            _ => taken.push((ar, caps)),
+        }
+    }
+    (taken, skipped)
 }
 
 type PageResult = Result<(Value, ListParams), kube::Error>;
@@ -676,5 +744,65 @@ pub async fn remove_objects(store: &DynStore, name: &str) {
         for o in objects {
             let _ = store.delete(&o.key).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ar(group: &str, version: &str, plural: &str) -> ApiResource {
+        ApiResource {
+            group: group.into(),
+            version: version.into(),
+            api_version: if group.is_empty() {
+                version.into()
+            } else {
+                format!("{group}/{version}")
+            },
+            kind: String::new(),
+            plural: plural.into(),
+        }
+    }
+
+    #[test]
+    fn cohabiting_resources_are_taken_once_through_the_preferred_group() {
+        let discovered = [
+            ar("", "v1", "events"),
+            ar("", "v1", "pods"),
+            ar("events.k8s.io", "v1", "events"),
+            ar("extensions", "v1beta1", "ingresses"),
+            ar("networking.k8s.io", "v1", "ingresses"),
+            ar("extensions", "v1beta1", "deployments"),
+            ar("example.com", "v1", "events"),
+        ]
+        .map(|a| (a, ()));
+        let (taken, skipped) = take_cohabiting_once(discovered);
+        let names: Vec<String> = taken.iter().map(|(a, _)| gr_name(a)).collect();
+        assert_eq!(
+            names,
+            [
+                "events",
+                "pods",
+                "ingresses.networking.k8s.io",
+                // `apps` is not served here: `extensions` is the only home.
+                "deployments.extensions",
+                "events.example.com"
+            ]
+        );
+        let left: Vec<(String, String)> = skipped
+            .into_iter()
+            .map(|(a, kept)| (gr_name(&a), kept))
+            .collect();
+        assert_eq!(
+            left,
+            [
+                ("events.events.k8s.io".to_string(), "events".to_string()),
+                (
+                    "ingresses.extensions".to_string(),
+                    "ingresses.networking.k8s.io".to_string()
+                )
+            ]
+        );
     }
 }

@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
-use crate::catalog::RestoreRecord;
+use crate::backup::BackupError;
+use crate::catalog::{CatalogError, RestoreRecord};
 use crate::restore::{self, RestoreSpec};
 
 pub fn routes() -> Router<AppState> {
@@ -41,24 +42,35 @@ async fn create(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let request: CreateRequest = super::parse_body(&body, "restore")?;
-    let name = request.name.unwrap_or_else(|| {
-        format!(
-            "{}-{}",
-            request.spec.backup_name,
-            chrono::Utc::now().format("%Y%m%d%H%M%S")
-        )
-    });
     let client = state.cluster.as_ref().as_ref().ok().map(|c| &c.client);
-    let (record, _) = restore::start(
-        &state.catalog,
-        &state.locations,
-        client,
-        &name,
-        request.spec,
-        "api",
-    )
-    .await?;
-    Ok((StatusCode::ACCEPTED, Json(view(&record))).into_response())
+    let start = |name: String, spec: RestoreSpec| {
+        let state = state.clone();
+        async move { restore::start(&state.catalog, &state.locations, client, &name, spec, "api").await }
+    };
+    if let Some(name) = request.name {
+        let (record, _) = start(name, request.spec).await?;
+        return Ok((StatusCode::ACCEPTED, Json(view(&record))).into_response());
+    }
+    // A generated name that is taken (two restores in one second) gets a suffix.
+    let now = chrono::Utc::now();
+    let mut attempt = 1;
+    loop {
+        let name = restore::generated_name(
+            &request.spec.backup_name,
+            request.spec.dry_run,
+            now,
+            attempt,
+        );
+        match start(name, request.spec.clone()).await {
+            Ok((record, _)) => {
+                return Ok((StatusCode::ACCEPTED, Json(view(&record))).into_response());
+            }
+            Err(BackupError::Catalog(CatalogError::AlreadyExists { .. })) if attempt < 100 => {
+                attempt += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -292,14 +292,11 @@ pub fn rewrite(
             }
         }
         "jobs.batch" => {
+            // The uid labels tie the Job to its old selector; the API server
+            // sets new ones. `job-name` labels stay: users select on them.
             let strip = |labels: &mut Value| {
                 if let Some(l) = labels.as_object_mut() {
-                    for k in [
-                        "controller-uid",
-                        "batch.kubernetes.io/controller-uid",
-                        "job-name",
-                        "batch.kubernetes.io/job-name",
-                    ] {
+                    for k in ["controller-uid", "batch.kubernetes.io/controller-uid"] {
                         l.remove(k);
                     }
                 }
@@ -356,29 +353,50 @@ pub fn rewrite(
         }
         _ => {}
     }
+    // `kubectl.kubernetes.io/last-applied-configuration` (and Helm's and Argo
+    // CD's annotations) stay: the user's next `kubectl apply` needs them to
+    // prune. The revision is the Deployment controller's count and restarts.
     if let Some(a) = obj["metadata"]["annotations"].as_object_mut() {
-        a.remove("kubectl.kubernetes.io/last-applied-configuration");
         a.remove("deployment.kubernetes.io/revision");
     }
     obj
 }
 
-/// Fields that differ between a wanted object and the live one, ignoring
-/// what the cluster owns (system metadata, status, allocated addresses).
+/// Fields that differ between a wanted object (already rewritten) and the
+/// live one, under the rules the apply follows: what the restore sets must
+/// be there with the same value; what it leaves out is the cluster's to
+/// assign or default (system metadata, status, cluster IPs, node ports not
+/// preserved, defaulted fields) and is not compared. A missing field, `null`,
+/// `{}` and `[]` are the same: the API server drops empty values. Lists are
+/// compared item by item, each item by the same rules.
 pub fn diff(wanted: &Value, live: &Value) -> Vec<String> {
-    fn walk(path: String, a: &Value, b: &Value, out: &mut Vec<String>) {
+    fn empty(v: &Value) -> bool {
+        match v {
+            Value::Null => true,
+            Value::Object(m) => m.values().all(empty),
+            Value::Array(a) => a.is_empty(),
+            _ => false,
+        }
+    }
+    fn walk(path: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
         match (a, b) {
+            _ if empty(a) && empty(b) => {}
             (Value::Object(x), Value::Object(y)) => {
                 for (k, v) in x {
-                    walk(
-                        format!("{path}.{k}"),
-                        v,
-                        y.get(k).unwrap_or(&Value::Null),
-                        out,
-                    );
+                    let at = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    walk(&at, v, y.get(k).unwrap_or(&Value::Null), out);
                 }
             }
-            _ if a != b => out.push(path.trim_start_matches('.').to_string()),
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+                for (i, (v, w)) in x.iter().zip(y).enumerate() {
+                    walk(&format!("{path}[{i}]"), v, w, out);
+                }
+            }
+            _ if a != b => out.push(path.to_string()),
             _ => {}
         }
     }
@@ -387,16 +405,15 @@ pub fn diff(wanted: &Value, live: &Value) -> Vec<String> {
     if let Some(m) = a.as_object_mut() {
         m.remove("status");
     }
-    if let Some(labels) = a["metadata"]["labels"].as_object_mut() {
+    if let Some(labels) = a
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("labels"))
+        .and_then(Value::as_object_mut)
+    {
         labels.remove("lifeboat.io/backup");
         labels.remove("lifeboat.io/restore");
-        if labels.is_empty()
-            && let Some(meta) = a["metadata"].as_object_mut()
-        {
-            meta.remove("labels");
-        }
     }
-    walk(String::new(), &a, live, &mut out);
+    walk("", &a, live, &mut out);
     out
 }
 
@@ -468,15 +485,22 @@ mod tests {
         let job = item(
             "jobs.batch",
             Some("shop"),
-            json!({"kind": "Job", "metadata": {"name": "j", "labels": {"controller-uid": "x"}},
+            json!({"kind": "Job", "metadata": {"name": "j", "labels": {"controller-uid": "x",
+                "batch.kubernetes.io/controller-uid": "x", "job-name": "j", "batch.kubernetes.io/job-name": "j"}},
             "spec": {"selector": {"matchLabels": {"batch.kubernetes.io/controller-uid": "x"}},
-                     "template": {"metadata": {"labels": {"batch.kubernetes.io/controller-uid": "x", "app": "j"}}}}}),
+                     "template": {"metadata": {"labels": {"batch.kubernetes.io/controller-uid": "x", "app": "j",
+                         "controller-uid": "x", "job-name": "j", "batch.kubernetes.io/job-name": "j"}}}}}),
         );
         let out = rewrite(&job, &spec(), &BTreeSet::new(), "r");
         assert!(out["spec"]["selector"].is_null());
         assert_eq!(
             out["spec"]["template"]["metadata"]["labels"],
-            json!({"app": "j"})
+            json!({"app": "j", "job-name": "j", "batch.kubernetes.io/job-name": "j"})
+        );
+        assert_eq!(
+            out["metadata"]["labels"],
+            json!({"job-name": "j", "batch.kubernetes.io/job-name": "j",
+                   "lifeboat.io/backup": "b1", "lifeboat.io/restore": "r"})
         );
         let rb = item(
             "rolebindings.rbac.authorization.k8s.io",
@@ -573,5 +597,56 @@ mod tests {
         let wanted = json!({"metadata": {"name": "x", "labels": {"a": "1", "lifeboat.io/restore": "r"}}, "data": {"k": "v"}});
         let live = json!({"metadata": {"name": "x", "uid": "u", "labels": {"a": "1"}}, "data": {"k": "w"}});
         assert_eq!(diff(&wanted, &live), ["data.k"]);
+    }
+
+    /// A Service restored without its node port, read back from the API
+    /// server with everything it assigned and defaulted, is identical; a
+    /// changed port or a removed annotation is not.
+    #[test]
+    fn diffs_ignore_what_the_server_assigns_but_not_what_the_restore_sets() {
+        let backed_up = item(
+            "services",
+            Some("shop"),
+            json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "web", "namespace": "shop", "uid": "old",
+                    "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+                "spec": {"type": "NodePort", "clusterIP": "10.96.0.9", "clusterIPs": ["10.96.0.9"],
+                    "ports": [{"port": 80, "protocol": "TCP", "nodePort": 30001}], "selector": {"app": "web"}}}),
+        );
+        let wanted = rewrite(&backed_up, &spec(), &BTreeSet::new(), "r2");
+        assert_eq!(
+            wanted["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"],
+            "{}",
+            "kubectl's annotation is restored"
+        );
+        let live = json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "shop-copy", "uid": "new", "resourceVersion": "7",
+                "labels": {"lifeboat.io/backup": "b1", "lifeboat.io/restore": "r1"},
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+            "spec": {"type": "NodePort", "clusterIP": "10.96.0.44", "clusterIPs": ["10.96.0.44"],
+                "sessionAffinity": "None", "ipFamilies": ["IPv4"],
+                "ports": [{"port": 80, "protocol": "TCP", "nodePort": 31555, "targetPort": 80}],
+                "selector": {"app": "web"}}});
+        assert_eq!(diff(&wanted, &live), Vec::<String>::new());
+        let mut changed = live.clone();
+        changed["spec"]["ports"][0]["port"] = json!(8080);
+        changed["metadata"]["annotations"] = json!({});
+        assert_eq!(
+            diff(&wanted, &changed),
+            [
+                "metadata.annotations.kubectl.kubernetes.io/last-applied-configuration",
+                "spec.ports[0].port"
+            ]
+        );
+        // An empty map in the backup is the same as none on the server.
+        let bare = json!({"metadata": {"name": "c", "annotations": {}, "labels": {}}, "data": {}});
+        assert!(diff(&bare, &json!({"metadata": {"name": "c"}})).is_empty());
+        assert_eq!(
+            diff(
+                &json!({"spec": {"args": ["a", "b"]}}),
+                &json!({"spec": {"args": ["a"]}})
+            ),
+            ["spec.args"]
+        );
     }
 }

@@ -12,6 +12,30 @@ use crate::backup::{BackupError, SpecError};
 use crate::catalog::{Catalog, RestoreRecord};
 use crate::storage::Locations;
 
+/// A name for a restore the user did not name: `<backup>-<UTC timestamp>`,
+/// with `-dryrun` before the timestamp for a plan, so a plan never takes
+/// the name of the real run that follows it, and `-2`, `-3`… for the second
+/// and later in the same second (`attempt` counts from 1). The backup's part
+/// is shortened so the whole stays a 63-character DNS label.
+pub fn generated_name(
+    backup: &str,
+    dry_run: bool,
+    now: chrono::DateTime<chrono::Utc>,
+    attempt: u32,
+) -> String {
+    let mut tail = format!(
+        "{}-{}",
+        if dry_run { "-dryrun" } else { "" },
+        now.format("%Y%m%d%H%M%S")
+    );
+    if attempt > 1 {
+        tail.push_str(&format!("-{attempt}"));
+    }
+    let room = 63usize.saturating_sub(tail.len());
+    let head = backup[..backup.len().min(room)].trim_end_matches('-');
+    format!("{head}{tail}")
+}
+
 /// Validates, records (phase New) and starts a restore.
 pub async fn start(
     catalog: &Catalog,
@@ -71,4 +95,34 @@ pub async fn start(
     };
     let handle = tokio::spawn(engine::run(ctx, name.to_string(), spec));
     Ok((record, handle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_names_differ_for_plans_and_repeats_and_stay_labels() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-29T22:05:26Z")
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .expect("time");
+        assert_eq!(generated_name("ho-1", false, now, 1), "ho-1-20261129220526");
+        assert_eq!(
+            generated_name("ho-1", true, now, 1),
+            "ho-1-dryrun-20261129220526"
+        );
+        assert_eq!(
+            generated_name("ho-1", false, now, 2),
+            "ho-1-20261129220526-2"
+        );
+        let long = format!("{}-x", "a".repeat(61));
+        for (dry, attempt) in [(false, 1), (true, 1), (true, 42)] {
+            let name = generated_name(&long, dry, now, attempt);
+            assert!(name.len() <= 63, "{name}");
+            crate::backup::validate_name(&name).expect("a DNS label");
+        }
+        // Shortening never leaves a doubled dash.
+        let name = generated_name(&format!("{}-bcd", "a".repeat(40)), true, now, 1);
+        assert!(!name.contains("--"), "{name}");
+    }
 }
