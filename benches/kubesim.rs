@@ -49,12 +49,7 @@ async fn client_for(sim: &Kubesim, dir: &std::path::Path) -> kube::Client {
 
 fn quiet() -> Options {
     Options {
-        controllers: Controllers {
-            garbage_collector: false,
-            workloads: false,
-            volumes: false,
-            kubelet: false,
-        },
+        controllers: Controllers::none(),
         ..Default::default()
     }
 }

@@ -17,6 +17,8 @@ use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::patch::PatchType;
+use crate::proto;
+use crate::rbac::{self, Identities, User};
 use crate::resources::{self, ResourceType};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{DeleteOptions, Event, EventType, Store, Stored};
@@ -46,6 +48,8 @@ pub struct Api {
     /// Writes (POST, PUT, PATCH, DELETE) are answered this much later, like an
     /// API server across a network with admission webhooks; zero by default.
     pub write_latency: Duration,
+    /// Tokens of users other than the admin; their requests go through RBAC.
+    pub identities: Identities,
     snapshots: Arc<Mutex<HashMap<String, Snapshot>>>,
 }
 
@@ -57,6 +61,7 @@ impl Api {
             bookmark_interval: Duration::from_secs(5),
             forbidden: Vec::new(),
             write_latency: Duration::ZERO,
+            identities: Identities::default(),
             snapshots: Arc::default(),
         }
     }
@@ -223,21 +228,27 @@ async fn handle(
     if matches!(path.as_str(), "/healthz" | "/livez" | "/readyz") {
         return (StatusCode::OK, "ok").into_response();
     }
-    if let Some(token) = &api.token {
-        let sent = headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        match sent {
-            Some(t) if t == token => {}
-            Some(_) | None => return error_response(&ApiError::unauthorized()),
-        }
-    }
+    let sent = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let user = match (&api.token, sent) {
+        (None, _) => User::admin(),
+        (Some(admin), Some(t)) if t == admin => User::admin(),
+        (Some(_), Some(t)) => match api.identities.get(t) {
+            Some(user) => user,
+            None => return error_response(&ApiError::unauthorized()),
+        },
+        (Some(_), None) => return error_response(&ApiError::unauthorized()),
+    };
     let accept = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    if let Some(rest) = path.strip_prefix("/openapi/v3") {
+        return openapi_v3(&api.store, rest);
+    }
     let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     match discovery(&api, &segments, &accept, &headers) {
         Some(r) => return r,
@@ -274,26 +285,92 @@ async fn handle(
         )));
     }
     let query = query_map(&uri);
+    let watch = query.get("watch").is_some_and(|v| v == "true" || v == "1");
+    let request = rbac::Request {
+        verb: rbac::verb(method.as_str(), target.name.is_some(), watch),
+        group: &target.rt.group,
+        resource: match &target.subresource {
+            Some(sub) => format!("{}/{sub}", target.rt.resource),
+            None => target.rt.resource.clone(),
+        },
+        // A namespace is its own namespace, for RBAC.
+        namespace: if target.rt.group.is_empty() && target.rt.resource == "namespaces" {
+            target.name.as_deref()
+        } else {
+            target.namespace.as_deref()
+        },
+        name: target.name.as_deref(),
+    };
+    if !rbac::allows(&api.store, &user, &request) {
+        return error_response(&rbac::forbidden(&user, &request));
+    }
+    // The field manager: `fieldManager`, else the User-Agent up to its first `/`.
+    let manager = query.get("fieldManager").cloned().or_else(|| {
+        headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::managed::from_user_agent)
+    });
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json")
         .to_string();
     let metadata_only = accept.contains("as=PartialObjectMetadata");
-    match serve(
-        &api,
-        &method,
-        target,
-        &query,
-        &content_type,
-        &body,
-        metadata_only,
-    )
-    .await
-    {
+    let request = Call {
+        user: &user,
+        manager: manager.as_deref(),
+        content_type: &content_type,
+        body: &body,
+        table: crate::table::wanted(&accept),
+    };
+    let response = match serve(&api, &method, target, &query, &request, metadata_only).await {
         Ok(r) => r,
         Err(e) => error_response(&e),
+    };
+    // Watches stay JSON here; everything else is sent as protobuf to a
+    // client that prefers it (kubectl's and client-go's typed clients).
+    let prefers_protobuf = accept.split(',').next().is_some_and(proto::is_protobuf);
+    if prefers_protobuf && !watch {
+        as_protobuf(response).await
+    } else {
+        response
     }
+}
+
+/// A JSON response re-encoded as protobuf, when the schema knows its kind.
+async fn as_protobuf(response: Response) -> Response {
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == b"application/json");
+    if !is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 512 << 20).await else {
+        return error_response(&ApiError::new(
+            500,
+            "InternalError",
+            "the response is too large",
+        ));
+    };
+    let encoded = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| proto::encode(&v));
+    let mut response = match encoded {
+        Some(wire) => {
+            let mut r = Response::from_parts(parts, Body::from(wire));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static(proto::MEDIA_TYPE),
+            );
+            r
+        }
+        None => Response::from_parts(parts, Body::from(bytes)),
+    };
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    response
 }
 
 fn discovery(api: &Api, segments: &[&str], accept: &str, headers: &HeaderMap) -> Option<Response> {
@@ -431,6 +508,11 @@ fn resolve(store: &Store, segments: &[&str]) -> Result<Target, ApiError> {
 }
 
 fn parse_body(body: &Bytes, content_type: &str) -> Result<Value, ApiError> {
+    if proto::is_protobuf(content_type) {
+        return proto::decode(body).map_err(|e| {
+            ApiError::bad_request(format!("the body of the request could not be decoded: {e}"))
+        });
+    }
     if content_type.contains("yaml") {
         let text = std::str::from_utf8(body)
             .map_err(|e| ApiError::bad_request(format!("the body is not UTF-8: {e}")))?;
@@ -440,10 +522,109 @@ fn parse_body(body: &Bytes, content_type: &str) -> Result<Value, ApiError> {
         serde_json::from_slice(body).map_err(|e| {
             ApiError::bad_request(format!(
                 "the body of the request was in an unknown format - accepted media types include: \
-                 application/json, application/yaml ({e})"
+                 application/json, application/yaml, application/vnd.kubernetes.protobuf ({e})"
             ))
         })
     }
+}
+
+fn crds(store: &Store) -> Vec<Value> {
+    store
+        .find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        .map(|rt| {
+            store
+                .list(
+                    &rt,
+                    None,
+                    &LabelSelector::default(),
+                    &FieldSelector::default(),
+                )
+                .0
+        })
+        .unwrap_or_default()
+}
+
+/// `/openapi/v3` (the index) and `/openapi/v3/<group-version path>`.
+fn openapi_v3(store: &Store, rest: &str) -> Response {
+    let types = store.types();
+    if rest.is_empty() || rest == "/" {
+        return json_response(StatusCode::OK, &crate::openapi::index(&types));
+    }
+    match crate::openapi::document(&types, &crds(store), rest) {
+        Some(doc) => json_response(StatusCode::OK, &doc),
+        None => error_response(&ApiError::not_found("", "openapi", rest)),
+    }
+}
+
+/// Server-side field validation of a write (`fieldValidation`, default
+/// `Warn` as on kube-apiserver): Strict refuses unknown fields, Warn
+/// returns them as warnings, Ignore does neither.
+fn field_validation(
+    store: &Store,
+    rt: &ResourceType,
+    query: &HashMap<String, String>,
+    obj: &Value,
+) -> Result<Vec<String>, ApiError> {
+    let directive = query.get("fieldValidation").map_or("Warn", String::as_str);
+    let strict = match directive {
+        "Strict" => true,
+        "Warn" | "" => false,
+        "Ignore" => return Ok(Vec::new()),
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "fieldValidation must be one of Ignore, Warn or Strict, not {other:?}"
+            )));
+        }
+    };
+    let unknown = crate::openapi::unknown_fields(rt, &crds(store), obj);
+    if unknown.is_empty() {
+        return Ok(Vec::new());
+    }
+    let listed: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field {f:?}"))
+        .collect();
+    if strict {
+        return Err(ApiError::bad_request(format!(
+            "{kind} in version {version:?} cannot be handled as a {kind}: strict decoding error: {}",
+            listed.join(", "),
+            kind = rt.kind,
+            version = rt.version,
+        )));
+    }
+    Ok(listed)
+}
+
+/// `Warning: 299 - "…"` headers on a response.
+fn with_warnings(mut response: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let text = format!("299 - {:?}", w);
+        if let Ok(v) = header::HeaderValue::from_str(&text) {
+            response.headers_mut().append(header::WARNING, v);
+        }
+    }
+    response
+}
+
+/// A Table of `items`, with the CRD's printer columns for custom resources.
+fn table(
+    store: &Store,
+    rt: &ResourceType,
+    items: &[Value],
+    list_meta: Value,
+    query: &HashMap<String, String>,
+) -> Value {
+    let crd = store
+        .find("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+        .and_then(|crds| {
+            store
+                .get(&crds, None, &format!("{}.{}", rt.resource, rt.group))
+                .ok()
+        });
+    let include = query
+        .get("includeObject")
+        .map_or("Metadata", String::as_str);
+    crate::table::render(rt, crd.as_ref(), items, list_meta, include)
 }
 
 /// Reduces an object to `PartialObjectMetadata`.
@@ -455,16 +636,25 @@ fn to_metadata(mut obj: Value) -> Value {
     })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One call's context: who makes it, their field manager, the body, and
+/// whether the answer is a Table.
+struct Call<'a> {
+    user: &'a User,
+    manager: Option<&'a str>,
+    content_type: &'a str,
+    body: &'a Bytes,
+    table: bool,
+}
+
 async fn serve(
     api: &Api,
     method: &Method,
     t: Target,
     query: &HashMap<String, String>,
-    content_type: &str,
-    body: &Bytes,
+    w: &Call<'_>,
     metadata_only: bool,
 ) -> Result<Response, ApiError> {
+    let (content_type, body) = (w.content_type, w.body);
     let store = &api.store;
     let rt = &t.rt;
     if rt.namespaced && t.namespace.is_none() && t.name.is_some() {
@@ -514,7 +704,28 @@ async fn serve(
                     metadata_only,
                 ));
             }
+            if w.table {
+                let (items, rv) = store.list(rt, ns, &labels, &fields);
+                return Ok(json_response(
+                    StatusCode::OK,
+                    &table(
+                        store,
+                        rt,
+                        &items,
+                        json!({"resourceVersion": rv.to_string()}),
+                        query,
+                    ),
+                ));
+            }
             list(api, rt, ns, &labels, &fields, query, metadata_only)
+        }
+        ("GET", Some(name)) if w.table => {
+            let obj = store.get(rt, ns, name)?;
+            let rv = obj["metadata"]["resourceVersion"].clone();
+            Ok(json_response(
+                StatusCode::OK,
+                &table(store, rt, &[obj], json!({"resourceVersion": rv}), query),
+            ))
         }
         ("GET", Some(name)) => Ok(json_response(
             StatusCode::OK,
@@ -531,13 +742,23 @@ async fn serve(
                     rt.api_version()
                 )));
             }
-            let created = store.create(rt, ns, obj, dry_run)?;
-            Ok(json_response(StatusCode::CREATED, &created))
+            let warnings = field_validation(store, rt, query, &obj)?;
+            rbac::check_escalation(store, w.user, rt, ns, &obj)?;
+            let created = store.create_by(rt, ns, obj, dry_run, w.manager)?;
+            Ok(with_warnings(
+                json_response(StatusCode::CREATED, &created),
+                &warnings,
+            ))
         }
         ("PUT", Some(name)) => {
             let obj = parse_body(body, content_type)?;
-            let updated = store.update(rt, ns, name, obj, status_sub, dry_run)?;
-            Ok(json_response(StatusCode::OK, &updated))
+            let warnings = field_validation(store, rt, query, &obj)?;
+            rbac::check_escalation(store, w.user, rt, ns, &obj)?;
+            let updated = store.update_by(rt, ns, name, obj, status_sub, dry_run, w.manager)?;
+            Ok(with_warnings(
+                json_response(StatusCode::OK, &updated),
+                &warnings,
+            ))
         }
         ("PATCH", Some(name)) => {
             let kind = PatchType::from_content_type(content_type).ok_or_else(|| {
@@ -548,8 +769,22 @@ async fn serve(
                 ))
             })?;
             let patch_body = parse_body(body, content_type)?;
-            let manager = query.get("fieldManager").map(String::as_str);
+            let warnings = if kind == PatchType::Json {
+                Vec::new()
+            } else {
+                field_validation(store, rt, query, &patch_body)?
+            };
+            // Apply requires an explicit manager; other patches take the default.
+            let manager = match kind {
+                PatchType::Apply => query.get("fieldManager").map(String::as_str),
+                _ => w.manager,
+            };
             let existed = store.get(rt, ns, name).is_ok();
+            if rt.group == "rbac.authorization.k8s.io" {
+                let would_be =
+                    store.patch(rt, ns, name, &patch_body, kind, status_sub, manager, true)?;
+                rbac::check_escalation(store, w.user, rt, ns, &would_be)?;
+            }
             let patched = store.patch(
                 rt,
                 ns,
@@ -565,7 +800,7 @@ async fn serve(
             } else {
                 StatusCode::CREATED
             };
-            Ok(json_response(code, &patched))
+            Ok(with_warnings(json_response(code, &patched), &warnings))
         }
         ("DELETE", Some(name)) => {
             let options = delete_options(query, body);

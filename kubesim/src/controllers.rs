@@ -23,6 +23,9 @@ pub struct Controllers {
     pub volumes: bool,
     /// Pods scheduled and started; crash-looping ones (annotation `kubesim.io/crash-loop`) restart.
     pub kubelet: bool,
+    /// The `kube-root-ca.crt` ConfigMap in every namespace, as
+    /// kube-controller-manager's root-ca-cert-publisher keeps it.
+    pub root_ca_publisher: bool,
 }
 
 impl Default for Controllers {
@@ -38,6 +41,7 @@ impl Controllers {
             workloads: true,
             volumes: true,
             kubelet: true,
+            root_ca_publisher: true,
         }
     }
 
@@ -48,6 +52,18 @@ impl Controllers {
             workloads: false,
             volumes: false,
             kubelet: false,
+            root_ca_publisher: true,
+        }
+    }
+
+    /// Nothing runs: the store holds exactly what clients wrote (benchmarks).
+    pub fn none() -> Self {
+        Self {
+            garbage_collector: false,
+            workloads: false,
+            volumes: false,
+            kubelet: false,
+            root_ca_publisher: false,
         }
     }
 
@@ -93,7 +109,45 @@ impl Controllers {
         if self.kubelet {
             kubelet(store);
         }
+        if self.root_ca_publisher {
+            publish_root_ca(store);
+        }
         store.current_rv() != before
+    }
+}
+
+/// Every active namespace holds `kube-root-ca.crt` with the cluster's CA
+/// (the ConfigMap pods mount to reach the API server).
+fn publish_root_ca(store: &Store) {
+    let Some(ca) = store.root_ca() else { return };
+    let namespaces = rt(store, "", "v1", "namespaces");
+    let configmaps = rt(store, "", "v1", "configmaps");
+    const NAME: &str = "kube-root-ca.crt";
+    for ns in all_of(store, &namespaces) {
+        if ns["status"]["phase"] == "Terminating" {
+            continue;
+        }
+        let Some(ns) = ns["metadata"]["name"].as_str() else {
+            continue;
+        };
+        let wanted = json!({"ca.crt": ca});
+        match store.get(&configmaps, Some(ns), NAME) {
+            Ok(cm) if cm["data"] == wanted => {}
+            Ok(mut cm) => {
+                cm["data"] = wanted;
+                let _ = store.update(&configmaps, Some(ns), NAME, cm, false, false);
+            }
+            Err(_) => {
+                let _ = store.create(
+                    &configmaps,
+                    Some(ns),
+                    json!({"metadata": {"name": NAME, "annotations": {
+                        "kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."}},
+                        "data": wanted}),
+                    false,
+                );
+            }
+        }
     }
 }
 

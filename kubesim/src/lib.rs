@@ -16,12 +16,18 @@
 
 pub mod api;
 pub mod controllers;
+pub mod defaults;
 pub mod error;
+pub mod managed;
+pub mod openapi;
 pub mod patch;
+pub mod proto;
+pub mod rbac;
 pub mod resources;
 pub mod seed;
 pub mod selector;
 pub mod store;
+pub mod table;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -62,6 +68,8 @@ pub struct Options {
     pub certificates: Option<Arc<tls::Certificates>>,
     /// How much later writes are answered (a remote API server's round trip).
     pub write_latency: Duration,
+    /// Tokens of other users, authorized through RBAC (see [`Kubesim::issue_token`]).
+    pub identities: rbac::Identities,
 }
 
 impl Default for Options {
@@ -78,6 +86,7 @@ impl Default for Options {
             forbidden: Vec::new(),
             certificates: None,
             write_latency: Duration::ZERO,
+            identities: rbac::Identities::default(),
         }
     }
 }
@@ -120,14 +129,18 @@ impl Kubesim {
         api.bookmark_interval = options.bookmark_interval;
         api.forbidden = options.forbidden.clone();
         api.write_latency = options.write_latency;
+        api.identities = options.identities.clone();
         let router = api.router();
         let mut options = options;
+        // A cluster always has a CA (pods get it in `kube-root-ca.crt`), even
+        // when this simulator serves plain HTTP.
+        let certs = match &options.certificates {
+            Some(c) => c.clone(),
+            None => Arc::new(tls::generate().context("generating certificates")?),
+        };
+        options.certificates = Some(certs.clone());
+        store.set_root_ca(&certs.ca_pem);
         let (acceptor, ca_pem) = if options.tls {
-            let certs = match &options.certificates {
-                Some(c) => c.clone(),
-                None => Arc::new(tls::generate().context("generating certificates")?),
-            };
-            options.certificates = Some(certs.clone());
             let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
             let mut config = rustls::ServerConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()?
@@ -167,9 +180,23 @@ impl Kubesim {
         })
     }
 
-    /// Writes a kubeconfig that reaches this simulator.
+    /// Writes a kubeconfig that reaches this simulator as the admin.
     pub fn write_kubeconfig(&self, path: &Path) -> std::io::Result<()> {
         tls::write_kubeconfig(path, &self.url, self.ca_pem.as_deref(), &self.token)
+    }
+
+    /// A new bearer token for `user`, whose requests RBAC then authorizes
+    /// from the roles and bindings in the store (as a ServiceAccount's
+    /// token is on a real cluster).
+    pub fn issue_token(&self, user: rbac::User) -> String {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        self.options.identities.insert(&token, user);
+        token
+    }
+
+    /// Writes a kubeconfig that reaches this simulator with `token`.
+    pub fn write_kubeconfig_for(&self, path: &Path, token: &str) -> std::io::Result<()> {
+        tls::write_kubeconfig(path, &self.url, self.ca_pem.as_deref(), token)
     }
 
     /// Stops serving (open watches are cut) and returns the store and options,

@@ -71,6 +71,7 @@ async fn main() -> anyhow::Result<()> {
         forbidden: cli.forbid,
         certificates: None,
         write_latency: Duration::from_millis(cli.write_latency_ms),
+        identities: Default::default(),
     })
     .await?;
     if !resumed {

@@ -28,6 +28,21 @@ impl ResourceType {
     }
 
     /// "deployments.apps", or "pods" for the core group.
+    /// Discovery categories: `all` for what `kubectl get all` lists.
+    pub fn categories(&self) -> Vec<&'static str> {
+        let all = matches!(
+            (self.group.as_str(), self.resource.as_str()),
+            ("", "pods" | "services" | "replicationcontrollers")
+                | (
+                    "apps",
+                    "deployments" | "statefulsets" | "daemonsets" | "replicasets"
+                )
+                | ("batch", "jobs" | "cronjobs")
+                | ("autoscaling", "horizontalpodautoscalers")
+        );
+        if all { vec!["all"] } else { Vec::new() }
+    }
+
     pub fn group_resource(&self) -> String {
         if self.group.is_empty() {
             self.resource.clone()
@@ -277,6 +292,15 @@ pub fn builtin() -> Vec<ResourceType> {
     ]
 }
 
+/// A built-in resource type by its plural (for tests).
+#[cfg(test)]
+pub(crate) fn builtin_named(resource: &str) -> ResourceType {
+    builtin()
+        .into_iter()
+        .find(|r| r.resource == resource)
+        .expect("built in")
+}
+
 /// Resource types a CustomResourceDefinition serves (one per served version).
 pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
     let spec = &crd["spec"];
@@ -341,6 +365,7 @@ pub fn resource_list(group_version: &str, types: &[&ResourceType]) -> Value {
             "kind": t.kind,
             "verbs": t.verbs(),
             "shortNames": t.short_names,
+            "categories": t.categories(),
             "storageVersionHash": "",
         }));
         if t.status {
@@ -442,6 +467,7 @@ pub fn aggregated(types: &[ResourceType], core: bool) -> Value {
                                 "singularResource": t.singular,
                                 "verbs": t.verbs(),
                                 "shortNames": t.short_names,
+                                "categories": t.categories(),
                             });
                             let mut subresources = Vec::new();
                             if t.status {

@@ -9,6 +9,8 @@ use serde_json::Value;
 
 use crate::store::Store;
 
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
 /// The demo cluster: nodes, a web shop, a database, a cron job, a CRD with
 /// custom resources, RBAC, and one crash-looping deployment.
 pub const DEMO: &str = include_str!("../seeds/demo.yaml");
@@ -34,10 +36,34 @@ pub fn parse(text: &str) -> anyhow::Result<Vec<Value>> {
     Ok(out)
 }
 
-/// Creates every object in order (CRDs before their custom resources).
+/// The field manager `kubectl apply` (client-side) records.
+pub const KUBECTL_APPLY: &str = "kubectl-client-side-apply";
+
+/// Creates every object in order (CRDs before their custom resources) the
+/// way `kubectl apply -f` does on a new object: the manifest is saved in
+/// `kubectl.kubernetes.io/last-applied-configuration`, and the fields it
+/// sets are recorded in `managedFields` for `kubectl-client-side-apply`.
 pub fn apply(store: &Store, objects: Vec<Value>) -> anyhow::Result<usize> {
     let mut created = 0;
-    for obj in objects {
+    for mut obj in objects {
+        // Nodes are registered by their kubelet, not applied.
+        let registered = obj["kind"] == "Node";
+        let mut manifest = obj.clone();
+        if let Some(a) = manifest["metadata"]["annotations"].as_object_mut() {
+            a.remove(LAST_APPLIED);
+            if a.is_empty() {
+                manifest["metadata"]
+                    .as_object_mut()
+                    .map(|m| m.remove("annotations"));
+            }
+        }
+        if !registered {
+            if !obj["metadata"]["annotations"].is_object() {
+                obj["metadata"]["annotations"] = serde_json::json!({});
+            }
+            obj["metadata"]["annotations"][LAST_APPLIED] = Value::String(format!("{manifest}\n"));
+        }
+        let manager = if registered { "kubelet" } else { KUBECTL_APPLY };
         let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_string();
         let kind = obj["kind"].as_str().unwrap_or_default().to_string();
         let Some(rt) = store.find_kind(&api_version, &kind) else {
@@ -49,7 +75,7 @@ pub fn apply(store: &Store, objects: Vec<Value>) -> anyhow::Result<usize> {
             .unwrap_or_default()
             .to_string();
         store
-            .create(&rt, ns.as_deref(), obj, false)
+            .create_by(&rt, ns.as_deref(), obj, false, Some(manager))
             .map_err(|e| anyhow::anyhow!("creating {kind} {name}: {}", e.message))?;
         created += 1;
     }

@@ -107,6 +107,8 @@ struct State {
     allocated_ips: HashSet<u32>,
     next_ip: u32,
     allocated_node_ports: HashSet<u16>,
+    /// The cluster's CA certificate (PEM), published in every namespace.
+    root_ca: Option<String>,
 }
 
 /// Options of a delete call.
@@ -229,6 +231,7 @@ impl Store {
                 allocated_ips: HashSet::from([SERVICE_RANGE_BASE]),
                 next_ip: SERVICE_RANGE_BASE + 10,
                 allocated_node_ports: HashSet::new(),
+                root_ca: None,
             })),
             events,
             changes: Arc::new(watch::channel(1).0),
@@ -253,6 +256,15 @@ impl Store {
             false,
         );
         store
+    }
+
+    /// Sets the CA certificate the root-CA publisher puts in every namespace.
+    pub fn set_root_ca(&self, pem: &str) {
+        self.lock().root_ca = Some(pem.to_string());
+    }
+
+    pub fn root_ca(&self) -> Option<String> {
+        self.lock().root_ca.clone()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -436,14 +448,40 @@ impl Store {
         &self,
         rt: &ResourceType,
         ns: Option<&str>,
+        obj: Value,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
+        self.create_by(rt, ns, obj, dry_run, None)
+    }
+
+    /// Creates an object; `manager` (the request's field manager) is
+    /// recorded in `managedFields` with the fields the client sent.
+    pub fn create_by(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        obj: Value,
+        dry_run: bool,
+        manager: Option<&str>,
+    ) -> Result<Value, ApiError> {
+        self.create_recorded(rt, ns, obj, dry_run, manager.map(|m| (m, "Update")))
+    }
+
+    /// Creates an object, recording (manager, operation) in `managedFields`.
+    fn create_recorded(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
         mut obj: Value,
         dry_run: bool,
+        manager: Option<(&str, &str)>,
     ) -> Result<Value, ApiError> {
         if !obj.is_object() {
             return Err(ApiError::bad_request(
                 "the body of the request is not a JSON object",
             ));
         }
+        let sent_fields = manager.map(|_| crate::managed::fields_of(&obj));
         if !obj["metadata"].is_object() {
             obj["metadata"] = json!({});
         }
@@ -505,6 +543,17 @@ impl Store {
 
         obj["apiVersion"] = json!(rt.api_version());
         obj["kind"] = json!(rt.kind);
+        crate::defaults::apply(rt, &mut obj);
+        if let (Some((manager, operation)), Some(fields)) = (manager, sent_fields) {
+            obj["metadata"]["managedFields"] = crate::managed::record(
+                &Value::Null,
+                manager,
+                operation,
+                &rt.api_version(),
+                None,
+                fields,
+            );
+        }
         let uid = uuid::Uuid::new_v4().to_string();
         obj["metadata"]["uid"] = json!(uid);
         obj["metadata"]["creationTimestamp"] = json!(now());
@@ -623,6 +672,12 @@ impl Store {
                     template_labels["controller-uid"] = json!(uid);
                     template_labels["batch.kubernetes.io/job-name"] = json!(name);
                     template_labels["job-name"] = json!(name);
+                }
+                // A Job without labels takes its template's.
+                let own = &obj["metadata"]["labels"];
+                if own.as_object().is_none_or(|l| l.is_empty()) {
+                    obj["metadata"]["labels"] =
+                        obj["spec"]["template"]["metadata"]["labels"].clone();
                 }
             }
             ("apiextensions.k8s.io", "customresourcedefinitions") => {
@@ -811,9 +866,24 @@ impl Store {
         rt: &ResourceType,
         ns: Option<&str>,
         name: &str,
+        obj: Value,
+        status: bool,
+        dry_run: bool,
+    ) -> Result<Value, ApiError> {
+        self.update_by(rt, ns, name, obj, status, dry_run, None)
+    }
+
+    /// Replaces an object, recording `manager` in `managedFields`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn update_by(
+        &self,
+        rt: &ResourceType,
+        ns: Option<&str>,
+        name: &str,
         mut obj: Value,
         status: bool,
         dry_run: bool,
+        manager: Option<&str>,
     ) -> Result<Value, ApiError> {
         if !obj.is_object() {
             return Err(ApiError::bad_request(
@@ -840,6 +910,21 @@ impl Store {
                     .unwrap_or_default()
         {
             return Err(ApiError::conflict(&rt.group, &rt.resource, name));
+        }
+        if let Some(manager) = manager {
+            let fields = if status {
+                json!({"f:status": crate::managed::fields_of(&json!({"x": obj["status"]}))["f:x"]})
+            } else {
+                crate::managed::fields_of(&obj)
+            };
+            obj["metadata"]["managedFields"] = crate::managed::record(
+                &current["metadata"]["managedFields"],
+                manager,
+                "Update",
+                &rt.api_version(),
+                status.then_some("status"),
+                fields,
+            );
         }
         self.write(&mut state, rt, key, current, &mut obj, status, dry_run)?;
         Ok(obj)
@@ -875,6 +960,12 @@ impl Store {
                 m.remove("status");
             }
         }
+        // A body without managedFields keeps the stored ones.
+        if obj["metadata"]["managedFields"].is_null()
+            && let Some(m) = current["metadata"].get("managedFields")
+        {
+            obj["metadata"]["managedFields"] = m.clone();
+        }
         // System fields come from the stored object.
         for field in ["uid", "creationTimestamp", "deletionTimestamp", "namespace"] {
             match current["metadata"].get(field) {
@@ -888,6 +979,7 @@ impl Store {
         }
         obj["apiVersion"] = json!(rt.api_version());
         obj["kind"] = json!(rt.kind);
+        crate::defaults::apply(rt, obj);
         if rt.resource == "services" && rt.group.is_empty() {
             self.allocate_service(state, obj, Some(&current))?;
         }
@@ -955,7 +1047,13 @@ impl Store {
                 }
                 let mut fresh = body.clone();
                 fresh["metadata"]["name"] = json!(name);
-                return self.create(rt, ns, fresh, dry_run);
+                return self.create_recorded(
+                    rt,
+                    ns,
+                    fresh,
+                    dry_run,
+                    field_manager.map(|m| (m, "Apply")),
+                );
             }
             (Err(e), _) => return Err(e),
         };
@@ -973,13 +1071,21 @@ impl Store {
                 &format!("the patch could not be applied: {e}"),
             )
         })?;
-        if kind == PatchType::Apply
-            && let Some(manager) = field_manager
-        {
-            obj["metadata"]["managedFields"] = json!([{
-                "manager": manager, "operation": "Apply", "apiVersion": rt.api_version(),
-                "time": now(), "fieldsType": "FieldsV1", "fieldsV1": {},
-            }]);
+        if let Some(manager) = field_manager {
+            let operation = if kind == PatchType::Apply {
+                "Apply"
+            } else {
+                "Update"
+            };
+            let before = obj["metadata"]["managedFields"].clone();
+            obj["metadata"]["managedFields"] = crate::managed::record(
+                &before,
+                manager,
+                operation,
+                &rt.api_version(),
+                status.then_some("status"),
+                crate::managed::fields_of(body),
+            );
         }
         obj["metadata"]["resourceVersion"] = current_rv;
         let mut state = self.lock();

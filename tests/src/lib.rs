@@ -407,9 +407,18 @@ pub async fn kubesim(
     if demo {
         kubesim::seed::apply(&sim.store, kubesim::seed::parse(kubesim::seed::DEMO)?)?;
     }
+    let token = sim.token.clone();
+    let client = kubesim_client_for(&sim, &token).await?;
+    Ok((sim, client))
+}
+
+/// A kube-rs client that reaches `sim` through a kubeconfig with `token`
+/// (the admin's, or a user made with [`kubesim::Kubesim::issue_token`],
+/// authorized through RBAC), exactly as Lifeboat connects.
+pub async fn kubesim_client_for(sim: &kubesim::Kubesim, token: &str) -> Result<kube::Client> {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("kubeconfig");
-    sim.write_kubeconfig(&path)?;
+    sim.write_kubeconfig_for(&path, token)?;
     let config = lifeboat::config::Config {
         kubeconfig: Some(path),
         ..Default::default()
@@ -417,7 +426,29 @@ pub async fn kubesim(
     let cluster = lifeboat::cluster::Cluster::connect(&config)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok((sim, cluster.client))
+    Ok(cluster.client)
+}
+
+/// Runs `kubectl --kubeconfig KUBECONFIG ARGS…` (Debian's, or `$KUBECTL`)
+/// and returns what it printed; a failure is an error with its output.
+pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> Result<String> {
+    let bin = std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into());
+    let out = std::process::Command::new(&bin)
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output()
+        .with_context(|| {
+            format!("running {bin}: install Debian's kubernetes-client (.ci/setup --tests does)")
+        })?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        anyhow::bail!(
+            "kubectl {args:?} failed: {text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(text)
 }
 
 /// Fills a simulator with `namespaces` namespaces of `per_namespace` objects
@@ -477,12 +508,7 @@ pub fn seed_bench_objects(
 /// kubesim with every controller off, for benchmarks.
 pub fn quiet_kubesim() -> kubesim::Options {
     kubesim::Options {
-        controllers: kubesim::Controllers {
-            garbage_collector: false,
-            workloads: false,
-            volumes: false,
-            kubelet: false,
-        },
+        controllers: kubesim::Controllers::none(),
         ..Default::default()
     }
 }

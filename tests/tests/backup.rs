@@ -268,12 +268,12 @@ async fn more_than_a_page_of_objects_is_captured_whole() {
     };
     assert_eq!(run(&env, "paged", spec).await.phase, BackupPhase::Completed);
     let m = manifest(&env, "paged").await;
-    assert_eq!(m.resources["configmaps"], 1_234);
-    assert_eq!(
-        archive_paths(env.dir.path(), "paged").len(),
-        1_234,
-        "only configmaps were included"
-    );
+    // The test's 1,234 and the CA bundle the cluster publishes in every namespace.
+    assert_eq!(m.resources["configmaps"], 1_235);
+    let paths = archive_paths(env.dir.path(), "paged");
+    assert_eq!(paths.len(), 1_235, "only configmaps were included");
+    assert!(paths.contains("resources/configmaps/namespaces/ops/kube-root-ca.crt.json"));
+    assert!(paths.contains("resources/configmaps/namespaces/ops/many-1233.json"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
