@@ -20,8 +20,8 @@ struct Env {
     /// `store` as the only (`default`) location.
     locations: Locations,
     client: kube::Client,
-    _sim: kubesim::Kubesim,
-    _dir: tempfile::TempDir,
+    sim: kubesim::Kubesim,
+    dir: tempfile::TempDir,
 }
 
 async fn env() -> Env {
@@ -35,8 +35,8 @@ async fn env() -> Env {
         locations: Locations::new(store.clone()),
         store,
         client,
-        _sim: sim,
-        _dir: dir,
+        sim,
+        dir,
     }
 }
 
@@ -448,7 +448,7 @@ async fn a_running_restore_shows_each_items_result_as_it_lands() {
         json!({"apiVersion": "v1", "kind": "ConfigMap",
                "metadata": {"name": format!("cm-{i:03}"), "namespace": "bulk"}, "data": {"i": i.to_string()}})
     }));
-    kubesim::seed::apply(&env._sim.store, objects).unwrap();
+    kubesim::seed::apply(&env.sim.store, objects).unwrap();
     back_up(&env, "bulk", &["bulk"]).await;
     // A cluster whose API server answers writes 20 ms later, as a remote one would.
     let (_slow_sim, slow) = lifeboat_e2e::kubesim(
@@ -504,4 +504,264 @@ async fn a_running_restore_shows_each_items_result_as_it_lands() {
         "the namespace and its 200 ConfigMaps: {}",
         r.items_done
     );
+}
+
+fn fixture(name: &str) -> String {
+    format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// What a user sees after a real disaster with objects made by `kubectl
+/// apply`: everything comes back with kubectl's annotation and the Job's
+/// `job-name` labels, kubectl applies the same files again without a
+/// warning, and a plan of the same backup finds every object identical.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_applied_objects_come_back_and_a_second_plan_finds_them_identical() {
+    let env = env().await;
+    let kc = env.dir.path().join("admin.kubeconfig");
+    env.sim.write_kubeconfig(&kc).unwrap();
+    let (crd, manifest) = (fixture("store-crd.yaml"), fixture("store.yaml"));
+    lifeboat_e2e::kubectl(&kc, &["apply", "--validate=false", "-f", &crd]).unwrap();
+    lifeboat_e2e::kubectl(&kc, &["apply", "--validate=false", "-f", &manifest]).unwrap();
+    until("the store's StatefulSet to have its claim", || async {
+        let pvcs: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+            Api::namespaced(env.client.clone(), "store");
+        matches!(pvcs.get_opt("data-db-0").await, Ok(Some(_)))
+    })
+    .await;
+    back_up(&env, "store-1", &["store"]).await;
+    let (_, backed_up) = restore::engine::load(&env.store, "store-1").await.unwrap();
+    let api_deployment = backed_up
+        .iter()
+        .find(|i| i.group_resource == "deployments.apps" && i.name == "api")
+        .expect("the Deployment is backed up");
+    assert!(
+        api_deployment.object["metadata"]["annotations"]
+            ["kubectl.kubernetes.io/last-applied-configuration"]
+            .is_string(),
+        "kubesim keeps what kubectl apply sent"
+    );
+
+    Api::<Namespace>::all(env.client.clone())
+        .delete("store", &DeleteParams::default())
+        .await
+        .unwrap();
+    until("store to be gone", || namespace_gone(&env.client, "store")).await;
+    let (phase, plan) = restore_with(
+        &env,
+        "store-back",
+        RestoreSpec {
+            backup_name: "store-1".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(phase, "Completed", "{plan:#}");
+
+    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), "store");
+    let live = deployments.get("api").await.unwrap();
+    let annotations = live.metadata.annotations.unwrap_or_default();
+    assert_eq!(
+        annotations.get("kubectl.kubernetes.io/last-applied-configuration"),
+        api_deployment.object["metadata"]["annotations"]
+            ["kubectl.kubernetes.io/last-applied-configuration"]
+            .as_str()
+            .map(str::to_string)
+            .as_ref(),
+        "restored as it was backed up"
+    );
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(env.client.clone(), "store");
+    let labels = jobs.get("migrate").await.unwrap().metadata.labels.unwrap();
+    assert_eq!(labels.get("job-name").map(String::as_str), Some("migrate"));
+    assert_eq!(
+        labels
+            .get("batch.kubernetes.io/job-name")
+            .map(String::as_str),
+        Some("migrate")
+    );
+
+    // The user's next `kubectl apply` works as before the disaster.
+    let again =
+        lifeboat_e2e::kubectl(&kc, &["apply", "--validate=false", "-f", &manifest]).unwrap();
+    assert!(
+        !again.contains("missing the kubectl.kubernetes.io/last-applied-configuration"),
+        "{again}"
+    );
+
+    let (phase, plan) = restore_with(
+        &env,
+        "store-plan",
+        RestoreSpec {
+            backup_name: "store-1".into(),
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(phase, "Planned", "{plan:#}");
+    let items = plan["items"].as_array().unwrap();
+    let planned: Vec<&Value> = items.iter().filter(|i| i["action"] != "excluded").collect();
+    assert!(
+        planned.len() >= 20,
+        "only {} items planned: {plan:#}",
+        planned.len()
+    );
+    let not_identical: Vec<String> = planned
+        .iter()
+        .filter(|i| i["action"] != "skip" || i["reason"] != "exists and is identical")
+        .map(|i| {
+            format!(
+                "{} {}/{}: {} {} {}",
+                i["groupResource"], i["namespace"], i["name"], i["action"], i["reason"], i["diff"]
+            )
+        })
+        .collect();
+    assert!(
+        not_identical.is_empty(),
+        "after a restore, every object should be identical:\n{}",
+        not_identical.join("\n")
+    );
+}
+
+/// The ClusterRole shipped in docker/lifeboat.yaml restores a Role that
+/// grants more than Lifeboat itself holds, and its binding. Without its
+/// `escalate`/`bind` rule the API server refuses both, as kube-apiserver's
+/// escalation prevention does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_cluster_role_restores_roles_that_grant_more_than_it_holds() {
+    let env = env().await;
+    kubesim::seed::apply(
+        &env.sim.store,
+        vec![
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team"}}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+                "metadata": {"name": "pod-deleter", "namespace": "team"},
+                "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "delete"]}]}),
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                "metadata": {"name": "pod-deleter", "namespace": "team"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pod-deleter"},
+                "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": "team"}]}),
+        ],
+    )
+    .unwrap();
+    back_up(&env, "team-1", &["team"]).await;
+    Api::<Namespace>::all(env.client.clone())
+        .delete("team", &DeleteParams::default())
+        .await
+        .unwrap();
+    until("team to be gone", || namespace_gone(&env.client, "team")).await;
+
+    // Lifeboat as installed: its namespace, ServiceAccount, ClusterRole and binding.
+    let shipped: Vec<Value> = kubesim::seed::parse(include_str!("../../docker/lifeboat.yaml"))
+        .unwrap()
+        .into_iter()
+        .filter(|o| {
+            matches!(
+                o["kind"].as_str(),
+                Some("Namespace" | "ServiceAccount" | "ClusterRole" | "ClusterRoleBinding")
+            )
+        })
+        .collect();
+    assert_eq!(shipped.len(), 4, "the manifest's identity and RBAC");
+    let role = shipped
+        .iter()
+        .find(|o| o["kind"] == "ClusterRole")
+        .unwrap()
+        .clone();
+    let mut without_escalate = role.clone();
+    without_escalate["rules"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|r| !r["verbs"].as_array().unwrap().contains(&json!("escalate")));
+    assert_ne!(
+        without_escalate, role,
+        "the shipped role has an escalate rule"
+    );
+    let others: Vec<Value> = shipped
+        .iter()
+        .filter(|o| o["kind"] != "ClusterRole")
+        .cloned()
+        .collect();
+    kubesim::seed::apply(&env.sim.store, [vec![without_escalate], others].concat()).unwrap();
+    let token = env
+        .sim
+        .issue_token(kubesim::rbac::User::service_account("lifeboat", "lifeboat"));
+    let as_lifeboat = lifeboat_e2e::kubesim_client_for(&env.sim, &token)
+        .await
+        .unwrap();
+    let spec = RestoreSpec {
+        backup_name: "team-1".into(),
+        ..Default::default()
+    };
+
+    let phase = start_restore(&env, &as_lifeboat, "without-escalate", spec.clone())
+        .await
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(phase, "PartiallyFailed");
+    let plan: Value = serde_json::from_str(
+        env.catalog
+            .restore("without-escalate")
+            .await
+            .unwrap()
+            .plan
+            .as_deref()
+            .unwrap(),
+    )
+    .unwrap();
+    let refused = plan_item(
+        &plan,
+        "roles.rbac.authorization.k8s.io",
+        Some("team"),
+        "pod-deleter",
+    );
+    assert_eq!(refused["result"], "failed", "{refused}");
+    let message = refused["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("403")
+            && message.contains("attempting to grant RBAC permissions not currently held")
+            && message.contains(r#"Verbs:["get" "list" "delete"]"#),
+        "{message}"
+    );
+    // Without `bind`, binding a role needs its rules, and it was not created.
+    let binding = plan_item(
+        &plan,
+        "rolebindings.rbac.authorization.k8s.io",
+        Some("team"),
+        "pod-deleter",
+    );
+    assert_eq!(binding["result"], "failed", "{binding}");
+    assert!(
+        binding["message"].as_str().unwrap().starts_with("403"),
+        "{binding}"
+    );
+    assert_eq!(
+        plan_item(&plan, "namespaces", None, "team")["result"],
+        "created",
+        "what Lifeboat may create, it creates"
+    );
+
+    // As shipped.
+    let roles: Api<DynamicObject> = Api::all_with(
+        env.client.clone(),
+        &kube::discovery::ApiResource::erase::<k8s_openapi::api::rbac::v1::ClusterRole>(&()),
+    );
+    roles
+        .patch(
+            "lifeboat",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"rules": role["rules"]})),
+        )
+        .await
+        .unwrap();
+    let phase = start_restore(&env, &as_lifeboat, "as-shipped", spec)
+        .await
+        .await
+        .unwrap()
+        .unwrap();
+    let record = env.catalog.restore("as-shipped").await.unwrap();
+    assert_eq!(phase, "Completed", "{:?}", record.plan);
+    let live: Api<k8s_openapi::api::rbac::v1::Role> = Api::namespaced(env.client.clone(), "team");
+    let rules = live.get("pod-deleter").await.unwrap().rules.unwrap();
+    assert!(rules[0].verbs.contains(&"delete".to_string()));
 }
