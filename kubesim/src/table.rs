@@ -949,6 +949,104 @@ fn printer(rt: &ResourceType, crd: Option<&Value>) -> Printer {
                 ]
             }
         ),
+        ("autoscaling", "horizontalpodautoscalers") => p!(
+            base(vec![
+                col(
+                    "Reference",
+                    "string",
+                    0,
+                    "reference to scaled resource; horizontal pod autoscaler will learn the current resource consumption and will set the desired number of pods by using its Scale subresource."
+                ),
+                col(
+                    "Targets",
+                    "string",
+                    0,
+                    "the metrics the autoscaler scales on, current against target"
+                ),
+                col(
+                    "MinPods",
+                    "string",
+                    0,
+                    "minReplicas is the lower limit for the number of replicas to which the autoscaler can scale down."
+                ),
+                col(
+                    "MaxPods",
+                    "integer",
+                    0,
+                    "maxReplicas is the upper limit for the number of replicas to which the autoscaler can scale up."
+                ),
+                col(
+                    "Replicas",
+                    "integer",
+                    0,
+                    "currentReplicas is current number of replicas of pods managed by this autoscaler."
+                ),
+                col("Age", "string", 0, desc_age),
+            ]),
+            move |o: &Value, now| {
+                let target = &o["spec"]["scaleTargetRef"];
+                let targets: Vec<String> = o["spec"]["metrics"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|m| {
+                        let t = &m["resource"]["target"];
+                        let goal = match (t["averageUtilization"].as_i64(), &t["averageValue"]) {
+                            (Some(u), _) => format!("{u}%"),
+                            (None, v) => s(v),
+                        };
+                        format!("{}: <unknown>/{goal}", s(&m["resource"]["name"]))
+                    })
+                    .collect();
+                vec![
+                    name(o),
+                    json!(format!("{}/{}", s(&target["kind"]), s(&target["name"]))),
+                    json!(or_none(targets.join(", "))),
+                    json!(o["spec"]["minReplicas"].as_i64().unwrap_or(1).to_string()),
+                    json!(count(&o["spec"]["maxReplicas"])),
+                    json!(count(&o["status"]["currentReplicas"])),
+                    age_of(o, now),
+                ]
+            }
+        ),
+        ("policy", "poddisruptionbudgets") => p!(
+            base(vec![
+                col(
+                    "Min Available",
+                    "string",
+                    0,
+                    "The minimum number of pods that must be available simultaneously."
+                ),
+                col(
+                    "Max Unavailable",
+                    "string",
+                    0,
+                    "The maximum number of pods that may be unavailable simultaneously."
+                ),
+                col(
+                    "Allowed Disruptions",
+                    "integer",
+                    0,
+                    "Calculated number of pods that may be disrupted at this time."
+                ),
+                col("Age", "string", 0, desc_age),
+            ]),
+            move |o: &Value, now| vec![
+                name(o),
+                json!(if o["spec"]["minAvailable"].is_null() {
+                    "N/A".to_string()
+                } else {
+                    s(&o["spec"]["minAvailable"])
+                }),
+                json!(if o["spec"]["maxUnavailable"].is_null() {
+                    "N/A".to_string()
+                } else {
+                    s(&o["spec"]["maxUnavailable"])
+                }),
+                json!(count(&o["status"]["disruptionsAllowed"])),
+                age_of(o, now),
+            ]
+        ),
         ("storage.k8s.io", "storageclasses") => p!(
             base(vec![
                 col(
