@@ -49,7 +49,9 @@ async fn main() {
     let (_raw_sim, raw_client) = lifeboat_e2e::kubesim(lifeboat_e2e::quiet_kubesim(), false)
         .await
         .expect("raw");
-    let (_, loaded) = restore::engine::load(&store, "bench").await.expect("load");
+    let (_, loaded) = restore::engine::load(&store, "bench", None)
+        .await
+        .expect("load");
     let rspec = RestoreSpec {
         backup_name: "bench".into(),
         ..Default::default()

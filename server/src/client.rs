@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
+use lifeboat::archive;
 use serde_json::{Value, json};
 
 /// What a backup or restore selects; the same flags for both.
@@ -320,52 +321,65 @@ fn print_table(items: &[Value]) {
     }
 }
 
-/// Lists and verifies a downloaded `resources.tar.zst` without a server.
-pub fn inspect(file: &Path, manifest: Option<&Path>) -> Result<()> {
-    use sha2::Digest;
-    let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
-    let sha = hex::encode(sha2::Sha256::digest(&bytes));
-    let decoder = zstd::stream::read::Decoder::new(bytes.as_slice())
-        .map_err(|e| anyhow!("{} is not a zstd stream: {e}", file.display()))?;
-    let mut archive = tar::Archive::new(decoder);
-    let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
-    let mut total = 0u64;
-    for entry in archive
-        .entries()
-        .map_err(|e| anyhow!("{} is not a tar archive: {e}", file.display()))?
-    {
-        let mut entry =
-            entry.map_err(|e| anyhow!("the archive is damaged after {total} objects: {e}"))?;
-        let path = entry.path()?.to_string_lossy().to_string();
-        let mut data = Vec::new();
-        entry
-            .read_to_end(&mut data)
-            .map_err(|e| anyhow!("the archive is damaged at {path}: {e}"))?;
-        serde_json::from_slice::<Value>(&data)
-            .map_err(|e| anyhow!("{path} is not valid JSON: {e}"))?;
-        let (gr, _, _) = lifeboat::backup::archive::parse_entry_path(&path)
-            .ok_or_else(|| anyhow!("{path} is not where format v1 puts objects"))?;
-        *counts.entry(gr).or_default() += 1;
-        total += 1;
+/// Counts the objects of an archive by group-resource, checking each is JSON.
+struct Counts(std::collections::BTreeMap<String, u64>, u64);
+
+impl archive::reader::Visitor for Counts {
+    fn wants(&mut self, _: &archive::EntryName) -> bool {
+        true
     }
+    fn visit(&mut self, entry: archive::Entry) -> Result<(), archive::ArchiveError> {
+        serde_json::from_slice::<Value>(&entry.data).map_err(|e| {
+            archive::ArchiveError::Damaged {
+                file: archive::RESOURCES_FILE.into(),
+                message: format!("{} is not valid JSON: {e}", entry.name.path),
+            }
+        })?;
+        *self.0.entry(entry.name.group_resource).or_default() += 1;
+        self.1 += 1;
+        Ok(())
+    }
+}
+
+/// Lists and verifies a downloaded `resources.tar.zst` without a server,
+/// through the same verifying reader as a restore.
+pub fn inspect(file: &Path, manifest: Option<&Path>) -> Result<()> {
+    let manifest: Option<archive::Manifest> = match manifest {
+        Some(path) => {
+            let text =
+                std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+            let mut bytes = Vec::new();
+            text.take(archive::MAX_MANIFEST_BYTES + 1)
+                .read_to_end(&mut bytes)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if bytes.len() as u64 > archive::MAX_MANIFEST_BYTES {
+                bail!("{} is larger than a manifest can be", path.display());
+            }
+            Some(
+                serde_json::from_slice(&bytes)
+                    .with_context(|| format!("{} is not a Lifeboat manifest", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let source =
+        std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut counts = Counts(Default::default(), 0);
+    let read = archive::reader::read_entries(std::io::BufReader::new(source), &mut counts)
+        .map_err(|e| anyhow!("{}: {e}", file.display()))?;
+    let Counts(counts, total) = counts;
     for (gr, n) in &counts {
         println!("{n:>8}  {gr}");
     }
-    println!("{total:>8}  objects in total; sha256 {sha}");
-    if let Some(path) = manifest {
-        let m: lifeboat::backup::archive::Manifest = serde_json::from_slice(
-            &std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-        )
-        .with_context(|| format!("{} is not a Lifeboat manifest", path.display()))?;
+    println!("{total:>8}  objects in total; sha256 {}", read.sha256);
+    if let Some(m) = manifest {
         let expected = m
             .files
-            .get(lifeboat::backup::archive::RESOURCES_FILE)
+            .get(archive::RESOURCES_FILE)
             .ok_or_else(|| anyhow!("the manifest lists no resources file"))?;
-        if expected.sha256 != sha || expected.size != bytes.len() as u64 {
-            bail!(
-                "the archive does not match the manifest: checksum or size differs (damaged or from another backup)"
-            );
-        }
+        archive::verify_resources(&read, expected).map_err(|e| {
+            anyhow!("the archive does not match the manifest (damaged or from another backup): {e}")
+        })?;
         if m.resources != counts || m.items != total {
             bail!("the archive's object counts differ from the manifest's");
         }

@@ -2,6 +2,7 @@
 //!
 //! The map of this crate is `docs/ARCHITECTURE.md`.
 
+pub mod archive;
 pub mod backup;
 pub mod catalog;
 pub mod cluster;

@@ -720,6 +720,11 @@ impl LifeboatProcess {
         })
     }
 
+    /// The process id (for reading its memory in /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// Kills it at once, as a crash or an OOM kill would.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

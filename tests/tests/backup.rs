@@ -5,7 +5,8 @@ use std::collections::BTreeSet;
 use std::process::Command;
 use std::sync::Arc;
 
-use lifeboat::backup::{self, BackupError, BackupSpec, ClusterResources, archive};
+use lifeboat::archive;
+use lifeboat::backup::{self, BackupError, BackupSpec, ClusterResources};
 use lifeboat::catalog::{BackupPhase, BackupRecord, Catalog};
 use lifeboat::storage::{DynStore, Locations, get_bytes, list_all, put_bytes};
 use lifeboat_e2e::{S3Server, kubesim};

@@ -137,7 +137,7 @@ async fn a_deleted_namespace_comes_back_exactly() {
     })
     .await;
     back_up(&env, "before-disaster", &["shop"]).await;
-    let (_, originals) = restore::engine::load(&env.store, "before-disaster")
+    let (_, originals) = restore::engine::load(&env.store, "before-disaster", None)
         .await
         .unwrap();
 
@@ -365,7 +365,7 @@ async fn a_corrupt_archive_is_refused_before_anything_is_applied() {
         .unwrap();
     until("ops to be gone", || namespace_gone(&env.client, "ops")).await;
     // Same size, different bytes: only the checksum can tell.
-    let key = lifeboat::backup::archive::key("damaged", "resources.tar.zst");
+    let key = lifeboat::archive::key("damaged", "resources.tar.zst");
     let mut bytes = lifeboat::storage::get_bytes(env.store.as_ref(), &key)
         .await
         .unwrap();
@@ -529,7 +529,9 @@ async fn kubectl_applied_objects_come_back_and_a_second_plan_finds_them_identica
     })
     .await;
     back_up(&env, "store-1", &["store"]).await;
-    let (_, backed_up) = restore::engine::load(&env.store, "store-1").await.unwrap();
+    let (_, backed_up) = restore::engine::load(&env.store, "store-1", None)
+        .await
+        .unwrap();
     let api_deployment = backed_up
         .iter()
         .find(|i| i.group_resource == "deployments.apps" && i.name == "api")

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use lifeboat::backup::archive;
+use lifeboat::archive;
 use lifeboat::catalog::{BackupFilter, BackupPhase, Catalog};
 use lifeboat::schedule::{CronSchedule, Leadership, Retention, ScheduleSpec, Scheduler};
 use lifeboat::storage::list_all;

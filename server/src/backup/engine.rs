@@ -11,8 +11,8 @@ use kube::api::{Api, DynamicObject, ListParams};
 use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope, verbs};
 use serde_json::{Value, json};
 
-use super::archive::{self, ArchiveWriter, ClusterInfo, Manifest};
 use super::spec::{BackupSpec, ClusterResources};
+use crate::archive::{self, ArchiveWriter, ClusterInfo, Manifest};
 use crate::catalog::{BackupPhase, Catalog};
 use crate::storage::{DynStore, put_bytes};
 

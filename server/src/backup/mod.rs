@@ -1,7 +1,6 @@
-//! Backups: the spec, the archive format, the engine that runs one, and the
+//! Backups: the spec, the engine that runs one (into `crate::archive`), and the
 //! catalog sync that makes storage the source of truth.
 
-pub mod archive;
 pub mod engine;
 pub mod spec;
 
@@ -10,8 +9,9 @@ use std::sync::atomic::AtomicU64;
 
 use serde_json::json;
 
+use crate::archive::{self, ArchiveError};
 use crate::catalog::{BackupPhase, BackupRecord, Catalog, CatalogError};
-use crate::storage::{DynStore, Locations, StorageError, get_bytes, list_all};
+use crate::storage::{DynStore, Locations, StorageError, list_all};
 pub use engine::{BackupContext, Phase};
 pub use spec::{BackupSpec, ClusterResources, SpecError};
 
@@ -268,9 +268,11 @@ pub async fn sync(
             }
             continue;
         }
-        let bytes = get_bytes(store.as_ref(), &archive::key(name, archive::MANIFEST_FILE)).await?;
-        let manifest: archive::Manifest = match serde_json::from_slice(&bytes) {
+        let manifest = match archive::read_manifest(store.as_ref(), name).await {
             Ok(m) => m,
+            Err(ArchiveError::Missing { source, .. } | ArchiveError::Storage(source)) => {
+                return Err(source.into());
+            }
             Err(e) => {
                 tracing::warn!(backup = %name, error = %e, "a manifest in storage is not readable; skipped");
                 continue;

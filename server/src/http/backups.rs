@@ -1,8 +1,6 @@
 //! `/api/v1/backups`: create, list, get (with progress), log, contents,
 //! download, delete, and a progress stream (SSE).
 
-use std::io::Read;
-
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
@@ -12,9 +10,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
-use crate::backup::{self, BackupError, BackupSpec, archive};
+use crate::archive::{self, ArchiveError, Entry, EntryName};
+use crate::backup::{self, BackupError, BackupSpec};
 use crate::catalog::{BackupFilter, BackupRecord};
-use crate::storage::{StorageError, get_bytes};
+use crate::storage::StorageError;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -47,6 +46,28 @@ impl From<BackupError> for ApiError {
             BackupError::InUse { .. } => ApiError {
                 status: StatusCode::CONFLICT,
                 message: e.to_string(),
+            },
+        }
+    }
+}
+
+impl From<ArchiveError> for ApiError {
+    fn from(e: ArchiveError) -> Self {
+        match e {
+            ArchiveError::Storage(s) => s.into(),
+            ArchiveError::Missing { ref source, .. } => ApiError {
+                status: match source {
+                    StorageError::NotFound { .. } => StatusCode::NOT_FOUND,
+                    _ => StatusCode::BAD_GATEWAY,
+                },
+                message: e.to_string(),
+            },
+            // What is in storage is not a backup this server trusts.
+            other => ApiError {
+                status: StatusCode::BAD_GATEWAY,
+                message: format!(
+                    "refused: {other}. The backup in storage is damaged or was changed; restore from another backup"
+                ),
             },
         }
     }
@@ -152,9 +173,8 @@ async fn describe(
     v["progress"] = json!({
         "itemsDone": b.items_done, "itemsTotal": b.items_total, "bytesDone": b.bytes_done,
     });
-    if let Ok(bytes) = get_bytes(store.as_ref(), &archive::key(&name, archive::MANIFEST_FILE)).await
-    {
-        v["manifest"] = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if let Ok(manifest) = archive::read_manifest(store.as_ref(), &name).await {
+        v["manifest"] = serde_json::to_value(manifest).unwrap_or(Value::Null);
     }
     Ok(Json(v).into_response())
 }
@@ -164,11 +184,9 @@ async fn log(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let (_, store) = backup_store(&state, &name).await?;
-    let compressed = get_bytes(store.as_ref(), &archive::key(&name, archive::LOG_FILE)).await?;
-    let text = zstd::stream::decode_all(compressed.as_slice()).map_err(|e| ApiError {
-        status: StatusCode::BAD_GATEWAY,
-        message: format!("the log of backup {name} in storage is damaged: {e}"),
-    })?;
+    // A failed backup has a log but no manifest: then only the caps apply.
+    let manifest = archive::read_manifest(store.as_ref(), &name).await.ok();
+    let text = archive::read_log(store.as_ref(), &name, manifest.as_ref()).await?;
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], text).into_response())
 }
 
@@ -195,69 +213,63 @@ struct ContentsQuery {
     path: Option<String>,
 }
 
+/// What `contents` collects while the archive streams by: the tree of
+/// entry names, or the one object asked for.
+struct Contents {
+    wanted: Option<String>,
+    tree: std::collections::BTreeMap<String, std::collections::BTreeMap<String, Vec<String>>>,
+    found: Option<Vec<u8>>,
+}
+
+impl archive::reader::Visitor for Contents {
+    fn wants(&mut self, name: &EntryName) -> bool {
+        match &self.wanted {
+            Some(w) => *w == name.path,
+            None => {
+                self.tree
+                    .entry(name.group_resource.clone())
+                    .or_default()
+                    .entry(name.namespace.clone().unwrap_or_else(|| "(cluster)".into()))
+                    .or_default()
+                    .push(name.name.clone());
+                false
+            }
+        }
+    }
+
+    fn visit(&mut self, entry: Entry) -> Result<(), ArchiveError> {
+        self.found = Some(entry.data);
+        Ok(())
+    }
+}
+
 async fn contents(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Query(q): Query<ContentsQuery>,
 ) -> Result<Response, ApiError> {
     let (_, store) = backup_store(&state, &name).await?;
-    let compressed = get_bytes(
-        store.as_ref(),
-        &archive::key(&name, archive::RESOURCES_FILE),
-    )
-    .await?;
-    let wanted = q.path.clone();
-    let result = tokio::task::spawn_blocking(move || -> Result<Value, String> {
-        let decoder =
-            zstd::stream::read::Decoder::new(compressed.as_slice()).map_err(|e| e.to_string())?;
-        let mut tar = tar::Archive::new(decoder);
-        let mut tree: std::collections::BTreeMap<
-            String,
-            std::collections::BTreeMap<String, Vec<String>>,
-        > = Default::default();
-        for entry in tar.entries().map_err(|e| e.to_string())? {
-            let mut entry = entry.map_err(|e| e.to_string())?;
-            let path = entry
-                .path()
-                .map_err(|e| e.to_string())?
-                .to_string_lossy()
-                .to_string();
-            if let Some(w) = &wanted {
-                if &path == w {
-                    let mut data = String::new();
-                    entry.read_to_string(&mut data).map_err(|e| e.to_string())?;
-                    let obj: Value = serde_json::from_str(&data).map_err(|e| e.to_string())?;
-                    return Ok(redact(obj));
-                }
-                continue;
-            }
-            if let Some((gr, ns, obj)) = archive::parse_entry_path(&path) {
-                tree.entry(gr)
-                    .or_default()
-                    .entry(ns.unwrap_or_else(|| "(cluster)".into()))
-                    .or_default()
-                    .push(obj);
-            }
+    let manifest = archive::read_manifest(store.as_ref(), &name).await?;
+    let visitor = Contents {
+        wanted: q.path.clone(),
+        tree: Default::default(),
+        found: None,
+    };
+    let read = archive::read_resources(store.as_ref(), &name, &manifest, visitor).await?;
+    match (q.path, read.found) {
+        (None, _) => Ok(Json(json!({"resources": read.tree})).into_response()),
+        (Some(_), Some(data)) => {
+            let obj: Value = serde_json::from_slice(&data).map_err(|e| ApiError {
+                status: StatusCode::BAD_GATEWAY,
+                message: format!(
+                    "the archive of backup {name} holds an entry that is not JSON: {e}"
+                ),
+            })?;
+            Ok(Json(redact(obj)).into_response())
         }
-        if let Some(w) = wanted {
-            return Err(format!("not found: {w}"));
-        }
-        Ok(json!({"resources": tree}))
-    })
-    .await
-    .map_err(|e| ApiError {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        message: e.to_string(),
-    })?;
-    match result {
-        Ok(v) => Ok(Json(v).into_response()),
-        Err(e) if e.starts_with("not found") => Err(ApiError {
+        (Some(path), None) => Err(ApiError {
             status: StatusCode::NOT_FOUND,
-            message: e,
-        }),
-        Err(e) => Err(ApiError {
-            status: StatusCode::BAD_GATEWAY,
-            message: format!("the archive of backup {name} could not be read: {e}"),
+            message: format!("backup {name} has no entry {path}"),
         }),
     }
 }

@@ -1,7 +1,6 @@
 //! Running a restore: verify → load → plan → apply, tier by tier.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::Read;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -9,19 +8,13 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::discovery::{ApiResource, Discovery, Scope, verbs};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
-use tokio::io::AsyncReadExt;
 
 use super::items::{self, Item};
 use super::spec::{ExistingResourcePolicy, RestoreSpec};
-use crate::backup::archive::{self, Manifest};
+use crate::archive::{self, ArchiveError, Manifest};
 use crate::catalog::{Catalog, CatalogError};
-use crate::storage::{DynStore, get_bytes};
+use crate::storage::DynStore;
 
-/// Largest single object accepted from an archive.
-pub const MAX_ENTRY_BYTES: u64 = 16 * 1024 * 1024;
-/// Largest decompressed archive accepted (guards against zstd bombs).
-pub const MAX_UNCOMPRESSED_BYTES: u64 = 8 * 1024 * 1024 * 1024;
 /// Objects created at once within one tier.
 pub const CONCURRENCY: usize = 8;
 
@@ -63,110 +56,54 @@ pub struct PlanItem {
     pub tier: usize,
 }
 
-/// Reads a backup and checks it against its manifest before anything is applied.
-pub async fn load(store: &DynStore, backup: &str) -> Result<(Manifest, Vec<Item>), String> {
-    let manifest_bytes = get_bytes(
-        store.as_ref(),
-        &archive::key(backup, archive::MANIFEST_FILE),
-    )
-    .await
-    .map_err(|e| {
-        format!("backup {backup} has no readable manifest ({e}); it is incomplete or gone")
-    })?;
-    let manifest: Manifest = serde_json::from_slice(&manifest_bytes)
-        .map_err(|e| format!("{}: not a valid manifest: {e}", archive::MANIFEST_FILE))?;
-    if manifest.format_version != archive::FORMAT_VERSION {
-        return Err(format!(
-            "{}: format version {} is not supported by this Lifeboat (it reads version {})",
-            archive::MANIFEST_FILE,
-            manifest.format_version,
-            archive::FORMAT_VERSION
-        ));
-    }
-    let expected = manifest
-        .files
-        .get(archive::RESOURCES_FILE)
-        .ok_or_else(|| {
-            format!(
-                "{}: lists no {}",
-                archive::MANIFEST_FILE,
-                archive::RESOURCES_FILE
-            )
-        })?
-        .clone();
-    let mut reader = store
-        .get(&archive::key(backup, archive::RESOURCES_FILE), None)
-        .await
-        .map_err(|e| format!("{}: {e}", archive::RESOURCES_FILE))?;
-    let mut compressed = Vec::with_capacity(usize::try_from(expected.size).unwrap_or(0));
-    (&mut reader)
-        .take(expected.size + 1)
-        .read_to_end(&mut compressed)
-        .await
-        .map_err(|e| format!("{}: reading failed: {e}", archive::RESOURCES_FILE))?;
-    if compressed.len() as u64 != expected.size {
-        return Err(format!(
-            "{}: {} bytes, the manifest says {} (truncated or replaced)",
-            archive::RESOURCES_FILE,
-            compressed.len(),
-            expected.size
-        ));
-    }
-    let sha = hex::encode(Sha256::digest(&compressed));
-    if sha != expected.sha256 {
-        return Err(format!(
-            "{}: checksum {sha} does not match the manifest's {} (the file is damaged)",
-            archive::RESOURCES_FILE,
-            expected.sha256
-        ));
-    }
-    let items = tokio::task::spawn_blocking(move || read_entries(&compressed))
-        .await
-        .map_err(|e| e.to_string())??;
-    Ok((manifest, items))
+/// Keeps the entries a restore can use: namespaced objects of the
+/// namespaces its spec selects (all without a spec), and every
+/// cluster-scoped one (the plan says why each is left out). The rest are
+/// skipped unread.
+struct Selection {
+    spec: Option<RestoreSpec>,
+    items: Vec<Item>,
 }
 
-fn read_entries(compressed: &[u8]) -> Result<Vec<Item>, String> {
-    let file = archive::RESOURCES_FILE;
-    let decoder =
-        zstd::stream::read::Decoder::new(compressed).map_err(|e| format!("{file}: {e}"))?;
-    let mut tar = tar::Archive::new(decoder.take(MAX_UNCOMPRESSED_BYTES));
-    let mut items = Vec::new();
-    for entry in tar.entries().map_err(|e| format!("{file}: {e}"))? {
-        let mut entry =
-            entry.map_err(|e| format!("{file}: damaged after {} objects: {e}", items.len()))?;
-        let path = entry
-            .path()
-            .map_err(|e| format!("{file}: bad entry name: {e}"))?
-            .to_string_lossy()
-            .to_string();
-        let Some((gr, ns, name)) =
-            archive::parse_entry_path(&path).filter(|_| !path.contains(".."))
-        else {
-            return Err(format!(
-                "{file}: entry `{path}` is outside resources/; refusing the archive"
-            ));
-        };
-        if entry.size() > MAX_ENTRY_BYTES {
-            return Err(format!(
-                "{file}: entry `{path}` is {} bytes, over the {MAX_ENTRY_BYTES}-byte limit",
-                entry.size()
-            ));
+impl archive::reader::Visitor for Selection {
+    fn wants(&mut self, name: &archive::EntryName) -> bool {
+        match (&self.spec, &name.namespace) {
+            (Some(spec), Some(ns)) => spec.includes_namespace(ns),
+            _ => true,
         }
-        let mut data = Vec::with_capacity(usize::try_from(entry.size()).unwrap_or(0));
-        entry
-            .read_to_end(&mut data)
-            .map_err(|e| format!("{file}: entry `{path}` is damaged: {e}"))?;
-        let object: Value = serde_json::from_slice(&data)
-            .map_err(|e| format!("{file}: `{path}` is not JSON: {e}"))?;
-        items.push(Item {
-            group_resource: gr,
-            namespace: ns,
-            name,
+    }
+
+    fn visit(&mut self, entry: archive::Entry) -> Result<(), ArchiveError> {
+        let object: Value =
+            serde_json::from_slice(&entry.data).map_err(|e| ArchiveError::Damaged {
+                file: archive::RESOURCES_FILE.into(),
+                message: format!("`{}` is not JSON: {e}", entry.name.path),
+            })?;
+        self.items.push(Item {
+            group_resource: entry.name.group_resource,
+            namespace: entry.name.namespace,
+            name: entry.name.name,
             object,
         });
+        Ok(())
     }
-    Ok(items)
+}
+
+/// Reads a backup through the verifying reader: the manifest, then the
+/// archive streamed, keeping only what `spec` selects (everything with
+/// `None`). Nothing is returned unless the whole archive matched the manifest.
+pub async fn load(
+    store: &DynStore,
+    backup: &str,
+    spec: Option<&RestoreSpec>,
+) -> Result<(Manifest, Vec<Item>), ArchiveError> {
+    let manifest = archive::read_manifest(store.as_ref(), backup).await?;
+    let selection = Selection {
+        spec: spec.cloned(),
+        items: Vec::new(),
+    };
+    let selection = archive::read_resources(store.as_ref(), backup, &manifest, selection).await?;
+    Ok((manifest, selection.items))
 }
 
 fn gr_of(ar: &ApiResource) -> String {
@@ -638,7 +575,7 @@ pub async fn run(
     ctx.catalog
         .update_restore(&name, "InProgress", None, None, 0, None, 0, 0)
         .await?;
-    let (_, items) = match load(&ctx.store, &spec.backup_name).await {
+    let (_, items) = match load(&ctx.store, &spec.backup_name, Some(&spec)).await {
         Ok(v) => v,
         Err(e) => {
             return fail(format!(

@@ -1,107 +1,15 @@
-//! Archive format v1 (specified in docs/ARCHIVE.md): where a backup's files
-//! live, what its manifest says, and the streaming tar → zstd → object-store
-//! writer that never holds more than a few chunks in memory.
+//! The streaming writer: entries go over a bounded channel to a blocking
+//! thread running tar → zstd, whose output goes over another bounded channel
+//! into `ObjectStore::put` (multipart), hashed on the way. Memory stays at a
+//! few MiB of buffers.
 
-use std::collections::BTreeMap;
 use std::io::Write;
 
 use bytes::Bytes;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::spec::BackupSpec;
+use super::{FileInfo, ZSTD_LEVEL};
 use crate::storage::{ByteReader, DynStore, ObjectMeta, StorageError};
-
-pub const FORMAT_VERSION: u32 = 1;
-pub const RESOURCES_FILE: &str = "resources.tar.zst";
-pub const LOG_FILE: &str = "log.jsonl.zst";
-pub const MANIFEST_FILE: &str = "manifest.json";
-/// zstd level: 1 is the fastest standard level; Kubernetes JSON compresses well even so.
-const ZSTD_LEVEL: i32 = 1;
-
-/// `backups/<name>/`
-pub fn backup_prefix(name: &str) -> String {
-    format!("backups/{name}/")
-}
-
-pub fn key(name: &str, file: &str) -> String {
-    format!("{}{file}", backup_prefix(name))
-}
-
-/// `resources/deployments.apps/namespaces/shop/web.json`, `resources/pods/…`,
-/// `resources/persistentvolumes/cluster/pv-1.json`.
-pub fn entry_path(group: &str, resource: &str, namespace: Option<&str>, name: &str) -> String {
-    let dir = if group.is_empty() {
-        resource.to_string()
-    } else {
-        format!("{resource}.{group}")
-    };
-    match namespace {
-        Some(ns) => format!("resources/{dir}/namespaces/{ns}/{name}.json"),
-        None => format!("resources/{dir}/cluster/{name}.json"),
-    }
-}
-
-/// Splits an entry path back into (group-resource, namespace, name).
-pub fn parse_entry_path(path: &str) -> Option<(String, Option<String>, String)> {
-    let rest = path.strip_prefix("resources/")?;
-    let parts: Vec<&str> = rest.split('/').collect();
-    match parts.as_slice() {
-        [gr, "namespaces", ns, file] => Some((
-            gr.to_string(),
-            Some(ns.to_string()),
-            file.strip_suffix(".json")?.to_string(),
-        )),
-        [gr, "cluster", file] => Some((
-            gr.to_string(),
-            None,
-            file.strip_suffix(".json")?.to_string(),
-        )),
-        _ => None,
-    }
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClusterInfo {
-    /// `gitVersion` of the API server.
-    pub server_version: String,
-    /// The uid of the `kube-system` namespace: stable for a cluster's life.
-    pub id: String,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FileInfo {
-    pub size: u64,
-    pub sha256: String,
-}
-
-/// `manifest.json`: written last; its presence marks a complete backup.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Manifest {
-    pub format_version: u32,
-    pub lifeboat_version: String,
-    pub name: String,
-    pub cluster: ClusterInfo,
-    pub spec: BackupSpec,
-    pub started_at: String,
-    pub completed_at: String,
-    pub expires_at: Option<String>,
-    /// Completed or PartiallyFailed (a Failed backup has no manifest).
-    pub phase: String,
-    pub phase_reason: Option<String>,
-    /// Objects per group-resource (`deployments.apps`, `pods`).
-    pub resources: BTreeMap<String, u64>,
-    pub items: u64,
-    /// Size and SHA-256 of every other file of the backup.
-    pub files: BTreeMap<String, FileInfo>,
-    pub warnings: Vec<String>,
-    pub errors: Vec<String>,
-    /// Schedule that made it, if any.
-    pub schedule: Option<String>,
-}
 
 /// Hashes and counts the compressed bytes and sends them on in chunks.
 struct ChannelWriter {
@@ -262,26 +170,4 @@ pub fn compress(data: &[u8]) -> std::io::Result<(Vec<u8>, FileInfo)> {
         sha256: hex::encode(Sha256::digest(&compressed)),
     };
     Ok((compressed, info))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn entry_paths_follow_velero_layout() {
-        assert_eq!(
-            entry_path("apps", "deployments", Some("shop"), "web"),
-            "resources/deployments.apps/namespaces/shop/web.json"
-        );
-        assert_eq!(
-            entry_path("", "persistentvolumes", None, "pv-1"),
-            "resources/persistentvolumes/cluster/pv-1.json"
-        );
-        assert_eq!(
-            parse_entry_path("resources/pods/namespaces/a/p.json"),
-            Some(("pods".into(), Some("a".into()), "p".into()))
-        );
-        assert_eq!(parse_entry_path("other/x"), None);
-    }
 }
