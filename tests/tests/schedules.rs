@@ -144,6 +144,52 @@ async fn the_scheduler_runs_due_slots_once_and_never_two_at_a_time() {
     assert_eq!(runs.len(), 2, "{runs:?}");
 }
 
+/// A stored template that no longer reads (edited by hand, or written by
+/// another version) must not turn into an empty template, which would back
+/// up the whole cluster: the run is refused and logged, once per slot.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_template_is_refused_and_logged_and_nothing_is_backed_up() {
+    let (_sim, _dir, scheduler) = scheduler_on_demo().await;
+    let catalog = scheduler.catalog.clone();
+    let mut record =
+        lifeboat::schedule::create(&catalog, &spec("nightly", "0 1 * * *", None, None), "test")
+            .await
+            .unwrap();
+    record.template = "{\"includedNamespaces\": \"shop\"".into();
+    catalog.update_schedule(&record).await.unwrap();
+    let cron = CronSchedule::parse("0 1 * * *", "UTC").unwrap();
+    let slot = cron.next_runs(time(&record.created_at), 1)[0];
+
+    let report = scheduler.tick(slot).await.unwrap();
+    assert!(report.started.is_empty(), "{report:?}");
+    assert_eq!(report.refused, ["nightly"]);
+    assert!(
+        catalog
+            .backups(&BackupFilter::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let logged = catalog.activity(None, 50).await.unwrap();
+    let failed: Vec<_> = logged
+        .iter()
+        .filter(|a| a.kind == "schedule.failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{logged:?}");
+    assert!(
+        failed[0].message.contains("nothing was backed up")
+            && failed[0].message.contains("template"),
+        "{}",
+        failed[0].message
+    );
+    // The same slot is not retried (and logged) on every tick.
+    let report = scheduler
+        .tick(slot + chrono::Duration::seconds(5))
+        .await
+        .unwrap();
+    assert!(report.refused.is_empty() && report.started.is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_deletes_storage_then_catalog_and_resumes_after_a_crash() {
     let (_sim, _dir, scheduler) = scheduler_on_demo().await;

@@ -40,17 +40,25 @@ impl From<ScheduleError> for ApiError {
 }
 
 fn view(record: &ScheduleRecord) -> Value {
-    let spec = ScheduleSpec::from_record(record);
     let next: Vec<String> = schedule::next_runs(record, Utc::now())
         .iter()
         .map(|t| t.to_rfc3339())
         .collect();
-    json!({
-        "name": spec.name, "schedule": spec.schedule, "timezone": spec.timezone,
-        "template": spec.template, "retention": spec.retention, "paused": spec.paused,
-        "lastRunAt": record.last_run_at, "nextRuns": next,
-        "createdAt": record.created_at, "updatedAt": record.updated_at,
-    })
+    match ScheduleSpec::from_record(record) {
+        Ok(spec) => json!({
+            "name": spec.name, "schedule": spec.schedule, "timezone": spec.timezone,
+            "template": spec.template, "retention": spec.retention, "paused": spec.paused,
+            "lastRunAt": record.last_run_at, "nextRuns": next,
+            "createdAt": record.created_at, "updatedAt": record.updated_at,
+        }),
+        // Shown with what is wrong, so that it can be replaced.
+        Err(e) => json!({
+            "name": record.name, "schedule": record.cron, "timezone": record.timezone,
+            "template": null, "error": e.message, "paused": record.paused != 0,
+            "lastRunAt": record.last_run_at, "nextRuns": next,
+            "createdAt": record.created_at, "updatedAt": record.updated_at,
+        }),
+    }
 }
 
 async fn create(

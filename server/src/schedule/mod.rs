@@ -50,7 +50,7 @@ pub async fn create(
 ) -> Result<ScheduleRecord, ScheduleError> {
     spec.validate()?;
     location_exists(catalog, spec).await?;
-    let record = spec.to_record();
+    let record = spec.to_record(Utc::now());
     catalog.insert_schedule(&record).await?;
     catalog
         .record_activity(
@@ -76,7 +76,7 @@ pub async fn update(
     spec.validate()?;
     location_exists(catalog, spec).await?;
     let existing = catalog.schedule(&spec.name).await?;
-    let mut record = spec.to_record();
+    let mut record = spec.to_record(Utc::now());
     record.last_run_at = existing.last_run_at;
     record.created_at = existing.created_at;
     catalog.update_schedule(&record).await?;
@@ -152,6 +152,8 @@ pub struct TickReport {
     pub started: Vec<String>,
     /// Schedules whose previous run is still going (tried again next pass).
     pub still_running: Vec<String>,
+    /// Schedules that could not run: their stored template does not read.
+    pub refused: Vec<String>,
 }
 
 /// What one garbage collection did.
@@ -214,11 +216,36 @@ impl Scheduler {
                 break;
             }
             let name = spec::backup_name(&record.name, due.slot);
-            let template: backup::BackupSpec =
-                serde_json::from_str(&record.template).unwrap_or_default();
             let subject = format!("schedule/{}", record.name);
             let details = serde_json::json!({"slot": due.slot.to_rfc3339(), "missed": due.missed, "backup": name,
                                             "replica": self.leadership.identity()});
+            let template = match ScheduleSpec::from_record(&record) {
+                Ok(spec) => spec.backup_template(),
+                Err(e) => {
+                    // Never an empty template: that would back up everything.
+                    tracing::error!(schedule = %record.name, error = %e.message, "schedule not run");
+                    self.catalog
+                        .record_activity(
+                            "scheduler",
+                            "schedule.failed",
+                            &subject,
+                            &format!(
+                                "schedule {} did not run for {}: {}; nothing was backed up",
+                                record.name,
+                                due.slot.to_rfc3339(),
+                                e.message
+                            ),
+                            Some(&details),
+                        )
+                        .await?;
+                    report.refused.push(record.name.clone());
+                    // Once per slot, not on every tick.
+                    self.catalog
+                        .set_schedule_last_run(&record.name, &due.slot.to_rfc3339())
+                        .await?;
+                    continue;
+                }
+            };
             match backup::start(
                 &self.catalog,
                 &self.locations,

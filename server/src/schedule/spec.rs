@@ -311,9 +311,9 @@ impl ScheduleSpec {
         template
     }
 
-    /// The catalog row for this spec (a new one: no last run).
-    pub fn to_record(&self) -> ScheduleRecord {
-        let now = crate::catalog::now();
+    /// The catalog row for this spec at `now` (a new one: no last run).
+    pub fn to_record(&self, now: DateTime<Utc>) -> ScheduleRecord {
+        let now = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         ScheduleRecord {
             name: self.name.clone(),
             cron: self.schedule.trim().to_string(),
@@ -332,10 +332,17 @@ impl ScheduleSpec {
         }
     }
 
-    /// The spec a catalog row describes.
-    pub fn from_record(r: &ScheduleRecord) -> Self {
-        let template: BackupSpec = serde_json::from_str(&r.template).unwrap_or_default();
-        Self {
+    /// The spec a catalog row describes; a template that does not read is
+    /// an error (never an empty template, which would back up everything).
+    pub fn from_record(r: &ScheduleRecord) -> Result<Self, SpecError> {
+        let template: BackupSpec = serde_json::from_str(&r.template).map_err(|e| SpecError {
+            field: "template".into(),
+            message: format!(
+                "the stored backup template of schedule {} does not read ({e}); replace the schedule's template (PUT /api/v1/schedules/{})",
+                r.name, r.name
+            ),
+        })?;
+        Ok(Self {
             name: r.name.clone(),
             schedule: r.cron.clone(),
             timezone: r.timezone.clone(),
@@ -345,7 +352,7 @@ impl ScheduleSpec {
             },
             template,
             paused: r.paused != 0,
-        }
+        })
     }
 }
 
