@@ -142,6 +142,12 @@ pub async fn open(config: &Config) -> Result<AppState, StartError> {
             location: storage.describe(),
             reason: e.to_string(),
         })?;
+    // And so do restores: marked Failed with how far they got.
+    let interrupted_restores =
+        crate::restore::fail_interrupted(&catalog, at_start(&catalog)).await?;
+    if !interrupted_restores.is_empty() {
+        tracing::warn!(restores = ?interrupted_restores, "restores interrupted by an earlier stop were marked Failed");
+    }
     if !interrupted.is_empty() {
         tracing::warn!(backups = ?interrupted, "marked interrupted backups Failed");
     }
@@ -341,6 +347,20 @@ pub async fn serve(config: &Config) -> Result<(), StartError> {
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "checking for interrupted backups failed"),
+                }
+                match crate::restore::fail_interrupted(
+                    &sync_state.catalog,
+                    crate::backup::Interrupted::Stale,
+                )
+                .await
+                {
+                    Ok(failed) if !failed.is_empty() => {
+                        tracing::warn!(restores = ?failed, "restores whose replica stopped were marked Failed")
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "checking for interrupted restores failed")
+                    }
                 }
             }
         }

@@ -767,3 +767,60 @@ async fn the_shipped_cluster_role_restores_roles_that_grant_more_than_it_holds()
     let rules = live.get("pod-deleter").await.unwrap().rules.unwrap();
     assert!(rules[0].verbs.contains(&"delete".to_string()));
 }
+
+/// What a server killed mid-restore leaves behind: a restore InProgress,
+/// partly applied, whose runner no longer beats. At the next start it is
+/// marked Failed with how far it got (a live replica's is left alone), its
+/// backup can be deleted again, and running it again finishes the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_restore_is_failed_and_can_be_run_again() {
+    use lifeboat::backup::{BackupError, Interrupted};
+    let env = env().await;
+    back_up(&env, "snap", &["shop"]).await;
+    env.catalog
+        .insert_restore("cut-short", "snap", &json!({"backupName": "snap"}))
+        .await
+        .unwrap();
+    env.catalog
+        .update_restore("cut-short", "InProgress", None, None, 3, Some(11), 0, 0)
+        .await
+        .unwrap();
+    assert!(matches!(
+        backup::delete(&env.catalog, &env.locations, "snap", "test").await,
+        Err(BackupError::InUse { .. })
+    ));
+    // Its runner beat a moment ago: on a shared catalog another replica
+    // leaves it alone.
+    assert!(
+        restore::fail_interrupted(&env.catalog, Interrupted::Stale)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A start on SQLite (one replica) takes every running restore for dead.
+    let failed = restore::fail_interrupted(&env.catalog, Interrupted::All)
+        .await
+        .unwrap();
+    assert_eq!(failed, ["cut-short"]);
+    let record = env.catalog.restore("cut-short").await.unwrap();
+    assert_eq!(record.phase, "Failed");
+    let reason = record.phase_reason.unwrap_or_default();
+    assert!(
+        reason.starts_with("interrupted") && reason.contains("3 of 11 items were applied"),
+        "{reason}"
+    );
+
+    let (phase, plan) = restore_with(
+        &env,
+        "finish",
+        RestoreSpec {
+            backup_name: "snap".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(phase, "Completed", "{plan:#}");
+    backup::delete(&env.catalog, &env.locations, "snap", "test")
+        .await
+        .expect("the backup is no longer held by a restore that will never end");
+}

@@ -174,6 +174,22 @@ pub enum Interrupted {
     Stale,
 }
 
+impl Interrupted {
+    /// Whether a run with this owner and last heartbeat (or, before its
+    /// first, its creation) is taken for interrupted.
+    pub fn takes(&self, owner: Option<&str>, heartbeat_at: Option<&str>, created_at: &str) -> bool {
+        let stale_before = (chrono::Utc::now()
+            - chrono::Duration::from_std(HEARTBEAT_STALE).unwrap_or_default())
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        let silent = heartbeat_at.unwrap_or(created_at) < stale_before.as_str();
+        match self {
+            Interrupted::All => true,
+            Interrupted::MineOrStale => owner == Some(crate::replica_id()) || silent,
+            Interrupted::Stale => silent,
+        }
+    }
+}
+
 /// How often a running backup's runner says it is alive.
 pub const HEARTBEAT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 /// A backup whose runner has been silent this long is taken for interrupted.
@@ -187,10 +203,6 @@ pub async fn fail_interrupted(
     locations: &Locations,
     which: Interrupted,
 ) -> Result<Vec<String>, BackupError> {
-    let stale_before = (chrono::Utc::now()
-        - chrono::Duration::from_std(HEARTBEAT_STALE).unwrap_or_default())
-    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let me = crate::replica_id();
     let mut out = Vec::new();
     for phase in [BackupPhase::New, BackupPhase::InProgress] {
         let filter = crate::catalog::BackupFilter {
@@ -198,13 +210,7 @@ pub async fn fail_interrupted(
             ..Default::default()
         };
         for b in catalog.backups(&filter).await? {
-            let silent = b.heartbeat_at.as_deref().unwrap_or(&b.created_at) < stale_before.as_str();
-            let dead = match which {
-                Interrupted::All => true,
-                Interrupted::MineOrStale => b.owner.as_deref() == Some(me) || silent,
-                Interrupted::Stale => silent,
-            };
-            if !dead {
+            if !which.takes(b.owner.as_deref(), b.heartbeat_at.as_deref(), &b.created_at) {
                 continue;
             }
             if let Some(store) = locations.get(&b.storage_location) {

@@ -426,6 +426,10 @@ pub struct RestoreRecord {
     pub started_at: Option<String>,
     pub completed_at: Option<String>,
     pub created_at: String,
+    /// The replica running it (`crate::replica_id()`).
+    pub owner: Option<String>,
+    /// When its runner last said it is alive.
+    pub heartbeat_at: Option<String>,
 }
 
 impl Catalog {
@@ -450,10 +454,12 @@ impl Catalog {
             started_at: None,
             completed_at: None,
             created_at: now(),
+            owner: Some(crate::replica_id().to_string()),
+            heartbeat_at: Some(now()),
         };
         sqlx::query(
-            "INSERT INTO restores (id, name, backup_name, phase, spec, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO restores (id, name, backup_name, phase, spec, created_at, owner, heartbeat_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&record.id)
         .bind(&record.name)
@@ -461,6 +467,8 @@ impl Catalog {
         .bind(&record.phase)
         .bind(&record.spec)
         .bind(&record.created_at)
+        .bind(&record.owner)
+        .bind(&record.heartbeat_at)
         .execute(self.pool())
         .await
         .map_err(unique_violation("restore", name))?;
@@ -513,6 +521,26 @@ impl Catalog {
     }
 
     /// Restores that are reading `backup_name` now (New or InProgress).
+    /// A running restore's runner says it is alive.
+    pub async fn restore_heartbeat(&self, name: &str) -> Result<()> {
+        sqlx::query("UPDATE restores SET heartbeat_at = $1 WHERE name = $2")
+            .bind(now())
+            .bind(name)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Restores in a phase (New, InProgress…).
+    pub async fn restores_in(&self, phase: &str) -> Result<Vec<RestoreRecord>> {
+        Ok(
+            sqlx::query_as("SELECT * FROM restores WHERE phase = $1 ORDER BY created_at, name")
+                .bind(phase)
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
     pub async fn restores_reading(&self, backup_name: &str) -> Result<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT name FROM restores WHERE backup_name = $1 AND phase IN ('New', 'InProgress') ORDER BY name",

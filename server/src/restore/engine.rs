@@ -575,6 +575,19 @@ pub async fn run(
     ctx.catalog
         .update_restore(&name, "InProgress", None, None, 0, None, 0, 0)
         .await?;
+    // Says this runner is alive until the run ends (the guard stops it).
+    let _heartbeat = {
+        let (catalog, name) = (ctx.catalog.clone(), name.clone());
+        crate::backup::engine::AbortOnDrop(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(crate::backup::HEARTBEAT_EVERY);
+            loop {
+                tick.tick().await;
+                if let Err(e) = catalog.restore_heartbeat(&name).await {
+                    tracing::warn!(restore = %name, error = %e, "recording the heartbeat failed");
+                }
+            }
+        }))
+    };
     let (_, items) = match load(&ctx.store, &spec.backup_name, Some(&spec)).await {
         Ok(v) => v,
         Err(e) => {

@@ -12,6 +12,56 @@ use crate::backup::{BackupError, SpecError};
 use crate::catalog::{Catalog, RestoreRecord};
 use crate::storage::Locations;
 
+/// Marks restores whose runner stopped (the server stopped or crashed while
+/// they ran) as Failed, saying how far they got, so that their backup can be
+/// deleted again and they can be run again (`update` or `skip` finishes the
+/// job). Restores another live replica runs are left alone (see
+/// [`crate::backup::Interrupted`]).
+pub async fn fail_interrupted(
+    catalog: &Catalog,
+    which: crate::backup::Interrupted,
+) -> Result<Vec<String>, crate::catalog::CatalogError> {
+    let mut out = Vec::new();
+    for phase in ["New", "InProgress"] {
+        for r in catalog.restores_in(phase).await? {
+            if !which.takes(r.owner.as_deref(), r.heartbeat_at.as_deref(), &r.created_at) {
+                continue;
+            }
+            let applied = match r.items_total {
+                Some(total) => format!("{} of {total} items were applied", r.items_done),
+                None => "nothing was applied".to_string(),
+            };
+            let reason = format!(
+                "interrupted: the server stopped while this restore was running; {applied}. \
+                 Run it again with the update or skip policy to finish"
+            );
+            catalog
+                .update_restore(
+                    &r.name,
+                    "Failed",
+                    Some(&reason),
+                    None,
+                    r.items_done,
+                    r.items_total,
+                    r.warnings,
+                    r.errors + 1,
+                )
+                .await?;
+            catalog
+                .record_activity(
+                    "system",
+                    "restore.interrupted",
+                    &format!("restore/{}", r.name),
+                    &format!("restore {} marked Failed: {reason}", r.name),
+                    None,
+                )
+                .await?;
+            out.push(r.name);
+        }
+    }
+    Ok(out)
+}
+
 /// A name for a restore the user did not name: `<backup>-<UTC timestamp>`,
 /// with `-dryrun` before the timestamp for a plan, so a plan never takes
 /// the name of the real run that follows it, and `-2`, `-3`… for the second
