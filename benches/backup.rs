@@ -51,7 +51,7 @@ async fn main() {
         let (mut objects, mut calls) = (0usize, 0usize);
         for (ar, _) in &resources {
             let api: Api<DynamicObject> = Api::all_with(client.clone(), ar);
-            let mut params = ListParams::default().limit(engine::PAGE_SIZE);
+            let mut params = ListParams::default().limit(lifeboat::cluster::pager::PAGE_SIZE);
             loop {
                 calls += 1;
                 let page = api.list(&params).await.expect("list");

@@ -365,21 +365,32 @@ pub fn inspect(file: &Path, manifest: Option<&Path>) -> Result<()> {
     let source =
         std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?;
     let mut counts = Counts(Default::default(), 0);
-    let read = archive::reader::read_entries(std::io::BufReader::new(source), &mut counts)
-        .map_err(|e| anyhow!("{}: {e}", file.display()))?;
+    let expected = manifest
+        .as_ref()
+        .map(|m| {
+            m.files
+                .get(archive::RESOURCES_FILE)
+                .cloned()
+                .ok_or_else(|| anyhow!("the manifest lists no resources file"))
+        })
+        .transpose()?;
+    let read = archive::reader::read_entries(
+        std::io::BufReader::new(source),
+        &mut counts,
+        expected.as_ref(),
+    )
+    .map_err(|e| match e {
+        archive::ArchiveError::Damaged { ref message, .. } if message.contains("the manifest") => {
+            anyhow!("the archive does not match the manifest (damaged or from another backup): {e}")
+        }
+        e => anyhow!("{}: {e}", file.display()),
+    })?;
     let Counts(counts, total) = counts;
     for (gr, n) in &counts {
         println!("{n:>8}  {gr}");
     }
     println!("{total:>8}  objects in total; sha256 {}", read.sha256);
     if let Some(m) = manifest {
-        let expected = m
-            .files
-            .get(archive::RESOURCES_FILE)
-            .ok_or_else(|| anyhow!("the manifest lists no resources file"))?;
-        archive::verify_resources(&read, expected).map_err(|e| {
-            anyhow!("the archive does not match the manifest (damaged or from another backup): {e}")
-        })?;
         if m.resources != counts || m.items != total {
             bail!("the archive's object counts differ from the manifest's");
         }

@@ -89,16 +89,38 @@ impl<R: Read> Read for Capped<R> {
 
 /// Reads `resources.tar.zst` from `source`, visiting each entry, then reads
 /// the source to its end; returns the size and SHA-256 of what was read.
+/// With `expected` (the manifest's), a file that differs from it is refused
+/// as such — the cause — even when the damage also broke decoding.
 pub fn read_entries<R: Read>(
     source: R,
     visitor: &mut dyn Visitor,
+    expected: Option<&FileInfo>,
 ) -> Result<FileInfo, ArchiveError> {
-    let file = RESOURCES_FILE;
     let mut hashing = Hashing {
         inner: source,
         hasher: Sha256::new(),
         size: 0,
     };
+    let visited = visit_entries(&mut hashing, visitor);
+    // The rest of the file (zstd's end, padding) counts for the checksum too.
+    let drained = std::io::copy(&mut hashing, &mut std::io::sink());
+    let read = FileInfo {
+        size: hashing.size,
+        sha256: hex::encode(hashing.hasher.finalize()),
+    };
+    if let Some(expected) = expected {
+        verify_resources(&read, expected)?;
+    }
+    visited?;
+    drained.map_err(|e| ArchiveError::damaged(RESOURCES_FILE, format!("reading failed: {e}")))?;
+    Ok(read)
+}
+
+fn visit_entries<R: Read>(
+    hashing: &mut Hashing<R>,
+    visitor: &mut dyn Visitor,
+) -> Result<(), ArchiveError> {
+    let file = RESOURCES_FILE;
     let exceeded = Arc::new(AtomicBool::new(false));
     let too_large = |exceeded: &AtomicBool, e: std::io::Error, what: String| {
         if exceeded.load(Ordering::Relaxed) {
@@ -111,7 +133,7 @@ pub fn read_entries<R: Read>(
         }
     };
     {
-        let mut decoder = zstd::stream::read::Decoder::new(&mut hashing)
+        let mut decoder = zstd::stream::read::Decoder::new(hashing)
             .map_err(|e| ArchiveError::damaged(file, e))?;
         decoder
             .window_log_max(MAX_WINDOW_LOG)
@@ -170,13 +192,7 @@ pub fn read_entries<R: Read>(
             visitor.visit(Entry { name, data })?;
         }
     }
-    // The rest of the file (zstd's end, padding) counts for the checksum too.
-    std::io::copy(&mut hashing, &mut std::io::sink())
-        .map_err(|e| ArchiveError::damaged(file, format!("reading failed: {e}")))?;
-    Ok(FileInfo {
-        size: hashing.size,
-        sha256: hex::encode(hashing.hasher.finalize()),
-    })
+    Ok(())
 }
 
 /// Compares what was read with what the manifest says.
@@ -286,8 +302,8 @@ pub async fn read_resources<V: Visitor + Send + 'static>(
     let source = tokio_util::io::SyncIoBridge::new(reader);
     tokio::task::spawn_blocking(move || {
         // Never more than the manifest's size (plus one byte, to notice more).
-        let read = read_entries(source.take(expected.size.saturating_add(1)), &mut visitor)?;
-        verify_resources(&read, &expected)?;
+        let source = source.take(expected.size.saturating_add(1));
+        read_entries(source, &mut visitor, Some(&expected))?;
         Ok::<_, ArchiveError>(visitor)
     })
     .await
@@ -392,7 +408,7 @@ mod tests {
     fn entries_are_read_and_the_whole_file_is_hashed() {
         let bytes = tar_zst(&[("resources/pods/namespaces/a/p.json", b"{}")]);
         let mut names = Names(Vec::new());
-        let read = read_entries(bytes.as_slice(), &mut names).expect("reads");
+        let read = read_entries(bytes.as_slice(), &mut names, None).expect("reads");
         assert_eq!(names.0, ["resources/pods/namespaces/a/p.json"]);
         assert_eq!(read.size, bytes.len() as u64);
         assert_eq!(read.sha256, hex::encode(Sha256::digest(&bytes)));
@@ -401,22 +417,29 @@ mod tests {
             sha256: "0".repeat(64),
         };
         assert!(verify_resources(&read, &wrong).is_err());
+        // A flipped byte breaks decoding too, but the refusal names the cause.
+        let mut damaged = bytes.clone();
+        let middle = damaged.len() / 2;
+        damaged[middle] ^= 0x5a;
+        let err =
+            read_entries(damaged.as_slice(), &mut Names(Vec::new()), Some(&read)).unwrap_err();
+        assert!(err.to_string().contains("checksum"), "{err}");
     }
 
     #[test]
     fn hostile_archives_are_refused() {
         let escape = tar_zst(&[("resources/../../etc/x.json", b"{}")]);
-        let err = read_entries(escape.as_slice(), &mut Names(Vec::new())).unwrap_err();
+        let err = read_entries(escape.as_slice(), &mut Names(Vec::new()), None).unwrap_err();
         assert!(err.to_string().contains("outside resources/"), "{err}");
 
         // 64 MiB of zeros as one entry: refused by its size, not read.
         let big = vec![0u8; (MAX_ENTRY_BYTES + 1) as usize];
         let bomb = tar_zst(&[("resources/pods/cluster/big.json", &big)]);
         assert!(bomb.len() < 1 << 20, "compresses to almost nothing");
-        let err = read_entries(bomb.as_slice(), &mut Names(Vec::new())).unwrap_err();
+        let err = read_entries(bomb.as_slice(), &mut Names(Vec::new()), None).unwrap_err();
         assert!(matches!(err, ArchiveError::TooLarge { .. }), "{err}");
 
         let garbage = b"not zstd at all".to_vec();
-        assert!(read_entries(garbage.as_slice(), &mut Names(Vec::new())).is_err());
+        assert!(read_entries(garbage.as_slice(), &mut Names(Vec::new()), None).is_err());
     }
 }

@@ -3,21 +3,22 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 
 use chrono::{SecondsFormat, Utc};
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, DynamicObject, ListParams};
-use kube::discovery::{ApiCapabilities, ApiResource, Discovery, Scope, verbs};
+use kube::api::Api;
+use kube::discovery::{ApiCapabilities, ApiResource, Scope, verbs};
 use serde_json::{Value, json};
 
 use super::spec::{BackupSpec, ClusterResources};
 use crate::archive::{self, ArchiveWriter, ClusterInfo, Manifest};
 use crate::catalog::{BackupPhase, Catalog};
+use crate::cluster::discovery::gr;
+use crate::cluster::discovery::{self, group_resource};
+use crate::cluster::pager::Pager;
 use crate::storage::{DynStore, put_bytes};
 
-/// Objects per list call.
-pub const PAGE_SIZE: u32 = 500;
 /// At most this many exactly-named namespaces are listed one by one; more are
 /// listed cluster-wide and filtered on the way (one call per resource and page).
 pub const PER_NAMESPACE_LISTING_MAX: usize = 5;
@@ -72,14 +73,6 @@ impl Log {
     }
 }
 
-fn group_resource(ar: &ApiResource) -> String {
-    if ar.group.is_empty() {
-        ar.plural.clone()
-    } else {
-        format!("{}.{}", ar.plural, ar.group)
-    }
-}
-
 /// What the selected namespaced objects point at, for `auto` cluster resources.
 #[derive(Default)]
 struct References {
@@ -97,7 +90,7 @@ impl References {
             self.namespaces.insert(ns.to_string());
         }
         match gr {
-            "persistentvolumeclaims" => {
+            gr::PERSISTENT_VOLUME_CLAIMS => {
                 if let Some(v) = obj["spec"]["volumeName"].as_str() {
                     self.persistent_volumes.insert(v.to_string());
                 }
@@ -120,15 +113,15 @@ impl References {
     fn wants(&self, spec: &BackupSpec, gr: &str, obj: &Value) -> bool {
         let name = obj["metadata"]["name"].as_str().unwrap_or_default();
         match gr {
-            "namespaces" => spec.includes_namespace(name),
-            "persistentvolumes" => {
+            gr::NAMESPACES => spec.includes_namespace(name),
+            gr::PERSISTENT_VOLUMES => {
                 self.persistent_volumes.contains(name)
                     || obj["spec"]["claimRef"]["namespace"]
                         .as_str()
                         .is_some_and(|ns| spec.includes_namespace(ns))
             }
             "storageclasses.storage.k8s.io" => self.storage_classes.contains(name),
-            "customresourcedefinitions.apiextensions.k8s.io" => self.crds.contains(name),
+            gr::CRDS => self.crds.contains(name),
             "clusterroles.rbac.authorization.k8s.io" => self.cluster_roles.contains(name),
             "clusterrolebindings.rbac.authorization.k8s.io" => {
                 obj["subjects"].as_array().is_some_and(|s| {
@@ -144,195 +137,30 @@ impl References {
     }
 }
 
-/// Discovers every listable resource at its group's preferred version.
-async fn discover(
+/// Every listable resource, each underlying resource once (see
+/// `take_cohabiting_once`), noting choices in the backup's log.
+async fn listable_resources(
     client: &kube::Client,
     log: &mut Log,
 ) -> Result<Vec<(ApiResource, ApiCapabilities)>, String> {
-    let discovery = match Discovery::new(client.clone()).run_aggregated().await {
-        Ok(d) => d,
-        Err(e) => {
-            log.info(format!(
-                "aggregated discovery failed ({e}); using per-group discovery"
-            ));
-            Discovery::new(client.clone())
-                .run()
-                .await
-                .map_err(|e| format!("API discovery failed: {e}"))?
-        }
-    };
-    let listable = discovery
-        .groups()
-        .flat_map(|g| g.recommended_resources())
+    let discovered = discovery::discover(client)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Some(why) = &discovered.fallback {
+        log.info(why.clone());
+    }
+    let listable = discovered
+        .resources
+        .into_iter()
         .filter(|(_, caps)| caps.supports_operation(verbs::LIST));
-    let (taken, skipped) = take_cohabiting_once(listable);
+    let (taken, skipped) = discovery::take_cohabiting_once(listable);
     for (ar, kept) in skipped {
         log.info(format!(
             "{}: the same objects as {kept}, taken once through {kept}",
-            gr_name(&ar)
+            group_resource(&ar)
         ));
     }
     Ok(taken)
-}
-
-/// Resources kube-apiserver serves through more than one group from one
-/// store: Events through `v1` and `events.k8s.io`, and on old servers
-/// workloads through `extensions` beside `apps`, `networking.k8s.io` and
-/// `policy`. The first group listed is the one backed up (as Velero does).
-const COHABITING: &[(&str, &[&str])] = &[
-    ("events", &["", "events.k8s.io"]),
-    ("deployments", &["apps", "extensions"]),
-    ("daemonsets", &["apps", "extensions"]),
-    ("replicasets", &["apps", "extensions"]),
-    ("networkpolicies", &["networking.k8s.io", "extensions"]),
-    ("ingresses", &["networking.k8s.io", "extensions"]),
-    ("podsecuritypolicies", &["policy", "extensions"]),
-];
-
-fn gr_name(ar: &ApiResource) -> String {
-    if ar.group.is_empty() {
-        ar.plural.clone()
-    } else {
-        format!("{}.{}", ar.plural, ar.group)
-    }
-}
-
-/// A resource left out, with the name of the one taken in its place.
-type LeftOut = (ApiResource, String);
-
-/// Keeps each cohabiting resource once, through its preferred group; returns
-/// what was kept and what was left out.
-pub(crate) fn take_cohabiting_once<C>(
-    resources: impl IntoIterator<Item = (ApiResource, C)>,
-) -> (Vec<(ApiResource, C)>, Vec<LeftOut>) {
-    let all: Vec<(ApiResource, C)> = resources.into_iter().collect();
-    let served: BTreeSet<(String, String)> = all
-        .iter()
-        .map(|(ar, _)| (ar.group.clone(), ar.plural.clone()))
-        .collect();
-    let mut taken = Vec::with_capacity(all.len());
-    let mut skipped = Vec::new();
-    for (ar, caps) in all {
-        let preferred = COHABITING
-            .iter()
-            .find(|(plural, groups)| *plural == ar.plural && groups.contains(&ar.group.as_str()))
-            .and_then(|(plural, groups)| {
-                groups
-                    .iter()
-                    .find(|g| served.contains(&(g.to_string(), plural.to_string())))
-            });
-        match preferred {
-            Some(g) if *g != ar.group => {
-                let kept = if g.is_empty() {
-                    ar.plural.clone()
-                } else {
-                    format!("{}.{g}", ar.plural)
-                };
-                skipped.push((ar, kept));
-            }
-            _ => taken.push((ar, caps)),
-        }
-    }
-    (taken, skipped)
-}
-
-type PageResult = Result<(Value, ListParams), kube::Error>;
-
-/// One resource's objects, a page at a time: the page being written and the
-/// next one being fetched are all that is in memory. Pages are read as plain
-/// JSON, so objects reach the archive as the API returned them, parsed once.
-pub(crate) struct Pager {
-    client: kube::Client,
-    path: String,
-    first: Option<ListParams>,
-    pending: Option<tokio::task::JoinHandle<PageResult>>,
-    api_version: String,
-    kind: String,
-    calls: Arc<AtomicU64>,
-}
-
-impl Pager {
-    pub(crate) fn new(
-        client: &kube::Client,
-        calls: Arc<AtomicU64>,
-        ar: &ApiResource,
-        namespace: Option<&str>,
-        selector: Option<&str>,
-    ) -> Self {
-        use kube::Resource;
-        let mut params = ListParams::default().limit(PAGE_SIZE);
-        if let Some(sel) = selector {
-            params = params.labels(sel);
-        }
-        Self {
-            client: client.clone(),
-            path: DynamicObject::url_path(ar, namespace),
-            first: Some(params),
-            pending: None,
-            api_version: ar.api_version.clone(),
-            kind: ar.kind.clone(),
-            calls,
-        }
-    }
-
-    fn fetch(&mut self, params: ListParams) {
-        self.calls.fetch_add(1, Ordering::Relaxed);
-        let client = self.client.clone();
-        let path = self.path.clone();
-        self.pending = Some(tokio::spawn(async move {
-            let request = kube::core::Request::new(path)
-                .list(&params)
-                .map_err(kube::Error::BuildRequest)?;
-            let page: Value = client.request(request).await?;
-            Ok((page, params))
-        }));
-    }
-
-    /// The next page (objects as the API returned them, minus managedFields),
-    /// or `None` at the end. The page after it is already being fetched.
-    pub(crate) async fn next(&mut self) -> Result<Option<Vec<Value>>, kube::Error> {
-        if let Some(params) = self.first.take() {
-            self.fetch(params);
-        }
-        let Some(pending) = self.pending.take() else {
-            return Ok(None);
-        };
-        let (mut page, params) = pending
-            .await
-            .map_err(|e| kube::Error::Service(Box::new(e)))??;
-        if let Some(token) = page["metadata"]["continue"]
-            .as_str()
-            .filter(|c| !c.is_empty())
-        {
-            self.fetch(params.continue_token(token));
-        }
-        let items = match page.get_mut("items").map(Value::take) {
-            Some(Value::Array(items)) => items,
-            _ => Vec::new(),
-        };
-        Ok(Some(
-            items
-                .into_iter()
-                .map(|mut obj| {
-                    if let Some(meta) = obj["metadata"].as_object_mut() {
-                        meta.remove("managedFields");
-                    }
-                    // List items come without their type; the archive keeps it.
-                    obj["apiVersion"] = Value::String(self.api_version.clone());
-                    obj["kind"] = Value::String(self.kind.clone());
-                    obj
-                })
-                .collect(),
-        ))
-    }
-}
-
-impl Drop for Pager {
-    fn drop(&mut self) {
-        if let Some(p) = self.pending.take() {
-            p.abort();
-        }
-    }
 }
 
 /// An object's path in the archive and its bytes.
@@ -518,7 +346,7 @@ async fn capture(
             .and_then(|n| n.metadata.uid)
             .unwrap_or_default(),
     };
-    let resources = discover(&ctx.client, log).await?;
+    let resources = listable_resources(&ctx.client, log).await?;
     let (namespaced, cluster_scoped): (Vec<_>, Vec<_>) = resources
         .into_iter()
         .filter(|(ar, _)| spec.includes_resource(&group_resource(ar)))
@@ -602,8 +430,8 @@ async fn capture(
     // Volumes before classes: a selected PV names the StorageClass to take.
     let mut cluster_scoped = cluster_scoped;
     cluster_scoped.sort_by_key(|(ar, _)| match ar.plural.as_str() {
-        "namespaces" => 0,
-        "persistentvolumes" => 1,
+        gr::NAMESPACES => 0,
+        gr::PERSISTENT_VOLUMES => 1,
         _ => 2,
     });
     if failure.is_none() && spec.include_cluster_resources != ClusterResources::None {
@@ -625,7 +453,9 @@ async fn capture(
                     Ok(None) => break,
                     Err(e) => {
                         // Forbidden cluster-scoped types matter only when something would have been taken.
-                        if !auto_refs || matches!(gr.as_str(), "namespaces" | "persistentvolumes") {
+                        if !auto_refs
+                            || matches!(gr.as_str(), gr::NAMESPACES | gr::PERSISTENT_VOLUMES)
+                        {
                             log.warn(list_failure(&gr, &e));
                         }
                         break;
@@ -636,7 +466,7 @@ async fn capture(
                     if auto_refs && !refs.wants(spec, &gr, obj) {
                         continue;
                     }
-                    if gr == "persistentvolumes"
+                    if gr == gr::PERSISTENT_VOLUMES
                         && let Some(class) = obj["spec"]["storageClassName"].as_str()
                     {
                         refs.storage_classes.insert(class.to_string());
@@ -744,65 +574,5 @@ pub async fn remove_objects(store: &DynStore, name: &str) {
         for o in objects {
             let _ = store.delete(&o.key).await;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ar(group: &str, version: &str, plural: &str) -> ApiResource {
-        ApiResource {
-            group: group.into(),
-            version: version.into(),
-            api_version: if group.is_empty() {
-                version.into()
-            } else {
-                format!("{group}/{version}")
-            },
-            kind: String::new(),
-            plural: plural.into(),
-        }
-    }
-
-    #[test]
-    fn cohabiting_resources_are_taken_once_through_the_preferred_group() {
-        let discovered = [
-            ar("", "v1", "events"),
-            ar("", "v1", "pods"),
-            ar("events.k8s.io", "v1", "events"),
-            ar("extensions", "v1beta1", "ingresses"),
-            ar("networking.k8s.io", "v1", "ingresses"),
-            ar("extensions", "v1beta1", "deployments"),
-            ar("example.com", "v1", "events"),
-        ]
-        .map(|a| (a, ()));
-        let (taken, skipped) = take_cohabiting_once(discovered);
-        let names: Vec<String> = taken.iter().map(|(a, _)| gr_name(a)).collect();
-        assert_eq!(
-            names,
-            [
-                "events",
-                "pods",
-                "ingresses.networking.k8s.io",
-                // `apps` is not served here: `extensions` is the only home.
-                "deployments.extensions",
-                "events.example.com"
-            ]
-        );
-        let left: Vec<(String, String)> = skipped
-            .into_iter()
-            .map(|(a, kept)| (gr_name(&a), kept))
-            .collect();
-        assert_eq!(
-            left,
-            [
-                ("events.events.k8s.io".to_string(), "events".to_string()),
-                (
-                    "ingresses.extensions".to_string(),
-                    "ingresses.networking.k8s.io".to_string()
-                )
-            ]
-        );
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
-use kube::discovery::{ApiResource, Discovery, Scope, verbs};
+use kube::discovery::{ApiResource, verbs};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -13,6 +13,9 @@ use super::items::{self, Item};
 use super::spec::{ExistingResourcePolicy, RestoreSpec};
 use crate::archive::{self, ArchiveError, Manifest};
 use crate::catalog::{Catalog, CatalogError};
+use crate::cluster::discovery;
+use crate::cluster::discovery::gr;
+use crate::cluster::pager::Pager;
 use crate::storage::DynStore;
 
 /// Objects created at once within one tier.
@@ -106,28 +109,12 @@ pub async fn load(
     Ok((manifest, selection.items))
 }
 
-fn gr_of(ar: &ApiResource) -> String {
-    if ar.group.is_empty() {
-        ar.plural.clone()
-    } else {
-        format!("{}.{}", ar.plural, ar.group)
-    }
-}
-
+/// The resources a restore can create, by group-resource.
 async fn discover(client: &kube::Client) -> Result<HashMap<String, (ApiResource, bool)>, String> {
-    let discovery = match Discovery::new(client.clone()).run_aggregated().await {
-        Ok(d) => d,
-        Err(_) => Discovery::new(client.clone())
-            .run()
-            .await
-            .map_err(|e| format!("API discovery failed: {e}"))?,
-    };
-    Ok(discovery
-        .groups()
-        .flat_map(|g| g.recommended_resources())
-        .filter(|(_, caps)| caps.supports_operation(verbs::CREATE))
-        .map(|(ar, caps)| (gr_of(&ar), (ar, caps.scope == Scope::Namespaced)))
-        .collect())
+    Ok(discovery::discover(client)
+        .await
+        .map_err(|e| e.to_string())?
+        .by_name(verbs::CREATE))
 }
 
 fn api_for(
@@ -152,7 +139,7 @@ pub async fn plan(
     let resources = discover(&ctx.client).await?;
     let restored_pvs: BTreeSet<String> = items
         .iter()
-        .filter(|i| i.group_resource == "persistentvolumes")
+        .filter(|i| i.group_resource == gr::PERSISTENT_VOLUMES)
         .filter(|i| i.object["spec"]["persistentVolumeReclaimPolicy"] == "Retain")
         .filter(|i| {
             i.object["spec"]["claimRef"]["namespace"]
@@ -167,7 +154,7 @@ pub async fn plan(
             .namespace
             .as_deref()
             .map(|ns| spec.target_namespace(ns).to_string());
-        let target_name = if item.group_resource == "namespaces" {
+        let target_name = if item.group_resource == gr::NAMESPACES {
             spec.target_namespace(&item.name).to_string()
         } else {
             item.name.clone()
@@ -234,13 +221,7 @@ async fn compare_with_live(
         let mut live: HashMap<(Option<String>, String), Value> = HashMap::new();
         let mut failure = None;
         for scope in scopes {
-            let mut pager = crate::backup::engine::Pager::new(
-                &ctx.client,
-                calls.clone(),
-                ar,
-                scope.as_deref(),
-                None,
-            );
+            let mut pager = Pager::new(&ctx.client, calls.clone(), ar, scope.as_deref(), None);
             loop {
                 match pager.next().await {
                     Ok(Some(page)) => {
@@ -402,7 +383,7 @@ pub async fn apply(
 ) -> Result<Vec<PlanItem>, String> {
     let mut resources = discover(&ctx.client).await?;
     // Namespaces that objects land in must exist, even when the backup did not carry them.
-    let namespaces_rt = resources.get("namespaces").map(|(ar, _)| ar.clone());
+    let namespaces_rt = resources.get(gr::NAMESPACES).map(|(ar, _)| ar.clone());
     if let Some(ar) = namespaces_rt {
         let wanted: BTreeSet<String> = plan
             .iter()
@@ -411,7 +392,7 @@ pub async fn apply(
             .collect();
         let carried: BTreeSet<String> = plan
             .iter()
-            .filter(|p| p.group_resource == "namespaces")
+            .filter(|p| p.group_resource == gr::NAMESPACES)
             .map(|p| p.name.clone())
             .collect();
         let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &ar);
@@ -474,7 +455,7 @@ pub async fn apply(
             .iter()
             .filter(|p| {
                 p.tier == tier
-                    && p.group_resource == "customresourcedefinitions.apiextensions.k8s.io"
+                    && p.group_resource == gr::CRDS
                     && p.result.as_deref() == Some("created")
             })
             .map(|p| p.name.clone())

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::spec::RestoreSpec;
+use crate::cluster::discovery::gr;
 
 /// One object read from the archive.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -65,7 +66,7 @@ pub fn excluded_reason(
     {
         return Some("excluded by the namespace filter".into());
     }
-    if gr == "namespaces" && !spec.includes_namespace(&item.name) {
+    if gr == gr::NAMESPACES && !spec.includes_namespace(&item.name) {
         return Some("excluded by the namespace filter".into());
     }
     if let Some(sel) = spec.label_selector.as_deref().filter(|s| !s.is_empty())
@@ -88,10 +89,10 @@ pub fn excluded_reason(
         {
             return Some("mirror pods belong to the kubelet".into());
         }
-        "replicasets.apps" if owners.contains(&"Deployment") => {
+        gr::REPLICA_SETS if owners.contains(&"Deployment") => {
             return Some("its Deployment recreates it".into());
         }
-        "jobs.batch" if owners.contains(&"CronJob") => {
+        gr::JOBS if owners.contains(&"CronJob") => {
             return Some("its CronJob recreates it".into());
         }
         "configmaps" if item.name == "kube-root-ca.crt" => {
@@ -100,7 +101,7 @@ pub fn excluded_reason(
         "secrets" if item.object["type"] == "kubernetes.io/service-account-token" => {
             return Some("ServiceAccount token Secrets are issued by the cluster".into());
         }
-        "persistentvolumes" => {
+        gr::PERSISTENT_VOLUMES => {
             let policy = item.object["spec"]["persistentVolumeReclaimPolicy"]
                 .as_str()
                 .unwrap_or("Delete");
@@ -166,11 +167,11 @@ pub fn label_selector_matches(selector: &str, labels: &Value) -> bool {
 /// Restore order: lower tiers first. Custom resources and anything unknown come last.
 pub fn tier(group_resource: &str) -> usize {
     const ORDER: &[&[&str]] = &[
-        &["customresourcedefinitions.apiextensions.k8s.io"],
-        &["namespaces"],
+        &[gr::CRDS],
+        &[gr::NAMESPACES],
         &["storageclasses.storage.k8s.io"],
-        &["persistentvolumes"],
-        &["persistentvolumeclaims"],
+        &[gr::PERSISTENT_VOLUMES],
+        &[gr::PERSISTENT_VOLUME_CLAIMS],
         &["serviceaccounts"],
         &["secrets"],
         &["configmaps"],
@@ -189,9 +190,9 @@ pub fn tier(group_resource: &str) -> usize {
             "deployments.apps",
             "statefulsets.apps",
             "daemonsets.apps",
-            "replicasets.apps",
+            gr::REPLICA_SETS,
             "cronjobs.batch",
-            "jobs.batch",
+            gr::JOBS,
             "pods",
         ],
         &["ingresses.networking.k8s.io"],
@@ -247,17 +248,17 @@ pub fn rewrite(
         labels["lifeboat.io/backup"] = json!(spec.backup_name);
         labels["lifeboat.io/restore"] = json!(restore_name);
     }
-    if !spec.restore_status && gr != "customresourcedefinitions.apiextensions.k8s.io" {
+    if !spec.restore_status && gr != gr::CRDS {
         if let Some(m) = obj.as_object_mut() {
             m.remove("status");
         }
-    } else if gr == "customresourcedefinitions.apiextensions.k8s.io"
+    } else if gr == gr::CRDS
         && let Some(m) = obj.as_object_mut()
     {
         m.remove("status");
     }
     match gr {
-        "namespaces" => {
+        gr::NAMESPACES => {
             let target = spec.target_namespace(&item.name).to_string();
             obj["metadata"]["name"] = json!(target);
             if let Some(l) = obj["metadata"]["labels"].as_object_mut() {
@@ -291,7 +292,7 @@ pub fn rewrite(
                 s.remove("nodeName");
             }
         }
-        "jobs.batch" => {
+        gr::JOBS => {
             // The uid labels tie the Job to its old selector; the API server
             // sets new ones. `job-name` labels stay: users select on them.
             let strip = |labels: &mut Value| {
@@ -309,7 +310,7 @@ pub fn rewrite(
             strip(&mut obj["spec"]["template"]["metadata"]["labels"]);
             strip(&mut obj["metadata"]["labels"]);
         }
-        "persistentvolumes" => {
+        gr::PERSISTENT_VOLUMES => {
             if let Some(claim) = obj["spec"]["claimRef"].as_object_mut() {
                 claim.remove("uid");
                 claim.remove("resourceVersion");
@@ -322,7 +323,7 @@ pub fn rewrite(
                 }
             }
         }
-        "persistentvolumeclaims" => {
+        gr::PERSISTENT_VOLUME_CLAIMS => {
             let volume = obj["spec"]["volumeName"].as_str().map(str::to_string);
             if volume.is_none_or(|v| !restored_pvs.contains(&v)) {
                 if let Some(s) = obj["spec"].as_object_mut() {

@@ -2,6 +2,9 @@
 //! context, `$KUBECONFIG`, `~/.kube/config`) or the in-cluster ServiceAccount,
 //! exactly as kube-rs resolves it. Lifeboat has no other path to a cluster.
 
+pub mod discovery;
+pub mod pager;
+
 use std::time::Duration;
 
 use crate::config::Config;
