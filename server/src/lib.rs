@@ -7,11 +7,13 @@ pub mod backup;
 pub mod catalog;
 pub mod cluster;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod health;
 pub mod http;
 pub mod restore;
 pub mod schedule;
+pub mod selection;
 pub mod serve;
 pub mod storage;
 

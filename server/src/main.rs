@@ -175,6 +175,21 @@ fn init_logging(config: &Config) {
     }
 }
 
+#[cfg(feature = "demo")]
+async fn run_demo(config: &Config) -> Result<(), String> {
+    lifeboat::demo::run(config).await.map_err(|e| e.to_string())
+}
+
+/// A build without the simulator (`--no-default-features`) has no demo.
+#[cfg(not(feature = "demo"))]
+async fn run_demo(_: &Config) -> Result<(), String> {
+    Err(
+        "this lifeboat was built without the simulated demo cluster; \
+         build it with the `demo` feature (the default) to run `lifeboat demo`"
+            .into(),
+    )
+}
+
 fn run_serve(config: &Config, demo: bool) -> ExitCode {
     init_logging(config);
     let runtime = match tokio::runtime::Runtime::new() {
@@ -185,9 +200,7 @@ fn run_serve(config: &Config, demo: bool) -> ExitCode {
         }
     };
     let result = if demo {
-        runtime
-            .block_on(lifeboat::demo::run(config))
-            .map_err(|e| e.to_string())
+        runtime.block_on(run_demo(config))
     } else {
         runtime
             .block_on(lifeboat::serve::serve(config))

@@ -40,25 +40,7 @@ pub enum BackupError {
 }
 
 /// Backup names are DNS-1123 labels, as they become object keys and labels.
-pub fn validate_name(name: &str) -> Result<(), SpecError> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if ok {
-        Ok(())
-    } else {
-        Err(SpecError {
-            field: "name".into(),
-            message: format!(
-                "`{name}` must be 1-63 lower-case letters, digits or '-', starting and ending with a letter or digit"
-            ),
-        })
-    }
-}
+pub use crate::selection::validate_name;
 
 /// Validates, records (phase New) and starts a backup; returns its record.
 pub async fn start(

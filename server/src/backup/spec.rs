@@ -2,6 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::selection::SpecError;
+use crate::selection::{self, LabelSelector, err};
+
 /// Which cluster-scoped resources a backup takes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -34,43 +37,6 @@ pub struct BackupSpec {
     pub ttl: Option<String>,
 }
 
-/// A spec problem, naming the field.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct SpecError {
-    pub field: String,
-    pub message: String,
-}
-
-fn err(field: &str, message: impl Into<String>) -> SpecError {
-    SpecError {
-        field: field.to_string(),
-        message: message.into(),
-    }
-}
-
-/// `*` and `?` globs over namespace or resource names.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => go(&p[1..], t) || (!t.is_empty() && go(p, &t[1..])),
-            (Some(b'?'), Some(_)) => go(&p[1..], &t[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
-            _ => false,
-        }
-    }
-    go(pattern.as_bytes(), text.as_bytes())
-}
-
-fn valid_glob(g: &str) -> bool {
-    !g.is_empty()
-        && g.len() <= 253
-        && g.chars().all(|c| {
-            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '.' | '*' | '?')
-        })
-}
-
 /// Parses a TTL such as `90m`, `72h`, `30d`, `1h30m` into seconds.
 pub fn parse_ttl(ttl: &str) -> Option<i64> {
     let mut total = 0i64;
@@ -95,23 +61,14 @@ pub fn parse_ttl(ttl: &str) -> Option<i64> {
 
 impl BackupSpec {
     pub fn validate(&self) -> Result<(), SpecError> {
-        for (field, globs) in [
-            ("includedNamespaces", &self.included_namespaces),
-            ("excludedNamespaces", &self.excluded_namespaces),
-            ("includedResources", &self.included_resources),
-            ("excludedResources", &self.excluded_resources),
-        ] {
-            if let Some(bad) = globs.iter().find(|g| !valid_glob(g)) {
-                return Err(err(
-                    field,
-                    format!(
-                        "`{bad}` is not a valid name or glob (lower-case letters, digits, '-', '.', '*' and '?')"
-                    ),
-                ));
-            }
-        }
+        selection::validate_globs([
+            ("includedNamespaces", self.included_namespaces.as_slice()),
+            ("excludedNamespaces", self.excluded_namespaces.as_slice()),
+            ("includedResources", self.included_resources.as_slice()),
+            ("excludedResources", self.excluded_resources.as_slice()),
+        ])?;
         if let Some(sel) = &self.label_selector {
-            parse_selector(sel).map_err(|m| err("labelSelector", m))?;
+            LabelSelector::parse(sel).map_err(|m| err("labelSelector", m))?;
         }
         if let Some(ttl) = &self.ttl
             && parse_ttl(ttl).is_none()
@@ -144,22 +101,20 @@ impl BackupSpec {
 
     /// Whether objects in `namespace` are selected.
     pub fn includes_namespace(&self, namespace: &str) -> bool {
-        (self.included_namespaces.is_empty()
-            || self
-                .included_namespaces
-                .iter()
-                .any(|g| glob_match(g, namespace)))
-            && !self
-                .excluded_namespaces
-                .iter()
-                .any(|g| glob_match(g, namespace))
+        selection::included(
+            namespace,
+            &self.included_namespaces,
+            &self.excluded_namespaces,
+        )
     }
 
     /// Whether a resource (`deployments.apps`, `pods`) is selected.
     pub fn includes_resource(&self, group_resource: &str) -> bool {
-        let matches = |g: &String| glob_match(g, group_resource) || g == "*";
-        (self.included_resources.is_empty() || self.included_resources.iter().any(matches))
-            && !self.excluded_resources.iter().any(matches)
+        selection::included(
+            group_resource,
+            &self.included_resources,
+            &self.excluded_resources,
+        )
     }
 
     /// The namespaces named without globs, when there are only those: then
@@ -177,49 +132,12 @@ impl BackupSpec {
     }
 }
 
-/// Checks a label selector's syntax the way the API server would.
-pub fn parse_selector(sel: &str) -> Result<(), String> {
-    let mut depth = 0;
-    for c in sel.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            _ => {}
-        }
-        if depth < 0 {
-            return Err(format!("`{sel}` has an unmatched ')'"));
-        }
-    }
-    if depth != 0 {
-        return Err(format!("`{sel}` has an unmatched '('"));
-    }
-    for part in sel.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let key = part
-            .trim_start_matches('!')
-            .split(['=', '!', ' '])
-            .next()
-            .unwrap_or_default();
-        let ok = !key.is_empty()
-            && key
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'));
-        if !ok && !part.contains(" in ") && !part.contains(" notin ") && !part.ends_with(')') {
-            return Err(format!("`{part}` is not a valid label requirement"));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn globs_and_filters() {
-        assert!(glob_match("shop-*", "shop-eu"));
-        assert!(glob_match("*", "x"));
-        assert!(glob_match("d?ta", "data"));
-        assert!(!glob_match("shop-*", "ops"));
         let spec = BackupSpec {
             included_namespaces: vec!["shop*".into(), "data".into()],
             excluded_namespaces: vec!["shop-test".into()],

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::spec::RestoreSpec;
 use crate::cluster::discovery::gr;
+use crate::selection::LabelSelector;
 
 /// One object read from the archive.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -70,7 +71,7 @@ pub fn excluded_reason(
         return Some("excluded by the namespace filter".into());
     }
     if let Some(sel) = spec.label_selector.as_deref().filter(|s| !s.is_empty())
-        && !label_selector_matches(sel, &item.object["metadata"]["labels"])
+        && !LabelSelector::parse(sel).is_ok_and(|s| s.matches(&item.object["metadata"]["labels"]))
     {
         return Some("excluded by the label selector".into());
     }
@@ -115,53 +116,6 @@ pub fn excluded_reason(
         _ => {}
     }
     None
-}
-
-/// A label selector in the API's syntax, evaluated on a labels map.
-pub fn label_selector_matches(selector: &str, labels: &Value) -> bool {
-    let get = |k: &str| labels.get(k).and_then(Value::as_str);
-    let mut depth = 0;
-    let mut parts = Vec::new();
-    let mut start = 0;
-    for (i, c) in selector.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                parts.push(&selector[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    parts.push(&selector[start..]);
-    parts
-        .into_iter()
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .all(|p| {
-            let set = |v: &str| -> Vec<String> {
-                v.trim()
-                    .trim_start_matches('(')
-                    .trim_end_matches(')')
-                    .split(',')
-                    .map(|x| x.trim().to_string())
-                    .collect()
-            };
-            if let Some(k) = p.strip_prefix('!') {
-                get(k.trim()).is_none()
-            } else if let Some((k, v)) = p.split_once("!=") {
-                get(k.trim()) != Some(v.trim())
-            } else if let Some((k, v)) = p.split_once("==").or_else(|| p.split_once('=')) {
-                get(k.trim()) == Some(v.trim())
-            } else if let Some((k, v)) = p.split_once(" notin ") {
-                get(k.trim()).is_none_or(|x| !set(v).iter().any(|s| s == x))
-            } else if let Some((k, v)) = p.split_once(" in ") {
-                get(k.trim()).is_some_and(|x| set(v).iter().any(|s| s == x))
-            } else {
-                get(p).is_some()
-            }
-        })
 }
 
 /// Restore order: lower tiers first. Custom resources and anything unknown come last.
@@ -592,9 +546,6 @@ mod tests {
 
     #[test]
     fn selectors_and_diffs() {
-        let labels = json!({"app": "web", "tier": "a"});
-        assert!(label_selector_matches("app=web,tier in (a,b)", &labels));
-        assert!(!label_selector_matches("app!=web", &labels));
         let wanted = json!({"metadata": {"name": "x", "labels": {"a": "1", "lifeboat.io/restore": "r"}}, "data": {"k": "v"}});
         let live = json!({"metadata": {"name": "x", "uid": "u", "labels": {"a": "1"}}, "data": {"k": "w"}});
         assert_eq!(diff(&wanted, &live), ["data.k"]);

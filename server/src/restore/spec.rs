@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backup::spec::{SpecError, glob_match, parse_selector};
+use crate::selection::{self, LabelSelector, SpecError, dns_label, err};
 
 /// What to do with an object that already exists in the cluster.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,37 +40,19 @@ pub struct RestoreSpec {
     pub resource_priorities: Vec<String>,
 }
 
-fn err(field: &str, message: impl Into<String>) -> SpecError {
-    SpecError {
-        field: field.into(),
-        message: message.into(),
-    }
-}
-
-fn dns_label(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 63
-        && s.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
-}
-
 impl RestoreSpec {
     pub fn validate(&self) -> Result<(), SpecError> {
         if self.backup_name.is_empty() {
             return Err(err("backupName", "is required"));
         }
-        let as_backup = crate::backup::BackupSpec {
-            included_namespaces: self.included_namespaces.clone(),
-            excluded_namespaces: self.excluded_namespaces.clone(),
-            included_resources: self.included_resources.clone(),
-            excluded_resources: self.excluded_resources.clone(),
-            ..Default::default()
-        };
-        as_backup.validate()?;
+        selection::validate_globs([
+            ("includedNamespaces", self.included_namespaces.as_slice()),
+            ("excludedNamespaces", self.excluded_namespaces.as_slice()),
+            ("includedResources", self.included_resources.as_slice()),
+            ("excludedResources", self.excluded_resources.as_slice()),
+        ])?;
         if let Some(sel) = &self.label_selector {
-            parse_selector(sel).map_err(|m| err("labelSelector", m))?;
+            LabelSelector::parse(sel).map_err(|m| err("labelSelector", m))?;
         }
         for (from, to) in &self.namespace_mapping {
             if !dns_label(from) || !dns_label(to) {
@@ -84,15 +66,11 @@ impl RestoreSpec {
     }
 
     pub fn includes_namespace(&self, ns: &str) -> bool {
-        (self.included_namespaces.is_empty()
-            || self.included_namespaces.iter().any(|g| glob_match(g, ns)))
-            && !self.excluded_namespaces.iter().any(|g| glob_match(g, ns))
+        selection::included(ns, &self.included_namespaces, &self.excluded_namespaces)
     }
 
     pub fn includes_resource(&self, gr: &str) -> bool {
-        let matches = |g: &String| g == "*" || glob_match(g, gr);
-        (self.included_resources.is_empty() || self.included_resources.iter().any(matches))
-            && !self.excluded_resources.iter().any(matches)
+        selection::included(gr, &self.included_resources, &self.excluded_resources)
     }
 
     /// The restore tier of a group-resource: the priorities first, then the default order.
