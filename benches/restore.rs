@@ -140,7 +140,7 @@ async fn main() {
         .expect("run");
     let restore_time = started.elapsed();
     let first_object = first.await.expect("watch").duration_since(started);
-    assert_eq!(phase, "Completed");
+    assert_eq!(phase, restore::RestorePhase::Completed);
     let record = catalog.restore("bench-restore").await.expect("record");
 
     println!("objects_seeded: {seeded}");

@@ -23,9 +23,9 @@ fn phase_class(phase: &str) -> &'static str {
 pub fn backup_history(backups: &[Value]) -> impl IntoView + use<> {
     let mut runs: Vec<&Value> = backups
         .iter()
-        .filter(|b| !b["completed_at"].is_null())
+        .filter(|b| !b["completedAt"].is_null())
         .collect();
-    runs.sort_by(|a, b| a["created_at"].as_str().cmp(&b["created_at"].as_str()));
+    runs.sort_by(|a, b| a["createdAt"].as_str().cmp(&b["createdAt"].as_str()));
     let runs: Vec<&Value> = runs.into_iter().rev().take(40).rev().collect();
     if runs.is_empty() {
         return None;
@@ -33,7 +33,7 @@ pub fn backup_history(backups: &[Value]) -> impl IntoView + use<> {
     let took: Vec<i64> = runs
         .iter()
         .map(|b| {
-            seconds_between(&b["started_at"], &b["completed_at"])
+            seconds_between(&b["startedAt"], &b["completedAt"])
                 .unwrap_or(0)
                 .max(0)
         })
@@ -89,7 +89,7 @@ pub fn backup_history(backups: &[Value]) -> impl IntoView + use<> {
 pub fn storage_growth(backups: &[Value]) -> impl IntoView + use<> {
     let mut sized: Vec<(&str, i64)> = backups
         .iter()
-        .filter_map(|b| Some((b["created_at"].as_str()?, b["size_bytes"].as_i64()?)))
+        .filter_map(|b| Some((b["createdAt"].as_str()?, b["sizeBytes"].as_i64()?)))
         .collect();
     sized.sort();
     if sized.is_empty() {

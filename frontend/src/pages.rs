@@ -156,7 +156,7 @@ fn pod_table(pods: Vec<Value>, with_namespace: bool) -> AnyView {
                             <td>{badge(p["phase"].as_str().unwrap_or_default())}</td>
                             <td>{format!("{}/{}", text(&p["ready"]), text(&p["containers"]))}</td>
                             <td>{text(&p["restarts"])}</td>
-                            <td>{duration(p["age_seconds"].as_i64().unwrap_or(0))}</td>
+                            <td>{duration(p["ageSeconds"].as_i64().unwrap_or(0))}</td>
                             <td>{reasons(&p["health"])}</td>
                         </tr>
                     }
@@ -391,13 +391,13 @@ fn backups(page: RwSignal<PageData>) -> impl IntoView {
                             <tr>
                                 <th scope="row"><a href=format!("/backups/{n}")>{n.clone()}</a></th>
                                 <td>{badge(b["phase"].as_str().unwrap_or_default())}</td>
-                                <td>{time(&b["created_at"])}</td>
-                                <td>{seconds_between(&b["started_at"], &b["completed_at"]).map(duration).unwrap_or_else(|| "—".into())}</td>
-                                <td>{text(&b["items_done"])}</td>
-                                <td>{bytes(&b["size_bytes"])}</td>
+                                <td>{time(&b["createdAt"])}</td>
+                                <td>{seconds_between(&b["startedAt"], &b["completedAt"]).map(duration).unwrap_or_else(|| "—".into())}</td>
+                                <td>{text(&b["itemsDone"])}</td>
+                                <td>{bytes(&b["sizeBytes"])}</td>
                                 <td>{text(&b["schedule"])}</td>
-                                <td>{text(&b["storage_location"])}</td>
-                                <td>{b["expires_at"].as_str().map(|_| time(&b["expires_at"])).unwrap_or_else(|| "never".into())}</td>
+                                <td>{text(&b["storageLocation"])}</td>
+                                <td>{b["expiresAt"].as_str().map(|_| time(&b["expiresAt"])).unwrap_or_else(|| "never".into())}</td>
                             </tr>
                         }
                     }).collect_view()}</tbody>
@@ -491,19 +491,19 @@ fn backup(page: RwSignal<PageData>) -> impl IntoView {
             let running = matches!(phase.as_str(), "New" | "InProgress");
             view! {
                 <dl class="facts">
-                    <dt>"Phase"</dt><dd data-phase=phase.clone()>{badge(&phase)} " " {note(&v["phase_reason"])}</dd>
-                    <dt>"Items"</dt><dd>{text(&v["items_done"])}</dd>
-                    <dt>"Size"</dt><dd>{bytes(&v["size_bytes"])}</dd>
-                    <dt>"Location"</dt><dd><a href="/storage">{text(&v["storage_location"])}</a></dd>
-                    <dt>"Started"</dt><dd>{time(&v["started_at"])}</dd>
-                    <dt>"Completed"</dt><dd>{time(&v["completed_at"])}</dd>
-                    <dt>"Took"</dt><dd>{seconds_between(&v["started_at"], &v["completed_at"]).map(duration).unwrap_or_else(|| "—".into())}</dd>
-                    <dt>"Expires"</dt><dd>{v["expires_at"].as_str().map(|_| time(&v["expires_at"])).unwrap_or_else(|| "never".into())}</dd>
+                    <dt>"Phase"</dt><dd data-phase=phase.clone()>{badge(&phase)} " " {note(&v["phaseReason"])}</dd>
+                    <dt>"Items"</dt><dd>{text(&v["itemsDone"])}</dd>
+                    <dt>"Size"</dt><dd>{bytes(&v["sizeBytes"])}</dd>
+                    <dt>"Location"</dt><dd><a href="/storage">{text(&v["storageLocation"])}</a></dd>
+                    <dt>"Started"</dt><dd>{time(&v["startedAt"])}</dd>
+                    <dt>"Completed"</dt><dd>{time(&v["completedAt"])}</dd>
+                    <dt>"Took"</dt><dd>{seconds_between(&v["startedAt"], &v["completedAt"]).map(duration).unwrap_or_else(|| "—".into())}</dd>
+                    <dt>"Expires"</dt><dd>{v["expiresAt"].as_str().map(|_| time(&v["expiresAt"])).unwrap_or_else(|| "never".into())}</dd>
                     <dt>"Namespaces"</dt><dd>{let ns = items(&v["spec"]["includedNamespaces"]); if ns.is_empty() { "all".to_string() } else { ns.iter().map(text).collect::<Vec<_>>().join(", ") }}</dd>
                     <dt>"Warnings / errors"</dt><dd>{format!("{} / {}", text(&v["warnings"]), text(&v["errors"]))}</dd>
                 </dl>
                 {running.then(|| view! {
-                    <p role="status" aria-live="polite"><progress aria-label="Backup progress"></progress> {format!(" {} items, {} written so far", text(&v["items_done"]), bytes(&v["bytes_done"]))}</p>
+                    <p role="status" aria-live="polite"><progress aria-label="Backup progress"></progress> {format!(" {} items, {} written so far", text(&v["itemsDone"]), bytes(&v["bytesDone"]))}</p>
                 })}
                 {(v["missingFromStorage"] == true).then(|| view! { <div class="error" role="alert">"This backup's manifest is missing from storage: it cannot be restored. Check the bucket."</div> })}
             }
@@ -865,7 +865,7 @@ fn restore(page: RwSignal<PageData>) -> impl IntoView {
         items(&backups_list()["items"])
             .into_iter()
             .filter(|b| b["phase"] == "Completed" || b["phase"] == "PartiallyFailed")
-            .map(|b| (text(&b["name"]), time(&b["completed_at"])))
+            .map(|b| (text(&b["name"]), time(&b["completedAt"])))
             .collect::<Vec<_>>()
     };
     view! {
@@ -953,7 +953,7 @@ fn plan_view(r: Value) -> impl IntoView {
     let plan_items = items(&r["plan"]["items"]);
     view! {
         <div class="plan" data-phase=text(&r["phase"])>
-            <p>{badge(r["phase"].as_str().unwrap_or_default())} " " {note(&r["phase_reason"])}</p>
+            <p>{badge(r["phase"].as_str().unwrap_or_default())} " " {note(&r["phaseReason"])}</p>
             <ul class="counts">
                 <li><strong>{count("create")}</strong>" to create"</li>
                 <li><strong>{count("skip")}</strong>" to skip"</li>
@@ -978,8 +978,8 @@ fn plan_view(r: Value) -> impl IntoView {
 /// updates with its result as it lands ("waiting" until then).
 fn progress_view(r: Value) -> impl IntoView {
     const SHOWN: usize = 500;
-    let done = r["items_done"].as_u64().unwrap_or(0);
-    let total = r["items_total"].as_u64().unwrap_or(0);
+    let done = r["itemsDone"].as_u64().unwrap_or(0);
+    let total = r["itemsTotal"].as_u64().unwrap_or(0);
     let results = r["plan"]["summary"]["results"].clone();
     let lines: Vec<Value> = items(&r["plan"]["items"])
         .into_iter()
@@ -989,7 +989,7 @@ fn progress_view(r: Value) -> impl IntoView {
     let name = text(&r["name"]);
     view! {
         <div class="run" data-phase=text(&r["phase"])>
-            <p role="status" aria-live="polite">{badge(r["phase"].as_str().unwrap_or_default())} {format!(" {done} of {total} items")} " " {note(&r["phase_reason"])}</p>
+            <p role="status" aria-live="polite">{badge(r["phase"].as_str().unwrap_or_default())} {format!(" {done} of {total} items")} " " {note(&r["phaseReason"])}</p>
             <progress max=total.max(1).to_string() value=done.to_string() aria-label="Restore progress"></progress>
             <p>{results.as_object().map(|o| o.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(" · ")).unwrap_or_default()}</p>
             <table class="items">
@@ -1066,14 +1066,14 @@ fn storage(page: RwSignal<PageData>) -> impl IntoView {
                             None => format!("s3://{}/{} {}", text(&c["bucket"]), text(&c["prefix"]), text(&c["endpoint"])),
                         };
                         let (n1, n2, n3) = (name.clone(), name.clone(), name.clone());
-                        let is_default = l["is_default"].as_i64() == Some(1);
+                        let is_default = l["isDefault"].as_i64() == Some(1);
                         view! {
                             <tr data-location=name.clone()>
                                 <th scope="row">{name.clone()}{is_default.then_some(" (default)")}</th>
                                 <td>{text(&l["kind"])}</td>
                                 <td><code>{place}</code></td>
-                                <td>{badge(l["availability"].as_str().unwrap_or_default())} " " {note(&l["availability_reason"])}</td>
-                                <td>{time(&l["checked_at"])}</td>
+                                <td>{badge(l["availability"].as_str().unwrap_or_default())} " " {note(&l["availabilityReason"])}</td>
+                                <td>{time(&l["checkedAt"])}</td>
                                 <td>{text(&l["backups"])}</td>
                                 <td>{bytes(&l["usedBytes"])}</td>
                                 <td>
@@ -1106,7 +1106,7 @@ fn storage(page: RwSignal<PageData>) -> impl IntoView {
             let all = items(&backups()["items"]);
             let names: Vec<String> = items(&locations()["items"]).iter().map(|l| text(&l["name"])).collect();
             let charts: Vec<_> = names.into_iter().filter_map(|n| {
-                let mine: Vec<Value> = all.iter().filter(|b| b["storage_location"] == n.as_str()).cloned().collect();
+                let mine: Vec<Value> = all.iter().filter(|b| b["storageLocation"] == n.as_str()).cloned().collect();
                 (!mine.is_empty()).then(|| view! { <h3>{n}</h3> {charts::storage_growth(&mine)} })
             }).collect();
             if charts.is_empty() {

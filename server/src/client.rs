@@ -275,23 +275,25 @@ async fn wait_for(api: &Api, name: &str) -> Result<()> {
         let phase = b["phase"].as_str().unwrap_or_default().to_string();
         let line = format!(
             "{phase}: {} objects, {}",
-            b["items_done"].as_i64().unwrap_or(0),
-            human_bytes(b["bytes_done"].as_i64().unwrap_or(0))
+            b["itemsDone"].as_i64().unwrap_or(0),
+            human_bytes(b["bytesDone"].as_i64().unwrap_or(0))
         );
         if stderr_is_tty {
             eprint!("\r\x1b[2K{line}");
         }
         match phase.as_str() {
-            "New" | "InProgress" => tokio::time::sleep(Duration::from_millis(500)).await,
+            p if lifeboat::backup::BackupPhase::parse(p).is_some_and(|p| p.is_running()) => {
+                tokio::time::sleep(Duration::from_millis(500)).await
+            }
             _ => {
                 if stderr_is_tty {
                     eprintln!();
                 }
                 println!("{line}");
-                if let Some(reason) = b["phase_reason"].as_str() {
+                if let Some(reason) = b["phaseReason"].as_str() {
                     println!("reason: {reason}");
                 }
-                if phase == "Failed" {
+                if phase == lifeboat::backup::BackupPhase::Failed.as_str() {
                     bail!("backup {name} failed");
                 }
                 return Ok(());
@@ -310,13 +312,13 @@ fn print_table(items: &[Value]) {
             "{:<32} {:<16} {:>8} {:>10}  {:<24} {}",
             b["name"].as_str().unwrap_or_default(),
             b["phase"].as_str().unwrap_or_default(),
-            b["items_done"].as_i64().unwrap_or(0),
-            b["size_bytes"]
+            b["itemsDone"].as_i64().unwrap_or(0),
+            b["sizeBytes"]
                 .as_i64()
                 .map(human_bytes)
                 .unwrap_or_else(|| "-".into()),
-            b["created_at"].as_str().unwrap_or_default(),
-            b["expires_at"].as_str().unwrap_or("never"),
+            b["createdAt"].as_str().unwrap_or_default(),
+            b["expiresAt"].as_str().unwrap_or("never"),
         );
     }
 }
@@ -490,19 +492,21 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
                         )
                         .await?;
                     let phase = r["phase"].as_str().unwrap_or_default().to_string();
-                    if matches!(phase.as_str(), "New" | "InProgress") {
+                    if lifeboat::restore::RestorePhase::parse(&phase)
+                        .is_some_and(|p| p.is_running())
+                    {
                         tokio::time::sleep(Duration::from_millis(500)).await;
                         continue;
                     }
                     print_plan(&r);
                     println!(
                         "{phase}{}",
-                        r["phase_reason"]
+                        r["phaseReason"]
                             .as_str()
                             .map(|s| format!(": {s}"))
                             .unwrap_or_default()
                     );
-                    if phase == "Failed" {
+                    if phase == lifeboat::backup::BackupPhase::Failed.as_str() {
                         bail!("restore {name} failed");
                     }
                     return Ok(());
@@ -564,9 +568,9 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
                 println!(
                     "{:<40} {:<24} {:<16} {}",
                     r["name"].as_str().unwrap_or_default(),
-                    r["backup_name"].as_str().unwrap_or_default(),
+                    r["backupName"].as_str().unwrap_or_default(),
                     r["phase"].as_str().unwrap_or_default(),
-                    r["created_at"].as_str().unwrap_or_default()
+                    r["createdAt"].as_str().unwrap_or_default()
                 );
             }
             Ok(())
@@ -883,7 +887,7 @@ pub async fn run_location(server: &str, command: LocationCommand) -> Result<()> 
                 .json(api.request(reqwest::Method::POST, &format!("{base}/{name}/check")))
                 .await?;
             let state = l["availability"].as_str().unwrap_or_default();
-            let reason = l["availability_reason"].as_str().unwrap_or_default();
+            let reason = l["availabilityReason"].as_str().unwrap_or_default();
             println!("storage location {name} is {state} {reason}");
             if state != "available" {
                 bail!("storage location {name} is unavailable: {reason}");

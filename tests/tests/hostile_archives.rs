@@ -165,7 +165,11 @@ async fn every_reader_refuses_hostile_archives_and_the_server_stays_up() {
         )
         .await
         .unwrap();
-        assert_eq!(handle.await.unwrap().unwrap(), "Failed", "{backup}");
+        assert_eq!(
+            handle.await.unwrap().unwrap(),
+            restore::RestorePhase::Failed,
+            "{backup}"
+        );
         let record = state
             .catalog
             .restore(&format!("from-{backup}"))

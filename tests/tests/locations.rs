@@ -105,7 +105,7 @@ async fn an_s3_location_is_added_checked_used_removed_and_found_again() {
     .await
     .unwrap();
     assert_eq!(done["phase"], "Completed", "{done}");
-    assert_eq!(done["storage_location"], "offsite");
+    assert_eq!(done["storageLocation"], "offsite");
     let in_bucket =
         lifeboat::storage::list_all(&s3.store(&prefix).await.unwrap(), "backups/shop-offsite/")
             .await

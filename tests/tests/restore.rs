@@ -87,7 +87,7 @@ async fn start_restore(
     client: &kube::Client,
     name: &str,
     spec: RestoreSpec,
-) -> tokio::task::JoinHandle<Result<String, lifeboat::catalog::CatalogError>> {
+) -> tokio::task::JoinHandle<Result<restore::RestorePhase, lifeboat::catalog::CatalogError>> {
     let (_, handle) = restore::start(
         &env.catalog,
         &env.locations,
@@ -110,7 +110,7 @@ async fn restore_with(env: &Env, name: &str, spec: RestoreSpec) -> (String, Valu
         .unwrap();
     let record = env.catalog.restore(name).await.unwrap();
     (
-        phase,
+        phase.as_str().to_string(),
         serde_json::from_str(record.plan.as_deref().unwrap_or("null")).unwrap(),
     )
 }
@@ -425,7 +425,10 @@ async fn a_cluster_that_forbids_a_kind_gets_everything_else() {
         },
     )
     .await;
-    assert_eq!(handle.await.unwrap().unwrap(), "PartiallyFailed");
+    assert_eq!(
+        handle.await.unwrap().unwrap(),
+        restore::RestorePhase::PartiallyFailed
+    );
     let record = env.catalog.restore("elsewhere").await.unwrap();
     let plan: Value = serde_json::from_str(record.plan.as_deref().unwrap()).unwrap();
     let cm = plan_item(&plan, "configmaps", Some("shop"), "web-config");
@@ -494,7 +497,10 @@ async fn a_running_restore_shows_each_items_result_as_it_lands() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert_eq!(handle.await.unwrap().unwrap(), "Completed");
+    assert_eq!(
+        handle.await.unwrap().unwrap(),
+        restore::RestorePhase::Completed
+    );
     let (landed, waiting) = midway.expect("some items had landed while others waited");
     assert!(landed >= 1 && waiting >= 1);
     let r = env.catalog.restore("bulk-elsewhere").await.unwrap();
@@ -700,7 +706,7 @@ async fn the_shipped_cluster_role_restores_roles_that_grant_more_than_it_holds()
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(phase, "PartiallyFailed");
+    assert_eq!(phase.as_str(), "PartiallyFailed");
     let plan: Value = serde_json::from_str(
         env.catalog
             .restore("without-escalate")
@@ -762,7 +768,7 @@ async fn the_shipped_cluster_role_restores_roles_that_grant_more_than_it_holds()
         .unwrap()
         .unwrap();
     let record = env.catalog.restore("as-shipped").await.unwrap();
-    assert_eq!(phase, "Completed", "{:?}", record.plan);
+    assert_eq!(phase.as_str(), "Completed", "{:?}", record.plan);
     let live: Api<k8s_openapi::api::rbac::v1::Role> = Api::namespaced(env.client.clone(), "team");
     let rules = live.get("pod-deleter").await.unwrap().rules.unwrap();
     assert!(rules[0].verbs.contains(&"delete".to_string()));
@@ -782,7 +788,16 @@ async fn an_interrupted_restore_is_failed_and_can_be_run_again() {
         .await
         .unwrap();
     env.catalog
-        .update_restore("cut-short", "InProgress", None, None, 3, Some(11), 0, 0)
+        .update_restore(
+            "cut-short",
+            restore::RestorePhase::InProgress,
+            None,
+            None,
+            3,
+            Some(11),
+            0,
+            0,
+        )
         .await
         .unwrap();
     assert!(matches!(

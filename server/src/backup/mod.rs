@@ -10,7 +10,7 @@ use std::sync::atomic::AtomicU64;
 use serde_json::json;
 
 use crate::archive::{self, ArchiveError};
-use crate::catalog::{BackupPhase, BackupRecord, Catalog, CatalogError};
+use crate::catalog::{BackupRecord, Catalog, CatalogError};
 use crate::storage::{DynStore, Locations, StorageError, list_all};
 pub use engine::{BackupContext, Phase};
 pub use spec::{BackupSpec, ClusterResources, SpecError};
@@ -37,6 +37,54 @@ pub enum BackupError {
         backup: String,
         restores: Vec<String>,
     },
+}
+
+/// Where a backup is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum BackupPhase {
+    New,
+    InProgress,
+    Completed,
+    PartiallyFailed,
+    Failed,
+    /// Being deleted: storage first, then the catalog row.
+    Deleting,
+}
+
+impl BackupPhase {
+    const ALL: [Self; 6] = [
+        Self::New,
+        Self::InProgress,
+        Self::Completed,
+        Self::PartiallyFailed,
+        Self::Failed,
+        Self::Deleting,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "New",
+            Self::InProgress => "InProgress",
+            Self::Completed => "Completed",
+            Self::PartiallyFailed => "PartiallyFailed",
+            Self::Failed => "Failed",
+            Self::Deleting => "Deleting",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+
+    /// Still being written.
+    pub fn is_running(self) -> bool {
+        matches!(self, Self::New | Self::InProgress)
+    }
+
+    /// Finished with a manifest: it can be restored from.
+    pub fn is_restorable(self) -> bool {
+        matches!(self, Self::Completed | Self::PartiallyFailed)
+    }
 }
 
 /// Backup names are DNS-1123 labels, as they become object keys and labels.

@@ -9,6 +9,7 @@ use crate::storage::Availability;
 // ---------------------------------------------------------------- storage locations
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, FromRow)]
+#[serde(rename_all = "camelCase")]
 pub struct StorageLocationRecord {
     pub name: String,
     /// `local` or `s3`.
@@ -163,30 +164,11 @@ impl Catalog {
 // ---------------------------------------------------------------- backups
 
 /// Phases of a backup, as Velero users know them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum BackupPhase {
-    New,
-    InProgress,
-    Completed,
-    PartiallyFailed,
-    Failed,
-    Deleting,
-}
-
-impl BackupPhase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::New => "New",
-            Self::InProgress => "InProgress",
-            Self::Completed => "Completed",
-            Self::PartiallyFailed => "PartiallyFailed",
-            Self::Failed => "Failed",
-            Self::Deleting => "Deleting",
-        }
-    }
-}
+pub use crate::backup::BackupPhase;
+pub use crate::restore::RestorePhase;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, FromRow)]
+#[serde(rename_all = "camelCase")]
 pub struct BackupRecord {
     pub id: String,
     pub name: String,
@@ -411,6 +393,7 @@ impl Catalog {
 // ---------------------------------------------------------------- restores
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, FromRow)]
+#[serde(rename_all = "camelCase")]
 pub struct RestoreRecord {
     pub id: String,
     pub name: String,
@@ -432,6 +415,13 @@ pub struct RestoreRecord {
     pub heartbeat_at: Option<String>,
 }
 
+impl RestoreRecord {
+    /// The phase as the domain knows it (`None` for a value no version wrote).
+    pub fn restore_phase(&self) -> Option<RestorePhase> {
+        RestorePhase::parse(&self.phase)
+    }
+}
+
 impl Catalog {
     pub async fn insert_restore(
         &self,
@@ -443,7 +433,7 @@ impl Catalog {
             id: uuid::Uuid::now_v7().to_string(),
             name: name.to_string(),
             backup_name: backup_name.to_string(),
-            phase: "New".into(),
+            phase: RestorePhase::New.as_str().into(),
             phase_reason: None,
             spec: spec.to_string(),
             plan: None,
@@ -485,7 +475,7 @@ impl Catalog {
     pub async fn update_restore(
         &self,
         name: &str,
-        phase: &str,
+        phase: RestorePhase,
         reason: Option<&str>,
         plan: Option<&serde_json::Value>,
         items_done: i64,
@@ -494,18 +484,14 @@ impl Catalog {
         errors: i64,
     ) -> Result<()> {
         let now = now();
-        let started = (phase == "InProgress").then_some(now.as_str());
-        let completed = matches!(
-            phase,
-            "Completed" | "PartiallyFailed" | "Failed" | "Planned"
-        )
-        .then_some(now.as_str());
+        let started = (phase == RestorePhase::InProgress).then_some(now.as_str());
+        let completed = phase.is_finished().then_some(now.as_str());
         sqlx::query(
             "UPDATE restores SET phase = $1, phase_reason = $2, plan = COALESCE($3, plan), items_done = $4, \
              items_total = COALESCE($5, items_total), warnings = $6, errors = $7, \
              started_at = COALESCE(started_at, $8), completed_at = COALESCE($9, completed_at) WHERE name = $10",
         )
-        .bind(phase)
+        .bind(phase.as_str())
         .bind(reason)
         .bind(plan.map(|p| p.to_string()))
         .bind(items_done)
@@ -531,11 +517,11 @@ impl Catalog {
         Ok(())
     }
 
-    /// Restores in a phase (New, InProgress…).
-    pub async fn restores_in(&self, phase: &str) -> Result<Vec<RestoreRecord>> {
+    /// Restores in a phase.
+    pub async fn restores_in(&self, phase: RestorePhase) -> Result<Vec<RestoreRecord>> {
         Ok(
             sqlx::query_as("SELECT * FROM restores WHERE phase = $1 ORDER BY created_at, name")
-                .bind(phase)
+                .bind(phase.as_str())
                 .fetch_all(self.pool())
                 .await?,
         )
@@ -543,9 +529,11 @@ impl Catalog {
 
     pub async fn restores_reading(&self, backup_name: &str) -> Result<Vec<String>> {
         let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT name FROM restores WHERE backup_name = $1 AND phase IN ('New', 'InProgress') ORDER BY name",
+            "SELECT name FROM restores WHERE backup_name = $1 AND phase IN ($2, $3) ORDER BY name",
         )
         .bind(backup_name)
+        .bind(RestorePhase::New.as_str())
+        .bind(RestorePhase::InProgress.as_str())
         .fetch_all(self.pool())
         .await?;
         Ok(rows.into_iter().map(|(n,)| n).collect())
@@ -564,6 +552,7 @@ impl Catalog {
 // ---------------------------------------------------------------- schedules
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, FromRow)]
+#[serde(rename_all = "camelCase")]
 pub struct ScheduleRecord {
     pub name: String,
     pub cron: String,

@@ -91,6 +91,7 @@ pub fn node(node: &Value) -> Health {
 
 /// What a pod's containers say.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PodSummary {
     pub name: String,
     pub namespace: String,

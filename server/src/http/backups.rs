@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
 use crate::archive::{self, ArchiveError, Entry, EntryName};
-use crate::backup::{self, BackupError, BackupSpec};
+use crate::backup::{self, BackupError, BackupPhase, BackupSpec};
 use crate::catalog::{BackupFilter, BackupRecord};
 use crate::storage::StorageError;
 
@@ -324,7 +324,7 @@ async fn progress(
         async move {
             let r = state.catalog.backup(&name).await.ok()?;
             Some((
-                r.phase.clone(),
+                BackupPhase::parse(&r.phase).is_some_and(BackupPhase::is_running),
                 json!({
                     "phase": r.phase, "itemsDone": r.items_done, "itemsTotal": r.items_total,
                     "bytesDone": r.bytes_done, "phaseReason": r.phase_reason,

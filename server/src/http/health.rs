@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
+use crate::backup::BackupPhase;
 use crate::backup::BackupSpec;
 use crate::health::model::{self, Protection};
 use crate::health::{summary, watch::ClusterState};
@@ -64,7 +65,7 @@ async fn protection_of(
             let last = backups
                 .iter()
                 .filter(|b| {
-                    matches!(b.phase.as_str(), "Completed" | "PartiallyFailed")
+                    BackupPhase::parse(&b.phase).is_some_and(BackupPhase::is_restorable)
                         && b.missing_from_storage == 0
                 })
                 .filter(|b| {

@@ -189,7 +189,9 @@ async fn remove(
         }
     }
     for b in &backups_in(&state, &name).await? {
-        if matches!(b.phase.as_str(), "New" | "InProgress" | "Deleting") {
+        let busy = crate::backup::BackupPhase::parse(&b.phase)
+            .is_some_and(|p| p.is_running() || p == crate::backup::BackupPhase::Deleting);
+        if busy {
             return Err(refuse(format!(
                 "backup {} in `{name}` is {}; remove the location once it has finished",
                 b.name, b.phase

@@ -66,20 +66,20 @@ fn api_routes() -> Router<AppState> {
         .merge(schedules::routes())
 }
 
-/// Server-sent events from `poll` (phase, payload) every half second: `progress`
-/// events while the phase is New or InProgress, then one `finished` event.
+/// Server-sent events from `poll` (still running?, payload) every half
+/// second: `progress` events while it runs, then one `finished` event.
 pub fn progress_events<F, Fut>(poll: F) -> Response
 where
     F: Fn() -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = Option<(String, serde_json::Value)>> + Send,
+    Fut: std::future::Future<Output = Option<(bool, serde_json::Value)>> + Send,
 {
     use axum::response::sse::{Event, KeepAlive, Sse};
     let stream = futures::stream::unfold((poll, false), |(poll, done)| async move {
         if done {
             return None;
         }
-        let (phase, payload) = poll().await?;
-        let finished = !matches!(phase.as_str(), "New" | "InProgress");
+        let (running, payload) = poll().await?;
+        let finished = !running;
         let event = Event::default()
             .event(if finished { "finished" } else { "progress" })
             .json_data(payload)

@@ -117,7 +117,8 @@ async fn progress(
         async move {
             let r = state.catalog.restore(&name).await.ok()?;
             Some((
-                r.phase.clone(),
+                r.restore_phase()
+                    .is_some_and(restore::RestorePhase::is_running),
                 json!({"phase": r.phase, "itemsDone": r.items_done, "itemsTotal": r.items_total,
                        "errors": r.errors, "phaseReason": r.phase_reason}),
             ))

@@ -170,10 +170,10 @@ async fn page(
     // A finished backup's contents are worth browsing; a running one has none yet.
     if kind == "backup"
         && let Some(name) = &data.param
-        && matches!(
-            data.get("backup")["phase"].as_str(),
-            Some("Completed" | "PartiallyFailed")
-        )
+        && data.get("backup")["phase"]
+            .as_str()
+            .and_then(crate::backup::BackupPhase::parse)
+            .is_some_and(crate::backup::BackupPhase::is_restorable)
     {
         let contents = api_get(&state, &format!("/api/v1/backups/{name}/contents")).await;
         data.data.insert("contents".into(), contents);

@@ -9,6 +9,7 @@ use kube::discovery::{ApiResource, verbs};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::RestorePhase;
 use super::items::{self, Item};
 use super::spec::{ExistingResourcePolicy, RestoreSpec};
 use crate::archive::{self, ArchiveError, Manifest};
@@ -494,7 +495,7 @@ async fn record_progress(ctx: &RestoreContext, name: &str, plan: &[PlanItem], to
         .catalog
         .update_restore(
             name,
-            "InProgress",
+            RestorePhase::InProgress,
             None,
             Some(&plan_json),
             done,
@@ -533,13 +534,22 @@ pub async fn run(
     ctx: RestoreContext,
     name: String,
     spec: RestoreSpec,
-) -> Result<String, CatalogError> {
+) -> Result<RestorePhase, CatalogError> {
     let fail = |reason: String| {
         let catalog = ctx.catalog.clone();
         let name = name.clone();
         async move {
             catalog
-                .update_restore(&name, "Failed", Some(&reason), None, 0, None, 0, 1)
+                .update_restore(
+                    &name,
+                    RestorePhase::Failed,
+                    Some(&reason),
+                    None,
+                    0,
+                    None,
+                    0,
+                    1,
+                )
                 .await?;
             catalog
                 .record_activity(
@@ -550,11 +560,11 @@ pub async fn run(
                     None,
                 )
                 .await?;
-            Ok::<_, CatalogError>("Failed".to_string())
+            Ok::<_, CatalogError>(RestorePhase::Failed)
         }
     };
     ctx.catalog
-        .update_restore(&name, "InProgress", None, None, 0, None, 0, 0)
+        .update_restore(&name, RestorePhase::InProgress, None, None, 0, None, 0, 0)
         .await?;
     // Says this runner is alive until the run ends (the guard stops it).
     let _heartbeat = {
@@ -591,7 +601,7 @@ pub async fn run(
         ctx.catalog
             .update_restore(
                 &name,
-                "Planned",
+                RestorePhase::Planned,
                 Some("dry run: nothing was applied"),
                 Some(&plan_json),
                 0,
@@ -600,12 +610,12 @@ pub async fn run(
                 0,
             )
             .await?;
-        return Ok("Planned".into());
+        return Ok(RestorePhase::Planned);
     }
     ctx.catalog
         .update_restore(
             &name,
-            "InProgress",
+            RestorePhase::InProgress,
             None,
             Some(&plan_json),
             0,
@@ -620,9 +630,9 @@ pub async fn run(
     };
     let (done, failed, conflicts) = counts(&applied);
     let phase = if failed == 0 {
-        "Completed"
+        RestorePhase::Completed
     } else {
-        "PartiallyFailed"
+        RestorePhase::PartiallyFailed
     };
     let reason = (failed > 0).then(|| format!("{failed} item(s) failed; see the items"));
     let plan_json = json!({"summary": summary(&applied), "items": applied});
@@ -647,5 +657,5 @@ pub async fn run(
             None,
         )
         .await?;
-    Ok(phase.to_string())
+    Ok(phase)
 }

@@ -12,6 +12,58 @@ use crate::backup::{BackupError, SpecError};
 use crate::catalog::{Catalog, RestoreRecord};
 use crate::storage::Locations;
 
+/// Where a restore is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RestorePhase {
+    New,
+    InProgress,
+    /// A dry run's plan is ready; nothing was applied.
+    Planned,
+    Completed,
+    PartiallyFailed,
+    Failed,
+}
+
+impl RestorePhase {
+    const ALL: [Self; 6] = [
+        Self::New,
+        Self::InProgress,
+        Self::Planned,
+        Self::Completed,
+        Self::PartiallyFailed,
+        Self::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "New",
+            Self::InProgress => "InProgress",
+            Self::Planned => "Planned",
+            Self::Completed => "Completed",
+            Self::PartiallyFailed => "PartiallyFailed",
+            Self::Failed => "Failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+
+    pub fn is_running(self) -> bool {
+        matches!(self, Self::New | Self::InProgress)
+    }
+
+    pub fn is_finished(self) -> bool {
+        !self.is_running()
+    }
+}
+
+impl std::fmt::Display for RestorePhase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Marks restores whose runner stopped (the server stopped or crashed while
 /// they ran) as Failed, saying how far they got, so that their backup can be
 /// deleted again and they can be run again (`update` or `skip` finishes the
@@ -22,7 +74,7 @@ pub async fn fail_interrupted(
     which: crate::backup::Interrupted,
 ) -> Result<Vec<String>, crate::catalog::CatalogError> {
     let mut out = Vec::new();
-    for phase in ["New", "InProgress"] {
+    for phase in [RestorePhase::New, RestorePhase::InProgress] {
         for r in catalog.restores_in(phase).await? {
             if !which.takes(r.owner.as_deref(), r.heartbeat_at.as_deref(), &r.created_at) {
                 continue;
@@ -38,7 +90,7 @@ pub async fn fail_interrupted(
             catalog
                 .update_restore(
                     &r.name,
-                    "Failed",
+                    RestorePhase::Failed,
                     Some(&reason),
                     None,
                     r.items_done,
@@ -97,7 +149,7 @@ pub async fn start(
 ) -> Result<
     (
         RestoreRecord,
-        tokio::task::JoinHandle<Result<String, crate::catalog::CatalogError>>,
+        tokio::task::JoinHandle<Result<RestorePhase, crate::catalog::CatalogError>>,
     ),
     BackupError,
 > {
@@ -112,7 +164,7 @@ pub async fn start(
             ),
         })
     })?;
-    if !matches!(backup.phase.as_str(), "Completed" | "PartiallyFailed") {
+    if !crate::backup::BackupPhase::parse(&backup.phase).is_some_and(|p| p.is_restorable()) {
         return Err(BackupError::Invalid(SpecError {
             field: "backupName".into(),
             message: format!(
