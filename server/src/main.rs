@@ -1,6 +1,6 @@
 //! The `lifeboat` command.
 
-mod client;
+mod cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,22 +59,22 @@ enum Command {
     /// Back up now, list, inspect, download and delete backups (talks to a running server).
     Backup {
         #[command(subcommand)]
-        command: Box<client::BackupCommand>,
+        command: Box<cli::backup::BackupCommand>,
     },
     /// Restore from a backup, or list restores (talks to a running server).
     Restore {
         #[command(subcommand)]
-        command: Box<client::RestoreCommand>,
+        command: Box<cli::restore::RestoreCommand>,
     },
     /// Backups on a cron schedule with retention: create, list, pause, resume, delete.
     Schedule {
         #[command(subcommand)]
-        command: Box<client::ScheduleCommand>,
+        command: Box<cli::schedule::ScheduleCommand>,
     },
     /// Storage locations: add (a directory or an S3 bucket), list, check, remove.
     Location {
         #[command(subcommand)]
-        command: Box<client::LocationCommand>,
+        command: Box<cli::location::LocationCommand>,
     },
     /// Inspect the configuration.
     Config {
@@ -106,10 +106,10 @@ fn main() -> ExitCode {
             }
             Err(code) => code,
         },
-        Command::Backup { command } => run_client(client::run(&server, *command)),
-        Command::Restore { command } => run_client(client::run_restore(&server, *command)),
-        Command::Schedule { command } => run_client(client::run_schedule(&server, *command)),
-        Command::Location { command } => run_client(client::run_location(&server, *command)),
+        Command::Backup { command } => run_client(cli::backup::run(&server, *command)),
+        Command::Restore { command } => run_client(cli::restore::run_restore(&server, *command)),
+        Command::Schedule { command } => run_client(cli::schedule::run_schedule(&server, *command)),
+        Command::Location { command } => run_client(cli::location::run_location(&server, *command)),
         Command::Serve(flags) => match load_config(&flags) {
             Ok(config) => run_serve(&config, false),
             Err(code) => code,

@@ -5,9 +5,17 @@
 //! The catalog is an index, not the truth: backups live in storage and the
 //! catalog can be rebuilt from the bucket.
 
-mod records;
+mod activity;
+mod backups;
+mod locations;
+mod restores;
+mod schedules;
 
-pub use records::*;
+pub use activity::*;
+pub use backups::*;
+pub use locations::*;
+pub use restores::*;
+pub use schedules::*;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -208,4 +216,37 @@ pub(crate) fn unique_violation(
         }
         _ => CatalogError::Database(e),
     }
+}
+
+impl Catalog {
+    /// The one row `sql` (selecting by `name = $1`) finds, or NotFound naming `what`.
+    pub(crate) async fn by_name<T>(
+        &self,
+        sql: &'static str,
+        what: &'static str,
+        name: &str,
+    ) -> Result<T>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        sqlx::query_as(sql)
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| CatalogError::NotFound {
+                what,
+                name: name.to_string(),
+            })
+    }
+}
+
+/// `Ok` when an UPDATE touched a row, `NotFound` naming it when none matched.
+pub(crate) fn changed(rows: u64, what: &'static str, name: &str) -> Result<()> {
+    if rows == 0 {
+        return Err(CatalogError::NotFound {
+            what,
+            name: name.to_string(),
+        });
+    }
+    Ok(())
 }

@@ -1,0 +1,309 @@
+//! `lifeboat backup create|get|describe|logs|download|delete|inspect`.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use clap::Subcommand;
+use lifeboat::archive;
+use serde_json::{Value, json};
+
+use super::{Api, Filters, confirm, human_bytes};
+
+#[derive(Subcommand, Debug)]
+pub enum BackupCommand {
+    /// Start a backup.
+    Create {
+        name: String,
+        #[command(flatten)]
+        filters: Filters,
+        /// Cluster-scoped resources: auto, all or none.
+        #[arg(long, default_value = "auto")]
+        include_cluster_resources: String,
+        /// Keep for this long (72h, 30d).
+        #[arg(long)]
+        ttl: Option<String>,
+        /// Write it to this storage location (default: `default`).
+        #[arg(long)]
+        storage_location: Option<String>,
+        /// Wait for it to finish, showing progress.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// List backups, or show one.
+    Get { name: Option<String> },
+    /// Everything about one backup, its manifest included.
+    Describe { name: String },
+    /// The backup's log.
+    Logs { name: String },
+    /// Download the resources archive.
+    Download {
+        name: String,
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Delete a backup from storage and the catalog.
+    Delete {
+        name: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// List and verify a downloaded archive offline.
+    Inspect {
+        file: PathBuf,
+        /// The backup's manifest.json, to check sizes, checksums and counts.
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
+}
+
+pub async fn run(server: &str, command: BackupCommand) -> Result<()> {
+    let api = Api::new(server);
+    match command {
+        BackupCommand::Create {
+            name,
+            filters,
+            include_cluster_resources,
+            ttl,
+            storage_location,
+            wait,
+        } => {
+            let mut spec = filters.spec();
+            spec.insert(
+                "includeClusterResources".into(),
+                json!(include_cluster_resources),
+            );
+            spec.insert("ttl".into(), json!(ttl));
+            spec.insert("storageLocation".into(), json!(storage_location));
+            let body = json!({"name": name, "spec": spec});
+            api.json(
+                api.request(reqwest::Method::POST, "/api/v1/backups")
+                    .json(&body),
+            )
+            .await?;
+            println!("backup {name} started");
+            if wait {
+                wait_for(&api, &name).await?;
+            }
+            Ok(())
+        }
+        BackupCommand::Get { name: Some(name) } => {
+            let b = api
+                .json(api.request(reqwest::Method::GET, &format!("/api/v1/backups/{name}")))
+                .await?;
+            print_table(&[b]);
+            Ok(())
+        }
+        BackupCommand::Get { name: None } => {
+            let list = api
+                .json(api.request(reqwest::Method::GET, "/api/v1/backups"))
+                .await?;
+            print_table(
+                list["items"]
+                    .as_array()
+                    .map(Vec::as_slice)
+                    .unwrap_or_default(),
+            );
+            Ok(())
+        }
+        BackupCommand::Describe { name } => {
+            let b = api
+                .json(api.request(reqwest::Method::GET, &format!("/api/v1/backups/{name}")))
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&b)?);
+            Ok(())
+        }
+        BackupCommand::Logs { name } => {
+            let text = api
+                .send(api.request(reqwest::Method::GET, &format!("/api/v1/backups/{name}/log")))
+                .await?
+                .text()
+                .await?;
+            for line in text.lines() {
+                let v: Value = serde_json::from_str(line).unwrap_or(Value::Null);
+                println!(
+                    "{} {:7} {}",
+                    v["time"].as_str().unwrap_or_default(),
+                    v["level"].as_str().unwrap_or_default(),
+                    v["message"].as_str().unwrap_or(line)
+                );
+            }
+            Ok(())
+        }
+        BackupCommand::Download { name, output } => {
+            let path = output.unwrap_or_else(|| PathBuf::from(format!("{name}-resources.tar.zst")));
+            let mut resp = api
+                .send(api.request(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/backups/{name}/download"),
+                ))
+                .await?;
+            let tmp = path.with_extension("partial");
+            let mut file = std::fs::File::create(&tmp)
+                .with_context(|| format!("creating {}", tmp.display()))?;
+            let mut total = 0u64;
+            while let Some(chunk) = resp.chunk().await? {
+                file.write_all(&chunk)?;
+                total += chunk.len() as u64;
+            }
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            println!("wrote {} ({})", path.display(), human_bytes(total as i64));
+            Ok(())
+        }
+        BackupCommand::Delete { name, yes } => {
+            if !yes {
+                confirm(
+                    &format!("delete backup {name} from storage and the catalog?"),
+                    &name,
+                    "nothing was deleted",
+                )?;
+            }
+            api.send(api.request(reqwest::Method::DELETE, &format!("/api/v1/backups/{name}")))
+                .await?;
+            println!("backup {name} deleted");
+            Ok(())
+        }
+        BackupCommand::Inspect { file, manifest } => inspect(&file, manifest.as_deref()),
+    }
+}
+
+async fn wait_for(api: &Api, name: &str) -> Result<()> {
+    let stderr_is_tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    loop {
+        let b = api
+            .json(api.request(reqwest::Method::GET, &format!("/api/v1/backups/{name}")))
+            .await?;
+        let phase = b["phase"].as_str().unwrap_or_default().to_string();
+        let line = format!(
+            "{phase}: {} objects, {}",
+            b["itemsDone"].as_i64().unwrap_or(0),
+            human_bytes(b["bytesDone"].as_i64().unwrap_or(0))
+        );
+        if stderr_is_tty {
+            eprint!("\r\x1b[2K{line}");
+        }
+        match phase.as_str() {
+            p if lifeboat::backup::BackupPhase::parse(p).is_some_and(|p| p.is_running()) => {
+                tokio::time::sleep(Duration::from_millis(500)).await
+            }
+            _ => {
+                if stderr_is_tty {
+                    eprintln!();
+                }
+                println!("{line}");
+                if let Some(reason) = b["phaseReason"].as_str() {
+                    println!("reason: {reason}");
+                }
+                if phase == lifeboat::backup::BackupPhase::Failed.as_str() {
+                    bail!("backup {name} failed");
+                }
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn print_table(items: &[Value]) {
+    println!(
+        "{:<32} {:<16} {:>8} {:>10}  {:<24} EXPIRES",
+        "NAME", "PHASE", "ITEMS", "SIZE", "CREATED"
+    );
+    for b in items {
+        println!(
+            "{:<32} {:<16} {:>8} {:>10}  {:<24} {}",
+            b["name"].as_str().unwrap_or_default(),
+            b["phase"].as_str().unwrap_or_default(),
+            b["itemsDone"].as_i64().unwrap_or(0),
+            b["sizeBytes"]
+                .as_i64()
+                .map(human_bytes)
+                .unwrap_or_else(|| "-".into()),
+            b["createdAt"].as_str().unwrap_or_default(),
+            b["expiresAt"].as_str().unwrap_or("never"),
+        );
+    }
+}
+
+/// Counts the objects of an archive by group-resource, checking each is JSON.
+struct Counts(std::collections::BTreeMap<String, u64>, u64);
+
+impl archive::reader::Visitor for Counts {
+    fn wants(&mut self, _: &archive::EntryName) -> bool {
+        true
+    }
+    fn visit(&mut self, entry: archive::Entry) -> Result<(), archive::ArchiveError> {
+        serde_json::from_slice::<Value>(&entry.data).map_err(|e| {
+            archive::ArchiveError::Damaged {
+                file: archive::RESOURCES_FILE.into(),
+                message: format!("{} is not valid JSON: {e}", entry.name.path),
+            }
+        })?;
+        *self.0.entry(entry.name.group_resource).or_default() += 1;
+        self.1 += 1;
+        Ok(())
+    }
+}
+
+/// Lists and verifies a downloaded `resources.tar.zst` without a server,
+/// through the same verifying reader as a restore.
+pub fn inspect(file: &Path, manifest: Option<&Path>) -> Result<()> {
+    let manifest: Option<archive::Manifest> = match manifest {
+        Some(path) => {
+            let text =
+                std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
+            let mut bytes = Vec::new();
+            text.take(archive::MAX_MANIFEST_BYTES + 1)
+                .read_to_end(&mut bytes)
+                .with_context(|| format!("reading {}", path.display()))?;
+            if bytes.len() as u64 > archive::MAX_MANIFEST_BYTES {
+                bail!("{} is larger than a manifest can be", path.display());
+            }
+            Some(
+                serde_json::from_slice(&bytes)
+                    .with_context(|| format!("{} is not a Lifeboat manifest", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let source =
+        std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut counts = Counts(Default::default(), 0);
+    let expected = manifest
+        .as_ref()
+        .map(|m| {
+            m.files
+                .get(archive::RESOURCES_FILE)
+                .cloned()
+                .ok_or_else(|| anyhow!("the manifest lists no resources file"))
+        })
+        .transpose()?;
+    let read = archive::reader::read_entries(
+        std::io::BufReader::new(source),
+        &mut counts,
+        expected.as_ref(),
+    )
+    .map_err(|e| match e {
+        archive::ArchiveError::Damaged { ref message, .. } if message.contains("the manifest") => {
+            anyhow!("the archive does not match the manifest (damaged or from another backup): {e}")
+        }
+        e => anyhow!("{}: {e}", file.display()),
+    })?;
+    let Counts(counts, total) = counts;
+    for (gr, n) in &counts {
+        println!("{n:>8}  {gr}");
+    }
+    println!("{total:>8}  objects in total; sha256 {}", read.sha256);
+    if let Some(m) = manifest {
+        if m.resources != counts || m.items != total {
+            bail!("the archive's object counts differ from the manifest's");
+        }
+        println!(
+            "verified against the manifest of backup {} ({})",
+            m.name, m.phase
+        );
+    }
+    Ok(())
+}

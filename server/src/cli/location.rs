@@ -1,0 +1,151 @@
+//! `lifeboat location add|get|check|remove`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Subcommand;
+use serde_json::json;
+
+use super::{Api, confirm, human_bytes};
+
+#[derive(Subcommand, Debug)]
+pub enum LocationCommand {
+    /// Add a storage location: a directory on the server (--path) or an S3
+    /// bucket (--bucket). The server checks it (list, write, delete) before
+    /// saving it, and lists the backups already in it.
+    Add {
+        name: String,
+        /// An absolute directory on the server.
+        #[arg(long, conflicts_with_all = ["bucket", "endpoint"])]
+        path: Option<String>,
+        #[arg(long)]
+        bucket: Option<String>,
+        /// http(s)://host:port of an S3-compatible server; empty for AWS.
+        #[arg(long)]
+        endpoint: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        prefix: Option<String>,
+        /// Virtual-hosted addressing instead of path-style (AWS).
+        #[arg(long)]
+        virtual_hosted: bool,
+        #[arg(long)]
+        access_key_id: Option<String>,
+        /// A file holding the secret access key (or set
+        /// LIFEBOAT_LOCATION_SECRET_ACCESS_KEY); never a command-line value.
+        #[arg(long)]
+        secret_access_key_file: Option<PathBuf>,
+    },
+    /// List locations with availability and usage, or show one.
+    Get { name: Option<String> },
+    /// Check a location now (list, write, delete).
+    Check { name: String },
+    /// Remove a location from Lifeboat; its objects stay in the bucket or directory.
+    Remove {
+        name: String,
+        /// Do not ask.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+pub async fn run_location(server: &str, command: LocationCommand) -> Result<()> {
+    let api = Api::new(server);
+    let base = "/api/v1/storage-locations";
+    match command {
+        LocationCommand::Add {
+            name,
+            path,
+            bucket,
+            endpoint,
+            region,
+            prefix,
+            virtual_hosted,
+            access_key_id,
+            secret_access_key_file,
+        } => {
+            let secret = match secret_access_key_file {
+                Some(file) => Some(
+                    std::fs::read_to_string(&file)
+                        .with_context(|| format!("reading {}", file.display()))?
+                        .trim()
+                        .to_string(),
+                ),
+                None => std::env::var("LIFEBOAT_LOCATION_SECRET_ACCESS_KEY").ok(),
+            };
+            let body = match path {
+                Some(path) => json!({"name": name, "kind": "local", "path": path}),
+                None => json!({"name": name, "kind": "s3", "bucket": bucket, "endpoint": endpoint,
+                    "region": region, "prefix": prefix, "pathStyle": !virtual_hosted,
+                    "accessKeyId": access_key_id, "secretAccessKey": secret}),
+            };
+            let added = api
+                .json(api.request(reqwest::Method::POST, base).json(&body))
+                .await?;
+            let imported = added["imported"].as_array().map_or(0, Vec::len);
+            println!(
+                "storage location {name} added: available; {imported} backup(s) already in it are now listed"
+            );
+        }
+        LocationCommand::Get { name: None } => {
+            let list = api.json(api.request(reqwest::Method::GET, base)).await?;
+            println!(
+                "{:<20} {:<6} {:<13} {:>8} {:>10}  WHERE",
+                "NAME", "KIND", "AVAILABILITY", "BACKUPS", "USED"
+            );
+            for l in list["items"].as_array().into_iter().flatten() {
+                let c = &l["config"];
+                let place = match c["path"].as_str() {
+                    Some(p) => p.to_string(),
+                    None => format!(
+                        "s3://{}/{} {}",
+                        c["bucket"].as_str().unwrap_or_default(),
+                        c["prefix"].as_str().unwrap_or_default(),
+                        c["endpoint"].as_str().unwrap_or("(AWS)")
+                    ),
+                };
+                println!(
+                    "{:<20} {:<6} {:<13} {:>8} {:>10}  {place}",
+                    l["name"].as_str().unwrap_or_default(),
+                    l["kind"].as_str().unwrap_or_default(),
+                    l["availability"].as_str().unwrap_or_default(),
+                    l["backups"],
+                    human_bytes(l["usedBytes"].as_i64().unwrap_or(0)),
+                );
+            }
+        }
+        LocationCommand::Get { name: Some(name) } => {
+            let l = api
+                .json(api.request(reqwest::Method::GET, &format!("{base}/{name}")))
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&l)?);
+        }
+        LocationCommand::Check { name } => {
+            let l = api
+                .json(api.request(reqwest::Method::POST, &format!("{base}/{name}/check")))
+                .await?;
+            let state = l["availability"].as_str().unwrap_or_default();
+            let reason = l["availabilityReason"].as_str().unwrap_or_default();
+            println!("storage location {name} is {state} {reason}");
+            if state != "available" {
+                bail!("storage location {name} is unavailable: {reason}");
+            }
+        }
+        LocationCommand::Remove { name, yes } => {
+            if !yes {
+                confirm(
+                    &format!("remove storage location {name}? its objects stay where they are."),
+                    &name,
+                    "nothing was removed",
+                )?;
+            }
+            api.send(api.request(reqwest::Method::DELETE, &format!("{base}/{name}")))
+                .await?;
+            println!(
+                "storage location {name} removed; its backups stay in it (add it again to list them)"
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,215 @@
+//! `lifeboat restore create|get|describe|logs`.
+
+use std::time::Duration;
+
+use anyhow::{Result, anyhow, bail};
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use super::{Api, Filters};
+
+// Parsed once per process: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand, Debug)]
+pub enum RestoreCommand {
+    /// Restore from a backup (plan first with --dry-run).
+    Create {
+        /// Name of the restore (default: <backup>-<timestamp>).
+        name: Option<String>,
+        #[arg(long)]
+        from_backup: String,
+        #[command(flatten)]
+        filters: Filters,
+        /// old:new, several allowed (comma-separated or repeated).
+        #[arg(long)]
+        namespace_mapping: Vec<String>,
+        /// skip (default) or update.
+        #[arg(long, default_value = "skip")]
+        existing_resource_policy: String,
+        /// Restore status fields too.
+        #[arg(long)]
+        restore_status: bool,
+        /// Keep Services' node ports.
+        #[arg(long)]
+        preserve_node_ports: bool,
+        /// Show the plan and stop.
+        #[arg(long)]
+        dry_run: bool,
+        /// Restore these group-resources first, in this order (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        resource_priorities: Vec<String>,
+        /// Wait for it to finish.
+        #[arg(long)]
+        wait: bool,
+    },
+    /// List restores, or show one with its plan and results.
+    Get { name: Option<String> },
+    /// Everything about one restore, as JSON.
+    Describe { name: String },
+    /// One line per item: action, result and message.
+    Logs { name: String },
+}
+
+pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
+    let api = Api::new(server);
+    match command {
+        RestoreCommand::Create {
+            name,
+            from_backup,
+            filters,
+            namespace_mapping,
+            existing_resource_policy,
+            restore_status,
+            preserve_node_ports,
+            dry_run,
+            resource_priorities,
+            wait,
+        } => {
+            let mapping = lifeboat::restore::spec::parse_mapping(&namespace_mapping)
+                .map_err(|e| anyhow!("--namespace-mapping: {}", e.message))?;
+            let mut spec = filters.spec();
+            for (k, v) in [
+                ("backupName", json!(from_backup)),
+                ("namespaceMapping", json!(mapping)),
+                ("existingResourcePolicy", json!(existing_resource_policy)),
+                ("restoreStatus", json!(restore_status)),
+                ("preserveNodePorts", json!(preserve_node_ports)),
+                ("dryRun", json!(dry_run)),
+                ("resourcePriorities", json!(resource_priorities)),
+            ] {
+                spec.insert(k.into(), v);
+            }
+            let body = json!({"name": name, "spec": spec});
+            let created = api
+                .json(
+                    api.request(reqwest::Method::POST, "/api/v1/restores")
+                        .json(&body),
+                )
+                .await?;
+            let name = created["name"].as_str().unwrap_or_default().to_string();
+            println!("restore {name} started");
+            if wait || dry_run {
+                loop {
+                    let r = api
+                        .json(
+                            api.request(reqwest::Method::GET, &format!("/api/v1/restores/{name}")),
+                        )
+                        .await?;
+                    let phase = r["phase"].as_str().unwrap_or_default().to_string();
+                    if lifeboat::restore::RestorePhase::parse(&phase)
+                        .is_some_and(|p| p.is_running())
+                    {
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                        continue;
+                    }
+                    print_plan(&r);
+                    println!(
+                        "{phase}{}",
+                        r["phaseReason"]
+                            .as_str()
+                            .map(|s| format!(": {s}"))
+                            .unwrap_or_default()
+                    );
+                    if phase == lifeboat::backup::BackupPhase::Failed.as_str() {
+                        bail!("restore {name} failed");
+                    }
+                    return Ok(());
+                }
+            }
+            Ok(())
+        }
+        RestoreCommand::Get { name: Some(name) } => {
+            let r = api
+                .json(api.request(reqwest::Method::GET, &format!("/api/v1/restores/{name}")))
+                .await?;
+            print_plan(&r);
+            println!("{}", r["phase"].as_str().unwrap_or_default());
+            Ok(())
+        }
+        RestoreCommand::Describe { name } => {
+            let r = api
+                .json(api.request(reqwest::Method::GET, &format!("/api/v1/restores/{name}")))
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            Ok(())
+        }
+        RestoreCommand::Logs { name } => {
+            let text = api
+                .send(api.request(
+                    reqwest::Method::GET,
+                    &format!("/api/v1/restores/{name}/log"),
+                ))
+                .await?
+                .text()
+                .await?;
+            for line in text.lines() {
+                let i: Value = serde_json::from_str(line).unwrap_or(Value::Null);
+                println!(
+                    "{:<9} {:<8} {}/{}/{} {}",
+                    i["action"].as_str().unwrap_or_default(),
+                    i["result"].as_str().unwrap_or("-"),
+                    i["groupResource"].as_str().unwrap_or_default(),
+                    i["namespace"].as_str().unwrap_or("-"),
+                    i["name"].as_str().unwrap_or_default(),
+                    i["message"]
+                        .as_str()
+                        .or(i["reason"].as_str())
+                        .unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        RestoreCommand::Get { name: None } => {
+            let list = api
+                .json(api.request(reqwest::Method::GET, "/api/v1/restores"))
+                .await?;
+            println!("{:<40} {:<24} {:<16} CREATED", "NAME", "BACKUP", "PHASE");
+            for r in list["items"]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                println!(
+                    "{:<40} {:<24} {:<16} {}",
+                    r["name"].as_str().unwrap_or_default(),
+                    r["backupName"].as_str().unwrap_or_default(),
+                    r["phase"].as_str().unwrap_or_default(),
+                    r["createdAt"].as_str().unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_plan(restore: &Value) {
+    let Some(items) = restore["plan"]["items"].as_array() else {
+        return;
+    };
+    println!(
+        "{:<10} {:<9} {:<44} {:<20} NAME / DETAIL",
+        "ACTION", "RESULT", "RESOURCE", "NAMESPACE"
+    );
+    for i in items.iter().filter(|i| i["action"] != "excluded") {
+        let detail = match (i["message"].as_str(), i["diff"].as_array()) {
+            (Some(m), _) => m.to_string(),
+            (None, Some(d)) if !d.is_empty() => format!(
+                "differs: {}",
+                d.iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            _ => String::new(),
+        };
+        println!(
+            "{:<10} {:<9} {:<44} {:<20} {} {detail}",
+            i["action"].as_str().unwrap_or_default(),
+            i["result"].as_str().unwrap_or("-"),
+            i["groupResource"].as_str().unwrap_or_default(),
+            i["namespace"].as_str().unwrap_or("-"),
+            i["name"].as_str().unwrap_or_default(),
+        );
+    }
+    println!("summary: {}", restore["plan"]["summary"]);
+}
