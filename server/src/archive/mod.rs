@@ -20,7 +20,7 @@ use crate::backup::spec::BackupSpec;
 use crate::storage::StorageError;
 
 pub use reader::{Entry, EntryName, read_log, read_manifest, read_resources, verify_resources};
-pub use writer::{ArchiveWriter, compress};
+pub use writer::{ArchiveWriter, WriteError, compress};
 
 pub const FORMAT_VERSION: u32 = 1;
 pub const RESOURCES_FILE: &str = "resources.tar.zst";

@@ -34,6 +34,19 @@ impl Write for ChannelWriter {
     }
 }
 
+/// Why writing an archive failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error("the archive writer stopped (see the upload error)")]
+    Stopped,
+    #[error("packing the archive failed: {0}")]
+    Packing(std::io::Error),
+    #[error(transparent)]
+    Upload(#[from] StorageError),
+    #[error("the archive writer's task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
 enum Message {
     Entry(String, Vec<u8>),
     Finish,
@@ -105,7 +118,7 @@ impl ArchiveWriter {
     }
 
     /// Adds files; waits while the packer is behind (back-pressure).
-    pub async fn add_batch(&mut self, files: Vec<(String, Vec<u8>)>) -> Result<(), String> {
+    pub async fn add_batch(&mut self, files: Vec<(String, Vec<u8>)>) -> Result<(), WriteError> {
         if files.is_empty() {
             return Ok(());
         }
@@ -116,16 +129,15 @@ impl ArchiveWriter {
                 .into_iter()
                 .try_for_each(|(path, data)| entries.send(Message::Entry(path, data)))
         })
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|_| "the archive writer stopped (see the upload error)".to_string())
+        .await?
+        .map_err(|_| WriteError::Stopped)
     }
 
     /// Completes the archive and the upload.
-    pub async fn finish(self) -> Result<FileInfo, String> {
+    pub async fn finish(self) -> Result<FileInfo, WriteError> {
         let _ = self.entries.send(Message::Finish);
         drop(self.entries);
-        let packed = self.packer.await.map_err(|e| e.to_string())?;
+        let packed = self.packer.await?;
         let info = match packed {
             Ok(info) => info,
             Err(e) => {
@@ -136,16 +148,13 @@ impl ArchiveWriter {
                 drop(self.error_tx);
                 let uploaded = self.upload.await;
                 return Err(match uploaded {
-                    Ok(Err(upload_error)) => upload_error.to_string(),
-                    _ => format!("packing the archive failed: {e}"),
+                    Ok(Err(upload_error)) => WriteError::Upload(upload_error),
+                    _ => WriteError::Packing(e),
                 });
             }
         };
         drop(self.error_tx);
-        self.upload
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
+        self.upload.await??;
         Ok(info)
     }
 

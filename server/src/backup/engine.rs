@@ -137,15 +137,31 @@ impl References {
     }
 }
 
+/// Why a backup run stopped (a list that fails is a warning, not this).
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the Kubernetes API did not answer: {0}")]
+    Api(#[from] kube::Error),
+    #[error(transparent)]
+    Discovery(#[from] discovery::DiscoveryError),
+    #[error("writing the archive to storage failed: {0}")]
+    Archive(#[from] archive::WriteError),
+    #[error("writing the {file} to storage failed: {source}")]
+    Storage {
+        file: &'static str,
+        source: crate::storage::StorageError,
+    },
+    #[error("encoding the {file} failed: {message}")]
+    Encode { file: &'static str, message: String },
+}
+
 /// Every listable resource, each underlying resource once (see
 /// `take_cohabiting_once`), noting choices in the backup's log.
 async fn listable_resources(
     client: &kube::Client,
     log: &mut Log,
-) -> Result<Vec<(ApiResource, ApiCapabilities)>, String> {
-    let discovered = discovery::discover(client)
-        .await
-        .map_err(|e| e.to_string())?;
+) -> Result<Vec<(ApiResource, ApiCapabilities)>, EngineError> {
+    let discovered = discovery::discover(client).await?;
     if let Some(why) = &discovered.fallback {
         log.info(why.clone());
     }
@@ -262,12 +278,12 @@ pub async fn run(
             .await
             {
                 Ok(()) => (phase, reason, true),
-                Err(e) => (BackupPhase::Failed, Some(e), false),
+                Err(e) => (BackupPhase::Failed, Some(e.to_string()), false),
             }
         }
         Err(e) => {
-            log.error(e.clone());
-            (BackupPhase::Failed, Some(e), false)
+            log.error(e.to_string());
+            (BackupPhase::Failed, Some(e.to_string()), false)
         }
     };
     if !manifest_written {
@@ -331,14 +347,13 @@ async fn capture(
     name: &str,
     spec: &BackupSpec,
     log: &mut Log,
-) -> Result<Captured, String> {
+) -> Result<Captured, EngineError> {
     let cluster = ClusterInfo {
         server_version: ctx
             .client
             .apiserver_version()
             .await
-            .map(|v| v.git_version)
-            .map_err(|e| format!("the Kubernetes API did not answer: {e}"))?,
+            .map(|v| v.git_version)?,
         id: Api::<Namespace>::all(ctx.client.clone())
             .get("kube-system")
             .await
@@ -368,7 +383,7 @@ async fn capture(
     let per_namespace = spec
         .exact_namespaces()
         .filter(|n| n.len() <= PER_NAMESPACE_LISTING_MAX);
-    let mut failure: Option<String> = None;
+    let mut failure: Option<archive::WriteError> = None;
     let mut last_progress = std::time::Instant::now();
 
     'resources: for (ar, _) in &namespaced {
@@ -487,12 +502,9 @@ async fn capture(
     }
     if let Some(e) = failure {
         writer.abort().await;
-        return Err(format!("writing the archive to storage failed: {e}"));
+        return Err(e.into());
     }
-    let archive_info = writer
-        .finish()
-        .await
-        .map_err(|e| format!("writing the archive to storage failed: {e}"))?;
+    let archive_info = writer.finish().await?;
     let _ = ctx
         .catalog
         .set_backup_progress(name, items as i64, archive_info.size as i64)
@@ -516,21 +528,28 @@ async fn finish(
     reason: Option<String>,
     captured: Captured,
     log: &mut Log,
-) -> Result<(), String> {
+) -> Result<(), EngineError> {
     let mut files = BTreeMap::new();
     files.insert(
         archive::RESOURCES_FILE.to_string(),
         captured.archive.clone(),
     );
     log.info("writing the log and the manifest");
-    let (log_bytes, log_info) = archive::compress(&log.jsonl()).map_err(|e| e.to_string())?;
+    let (log_bytes, log_info) =
+        archive::compress(&log.jsonl()).map_err(|e| EngineError::Encode {
+            file: archive::LOG_FILE,
+            message: e.to_string(),
+        })?;
     put_bytes(
         ctx.store.as_ref(),
         &archive::key(name, archive::LOG_FILE),
         log_bytes,
     )
     .await
-    .map_err(|e| format!("writing the log to storage failed: {e}"))?;
+    .map_err(|source| EngineError::Storage {
+        file: archive::LOG_FILE,
+        source,
+    })?;
     files.insert(archive::LOG_FILE.to_string(), log_info);
     let expires_at = spec.expires_at(Utc::now());
     let manifest = Manifest {
@@ -551,14 +570,20 @@ async fn finish(
         errors: log.errors.clone(),
         schedule: schedule.clone(),
     };
-    let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
+    let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| EngineError::Encode {
+        file: archive::MANIFEST_FILE,
+        message: e.to_string(),
+    })?;
     put_bytes(
         ctx.store.as_ref(),
         &archive::key(name, archive::MANIFEST_FILE),
         bytes,
     )
     .await
-    .map_err(|e| format!("writing the manifest to storage failed: {e}"))?;
+    .map_err(|source| EngineError::Storage {
+        file: archive::MANIFEST_FILE,
+        source,
+    })?;
     Ok(())
 }
 

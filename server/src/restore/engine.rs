@@ -110,12 +110,25 @@ pub async fn load(
     Ok((manifest, selection.items))
 }
 
+/// Why a restore stopped before its items were all tried (an item that
+/// fails is recorded on the item, not here).
+#[derive(Debug, thiserror::Error)]
+pub enum RestoreError {
+    #[error("the backup failed verification, nothing was applied: {0}")]
+    Verification(#[from] ArchiveError),
+    #[error(transparent)]
+    Discovery(#[from] discovery::DiscoveryError),
+    #[error("CRDs were not established within 60 s: {0:?}")]
+    CrdsNotEstablished(Vec<String>),
+    #[error("creating namespace {namespace}: {message}")]
+    Namespace { namespace: String, message: String },
+}
+
 /// The resources a restore can create, by group-resource.
-async fn discover(client: &kube::Client) -> Result<HashMap<String, (ApiResource, bool)>, String> {
-    Ok(discovery::discover(client)
-        .await
-        .map_err(|e| e.to_string())?
-        .by_name(verbs::CREATE))
+async fn discover(
+    client: &kube::Client,
+) -> Result<HashMap<String, (ApiResource, bool)>, RestoreError> {
+    Ok(discovery::discover(client).await?.by_name(verbs::CREATE))
 }
 
 fn api_for(
@@ -136,7 +149,7 @@ pub async fn plan(
     spec: &RestoreSpec,
     restore_name: &str,
     items: Vec<Item>,
-) -> Result<Vec<PlanItem>, String> {
+) -> Result<Vec<PlanItem>, RestoreError> {
     let resources = discover(&ctx.client).await?;
     let restored_pvs: BTreeSet<String> = items
         .iter()
@@ -356,7 +369,7 @@ async fn apply_one(
 async fn wait_for_crds(
     client: &kube::Client,
     names: &[String],
-) -> Result<HashMap<String, (ApiResource, bool)>, String> {
+) -> Result<HashMap<String, (ApiResource, bool)>, RestoreError> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     loop {
         let resources = discover(client).await?;
@@ -364,13 +377,12 @@ async fn wait_for_crds(
             return Ok(resources);
         }
         if tokio::time::Instant::now() > deadline {
-            let missing: Vec<_> = names
+            let missing: Vec<String> = names
                 .iter()
                 .filter(|n| !resources.contains_key(*n))
+                .cloned()
                 .collect();
-            return Err(format!(
-                "CRDs were not established within 60 s: {missing:?}"
-            ));
+            return Err(RestoreError::CrdsNotEstablished(missing));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -381,7 +393,7 @@ pub async fn apply(
     ctx: &RestoreContext,
     restore_name: &str,
     mut plan: Vec<PlanItem>,
-) -> Result<Vec<PlanItem>, String> {
+) -> Result<Vec<PlanItem>, RestoreError> {
     let mut resources = discover(&ctx.client).await?;
     // Namespaces that objects land in must exist, even when the backup did not carry them.
     let namespaces_rt = resources.get(gr::NAMESPACES).map(|(ar, _)| ar.clone());
@@ -399,14 +411,18 @@ pub async fn apply(
         let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &ar);
         for ns in wanted.difference(&carried) {
             if api.get_opt(ns).await.ok().flatten().is_none() {
+                let namespace_error = |message: String| RestoreError::Namespace {
+                    namespace: ns.clone(),
+                    message,
+                };
                 let obj: DynamicObject = serde_json::from_value(json!({
                     "apiVersion": "v1", "kind": "Namespace",
                     "metadata": {"name": ns, "labels": {"lifeboat.io/restore": restore_name}},
                 }))
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| namespace_error(e.to_string()))?;
                 api.create(&PostParams::default(), &obj)
                     .await
-                    .map_err(|e| format!("creating namespace {ns}: {}", describe(&e)))?;
+                    .map_err(|e| namespace_error(describe(&e)))?;
             }
         }
     }
@@ -581,16 +597,11 @@ pub async fn run(
     };
     let (_, items) = match load(&ctx.store, &spec.backup_name, Some(&spec)).await {
         Ok(v) => v,
-        Err(e) => {
-            return fail(format!(
-                "the backup failed verification, nothing was applied: {e}"
-            ))
-            .await;
-        }
+        Err(e) => return fail(RestoreError::from(e).to_string()).await,
     };
     let planned = match plan(&ctx, &spec, &name, items).await {
         Ok(p) => p,
-        Err(e) => return fail(e).await,
+        Err(e) => return fail(e.to_string()).await,
     };
     let total = planned
         .iter()
@@ -626,7 +637,7 @@ pub async fn run(
         .await?;
     let applied = match apply(&ctx, &name, planned).await {
         Ok(p) => p,
-        Err(e) => return fail(e).await,
+        Err(e) => return fail(e.to_string()).await,
     };
     let (done, failed, conflicts) = counts(&applied);
     let phase = if failed == 0 {
