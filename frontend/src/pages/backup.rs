@@ -1,0 +1,154 @@
+//! One backup: facts, progress, log, contents, download, delete.
+
+use super::*;
+
+pub(super) fn backup(page: RwSignal<PageData>) -> impl IntoView {
+    let b = data(page, "backup");
+    let contents = data(page, "contents");
+    let name = param(page);
+    let shown = RwSignal::new(None::<(String, String)>);
+    let log = RwSignal::new(None::<String>);
+    let confirm = RwSignal::new(String::new());
+    let asking = RwSignal::new(false);
+    let status = RwSignal::new(String::new());
+    let open = {
+        let name = name.clone();
+        move |path: String| {
+            let name = name.clone();
+            api::spawn(async move {
+                let url = format!("/api/v1/backups/{name}/contents?path={path}");
+                let body = match api::request("GET", &url, None).await {
+                    Ok(v) => serde_json::to_string_pretty(&v).unwrap_or_default(),
+                    Err(e) => e,
+                };
+                shown.set(Some((path, body)));
+            });
+        }
+    };
+    let show_log = {
+        let name = name.clone();
+        move |_| {
+            let name = name.clone();
+            api::spawn(async move {
+                let text =
+                    match api::request("GET", &format!("/api/v1/backups/{name}/log"), None).await {
+                        Ok(Value::String(s)) => s,
+                        Ok(v) => serde_json::to_string_pretty(&v).unwrap_or_default(),
+                        Err(e) => e,
+                    };
+                log.set(Some(text));
+            });
+        }
+    };
+    let delete = {
+        let name = name.clone();
+        move |ev: leptos::ev::SubmitEvent| {
+            ev.prevent_default();
+            let name = name.clone();
+            status.set("Deleting…".into());
+            api::spawn(async move {
+                match api::request("DELETE", &format!("/api/v1/backups/{name}"), None).await {
+                    Ok(_) => api::navigate("/backups"),
+                    Err(e) => status.set(format!("Not deleted: {e}")),
+                }
+            });
+        }
+    };
+    let name_for_check = name.clone();
+    view! {
+        <h1>"Backup " <code>{name.clone()}</code></h1>
+        {move || {
+            let v = b();
+            if let Some(e) = api_error(&v) {
+                return e.into_any();
+            }
+            let phase = v["phase"].as_str().unwrap_or_default().to_string();
+            let running = matches!(phase.as_str(), "New" | "InProgress");
+            view! {
+                <dl class="facts">
+                    <dt>"Phase"</dt><dd data-phase=phase.clone()>{badge(&phase)} " " {note(&v["phaseReason"])}</dd>
+                    <dt>"Items"</dt><dd>{text(&v["itemsDone"])}</dd>
+                    <dt>"Size"</dt><dd>{bytes(&v["sizeBytes"])}</dd>
+                    <dt>"Location"</dt><dd><a href="/storage">{text(&v["storageLocation"])}</a></dd>
+                    <dt>"Started"</dt><dd>{time(&v["startedAt"])}</dd>
+                    <dt>"Completed"</dt><dd>{time(&v["completedAt"])}</dd>
+                    <dt>"Took"</dt><dd>{seconds_between(&v["startedAt"], &v["completedAt"]).map(duration).unwrap_or_else(|| "—".into())}</dd>
+                    <dt>"Expires"</dt><dd>{v["expiresAt"].as_str().map(|_| time(&v["expiresAt"])).unwrap_or_else(|| "never".into())}</dd>
+                    <dt>"Namespaces"</dt><dd>{let ns = items(&v["spec"]["includedNamespaces"]); if ns.is_empty() { "all".to_string() } else { ns.iter().map(text).collect::<Vec<_>>().join(", ") }}</dd>
+                    <dt>"Warnings / errors"</dt><dd>{format!("{} / {}", text(&v["warnings"]), text(&v["errors"]))}</dd>
+                </dl>
+                {running.then(|| view! {
+                    <p role="status" aria-live="polite"><progress aria-label="Backup progress"></progress> {format!(" {} items, {} written so far", text(&v["itemsDone"]), bytes(&v["bytesDone"]))}</p>
+                })}
+                {(v["missingFromStorage"] == true).then(|| view! { <div class="error" role="alert">"This backup's manifest is missing from storage: it cannot be restored. Check the bucket."</div> })}
+            }
+            .into_any()
+        }}
+        <div class="actions">
+            <a class="button" href=format!("/api/v1/backups/{name}/download") download>"Download archive"</a>
+            <a class="button" href=format!("/restore?backup={name}")>"Restore from it…"</a>
+            <button type="button" on:click=show_log>"Show log"</button>
+            <button type="button" class="danger" on:click=move |_| asking.set(true)>"Delete…"</button>
+        </div>
+        {move || asking.get().then(|| {
+            let expected = name_for_check.clone();
+            view! {
+                <form class="panel danger-zone" on:submit=delete.clone() aria-labelledby="del-h">
+                    <h2 id="del-h">"Delete this backup?"</h2>
+                    <p>"Its archive is removed from storage and cannot be brought back. Type its name to confirm."</p>
+                    <label>"Backup name" <input name="confirm" autocomplete="off" prop:value=move || confirm.get() on:input=move |ev| confirm.set(event_target_value(&ev)) /></label>
+                    <button type="submit" class="danger" prop:disabled=move || confirm.get() != expected>"Delete permanently"</button>
+                    <button type="button" on:click=move |_| asking.set(false)>"Cancel"</button>
+                    <p role="status" aria-live="polite">{move || status.get()}</p>
+                </form>
+            }
+        })}
+        {move || log.get().map(|l| view! { <section><h2>"Log"</h2><pre class="log">{l}</pre></section> })}
+        <section aria-labelledby="contents-h">
+            <h2 id="contents-h">"Contents"</h2>
+            {move || {
+                let c = contents();
+                if c.is_null() {
+                    return empty("The contents can be browsed once the backup has completed.").into_any();
+                }
+                if let Some(e) = api_error(&c) {
+                    return e.into_any();
+                }
+                let tree = c["resources"].as_object().cloned().unwrap_or_default();
+                let open = open.clone();
+                view! {
+                    <div class="browser">
+                        <ul class="tree" aria-label="Resources in this backup">
+                            {tree.into_iter().map(|(resource, by_ns)| {
+                                let open = open.clone();
+                                let count: usize = by_ns.as_object().map(|o| o.values().map(|v| v.as_array().map_or(0, Vec::len)).sum()).unwrap_or(0);
+                                view! {
+                                    <li><details><summary>{format!("{resource} ({count})")}</summary>
+                                        <ul>{by_ns.as_object().cloned().unwrap_or_default().into_iter().map(|(ns, names)| {
+                                            let open = open.clone();
+                                            let resource = resource.clone();
+                                            view! { <li><span class="ns">{ns.clone()}</span><ul>{items(&names).into_iter().map(|n| {
+                                                let n = text(&n);
+                                                let scope = if ns == "(cluster)" { "cluster".to_string() } else { format!("namespaces/{ns}") };
+                                                let path = format!("resources/{resource}/{scope}/{n}.json");
+                                                let open = open.clone();
+                                                view! { <li><button type="button" class="link" on:click=move |_| open(path.clone())>{n}</button></li> }
+                                            }).collect_view()}</ul></li> }
+                                        }).collect_view()}</ul>
+                                    </details></li>
+                                }
+                            }).collect_view()}
+                        </ul>
+                        <div class="object" aria-live="polite">
+                            {move || match shown.get() {
+                                Some((path, body)) => view! { <h3><code>{path}</code></h3><pre>{body}</pre> }.into_any(),
+                                None => view! { <p class="empty">"Choose an object to see it as stored (Secret values are redacted)."</p> }.into_any(),
+                            }}
+                        </div>
+                    </div>
+                }
+                .into_any()
+            }}
+        </section>
+    }
+}

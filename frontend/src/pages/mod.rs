@@ -1,0 +1,184 @@
+//! The pages. Each reads its data from the page signal inside closures, so
+//! live refreshes update what is shown while forms keep what was typed.
+
+mod activity;
+mod backup;
+mod backups;
+mod namespaces;
+mod overview;
+mod restore;
+mod schedules;
+mod storage;
+
+use leptos::prelude::*;
+use serde_json::{Value, json};
+
+use crate::PageData;
+use crate::api;
+use crate::charts;
+use crate::widgets::{
+    api_error, badge, bytes, duration, empty, items, note, reasons, seconds_between, text, time,
+};
+
+pub fn page(kind: &str, page: RwSignal<PageData>) -> AnyView {
+    match kind {
+        "overview" => overview::overview(page).into_any(),
+        "namespaces" => namespaces::namespaces(page).into_any(),
+        "namespace" => namespaces::namespace(page).into_any(),
+        "backups" => backups::backups(page).into_any(),
+        "backup" => backup::backup(page).into_any(),
+        "schedules" => schedules::schedules(page).into_any(),
+        "restore" => restore::restore(page).into_any(),
+        "storage" => storage::storage(page).into_any(),
+        "activity" => activity::activity(page).into_any(),
+        _ => view! {
+            <h1>"Not found"</h1>
+            <p>"There is no such page. " <a href="/">"Go to the overview."</a></p>
+        }
+        .into_any(),
+    }
+}
+
+fn data(page: RwSignal<PageData>, name: &'static str) -> impl Fn() -> Value + Copy {
+    move || page.with(|p| p.get(name))
+}
+
+/// `?key` of the request, if given.
+fn query(page: RwSignal<PageData>, key: &str) -> Option<String> {
+    page.with_untracked(|p| p.query.get(key).cloned())
+}
+
+fn param(page: RwSignal<PageData>) -> String {
+    page.with_untracked(|p| p.param.clone().unwrap_or_default())
+}
+
+fn namespace_table(v: &Value) -> AnyView {
+    if let Some(e) = api_error(v) {
+        return e.into_any();
+    }
+    let rows = items(&v["items"]);
+    if rows.is_empty() {
+        return empty("No namespaces are visible yet; the watchers may still be listing.")
+            .into_any();
+    }
+    view! {
+        <table>
+            <thead><tr><th scope="col">"Namespace"</th><th scope="col">"Health"</th><th scope="col">"Pods"</th><th scope="col">"Workloads"</th><th scope="col">"Protection"</th><th scope="col">"Last backup"</th></tr></thead>
+            <tbody>
+                {rows.into_iter().map(|n| {
+                    let name = text(&n["name"]);
+                    view! {
+                        <tr>
+                            <th scope="row"><a href=format!("/namespaces/{name}")>{name.clone()}</a></th>
+                            <td>{badge(n["health"]["state"].as_str().unwrap_or_default())} {reasons(&n["health"])}</td>
+                            <td>{text(&n["counts"]["pods"])}</td>
+                            <td>{text(&n["counts"]["workloads"])}</td>
+                            <td>{badge(n["protection"].as_str().unwrap_or_default())}</td>
+                            <td>{n["lastBackup"].as_str().map(|b| view! { <a href=format!("/backups/{b}")>{b.to_string()}</a> })}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+fn pod_table(pods: Vec<Value>, with_namespace: bool) -> AnyView {
+    if pods.is_empty() {
+        return empty("None: every pod is running as intended.").into_any();
+    }
+    view! {
+        <table>
+            <thead><tr>
+                {with_namespace.then(|| view! { <th scope="col">"Namespace"</th> })}
+                <th scope="col">"Pod"</th><th scope="col">"Phase"</th><th scope="col">"Ready"</th><th scope="col">"Restarts"</th><th scope="col">"Age"</th><th scope="col">"Why"</th>
+            </tr></thead>
+            <tbody>
+                {pods.into_iter().map(|p| {
+                    let ns = text(&p["namespace"]);
+                    let name = text(&p["name"]);
+                    view! {
+                        <tr>
+                            {with_namespace.then(|| view! { <td><a href=format!("/namespaces/{ns}")>{ns.clone()}</a></td> })}
+                            <th scope="row">{name}</th>
+                            <td>{badge(p["phase"].as_str().unwrap_or_default())}</td>
+                            <td>{format!("{}/{}", text(&p["ready"]), text(&p["containers"]))}</td>
+                            <td>{text(&p["restarts"])}</td>
+                            <td>{duration(p["ageSeconds"].as_i64().unwrap_or(0))}</td>
+                            <td>{reasons(&p["health"])}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+fn events_table(events: Vec<Value>, with_namespace: bool) -> AnyView {
+    if events.is_empty() {
+        return empty("No recent events.").into_any();
+    }
+    view! {
+        <table>
+            <thead><tr>
+                {with_namespace.then(|| view! { <th scope="col">"Namespace"</th> })}
+                <th scope="col">"Type"</th><th scope="col">"Reason"</th><th scope="col">"Object"</th><th scope="col">"Message"</th><th scope="col">"Count"</th><th scope="col">"Last seen"</th>
+            </tr></thead>
+            <tbody>
+                {events.into_iter().map(|e| view! {
+                    <tr>
+                        {with_namespace.then(|| view! { <td>{text(&e["namespace"])}</td> })}
+                        <td>{badge(if e["type"] == "Warning" { "Warning" } else { "Normal" })}</td>
+                        <td>{text(&e["reason"])}</td>
+                        <td>{format!("{}/{}", text(&e["object"]["kind"]), text(&e["object"]["name"]))}</td>
+                        <td>{text(&e["message"])}</td>
+                        <td>{text(&e["count"])}</td>
+                        <td>{time(&e["lastSeen"])}</td>
+                    </tr>
+                }).collect_view()}
+            </tbody>
+        </table>
+    }
+    .into_any()
+}
+
+/// A UTC timestamp for names made in the browser (`20261125t120003`).
+fn js_stamp() -> String {
+    #[cfg(feature = "hydrate")]
+    {
+        let d = js_date_iso();
+        d.chars().filter(|c| c.is_ascii_digit()).take(14).collect()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        String::new()
+    }
+}
+
+#[cfg(feature = "hydrate")]
+fn js_date_iso() -> String {
+    wasm_bindgen::JsValue::from(js_sys::Date::new_0().to_iso_string())
+        .as_string()
+        .unwrap_or_default()
+}
+
+/// "Storage location" picker over the locations the API lists (unavailable ones say so).
+fn location_select(
+    locations: impl Fn() -> Value + Copy + Send + Sync + 'static,
+    location: RwSignal<String>,
+) -> impl IntoView {
+    view! {
+        <label>"Storage location "
+            <select name="location" on:change=move |ev| location.set(event_target_value(&ev))>
+                {move || items(&locations()["items"]).into_iter().map(|l| {
+                    let n = text(&l["name"]);
+                    let note = if l["availability"] == "available" { String::new() } else { format!(" ({})", text(&l["availability"])) };
+                    let selected = location.get() == n;
+                    view! { <option value=n.clone() selected=selected>{format!("{n}{note}")}</option> }
+                }).collect_view()}
+            </select>
+        </label>
+    }
+}

@@ -1,0 +1,204 @@
+//! Storage locations: availability, usage, growth, add, test, remove.
+
+use super::*;
+
+pub(super) fn storage(page: RwSignal<PageData>) -> impl IntoView {
+    let locations = data(page, "locations");
+    let backups = data(page, "backups");
+    let status = RwSignal::new(String::new());
+    let removing = RwSignal::new(None::<String>);
+    let test = move |name: String| {
+        status.set(format!("Testing {name}…"));
+        api::spawn(async move {
+            match api::request(
+                "POST",
+                &format!("/api/v1/storage-locations/{name}/check"),
+                None,
+            )
+            .await
+            {
+                Ok(v) => {
+                    status.set(format!("{name} is {}", text(&v["availability"])));
+                    api::refresh(page).await;
+                }
+                Err(e) => status.set(e),
+            }
+        });
+    };
+    let remove = move |name: String| {
+        removing.set(None);
+        status.set(format!("Removing {name}…"));
+        api::spawn(async move {
+            match api::request("DELETE", &format!("/api/v1/storage-locations/{name}"), None).await {
+                Ok(_) => {
+                    status.set(format!(
+                        "{name} removed; its backups stay in its bucket or directory"
+                    ));
+                    api::refresh(page).await;
+                }
+                Err(e) => status.set(e),
+            }
+        });
+    };
+    view! {
+        <h1>"Storage locations"</h1>
+        <p class="note">"Backups are written to " <code>"default"</code> " (set in the configuration: " <code>"storage.*"</code> ") unless they name another location. Adding a location that already holds Lifeboat backups lists them here."</p>
+        {move || {
+            let v = locations();
+            if let Some(e) = api_error(&v) {
+                return e.into_any();
+            }
+            view! {
+                <table>
+                    <thead><tr><th scope="col">"Name"</th><th scope="col">"Kind"</th><th scope="col">"Where"</th><th scope="col">"Availability"</th><th scope="col">"Checked"</th><th scope="col">"Backups"</th><th scope="col">"Used"</th><th scope="col">"Actions"</th></tr></thead>
+                    <tbody>{items(&v["items"]).into_iter().map(|l| {
+                        let name = text(&l["name"]);
+                        let c = &l["config"];
+                        let place = match c["path"].as_str() {
+                            Some(path) => path.to_string(),
+                            None => format!("s3://{}/{} {}", text(&c["bucket"]), text(&c["prefix"]), text(&c["endpoint"])),
+                        };
+                        let (n1, n2, n3) = (name.clone(), name.clone(), name.clone());
+                        let is_default = l["isDefault"].as_i64() == Some(1);
+                        view! {
+                            <tr data-location=name.clone()>
+                                <th scope="row">{name.clone()}{is_default.then_some(" (default)")}</th>
+                                <td>{text(&l["kind"])}</td>
+                                <td><code>{place}</code></td>
+                                <td>{badge(l["availability"].as_str().unwrap_or_default())} " " {note(&l["availabilityReason"])}</td>
+                                <td>{time(&l["checkedAt"])}</td>
+                                <td>{text(&l["backups"])}</td>
+                                <td>{bytes(&l["usedBytes"])}</td>
+                                <td>
+                                    <button type="button" on:click=move |_| test(n1.clone()) aria-label=format!("Test {name}")>"Test"</button>
+                                    {(!is_default).then(|| view! {
+                                        <button type="button" class="danger" on:click=move |_| removing.set(Some(n2.clone()))>"Remove…"</button>
+                                    })}
+                                    {move || (removing.get().as_deref() == Some(n3.as_str())).then(|| {
+                                        let n = n3.clone();
+                                        view! {
+                                            <div class="confirm" role="alertdialog" aria-label=format!("Remove {n}")>
+                                                <p>{format!("Lifeboat will stop listing the backups in {n}; nothing in the bucket or directory is deleted.")}</p>
+                                                <button type="button" class="danger" on:click={let n = n.clone(); move |_| remove(n.clone())}>{format!("Remove {n}")}</button>
+                                                <button type="button" on:click=move |_| removing.set(None)>"Keep it"</button>
+                                            </div>
+                                        }
+                                    })}
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}</tbody>
+                </table>
+            }
+            .into_any()
+        }}
+        <p role="status" aria-live="polite" class="status">{move || status.get()}</p>
+        {add_location(page)}
+        <h2>"Storage used over time"</h2>
+        {move || {
+            let all = items(&backups()["items"]);
+            let names: Vec<String> = items(&locations()["items"]).iter().map(|l| text(&l["name"])).collect();
+            let charts: Vec<_> = names.into_iter().filter_map(|n| {
+                let mine: Vec<Value> = all.iter().filter(|b| b["storageLocation"] == n.as_str()).cloned().collect();
+                (!mine.is_empty()).then(|| view! { <h3>{n}</h3> {charts::storage_growth(&mine)} })
+            }).collect();
+            if charts.is_empty() {
+                return empty("No backups yet: the chart shows each location's growth once there are some.").into_any();
+            }
+            charts.collect_view().into_any()
+        }}
+    }
+}
+
+/// The form that adds a local or S3 location; the server checks it before saving.
+fn add_location(page: RwSignal<PageData>) -> impl IntoView {
+    let kind = RwSignal::new("s3".to_string());
+    let status = RwSignal::new(String::new());
+    // The form's text fields: `name`, then `path` (local), then the S3 ones.
+    const FIELDS: [&str; 8] = [
+        "name",
+        "path",
+        "endpoint",
+        "region",
+        "bucket",
+        "prefix",
+        "accessKeyId",
+        "secretAccessKey",
+    ];
+    let fields = FIELDS.map(|_| RwSignal::new(String::new()));
+    let field = move |name: &str| {
+        let i = FIELDS.iter().position(|f| *f == name);
+        fields[i.expect("one of FIELDS")]
+    };
+    let path_style = RwSignal::new(true);
+    let value = move |name: &str| field(name).get_untracked().trim().to_string();
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let k = kind.get_untracked();
+        let mut body = json!({"name": value("name"), "kind": k});
+        let wanted = if k == "local" {
+            &FIELDS[1..2]
+        } else {
+            &FIELDS[2..]
+        };
+        for f in wanted {
+            let v = value(f);
+            if !v.is_empty() {
+                body[*f] = Value::String(v);
+            }
+        }
+        if k == "s3" {
+            body["pathStyle"] = Value::Bool(path_style.get_untracked());
+        }
+        let name = value("name");
+        status.set(format!("Checking {name} (list, write, delete)…"));
+        api::spawn(async move {
+            match api::request("POST", "/api/v1/storage-locations", Some(body)).await {
+                Ok(v) => {
+                    let imported = items(&v["imported"]).len();
+                    status.set(format!("Added {name}: available; {imported} backup(s) already in it are now listed."));
+                    for f in fields {
+                        f.set(String::new());
+                    }
+                    api::refresh(page).await;
+                }
+                Err(e) => status.set(e),
+            }
+        });
+    };
+    let input = move |name: &'static str, label: &'static str, hint: &'static str, secret: bool| {
+        let signal = field(name);
+        view! {
+            <label>{label} " " <input name=name placeholder=hint type=if secret { "password" } else { "text" } autocomplete="off"
+                prop:value=move || signal.get() on:input=move |ev| signal.set(event_target_value(&ev)) /></label>
+        }
+    };
+    view! {
+        <details class="panel">
+            <summary>"Add a location"</summary>
+            <form on:submit=submit class="add-location">
+                {input("name", "Name", "offsite", false)}
+                <fieldset>
+                    <legend>"Kind"</legend>
+                    <label><input type="radio" name="kind" value="s3" prop:checked=move || kind.get() == "s3" on:change=move |_| kind.set("s3".into()) />" S3-compatible bucket"</label>
+                    <label><input type="radio" name="kind" value="local" prop:checked=move || kind.get() == "local" on:change=move |_| kind.set("local".into()) />" Directory on the server"</label>
+                </fieldset>
+                {move || if kind.get() == "local" {
+                    input("path", "Directory (absolute)", "/var/lib/lifeboat/second", false).into_any()
+                } else {
+                    view! {
+                        {input("endpoint", "Endpoint", "https://s3.example.com:9000 (empty for AWS)", false)}
+                        {input("region", "Region", "us-east-1", false)}
+                        {input("bucket", "Bucket", "lifeboat-backups", false)}
+                        {input("prefix", "Prefix (optional)", "cluster-a", false)}
+                        <label><input type="checkbox" name="pathStyle" prop:checked=move || path_style.get() on:change=move |ev| path_style.set(event_target_checked(&ev)) />" Path-style addressing (MinIO, Garage, Ceph)"</label>
+                        {input("accessKeyId", "Access key id", "empty: the server's AWS credentials", false)}
+                        {input("secretAccessKey", "Secret access key", "stored in the catalog, never shown again", true)}
+                    }.into_any()
+                }}
+                <button type="submit" class="primary">"Check and add"</button>
+                <p role="status" aria-live="polite" class="status">{move || status.get()}</p>
+            </form>
+        </details>
+    }
+}
