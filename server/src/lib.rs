@@ -11,6 +11,7 @@ pub mod config;
 pub mod demo;
 pub mod health;
 pub mod http;
+pub mod location;
 pub mod restore;
 pub mod schedule;
 pub mod selection;

@@ -11,9 +11,7 @@ use crate::catalog::Catalog;
 use crate::cluster::Cluster;
 use crate::config::{Config, StorageKind};
 use crate::http::{AppState, router};
-use crate::storage::{
-    Availability, DynStore, LocalStore, LocationSpec, Locations, S3Settings, S3Store,
-};
+use crate::storage::{Availability, DynStore, LocalStore, Locations, S3Settings, S3Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -134,7 +132,7 @@ pub async fn open(config: &Config) -> Result<AppState, StartError> {
         .set_availability("default", &Availability::Available)
         .await?;
     let locations = Locations::new(storage.clone());
-    reconcile_locations(&catalog, &locations).await?;
+    crate::location::reconcile(&catalog, &locations).await?;
     // Backups that were running when the server stopped cannot finish now.
     let interrupted = crate::backup::fail_interrupted(&catalog, &locations, at_start(&catalog))
         .await
@@ -152,7 +150,7 @@ pub async fn open(config: &Config) -> Result<AppState, StartError> {
         tracing::warn!(backups = ?interrupted, "marked interrupted backups Failed");
     }
     // Storage is the source of truth: import what the catalog does not know.
-    sync_locations(&catalog, &locations, false).await;
+    crate::location::sync_all(&catalog, &locations, false).await;
     let cluster = Cluster::connect(config).await.map_err(|e| e.to_string());
     if let Err(reason) = &cluster {
         tracing::warn!(%reason, "starting without a cluster");
@@ -186,67 +184,6 @@ fn at_start(catalog: &Catalog) -> crate::backup::Interrupted {
     match catalog.engine() {
         crate::catalog::Engine::Sqlite => crate::backup::Interrupted::All,
         _ => crate::backup::Interrupted::MineOrStale,
-    }
-}
-
-/// Makes the open locations match the catalog: opens those added through the
-/// API (here or by another replica) and forgets those removed. One that cannot
-/// be opened is left out (its backups answer 503 until it can) rather than
-/// stopping the server.
-pub async fn reconcile_locations(
-    catalog: &Catalog,
-    locations: &Locations,
-) -> Result<(), crate::catalog::CatalogError> {
-    let rows = catalog.storage_locations().await?;
-    for (name, _) in locations.all() {
-        if !rows.iter().any(|r| r.name == name) {
-            locations.remove(&name);
-        }
-    }
-    for row in rows {
-        if row.is_default != 0 || locations.get(&row.name).is_some() {
-            continue;
-        }
-        let settings: serde_json::Value = serde_json::from_str(&row.config).unwrap_or_default();
-        let credentials = catalog.storage_credentials(&row.name).await?;
-        let spec = LocationSpec::from_catalog(&row.name, &row.kind, &settings, credentials);
-        match spec.open().await {
-            Ok(store) => locations.insert(&row.name, store),
-            Err(e) => {
-                tracing::warn!(location = %row.name, error = %e, "a storage location could not be opened");
-                let reason = format!("could not be opened: {e}");
-                catalog
-                    .set_availability(&row.name, &Availability::Unavailable { reason })
-                    .await?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Checks every location (recording its availability when `check` is set)
-/// and imports the backups each holds that the catalog does not know.
-pub async fn sync_locations(catalog: &Catalog, locations: &Locations, check: bool) {
-    for (name, store) in locations.all() {
-        if check {
-            let availability = store.check().await;
-            if let Err(e) = catalog.set_availability(&name, &availability).await {
-                tracing::warn!(location = %name, error = %e, "recording availability failed");
-            }
-            if availability != Availability::Available {
-                tracing::warn!(location = %name, %availability, "storage location unavailable");
-                continue;
-            }
-        }
-        match crate::backup::sync(catalog, &store, &name).await {
-            Ok(report) if !report.imported.is_empty() || !report.missing.is_empty() => {
-                tracing::info!(location = %name, imported = ?report.imported, missing = ?report.missing, "catalog synced with storage");
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(location = %name, error = %e, "syncing the catalog with storage failed; will retry")
-            }
-        }
     }
 }
 
@@ -329,10 +266,12 @@ pub async fn serve(config: &Config) -> Result<(), StartError> {
         tick.tick().await;
         loop {
             tick.tick().await;
-            if let Err(e) = reconcile_locations(&sync_state.catalog, &sync_state.locations).await {
+            if let Err(e) =
+                crate::location::reconcile(&sync_state.catalog, &sync_state.locations).await
+            {
                 tracing::warn!(error = %e, "reading the storage locations failed");
             }
-            sync_locations(&sync_state.catalog, &sync_state.locations, true).await;
+            crate::location::sync_all(&sync_state.catalog, &sync_state.locations, true).await;
             // With a shared catalog, a replica that died mid-backup is noticed here.
             if at_start(&sync_state.catalog) != crate::backup::Interrupted::All {
                 match crate::backup::fail_interrupted(

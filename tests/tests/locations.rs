@@ -231,7 +231,7 @@ async fn an_s3_location_is_added_checked_used_removed_and_found_again() {
     .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(delete(&format!("{locations}/offsite")).await.0, 204);
-    lifeboat::serve::reconcile_locations(&restarted.catalog, &restarted.locations)
+    lifeboat::location::reconcile(&restarted.catalog, &restarted.locations)
         .await
         .unwrap();
     assert!(restarted.locations.get("third").is_some());

@@ -10,7 +10,8 @@ use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
 use crate::catalog::{BackupFilter, BackupRecord, StorageLocationRecord};
-use crate::storage::{Availability, LocationError, LocationSpec, locations::DEFAULT};
+use crate::location::{self, LocationUseError};
+use crate::storage::LocationSpec;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -22,11 +23,20 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/storage-locations/{name}/check", post(check))
 }
 
-impl From<LocationError> for ApiError {
-    fn from(e: LocationError) -> Self {
-        ApiError {
-            status: StatusCode::UNPROCESSABLE_ENTITY,
-            message: format!("invalid storage location: {e}"),
+impl From<LocationUseError> for ApiError {
+    fn from(e: LocationUseError) -> Self {
+        match e {
+            LocationUseError::Catalog(c) => c.into(),
+            LocationUseError::Backup(b) => b.into(),
+            other => ApiError {
+                status: match other {
+                    LocationUseError::Invalid(_) | LocationUseError::Unusable { .. } => {
+                        StatusCode::UNPROCESSABLE_ENTITY
+                    }
+                    _ => StatusCode::CONFLICT,
+                },
+                message: other.to_string(),
+            },
         }
     }
 }
@@ -89,57 +99,9 @@ async fn create(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let spec: LocationSpec = super::parse_body(&body, "storage location")?;
-    spec.validate()?;
-    if state.catalog.storage_location(&spec.name).await.is_ok() {
-        return Err(ApiError {
-            status: StatusCode::CONFLICT,
-            message: format!("storage location `{}` already exists", spec.name),
-        });
-    }
-    let unusable = |reason: String| ApiError {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        message: format!(
-            "storage location `{}` cannot be used: {reason} Nothing was saved.",
-            spec.name
-        ),
-    };
-    let store = spec.open().await.map_err(|e| unusable(e.to_string()))?;
-    if let Availability::Unavailable { reason } = store.check().await {
-        return Err(unusable(reason));
-    }
-    let credentials = spec.credentials();
-    state
-        .catalog
-        .insert_storage_location(
-            &spec.name,
-            &spec.kind,
-            &spec.settings(),
-            credentials.as_ref().map(|(i, s)| (i.as_str(), s.as_str())),
-        )
-        .await?;
-    state
-        .catalog
-        .set_availability(&spec.name, &Availability::Available)
-        .await?;
-    state.locations.insert(&spec.name, store.clone());
-    state
-        .catalog
-        .record_activity(
-            "api",
-            "storage.added",
-            &format!("storage-location/{}", spec.name),
-            &format!(
-                "storage location {} added ({})",
-                spec.name,
-                store.describe()
-            ),
-            None,
-        )
-        .await?;
-    // The bucket is the source of truth: whatever backups it holds are ours now.
-    let report = crate::backup::sync(&state.catalog, &store, &spec.name).await?;
+    let imported = location::add(&state.catalog, &state.locations, &spec, "api").await?;
     let mut v = view_of(&state, &spec.name).await?;
-    v["imported"] = json!(report.imported);
+    v["imported"] = json!(imported);
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 
@@ -147,20 +109,7 @@ async fn check(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.catalog.storage_location(&name).await?;
-    let store = state.locations.require(&name)?;
-    let availability = store.check().await;
-    state.catalog.set_availability(&name, &availability).await?;
-    state
-        .catalog
-        .record_activity(
-            "api",
-            "storage.checked",
-            &format!("storage-location/{name}"),
-            &format!("storage location {name} is {availability}"),
-            None,
-        )
-        .await?;
+    location::check(&state.catalog, &state.locations, &name, "api").await?;
     Ok(Json(view_of(&state, &name).await?).into_response())
 }
 
@@ -169,56 +118,6 @@ async fn remove(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let row = state.catalog.storage_location(&name).await?;
-    let refuse = |message: String| ApiError {
-        status: StatusCode::CONFLICT,
-        message,
-    };
-    if row.is_default != 0 || name == DEFAULT {
-        return Err(refuse(format!(
-            "`{name}` is the default location, set in the configuration (storage.*); it cannot be removed here"
-        )));
-    }
-    for schedule in state.catalog.schedules().await? {
-        let template: Value = serde_json::from_str(&schedule.template).unwrap_or_default();
-        if template["storageLocation"] == name.as_str() {
-            return Err(refuse(format!(
-                "schedule {} writes its backups to `{name}`; change or delete the schedule first",
-                schedule.name
-            )));
-        }
-    }
-    for b in &backups_in(&state, &name).await? {
-        let busy = crate::backup::BackupPhase::parse(&b.phase)
-            .is_some_and(|p| p.is_running() || p == crate::backup::BackupPhase::Deleting);
-        if busy {
-            return Err(refuse(format!(
-                "backup {} in `{name}` is {}; remove the location once it has finished",
-                b.name, b.phase
-            )));
-        }
-        let readers = state.catalog.restores_reading(&b.name).await?;
-        if !readers.is_empty() {
-            return Err(refuse(format!(
-                "restore(s) {} are reading backup {} in `{name}`; remove the location once they have finished",
-                readers.join(", "),
-                b.name
-            )));
-        }
-    }
-    let forgotten = state.catalog.delete_storage_location(&name).await?;
-    state.locations.remove(&name);
-    state
-        .catalog
-        .record_activity(
-            "api",
-            "storage.removed",
-            &format!("storage-location/{name}"),
-            &format!(
-                "storage location {name} removed; {forgotten} backup(s) left in it are no longer listed (add the location again to list them)"
-            ),
-            None,
-        )
-        .await?;
+    location::remove(&state.catalog, &state.locations, &name, "api").await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
