@@ -2,5 +2,6 @@
 //! watchers and served by the API in later work (see the health issue).
 
 pub mod model;
+pub mod protection;
 pub mod summary;
 pub mod watch;

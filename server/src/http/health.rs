@@ -5,13 +5,12 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
-use crate::backup::BackupPhase;
 use crate::backup::BackupSpec;
-use crate::health::model::{self, Protection};
+use crate::health::model;
 use crate::health::{summary, watch::ClusterState};
 
 pub fn routes() -> Router<AppState> {
@@ -40,58 +39,6 @@ fn watched(state: &AppState) -> Result<&ClusterState, ApiError> {
     })
 }
 
-/// Newest successful backup covering each namespace asked about.
-async fn protection_of(
-    state: &AppState,
-    backups: &[crate::catalog::BackupRecord],
-    namespaces: &[String],
-) -> Result<Vec<(Protection, Option<String>)>, ApiError> {
-    let now = Utc::now();
-    // The promise of each running schedule: the time between two of its runs.
-    let promises: Vec<(BackupSpec, chrono::Duration)> = state
-        .catalog
-        .schedules()
-        .await?
-        .iter()
-        .filter_map(|s| {
-            let runs = crate::schedule::next_runs(s, now);
-            let interval = *runs.get(1)? - *runs.first()?;
-            Some((serde_json::from_str(&s.template).ok()?, interval))
-        })
-        .collect();
-    Ok(namespaces
-        .iter()
-        .map(|ns| {
-            let last = backups
-                .iter()
-                .filter(|b| {
-                    BackupPhase::parse(&b.phase).is_some_and(BackupPhase::is_restorable)
-                        && b.missing_from_storage == 0
-                })
-                .filter(|b| {
-                    serde_json::from_str::<BackupSpec>(&b.spec)
-                        .is_ok_and(|s| s.includes_namespace(ns))
-                })
-                .filter_map(|b| {
-                    let t = DateTime::parse_from_rfc3339(b.completed_at.as_deref()?)
-                        .ok()?
-                        .with_timezone(&Utc);
-                    Some((t, b.name.clone()))
-                })
-                .max();
-            let promised = promises
-                .iter()
-                .filter(|(spec, _)| spec.includes_namespace(ns))
-                .map(|(_, interval)| *interval)
-                .min();
-            (
-                model::protection(last.as_ref().map(|(t, _)| *t), promised, now),
-                last.map(|(_, n)| n),
-            )
-        })
-        .collect())
-}
-
 async fn cluster_summary(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(Json(summary::cluster(watched(&state)?)).into_response())
 }
@@ -100,7 +47,9 @@ async fn namespaces(State(state): State<AppState>) -> Result<Response, ApiError>
     let rolled = summary::roll_ups(watched(&state)?, None).namespaces;
     let names: Vec<String> = rolled.keys().cloned().collect();
     let backups = state.catalog.backups(&Default::default()).await?;
-    let protection = protection_of(&state, &backups, &names).await?;
+    let protection =
+        crate::health::protection::of_namespaces(&state.catalog, &backups, &names, Utc::now())
+            .await?;
     let items: Vec<Value> = rolled
         .into_iter()
         .zip(protection)
@@ -230,9 +179,14 @@ async fn namespace(
         .filter(|b| serde_json::from_str::<BackupSpec>(&b.spec).is_ok_and(|s| s.includes_namespace(&name)))
         .map(|b| json!({"name": b.name, "phase": b.phase, "completedAt": b.completed_at, "sizeBytes": b.size_bytes}))
         .collect();
-    let (protection, last) = protection_of(&state, &all_backups, std::slice::from_ref(&name))
-        .await?
-        .remove(0);
+    let (protection, last) = crate::health::protection::of_namespaces(
+        &state.catalog,
+        &all_backups,
+        std::slice::from_ref(&name),
+        Utc::now(),
+    )
+    .await?
+    .remove(0);
     Ok(Json(json!({
         "name": name, "health": health, "counts": counts, "protection": protection, "lastBackup": last,
         "workloads": workloads, "jobs": jobs, "cronJobs": cronjobs, "pods": pods, "persistentVolumeClaims": pvcs,
