@@ -576,7 +576,13 @@ fn field_validation(
             )));
         }
     };
-    let unknown = crate::openapi::unknown_fields(rt, &crds(store), obj);
+    // Only a custom resource needs the CRDs (its schema is its CRD's).
+    let crds = if crate::proto::message_of(&rt.api_version(), &rt.kind).is_some() {
+        Vec::new()
+    } else {
+        crds(store)
+    };
+    let unknown = crate::openapi::unknown_fields(rt, &crds, obj);
     if unknown.is_empty() {
         return Ok(Vec::new());
     }

@@ -98,7 +98,7 @@ fn schemas(kinds: &[(String, String, String, String)]) -> Map<String, Value> {
                     continue;
                 }
                 let mut properties = Map::new();
-                for f in crate::proto::json_fields(&message) {
+                for f in crate::proto::json_fields(&message).iter().copied() {
                     properties.insert(f.j.clone(), field_schema(f, &mut todo));
                 }
                 let gvks: Vec<Value> = kinds

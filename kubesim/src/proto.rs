@@ -46,16 +46,29 @@ pub struct Field {
     pub i: bool,
 }
 
-/// The JSON fields of a message, those of embedded messages included.
-pub fn json_fields(message: &str) -> Vec<&'static Field> {
-    let mut out = Vec::new();
-    for f in SCHEMA.messages.get(message).into_iter().flatten() {
-        match (f.i, f.m.as_deref()) {
-            (true, Some(inner)) => out.extend(json_fields(inner)),
-            _ => out.push(f),
+/// The JSON fields of a message, those of embedded messages included
+/// (worked out once per message).
+pub fn json_fields(message: &str) -> &'static [&'static Field] {
+    static FLAT: LazyLock<HashMap<&'static str, Vec<&'static Field>>> = LazyLock::new(|| {
+        fn flatten(message: &str, out: &mut Vec<&'static Field>) {
+            for f in SCHEMA.messages.get(message).into_iter().flatten() {
+                match (f.i, f.m.as_deref()) {
+                    (true, Some(inner)) => flatten(inner, out),
+                    _ => out.push(f),
+                }
+            }
         }
-    }
-    out
+        SCHEMA
+            .messages
+            .keys()
+            .map(|name| {
+                let mut fields = Vec::new();
+                flatten(name, &mut fields);
+                (name.as_str(), fields)
+            })
+            .collect()
+    });
+    FLAT.get(message).map_or(&[], Vec::as_slice)
 }
 
 #[derive(Debug, Deserialize)]
