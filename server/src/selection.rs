@@ -61,6 +61,31 @@ pub fn validate_globs<'a>(
     Ok(())
 }
 
+/// The filters a backup and a restore share, as their specs name them.
+pub struct Filters<'a> {
+    pub included_namespaces: &'a [String],
+    pub excluded_namespaces: &'a [String],
+    pub included_resources: &'a [String],
+    pub excluded_resources: &'a [String],
+    pub label_selector: Option<&'a str>,
+}
+
+impl Filters<'_> {
+    /// Checks the globs and the label selector, naming the field at fault.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        validate_globs([
+            ("includedNamespaces", self.included_namespaces),
+            ("excludedNamespaces", self.excluded_namespaces),
+            ("includedResources", self.included_resources),
+            ("excludedResources", self.excluded_resources),
+        ])?;
+        if let Some(sel) = self.label_selector {
+            LabelSelector::parse(sel).map_err(|m| err("labelSelector", m))?;
+        }
+        Ok(())
+    }
+}
+
 /// Included (all when none are listed) and not excluded. `*` matches every
 /// name, dots included.
 pub fn included(name: &str, included: &[String], excluded: &[String]) -> bool {

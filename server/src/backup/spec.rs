@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 pub use crate::selection::SpecError;
-use crate::selection::{self, LabelSelector, err};
+use crate::selection::{self, err};
 
 /// Which cluster-scoped resources a backup takes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,15 +61,14 @@ pub fn parse_ttl(ttl: &str) -> Option<i64> {
 
 impl BackupSpec {
     pub fn validate(&self) -> Result<(), SpecError> {
-        selection::validate_globs([
-            ("includedNamespaces", self.included_namespaces.as_slice()),
-            ("excludedNamespaces", self.excluded_namespaces.as_slice()),
-            ("includedResources", self.included_resources.as_slice()),
-            ("excludedResources", self.excluded_resources.as_slice()),
-        ])?;
-        if let Some(sel) = &self.label_selector {
-            LabelSelector::parse(sel).map_err(|m| err("labelSelector", m))?;
+        selection::Filters {
+            included_namespaces: &self.included_namespaces,
+            excluded_namespaces: &self.excluded_namespaces,
+            included_resources: &self.included_resources,
+            excluded_resources: &self.excluded_resources,
+            label_selector: self.label_selector.as_deref(),
         }
+        .validate()?;
         if let Some(ttl) = &self.ttl
             && parse_ttl(ttl).is_none()
         {

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::selection::{self, LabelSelector, SpecError, dns_label, err};
+use crate::selection::{self, SpecError, dns_label, err};
 
 /// What to do with an object that already exists in the cluster.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,15 +45,14 @@ impl RestoreSpec {
         if self.backup_name.is_empty() {
             return Err(err("backupName", "is required"));
         }
-        selection::validate_globs([
-            ("includedNamespaces", self.included_namespaces.as_slice()),
-            ("excludedNamespaces", self.excluded_namespaces.as_slice()),
-            ("includedResources", self.included_resources.as_slice()),
-            ("excludedResources", self.excluded_resources.as_slice()),
-        ])?;
-        if let Some(sel) = &self.label_selector {
-            LabelSelector::parse(sel).map_err(|m| err("labelSelector", m))?;
+        selection::Filters {
+            included_namespaces: &self.included_namespaces,
+            excluded_namespaces: &self.excluded_namespaces,
+            included_resources: &self.included_resources,
+            excluded_resources: &self.excluded_resources,
+            label_selector: self.label_selector.as_deref(),
         }
+        .validate()?;
         for (from, to) in &self.namespace_mapping {
             if !dns_label(from) || !dns_label(to) {
                 return Err(err(
