@@ -389,7 +389,9 @@ async fn watches_stream_changes_resume_and_expire() {
         .metadata
         .resource_version
         .unwrap();
-    let params = WatchParams::default().timeout(10);
+    // Only this test's object: the namespace's `kube-root-ca.crt` may be
+    // published while the watch runs, as on a real cluster.
+    let params = WatchParams::default().fields("metadata.name=w").timeout(10);
     let stream = api.watch(&params, &start).await.unwrap();
     tokio::pin!(stream);
     api.create(&PostParams::default(), &cm("w", &[]))

@@ -262,6 +262,21 @@ async fn more_than_a_page_of_objects_is_captured_whole() {
             )
             .unwrap();
     }
+    // The cluster's CA bundle, which kubesim publishes in every namespace
+    // shortly after it appears, as kube-controller-manager does.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while env
+        .sim
+        .store
+        .get(&cms, Some("ops"), "kube-root-ca.crt")
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no kube-root-ca.crt in ops"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let spec = BackupSpec {
         included_namespaces: vec!["ops".into()],
         included_resources: vec!["configmaps".into()],
