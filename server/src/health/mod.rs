@@ -4,4 +4,5 @@
 pub mod model;
 pub mod protection;
 pub mod summary;
+pub mod views;
 pub mod watch;
