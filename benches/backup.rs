@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use kube::api::{Api, DynamicObject, ListParams};
 use kube::discovery::{Discovery, verbs};
-use lifeboat::backup::{BackupContext, BackupSpec, engine};
+use lifeboat::backup::{BackupContext, BackupSpec, Work, runner};
 use lifeboat::catalog::BackupRecord;
 use serde_json::json;
 
@@ -71,9 +71,11 @@ async fn main() {
         .expect("catalog");
     let ctx = BackupContext {
         catalog: catalog.clone(),
-        store: store.clone(),
-        client: client.clone(),
-        list_calls: Arc::new(AtomicU64::new(0)),
+        work: Work {
+            store: store.clone(),
+            client: client.clone(),
+            list_calls: Arc::new(AtomicU64::new(0)),
+        },
     };
 
     let idle = rss_mib();
@@ -97,9 +99,9 @@ async fn main() {
             .insert_backup(&BackupRecord::new(&name, "default", &json!({})))
             .await
             .expect("record");
-        ctx.list_calls.store(0, Ordering::Relaxed);
+        ctx.work.list_calls.store(0, Ordering::Relaxed);
         let started = Instant::now();
-        let phase = engine::run(ctx.clone(), name, BackupSpec::default(), None).await;
+        let phase = runner::run(ctx.clone(), name, BackupSpec::default(), None).await;
         backup = backup.min(started.elapsed());
         assert_eq!(phase.phase.as_str(), "Completed", "{:?}", phase.reason);
     }
@@ -123,7 +125,7 @@ async fn main() {
     );
     println!(
         "backup_list_calls: {}",
-        ctx.list_calls.load(Ordering::Relaxed)
+        ctx.work.list_calls.load(Ordering::Relaxed)
     );
     println!("backup_objects: {items}");
     println!(

@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, PostParams};
-use lifeboat::backup::{BackupContext, BackupSpec, engine};
+use lifeboat::backup::{BackupContext, BackupSpec, Work, runner};
 use lifeboat::catalog::BackupRecord;
 use lifeboat::restore::{self, RestoreContext, RestoreSpec, items};
 use serde_json::json;
@@ -38,11 +38,13 @@ async fn main() {
     };
     let ctx = BackupContext {
         catalog: catalog.clone(),
-        store: store.clone(),
-        client: source_client,
-        list_calls: Arc::new(AtomicU64::new(0)),
+        work: Work {
+            store: store.clone(),
+            client: source_client,
+            list_calls: Arc::new(AtomicU64::new(0)),
+        },
     };
-    let done = engine::run(ctx, "bench".into(), spec, None).await;
+    let done = runner::run(ctx, "bench".into(), spec, None).await;
     assert_eq!(done.phase.as_str(), "Completed", "{:?}", done.reason);
 
     // Reference: the same rewritten objects created directly, tier by tier, 8 at a time.
@@ -135,7 +137,7 @@ async fn main() {
         client: target_client,
     };
     let started = Instant::now();
-    let phase = restore::engine::run(rctx, "bench-restore".into(), rspec)
+    let phase = restore::runner::run(rctx, "bench-restore".into(), rspec)
         .await
         .expect("run");
     let restore_time = started.elapsed();

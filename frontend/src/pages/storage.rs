@@ -59,7 +59,7 @@ pub(super) fn storage(page: RwSignal<PageData>) -> impl IntoView {
                             None => format!("s3://{}/{} {}", text(&c["bucket"]), text(&c["prefix"]), text(&c["endpoint"])),
                         };
                         let (n1, n2, n3) = (name.clone(), name.clone(), name.clone());
-                        let is_default = l["isDefault"].as_i64() == Some(1);
+                        let is_default = l["isDefault"] == true;
                         view! {
                             <tr data-location=name.clone()>
                                 <th scope="row">{name.clone()}{is_default.then_some(" (default)")}</th>

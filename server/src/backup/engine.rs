@@ -1,5 +1,7 @@
-//! Running one backup: discover → list (paginated, filtered on the way) →
-//! stream into the archive → log → manifest last → catalog.
+//! The work of one backup: discover → list (paginated, filtered on the way)
+//! → stream into the archive → log → manifest last. Talks to the cluster and
+//! storage only; `runner` records what it produces in the catalog. The rules
+//! (`References`, `outcome`) are pure.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -11,9 +13,9 @@ use kube::api::Api;
 use kube::discovery::{ApiCapabilities, ApiResource, Scope, verbs};
 use serde_json::{Value, json};
 
+use super::BackupPhase;
 use super::spec::{BackupSpec, ClusterResources};
 use crate::archive::{self, ArchiveWriter, ClusterInfo, Manifest};
-use crate::catalog::{BackupPhase, Catalog};
 use crate::cluster::discovery::gr;
 use crate::cluster::discovery::{self, group_resource};
 use crate::cluster::pager::Pager;
@@ -23,10 +25,9 @@ use crate::storage::{DynStore, put_bytes};
 /// listed cluster-wide and filtered on the way (one call per resource and page).
 pub const PER_NAMESPACE_LISTING_MAX: usize = 5;
 
-/// What a backup run needs.
+/// What the work of a backup reaches: the cluster and the store.
 #[derive(Clone)]
-pub struct BackupContext {
-    pub catalog: Catalog,
+pub struct Work {
     pub store: DynStore,
     pub client: kube::Client,
     /// List calls made (for benchmarks and the log).
@@ -39,14 +40,14 @@ fn now() -> String {
 
 /// The log of one backup, kept in memory (it is small) and written at the end.
 #[derive(Default)]
-struct Log {
+pub struct Log {
     lines: Vec<Value>,
-    warnings: Vec<String>,
-    errors: Vec<String>,
+    pub warnings: Vec<String>,
+    pub errors: Vec<String>,
 }
 
 impl Log {
-    fn info(&mut self, message: impl Into<String>) {
+    pub fn info(&mut self, message: impl Into<String>) {
         self.lines
             .push(json!({"time": now(), "level": "info", "message": message.into()}));
     }
@@ -57,7 +58,7 @@ impl Log {
             .push(json!({"time": now(), "level": "warning", "message": message}));
         self.warnings.push(message);
     }
-    fn error(&mut self, message: impl Into<String>) {
+    pub fn error(&mut self, message: impl Into<String>) {
         let message = message.into();
         self.lines
             .push(json!({"time": now(), "level": "error", "message": message}));
@@ -206,147 +207,37 @@ fn list_failure(gr: &str, e: &kube::Error) -> String {
     }
 }
 
-/// Aborts a task when dropped.
-pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
+/// How a backup whose archive was written ends: Completed, or
+/// PartiallyFailed with the counts when its log has warnings or errors.
+pub fn outcome(log: &Log) -> (BackupPhase, Option<String>) {
+    if log.warnings.is_empty() && log.errors.is_empty() {
+        return (BackupPhase::Completed, None);
     }
+    let reason = format!(
+        "{} warning(s), {} error(s); see the log",
+        log.warnings.len(),
+        log.errors.len()
+    );
+    (BackupPhase::PartiallyFailed, Some(reason))
 }
 
-/// Runs a backup whose catalog row exists (phase New). Never panics; every
-/// outcome ends in the catalog as Completed, PartiallyFailed or Failed.
-pub async fn run(
-    ctx: BackupContext,
-    name: String,
-    spec: BackupSpec,
-    schedule: Option<String>,
-) -> Phase {
-    let started_at = now();
-    let _ = ctx
-        .catalog
-        .set_backup_phase(&name, BackupPhase::InProgress, None)
-        .await;
-    // Says this runner is alive until the run ends (the guard stops it).
-    let _heartbeat = {
-        let (catalog, name) = (ctx.catalog.clone(), name.clone());
-        AbortOnDrop(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(super::HEARTBEAT_EVERY);
-            loop {
-                tick.tick().await;
-                if let Err(e) = catalog.backup_heartbeat(&name).await {
-                    tracing::warn!(backup = %name, error = %e, "recording the heartbeat failed");
-                }
-            }
-        }))
-    };
-    let mut log = Log::default();
-    log.info(format!("backup {name} started"));
-    let result = capture(&ctx, &name, &spec, &mut log).await;
-    let mut size = None;
-    let (phase, reason, manifest_written) = match result {
-        Ok(captured) => {
-            size = Some(captured.archive.size as i64);
-            let phase = if log.warnings.is_empty() && log.errors.is_empty() {
-                BackupPhase::Completed
-            } else {
-                BackupPhase::PartiallyFailed
-            };
-            let reason = (phase == BackupPhase::PartiallyFailed).then(|| {
-                format!(
-                    "{} warning(s), {} error(s); see the log",
-                    log.warnings.len(),
-                    log.errors.len()
-                )
-            });
-            log.info(format!(
-                "backup {name} finished: {} objects, {} bytes compressed",
-                captured.items, captured.archive.size
-            ));
-            match finish(
-                &ctx,
-                &name,
-                &spec,
-                &schedule,
-                &started_at,
-                phase,
-                reason.clone(),
-                captured,
-                &mut log,
-            )
-            .await
-            {
-                Ok(()) => (phase, reason, true),
-                Err(e) => (BackupPhase::Failed, Some(e.to_string()), false),
-            }
-        }
-        Err(e) => {
-            log.error(e.to_string());
-            (BackupPhase::Failed, Some(e.to_string()), false)
-        }
-    };
-    if !manifest_written {
-        // No manifest: remove whatever was written, so storage holds only complete backups.
-        remove_objects(&ctx.store, &name).await;
-    }
-    let items = ctx.catalog.backup(&name).await.map_or(0, |b| b.items_done);
-    let expires = spec.expires_at(Utc::now());
-    if let Err(e) = ctx
-        .catalog
-        .finish_backup(
-            &name,
-            phase,
-            reason.as_deref(),
-            items,
-            if manifest_written { size } else { None },
-            log.warnings.len() as i64,
-            log.errors.len() as i64,
-            expires.as_deref(),
-        )
-        .await
-    {
-        tracing::error!(backup = %name, error = %e, "recording the backup's outcome failed");
-    }
-    let _ = ctx
-        .catalog
-        .record_activity(
-            "system",
-            "backup.finished",
-            &format!("backup/{name}"),
-            &format!(
-                "backup {name} {}{}",
-                phase.as_str(),
-                reason
-                    .as_deref()
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default()
-            ),
-            None,
-        )
-        .await;
-    Phase { phase, reason }
-}
-
-/// How a run ended.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Phase {
-    pub phase: BackupPhase,
-    pub reason: Option<String>,
-}
-
-struct Captured {
-    items: u64,
+/// What a backup's listing produced.
+pub struct Captured {
+    pub items: u64,
     counts: BTreeMap<String, u64>,
-    archive: archive::FileInfo,
+    pub archive: archive::FileInfo,
     cluster: ClusterInfo,
 }
 
-async fn capture(
-    ctx: &BackupContext,
+/// Lists what `spec` selects into the archive `resources.tar.zst`.
+/// `on_progress` hears the items and bytes so far, once per resource type
+/// that had objects, and once at the end.
+pub async fn capture(
+    ctx: &Work,
     name: &str,
     spec: &BackupSpec,
     log: &mut Log,
+    mut on_progress: impl FnMut(u64, u64),
 ) -> Result<Captured, EngineError> {
     let cluster = ClusterInfo {
         server_version: ctx
@@ -384,7 +275,6 @@ async fn capture(
         .exact_namespaces()
         .filter(|n| n.len() <= PER_NAMESPACE_LISTING_MAX);
     let mut failure: Option<archive::WriteError> = None;
-    let mut last_progress = std::time::Instant::now();
 
     'resources: for (ar, _) in &namespaced {
         let gr = group_resource(ar);
@@ -429,14 +319,7 @@ async fn capture(
         if n > 0 {
             *counts.entry(gr.clone()).or_default() += n;
             items += n;
-            // Progress goes to the catalog at most twice a second.
-            if last_progress.elapsed() > std::time::Duration::from_millis(500) {
-                last_progress = std::time::Instant::now();
-                let _ = ctx
-                    .catalog
-                    .set_backup_progress(name, items as i64, writer.raw_bytes as i64)
-                    .await;
-            }
+            on_progress(items, writer.raw_bytes);
         }
     }
 
@@ -505,10 +388,7 @@ async fn capture(
         return Err(e.into());
     }
     let archive_info = writer.finish().await?;
-    let _ = ctx
-        .catalog
-        .set_backup_progress(name, items as i64, archive_info.size as i64)
-        .await;
+    on_progress(items, archive_info.size);
     Ok(Captured {
         items,
         counts,
@@ -517,9 +397,10 @@ async fn capture(
     })
 }
 
+/// Writes the log, then the manifest, which makes the backup complete.
 #[allow(clippy::too_many_arguments)]
-async fn finish(
-    ctx: &BackupContext,
+pub async fn write_log_and_manifest(
+    store: &DynStore,
     name: &str,
     spec: &BackupSpec,
     schedule: &Option<String>,
@@ -541,7 +422,7 @@ async fn finish(
             message: e.to_string(),
         })?;
     put_bytes(
-        ctx.store.as_ref(),
+        store.as_ref(),
         &archive::key(name, archive::LOG_FILE),
         log_bytes,
     )
@@ -575,7 +456,7 @@ async fn finish(
         message: e.to_string(),
     })?;
     put_bytes(
-        ctx.store.as_ref(),
+        store.as_ref(),
         &archive::key(name, archive::MANIFEST_FILE),
         bytes,
     )
@@ -599,5 +480,89 @@ pub async fn remove_objects(store: &DynStore, name: &str) {
         for o in objects {
             let _ = store.delete(&o.key).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec_for(namespaces: &[&str]) -> BackupSpec {
+        BackupSpec {
+            included_namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn auto_cluster_resources_follow_what_the_namespaced_objects_reference() {
+        let spec = spec_for(&["shop"]);
+        let mut refs = References::default();
+        refs.note(
+            gr::PERSISTENT_VOLUME_CLAIMS,
+            &json!({"metadata": {"name": "data", "namespace": "shop"},
+                    "spec": {"volumeName": "pv-1", "storageClassName": "fast"}}),
+        );
+        refs.note(
+            "rolebindings.rbac.authorization.k8s.io",
+            &json!({"metadata": {"name": "ops", "namespace": "shop"},
+                    "roleRef": {"kind": "ClusterRole", "name": "view"}}),
+        );
+        refs.note(
+            "widgets.example.com",
+            &json!({"metadata": {"name": "w", "namespace": "shop"}}),
+        );
+        let named = |name: &str| json!({"metadata": {"name": name}});
+        assert!(refs.wants(&spec, gr::NAMESPACES, &named("shop")));
+        assert!(!refs.wants(&spec, gr::NAMESPACES, &named("other")));
+        assert!(refs.wants(&spec, gr::PERSISTENT_VOLUMES, &named("pv-1")));
+        // A volume claimed from a selected namespace, though its claim was not listed.
+        assert!(refs.wants(
+            &spec,
+            gr::PERSISTENT_VOLUMES,
+            &json!({"metadata": {"name": "pv-9"}, "spec": {"claimRef": {"namespace": "shop"}}})
+        ));
+        assert!(!refs.wants(&spec, gr::PERSISTENT_VOLUMES, &named("pv-2")));
+        assert!(refs.wants(&spec, "storageclasses.storage.k8s.io", &named("fast")));
+        assert!(refs.wants(
+            &spec,
+            "clusterroles.rbac.authorization.k8s.io",
+            &named("view")
+        ));
+        assert!(!refs.wants(
+            &spec,
+            "clusterroles.rbac.authorization.k8s.io",
+            &named("admin")
+        ));
+        assert!(refs.wants(&spec, gr::CRDS, &named("widgets.example.com")));
+        assert!(!refs.wants(&spec, gr::CRDS, &named("gadgets.example.com")));
+        let binding = |ns: &str| json!({"metadata": {"name": "b"}, "subjects": [{"kind": "ServiceAccount", "name": "x", "namespace": ns}]});
+        assert!(refs.wants(
+            &spec,
+            "clusterrolebindings.rbac.authorization.k8s.io",
+            &binding("shop")
+        ));
+        assert!(!refs.wants(
+            &spec,
+            "clusterrolebindings.rbac.authorization.k8s.io",
+            &binding("kube-system")
+        ));
+        assert!(!refs.wants(&spec, "nodes", &named("node-1")));
+    }
+
+    #[test]
+    fn a_log_with_warnings_or_errors_makes_a_partial_failure() {
+        let mut log = Log::default();
+        log.info("listing");
+        assert_eq!(outcome(&log), (BackupPhase::Completed, None));
+        log.warn("secrets: not permitted to list");
+        log.error("something else");
+        assert_eq!(
+            outcome(&log),
+            (
+                BackupPhase::PartiallyFailed,
+                Some("1 warning(s), 1 error(s); see the log".into())
+            )
+        );
     }
 }

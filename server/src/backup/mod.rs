@@ -1,7 +1,9 @@
-//! Backups: the spec, the engine that runs one (into `crate::archive`), and the
-//! catalog sync that makes storage the source of truth.
+//! Backups: the spec, the engine that does one (into `crate::archive`), the
+//! runner that records it, and the catalog sync that makes storage the
+//! source of truth.
 
 pub mod engine;
+pub mod runner;
 pub mod spec;
 
 use std::sync::Arc;
@@ -12,7 +14,8 @@ use serde_json::json;
 use crate::archive::{self, ArchiveError};
 use crate::catalog::{BackupRecord, Catalog, CatalogError};
 use crate::storage::{DynStore, Locations, StorageError, list_all};
-pub use engine::{BackupContext, Phase};
+pub use engine::Work;
+pub use runner::{BackupContext, Phase};
 pub use spec::{BackupSpec, ClusterResources, SpecError};
 
 #[derive(Debug, thiserror::Error)]
@@ -126,11 +129,13 @@ pub async fn start(
         .await?;
     let ctx = BackupContext {
         catalog: catalog.clone(),
-        store,
-        client,
-        list_calls: Arc::new(AtomicU64::new(0)),
+        work: Work {
+            store,
+            client,
+            list_calls: Arc::new(AtomicU64::new(0)),
+        },
     };
-    let handle = tokio::spawn(engine::run(ctx, name.to_string(), spec, schedule));
+    let handle = tokio::spawn(runner::run(ctx, name.to_string(), spec, schedule));
     Ok((record, handle))
 }
 

@@ -1,11 +1,10 @@
 //! The `activity` table: append-only, no update or delete.
 
-use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
 use super::{Catalog, Result, now};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, FromRow)]
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
 pub struct ActivityRecord {
     pub id: String,
     pub at: String,

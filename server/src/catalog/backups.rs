@@ -1,6 +1,6 @@
 //! The `backups` table.
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use sqlx::FromRow;
 
 use super::changed;
@@ -10,8 +10,7 @@ use super::{Catalog, Result, now, unique_violation};
 pub use crate::backup::BackupPhase;
 pub use crate::restore::RestorePhase;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, FromRow)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
 pub struct BackupRecord {
     pub id: String,
     pub name: String,

@@ -1,14 +1,12 @@
 //! The `storage_locations` and `storage_credentials` tables.
 
-use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
 use super::changed;
 use super::{Catalog, Result, now, unique_violation};
 use crate::storage::Availability;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, FromRow)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
 pub struct StorageLocationRecord {
     pub name: String,
     /// `local` or `s3`.

@@ -1,13 +1,11 @@
 //! The `restores` table.
 
-use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
 use super::{Catalog, Result, now, unique_violation};
 use crate::restore::RestorePhase;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, FromRow)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
 pub struct RestoreRecord {
     pub id: String,
     pub name: String,

@@ -1,13 +1,11 @@
 //! The `schedules` table.
 
-use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
 use super::changed;
 use super::{Catalog, Result, now, unique_violation};
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, FromRow)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
 pub struct ScheduleRecord {
     pub name: String,
     pub cron: String,

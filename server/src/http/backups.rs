@@ -9,6 +9,7 @@ use axum::{Json, Router, routing::get};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::views::{BackupDetail, BackupProgress, BackupView};
 use super::{ApiError, AppState};
 use crate::archive::{self, ArchiveError, Entry, EntryName};
 use crate::backup::{self, BackupError, BackupPhase, BackupSpec};
@@ -98,13 +99,6 @@ async fn backup_store(
 }
 
 /// A backup as the API shows it: the record with its spec parsed.
-fn view(b: &BackupRecord) -> Value {
-    let mut v = serde_json::to_value(b).unwrap_or_default();
-    v["spec"] = serde_json::from_str(&b.spec).unwrap_or(Value::Null);
-    v["missingFromStorage"] = json!(b.missing_from_storage != 0);
-    v
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct CreateRequest {
@@ -129,7 +123,7 @@ async fn create(
         "api",
     )
     .await?;
-    Ok((StatusCode::ACCEPTED, Json(view(&record))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(BackupView::from(&record))).into_response())
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,7 +142,7 @@ async fn list(
         schedule: q.schedule,
         storage_location: None,
     };
-    let items: Vec<Value> = state
+    let items: Vec<BackupView> = state
         .catalog
         .backups(&filter)
         .await?
@@ -159,7 +153,7 @@ async fn list(
                 serde_json::from_str::<BackupSpec>(&b.spec).is_ok_and(|s| s.includes_namespace(ns))
             }
         })
-        .map(view)
+        .map(BackupView::from)
         .collect();
     Ok(Json(json!({"items": items})).into_response())
 }
@@ -169,14 +163,16 @@ async fn describe(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let (b, store) = backup_store(&state, &name).await?;
-    let mut v = view(&b);
-    v["progress"] = json!({
-        "itemsDone": b.items_done, "itemsTotal": b.items_total, "bytesDone": b.bytes_done,
-    });
-    if let Ok(manifest) = archive::read_manifest(store.as_ref(), &name).await {
-        v["manifest"] = serde_json::to_value(manifest).unwrap_or(Value::Null);
-    }
-    Ok(Json(v).into_response())
+    let detail = BackupDetail {
+        backup: BackupView::from(&b),
+        progress: BackupProgress {
+            items_done: b.items_done,
+            items_total: b.items_total,
+            bytes_done: b.bytes_done,
+        },
+        manifest: archive::read_manifest(store.as_ref(), &name).await.ok(),
+    };
+    Ok(Json(detail).into_response())
 }
 
 async fn log(

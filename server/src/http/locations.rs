@@ -6,8 +6,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde_json::json;
 
+use super::views::LocationView;
 use super::{ApiError, AppState};
 use crate::catalog::{BackupFilter, BackupRecord, StorageLocationRecord};
 use crate::location::{self, LocationUseError};
@@ -43,17 +44,8 @@ impl From<LocationUseError> for ApiError {
 
 /// A location as the API shows it: its record (no secret values), whether
 /// this server has it open, and how many of `backups` (and bytes) it holds.
-fn view(state: &AppState, row: &StorageLocationRecord, backups: &[BackupRecord]) -> Value {
-    let mine: Vec<&BackupRecord> = backups
-        .iter()
-        .filter(|b| b.storage_location == row.name)
-        .collect();
-    let mut v = serde_json::to_value(row).unwrap_or_default();
-    v["config"] = serde_json::from_str(&row.config).unwrap_or(Value::Null);
-    v["open"] = json!(state.locations.get(&row.name).is_some());
-    v["backups"] = json!(mine.len());
-    v["usedBytes"] = json!(mine.iter().filter_map(|b| b.size_bytes).sum::<i64>());
-    v
+fn view(state: &AppState, row: &StorageLocationRecord, backups: &[BackupRecord]) -> LocationView {
+    LocationView::new(row, state.locations.get(&row.name).is_some(), backups)
 }
 
 /// The backups in one location.
@@ -68,14 +60,14 @@ async fn backups_in(state: &AppState, name: &str) -> Result<Vec<BackupRecord>, A
 }
 
 /// One location as the API shows it, read fresh from the catalog.
-async fn view_of(state: &AppState, name: &str) -> Result<Value, ApiError> {
+async fn view_of(state: &AppState, name: &str) -> Result<LocationView, ApiError> {
     let row = state.catalog.storage_location(name).await?;
     Ok(view(state, &row, &backups_in(state, name).await?))
 }
 
 async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     let backups = state.catalog.backups(&BackupFilter::default()).await?;
-    let items: Vec<Value> = state
+    let items: Vec<LocationView> = state
         .catalog
         .storage_locations()
         .await?
@@ -101,7 +93,7 @@ async fn create(
     let spec: LocationSpec = super::parse_body(&body, "storage location")?;
     let imported = location::add(&state.catalog, &state.locations, &spec, "api").await?;
     let mut v = view_of(&state, &spec.name).await?;
-    v["imported"] = json!(imported);
+    v.imported = Some(imported);
     Ok((StatusCode::CREATED, Json(v)).into_response())
 }
 

@@ -8,6 +8,7 @@ mod locations;
 mod restores;
 mod schedules;
 pub mod ui;
+pub mod views;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -263,5 +264,6 @@ async fn activity(
 ) -> Result<Response, ApiError> {
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let rows = state.catalog.activity(q.subject.as_deref(), limit).await?;
-    Ok(Json(json!({ "items": rows })).into_response())
+    let items: Vec<views::ActivityView> = rows.iter().map(views::ActivityView::from).collect();
+    Ok(Json(json!({ "items": items })).into_response())
 }

@@ -7,9 +7,10 @@ use axum::{Json, Router, routing::get};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::views::RestoreView;
 use super::{ApiError, AppState};
 use crate::backup::BackupError;
-use crate::catalog::{CatalogError, RestoreRecord};
+use crate::catalog::CatalogError;
 use crate::restore::{self, RestoreSpec};
 
 pub fn routes() -> Router<AppState> {
@@ -18,17 +19,6 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/restores/{name}", get(describe))
         .route("/api/v1/restores/{name}/progress", get(progress))
         .route("/api/v1/restores/{name}/log", get(log))
-}
-
-fn view(r: &RestoreRecord) -> Value {
-    let mut v = serde_json::to_value(r).unwrap_or_default();
-    v["spec"] = serde_json::from_str(&r.spec).unwrap_or(Value::Null);
-    v["plan"] = r
-        .plan
-        .as_deref()
-        .and_then(|p| serde_json::from_str(p).ok())
-        .unwrap_or(Value::Null);
-    v
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,7 +39,7 @@ async fn create(
     };
     if let Some(name) = request.name {
         let (record, _) = start(name, request.spec).await?;
-        return Ok((StatusCode::ACCEPTED, Json(view(&record))).into_response());
+        return Ok((StatusCode::ACCEPTED, Json(RestoreView::from(&record))).into_response());
     }
     // A generated name that is taken (two restores in one second) gets a suffix.
     let now = chrono::Utc::now();
@@ -63,7 +53,7 @@ async fn create(
         );
         match start(name, request.spec.clone()).await {
             Ok((record, _)) => {
-                return Ok((StatusCode::ACCEPTED, Json(view(&record))).into_response());
+                return Ok((StatusCode::ACCEPTED, Json(RestoreView::from(&record))).into_response());
             }
             Err(BackupError::Catalog(CatalogError::AlreadyExists { .. })) if attempt < 100 => {
                 attempt += 1;
@@ -82,19 +72,13 @@ async fn list(
     State(state): State<AppState>,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let items: Vec<Value> = state
+    // The list shows counts; the items are on the restore's own page.
+    let items: Vec<RestoreView> = state
         .catalog
         .restores(q.backup.as_deref())
         .await?
         .iter()
-        .map(|r| {
-            let mut v = view(r);
-            // The list shows counts; the items are on the restore's own page.
-            if let Some(plan) = v["plan"].as_object_mut() {
-                plan.remove("items");
-            }
-            v
-        })
+        .map(|r| RestoreView::from(r).summary())
         .collect();
     Ok(Json(json!({"items": items})).into_response())
 }
@@ -103,7 +87,7 @@ async fn describe(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(view(&state.catalog.restore(&name).await?)).into_response())
+    Ok(Json(RestoreView::from(&state.catalog.restore(&name).await?)).into_response())
 }
 
 /// Server-sent events with the restore's progress until it finishes.

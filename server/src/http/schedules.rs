@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use chrono::Utc;
 use serde_json::{Value, json};
 
+use super::views::{ScheduleView, ScheduledBackup};
 use super::{ApiError, AppState};
 use crate::catalog::{BackupFilter, ScheduleRecord};
 use crate::schedule::{self, ScheduleError, ScheduleSpec};
@@ -39,26 +40,12 @@ impl From<ScheduleError> for ApiError {
     }
 }
 
-fn view(record: &ScheduleRecord) -> Value {
+fn view(record: &ScheduleRecord) -> ScheduleView {
     let next: Vec<String> = schedule::next_runs(record, Utc::now())
         .iter()
         .map(|t| t.to_rfc3339())
         .collect();
-    match ScheduleSpec::from_record(record) {
-        Ok(spec) => json!({
-            "name": spec.name, "schedule": spec.schedule, "timezone": spec.timezone,
-            "template": spec.template, "retention": spec.retention, "paused": spec.paused,
-            "lastRunAt": record.last_run_at, "nextRuns": next,
-            "createdAt": record.created_at, "updatedAt": record.updated_at,
-        }),
-        // Shown with what is wrong, so that it can be replaced.
-        Err(e) => json!({
-            "name": record.name, "schedule": record.cron, "timezone": record.timezone,
-            "template": null, "error": e.message, "paused": record.paused != 0,
-            "lastRunAt": record.last_run_at, "nextRuns": next,
-            "createdAt": record.created_at, "updatedAt": record.updated_at,
-        }),
-    }
+    ScheduleView::new(record, next)
 }
 
 async fn create(
@@ -83,7 +70,7 @@ async fn preview(body: axum::body::Bytes) -> Result<Response, ApiError> {
 }
 
 async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let items: Vec<Value> = state.catalog.schedules().await?.iter().map(view).collect();
+    let items: Vec<ScheduleView> = state.catalog.schedules().await?.iter().map(view).collect();
     Ok(Json(json!({"items": items, "runner": state.leadership.describe()})).into_response())
 }
 
@@ -92,19 +79,18 @@ async fn describe(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let record = state.catalog.schedule(&name).await?;
-    let backups: Vec<Value> = state
+    let backups: Vec<ScheduledBackup> = state
         .catalog
         .backups(&BackupFilter {
             schedule: Some(name.clone()),
             ..Default::default()
         })
         .await?
-        .into_iter()
-        .map(|b| json!({"name": b.name, "phase": b.phase, "createdAt": b.created_at,
-                        "completedAt": b.completed_at, "expiresAt": b.expires_at, "sizeBytes": b.size_bytes}))
+        .iter()
+        .map(ScheduledBackup::from)
         .collect();
     let mut out = view(&record);
-    out["backups"] = json!(backups);
+    out.backups = Some(backups);
     Ok(Json(out).into_response())
 }
 

@@ -1,4 +1,6 @@
-//! Running a restore: verify → load → plan → apply, tier by tier.
+//! The work of a restore: verify → load → plan → apply, tier by tier. Talks
+//! to storage and the cluster only; what is recorded in the catalog, and
+//! when, is `runner`'s. The rules (`decide`, `outcome`, `summary`) are pure.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -13,7 +15,6 @@ use super::RestorePhase;
 use super::items::{self, Item};
 use super::spec::{ExistingResourcePolicy, RestoreSpec};
 use crate::archive::{self, ArchiveError, Manifest};
-use crate::catalog::{Catalog, CatalogError};
 use crate::cluster::discovery;
 use crate::cluster::discovery::gr;
 use crate::cluster::pager::Pager;
@@ -22,14 +23,7 @@ use crate::storage::DynStore;
 /// Objects created at once within one tier.
 pub const CONCURRENCY: usize = 8;
 
-#[derive(Clone)]
-pub struct RestoreContext {
-    pub catalog: Catalog,
-    pub store: DynStore,
-    pub client: kube::Client,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     Create,
@@ -37,6 +31,18 @@ pub enum Action {
     Conflict,
     Update,
     Excluded,
+}
+
+/// What applying one item did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ItemResult {
+    Created,
+    Updated,
+    /// Left as it is: identical, a conflict under the skip policy, or it
+    /// appeared while restoring.
+    Skipped,
+    Failed,
 }
 
 /// One line of the plan, and after the run its outcome.
@@ -51,8 +57,8 @@ pub struct PlanItem {
     /// Why excluded or skipped; the differing fields of a conflict.
     pub reason: Option<String>,
     pub diff: Vec<String>,
-    /// `created`, `updated`, `skipped`, `failed`, once applied.
-    pub result: Option<String>,
+    /// What happened to it, once applied.
+    pub result: Option<ItemResult>,
     pub message: Option<String>,
     #[serde(skip)]
     pub object: Value,
@@ -145,12 +151,12 @@ fn api_for(
 
 /// Plans every item against the live cluster (nothing is changed).
 pub async fn plan(
-    ctx: &RestoreContext,
+    client: &kube::Client,
     spec: &RestoreSpec,
     restore_name: &str,
     items: Vec<Item>,
 ) -> Result<Vec<PlanItem>, RestoreError> {
-    let resources = discover(&ctx.client).await?;
+    let resources = discover(client).await?;
     let restored_pvs: BTreeSet<String> = items
         .iter()
         .filter(|i| i.group_resource == gr::PERSISTENT_VOLUMES)
@@ -194,7 +200,7 @@ pub async fn plan(
         line.object = items::rewrite(&item, spec, &restored_pvs, restore_name);
         out.push(line);
     }
-    compare_with_live(ctx, spec, &resources, &mut out).await;
+    compare_with_live(client, spec, &resources, &mut out).await;
     out.sort_by(|a, b| {
         (a.tier, &a.group_resource, &a.namespace, &a.name).cmp(&(
             b.tier,
@@ -209,7 +215,7 @@ pub async fn plan(
 /// Sets each line's action from the live cluster: one paginated list per
 /// resource (per namespace when only a few are involved), not a GET per item.
 async fn compare_with_live(
-    ctx: &RestoreContext,
+    client: &kube::Client,
     spec: &RestoreSpec,
     resources: &HashMap<String, (ApiResource, bool)>,
     lines: &mut [PlanItem],
@@ -235,7 +241,7 @@ async fn compare_with_live(
         let mut live: HashMap<(Option<String>, String), Value> = HashMap::new();
         let mut failure = None;
         for scope in scopes {
-            let mut pager = Pager::new(&ctx.client, calls.clone(), ar, scope.as_deref(), None);
+            let mut pager = Pager::new(client, calls.clone(), ar, scope.as_deref(), None);
             loop {
                 match pager.next().await {
                     Ok(Some(page)) => {
@@ -266,22 +272,30 @@ async fn compare_with_live(
                 line.reason = Some(format!("could not read the live objects: {e}"));
                 continue;
             }
-            let Some(existing) = live.get(&(line.namespace.clone(), line.name.clone())) else {
-                continue;
-            };
-            let diff = items::diff(&line.object, existing);
-            if diff.is_empty() {
-                line.action = Action::Skip;
-                line.reason = Some("exists and is identical".into());
-            } else {
-                line.action = match spec.existing_resource_policy {
-                    ExistingResourcePolicy::Skip => Action::Conflict,
-                    ExistingResourcePolicy::Update => Action::Update,
-                };
-                line.reason = Some("exists and differs".into());
-                line.diff = diff;
-            }
+            let existing = live.get(&(line.namespace.clone(), line.name.clone()));
+            decide(line, existing, spec.existing_resource_policy);
         }
+    }
+}
+
+/// A line's action given the live object of its name, if any: created when
+/// there is none, skipped when identical, otherwise a conflict or an update
+/// by the policy (with the fields that differ).
+pub fn decide(line: &mut PlanItem, existing: Option<&Value>, policy: ExistingResourcePolicy) {
+    let Some(existing) = existing else {
+        return;
+    };
+    let diff = items::diff(&line.object, existing);
+    if diff.is_empty() {
+        line.action = Action::Skip;
+        line.reason = Some("exists and is identical".into());
+    } else {
+        line.action = match policy {
+            ExistingResourcePolicy::Skip => Action::Conflict,
+            ExistingResourcePolicy::Update => Action::Update,
+        };
+        line.reason = Some("exists and differs".into());
+        line.diff = diff;
     }
 }
 
@@ -304,7 +318,7 @@ async fn apply_one(
     line: &mut PlanItem,
 ) {
     let Some((ar, namespaced)) = resources.get(&line.group_resource) else {
-        line.result = Some("failed".into());
+        line.result = Some(ItemResult::Failed);
         line.message = Some(format!(
             "the cluster does not serve {} (is its CRD restored?)",
             line.group_resource
@@ -315,7 +329,7 @@ async fn apply_one(
     let mut obj: DynamicObject = match serde_json::from_value(line.object.clone()) {
         Ok(o) => o,
         Err(e) => {
-            line.result = Some("failed".into());
+            line.result = Some(ItemResult::Failed);
             line.message = Some(format!("not a Kubernetes object: {e}"));
             return;
         }
@@ -334,19 +348,19 @@ async fn apply_one(
                     &Patch::Apply(&obj),
                 )
                 .await
-                .map(|_| "updated"),
+                .map(|_| ItemResult::Updated),
             _ => match api.create(&PostParams::default(), &obj).await {
-                Ok(_) => Ok("created"),
+                Ok(_) => Ok(ItemResult::Created),
                 Err(kube::Error::Api(s)) if s.code == 409 && s.reason == "AlreadyExists" => {
-                    Ok("skipped")
+                    Ok(ItemResult::Skipped)
                 }
                 Err(e) => Err(e),
             },
         };
         match outcome {
             Ok(result) => {
-                line.result = Some(result.into());
-                if result == "skipped" {
+                line.result = Some(result);
+                if result == ItemResult::Skipped {
                     line.message =
                         Some("it appeared in the cluster while restoring; left as it is".into());
                 }
@@ -357,7 +371,7 @@ async fn apply_one(
                 delay *= 2;
             }
             Err(e) => {
-                line.result = Some("failed".into());
+                line.result = Some(ItemResult::Failed);
                 line.message = Some(describe(&e));
                 return;
             }
@@ -389,12 +403,15 @@ async fn wait_for_crds(
 }
 
 /// Applies the plan tier by tier; returns it with each item's result.
+/// `on_progress` sees the plan each time an item lands (results are written
+/// in place, so it keeps `plan`'s order); it should be cheap.
 pub async fn apply(
-    ctx: &RestoreContext,
+    client: &kube::Client,
     restore_name: &str,
     mut plan: Vec<PlanItem>,
+    mut on_progress: impl FnMut(&[PlanItem]),
 ) -> Result<Vec<PlanItem>, RestoreError> {
-    let mut resources = discover(&ctx.client).await?;
+    let mut resources = discover(client).await?;
     // Namespaces that objects land in must exist, even when the backup did not carry them.
     let namespaces_rt = resources.get(gr::NAMESPACES).map(|(ar, _)| ar.clone());
     if let Some(ar) = namespaces_rt {
@@ -408,7 +425,7 @@ pub async fn apply(
             .filter(|p| p.group_resource == gr::NAMESPACES)
             .map(|p| p.name.clone())
             .collect();
-        let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &ar);
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
         for ns in wanted.difference(&carried) {
             if api.get_opt(ns).await.ok().flatten().is_none() {
                 let namespace_error = |message: String| RestoreError::Namespace {
@@ -426,14 +443,6 @@ pub async fn apply(
             }
         }
     }
-    // Results are written in place, so the plan keeps `plan`'s order.
-    let total = plan
-        .iter()
-        .filter(|p| matches!(p.action, Action::Create | Action::Update))
-        .count() as i64;
-    // Writing the plan costs in proportion to its size: big restores record less often.
-    let every = PROGRESS_EVERY.max(Duration::from_micros(250 * plan.len() as u64));
-    let mut last_recorded = std::time::Instant::now();
     let tiers: BTreeSet<usize> = plan.iter().map(|p| p.tier).collect();
     for tier in tiers {
         let batch: Vec<(usize, PlanItem)> = plan
@@ -442,7 +451,6 @@ pub async fn apply(
             .filter(|(_, p)| p.tier == tier)
             .map(|(i, p)| (i, p.clone()))
             .collect();
-        let client = ctx.client.clone();
         let res = resources.clone();
         let mut finished = futures::stream::iter(batch)
             .map(|(i, mut line)| {
@@ -453,220 +461,160 @@ pub async fn apply(
                         Action::Create | Action::Update => {
                             apply_one(&client, &res, &mut line).await
                         }
-                        Action::Skip | Action::Conflict => line.result = Some("skipped".into()),
+                        Action::Skip | Action::Conflict => line.result = Some(ItemResult::Skipped),
                         Action::Excluded => {}
                     }
                     (i, line)
                 }
             })
             .buffer_unordered(CONCURRENCY);
-        // Each item's result becomes visible as it lands, at most every `every`.
         while let Some((i, line)) = finished.next().await {
             plan[i] = line;
-            if last_recorded.elapsed() >= every {
-                record_progress(ctx, restore_name, &plan, total).await;
-                last_recorded = std::time::Instant::now();
-            }
+            on_progress(&plan);
         }
         let crds: Vec<String> = plan
             .iter()
             .filter(|p| {
                 p.tier == tier
                     && p.group_resource == gr::CRDS
-                    && p.result.as_deref() == Some("created")
+                    && p.result == Some(ItemResult::Created)
             })
             .map(|p| p.name.clone())
             .collect();
         if !crds.is_empty() {
-            resources = wait_for_crds(&ctx.client, &crds).await?;
+            resources = wait_for_crds(client, &crds).await?;
         }
     }
     Ok(plan)
 }
 
-/// How often a running restore writes its items' results to the catalog (at
-/// least; 0.25 ms per item for plans over 1,000 items). The end writes them all.
-const PROGRESS_EVERY: Duration = Duration::from_millis(250);
-
-/// Created or updated, failed, and conflicting items so far.
-fn counts(plan: &[PlanItem]) -> (i64, i64, i64) {
-    let result = |r: &str| {
-        plan.iter()
-            .filter(|p| p.result.as_deref() == Some(r))
-            .count() as i64
-    };
-    let conflicts = plan.iter().filter(|p| p.action == Action::Conflict).count() as i64;
-    (
-        result("created") + result("updated"),
-        result("failed"),
-        conflicts,
-    )
+/// How a restore's items ended: the counts its row keeps and its phase.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// Items to create or update.
+    pub total: i64,
+    /// Created or updated so far.
+    pub done: i64,
+    pub failed: i64,
+    /// Existing objects that differ, left alone under the skip policy.
+    pub conflicts: i64,
+    /// Completed, or PartiallyFailed when an item failed.
+    pub phase: RestorePhase,
+    pub reason: Option<String>,
 }
 
-/// Writes the plan with the results so far; a failed write only delays what the UI sees.
-async fn record_progress(ctx: &RestoreContext, name: &str, plan: &[PlanItem], total: i64) {
-    let (done, failed, conflicts) = counts(plan);
-    let plan_json = json!({"summary": summary(plan), "items": plan});
-    if let Err(e) = ctx
-        .catalog
-        .update_restore(
-            name,
-            RestorePhase::InProgress,
-            None,
-            Some(&plan_json),
-            done,
-            Some(total),
-            conflicts,
-            failed,
-        )
-        .await
-    {
-        tracing::warn!(restore = %name, error = %e, "recording restore progress failed");
+pub fn outcome(plan: &[PlanItem]) -> Outcome {
+    let result = |r: ItemResult| plan.iter().filter(|p| p.result == Some(r)).count() as i64;
+    let failed = result(ItemResult::Failed);
+    Outcome {
+        total: plan
+            .iter()
+            .filter(|p| matches!(p.action, Action::Create | Action::Update))
+            .count() as i64,
+        done: result(ItemResult::Created) + result(ItemResult::Updated),
+        failed,
+        conflicts: plan.iter().filter(|p| p.action == Action::Conflict).count() as i64,
+        phase: if failed == 0 {
+            RestorePhase::Completed
+        } else {
+            RestorePhase::PartiallyFailed
+        },
+        reason: (failed > 0).then(|| format!("{failed} item(s) failed; see the items")),
     }
 }
 
-/// Counts by action, for the API.
+/// The plan as the API shows it: counts by action and by result, and every item.
+pub fn plan_json(plan: &[PlanItem]) -> Value {
+    json!({"summary": summary(plan), "items": plan})
+}
+
+/// Counts by action and by result.
 pub fn summary(plan: &[PlanItem]) -> Value {
-    let mut actions: BTreeMap<&str, u64> = BTreeMap::new();
-    let mut results: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut actions: BTreeMap<Action, u64> = BTreeMap::new();
+    let mut results: BTreeMap<ItemResult, u64> = BTreeMap::new();
     for p in plan {
-        let a = match p.action {
-            Action::Create => "create",
-            Action::Skip => "skip",
-            Action::Conflict => "conflict",
-            Action::Update => "update",
-            Action::Excluded => "excluded",
-        };
-        *actions.entry(a).or_default() += 1;
-        if let Some(r) = &p.result {
-            *results.entry(r.as_str()).or_default() += 1;
+        *actions.entry(p.action).or_default() += 1;
+        if let Some(r) = p.result {
+            *results.entry(r).or_default() += 1;
         }
     }
     json!({"actions": actions, "results": results})
 }
 
-/// Runs a restore whose catalog row exists: verify, plan, and unless a dry run, apply.
-pub async fn run(
-    ctx: RestoreContext,
-    name: String,
-    spec: RestoreSpec,
-) -> Result<RestorePhase, CatalogError> {
-    let fail = |reason: String| {
-        let catalog = ctx.catalog.clone();
-        let name = name.clone();
-        async move {
-            catalog
-                .update_restore(
-                    &name,
-                    RestorePhase::Failed,
-                    Some(&reason),
-                    None,
-                    0,
-                    None,
-                    0,
-                    1,
-                )
-                .await?;
-            catalog
-                .record_activity(
-                    "system",
-                    "restore.finished",
-                    &format!("restore/{name}"),
-                    &format!("restore {name} Failed: {reason}"),
-                    None,
-                )
-                .await?;
-            Ok::<_, CatalogError>(RestorePhase::Failed)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(object: Value) -> PlanItem {
+        PlanItem {
+            group_resource: "configmaps".into(),
+            namespace: Some("shop".into()),
+            name: "settings".into(),
+            action: Action::Create,
+            reason: None,
+            diff: Vec::new(),
+            result: None,
+            message: None,
+            object,
+            tier: 0,
         }
-    };
-    ctx.catalog
-        .update_restore(&name, RestorePhase::InProgress, None, None, 0, None, 0, 0)
-        .await?;
-    // Says this runner is alive until the run ends (the guard stops it).
-    let _heartbeat = {
-        let (catalog, name) = (ctx.catalog.clone(), name.clone());
-        crate::backup::engine::AbortOnDrop(tokio::spawn(async move {
-            let mut tick = tokio::time::interval(crate::backup::HEARTBEAT_EVERY);
-            loop {
-                tick.tick().await;
-                if let Err(e) = catalog.restore_heartbeat(&name).await {
-                    tracing::warn!(restore = %name, error = %e, "recording the heartbeat failed");
-                }
-            }
-        }))
-    };
-    let (_, items) = match load(&ctx.store, &spec.backup_name, Some(&spec)).await {
-        Ok(v) => v,
-        Err(e) => return fail(RestoreError::from(e).to_string()).await,
-    };
-    let planned = match plan(&ctx, &spec, &name, items).await {
-        Ok(p) => p,
-        Err(e) => return fail(e.to_string()).await,
-    };
-    let total = planned
-        .iter()
-        .filter(|p| matches!(p.action, Action::Create | Action::Update))
-        .count() as i64;
-    let plan_json = json!({"summary": summary(&planned), "items": planned});
-    if spec.dry_run {
-        ctx.catalog
-            .update_restore(
-                &name,
-                RestorePhase::Planned,
-                Some("dry run: nothing was applied"),
-                Some(&plan_json),
-                0,
-                Some(total),
-                0,
-                0,
-            )
-            .await?;
-        return Ok(RestorePhase::Planned);
     }
-    ctx.catalog
-        .update_restore(
-            &name,
-            RestorePhase::InProgress,
-            None,
-            Some(&plan_json),
-            0,
-            Some(total),
-            0,
-            0,
-        )
-        .await?;
-    let applied = match apply(&ctx, &name, planned).await {
-        Ok(p) => p,
-        Err(e) => return fail(e.to_string()).await,
-    };
-    let (done, failed, conflicts) = counts(&applied);
-    let phase = if failed == 0 {
-        RestorePhase::Completed
-    } else {
-        RestorePhase::PartiallyFailed
-    };
-    let reason = (failed > 0).then(|| format!("{failed} item(s) failed; see the items"));
-    let plan_json = json!({"summary": summary(&applied), "items": applied});
-    ctx.catalog
-        .update_restore(
-            &name,
-            phase,
-            reason.as_deref(),
-            Some(&plan_json),
-            done,
-            Some(total),
-            conflicts,
-            failed,
-        )
-        .await?;
-    ctx.catalog
-        .record_activity(
-            "system",
-            "restore.finished",
-            &format!("restore/{name}"),
-            &format!("restore {name} {phase}: {done} created or updated, {failed} failed"),
-            None,
-        )
-        .await?;
-    Ok(phase)
+
+    fn config_map(value: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "settings", "namespace": "shop"},
+               "data": {"mode": value}})
+    }
+
+    #[test]
+    fn decide_creates_skips_identical_and_follows_the_policy_on_differences() {
+        let mut absent = line(config_map("fast"));
+        decide(&mut absent, None, ExistingResourcePolicy::Skip);
+        assert_eq!(absent.action, Action::Create);
+
+        // The live object carries what the server adds; that is not a difference.
+        let mut live = config_map("fast");
+        live["metadata"]["uid"] = json!("4c1b");
+        live["metadata"]["resourceVersion"] = json!("812");
+        let mut same = line(config_map("fast"));
+        decide(&mut same, Some(&live), ExistingResourcePolicy::Update);
+        assert_eq!(same.action, Action::Skip, "{:?}", same.diff);
+
+        let mut differs = line(config_map("slow"));
+        decide(&mut differs, Some(&live), ExistingResourcePolicy::Skip);
+        assert_eq!(differs.action, Action::Conflict);
+        assert_eq!(differs.diff, vec!["data.mode".to_string()]);
+        let mut differs = line(config_map("slow"));
+        decide(&mut differs, Some(&live), ExistingResourcePolicy::Update);
+        assert_eq!(differs.action, Action::Update);
+    }
+
+    #[test]
+    fn outcome_counts_results_and_fails_partially_on_any_failed_item() {
+        let with = |action, result| PlanItem {
+            action,
+            result,
+            ..line(Value::Null)
+        };
+        let mut plan = vec![
+            with(Action::Create, Some(ItemResult::Created)),
+            with(Action::Update, Some(ItemResult::Updated)),
+            with(Action::Conflict, Some(ItemResult::Skipped)),
+            with(Action::Excluded, None),
+        ];
+        let o = outcome(&plan);
+        assert_eq!((o.total, o.done, o.failed, o.conflicts), (2, 2, 0, 1));
+        assert_eq!((o.phase, o.reason), (RestorePhase::Completed, None));
+        assert_eq!(
+            summary(&plan),
+            json!({"actions": {"create": 1, "update": 1, "conflict": 1, "excluded": 1},
+                   "results": {"created": 1, "updated": 1, "skipped": 1}})
+        );
+
+        plan.push(with(Action::Create, Some(ItemResult::Failed)));
+        let o = outcome(&plan);
+        assert_eq!((o.total, o.done, o.failed), (3, 2, 1));
+        assert_eq!(o.phase, RestorePhase::PartiallyFailed);
+        assert_eq!(o.reason.as_deref(), Some("1 item(s) failed; see the items"));
+    }
 }

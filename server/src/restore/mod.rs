@@ -3,9 +3,11 @@
 
 pub mod engine;
 pub mod items;
+pub mod runner;
 pub mod spec;
 
-pub use engine::{PlanItem, RestoreContext};
+pub use engine::{ItemResult, PlanItem};
+pub use runner::RestoreContext;
 pub use spec::{ExistingResourcePolicy, RestoreSpec};
 
 use crate::backup::{BackupError, SpecError};
@@ -195,7 +197,7 @@ pub async fn start(
         store,
         client,
     };
-    let handle = tokio::spawn(engine::run(ctx, name.to_string(), spec));
+    let handle = tokio::spawn(runner::run(ctx, name.to_string(), spec));
     Ok((record, handle))
 }
 

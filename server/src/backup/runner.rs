@@ -1,0 +1,181 @@
+//! Recording a backup: runs `engine`'s work and writes what it produces to
+//! the catalog (phase, progress, heartbeat, outcome, activity). The engine
+//! never touches the catalog; this module never touches the cluster.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use chrono::{SecondsFormat, Utc};
+use tokio::sync::watch;
+
+use super::BackupPhase;
+use super::engine::{self, Log, Work};
+use super::spec::BackupSpec;
+use crate::catalog::{Catalog, CatalogError};
+
+/// What a backup run needs.
+#[derive(Clone)]
+pub struct BackupContext {
+    pub catalog: Catalog,
+    pub work: Work,
+}
+
+/// How often, at most, a running backup writes its progress.
+const PROGRESS_EVERY: Duration = Duration::from_millis(500);
+
+/// Aborts a task when dropped.
+pub(crate) struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Says a run is alive every `HEARTBEAT_EVERY` until the guard is dropped.
+pub(crate) fn heartbeat<F, Fut>(name: &str, beat: F) -> AbortOnDrop
+where
+    F: Fn(String) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), CatalogError>> + Send,
+{
+    let name = name.to_string();
+    AbortOnDrop(tokio::spawn(async move {
+        let mut tick = tokio::time::interval(super::HEARTBEAT_EVERY);
+        loop {
+            tick.tick().await;
+            if let Err(e) = beat(name.clone()).await {
+                tracing::warn!(run = %name, error = %e, "recording the heartbeat failed");
+            }
+        }
+    }))
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Phase {
+    pub phase: BackupPhase,
+    pub reason: Option<String>,
+}
+
+/// Runs a backup whose catalog row exists (phase New). Never panics; every
+/// outcome ends in the catalog as Completed, PartiallyFailed or Failed.
+pub async fn run(
+    ctx: BackupContext,
+    name: String,
+    spec: BackupSpec,
+    schedule: Option<String>,
+) -> Phase {
+    let started_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let catalog = &ctx.catalog;
+    let _ = catalog
+        .set_backup_phase(&name, BackupPhase::InProgress, None)
+        .await;
+    let _heartbeat = heartbeat(&name, {
+        let catalog = catalog.clone();
+        move |name| {
+            let catalog = catalog.clone();
+            async move { catalog.backup_heartbeat(&name).await }
+        }
+    });
+
+    // Progress goes to the catalog from its own task, so listing never waits on it.
+    let (publish, mut latest) = watch::channel((0u64, 0u64));
+    let writer = {
+        let (catalog, name) = (catalog.clone(), name.clone());
+        tokio::spawn(async move {
+            while latest.changed().await.is_ok() {
+                let (items, bytes) = *latest.borrow_and_update();
+                if let Err(e) = catalog
+                    .set_backup_progress(&name, items as i64, bytes as i64)
+                    .await
+                {
+                    tracing::warn!(backup = %name, error = %e, "recording backup progress failed");
+                }
+            }
+        })
+    };
+    let mut log = Log::default();
+    log.info(format!("backup {name} started"));
+    let mut last = None::<Instant>;
+    let captured = engine::capture(&ctx.work, &name, &spec, &mut log, |items, bytes| {
+        if last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
+            last = Some(Instant::now());
+            publish.send_replace((items, bytes));
+        }
+    })
+    .await;
+    if let Ok(c) = &captured {
+        // The final count, whatever the throttle held back.
+        publish.send_replace((c.items, c.archive.size));
+    }
+    drop(publish);
+    let _ = writer.await;
+
+    let (phase, reason, size) = match captured {
+        Ok(captured) => {
+            let (phase, reason) = engine::outcome(&log);
+            let size = captured.archive.size as i64;
+            log.info(format!(
+                "backup {name} finished: {} objects, {} bytes compressed",
+                captured.items, captured.archive.size
+            ));
+            match engine::write_log_and_manifest(
+                &ctx.work.store,
+                &name,
+                &spec,
+                &schedule,
+                &started_at,
+                phase,
+                reason.clone(),
+                captured,
+                &mut log,
+            )
+            .await
+            {
+                Ok(()) => (phase, reason, Some(size)),
+                Err(e) => (BackupPhase::Failed, Some(e.to_string()), None),
+            }
+        }
+        Err(e) => {
+            log.error(e.to_string());
+            (BackupPhase::Failed, Some(e.to_string()), None)
+        }
+    };
+    if size.is_none() {
+        // No manifest: remove whatever was written, so storage holds only complete backups.
+        engine::remove_objects(&ctx.work.store, &name).await;
+    }
+    let items = catalog.backup(&name).await.map_or(0, |b| b.items_done);
+    if let Err(e) = catalog
+        .finish_backup(
+            &name,
+            phase,
+            reason.as_deref(),
+            items,
+            size,
+            log.warnings.len() as i64,
+            log.errors.len() as i64,
+            spec.expires_at(Utc::now()).as_deref(),
+        )
+        .await
+    {
+        tracing::error!(backup = %name, error = %e, "recording the backup's outcome failed");
+    }
+    let _ = catalog
+        .record_activity(
+            "system",
+            "backup.finished",
+            &format!("backup/{name}"),
+            &format!(
+                "backup {name} {}{}",
+                phase.as_str(),
+                reason
+                    .as_deref()
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default()
+            ),
+            None,
+        )
+        .await;
+    Phase { phase, reason }
+}

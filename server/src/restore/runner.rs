@@ -1,0 +1,207 @@
+//! Recording a restore: runs `engine`'s work and writes what it produces to
+//! the catalog (phase, plan, progress, heartbeat, activity). The engine never
+//! touches the catalog; this module never touches the cluster.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::RestorePhase;
+use super::engine::{self, PlanItem, RestoreError};
+use super::spec::RestoreSpec;
+use crate::catalog::{Catalog, CatalogError};
+use crate::storage::DynStore;
+
+/// What a restore run needs.
+#[derive(Clone)]
+pub struct RestoreContext {
+    pub catalog: Catalog,
+    pub store: DynStore,
+    pub client: kube::Client,
+}
+
+/// How often a running restore writes its items' results to the catalog (at
+/// least; 0.25 ms per item for plans over 1,000 items, as writing the plan
+/// costs in proportion to its size). The end writes them all.
+const PROGRESS_EVERY: Duration = Duration::from_millis(250);
+
+/// The catalog side of one restore.
+struct Recorder {
+    catalog: Catalog,
+    name: String,
+}
+
+impl Recorder {
+    /// The plan before anything is applied (no counts yet).
+    async fn planned(
+        &self,
+        phase: RestorePhase,
+        reason: Option<&str>,
+        plan: &[PlanItem],
+    ) -> Result<(), CatalogError> {
+        let total = engine::outcome(plan).total;
+        self.catalog
+            .update_restore(
+                &self.name,
+                phase,
+                reason,
+                Some(&engine::plan_json(plan)),
+                0,
+                Some(total),
+                0,
+                0,
+            )
+            .await
+    }
+
+    /// The applied plan and its outcome.
+    async fn finished(&self, plan: &[PlanItem]) -> Result<engine::Outcome, CatalogError> {
+        let o = engine::outcome(plan);
+        self.catalog
+            .update_restore(
+                &self.name,
+                o.phase,
+                o.reason.as_deref(),
+                Some(&engine::plan_json(plan)),
+                o.done,
+                Some(o.total),
+                o.conflicts,
+                o.failed,
+            )
+            .await?;
+        self.activity(&format!(
+            "restore {} {}: {} created or updated, {} failed",
+            self.name, o.phase, o.done, o.failed
+        ))
+        .await?;
+        Ok(o)
+    }
+
+    async fn failed(&self, error: RestoreError) -> Result<RestorePhase, CatalogError> {
+        let reason = error.to_string();
+        self.catalog
+            .update_restore(
+                &self.name,
+                RestorePhase::Failed,
+                Some(&reason),
+                None,
+                0,
+                None,
+                0,
+                1,
+            )
+            .await?;
+        self.activity(&format!("restore {} Failed: {reason}", self.name))
+            .await?;
+        Ok(RestorePhase::Failed)
+    }
+
+    async fn activity(&self, message: &str) -> Result<(), CatalogError> {
+        self.catalog
+            .record_activity(
+                "system",
+                "restore.finished",
+                &format!("restore/{}", self.name),
+                message,
+                None,
+            )
+            .await
+            .map(drop)
+    }
+
+    /// Writes the latest plan a running `apply` published, until the sender
+    /// is dropped. A failed write only delays what the UI sees.
+    fn progress_writer(
+        &self,
+        mut latest: watch::Receiver<Option<(Value, engine::Outcome)>>,
+    ) -> tokio::task::JoinHandle<()> {
+        let (catalog, name) = (self.catalog.clone(), self.name.clone());
+        tokio::spawn(async move {
+            while latest.changed().await.is_ok() {
+                let Some((plan, o)) = latest.borrow_and_update().clone() else {
+                    continue;
+                };
+                if let Err(e) = catalog
+                    .update_restore(
+                        &name,
+                        RestorePhase::InProgress,
+                        None,
+                        Some(&plan),
+                        o.done,
+                        Some(o.total),
+                        o.conflicts,
+                        o.failed,
+                    )
+                    .await
+                {
+                    tracing::warn!(restore = %name, error = %e, "recording restore progress failed");
+                }
+            }
+        })
+    }
+}
+
+/// Runs a restore whose catalog row exists: verify, plan, and unless a dry run, apply.
+pub async fn run(
+    ctx: RestoreContext,
+    name: String,
+    spec: RestoreSpec,
+) -> Result<RestorePhase, CatalogError> {
+    let recorder = Recorder {
+        catalog: ctx.catalog.clone(),
+        name: name.clone(),
+    };
+    ctx.catalog
+        .update_restore(&name, RestorePhase::InProgress, None, None, 0, None, 0, 0)
+        .await?;
+    let _heartbeat = crate::backup::runner::heartbeat(&name, {
+        let catalog = ctx.catalog.clone();
+        move |name| {
+            let catalog = catalog.clone();
+            async move { catalog.restore_heartbeat(&name).await }
+        }
+    });
+    let items = match engine::load(&ctx.store, &spec.backup_name, Some(&spec)).await {
+        Ok((_, items)) => items,
+        Err(e) => return recorder.failed(e.into()).await,
+    };
+    let planned = match engine::plan(&ctx.client, &spec, &name, items).await {
+        Ok(p) => p,
+        Err(e) => return recorder.failed(e).await,
+    };
+    if spec.dry_run {
+        recorder
+            .planned(
+                RestorePhase::Planned,
+                Some("dry run: nothing was applied"),
+                &planned,
+            )
+            .await?;
+        return Ok(RestorePhase::Planned);
+    }
+    recorder
+        .planned(RestorePhase::InProgress, None, &planned)
+        .await?;
+
+    // Each item's result becomes visible as it lands, at most every `every`.
+    let every = PROGRESS_EVERY.max(Duration::from_micros(250 * planned.len() as u64));
+    let (publish, latest) = watch::channel(None);
+    let writer = recorder.progress_writer(latest);
+    let mut last = Instant::now();
+    let applied = engine::apply(&ctx.client, &name, planned, |plan| {
+        if last.elapsed() >= every {
+            last = Instant::now();
+            publish.send_replace(Some((engine::plan_json(plan), engine::outcome(plan))));
+        }
+    })
+    .await;
+    drop(publish);
+    // The last progress write lands before the outcome, never after it.
+    let _ = writer.await;
+    let applied = match applied {
+        Ok(p) => p,
+        Err(e) => return recorder.failed(e).await,
+    };
+    Ok(recorder.finished(&applied).await?.phase)
+}
