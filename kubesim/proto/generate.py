@@ -48,6 +48,12 @@ MODULES = [
     "apimachinery.pkg.util.intstr", "apimachinery.pkg.runtime",
 ]
 
+# `serviceaccounts/{name}/token` and `{workload}/{name}/scale`.
+SUBRESOURCE_KINDS = {
+    "authentication.k8s.io/v1/TokenRequest": "api.authentication.v1.TokenRequest",
+    "autoscaling/v1/Scale": "api.autoscaling.v1.Scale",
+}
+
 STRUCT = re.compile(r"^pub struct (\w+) \{(\})?$")
 ATTR = re.compile(r'^    #\[prost\((.*)\)\]$')
 FIELD = re.compile(r"^    pub (r#)?(\w+): (.*),$")
@@ -190,6 +196,9 @@ def main():
                     api_version = next(k for k, v in schema["kinds"].items()
                                        if v["message"] == f"{module}.{short[:-4]}").rsplit("/", 1)[0]
                     schema["kinds"][f"{api_version}/{short}"] = {"message": name}
+    # Bodies of subresources, which k8s-pb does not mark as resources.
+    for kind, message in SUBRESOURCE_KINDS.items():
+        schema["kinds"][kind] = {"message": message}
     # Inline only where the embedded message's fields are the parent's JSON
     # fields (not a field k8s-openapi does not have yet).
     for name, fields in schema["messages"].items():

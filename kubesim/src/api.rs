@@ -15,10 +15,11 @@ use base64::Engine;
 use futures::StreamExt;
 use serde_json::{Value, json};
 
+use crate::authn::{self, Identities};
 use crate::error::ApiError;
 use crate::patch::PatchType;
 use crate::proto;
-use crate::rbac::{self, Identities, User};
+use crate::rbac::{self, User};
 use crate::resources::{self, ResourceType};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{DeleteOptions, Event, EventType, Store, Stored};
@@ -234,12 +235,17 @@ async fn handle(
         .and_then(|v| v.strip_prefix("Bearer "));
     let user = match (&api.token, sent) {
         (None, _) => User::admin(),
-        (Some(admin), Some(t)) if t == admin => User::admin(),
-        (Some(_), Some(t)) => match api.identities.get(t) {
-            Some(user) => user,
-            None => return error_response(&ApiError::unauthorized()),
-        },
+        (Some(admin), Some(t)) => {
+            match authn::authenticate(&api.store, &api.identities, Some(admin), t, &[]) {
+                Ok((user, _)) => user,
+                Err(_) => return error_response(&ApiError::unauthorized()),
+            }
+        }
         (Some(_), None) => return error_response(&ApiError::unauthorized()),
+    };
+    let user = match authn::impersonate(&api.store, user, &headers) {
+        Ok(user) => user,
+        Err(e) => return error_response(&e),
     };
     let accept = headers
         .get(header::ACCEPT)
@@ -652,6 +658,80 @@ struct Call<'a> {
     table: bool,
 }
 
+/// Reviews and token requests: answered on create, never stored.
+fn answer_review(
+    api: &Api,
+    method: &Method,
+    t: &Target,
+    w: &Call<'_>,
+) -> Result<Response, ApiError> {
+    let rt = &t.rt;
+    if method != Method::POST || (t.name.is_some() && t.subresource.is_none()) {
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ));
+    }
+    let body = parse_body(w.body, w.content_type)?;
+    let store = &api.store;
+    let answer = match rt.resource.as_str() {
+        "serviceaccounts" => authn::token_request(
+            store,
+            &api.identities,
+            t.namespace.as_deref().unwrap_or_default(),
+            t.name.as_deref().unwrap_or_default(),
+            &body,
+        )?,
+        "tokenreviews" => authn::token_review(store, &api.identities, api.token.as_deref(), &body)?,
+        "selfsubjectreviews" => json!({
+            "kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
+            "metadata": {"creationTimestamp": null},
+            "status": {"userInfo": {"username": w.user.name, "uid": w.user.uid, "groups": w.user.groups}},
+        }),
+        "subjectaccessreviews" | "selfsubjectaccessreviews" | "localsubjectaccessreviews" => {
+            let mut spec = body["spec"].clone();
+            if rt.resource == "localsubjectaccessreviews" {
+                let ns = t.namespace.as_deref().unwrap_or_default();
+                if spec["resourceAttributes"]["namespace"]
+                    .as_str()
+                    .is_some_and(|n| n != ns)
+                {
+                    return Err(ApiError::invalid(
+                        "LocalSubjectAccessReview",
+                        "",
+                        "spec.resourceAttributes.namespace: Invalid value: must match metadata.namespace",
+                    ));
+                }
+                spec["resourceAttributes"]["namespace"] = json!(ns);
+            }
+            if rt.resource != "selfsubjectaccessreviews"
+                && spec["user"].as_str().unwrap_or_default().is_empty()
+                && spec["groups"].as_array().is_none_or(Vec::is_empty)
+            {
+                return Err(ApiError::invalid(
+                    &rt.kind,
+                    "",
+                    "spec.user: Invalid value: \"\": at least one of user or group must be specified",
+                ));
+            }
+            let asking = (rt.resource == "selfsubjectaccessreviews").then_some(w.user);
+            let mut review = body.clone();
+            review["kind"] = json!(rt.kind);
+            review["apiVersion"] = json!(rt.api_version());
+            if !review["metadata"].is_object() {
+                review["metadata"] = json!({});
+            }
+            review["metadata"]["creationTimestamp"] = Value::Null;
+            review["spec"] = spec.clone();
+            review["status"] = rbac::review(store, &spec, asking);
+            review
+        }
+        other => {
+            return Err(ApiError::not_found(&rt.group, other, ""));
+        }
+    };
+    Ok(json_response(StatusCode::CREATED, &answer))
+}
+
 async fn serve(
     api: &Api,
     method: &Method,
@@ -663,6 +743,13 @@ async fn serve(
     let (content_type, body) = (w.content_type, w.body);
     let store = &api.store;
     let rt = &t.rt;
+    if rt.create_only
+        || (rt.group.is_empty()
+            && rt.resource == "serviceaccounts"
+            && t.subresource.as_deref() == Some("token"))
+    {
+        return answer_review(api, method, &t, w);
+    }
     if rt.namespaced && t.namespace.is_none() && t.name.is_some() {
         return Err(ApiError::not_found(
             &rt.group,

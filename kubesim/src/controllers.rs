@@ -26,6 +26,9 @@ pub struct Controllers {
     /// The `kube-root-ca.crt` ConfigMap in every namespace, as
     /// kube-controller-manager's root-ca-cert-publisher keeps it.
     pub root_ca_publisher: bool,
+    /// ClusterRoles with an `aggregationRule` hold the rules of the roles
+    /// their selectors match (kube-controller-manager's clusterrole-aggregation).
+    pub role_aggregation: bool,
 }
 
 impl Default for Controllers {
@@ -42,6 +45,7 @@ impl Controllers {
             volumes: true,
             kubelet: true,
             root_ca_publisher: true,
+            role_aggregation: true,
         }
     }
 
@@ -53,6 +57,7 @@ impl Controllers {
             volumes: false,
             kubelet: false,
             root_ca_publisher: true,
+            role_aggregation: true,
         }
     }
 
@@ -64,6 +69,7 @@ impl Controllers {
             volumes: false,
             kubelet: false,
             root_ca_publisher: false,
+            role_aggregation: false,
         }
     }
 
@@ -111,6 +117,9 @@ impl Controllers {
         }
         if self.root_ca_publisher {
             publish_root_ca(store);
+        }
+        if self.role_aggregation {
+            crate::rbac::aggregate_cluster_roles(store);
         }
         store.current_rv() != before
     }

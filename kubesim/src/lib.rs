@@ -15,6 +15,8 @@
 //! ```
 
 pub mod api;
+pub mod authn;
+pub mod bootstrap;
 pub mod controllers;
 pub mod defaults;
 pub mod error;
@@ -69,7 +71,7 @@ pub struct Options {
     /// How much later writes are answered (a remote API server's round trip).
     pub write_latency: Duration,
     /// Tokens of other users, authorized through RBAC (see [`Kubesim::issue_token`]).
-    pub identities: rbac::Identities,
+    pub identities: authn::Identities,
 }
 
 impl Default for Options {
@@ -86,7 +88,7 @@ impl Default for Options {
             forbidden: Vec::new(),
             certificates: None,
             write_latency: Duration::ZERO,
-            identities: rbac::Identities::default(),
+            identities: authn::Identities::default(),
         }
     }
 }
@@ -191,6 +193,16 @@ impl Kubesim {
     pub fn issue_token(&self, user: rbac::User) -> String {
         let token = uuid::Uuid::new_v4().simple().to_string();
         self.options.identities.insert(&token, user);
+        token
+    }
+
+    /// A new bearer token with its own audiences, expiry or bound objects
+    /// (as `serviceaccounts/{name}/token` issues them).
+    pub fn issue_credential(&self, credential: authn::Credential) -> String {
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        self.options
+            .identities
+            .insert_credential(&token, credential);
         token
     }
 

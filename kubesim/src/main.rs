@@ -42,6 +42,10 @@ struct Cli {
     /// Answer writes this many milliseconds later, like a remote API server.
     #[arg(long, default_value_t = 0)]
     write_latency_ms: u64,
+    /// Static tokens, as kube-apiserver's `--token-auth-file`: lines of
+    /// `token,user,uid,"group1,group2"`; their requests go through RBAC.
+    #[arg(long)]
+    token_auth_file: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -55,6 +59,16 @@ async fn main() -> anyhow::Result<()> {
         .init();
     let cli = Cli::parse();
     let resumed = cli.persist.as_ref().is_some_and(|p| p.exists());
+    let identities = kubesim::authn::Identities::default();
+    if let Some(path) = &cli.token_auth_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+        for (token, user) in kubesim::authn::parse_token_file(&text)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        {
+            identities.insert(&token, user);
+        }
+    }
     let sim = Kubesim::start(Options {
         port: cli.port,
         tls: !cli.http,
@@ -71,7 +85,7 @@ async fn main() -> anyhow::Result<()> {
         forbidden: cli.forbid,
         certificates: None,
         write_latency: Duration::from_millis(cli.write_latency_ms),
-        identities: Default::default(),
+        identities,
     })
     .await?;
     if !resumed {

@@ -10,10 +10,7 @@
 //! open to every authenticated user (the bootstrap `system:discovery` and
 //! `system:public-info-viewer` bindings, which kubesim does not store).
 
-use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
-
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::error::ApiError;
 use crate::resources::ResourceType;
@@ -24,6 +21,8 @@ use crate::store::Store;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct User {
     pub name: String,
+    /// Empty for users without one (the admin, static tokens without a uid).
+    pub uid: String,
     pub groups: Vec<String>,
 }
 
@@ -32,6 +31,7 @@ impl User {
     pub fn admin() -> Self {
         Self {
             name: "kubernetes-admin".into(),
+            uid: String::new(),
             groups: vec!["system:masters".into(), "system:authenticated".into()],
         }
     }
@@ -40,6 +40,7 @@ impl User {
     pub fn service_account(namespace: &str, name: &str) -> Self {
         Self {
             name: format!("system:serviceaccount:{namespace}:{name}"),
+            uid: String::new(),
             groups: vec![
                 "system:serviceaccounts".into(),
                 format!("system:serviceaccounts:{namespace}"),
@@ -55,22 +56,6 @@ impl User {
     fn describe(&self) -> String {
         let groups: Vec<String> = self.groups.iter().map(|g| format!("{g:?}")).collect();
         format!("user {:?} (groups=[{}])", self.name, groups.join(" "))
-    }
-}
-
-/// Tokens the simulator accepts besides the admin token.
-#[derive(Clone, Debug, Default)]
-pub struct Identities(Arc<RwLock<HashMap<String, User>>>);
-
-impl Identities {
-    pub fn insert(&self, token: &str, user: User) {
-        if let Ok(mut map) = self.0.write() {
-            map.insert(token.to_string(), user);
-        }
-    }
-
-    pub fn get(&self, token: &str) -> Option<User> {
-        self.0.read().ok().and_then(|m| m.get(token).cloned())
     }
 }
 
@@ -156,32 +141,181 @@ fn role_rules(store: &Store, role_ref: &Value, ns: Option<&str>) -> Option<Vec<V
 }
 
 /// Every rule `user` holds in `ns` (cluster-wide ones included), or only
-/// the cluster-wide ones when `ns` is `None`.
-pub fn rules_of(store: &Store, user: &User, ns: Option<&str>) -> Vec<Value> {
+/// the cluster-wide ones when `ns` is `None`, each with the binding that
+/// grants it (`ClusterRoleBinding "x" of ClusterRole "y"`).
+fn sourced_rules(store: &Store, user: &User, ns: Option<&str>) -> Vec<(Value, String)> {
     let mut rules = Vec::new();
+    let source = |binding: &Value, kind: &str| {
+        format!(
+            "{kind} {:?} of {} {:?}",
+            binding["metadata"]["name"].as_str().unwrap_or_default(),
+            binding["roleRef"]["kind"].as_str().unwrap_or_default(),
+            binding["roleRef"]["name"].as_str().unwrap_or_default()
+        )
+    };
     for b in all(store, "clusterrolebindings", None) {
         let subjects = b["subjects"].as_array().cloned().unwrap_or_default();
         if subjects.iter().any(|s| subject_matches(s, user, None)) {
-            rules.extend(role_rules(store, &b["roleRef"], None).unwrap_or_default());
+            let from = source(&b, "ClusterRoleBinding");
+            for r in role_rules(store, &b["roleRef"], None).unwrap_or_default() {
+                rules.push((r, from.clone()));
+            }
         }
     }
     if let Some(ns) = ns {
         for b in all(store, "rolebindings", Some(ns)) {
             let subjects = b["subjects"].as_array().cloned().unwrap_or_default();
             if subjects.iter().any(|s| subject_matches(s, user, Some(ns))) {
-                rules.extend(role_rules(store, &b["roleRef"], Some(ns)).unwrap_or_default());
+                let from = format!("{} in namespace {ns:?}", source(&b, "RoleBinding"));
+                for r in role_rules(store, &b["roleRef"], Some(ns)).unwrap_or_default() {
+                    rules.push((r, from.clone()));
+                }
             }
         }
     }
     rules
 }
 
+/// Every rule `user` holds in `ns` (cluster-wide ones included), or only
+/// the cluster-wide ones when `ns` is `None`.
+pub fn rules_of(store: &Store, user: &User, ns: Option<&str>) -> Vec<Value> {
+    sourced_rules(store, user, ns)
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect()
+}
+
 /// Whether `user` may do `req`.
 pub fn allows(store: &Store, user: &User, req: &Request) -> bool {
-    user.superuser()
-        || rules_of(store, user, req.namespace)
-            .iter()
-            .any(|r| rule_allows(r, req))
+    allowed_by(store, user, req).is_some()
+}
+
+/// Why `user` may do `req` (the binding that allows it), or `None`.
+pub fn allowed_by(store: &Store, user: &User, req: &Request) -> Option<String> {
+    if user.superuser() {
+        return Some("allowed: member of system:masters".into());
+    }
+    sourced_rules(store, user, req.namespace)
+        .into_iter()
+        .find(|(r, _)| rule_allows(r, req))
+        .map(|(_, from)| from)
+}
+
+/// Whether a rule's `nonResourceURLs` allow `verb` on `path` (`/healthz`,
+/// or a prefix ending in `*`).
+fn non_resource_allows(rule: &Value, verb: &str, path: &str) -> bool {
+    has(&strings(&rule["verbs"]), verb)
+        && strings(&rule["nonResourceURLs"]).iter().any(|p| {
+            *p == "*" || *p == path || p.strip_suffix('*').is_some_and(|pre| path.starts_with(pre))
+        })
+}
+
+/// A SubjectAccessReview's `spec` answered (`status`): resource attributes
+/// or non-resource attributes, for `spec.user`/`spec.groups`, or for
+/// `asking` when the review is a self review.
+pub fn review(store: &Store, spec: &Value, asking: Option<&User>) -> Value {
+    let user = match asking {
+        Some(u) => u.clone(),
+        None => User {
+            name: spec["user"].as_str().unwrap_or_default().to_string(),
+            uid: spec["uid"].as_str().unwrap_or_default().to_string(),
+            groups: strings(&spec["groups"])
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+        },
+    };
+    let shown = |from: String| {
+        format!(
+            "RBAC: allowed by {from} to {}",
+            if user.name.starts_with("system:serviceaccount:") {
+                format!("ServiceAccount {:?}", user.name)
+            } else {
+                format!("User {:?}", user.name)
+            }
+        )
+    };
+    if let Some(attrs) = spec["resourceAttributes"].as_object() {
+        let text = |k: &str| attrs.get(k).and_then(Value::as_str).unwrap_or_default();
+        let resource = match text("subresource") {
+            "" => text("resource").to_string(),
+            sub => format!("{}/{sub}", text("resource")),
+        };
+        let namespace = Some(text("namespace")).filter(|n| !n.is_empty());
+        let name = Some(text("name")).filter(|n| !n.is_empty());
+        let req = Request {
+            verb: text("verb"),
+            group: text("group"),
+            resource,
+            namespace,
+            name,
+        };
+        return match allowed_by(store, &user, &req) {
+            Some(from) if from.starts_with("allowed:") => json!({"allowed": true}),
+            Some(from) => json!({"allowed": true, "reason": shown(from)}),
+            None => json!({"allowed": false}),
+        };
+    }
+    if let Some(attrs) = spec["nonResourceAttributes"].as_object() {
+        let text = |k: &str| attrs.get(k).and_then(Value::as_str).unwrap_or_default();
+        if user.superuser() {
+            return json!({"allowed": true});
+        }
+        let found = sourced_rules(store, &user, None)
+            .into_iter()
+            .find(|(r, _)| non_resource_allows(r, text("verb"), text("path")));
+        return match found {
+            Some((_, from)) => json!({"allowed": true, "reason": shown(from)}),
+            None => json!({"allowed": false}),
+        };
+    }
+    json!({"allowed": false, "evaluationError": "neither resourceAttributes nor nonResourceAttributes were given"})
+}
+
+/// kube-controller-manager's clusterrole-aggregation controller: a
+/// ClusterRole with an `aggregationRule` holds the rules of every other
+/// ClusterRole its selectors match (in name order, each rule once).
+/// Returns whether it changed anything.
+pub fn aggregate_cluster_roles(store: &Store) -> bool {
+    let Some(rt) = store.find("rbac.authorization.k8s.io", "v1", "clusterroles") else {
+        return false;
+    };
+    let mut roles = all(store, "clusterroles", None);
+    roles.sort_by(|a, b| {
+        a["metadata"]["name"]
+            .as_str()
+            .cmp(&b["metadata"]["name"].as_str())
+    });
+    let mut changed = false;
+    for role in roles.iter().filter(|r| r["aggregationRule"].is_object()) {
+        let selectors: Vec<LabelSelector> = role["aggregationRule"]["clusterRoleSelectors"]
+            .as_array()
+            .map(|a| a.iter().map(LabelSelector::from_object).collect())
+            .unwrap_or_default();
+        let name = role["metadata"]["name"].as_str().unwrap_or_default();
+        let mut rules: Vec<Value> = Vec::new();
+        for other in &roles {
+            if other["metadata"]["name"].as_str() == Some(name) {
+                continue;
+            }
+            let labels = &other["metadata"]["labels"];
+            if !selectors.iter().any(|s| !s.is_empty() && s.matches(labels)) {
+                continue;
+            }
+            for rule in other["rules"].as_array().cloned().unwrap_or_default() {
+                if !rules.contains(&rule) {
+                    rules.push(rule);
+                }
+            }
+        }
+        let current = role["rules"].as_array().cloned().unwrap_or_default();
+        if current != rules {
+            let mut updated = role.clone();
+            updated["rules"] = Value::Array(rules);
+            changed |= store.update(&rt, None, name, updated, false, false).is_ok();
+        }
+    }
+    changed
 }
 
 /// kube-apiserver's 403 for a request RBAC does not allow.
@@ -372,7 +506,6 @@ pub fn verb(method: &str, named: bool, watch: bool) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     fn rule(groups: &[&str], resources: &[&str], verbs: &[&str]) -> Value {
         json!({"apiGroups": groups, "resources": resources, "verbs": verbs})
@@ -421,5 +554,49 @@ mod tests {
         let mut named = rule(&["apps"], &["deployments/scale"], &["get"]);
         named["resourceNames"] = json!(["api"]);
         assert!(!rule_allows(&named, &req));
+    }
+
+    #[test]
+    fn bootstrap_roles_aggregate_into_admin_edit_and_view() {
+        let store = Store::new();
+        let rt = store
+            .find("rbac.authorization.k8s.io", "v1", "clusterroles")
+            .expect("served");
+        let resources_of = |role: &str| -> Vec<String> {
+            let role = store.get(&rt, None, role).expect("bootstrapped");
+            role["rules"]
+                .as_array()
+                .expect("rules")
+                .iter()
+                .flat_map(|r| strings(&r["resources"]))
+                .map(str::to_string)
+                .collect()
+        };
+        let admin = resources_of("admin");
+        let edit = resources_of("edit");
+        let view = resources_of("view");
+        for r in ["rolebindings", "deployments", "secrets", "pods/log"] {
+            assert!(admin.iter().any(|a| a == r), "admin lacks {r}: {admin:?}");
+        }
+        assert!(edit.iter().any(|a| a == "secrets") && !edit.iter().any(|a| a == "rolebindings"));
+        assert!(view.iter().any(|a| a == "pods") && !view.iter().any(|a| a == "secrets"));
+        let alice = User {
+            name: "alice".into(),
+            uid: String::new(),
+            groups: vec!["system:authenticated".into()],
+        };
+        let status = review(
+            &store,
+            &json!({"user": "alice", "groups": ["system:authenticated"],
+                    "nonResourceAttributes": {"path": "/version", "verb": "get"}}),
+            None,
+        );
+        assert_eq!(status["allowed"], true, "{status}");
+        let own = review(
+            &store,
+            &json!({"resourceAttributes": {"verb": "create", "group": "authorization.k8s.io", "resource": "selfsubjectaccessreviews"}}),
+            Some(&alice),
+        );
+        assert_eq!(own["allowed"], true, "{own}");
     }
 }

@@ -16,6 +16,9 @@ pub struct ResourceType {
     pub short_names: Vec<String>,
     /// Has a `/status` subresource.
     pub status: bool,
+    /// A review or request answered on create and never stored
+    /// (`tokenreviews`, `subjectaccessreviews`, …): `create` is its only verb.
+    pub create_only: bool,
 }
 
 impl ResourceType {
@@ -61,6 +64,9 @@ impl ResourceType {
     }
 
     pub fn verbs(&self) -> Vec<&'static str> {
+        if self.create_only {
+            return vec!["create"];
+        }
         vec![
             "create",
             "delete",
@@ -92,6 +98,15 @@ fn rt(
         namespaced,
         short_names: short.iter().map(|s| s.to_string()).collect(),
         status,
+        create_only: false,
+    }
+}
+
+/// A resource answered on create and never stored.
+fn review(group: &str, resource: &str, kind: &str, namespaced: bool) -> ResourceType {
+    ResourceType {
+        create_only: true,
+        ..rt(group, "v1", resource, kind, namespaced, &[], false)
     }
 }
 
@@ -289,6 +304,36 @@ pub fn builtin() -> Vec<ResourceType> {
             &["ev"],
             false,
         ),
+        review(
+            "authentication.k8s.io",
+            "tokenreviews",
+            "TokenReview",
+            false,
+        ),
+        review(
+            "authentication.k8s.io",
+            "selfsubjectreviews",
+            "SelfSubjectReview",
+            false,
+        ),
+        review(
+            "authorization.k8s.io",
+            "subjectaccessreviews",
+            "SubjectAccessReview",
+            false,
+        ),
+        review(
+            "authorization.k8s.io",
+            "selfsubjectaccessreviews",
+            "SelfSubjectAccessReview",
+            false,
+        ),
+        review(
+            "authorization.k8s.io",
+            "localsubjectaccessreviews",
+            "LocalSubjectAccessReview",
+            true,
+        ),
     ]
 }
 
@@ -337,6 +382,7 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
                         namespaced,
                         short_names: short.clone(),
                         status: v["subresources"]["status"].is_object(),
+                        create_only: false,
                     })
                 })
                 .collect()
@@ -375,6 +421,17 @@ pub fn resource_list(group_version: &str, types: &[&ResourceType]) -> Value {
                 "namespaced": t.namespaced,
                 "kind": t.kind,
                 "verbs": ["get", "patch", "update"],
+            }));
+        }
+        if t.group.is_empty() && t.resource == "serviceaccounts" {
+            resources.push(json!({
+                "name": "serviceaccounts/token",
+                "singularName": "",
+                "namespaced": true,
+                "group": "authentication.k8s.io",
+                "version": "v1",
+                "kind": "TokenRequest",
+                "verbs": ["create"],
             }));
         }
         if t.scalable() {
@@ -475,6 +532,13 @@ pub fn aggregated(types: &[ResourceType], core: bool) -> Value {
                                     "subresource": "status",
                                     "responseKind": {"group": t.group, "version": t.version, "kind": t.kind},
                                     "verbs": ["get", "patch", "update"],
+                                }));
+                            }
+                            if t.group.is_empty() && t.resource == "serviceaccounts" {
+                                subresources.push(json!({
+                                    "subresource": "token",
+                                    "responseKind": {"group": "authentication.k8s.io", "version": "v1", "kind": "TokenRequest"},
+                                    "verbs": ["create"],
                                 }));
                             }
                             if t.scalable() {

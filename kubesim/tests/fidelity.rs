@@ -99,6 +99,14 @@ fn code(err: kube::Error) -> (u16, String) {
     }
 }
 
+/// An API error's code and message.
+fn status_message(err: kube::Error) -> (u16, String) {
+    match err {
+        kube::Error::Api(s) => (s.code, s.message),
+        other => panic!("expected an API error, got {other}"),
+    }
+}
+
 /// Waits, by watching, until `check` holds for the named object (or 20 s pass).
 async fn eventually<K, F>(api: &Api<K>, name: &str, check: F) -> K
 where
@@ -1588,4 +1596,367 @@ async fn kubectl_apply_validates_against_the_servers_schemas() {
         services.get_opt("api").await.unwrap().is_none(),
         "nothing was created"
     );
+}
+
+/// A client of the cluster with `token`, impersonating `as_user` (and its
+/// groups) when given.
+async fn client_for(t: &Target, token: &str, as_user: Option<(&str, &[&str])>) -> Client {
+    let path = t._dir.path().join(format!(
+        "{}.kubeconfig",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    ));
+    t.sim
+        .as_ref()
+        .expect("a simulator")
+        .write_kubeconfig_for(&path, token)
+        .unwrap();
+    let mut config = Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::read_from(&path).unwrap(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    if let Some((user, groups)) = as_user {
+        config.auth_info.impersonate = Some(user.to_string());
+        config.auth_info.impersonate_groups = Some(groups.iter().map(|g| g.to_string()).collect());
+    }
+    Client::try_from(config).unwrap()
+}
+
+#[tokio::test]
+async fn tokens_are_reviewed_and_die_with_their_service_account() {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenReview};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    let t = target().await;
+    let Some(sim) = &t.sim else {
+        eprintln!("skipped on LIFEBOAT_TEST_KUBECONFIG: an expired token is made by the simulator");
+        return;
+    };
+    let ns = namespace(&t, "tokens").await;
+    let kc = t.kubeconfig.clone();
+    // kubectl create token (kubectl 1.24+; the current kubectl is last in the list).
+    let current = kubectls().pop().expect("a kubectl");
+    run_kubectl(
+        &current,
+        &kc,
+        &["create", "serviceaccount", "robot", "-n", &ns],
+    )
+    .await;
+    let token = run_kubectl(&current, &kc, &["create", "token", "robot", "-n", &ns])
+        .await
+        .trim()
+        .to_string();
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+    let for_lifeboat = run_kubectl(
+        &current,
+        &kc,
+        &[
+            "create",
+            "token",
+            "robot",
+            "-n",
+            &ns,
+            "--audience",
+            "lifeboat",
+            "--duration",
+            "20m",
+        ],
+    )
+    .await
+    .trim()
+    .to_string();
+
+    let reviews: Api<TokenReview> = Api::all(t.client.clone());
+    let review = |token: &str, audiences: &[&str]| {
+        let reviews = reviews.clone();
+        let body: TokenReview = serde_json::from_value(json!({
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview",
+            "spec": {"token": token, "audiences": audiences}}))
+        .unwrap();
+        async move {
+            let answer = reviews.create(&PostParams::default(), &body).await.unwrap();
+            serde_json::to_value(answer.status.unwrap_or_default()).unwrap()
+        }
+    };
+    let status = review(&token, &[]).await;
+    assert_eq!(status["authenticated"], true, "{status}");
+    assert_eq!(
+        status["user"]["username"],
+        format!("system:serviceaccount:{ns}:robot")
+    );
+    let groups = status["user"]["groups"].as_array().unwrap();
+    assert!(
+        groups.contains(&json!(format!("system:serviceaccounts:{ns}"))),
+        "{status}"
+    );
+    assert!(
+        !status["user"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty(),
+        "{status}"
+    );
+    // A token for the API server is not one for Lifeboat, and the other way round.
+    let status = review(&token, &["lifeboat"]).await;
+    assert_ne!(status["authenticated"], true, "{status}");
+    assert!(
+        status["error"].as_str().unwrap().contains("audiences"),
+        "{status}"
+    );
+    let status = review(&for_lifeboat, &["lifeboat"]).await;
+    assert_eq!(
+        (status["authenticated"].clone(), status["audiences"].clone()),
+        (json!(true), json!(["lifeboat"])),
+        "{status}"
+    );
+    assert_ne!(review(&for_lifeboat, &[]).await["authenticated"], true);
+
+    // The token authenticates requests: RBAC then answers, not 401.
+    let robot = client_for(&t, &token, None).await;
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(robot.clone(), &ns);
+    assert_eq!(
+        code(pods.list(&ListParams::default()).await.unwrap_err()).0,
+        403
+    );
+
+    // TokenRequest through kube-rs: the minimum lifetime is ten minutes.
+    let sas: Api<ServiceAccount> = Api::namespaced(t.client.clone(), &ns);
+    let short: TokenRequest =
+        serde_json::from_value(json!({"spec": {"audiences": [], "expirationSeconds": 60}}))
+            .unwrap();
+    let err = sas
+        .create_token_request("robot", &PostParams::default(), &short)
+        .await
+        .unwrap_err();
+    assert_eq!(code(err).0, 422);
+    let err = sas
+        .create_token_request("nobody", &PostParams::default(), &TokenRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(code(err).0, 404);
+
+    // Deleting the ServiceAccount revokes its tokens.
+    sas.delete("robot", &DeleteParams::default()).await.unwrap();
+    let status = review(&token, &[]).await;
+    assert_ne!(status["authenticated"], true, "{status}");
+    assert!(
+        status["error"].as_str().unwrap().contains("not found"),
+        "{status}"
+    );
+    assert_eq!(
+        code(pods.list(&ListParams::default()).await.unwrap_err()).0,
+        401
+    );
+
+    // An expired token is refused too.
+    let expired = sim.issue_credential(kubesim::authn::Credential {
+        expires: Some(chrono::Utc::now() - chrono::Duration::seconds(1)),
+        ..kubesim::authn::Credential::fixed(kubesim::rbac::User::service_account(&ns, "old"))
+    });
+    let status = review(&expired, &[]).await;
+    assert!(
+        status["error"].as_str().unwrap().contains("expired"),
+        "{status}"
+    );
+}
+
+#[tokio::test]
+async fn access_reviews_aggregation_and_impersonation_follow_rbac() {
+    use k8s_openapi::api::authorization::v1::SubjectAccessReview;
+    let t = target().await;
+    if t.sim.is_none() {
+        eprintln!("skipped on LIFEBOAT_TEST_KUBECONFIG: it needs a token without impersonate");
+        return;
+    }
+    let ns = namespace(&t, "reviews").await;
+    let kc = t.kubeconfig.clone();
+    let object = |v: serde_json::Value| -> DynamicObject { serde_json::from_value(v).unwrap() };
+    let rbac = |kind: &str, plural: &str, namespaced: Option<&str>| -> Api<DynamicObject> {
+        let ar = ApiResource {
+            group: "rbac.authorization.k8s.io".into(),
+            version: "v1".into(),
+            api_version: "rbac.authorization.k8s.io/v1".into(),
+            kind: kind.into(),
+            plural: plural.into(),
+        };
+        match namespaced {
+            Some(ns) => Api::namespaced_with(t.client.clone(), ns, &ar),
+            None => Api::all_with(t.client.clone(), &ar),
+        }
+    };
+    let pp = PostParams::default();
+    // A role aggregated into the built-in `admin`, as an add-on ships one.
+    let addon = format!("widgets-admin-{ns}");
+    rbac("ClusterRole", "clusterroles", None)
+        .create(&pp, &object(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": addon, "labels": {"rbac.authorization.k8s.io/aggregate-to-admin": "true"}},
+            "rules": [{"apiGroups": ["example.com"], "resources": ["widgets"], "verbs": ["create", "get"]}]})))
+        .await
+        .unwrap();
+    let admin = eventually(
+        &rbac("ClusterRole", "clusterroles", None),
+        "admin",
+        |role: Option<&DynamicObject>| {
+            let Some(role) = role else { return false };
+            role.data["rules"].as_array().is_some_and(|rules| {
+                rules
+                    .iter()
+                    .any(|r| r["apiGroups"] == json!(["example.com"]))
+            })
+        },
+    )
+    .await;
+    // `admin` also holds what `edit` and `view` aggregate.
+    let rules = admin.data["rules"].as_array().unwrap();
+    assert!(rules.iter().any(|r| {
+        r["resources"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("rolebindings"))
+    }));
+    assert!(rules.iter().any(|r| {
+        r["resources"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("deployments"))
+    }));
+
+    rbac("RoleBinding", "rolebindings", Some(&ns))
+        .create(&pp, &object(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+            "metadata": {"name": "alice-admin"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "admin"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "alice"}]})))
+        .await
+        .unwrap();
+
+    let reviews: Api<SubjectAccessReview> = Api::all(t.client.clone());
+    let may =
+        |user: &str, groups: &[&str], verb: &str, group: &str, resource: &str, namespace: &str| {
+            let reviews = reviews.clone();
+            let body: SubjectAccessReview = serde_json::from_value(json!({
+            "spec": {"user": user, "groups": groups, "resourceAttributes": {
+                "verb": verb, "group": group, "resource": resource, "namespace": namespace}}}))
+            .unwrap();
+            async move {
+                let status = reviews
+                    .create(&PostParams::default(), &body)
+                    .await
+                    .unwrap()
+                    .status
+                    .unwrap();
+                (status.allowed, status.reason.unwrap_or_default())
+            }
+        };
+    let (allowed, reason) = may("alice", &[], "create", "example.com", "widgets", &ns).await;
+    assert!(allowed, "{reason}");
+    assert!(reason.contains("RoleBinding \"alice-admin\""), "{reason}");
+    assert!(
+        !may("alice", &[], "create", "example.com", "widgets", "default")
+            .await
+            .0
+    );
+    assert!(!may("bob", &[], "get", "", "pods", &ns).await.0);
+    // Groups count: system:masters may do anything.
+    assert!(
+        may("bob", &["system:masters"], "delete", "", "nodes", "")
+            .await
+            .0
+    );
+    // A review needs a user or a group.
+    let empty: SubjectAccessReview = serde_json::from_value(
+        json!({"spec": {"resourceAttributes": {"verb": "get", "resource": "pods"}}}),
+    )
+    .unwrap();
+    assert_eq!(code(reviews.create(&pp, &empty).await.unwrap_err()).0, 422);
+
+    // kubectl auth can-i impersonates and asks with a SelfSubjectAccessReview.
+    for bin in kubectls() {
+        let (yes, out, err) = try_kubectl(
+            &bin,
+            &kc,
+            &[
+                "auth",
+                "can-i",
+                "create",
+                "deployments.apps",
+                "-n",
+                &ns,
+                "--as",
+                "alice",
+            ],
+        )
+        .await;
+        assert!(yes && out.trim() == "yes", "{bin}: {out}{err}");
+        let (yes, out, _) = try_kubectl(
+            &bin,
+            &kc,
+            &[
+                "auth",
+                "can-i",
+                "create",
+                "deployments.apps",
+                "-n",
+                "default",
+                "--as",
+                "alice",
+            ],
+        )
+        .await;
+        assert!(!yes && out.trim() == "no", "{bin}: {out}");
+    }
+
+    // Impersonation is itself authorized: a ServiceAccount needs `impersonate`.
+    let sim = t.sim.as_ref().unwrap();
+    let token = sim.issue_token(kubesim::rbac::User::service_account(&ns, "lifeboat"));
+    let configmaps =
+        |client: Client, namespace: &str| -> Api<ConfigMap> { Api::namespaced(client, namespace) };
+    let as_alice = client_for(&t, &token, Some(("alice", &[]))).await;
+    let (status, message) = status_message(
+        configmaps(as_alice.clone(), &ns)
+            .create(&pp, &cm("one", &[]))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(status, 403);
+    assert!(
+        message.contains(&format!(
+            "User \"system:serviceaccount:{ns}:lifeboat\" cannot impersonate resource \"users\""
+        )),
+        "{message}"
+    );
+    rbac("ClusterRole", "clusterroles", None)
+        .create(&pp, &object(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": format!("impersonator-{ns}")},
+            "rules": [{"apiGroups": [""], "resources": ["users", "groups"], "verbs": ["impersonate"]}]})))
+        .await
+        .unwrap();
+    rbac("ClusterRoleBinding", "clusterrolebindings", None)
+        .create(&pp, &object(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+            "metadata": {"name": format!("impersonator-{ns}")},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": format!("impersonator-{ns}")},
+            "subjects": [{"kind": "ServiceAccount", "name": "lifeboat", "namespace": ns}]})))
+        .await
+        .unwrap();
+    // Now the request is alice's: allowed where she is admin, refused elsewhere in her name.
+    configmaps(as_alice.clone(), &ns)
+        .create(&pp, &cm("one", &[]))
+        .await
+        .unwrap();
+    let (status, message) = status_message(
+        configmaps(as_alice, "default")
+            .create(&pp, &cm("one", &[]))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(status, 403);
+    assert!(
+        message.contains("User \"alice\" cannot create resource \"configmaps\""),
+        "{message}"
+    );
+    // A group granted cluster-wide through impersonated groups.
+    let as_group = client_for(&t, &token, Some(("carol", &["system:masters"]))).await;
+    configmaps(as_group, "default")
+        .create(&pp, &cm(&format!("by-carol-{ns}"), &[]))
+        .await
+        .unwrap();
 }

@@ -196,6 +196,26 @@ fn validate_name(name: &str, label: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// kube-apiserver's `IsValidPathSegmentName`, the rule for RBAC names.
+fn validate_path_segment(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("metadata.name: Required value: name or generateName is required".into());
+    }
+    if name == "." || name == ".." {
+        return Err(format!(
+            "metadata.name: Invalid value: \"{name}\": may not be '{name}'"
+        ));
+    }
+    for bad in ["/", "%"] {
+        if name.contains(bad) {
+            return Err(format!(
+                "metadata.name: Invalid value: \"{name}\": may not contain '{bad}'"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn meta(obj: &Value) -> &Value {
     &obj["metadata"]
 }
@@ -246,6 +266,17 @@ impl Store {
                 json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
                 false,
             );
+        }
+        for (resource, object) in crate::bootstrap::rbac_policy() {
+            if let Some(rt) = store.find("rbac.authorization.k8s.io", "v1", resource) {
+                let _ = store.create(&rt, None, object, false);
+            }
+        }
+        // Aggregated roles aggregate others (`admin` takes `edit`'s rules).
+        for _ in 0..4 {
+            if !crate::rbac::aggregate_cluster_roles(&store) {
+                break;
+            }
         }
         let svc = store.find("", "v1", "services").expect("built in");
         let _ = store.create(
@@ -525,8 +556,14 @@ impl Store {
             }
         }
         let name = name_of(&obj).to_string();
-        let label_names = matches!(rt.resource.as_str(), "namespaces" | "services");
-        validate_name(&name, label_names).map_err(|e| ApiError::invalid(&rt.kind, &name, &e))?;
+        if rt.group == "rbac.authorization.k8s.io" {
+            // RBAC names are path segments (`system:aggregate-to-admin`).
+            validate_path_segment(&name).map_err(|e| ApiError::invalid(&rt.kind, &name, &e))?;
+        } else {
+            let label_names = matches!(rt.resource.as_str(), "namespaces" | "services");
+            validate_name(&name, label_names)
+                .map_err(|e| ApiError::invalid(&rt.kind, &name, &e))?;
+        }
         Self::check_namespace(&state, rt, ns.as_deref()).map_err(|e| {
             if e.code == 403 {
                 ApiError::forbidden(format!(
