@@ -50,7 +50,7 @@ async fn serve_child() {
         listen: "127.0.0.1:0".parse().expect("address"),
         ..Default::default()
     };
-    if let Err(e) = lifeboat::serve::serve(&config).await {
+    if let Err(e) = lifeboat::serve::serve(&config, None).await {
         eprintln!("serve failed: {e}");
         std::process::exit(1);
     }
@@ -131,7 +131,8 @@ async fn main() {
         .strip_prefix("lifeboat listening on ")
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_string();
-    let http = reqwest::Client::new();
+    lifeboat_e2e::sign_in_as(&url, &sim.token);
+    let http = lifeboat_e2e::http(&url);
     let summary_url = format!("{url}/api/v1/cluster/summary");
     loop {
         let summary: serde_json::Value = http

@@ -7,6 +7,19 @@ use serde_json::Value;
 
 use crate::{Live, PageData};
 
+#[cfg(feature = "hydrate")]
+thread_local! {
+    static CSRF: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Remembers the session's CSRF token for the requests this page sends.
+pub fn set_csrf(token: Option<String>) {
+    #[cfg(feature = "hydrate")]
+    CSRF.with(|c| *c.borrow_mut() = token);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = token;
+}
+
 /// Sends a request to the API; the error is the API's own message.
 pub async fn request(method: &str, path: &str, body: Option<Value>) -> Result<Value, String> {
     #[cfg(feature = "hydrate")]
@@ -84,6 +97,9 @@ mod browser {
         headers
             .set("Accept", "application/json")
             .map_err(|_| "headers")?;
+        if let Some(token) = super::CSRF.with(|c| c.borrow().clone()) {
+            headers.set("X-CSRF-Token", &token).map_err(|_| "headers")?;
+        }
         if let Some(body) = body {
             headers
                 .set("Content-Type", "application/json")

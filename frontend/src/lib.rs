@@ -37,6 +37,17 @@ pub struct PageData {
     /// Name → the API's answer (or `{"error": "...", "status": N}`).
     pub data: BTreeMap<String, Value>,
     pub version: String,
+    /// Who is reading (every page is behind sign-in).
+    pub user: Option<SignedIn>,
+}
+
+/// The signed-in reader of a page.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SignedIn {
+    pub username: String,
+    /// The session's CSRF token, sent with every state-changing request
+    /// (none when the page was read with a bearer token).
+    pub csrf: Option<String>,
 }
 
 impl PageData {
@@ -70,6 +81,19 @@ const NAV: &[(&str, &str, &str)] = &[
 pub fn App(data: PageData) -> impl IntoView {
     let current = data.page.clone();
     let version = data.version.clone();
+    let user = data.user.clone();
+    api::set_csrf(user.as_ref().and_then(|u| u.csrf.clone()));
+    let account = user.map(|u| {
+        let sign_out = u.csrf.map(|csrf| {
+            view! {
+                <form method="post" action="/logout" class="sign-out">
+                    <input type="hidden" name="csrf" value=csrf />
+                    <button type="submit" class="link">"Sign out"</button>
+                </form>
+            }
+        });
+        view! { <span class="account" title="Signed in as">{u.username}</span> {sign_out} }
+    });
     let page = RwSignal::new(data);
     let live = RwSignal::new(Live::Static);
     api::follow(page, live);
@@ -102,6 +126,7 @@ pub fn App(data: PageData) -> impl IntoView {
             >
                 {move || indicator().1}
             </span>
+            {account}
         </header>
         <main id="main" tabindex="-1">{pages::page(&current, page)}</main>
         <footer class="foot">{format!("Lifeboat {version}")} " · " <a href="/api/v1/cluster/summary">"JSON API"</a> " · " <a href="/readyz">"readiness"</a></footer>

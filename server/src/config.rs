@@ -69,9 +69,54 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Who runs schedules and garbage collection when several replicas share PostgreSQL.
     pub scheduler: SchedulerConfig,
+    /// Sign-in: every route but health, assets and sign-in needs a principal.
+    pub auth: AuthConfig,
     /// The browser bundle (`pkg/lifeboat.js`, `pkg/lifeboat_bg.wasm`); default:
     /// `site/` next to the binary or one directory up (where `.ci/build-ui` puts it).
     pub site_dir: Option<PathBuf>,
+}
+
+/// Sign-in through the cluster: bearer tokens checked with TokenReview,
+/// browser sessions, permissions checked with SubjectAccessReview.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Turns sign-in off: anyone who reaches the port may do anything. Only
+    /// for a laptop; it is logged loudly and `/readyz` reports it.
+    pub disabled: bool,
+    /// Audiences a token must be issued for (`kubectl create token --audience`);
+    /// default: the API server's own.
+    pub audiences: Vec<String>,
+    /// How long a token's or a permission's answer is reused (seconds).
+    pub cache_seconds: u64,
+    /// How long a browser session lasts (minutes).
+    pub session_minutes: u64,
+    /// Mark the session cookie `Secure` (set when Lifeboat is reached over HTTPS).
+    pub secure_cookies: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            disabled: false,
+            audiences: Vec::new(),
+            cache_seconds: 10,
+            session_minutes: 480,
+            secure_cookies: false,
+        }
+    }
+}
+
+impl AuthConfig {
+    pub fn settings(&self) -> crate::auth::AuthSettings {
+        crate::auth::AuthSettings {
+            disabled: self.disabled,
+            audiences: self.audiences.clone(),
+            cache_for: std::time::Duration::from_secs(self.cache_seconds),
+            session_ttl: std::time::Duration::from_secs(self.session_minutes.max(1) * 60),
+            secure_cookies: self.secure_cookies,
+        }
+    }
 }
 
 /// With PostgreSQL, only the holder of a `coordination.k8s.io/v1` Lease runs
@@ -148,6 +193,7 @@ impl Default for Config {
             log_format: LogFormat::Json,
             storage: StorageConfig::default(),
             scheduler: SchedulerConfig::default(),
+            auth: AuthConfig::default(),
             site_dir: None,
         }
     }
@@ -208,6 +254,8 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
         "LIFEBOAT_LEASE_DURATION_SECONDS",
         "scheduler.lease_duration_seconds",
     ),
+    ("LIFEBOAT_AUTH_DISABLED", "auth.disabled"),
+    ("LIFEBOAT_AUTH_SECURE_COOKIES", "auth.secure_cookies"),
 ];
 
 /// Variables with the prefix that are not configuration keys.
@@ -300,7 +348,8 @@ fn set_key(
     raw: &str,
     source_name: &str,
 ) -> Result<(), ConfigError> {
-    let value = if dotted.ends_with("path_style") {
+    let boolean = ["path_style", "auth.disabled", "auth.secure_cookies"];
+    let value = if boolean.iter().any(|b| dotted.ends_with(b)) {
         match raw.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" => toml::Value::Boolean(true),
             "false" | "0" | "no" => toml::Value::Boolean(false),
@@ -513,6 +562,11 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("/from-file"));
         assert_eq!(c.listen.port(), 3333);
         assert_eq!(c.storage.s3.region, "env-region");
+        // Sign-in is on unless turned off explicitly.
+        assert!(!c.auth.disabled);
+        let off = load(None, &env(&[("LIFEBOAT_AUTH_DISABLED", "true")]), &[]).unwrap();
+        assert!(off.auth.disabled);
+        assert!(load(None, &env(&[("LIFEBOAT_AUTH_DISABLED", "maybe")]), &[]).is_err());
     }
 
     #[test]

@@ -14,6 +14,28 @@ pub enum DemoError {
     Serve(#[from] StartError),
 }
 
+/// The demo's admin identity for the CLI: a ServiceAccount bound to cluster-admin.
+const DEMO_ADMIN: &str = r#"
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: demo-admin
+  namespace: default
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: demo-admin
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: cluster-admin
+subjects:
+- kind: ServiceAccount
+  name: demo-admin
+  namespace: default
+"#;
+
 /// Runs the demo until SIGTERM or Ctrl-C.
 pub async fn run(config: &Config) -> Result<(), DemoError> {
     crate::serve::prepare_data_dir(config)?;
@@ -30,6 +52,11 @@ pub async fn run(config: &Config) -> Result<(), DemoError> {
             .map_err(|e| DemoError::Simulator(format!("{e:#}")))?;
         kubesim::seed::apply(&sim.store, objects)
             .map_err(|e| DemoError::Simulator(format!("{e:#}")))?;
+        // An admin ServiceAccount, for `kubectl create token demo-admin`.
+        let admin =
+            kubesim::seed::parse(DEMO_ADMIN).map_err(|e| DemoError::Simulator(format!("{e:#}")))?;
+        kubesim::seed::apply(&sim.store, admin)
+            .map_err(|e| DemoError::Simulator(format!("{e:#}")))?;
     }
     let kubeconfig = config.data_dir.join("demo.kubeconfig");
     sim.write_kubeconfig(&kubeconfig)
@@ -44,7 +71,20 @@ pub async fn run(config: &Config) -> Result<(), DemoError> {
     let mut demo_config = config.clone();
     demo_config.kubeconfig = Some(kubeconfig);
     demo_config.kube_context = None;
-    let served = serve(&demo_config).await;
+    println!(
+        "the CLI signs in with the demo cluster's admin: export KUBECONFIG={} (or LIFEBOAT_TOKEN=$(kubectl --kubeconfig {} create token demo-admin -n default))",
+        demo_config
+            .kubeconfig
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        demo_config
+            .kubeconfig
+            .as_deref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+    );
+    let served = serve(&demo_config, Some(&sim.token)).await;
     drop(sim);
     Ok(served?)
 }

@@ -3,6 +3,7 @@
 //! The map of this crate is `docs/ARCHITECTURE.md`.
 
 pub mod archive;
+pub mod auth;
 pub mod backup;
 pub mod catalog;
 pub mod cluster;

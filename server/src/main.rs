@@ -20,6 +20,10 @@ struct Cli {
         env = "LIFEBOAT_SERVER"
     )]
     server: String,
+    /// The bearer token the client commands sign in with (default: the
+    /// current kubeconfig user's token).
+    #[arg(long, global = true, env = "LIFEBOAT_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -92,6 +96,7 @@ enum ConfigCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let server = cli.server;
+    cli::set_token(cli.token);
     match cli.command {
         Command::Version => {
             println!("lifeboat {}", lifeboat::VERSION);
@@ -203,7 +208,7 @@ fn run_serve(config: &Config, demo: bool) -> ExitCode {
         runtime.block_on(run_demo(config))
     } else {
         runtime
-            .block_on(lifeboat::serve::serve(config))
+            .block_on(lifeboat::serve::serve(config, None))
             .map_err(|e| e.to_string())
     };
     match result {

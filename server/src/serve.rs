@@ -160,6 +160,16 @@ pub async fn open(config: &Config) -> Result<AppState, StartError> {
         .ok()
         .map(|c| crate::health::watch::ClusterState::start(&c.client));
     let leadership = leadership(config, &catalog, cluster.as_ref().ok());
+    if config.auth.disabled {
+        tracing::warn!(
+            "AUTHENTICATION IS DISABLED (auth.disabled): anyone who can reach this port can read every backup, Secrets included, and restore anything with Lifeboat's permissions"
+        );
+    }
+    let auth = crate::auth::Auth::new(
+        config.auth.settings(),
+        cluster.as_ref().ok().map(|c| c.client.clone()),
+        catalog.clone(),
+    );
     Ok(AppState {
         catalog,
         locations,
@@ -167,6 +177,7 @@ pub async fn open(config: &Config) -> Result<AppState, StartError> {
         health,
         leadership,
         site_dir: site_dir(config),
+        auth,
     })
 }
 
@@ -235,7 +246,8 @@ fn leadership(
 }
 
 /// Serves until SIGTERM or Ctrl-C, then finishes the requests in flight.
-pub async fn serve(config: &Config) -> Result<(), StartError> {
+/// With `sign_in_token` (the demo's admin), a one-time sign-in URL for it is printed.
+pub async fn serve(config: &Config, sign_in_token: Option<&str>) -> Result<(), StartError> {
     let state = open(config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -317,6 +329,10 @@ pub async fn serve(config: &Config) -> Result<(), StartError> {
         leadership: state.leadership.clone(),
     }
     .spawn();
+    if let Some(token) = sign_in_token {
+        let code = state.auth.sessions().issue_code(token);
+        println!("sign in (once, within 10 minutes): http://{addr}/login?code={code}");
+    }
     // Tools and tests read this line to learn the port when listening on :0.
     println!("lifeboat listening on http://{addr}");
     // On SIGTERM, requests in flight get a grace period; long-lived streams

@@ -16,7 +16,37 @@ fn lifeboat(dir: &Path) -> Command {
             cmd.env_remove(key);
         }
     }
+    // The client commands sign in as kubectl would: with the current
+    // kubeconfig's token, the demo's when there is one under `dir`.
+    if demo_kubeconfig(dir).is_file() {
+        cmd.env("KUBECONFIG", demo_kubeconfig(dir));
+    }
     cmd
+}
+
+/// The demo's kubeconfig under `dir` (its user is the simulated cluster's admin).
+fn demo_kubeconfig(dir: &Path) -> std::path::PathBuf {
+    dir.join("lifeboat-data/demo.kubeconfig")
+}
+
+/// An HTTP client signed in with the token of the demo's kubeconfig.
+fn signed_in(dir: &Path) -> reqwest::Client {
+    // kubesim writes kubeconfigs as JSON (which is YAML).
+    let kubeconfig: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(demo_kubeconfig(dir)).unwrap()).unwrap();
+    let token = kubeconfig["users"][0]["user"]["token"]
+        .as_str()
+        .expect("the demo kubeconfig has a token")
+        .to_string();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 /// Runs `lifeboat <command> <args…> --server <url>` (the client flags go
@@ -272,22 +302,47 @@ async fn serve_answers_health_and_readiness_then_stops_on_sigterm() {
     // The embedded defaults were used: SQLite catalog and local backups in ./lifeboat-data.
     assert!(dir.path().join("lifeboat-data/lifeboat.db").is_file());
     assert!(dir.path().join("lifeboat-data/backups").is_dir());
-    let locations: serde_json::Value =
-        get_json(&http, format!("{url}/api/v1/storage-locations")).await;
-    assert_eq!(locations["items"][0]["name"], "default");
-    assert_eq!(locations["items"][0]["availability"], "available");
-
-    let page = http.get(&url).send().await.unwrap().text().await.unwrap();
+    assert_eq!(component("auth")["ready"], true, "{ready}");
     assert!(
-        page.contains("Lifeboat") && page.contains("cluster"),
-        "{page}"
+        component("auth")["detail"]
+            .as_str()
+            .unwrap()
+            .contains("sign-in required"),
+        "{ready}"
     );
-    let missing = http
-        .get(format!("{url}/api/v1/nothing"))
+
+    // Nothing else is open: the API answers 401 with JSON (whether or not the
+    // route exists), and a page sends the browser to sign in.
+    for path in ["/api/v1/storage-locations", "/api/v1/nothing"] {
+        let anonymous = http.get(format!("{url}{path}")).send().await.unwrap();
+        assert_eq!(anonymous.status(), 401, "{path}");
+        let body: serde_json::Value = anonymous.json().await.unwrap();
+        assert!(body["error"].as_str().unwrap().contains("Bearer"), "{body}");
+    }
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = no_redirects
+        .get(format!("{url}/backups?phase=Failed"))
         .send()
         .await
         .unwrap();
-    assert_eq!(missing.status(), 404);
+    assert_eq!(page.status(), 303);
+    assert_eq!(
+        page.headers()["location"],
+        "/login?next=%2Fbackups%3Fphase%3DFailed"
+    );
+    let login = http.get(&url).send().await.unwrap().text().await.unwrap();
+    assert!(login.contains("Sign in to Lifeboat"), "{login}");
+    // With the cluster down no token can be checked: sign-in says so.
+    let refused = http
+        .get(format!("{url}/api/v1/backups"))
+        .bearer_auth("some-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 503);
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -322,7 +377,7 @@ async fn demo_serves_against_a_simulated_cluster_through_its_kubeconfig() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let ready: serde_json::Value =
-            get_json(&reqwest::Client::new(), format!("{url}/readyz")).await;
+            get_json(&signed_in(dir.path()), format!("{url}/readyz")).await;
         if ready["ready"] == true {
             break;
         }
@@ -363,7 +418,9 @@ async fn demo_serves_against_a_simulated_cluster_through_its_kubeconfig() {
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let summary: serde_json::Value = reqwest::get(format!("{url}/api/v1/cluster/summary"))
+        let summary: serde_json::Value = signed_in(dir.path())
+            .get(format!("{url}/api/v1/cluster/summary"))
+            .send()
             .await
             .unwrap()
             .json()
@@ -395,7 +452,11 @@ async fn demo_serves_against_a_simulated_cluster_through_its_kubeconfig() {
     // from just before it gets it again.
     let deploys: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
         kube::Api::namespaced(namespaces.clone().into_client(), "shop");
-    let mut live = reqwest::get(format!("{url}/api/v1/stream")).await.unwrap();
+    let mut live = signed_in(dir.path())
+        .get(format!("{url}/api/v1/stream"))
+        .send()
+        .await
+        .unwrap();
     deploys
         .patch(
             "web",
@@ -408,7 +469,7 @@ async fn demo_serves_against_a_simulated_cluster_through_its_kubeconfig() {
         c["resource"] == "deployments.apps" && c["name"] == "web"
     })
     .await;
-    let mut resumed = reqwest::Client::new()
+    let mut resumed = signed_in(dir.path())
         .get(format!("{url}/api/v1/stream"))
         .header("Last-Event-ID", (id - 1).to_string())
         .send()
@@ -484,7 +545,7 @@ fn spawn_demo(dir: &Path) -> (Child, String) {
 async fn backups_through_the_api_and_the_cli() {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, url) = spawn_demo(dir.path());
-    let http = reqwest::Client::new();
+    let http = signed_in(dir.path());
 
     // Bad input: 422 naming the field, nothing recorded.
     let bad = http

@@ -8,6 +8,10 @@
 //! * PostgreSQL: a throwaway cluster from Debian's `postgresql` (initdb in a
 //!   temp dir, a free port, run as the `postgres` user when we are root).
 //!   `LIFEBOAT_TEST_DATABASE_URL` points at another server instead.
+//! * Lifeboat: in this process (`serve_lifeboat`) or as a child process
+//!   (`LifeboatProcess`). Every route needs sign-in, so the harness
+//!   remembers, per server it starts, the token it signs in with (the
+//!   cluster's admin); `http`, `get`, `poll_json` and `SseStream` send it.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -18,6 +22,54 @@ use anyhow::{Context, Result, bail};
 use lifeboat::storage::{Availability, ChecksumMode, ObjectStore, S3Settings, S3Store};
 
 mod ceph;
+
+/// The token each Lifeboat server started by the harness is signed into, by base URL.
+static TOKENS: std::sync::Mutex<Option<std::collections::HashMap<String, String>>> =
+    std::sync::Mutex::new(None);
+
+/// `http://127.0.0.1:1234` of `http://127.0.0.1:1234/api/v1/…`.
+fn base_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(i) => &url[..after_scheme + i],
+        None => url,
+    }
+}
+
+/// From now on, requests the harness sends to the Lifeboat at `url` carry `token`.
+pub fn sign_in_as(url: &str, token: &str) {
+    if let Ok(mut tokens) = TOKENS.lock() {
+        tokens
+            .get_or_insert_with(Default::default)
+            .insert(base_of(url).to_string(), token.to_string());
+    }
+}
+
+/// An HTTP client for the Lifeboat at `url`, signed in as the harness
+/// signed in there (anonymous for servers it did not start).
+pub fn http(url: &str) -> reqwest::Client {
+    let token = TOKENS
+        .lock()
+        .ok()
+        .and_then(|t| t.as_ref()?.get(base_of(url)).cloned());
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Some(value) = token
+        .map(|t| format!("Bearer {t}"))
+        .and_then(|v| reqwest::header::HeaderValue::from_str(&v).ok())
+    {
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap_or_default()
+}
+
+/// `GET url`, signed in (see [`http`]).
+pub async fn get(url: impl AsRef<str>) -> reqwest::Result<reqwest::Response> {
+    let url = url.as_ref();
+    http(url).get(url).send().await
+}
 
 /// How long a server may take to become ready before the test fails.
 pub(crate) const READY_DEADLINE: Duration = Duration::from_secs(60);
@@ -532,15 +584,22 @@ pub async fn local_catalog(
 }
 
 /// Lifeboat's HTTP server in this process, against `client`'s cluster, with
-/// its watchers started, a SQLite catalog and local backups under `dir`.
-/// Returns its base URL and state; it serves until the test ends.
+/// its watchers started, a SQLite catalog and local backups under `dir`, and
+/// sign-in as in production; the harness signs in with `token` (see
+/// [`http`]). Returns its base URL and state; it serves until the test ends.
 pub async fn serve_lifeboat(
     client: kube::Client,
     cluster_url: &str,
+    token: &str,
     dir: &Path,
 ) -> Result<(String, lifeboat::http::AppState)> {
     let (catalog, storage) = local_catalog(dir).await?;
     let health = lifeboat::health::watch::ClusterState::start(&client);
+    let auth = lifeboat::auth::Auth::new(
+        lifeboat::config::AuthConfig::default().settings(),
+        Some(client.clone()),
+        catalog.clone(),
+    );
     let state = lifeboat::http::AppState {
         catalog,
         locations: lifeboat::storage::Locations::new(storage),
@@ -551,9 +610,11 @@ pub async fn serve_lifeboat(
         health: Some(health),
         leadership: lifeboat::schedule::Leadership::Single,
         site_dir: lifeboat::http::ui::find_site_dir(None),
+        auth,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
+    sign_in_as(&url, token);
     let router = lifeboat::http::router(state.clone());
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
@@ -570,7 +631,7 @@ pub async fn poll_json(
 ) -> Result<serde_json::Value> {
     let deadline = std::time::Instant::now() + within;
     loop {
-        let answer: serde_json::Value = match reqwest::get(url).await {
+        let answer: serde_json::Value = match get(url).await {
             Ok(r) => r.json().await.unwrap_or_default(),
             Err(e) => serde_json::json!({"unreachable": e.to_string()}),
         };
@@ -600,7 +661,7 @@ pub struct SseEvent {
 
 impl SseStream {
     pub async fn open(url: &str, last_event_id: Option<u64>) -> Result<Self> {
-        let mut request = reqwest::Client::new().get(url);
+        let mut request = http(url).get(url);
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id.to_string());
         }
@@ -669,12 +730,20 @@ pub fn lifeboat_bin() -> Result<PathBuf> {
 /// A `lifeboat serve` process, killed (SIGKILL) when dropped.
 pub struct LifeboatProcess {
     pub url: String,
+    /// The one-time sign-in URL `lifeboat demo` printed.
+    pub sign_in_url: Option<String>,
     child: Option<Child>,
+}
+
+/// The bearer token of a kubeconfig's current user.
+pub fn kubeconfig_token(path: &Path) -> Option<String> {
+    lifeboat::cluster::kubeconfig_token(&kube::config::Kubeconfig::read_from(path).ok()?)
 }
 
 impl LifeboatProcess {
     /// Starts `lifeboat serve --listen 127.0.0.1:0` in `dir` with `env` and
-    /// waits for its "listening" line.
+    /// waits for its "listening" line. With `LIFEBOAT_KUBECONFIG` in `env`,
+    /// the harness signs in with that kubeconfig's token (as the CLI would).
     pub fn start(dir: &Path, env: &[(&str, String)]) -> Result<Self> {
         Self::start_command(dir, "serve", env)
     }
@@ -697,6 +766,7 @@ impl LifeboatProcess {
         let stdout = child.stdout.take().context("stdout")?;
         let mut reader = std::io::BufReader::new(stdout);
         let mut url = None;
+        let mut sign_in_url = None;
         let mut seen = Vec::new();
         for _ in 0..10 {
             let mut line = String::new();
@@ -707,6 +777,12 @@ impl LifeboatProcess {
                 url = Some(u.to_string());
                 break;
             }
+            if let Some((_, u)) = line
+                .trim()
+                .split_once("sign in (once, within 10 minutes): ")
+            {
+                sign_in_url = Some(u.to_string());
+            }
             seen.push(line);
         }
         let Some(url) = url else {
@@ -714,8 +790,17 @@ impl LifeboatProcess {
             let _ = child.wait();
             bail!("lifeboat {command} did not start: {seen:?}");
         };
+        let kubeconfig = env
+            .iter()
+            .find(|(k, _)| *k == "LIFEBOAT_KUBECONFIG")
+            .map(|(_, v)| PathBuf::from(v))
+            .or_else(|| (command == "demo").then(|| dir.join("lifeboat-data/demo.kubeconfig")));
+        if let Some(token) = kubeconfig.as_deref().and_then(kubeconfig_token) {
+            sign_in_as(&url, &token);
+        }
         Ok(Self {
             url: url.to_string(),
+            sign_in_url,
             child: Some(child),
         })
     }

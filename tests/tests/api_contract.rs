@@ -61,10 +61,10 @@ async fn every_get_route_answers_in_camel_case() {
     let (sim, client) = lifeboat_e2e::kubesim(kubesim::Options::default(), true)
         .await
         .unwrap();
-    let (url, _state) = lifeboat_e2e::serve_lifeboat(client, &sim.url, dir.path())
+    let (url, _state) = lifeboat_e2e::serve_lifeboat(client, &sim.url, &sim.token, dir.path())
         .await
         .unwrap();
-    let http = reqwest::Client::new();
+    let http = lifeboat_e2e::http(&url);
     let post = |path: &str, body: Value| {
         let (http, url) = (http.clone(), url.clone());
         let path = path.to_string();

@@ -23,7 +23,7 @@ fn workload<'a>(ns: &'a Value, name: &str) -> Option<&'a Value> {
 async fn scaling_a_deployment_moves_ready_counts_through_the_stream() {
     let (sim, client) = kubesim(Default::default(), true).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (url, _state) = serve_lifeboat(client.clone(), &sim.url, dir.path())
+    let (url, _state) = serve_lifeboat(client.clone(), &sim.url, &sim.token, dir.path())
         .await
         .unwrap();
     let shop = format!("{url}/api/v1/namespaces/shop");
@@ -71,7 +71,12 @@ async fn scaling_a_deployment_moves_ready_counts_through_the_stream() {
             .any(|(ready, desired)| *desired == 5 && *ready != 5),
         "the stream never showed the rollout in progress: {seen:?}"
     );
-    let ns: Value = reqwest::get(&shop).await.unwrap().json().await.unwrap();
+    let ns: Value = lifeboat_e2e::get(&shop)
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(workload(&ns, "web").unwrap()["ready"], 5, "{ns}");
     let web_pods = ns["pods"]
         .as_array()
@@ -107,7 +112,7 @@ async fn scaling_a_deployment_moves_ready_counts_through_the_stream() {
 async fn namespace_and_pod_detail_show_what_is_wrong_without_secret_values() {
     let (sim, client) = kubesim(Default::default(), true).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (url, _state) = serve_lifeboat(client.clone(), &sim.url, dir.path())
+    let (url, _state) = serve_lifeboat(client.clone(), &sim.url, &sim.token, dir.path())
         .await
         .unwrap();
     // A crash-looping pod (kubesim's kubelet honours the annotation) degrades
@@ -172,7 +177,7 @@ async fn namespace_and_pod_detail_show_what_is_wrong_without_secret_values() {
 
     // A Deployment's pod names its Deployment through the ReplicaSet; the
     // Secret's value appears nowhere.
-    let detail: Value = reqwest::get(format!("{url}/api/v1/namespaces/shop"))
+    let detail: Value = lifeboat_e2e::get(format!("{url}/api/v1/namespaces/shop"))
         .await
         .unwrap()
         .json()
@@ -187,7 +192,7 @@ async fn namespace_and_pod_detail_show_what_is_wrong_without_secret_values() {
         .as_str()
         .unwrap()
         .to_string();
-    let web = reqwest::get(format!("{url}/api/v1/namespaces/shop/pods/{web_pod}"))
+    let web = lifeboat_e2e::get(format!("{url}/api/v1/namespaces/shop/pods/{web_pod}"))
         .await
         .unwrap()
         .text()
@@ -208,7 +213,7 @@ async fn namespace_and_pod_detail_show_what_is_wrong_without_secret_values() {
         );
     }
 
-    let missing = reqwest::get(format!("{url}/api/v1/namespaces/shop/pods/nope"))
+    let missing = lifeboat_e2e::get(format!("{url}/api/v1/namespaces/shop/pods/nope"))
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
@@ -237,7 +242,9 @@ async fn a_restricted_service_account_sees_what_it_may() {
     };
     let (sim, client) = kubesim(options, true).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (url, _state) = serve_lifeboat(client, &sim.url, dir.path()).await.unwrap();
+    let (url, _state) = serve_lifeboat(client, &sim.url, &sim.token, dir.path())
+        .await
+        .unwrap();
     let summary = poll_json(&format!("{url}/api/v1/cluster/summary"), WITHIN, |s| {
         s["watches"]["events"]["state"] == "not_permitted"
             && s["watches"]["ingresses.networking.k8s.io"]["state"] == "not_permitted"
@@ -283,7 +290,7 @@ async fn a_restricted_service_account_sees_what_it_may() {
 async fn the_api_server_restarting_mid_watch_is_survived() {
     let (sim, client) = kubesim(Default::default(), true).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (url, _state) = serve_lifeboat(client.clone(), &sim.url, dir.path())
+    let (url, _state) = serve_lifeboat(client.clone(), &sim.url, &sim.token, dir.path())
         .await
         .unwrap();
     let readyz = format!("{url}/readyz");

@@ -95,9 +95,10 @@ async fn every_reader_refuses_hostile_archives_and_the_server_stays_up() {
     let (sim, client) = lifeboat_e2e::kubesim(kubesim::Options::default(), true)
         .await
         .unwrap();
-    let (url, state) = lifeboat_e2e::serve_lifeboat(client.clone(), &sim.url, dir.path())
-        .await
-        .unwrap();
+    let (url, state) =
+        lifeboat_e2e::serve_lifeboat(client.clone(), &sim.url, &sim.token, dir.path())
+            .await
+            .unwrap();
     let root = dir.path().join("backups");
     let escaping = tar_zst(&[
         (
@@ -125,7 +126,7 @@ async fn every_reader_refuses_hostile_archives_and_the_server_stays_up() {
         .unwrap();
     assert_eq!(report.imported.len(), 4, "{report:?}");
 
-    let http = reqwest::Client::new();
+    let http = lifeboat_e2e::http(&url);
     let get = |path: String| {
         let http = http.clone();
         let url = url.clone();
@@ -233,8 +234,14 @@ async fn a_log_bomb_leaves_the_servers_memory_bounded() {
     let bomb = zero_bomb(1 << 30);
     assert!(bomb.len() < 1 << 20, "{} bytes in the bucket", bomb.len());
     plant(&root, "bomb", &fine, &bomb, None);
-    let server = lifeboat_e2e::LifeboatProcess::start(dir.path(), &[]).unwrap();
-    let response = reqwest::get(format!("{}/api/v1/backups/bomb/log", server.url))
+    // No cluster here, so no one to check a token with: this test of memory
+    // turns sign-in off, explicitly, as only a laptop should.
+    let server = lifeboat_e2e::LifeboatProcess::start(
+        dir.path(),
+        &[("LIFEBOAT_AUTH_DISABLED", "true".to_string())],
+    )
+    .unwrap();
+    let response = lifeboat_e2e::get(format!("{}/api/v1/backups/bomb/log", server.url))
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 502);
@@ -249,7 +256,7 @@ async fn a_log_bomb_leaves_the_servers_memory_bounded() {
         peak_kib / 1024
     );
     assert!(peak_kib < 400 * 1024, "peak RSS {} MiB", peak_kib / 1024);
-    let health = reqwest::get(format!("{}/healthz", server.url))
+    let health = lifeboat_e2e::get(format!("{}/healthz", server.url))
         .await
         .unwrap();
     assert!(health.status().is_success());

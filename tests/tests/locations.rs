@@ -8,7 +8,7 @@ use lifeboat_e2e::{S3Server, kubesim, poll_json, serve_lifeboat};
 use serde_json::{Value, json};
 
 async fn post(url: &str, body: Value) -> (u16, Value) {
-    let r = reqwest::Client::new()
+    let r = lifeboat_e2e::http(url)
         .post(url)
         .json(&body)
         .send()
@@ -20,13 +20,13 @@ async fn post(url: &str, body: Value) -> (u16, Value) {
 }
 
 async fn delete(url: &str) -> (u16, Value) {
-    let r = reqwest::Client::new().delete(url).send().await.unwrap();
+    let r = lifeboat_e2e::http(url).delete(url).send().await.unwrap();
     let status = r.status().as_u16();
     (status, r.json().await.unwrap_or(Value::Null))
 }
 
 async fn get(url: &str) -> Value {
-    reqwest::get(url).await.unwrap().json().await.unwrap()
+    lifeboat_e2e::get(url).await.unwrap().json().await.unwrap()
 }
 
 fn names(list: &Value) -> Vec<String> {
@@ -44,7 +44,9 @@ async fn an_s3_location_is_added_checked_used_removed_and_found_again() {
     let prefix = format!("offsite-{}", uuid::Uuid::new_v4().simple());
     let (sim, client) = kubesim(kubesim::Options::default(), true).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (url, state) = serve_lifeboat(client, &sim.url, dir.path()).await.unwrap();
+    let (url, state) = serve_lifeboat(client, &sim.url, &sim.token, dir.path())
+        .await
+        .unwrap();
     let locations = format!("{url}/api/v1/storage-locations");
     let offsite = json!({
         "name": "offsite", "kind": "s3", "endpoint": s3.endpoint, "region": s3.region,
@@ -184,7 +186,7 @@ async fn an_s3_location_is_added_checked_used_removed_and_found_again() {
     assert_eq!(delete(&format!("{locations}/default")).await.0, 409);
     assert_eq!(delete(&format!("{locations}/offsite")).await.0, 204);
     assert_eq!(names(&get(&locations).await), ["default"]);
-    let gone = reqwest::get(format!("{url}/api/v1/backups/shop-offsite"))
+    let gone = lifeboat_e2e::get(format!("{url}/api/v1/backups/shop-offsite"))
         .await
         .unwrap();
     assert_eq!(gone.status().as_u16(), 404);

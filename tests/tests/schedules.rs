@@ -302,8 +302,10 @@ async fn retention_deletes_storage_then_catalog_and_resumes_after_a_crash() {
 async fn the_schedule_api_validates_previews_and_logs() {
     let (sim, client) = kubesim(Default::default(), true).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (url, state) = serve_lifeboat(client, &sim.url, dir.path()).await.unwrap();
-    let http = reqwest::Client::new();
+    let (url, state) = serve_lifeboat(client, &sim.url, &sim.token, dir.path())
+        .await
+        .unwrap();
+    let http = lifeboat_e2e::http(&url);
     let post = |path: &str, body: Value| http.post(format!("{url}{path}")).json(&body).send();
 
     let bad = post(
@@ -365,7 +367,7 @@ async fn the_schedule_api_validates_previews_and_logs() {
     .unwrap();
     assert_eq!(dup.status(), 409);
 
-    let one: Value = reqwest::get(format!("{url}/api/v1/schedules/nightly"))
+    let one: Value = lifeboat_e2e::get(format!("{url}/api/v1/schedules/nightly"))
         .await
         .unwrap()
         .json()
@@ -417,7 +419,7 @@ async fn the_schedule_api_validates_previews_and_logs() {
     assert_eq!(edited.status(), 200);
     let edited: Value = edited.json().await.unwrap();
     assert_eq!(edited["schedule"], "30 2 * * 1");
-    let list: Value = reqwest::get(format!("{url}/api/v1/schedules"))
+    let list: Value = lifeboat_e2e::get(format!("{url}/api/v1/schedules"))
         .await
         .unwrap()
         .json()
@@ -432,7 +434,7 @@ async fn the_schedule_api_validates_previews_and_logs() {
         .await
         .unwrap();
     assert_eq!(deleted.status(), 204);
-    let gone = reqwest::get(format!("{url}/api/v1/schedules/nightly"))
+    let gone = lifeboat_e2e::get(format!("{url}/api/v1/schedules/nightly"))
         .await
         .unwrap();
     assert_eq!(gone.status(), 404);
@@ -478,7 +480,7 @@ async fn backdate(database_url: &str, schedule: &str) {
 async fn leader_of(replicas: &[&LifeboatProcess]) -> Vec<String> {
     let mut leaders = Vec::new();
     for r in replicas {
-        if let Ok(resp) = reqwest::get(format!("{}/api/v1/scheduler", r.url)).await
+        if let Ok(resp) = lifeboat_e2e::get(format!("{}/api/v1/scheduler", r.url)).await
             && let Ok(v) = resp.json::<Value>().await
             && v["leader"] == true
         {
@@ -539,7 +541,7 @@ async fn exactly_one_replica_runs_schedules_and_another_takes_over() {
 
     // A schedule created on either replica, all of whose slots since 2020 were
     // missed: one backup, started by the leader.
-    let http = reqwest::Client::new();
+    let http = lifeboat_e2e::http(&b.url);
     let created = http
         .post(format!("{}/api/v1/schedules", b.url))
         .json(&json!({"name": "yearly", "schedule": "0 0 1 1 *", "template": {"includedNamespaces": ["shop"]}}))
@@ -607,7 +609,7 @@ async fn exactly_one_replica_runs_schedules_and_another_takes_over() {
         takeover <= Duration::from_secs(LEASE + 2),
         "took {takeover:?}"
     );
-    let http2 = reqwest::Client::new();
+    let http2 = lifeboat_e2e::http(&survivor.url);
     http2
         .post(format!("{}/api/v1/schedules", survivor.url))
         .json(&json!({"name": "yearly-two", "schedule": "0 0 1 1 *", "template": {"includedNamespaces": ["ops"]}}))

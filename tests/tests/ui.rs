@@ -19,7 +19,7 @@ fn node_modules() -> PathBuf {
         })
 }
 
-fn run_browser(phase: &str, url: &str, spare_dir: &std::path::Path) {
+fn run_browser(phase: &str, url: &str, spare_dir: &std::path::Path, sign_in: &str) {
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let shots = workspace.join("target/ui-screenshots");
     let out = Command::new("node")
@@ -27,6 +27,7 @@ fn run_browser(phase: &str, url: &str, spare_dir: &std::path::Path) {
         .args([phase, url])
         .arg(&shots)
         .arg(spare_dir)
+        .arg(sign_in)
         .env("NODE_PATH", node_modules())
         .output()
         .expect("node (Node.js) is needed for the browser tests: run .ci/build-ui");
@@ -53,7 +54,11 @@ async fn the_dashboard_backs_up_browses_and_restores_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
     let demo = LifeboatProcess::start_demo(dir.path(), &[]).unwrap();
     let spare = dir.path().join("second-location");
-    run_browser("backup", &demo.url, &spare);
+    let sign_in_url = demo
+        .sign_in_url
+        .clone()
+        .expect("lifeboat demo prints a one-time sign-in URL");
+    run_browser("backup", &demo.url, &spare, &sign_in_url);
 
     // The worst day: `shop` is deleted.
     let kubeconfig = dir.path().join("lifeboat-data/demo.kubeconfig");
@@ -76,7 +81,9 @@ async fn the_dashboard_backs_up_browses_and_restores_in_a_real_browser() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    run_browser("restore", &demo.url, &spare);
+    // The second browser signs in with a token of the cluster's admin.
+    let token = lifeboat_e2e::kubeconfig_token(&kubeconfig).expect("the demo kubeconfig's token");
+    run_browser("restore", &demo.url, &spare, &token);
     let restored = namespaces.get_opt("shop-restored").await.unwrap();
     assert!(
         restored.is_some(),

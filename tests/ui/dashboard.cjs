@@ -1,18 +1,20 @@
 // Drives the dashboard in Debian's headless Chromium with playwright-core.
-// Usage: node dashboard.cjs <phase> <base-url> <screenshot-dir> [<empty directory>]
-//   phase "backup":  hydration, a backup made from the UI and browsed, an
+// Usage: node dashboard.cjs <phase> <base-url> <screenshot-dir> <empty directory> <sign-in>
+//   <sign-in> is the demo's one-time sign-in URL, or a token to paste into
+//   the sign-in page the browser is sent to first.
+//   phase "backup":  signs in with the one-time URL, hydration, a backup made from the UI and browsed, an
 //                    invalid cron refused, a second (local) location added
 //                    in the empty directory and backed up to, every main
 //                    page checked for accessible names and contrast and
-//                    screenshotted;
-//   phase "restore": the wizard brings `shop` back as `shop-restored`
+//                    screenshotted, then signs out (the session ends);
+//   phase "restore": signs in by pasting a token on the page it was sent to, the wizard brings `shop` back as `shop-restored`
 //                    (run after the test deleted `shop`), its pods return.
 // Exits non-zero with a message on the first failed expectation.
 const { chromium } = require('playwright-core');
 const fs = require('fs');
 const path = require('path');
 
-const [phase, base, shots, spareDir] = process.argv.slice(2);
+const [phase, base, shots, spareDir, signIn] = process.argv.slice(2);
 const WAIT = 45000;
 
 async function main() {
@@ -72,6 +74,16 @@ async function main() {
 
   try {
     if (phase === 'backup') {
+      // Nothing is open without sign-in: a page sends the browser to /login.
+      await page.goto(`${base}/backups`);
+      await page.waitForURL((u) => u.pathname === '/login' && u.searchParams.get('next') === '/backups');
+      await page.getByRole('heading', { name: 'Sign in to Lifeboat' }).waitFor();
+      await accessible('login');
+      await shot('login');
+      // The demo's one-time code signs in once.
+      await page.goto(signIn);
+      await page.getByRole('heading', { name: 'Cluster overview' }).waitFor();
+      await page.locator('.account').filter({ hasText: 'kubernetes-admin' }).waitFor();
       await page.goto(`${base}/`);
       await page.getByRole('heading', { name: 'Cluster overview' }).waitFor();
       await hydrated();
@@ -164,8 +176,22 @@ async function main() {
       await page.goto(`${base}/`);
       await page.getByRole('heading', { name: 'Cluster overview' }).waitFor();
       await shot('overview-phone');
+      // Signing out ends the session: pages send the browser to sign in again,
+      // and the one-time code does not work twice.
+      await page.setViewportSize({ width: 1280, height: 900 });
+      await page.getByRole('button', { name: 'Sign out' }).click();
+      await page.waitForURL((u) => u.pathname === '/login');
+      await page.goto(`${base}/schedules`);
+      await page.waitForURL((u) => u.pathname === '/login');
+      const again = await page.goto(signIn);
+      if (again.status() !== 401) throw new Error(`a used sign-in code answered ${again.status()}`);
     } else if (phase === 'restore') {
+      // Sent to sign in, a pasted token brings the browser back where it was going.
       await page.goto(`${base}/restore?backup=ui-shop-1`);
+      await page.waitForURL((u) => u.pathname === '/login');
+      await page.getByLabel('Kubernetes token').fill(signIn);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.waitForURL((u) => u.pathname === '/restore' && u.searchParams.get('backup') === 'ui-shop-1');
       await hydrated();
       await page.getByRole('button', { name: 'Show its namespaces' }).click();
       await page.locator('input[name="namespace"][value="shop"]').check({ timeout: WAIT });
@@ -188,8 +214,8 @@ async function main() {
     } else {
       throw new Error(`unknown phase ${phase}`);
     }
-    // 422s are the invalid cron being refused, as the test intends.
-    const real = errors.filter((e) => !e.includes('status of 422'));
+    // 422s are the invalid cron being refused and 401 the used sign-in code, as the test intends.
+    const real = errors.filter((e) => !e.includes('status of 422') && !e.includes('status of 401'));
     if (real.length) throw new Error(`errors in the page: ${real.join(' | ')}`);
   } catch (e) {
     await shot(`failed-${phase}`).catch(() => {});

@@ -116,6 +116,22 @@ impl BackupSpec {
         )
     }
 
+    /// The namespaces a backup of this spec holds, for authorization: the
+    /// exactly named ones (less the excluded), or `None` when it reaches
+    /// cluster-wide (globs, all namespaces, or every cluster-scoped resource).
+    pub fn namespaces_concerned(&self) -> Option<Vec<String>> {
+        if self.include_cluster_resources == ClusterResources::All {
+            return None;
+        }
+        let named = self.exact_namespaces()?;
+        Some(
+            named
+                .into_iter()
+                .filter(|ns| self.includes_namespace(ns))
+                .collect(),
+        )
+    }
+
     /// The namespaces named without globs, when there are only those: then
     /// listing per namespace is cheaper than listing the whole cluster.
     pub fn exact_namespaces(&self) -> Option<Vec<String>> {

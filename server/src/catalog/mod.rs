@@ -10,12 +10,14 @@ mod backups;
 mod locations;
 mod restores;
 mod schedules;
+mod sessions;
 
 pub use activity::*;
 pub use backups::*;
 pub use locations::*;
 pub use restores::*;
 pub use schedules::*;
+pub use sessions::*;
 
 use std::path::Path;
 use std::str::FromStr;

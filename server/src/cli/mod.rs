@@ -1,7 +1,8 @@
 //! The `lifeboat` client commands: the CLI side of the JSON API. They talk to
-//! a running server (`--server`, default http://127.0.0.1:8080; a token from
-//! LIFEBOAT_TOKEN is sent as a bearer token), except `backup inspect`, which
-//! reads a downloaded archive offline. One file per command group.
+//! a running server (`--server`, default http://127.0.0.1:8080) and sign in
+//! with a bearer token: `--token`, else LIFEBOAT_TOKEN, else the current
+//! kubeconfig user's token (as kubectl would send it), except `backup
+//! inspect`, which reads a downloaded archive offline. One file per command group.
 
 pub mod backup;
 pub mod location;
@@ -41,6 +42,19 @@ impl Filters {
     }
 }
 
+/// The token given with `--token` or LIFEBOAT_TOKEN (set once by `main`).
+static TOKEN: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+
+/// Sets the token the client commands sign in with (`--token` / LIFEBOAT_TOKEN).
+pub fn set_token(token: Option<String>) {
+    let _ = TOKEN.set(token.filter(|t| !t.trim().is_empty()));
+}
+
+/// The current kubeconfig user's bearer token (`KUBECONFIG` or `~/.kube/config`).
+fn kubeconfig_token() -> Option<String> {
+    lifeboat::cluster::kubeconfig_token(&kube::config::Kubeconfig::read().ok()?)
+}
+
 struct Api {
     http: reqwest::Client,
     base: String,
@@ -49,10 +63,11 @@ struct Api {
 
 impl Api {
     fn new(server: &str) -> Self {
+        let token = TOKEN.get().cloned().flatten().or_else(kubeconfig_token);
         Self {
             http: reqwest::Client::new(),
             base: server.trim_end_matches('/').to_string(),
-            token: std::env::var("LIFEBOAT_TOKEN").ok(),
+            token,
         }
     }
 
@@ -77,6 +92,11 @@ impl Api {
         let status = resp.status();
         let body: Value = resp.json().await.unwrap_or(Value::Null);
         let message = body["error"].as_str().unwrap_or("no details");
+        if status == reqwest::StatusCode::UNAUTHORIZED && self.token.is_none() {
+            bail!(
+                "the server answered {status}: {message}. The CLI found no token: pass --token, set LIFEBOAT_TOKEN, or use a kubeconfig whose user has a token"
+            )
+        }
         bail!("the server answered {status}: {message}")
     }
 

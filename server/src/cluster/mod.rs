@@ -73,3 +73,31 @@ impl Cluster {
         }
     }
 }
+
+/// The bearer token of a kubeconfig's current user (`token`, or the
+/// contents of `tokenFile`), as kubectl would send it.
+pub fn kubeconfig_token(kc: &kube::config::Kubeconfig) -> Option<String> {
+    use secrecy::ExposeSecret;
+    let context = kc.current_context.as_deref()?;
+    let user = kc
+        .contexts
+        .iter()
+        .find(|c| c.name == context)?
+        .context
+        .as_ref()?
+        .user
+        .clone()?;
+    let auth = kc
+        .auth_infos
+        .iter()
+        .find(|a| a.name == user)?
+        .auth_info
+        .as_ref()?;
+    if let Some(token) = &auth.token {
+        return Some(token.expose_secret().to_string());
+    }
+    let file = auth.token_file.as_ref()?;
+    std::fs::read_to_string(file)
+        .ok()
+        .map(|t| t.trim().to_string())
+}

@@ -2,7 +2,7 @@
 //! download, delete, and a progress stream (SSE).
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get};
@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 use super::views::{BackupDetail, BackupProgress, BackupView};
 use super::{ApiError, AppState};
 use crate::archive::{self, ArchiveError, Entry, EntryName};
+use crate::auth::{Check, Principal};
 use crate::backup::{self, BackupError, BackupPhase, BackupSpec};
 use crate::catalog::{BackupFilter, BackupRecord};
 use crate::storage::StorageError;
@@ -88,12 +89,42 @@ impl From<StorageError> for ApiError {
     }
 }
 
-/// A backup's record and the store of its location.
+/// The namespaces a backup's record holds (`None`: cluster-wide), from its spec.
+fn namespaces_of(record: &BackupRecord) -> Option<Vec<String>> {
+    serde_json::from_str::<BackupSpec>(&record.spec)
+        .ok()
+        .and_then(|s| s.namespaces_concerned())
+}
+
+/// What `verb` on a backup needs: the verb on `backups` (or a subresource)
+/// in every namespace it holds, or cluster-wide.
+fn checks_for(
+    record: &BackupRecord,
+    verb: &'static str,
+    subresource: Option<&'static str>,
+) -> Vec<Check> {
+    Check::in_each(verb, "backups", namespaces_of(record).as_deref())
+        .into_iter()
+        .map(|c| match subresource {
+            Some(sub) => c.with_subresource(sub),
+            None => c,
+        })
+        .collect()
+}
+
+/// A backup's record and the store of its location, once `who` may `verb` it.
 async fn backup_store(
     state: &AppState,
+    who: &Principal,
     name: &str,
+    verb: &'static str,
+    subresource: Option<&'static str>,
 ) -> Result<(BackupRecord, crate::storage::DynStore), ApiError> {
     let record = state.catalog.backup(name).await?;
+    state
+        .auth
+        .require(who, &checks_for(&record, verb, subresource))
+        .await?;
     let store = state.locations.require(&record.storage_location)?;
     Ok((record, store))
 }
@@ -109,9 +140,18 @@ struct CreateRequest {
 
 async fn create(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let request: CreateRequest = super::parse_body(&body, "backup")?;
+    let namespaces = request.spec.namespaces_concerned();
+    state
+        .auth
+        .require(
+            &who,
+            &Check::in_each("create", "backups", namespaces.as_deref()),
+        )
+        .await?;
     let client = state.cluster.as_ref().as_ref().ok().map(|c| &c.client);
     let (record, _) = backup::start(
         &state.catalog,
@@ -120,7 +160,7 @@ async fn create(
         &request.name,
         request.spec,
         None,
-        "api",
+        &who.actor(),
     )
     .await?;
     Ok((StatusCode::ACCEPTED, Json(BackupView::from(&record))).into_response())
@@ -133,8 +173,10 @@ struct ListQuery {
     namespace: Option<String>,
 }
 
+/// The backups `who` may see (`get backups` in every namespace each holds).
 async fn list(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
     let filter = BackupFilter {
@@ -142,27 +184,27 @@ async fn list(
         schedule: q.schedule,
         storage_location: None,
     };
-    let items: Vec<BackupView> = state
-        .catalog
-        .backups(&filter)
-        .await?
-        .iter()
-        .filter(|b| match &q.namespace {
+    let mut items: Vec<BackupView> = Vec::new();
+    for b in state.catalog.backups(&filter).await? {
+        let in_namespace = match &q.namespace {
             None => true,
             Some(ns) => {
                 serde_json::from_str::<BackupSpec>(&b.spec).is_ok_and(|s| s.includes_namespace(ns))
             }
-        })
-        .map(BackupView::from)
-        .collect();
+        };
+        if in_namespace && state.auth.may_all(&who, &checks_for(&b, "get", None)).await {
+            items.push(BackupView::from(&b));
+        }
+    }
     Ok(Json(json!({"items": items})).into_response())
 }
 
 async fn describe(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (b, store) = backup_store(&state, &name).await?;
+    let (b, store) = backup_store(&state, &who, &name, "get", None).await?;
     let detail = BackupDetail {
         backup: BackupView::from(&b),
         progress: BackupProgress {
@@ -177,9 +219,10 @@ async fn describe(
 
 async fn log(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (_, store) = backup_store(&state, &name).await?;
+    let (_, store) = backup_store(&state, &who, &name, "get", None).await?;
     // A failed backup has a log but no manifest: then only the caps apply.
     let manifest = archive::read_manifest(store.as_ref(), &name).await.ok();
     let text = archive::read_log(store.as_ref(), &name, manifest.as_ref()).await?;
@@ -241,10 +284,11 @@ impl archive::reader::Visitor for Contents {
 
 async fn contents(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
     Query(q): Query<ContentsQuery>,
 ) -> Result<Response, ApiError> {
-    let (_, store) = backup_store(&state, &name).await?;
+    let (_, store) = backup_store(&state, &who, &name, "get", None).await?;
     let manifest = archive::read_manifest(store.as_ref(), &name).await?;
     let visitor = Contents {
         wanted: q.path.clone(),
@@ -272,9 +316,11 @@ async fn contents(
 
 async fn download(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (_, store) = backup_store(&state, &name).await?;
+    // An archive carries Secrets' values: downloading is its own permission.
+    let (_, store) = backup_store(&state, &who, &name, "get", Some("download")).await?;
     let reader = store
         .get(&archive::key(&name, archive::RESOURCES_FILE), None)
         .await?;
@@ -294,13 +340,27 @@ async fn download(
 
 async fn remove(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    backup::delete(&state.catalog, &state.locations, &name, "api").await?;
+    let record = state.catalog.backup(&name).await?;
+    state
+        .auth
+        .require(&who, &checks_for(&record, "delete", None))
+        .await?;
+    backup::delete(&state.catalog, &state.locations, &name, &who.actor()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn sync(State(state): State<AppState>) -> Result<Response, ApiError> {
+/// Reads every location again: an administrator's action.
+async fn sync(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Result<Response, ApiError> {
+    state
+        .auth
+        .require(&who, &[Check::cluster("update", "storagelocations")])
+        .await?;
     let mut reports = serde_json::Map::new();
     for (location, store) in state.locations.all() {
         let report = backup::sync(&state.catalog, &store, &location).await?;
@@ -312,9 +372,10 @@ async fn sync(State(state): State<AppState>) -> Result<Response, ApiError> {
 /// Server-sent events with the backup's progress until it finishes.
 async fn progress(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.catalog.backup(&name).await?;
+    backup_store(&state, &who, &name, "get", None).await?;
     Ok(super::progress_events(move || {
         let (state, name) = (state.clone(), name.clone());
         async move {

@@ -1,7 +1,7 @@
 //! `/api/v1/storage-locations`: list with usage, add (checked before it is
 //! saved, then its existing backups imported), get, check, remove.
 
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -10,6 +10,7 @@ use serde_json::json;
 
 use super::views::LocationView;
 use super::{ApiError, AppState};
+use crate::auth::{Check, Principal};
 use crate::catalog::{BackupFilter, BackupRecord, StorageLocationRecord};
 use crate::location::{self, LocationUseError};
 use crate::storage::LocationSpec;
@@ -65,7 +66,14 @@ async fn view_of(state: &AppState, name: &str) -> Result<LocationView, ApiError>
     Ok(view(state, &row, &backups_in(state, name).await?))
 }
 
-async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Result<Response, ApiError> {
+    state
+        .auth
+        .require(&who, &[Check::cluster("list", "storagelocations")])
+        .await?;
     let backups = state.catalog.backups(&BackupFilter::default()).await?;
     let items: Vec<LocationView> = state
         .catalog
@@ -79,8 +87,13 @@ async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
 
 async fn describe(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
+    state
+        .auth
+        .require(&who, &[Check::cluster("get", "storagelocations")])
+        .await?;
     Ok(Json(view_of(&state, &name).await?).into_response())
 }
 
@@ -88,10 +101,15 @@ async fn describe(
 /// before anything is saved; then the backups already in it are imported.
 async fn create(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    state
+        .auth
+        .require(&who, &[Check::cluster("create", "storagelocations")])
+        .await?;
     let spec: LocationSpec = super::parse_body(&body, "storage location")?;
-    let imported = location::add(&state.catalog, &state.locations, &spec, "api").await?;
+    let imported = location::add(&state.catalog, &state.locations, &spec, &who.actor()).await?;
     let mut v = view_of(&state, &spec.name).await?;
     v.imported = Some(imported);
     Ok((StatusCode::CREATED, Json(v)).into_response())
@@ -99,17 +117,27 @@ async fn create(
 
 async fn check(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    location::check(&state.catalog, &state.locations, &name, "api").await?;
+    state
+        .auth
+        .require(&who, &[Check::cluster("update", "storagelocations")])
+        .await?;
+    location::check(&state.catalog, &state.locations, &name, &who.actor()).await?;
     Ok(Json(view_of(&state, &name).await?).into_response())
 }
 
 /// Removes a location from Lifeboat; its objects stay where they are.
 async fn remove(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    location::remove(&state.catalog, &state.locations, &name, "api").await?;
+    state
+        .auth
+        .require(&who, &[Check::cluster("delete", "storagelocations")])
+        .await?;
+    location::remove(&state.catalog, &state.locations, &name, &who.actor()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -2,6 +2,7 @@
 //! server-rendered UI. Handlers are thin: they call the catalog, storage or
 //! cluster and turn errors into JSON with a message that says what to do.
 
+pub mod auth;
 mod backups;
 mod health;
 mod locations;
@@ -40,19 +41,34 @@ pub struct AppState {
     pub leadership: crate::schedule::Leadership,
     /// The browser bundle's directory (`pkg/…`), when built.
     pub site_dir: Option<std::path::PathBuf>,
+    /// Sign-in and authorization.
+    pub auth: crate::auth::Auth,
 }
 
 /// Everything: the UI's pages and assets, health endpoints and the API.
+/// Every route but the public ones (`auth::is_public`) needs a principal.
 pub fn router(state: AppState) -> Router {
     api_routes()
         .merge(ui::routes())
+        .merge(auth::routes())
         .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .with_state(state)
 }
 
-/// The JSON API and health endpoints alone (the UI reads its pages' data through it).
+/// The JSON API and health endpoints alone (the UI reads its pages' data
+/// through it, with the page's principal on each request).
 pub fn api_router(state: AppState) -> Router {
-    api_routes().fallback(not_found).with_state(state)
+    api_routes()
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
+        .with_state(state)
 }
 
 fn api_routes() -> Router<AppState> {
@@ -117,6 +133,21 @@ impl IntoResponse for ApiError {
             Json(json!({ "error": self.message, "status": self.status.as_u16() })),
         )
             .into_response()
+    }
+}
+
+impl From<crate::auth::AuthError> for ApiError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        use crate::auth::AuthError;
+        let status = match e {
+            AuthError::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            AuthError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        Self {
+            status,
+            message: e.to_string(),
+        }
     }
 }
 
@@ -227,6 +258,21 @@ pub async fn readiness(state: &AppState) -> Vec<ComponentStatus> {
     if let Some(health) = &state.health {
         components.push(("watches", watches_readiness(&health.watch_states())));
     }
+    // Ready either way: turning sign-in off is a choice, reported for all to see.
+    components.push((
+        "auth",
+        if state.auth.disabled() {
+            (
+                true,
+                "DISABLED: anyone who can reach this port can do anything (auth.disabled)".into(),
+            )
+        } else {
+            (
+                true,
+                "sign-in required: tokens checked with TokenReview, permissions with SubjectAccessReview".into(),
+            )
+        },
+    ));
     components
         .into_iter()
         .map(|(name, (ready, detail))| ComponentStatus {
@@ -260,8 +306,13 @@ struct ActivityQuery {
 
 async fn activity(
     State(state): State<AppState>,
+    axum::extract::Extension(who): axum::extract::Extension<crate::auth::Principal>,
     Query(q): Query<ActivityQuery>,
 ) -> Result<Response, ApiError> {
+    state
+        .auth
+        .require(&who, &[crate::auth::Check::cluster("list", "activities")])
+        .await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let rows = state.catalog.activity(q.subject.as_deref(), limit).await?;
     let items: Vec<views::ActivityView> = rows.iter().map(views::ActivityView::from).collect();

@@ -1,6 +1,6 @@
 //! `/api/v1/restores`: create (or plan, with `dryRun`), list, get with the plan and results.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get};
@@ -9,8 +9,10 @@ use serde_json::{Value, json};
 
 use super::views::RestoreView;
 use super::{ApiError, AppState};
+use crate::auth::{Check, Principal};
 use crate::backup::BackupError;
 use crate::catalog::CatalogError;
+use crate::catalog::RestoreRecord;
 use crate::restore::{self, RestoreSpec};
 
 pub fn routes() -> Router<AppState> {
@@ -21,6 +23,34 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/restores/{name}/log", get(log))
 }
 
+/// The namespaces a restore writes into (`None`: cluster-wide): its own
+/// exact namespaces, else its backup's, after mapping.
+async fn targets(state: &AppState, spec: &RestoreSpec) -> Option<Vec<String>> {
+    let backup = state.catalog.backup(&spec.backup_name).await.ok();
+    let backup_namespaces = backup
+        .and_then(|b| serde_json::from_str::<crate::backup::BackupSpec>(&b.spec).ok())
+        .and_then(|s| s.namespaces_concerned());
+    spec.target_namespaces(backup_namespaces)
+}
+
+/// What `verb` on a restore needs: the verb on `restores` in every target namespace.
+async fn checks_for(state: &AppState, record: &RestoreRecord, verb: &'static str) -> Vec<Check> {
+    match serde_json::from_str::<RestoreSpec>(&record.spec) {
+        Ok(spec) => Check::in_each(verb, "restores", targets(state, &spec).await.as_deref()),
+        Err(_) => vec![Check::cluster(verb, "restores")],
+    }
+}
+
+/// A restore's record, once `who` may `get` it.
+async fn visible(state: &AppState, who: &Principal, name: &str) -> Result<RestoreRecord, ApiError> {
+    let record = state.catalog.restore(name).await?;
+    state
+        .auth
+        .require(who, &checks_for(state, &record, "get").await)
+        .await?;
+    Ok(record)
+}
+
 #[derive(Debug, Deserialize)]
 struct CreateRequest {
     name: Option<String>,
@@ -29,13 +59,34 @@ struct CreateRequest {
 
 async fn create(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let request: CreateRequest = super::parse_body(&body, "restore")?;
+    let namespaces = targets(&state, &request.spec).await;
+    state
+        .auth
+        .require(
+            &who,
+            &Check::in_each("create", "restores", namespaces.as_deref()),
+        )
+        .await?;
     let client = state.cluster.as_ref().as_ref().ok().map(|c| &c.client);
+    let actor = who.actor();
     let start = |name: String, spec: RestoreSpec| {
         let state = state.clone();
-        async move { restore::start(&state.catalog, &state.locations, client, &name, spec, "api").await }
+        let actor = actor.clone();
+        async move {
+            restore::start(
+                &state.catalog,
+                &state.locations,
+                client,
+                &name,
+                spec,
+                &actor,
+            )
+            .await
+        }
     };
     if let Some(name) = request.name {
         let (record, _) = start(name, request.spec).await?;
@@ -68,34 +119,41 @@ struct ListQuery {
     backup: Option<String>,
 }
 
+/// The restores `who` may see (`get restores` in every target namespace).
 async fn list(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Query(q): Query<ListQuery>,
 ) -> Result<Response, ApiError> {
     // The list shows counts; the items are on the restore's own page.
-    let items: Vec<RestoreView> = state
-        .catalog
-        .restores(q.backup.as_deref())
-        .await?
-        .iter()
-        .map(|r| RestoreView::from(r).summary())
-        .collect();
+    let mut items: Vec<RestoreView> = Vec::new();
+    for r in state.catalog.restores(q.backup.as_deref()).await? {
+        if state
+            .auth
+            .may_all(&who, &checks_for(&state, &r, "get").await)
+            .await
+        {
+            items.push(RestoreView::from(&r).summary());
+        }
+    }
     Ok(Json(json!({"items": items})).into_response())
 }
 
 async fn describe(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(RestoreView::from(&state.catalog.restore(&name).await?)).into_response())
+    Ok(Json(RestoreView::from(&visible(&state, &who, &name).await?)).into_response())
 }
 
 /// Server-sent events with the restore's progress until it finishes.
 async fn progress(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.catalog.restore(&name).await?;
+    visible(&state, &who, &name).await?;
     Ok(super::progress_events(move || {
         let (state, name) = (state.clone(), name.clone());
         async move {
@@ -113,9 +171,10 @@ async fn progress(
 /// The restore's log: one JSON line per item with its action and result.
 async fn log(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let r = state.catalog.restore(&name).await?;
+    let r = visible(&state, &who, &name).await?;
     let plan: Value = r
         .plan
         .as_deref()

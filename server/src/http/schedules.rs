@@ -2,7 +2,7 @@
 //! saving), list, get, replace, pause, resume, delete; `/api/v1/scheduler`
 //! says which replica runs them.
 
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::views::{ScheduleView, ScheduledBackup};
 use super::{ApiError, AppState};
+use crate::auth::{Check, Principal};
 use crate::catalog::{BackupFilter, ScheduleRecord};
 use crate::schedule::{self, ScheduleError, ScheduleSpec};
 
@@ -50,10 +51,15 @@ fn view(record: &ScheduleRecord) -> ScheduleView {
 
 async fn create(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    state
+        .auth
+        .require(&who, &[Check::cluster("create", "schedules")])
+        .await?;
     let spec: ScheduleSpec = super::parse_body(&body, "schedule")?;
-    let record = schedule::create(&state.catalog, &spec, "api").await?;
+    let record = schedule::create(&state.catalog, &spec, &who.actor()).await?;
     Ok((StatusCode::CREATED, Json(view(&record))).into_response())
 }
 
@@ -69,15 +75,27 @@ async fn preview(body: axum::body::Bytes) -> Result<Response, ApiError> {
     Ok(Json(json!({"valid": true, "nextRuns": next})).into_response())
 }
 
-async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
+async fn list(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Result<Response, ApiError> {
+    state
+        .auth
+        .require(&who, &[Check::cluster("list", "schedules")])
+        .await?;
     let items: Vec<ScheduleView> = state.catalog.schedules().await?.iter().map(view).collect();
     Ok(Json(json!({"items": items, "runner": state.leadership.describe()})).into_response())
 }
 
 async fn describe(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
+    state
+        .auth
+        .require(&who, &[Check::cluster("get", "schedules")])
+        .await?;
     let record = state.catalog.schedule(&name).await?;
     let backups: Vec<ScheduledBackup> = state
         .catalog
@@ -96,9 +114,14 @@ async fn describe(
 
 async fn replace(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    state
+        .auth
+        .require(&who, &[Check::cluster("update", "schedules")])
+        .await?;
     let spec: ScheduleSpec = super::parse_body(&body, "schedule")?;
     if spec.name != name {
         return Err(ApiError {
@@ -109,37 +132,64 @@ async fn replace(
             ),
         });
     }
-    let record = schedule::update(&state.catalog, &spec, "api").await?;
+    let record = schedule::update(&state.catalog, &spec, &who.actor()).await?;
     Ok(Json(view(&record)).into_response())
 }
 
-async fn set_paused(state: &AppState, name: &str, paused: bool) -> Result<Response, ApiError> {
-    schedule::set_paused(&state.catalog, name, paused, "api").await?;
+async fn set_paused(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+    paused: bool,
+) -> Result<Response, ApiError> {
+    schedule::set_paused(&state.catalog, name, paused, &who.actor()).await?;
     Ok(Json(view(&state.catalog.schedule(name).await?)).into_response())
 }
 
 async fn pause(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    set_paused(&state, &name, true).await
+    state
+        .auth
+        .require(&who, &[Check::cluster("update", "schedules")])
+        .await?;
+    set_paused(&state, &who, &name, true).await
 }
 
 async fn resume(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    set_paused(&state, &name, false).await
+    state
+        .auth
+        .require(&who, &[Check::cluster("update", "schedules")])
+        .await?;
+    set_paused(&state, &who, &name, false).await
 }
 
 async fn remove(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    schedule::delete(&state.catalog, &name, "api").await?;
+    state
+        .auth
+        .require(&who, &[Check::cluster("delete", "schedules")])
+        .await?;
+    schedule::delete(&state.catalog, &name, &who.actor()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn scheduler(State(state): State<AppState>) -> Json<Value> {
-    Json(state.leadership.describe())
+async fn scheduler(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Result<Json<Value>, ApiError> {
+    state
+        .auth
+        .require(&who, &[Check::cluster("get", "schedules")])
+        .await?;
+    Ok(Json(state.leadership.describe()))
 }

@@ -16,6 +16,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 use super::AppState;
+use crate::auth::Principal;
 
 pub fn routes() -> Router<AppState> {
     // Leptos spawns its rendering tasks on a global executor: tokio's.
@@ -54,12 +55,14 @@ pub fn find_site_dir(configured: Option<&Path>) -> Option<PathBuf> {
         .find(|d| has_bundle(d))
 }
 
-/// GETs an API path from this server, in-process, as JSON (errors included).
-async fn api_get(state: &AppState, path: &str) -> Value {
-    let request = match Request::get(path).body(Body::empty()) {
+/// GETs an API path from this server, in-process, as JSON (errors
+/// included), as `principal`: a page shows only what its reader may see.
+async fn api_get(state: &AppState, path: &str, principal: &Principal) -> Value {
+    let mut request = match Request::get(path).body(Body::empty()) {
         Ok(r) => r,
         Err(e) => return serde_json::json!({"error": e.to_string(), "status": 500}),
     };
+    request.extensions_mut().insert(principal.clone());
     let response = match super::api_router(state.clone()).oneshot(request).await {
         Ok(r) => r,
         Err(e) => return serde_json::json!({"error": e.to_string(), "status": 500}),
@@ -154,16 +157,28 @@ async fn page(
 ) -> Response {
     let path = request.uri().path().to_string();
     let (kind, title, param, sources) = plan(&path);
+    // The middleware put the reader there; a page is never public.
+    let Some(principal) = request.extensions().get::<Principal>().cloned() else {
+        return (StatusCode::UNAUTHORIZED, "not signed in").into_response();
+    };
+    let csrf = request
+        .extensions()
+        .get::<super::auth::CsrfToken>()
+        .map(|c| c.0.clone());
     let mut data = PageData {
         page: kind.clone(),
         title,
         param,
         query,
         version: crate::VERSION.to_string(),
+        user: Some(frontend::SignedIn {
+            username: principal.username.clone(),
+            csrf,
+        }),
         ..Default::default()
     };
     for (name, api_path) in sources {
-        let value = api_get(&state, &api_path).await;
+        let value = api_get(&state, &api_path, &principal).await;
         data.data.insert(name.clone(), value);
         data.sources.insert(name, api_path);
     }
@@ -175,7 +190,12 @@ async fn page(
             .and_then(crate::backup::BackupPhase::parse)
             .is_some_and(crate::backup::BackupPhase::is_restorable)
     {
-        let contents = api_get(&state, &format!("/api/v1/backups/{name}/contents")).await;
+        let contents = api_get(
+            &state,
+            &format!("/api/v1/backups/{name}/contents"),
+            &principal,
+        )
+        .await;
         data.data.insert("contents".into(), contents);
     }
     let options = leptos_options(&state);

@@ -84,6 +84,31 @@ impl RestoreSpec {
         }
     }
 
+    /// The namespaces this restore writes into, for authorization: its own
+    /// exactly named namespaces, else those of the backup it reads
+    /// (`backup_namespaces`), after mapping; `None` when it reaches
+    /// cluster-wide.
+    pub fn target_namespaces(&self, backup_namespaces: Option<Vec<String>>) -> Option<Vec<String>> {
+        let exact = !self.included_namespaces.is_empty()
+            && !self
+                .included_namespaces
+                .iter()
+                .any(|g| g.contains(['*', '?']));
+        let sources = if exact {
+            self.included_namespaces.clone()
+        } else {
+            backup_namespaces?
+        };
+        let mut targets: Vec<String> = sources
+            .iter()
+            .filter(|ns| self.includes_namespace(ns))
+            .map(|ns| self.target_namespace(ns).to_string())
+            .collect();
+        targets.sort();
+        targets.dedup();
+        Some(targets)
+    }
+
     /// The namespace an object from `ns` lands in.
     pub fn target_namespace<'a>(&'a self, ns: &'a str) -> &'a str {
         self.namespace_mapping.get(ns).map_or(ns, String::as_str)

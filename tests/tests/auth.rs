@@ -1,0 +1,594 @@
+//! Sign-in and authorization against kubesim's TokenReview, RBAC and
+//! SubjectAccessReview: no route is open by mistake, a namespace's admin
+//! backs up and restores that namespace and nothing else, operators and
+//! admins get what `docker/rbac.yaml` grants, bad tokens get 401, browser
+//! writes need the session's CSRF token, and the activity log names who did it.
+
+use std::path::Path;
+
+use lifeboat_e2e::{kubesim, serve_lifeboat};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Every `.route("…", method(…))` in the server's HTTP modules, as
+/// (method, path): read from the source, so a new route is covered by itself.
+fn routes() -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../server/src/http");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find(".route(") {
+            rest = &rest[at + ".route(".len()..];
+            let Some(start) = rest.find('"') else { break };
+            let Some(len) = rest[start + 1..].find('"') else {
+                break;
+            };
+            let path = rest[start + 1..start + 1 + len].to_string();
+            // The handlers up to the closing parenthesis of this `.route(`.
+            let mut depth = 1;
+            let mut end = 0;
+            for (i, c) in rest.char_indices() {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                if depth == 0 {
+                    end = i;
+                    break;
+                }
+            }
+            let handlers = &rest[..end];
+            for method in ["get", "post", "put", "delete", "patch"] {
+                let called = handlers.contains(&format!("{method}("))
+                    && handlers.match_indices(&format!("{method}(")).any(|(i, _)| {
+                        i == 0
+                            || !handlers.as_bytes()[i - 1].is_ascii_alphanumeric()
+                                && handlers.as_bytes()[i - 1] != b'_'
+                    });
+                if called {
+                    out.push((method.to_uppercase(), path.clone()));
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// Routes anyone may use (the sign-in flow, health, the bundle).
+const PUBLIC: &[&str] = &[
+    "/healthz",
+    "/readyz",
+    "/login",
+    "/logout",
+    "/assets/lifeboat.css",
+    "/pkg/{file}",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_route_is_open_without_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, client) = kubesim(kubesim::Options::default(), true).await.unwrap();
+    let (url, _state) = serve_lifeboat(client, &sim.url, &sim.token, dir.path())
+        .await
+        .unwrap();
+    let routes = routes();
+    assert!(
+        routes.len() > 30,
+        "the route table was not read: {routes:?}"
+    );
+    let anonymous = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut checked = 0;
+    for (method, path) in &routes {
+        if PUBLIC.contains(&path.as_str()) {
+            continue;
+        }
+        let concrete = path
+            .replace("{name}", "shop")
+            .replace("{ns}", "shop")
+            .replace("{file}", "x");
+        let request = anonymous.request(method.parse().unwrap(), format!("{url}{concrete}"));
+        let request = if method == "GET" || method == "DELETE" {
+            request
+        } else {
+            request.json(&json!({"name": "x"}))
+        };
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        if path.starts_with("/api/") {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path}");
+            assert!(response.headers().contains_key("www-authenticate"));
+            let body: Value = response.json().await.unwrap();
+            assert_eq!(body["status"], 401, "{method} {path}: {body}");
+        } else {
+            assert_eq!(status, StatusCode::SEE_OTHER, "{method} {path}");
+            let to = response.headers()["location"].to_str().unwrap();
+            assert!(to.starts_with("/login?next="), "{method} {path} → {to}");
+        }
+        checked += 1;
+    }
+    assert!(checked > 25, "{checked} routes checked");
+    // The public ones answer without a principal.
+    for path in ["/healthz", "/readyz", "/login", "/assets/lifeboat.css"] {
+        let status = anonymous
+            .get(format!("{url}{path}"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert!(status.is_success(), "{path}: {status}");
+    }
+}
+
+/// A client sending `token`.
+fn with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Applies `docker/rbac.yaml` and extra RBAC objects to the simulated cluster.
+fn apply_rbac(sim: &kubesim::Kubesim, extra: &str) {
+    let mut objects = kubesim::seed::parse(include_str!("../../docker/rbac.yaml")).unwrap();
+    objects.extend(kubesim::seed::parse(extra).unwrap());
+    kubesim::seed::apply(&sim.store, objects).unwrap();
+}
+
+async fn post(http: &reqwest::Client, url: &str, body: Value) -> (StatusCode, Value) {
+    let r = http.post(url).json(&body).send().await.unwrap();
+    let status = r.status();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn wait_finished(http: &reqwest::Client, url: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let v: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+        if !matches!(v["phase"].as_str(), Some("New" | "InProgress")) {
+            return v;
+        }
+        assert!(std::time::Instant::now() < deadline, "never finished: {v}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_admin_backs_up_and_restores_their_namespace_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, client) = kubesim(kubesim::Options::default(), true).await.unwrap();
+    // shop's admins (the built-in `admin`, bound in shop) and a cluster-wide operator.
+    apply_rbac(
+        &sim,
+        r#"
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: owner, namespace: shop}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: shop-admins, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}
+subjects: [{kind: ServiceAccount, name: owner, namespace: shop}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: ops-operators}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: lifeboat-operator}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: ops}]
+"#,
+    );
+    let (url, _state) = serve_lifeboat(client, &sim.url, &sim.token, dir.path())
+        .await
+        .unwrap();
+    let admin = lifeboat_e2e::http(&url);
+    let owner = with_token(&sim.issue_token(kubesim::rbac::User::service_account("shop", "owner")));
+    let operator = with_token(&sim.issue_token(kubesim::rbac::User {
+        name: "olga".into(),
+        uid: "u-olga".into(),
+        groups: vec!["ops".into(), "system:authenticated".into()],
+    }));
+    let nobody = with_token(&sim.issue_token(kubesim::rbac::User::service_account("data", "app")));
+    let backups = format!("{url}/api/v1/backups");
+
+    // The admin backs up `data`; the shop owner backs up `shop`.
+    let (status, body) = post(
+        &admin,
+        &backups,
+        json!({"name": "data-1", "spec": {"includedNamespaces": ["data"]}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (status, body) = post(
+        &owner,
+        &backups,
+        json!({"name": "shop-1", "spec": {"includedNamespaces": ["shop"]}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    for name in ["data-1", "shop-1"] {
+        let done = wait_finished(&admin, &format!("{backups}/{name}")).await;
+        assert_eq!(done["phase"], "Completed", "{done}");
+    }
+    // Not another namespace, nor everything.
+    for spec in [
+        json!({"includedNamespaces": ["data"]}),
+        json!({}),
+        json!({"includedNamespaces": ["sh*"]}),
+    ] {
+        let (status, body) = post(&owner, &backups, json!({"name": "no", "spec": spec})).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{spec}: {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("backups.lifeboat.io"),
+            "{body}"
+        );
+    }
+    // The owner sees shop's backup only; someone without a role sees none.
+    let listed = |http: reqwest::Client| {
+        let backups = backups.clone();
+        async move {
+            let v: Value = http
+                .get(&backups)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let mut names: Vec<String> = v["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b["name"].as_str().unwrap().to_string())
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    assert_eq!(listed(owner.clone()).await, ["shop-1"]);
+    assert_eq!(listed(admin.clone()).await, ["data-1", "shop-1"]);
+    assert_eq!(listed(operator.clone()).await, ["data-1", "shop-1"]);
+    assert!(listed(nobody.clone()).await.is_empty());
+    let status = |r: reqwest::Response| r.status();
+    assert_eq!(
+        status(owner.get(format!("{backups}/data-1")).send().await.unwrap()),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(
+            owner
+                .get(format!("{backups}/data-1/contents"))
+                .send()
+                .await
+                .unwrap()
+        ),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(
+            owner
+                .get(format!("{backups}/data-1/download"))
+                .send()
+                .await
+                .unwrap()
+        ),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status(
+            owner
+                .get(format!("{backups}/shop-1/download"))
+                .send()
+                .await
+                .unwrap()
+        ),
+        StatusCode::OK
+    );
+    assert_eq!(
+        status(
+            owner
+                .delete(format!("{backups}/data-1"))
+                .send()
+                .await
+                .unwrap()
+        ),
+        StatusCode::FORBIDDEN
+    );
+
+    // Restores: into shop yes, into another namespace (mapping) no.
+    let restores = format!("{url}/api/v1/restores");
+    let (status, body) = post(
+        &owner,
+        &restores,
+        json!({"name": "shop-plan", "spec": {"backupName": "shop-1", "dryRun": true}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let (status, body) = post(
+        &owner,
+        &restores,
+        json!({"spec": {"backupName": "shop-1", "namespaceMapping": {"shop": "kube-system"}}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("kube-system"),
+        "{body}"
+    );
+    let (status, _) = post(
+        &owner,
+        &restores,
+        json!({"spec": {"backupName": "data-1", "dryRun": true}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let plan = wait_finished(&owner, &format!("{restores}/shop-plan")).await;
+    assert_eq!(plan["phase"], "Planned", "{plan}");
+    assert_eq!(
+        status_of(&nobody, &format!("{restores}/shop-plan")).await,
+        StatusCode::FORBIDDEN
+    );
+
+    // Schedules and locations are administrators'.
+    for path in [
+        "/api/v1/schedules",
+        "/api/v1/storage-locations",
+        "/api/v1/activity",
+    ] {
+        assert_eq!(
+            status_of(&owner, &format!("{url}{path}")).await,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+        assert_eq!(
+            status_of(&operator, &format!("{url}{path}")).await,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+        assert_eq!(
+            status_of(&admin, &format!("{url}{path}")).await,
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+    let (status, _) = post(
+        &operator,
+        &format!("{url}/api/v1/schedules"),
+        json!({"name": "nightly", "schedule": "@daily"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // The operator backs up any namespace, everything included.
+    let (status, body) = post(&operator, &backups, json!({"name": "all-1", "spec": {}})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    wait_finished(&admin, &format!("{backups}/all-1")).await;
+
+    // The activity log names who did it and how they signed in.
+    let activity: Value = admin
+        .get(format!("{url}/api/v1/activity?limit=1000"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actor_of = |subject: &str, kind: &str| {
+        activity["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["subject"] == subject && a["kind"] == kind)
+            .map(|a| a["actor"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        actor_of("backup/shop-1", "backup.created").as_deref(),
+        Some("system:serviceaccount:shop:owner (token)")
+    );
+    assert_eq!(
+        actor_of("backup/all-1", "backup.created").as_deref(),
+        Some("olga (token)")
+    );
+    assert_eq!(
+        actor_of("restore/shop-plan", "restore.created").as_deref(),
+        Some("system:serviceaccount:shop:owner (token)")
+    );
+}
+
+async fn status_of(http: &reqwest::Client, url: &str) -> StatusCode {
+    http.get(url).send().await.unwrap().status()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_tokens_are_refused_and_browser_writes_need_the_csrf_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, client) = kubesim(kubesim::Options::default(), true).await.unwrap();
+    let admin_client = client.clone();
+    let (url, _state) = serve_lifeboat(client, &sim.url, &sim.token, dir.path())
+        .await
+        .unwrap();
+    let summary = format!("{url}/api/v1/cluster/summary");
+
+    // Unknown, expired and revoked tokens: 401 with a JSON reason.
+    let expired = sim.issue_credential(kubesim::authn::Credential {
+        expires: Some(chrono::Utc::now() - chrono::Duration::seconds(5)),
+        ..kubesim::authn::Credential::fixed(kubesim::rbac::User::service_account("shop", "old"))
+    });
+    for token in ["not-a-token", expired.as_str()] {
+        let r = with_token(token).get(&summary).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{token}");
+        let body: Value = r.json().await.unwrap();
+        assert!(
+            body["error"].as_str().unwrap().contains("not accepted"),
+            "{body}"
+        );
+    }
+    // A ServiceAccount's token (TokenRequest, as `kubectl create token` makes
+    // it) stops working once the account is deleted, after the few seconds
+    // its review is cached.
+    let accounts: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        kube::Api::namespaced(admin_client.clone(), "shop");
+    accounts
+        .create(
+            &Default::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "temp"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let token = accounts
+        .create_token_request("temp", &Default::default(), &Default::default())
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token
+        .expect("a token");
+    assert_eq!(
+        with_token(&token)
+            .get(&summary)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+    accounts.delete("temp", &Default::default()).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let status = with_token(&token)
+            .get(&summary)
+            .send()
+            .await
+            .unwrap()
+            .status();
+        if status == StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a revoked token still works: {status}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+
+    // A browser signs in with a pasted token and gets an HttpOnly session cookie.
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = plain
+        .post(format!("{url}/login"))
+        .form(&[("token", sim.token.as_str()), ("next", "/backups")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    assert_eq!(signed_in.headers()["location"], "/backups");
+    let cookie = signed_in.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    assert!(!cookie.contains(&sim.token), "the token is not the cookie");
+    // The browser sends the cookie back from now on.
+    let session = cookie.split(';').next().unwrap().to_string();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::COOKIE, session.parse().unwrap());
+    let browser = reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let me: Value = browser
+        .get(format!("{url}/api/v1/session"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["username"], "kubernetes-admin", "{me}");
+    let csrf = me["csrfToken"].as_str().unwrap().to_string();
+    // A write without the CSRF token (what a cross-site form sends) is refused.
+    let body = json!({"name": "from-browser", "spec": {"includedNamespaces": ["shop"]}});
+    let refused = browser
+        .post(format!("{url}/api/v1/backups"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let refused: Value = refused.json().await.unwrap();
+    assert!(
+        refused["error"].as_str().unwrap().contains("CSRF"),
+        "{refused}"
+    );
+    let accepted = browser
+        .post(format!("{url}/api/v1/backups"))
+        .header("X-CSRF-Token", &csrf)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+    // A sign-in form posted from another site is refused.
+    let cross = reqwest::Client::new()
+        .post(format!("{url}/login"))
+        .header("Origin", "https://evil.example")
+        .form(&[("token", sim.token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross.status(), StatusCode::FORBIDDEN);
+    // Signing out needs the token too, then ends the session.
+    let wrong = browser
+        .post(format!("{url}/logout"))
+        .form(&[("csrf", "guess")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+    let out = browser
+        .post(format!("{url}/logout"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        browser
+            .get(format!("{url}/api/v1/session"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // A wrong pasted token is a 401 page that says why, not a session.
+    let wrong = plain
+        .post(format!("{url}/login"))
+        .form(&[("token", "nope")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong.headers().get("set-cookie").is_none());
+    assert!(wrong.text().await.unwrap().contains("not accepted"));
+}
