@@ -583,16 +583,24 @@ pub async fn local_catalog(
     Ok((catalog, store))
 }
 
-/// Lifeboat's HTTP server in this process, against `client`'s cluster, with
-/// its watchers started, a SQLite catalog and local backups under `dir`, and
-/// sign-in as in production; the harness signs in with `token` (see
+/// Lifeboat's HTTP server in this process, against `sim` (through `client`,
+/// and the admin's kubeconfig for impersonation), with its watchers
+/// started, a SQLite catalog and local backups under `dir`, and sign-in as
+/// in production; the harness signs in as the cluster's admin (see
 /// [`http`]). Returns its base URL and state; it serves until the test ends.
 pub async fn serve_lifeboat(
     client: kube::Client,
-    cluster_url: &str,
-    token: &str,
+    sim: &kubesim::Kubesim,
     dir: &Path,
 ) -> Result<(String, lifeboat::http::AppState)> {
+    let kubeconfig = dir.join("lifeboat.kubeconfig");
+    sim.write_kubeconfig(&kubeconfig)?;
+    let connected = lifeboat::cluster::Cluster::connect(&lifeboat::config::Config {
+        kubeconfig: Some(kubeconfig),
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let (catalog, storage) = local_catalog(dir).await?;
     let health = lifeboat::health::watch::ClusterState::start(&client);
     let auth = lifeboat::auth::Auth::new(
@@ -605,7 +613,7 @@ pub async fn serve_lifeboat(
         locations: lifeboat::storage::Locations::new(storage),
         cluster: std::sync::Arc::new(Ok(lifeboat::cluster::Cluster {
             client,
-            url: cluster_url.to_string(),
+            ..connected
         })),
         health: Some(health),
         leadership: lifeboat::schedule::Leadership::Single,
@@ -614,7 +622,7 @@ pub async fn serve_lifeboat(
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    sign_in_as(&url, token);
+    sign_in_as(&url, &sim.token);
     let router = lifeboat::http::router(state.clone());
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;

@@ -61,7 +61,7 @@ async fn every_get_route_answers_in_camel_case() {
     let (sim, client) = lifeboat_e2e::kubesim(kubesim::Options::default(), true)
         .await
         .unwrap();
-    let (url, _state) = lifeboat_e2e::serve_lifeboat(client, &sim.url, &sim.token, dir.path())
+    let (url, _state) = lifeboat_e2e::serve_lifeboat(client, &sim, dir.path())
         .await
         .unwrap();
     let http = lifeboat_e2e::http(&url);

@@ -72,9 +72,7 @@ const PUBLIC: &[&str] = &[
 async fn no_route_is_open_without_sign_in() {
     let dir = tempfile::tempdir().unwrap();
     let (sim, client) = kubesim(kubesim::Options::default(), true).await.unwrap();
-    let (url, _state) = serve_lifeboat(client, &sim.url, &sim.token, dir.path())
-        .await
-        .unwrap();
+    let (url, _state) = serve_lifeboat(client, &sim, dir.path()).await.unwrap();
     let routes = routes();
     assert!(
         routes.len() > 30,
@@ -190,9 +188,7 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: lifeboat
 subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: ops}]
 "#,
     );
-    let (url, _state) = serve_lifeboat(client, &sim.url, &sim.token, dir.path())
-        .await
-        .unwrap();
+    let (url, _state) = serve_lifeboat(client, &sim, dir.path()).await.unwrap();
     let admin = lifeboat_e2e::http(&url);
     let owner = with_token(&sim.issue_token(kubesim::rbac::User::service_account("shop", "owner")));
     let operator = with_token(&sim.issue_token(kubesim::rbac::User {
@@ -344,6 +340,107 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: ops}]
         StatusCode::FORBIDDEN
     );
 
+    // Health shows the owner what kubectl would: shop's pods, not data's nor the nodes.
+    let summary: Value = owner
+        .get(format!("{url}/api/v1/cluster/summary"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names = |list: &Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(names(&summary["namespaces"]), ["shop"], "{summary}");
+    assert_eq!(summary["nodes"]["total"], 0, "{summary}");
+    assert!(!summary.to_string().contains("postgres"), "{summary}");
+    let listed: Value = owner
+        .get(format!("{url}/api/v1/namespaces"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(names(&listed["items"]), ["shop"]);
+    let everything: Value = admin
+        .get(format!("{url}/api/v1/cluster/summary"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(names(&everything["namespaces"]).contains(&"data".to_string()));
+    for path in ["/api/v1/namespaces/data", "/api/v1/nodes"] {
+        assert_eq!(
+            status_of(&owner, &format!("{url}{path}")).await,
+            StatusCode::FORBIDDEN,
+            "{path}"
+        );
+    }
+    assert_eq!(
+        status_of(&owner, &format!("{url}/api/v1/namespaces/shop")).await,
+        StatusCode::OK
+    );
+    // The change stream carries shop's changes and not data's.
+    let mut stream = owner
+        .get(format!("{url}/api/v1/stream"))
+        .send()
+        .await
+        .unwrap();
+    let kube = lifeboat_e2e::kubesim_client_for(&sim, &sim.token)
+        .await
+        .unwrap();
+    let scale = |ns: &'static str, kind: &'static str, name: &'static str, replicas: i64| {
+        let kube = kube.clone();
+        async move {
+            let ar = kube::discovery::ApiResource {
+                group: "apps".into(),
+                version: "v1".into(),
+                api_version: "apps/v1".into(),
+                kind: kind.into(),
+                plural: format!("{}s", kind.to_lowercase()),
+            };
+            let api: kube::Api<kube::api::DynamicObject> =
+                kube::Api::namespaced_with(kube, ns, &ar);
+            api.patch(
+                name,
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(json!({"spec": {"replicas": replicas}})),
+            )
+            .await
+            .unwrap();
+        }
+    };
+    scale("data", "StatefulSet", "postgres", 2).await;
+    scale("shop", "Deployment", "web", 4).await;
+    let mut buffer = String::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    'events: loop {
+        let chunk = tokio::time::timeout_at(deadline, stream.chunk())
+            .await
+            .expect("shop's change within 20 s")
+            .unwrap()
+            .expect("the stream stays open");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let event: String = buffer.drain(..end + 2).collect();
+            assert!(
+                !event.contains("\"data\""),
+                "data's change reached shop's owner: {event}"
+            );
+            if event.contains("\"shop\"") && event.contains("web") {
+                break 'events;
+            }
+        }
+    }
+
     // Schedules and locations are administrators'.
     for path in [
         "/api/v1/schedules",
@@ -418,9 +515,7 @@ async fn bad_tokens_are_refused_and_browser_writes_need_the_csrf_token() {
     let dir = tempfile::tempdir().unwrap();
     let (sim, client) = kubesim(kubesim::Options::default(), true).await.unwrap();
     let admin_client = client.clone();
-    let (url, _state) = serve_lifeboat(client, &sim.url, &sim.token, dir.path())
-        .await
-        .unwrap();
+    let (url, _state) = serve_lifeboat(client, &sim, dir.path()).await.unwrap();
     let summary = format!("{url}/api/v1/cluster/summary");
 
     // Unknown, expired and revoked tokens: 401 with a JSON reason.
@@ -591,4 +686,101 @@ async fn bad_tokens_are_refused_and_browser_writes_need_the_csrf_token() {
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     assert!(wrong.headers().get("set-cookie").is_none());
     assert!(wrong.text().await.unwrap().contains("not accepted"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restores_write_as_the_user_who_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, client) = kubesim(kubesim::Options::default(), true).await.unwrap();
+    // olga may restore anywhere as far as Lifeboat goes (lifeboat-operator),
+    // but in the cluster she is admin of `shop` only.
+    apply_rbac(
+        &sim,
+        r#"
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: olga-operator}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: lifeboat-operator}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: olga}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: olga-admin, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: olga}]
+"#,
+    );
+    let (url, _state) = serve_lifeboat(client.clone(), &sim, dir.path())
+        .await
+        .unwrap();
+    let olga = with_token(&sim.issue_token(kubesim::rbac::User {
+        name: "olga".into(),
+        uid: "u-olga".into(),
+        groups: vec!["system:authenticated".into()],
+    }));
+    let backups = format!("{url}/api/v1/backups");
+    let restores = format!("{url}/api/v1/restores");
+    let (status, body) = post(
+        &olga,
+        &backups,
+        json!({"name": "shop-1", "spec": {"includedNamespaces": ["shop"], "includedResources": ["configmaps"]}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(
+        wait_finished(&olga, &format!("{backups}/shop-1")).await["phase"],
+        "Completed"
+    );
+
+    // Into kube-system, where she may not write: every item fails with the
+    // API server's 403 in her name, and nothing is created there.
+    let (status, body) = post(
+        &olga,
+        &restores,
+        json!({"name": "into-system", "spec": {"backupName": "shop-1", "namespaceMapping": {"shop": "kube-system"}}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let done = wait_finished(&olga, &format!("{restores}/into-system")).await;
+    assert_eq!(done["phase"], "PartiallyFailed", "{done}");
+    let items = done["plan"]["items"].as_array().unwrap();
+    let web_config = items
+        .iter()
+        .find(|i| i["name"] == "web-config")
+        .expect("the ConfigMap was planned");
+    assert_eq!(web_config["result"], "failed", "{web_config}");
+    let message = web_config["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("403")
+            && message.contains("User \"olga\" cannot create resource \"configmaps\""),
+        "{message}"
+    );
+    let system: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client.clone(), "kube-system");
+    assert!(system.get_opt("web-config").await.unwrap().is_none());
+
+    // Into shop, where she is admin: the lost ConfigMap comes back.
+    let shop: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client.clone(), "shop");
+    shop.delete("web-config", &Default::default())
+        .await
+        .unwrap();
+    let (status, body) = post(
+        &olga,
+        &restores,
+        json!({"name": "back", "spec": {"backupName": "shop-1"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let done = wait_finished(&olga, &format!("{restores}/back")).await;
+    assert_eq!(done["phase"], "Completed", "{done}");
+    let restored = shop.get("web-config").await.unwrap();
+    assert_eq!(
+        restored
+            .data
+            .unwrap_or_default()
+            .get("CURRENCY")
+            .map(String::as_str),
+        Some("EUR")
+    );
 }

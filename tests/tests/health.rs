@@ -23,7 +23,7 @@ fn workload<'a>(ns: &'a Value, name: &str) -> Option<&'a Value> {
 async fn scaling_a_deployment_moves_ready_counts_through_the_stream() {
     let (sim, client) = kubesim(Default::default(), true).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (url, _state) = serve_lifeboat(client.clone(), &sim.url, &sim.token, dir.path())
+    let (url, _state) = serve_lifeboat(client.clone(), &sim, dir.path())
         .await
         .unwrap();
     let shop = format!("{url}/api/v1/namespaces/shop");
@@ -112,7 +112,7 @@ async fn scaling_a_deployment_moves_ready_counts_through_the_stream() {
 async fn namespace_and_pod_detail_show_what_is_wrong_without_secret_values() {
     let (sim, client) = kubesim(Default::default(), true).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (url, _state) = serve_lifeboat(client.clone(), &sim.url, &sim.token, dir.path())
+    let (url, _state) = serve_lifeboat(client.clone(), &sim, dir.path())
         .await
         .unwrap();
     // A crash-looping pod (kubesim's kubelet honours the annotation) degrades
@@ -242,9 +242,7 @@ async fn a_restricted_service_account_sees_what_it_may() {
     };
     let (sim, client) = kubesim(options, true).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (url, _state) = serve_lifeboat(client, &sim.url, &sim.token, dir.path())
-        .await
-        .unwrap();
+    let (url, _state) = serve_lifeboat(client, &sim, dir.path()).await.unwrap();
     let summary = poll_json(&format!("{url}/api/v1/cluster/summary"), WITHIN, |s| {
         s["watches"]["events"]["state"] == "not_permitted"
             && s["watches"]["ingresses.networking.k8s.io"]["state"] == "not_permitted"
@@ -290,7 +288,7 @@ async fn a_restricted_service_account_sees_what_it_may() {
 async fn the_api_server_restarting_mid_watch_is_survived() {
     let (sim, client) = kubesim(Default::default(), true).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (url, _state) = serve_lifeboat(client.clone(), &sim.url, &sim.token, dir.path())
+    let (url, _state) = serve_lifeboat(client.clone(), &sim, dir.path())
         .await
         .unwrap();
     let readyz = format!("{url}/readyz");

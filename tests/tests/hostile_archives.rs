@@ -95,10 +95,9 @@ async fn every_reader_refuses_hostile_archives_and_the_server_stays_up() {
     let (sim, client) = lifeboat_e2e::kubesim(kubesim::Options::default(), true)
         .await
         .unwrap();
-    let (url, state) =
-        lifeboat_e2e::serve_lifeboat(client.clone(), &sim.url, &sim.token, dir.path())
-            .await
-            .unwrap();
+    let (url, state) = lifeboat_e2e::serve_lifeboat(client.clone(), &sim, dir.path())
+        .await
+        .unwrap();
     let root = dir.path().join("backups");
     let escaping = tar_zst(&[
         (

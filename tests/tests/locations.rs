@@ -44,9 +44,7 @@ async fn an_s3_location_is_added_checked_used_removed_and_found_again() {
     let prefix = format!("offsite-{}", uuid::Uuid::new_v4().simple());
     let (sim, client) = kubesim(kubesim::Options::default(), true).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (url, state) = serve_lifeboat(client, &sim.url, &sim.token, dir.path())
-        .await
-        .unwrap();
+    let (url, state) = serve_lifeboat(client, &sim, dir.path()).await.unwrap();
     let locations = format!("{url}/api/v1/storage-locations");
     let offsite = json!({
         "name": "offsite", "kind": "s3", "endpoint": s3.endpoint, "region": s3.region,

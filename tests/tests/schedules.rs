@@ -302,9 +302,7 @@ async fn retention_deletes_storage_then_catalog_and_resumes_after_a_crash() {
 async fn the_schedule_api_validates_previews_and_logs() {
     let (sim, client) = kubesim(Default::default(), true).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let (url, state) = serve_lifeboat(client, &sim.url, &sim.token, dir.path())
-        .await
-        .unwrap();
+    let (url, state) = serve_lifeboat(client, &sim, dir.path()).await.unwrap();
     let http = lifeboat_e2e::http(&url);
     let post = |path: &str, body: Value| http.post(format!("{url}{path}")).json(&body).send();
 

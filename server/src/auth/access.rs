@@ -21,10 +21,11 @@ pub const GROUP: &str = "lifeboat.io";
 /// Cached answers at most; past this the cache starts over.
 const CACHE_MAX: usize = 50_000;
 
-/// One thing to be allowed: a verb on a `lifeboat.io` resource, in a
-/// namespace or cluster-wide (`None`).
+/// One thing to be allowed: a verb on a resource (of `lifeboat.io` unless
+/// said otherwise), in a namespace or cluster-wide (`None`).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Check {
+    pub group: &'static str,
     pub verb: &'static str,
     pub resource: &'static str,
     pub subresource: Option<&'static str>,
@@ -34,6 +35,7 @@ pub struct Check {
 impl Check {
     pub fn cluster(verb: &'static str, resource: &'static str) -> Self {
         Self {
+            group: GROUP,
             verb,
             resource,
             subresource: None,
@@ -63,6 +65,23 @@ impl Check {
         }
     }
 
+    /// A verb on a Kubernetes resource (`list pods` in a namespace), as
+    /// health views ask it: they show what the reader could see with kubectl.
+    pub fn kubernetes(
+        verb: &'static str,
+        group: &'static str,
+        resource: &'static str,
+        namespace: Option<&str>,
+    ) -> Self {
+        Self {
+            group,
+            verb,
+            resource,
+            subresource: None,
+            namespace: namespace.map(str::to_string),
+        }
+    }
+
     pub fn with_subresource(mut self, subresource: &'static str) -> Self {
         self.subresource = Some(subresource);
         self
@@ -78,6 +97,16 @@ impl Check {
             Some(ns) => format!("in the namespace {ns:?}"),
             None => "at the cluster scope".into(),
         };
+        if self.group != GROUP {
+            let what = match self.group {
+                "" => resource,
+                g => format!("{resource}.{g}"),
+            };
+            return format!(
+                "{:?} may not {} {what} {scope}; what Lifeboat shows of the cluster follows what its reader could see with kubectl",
+                who.username, self.verb
+            );
+        }
         format!(
             "{:?} may not {} {resource}.{GROUP} {scope}; a cluster admin can grant it with a Role or ClusterRole (docker/rbac.yaml has lifeboat-admin, lifeboat-operator and lifeboat-namespace-user)",
             who.username, self.verb
@@ -138,7 +167,7 @@ impl Authorizer {
                 uid: (!who.uid.is_empty()).then(|| who.uid.clone()),
                 groups: Some(who.groups.clone()),
                 resource_attributes: Some(ResourceAttributes {
-                    group: Some(GROUP.into()),
+                    group: Some(check.group.into()),
                     resource: Some(check.resource.into()),
                     subresource: check.subresource.map(str::to_string),
                     verb: Some(check.verb.into()),

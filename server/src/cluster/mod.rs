@@ -28,6 +28,8 @@ pub enum ClusterError {
 pub struct Cluster {
     pub client: kube::Client,
     pub url: String,
+    /// What the client was built from: the base of impersonating clients.
+    pub config: kube::Config,
 }
 
 impl Cluster {
@@ -53,8 +55,34 @@ impl Cluster {
             None => kube::Config::infer().await.map_err(|e| no_config(&e))?,
         };
         let url = kube_config.cluster_url.to_string();
-        let client = kube::Client::try_from(kube_config).map_err(|e| no_config(&e))?;
-        Ok(Self { client, url })
+        let client = kube::Client::try_from(kube_config.clone()).map_err(|e| no_config(&e))?;
+        Ok(Self {
+            client,
+            url,
+            config: kube_config,
+        })
+    }
+
+    /// A client that acts as `who`: Lifeboat's own credentials with
+    /// `Impersonate-User`/`-Group`/`-Uid` headers, so the API server allows
+    /// exactly what the user may do (Lifeboat needs `impersonate` on users,
+    /// groups, service accounts and uids). With sign-in turned off, Lifeboat's own client.
+    pub fn client_as(&self, who: &crate::auth::Principal) -> Result<kube::Client, ClusterError> {
+        if who.method == crate::auth::SignIn::Disabled {
+            return Ok(self.client.clone());
+        }
+        let mut config = self.config.clone();
+        config.auth_info.impersonate = Some(who.username.clone());
+        // The API server adds system:authenticated to an impersonated user itself.
+        let groups: Vec<String> = who
+            .groups
+            .iter()
+            .filter(|g| *g != "system:authenticated")
+            .cloned()
+            .collect();
+        config.auth_info.impersonate_groups = (!groups.is_empty()).then_some(groups);
+        config.auth_info.impersonate_uid = (!who.uid.is_empty()).then(|| who.uid.clone());
+        kube::Client::try_from(config).map_err(|e| ClusterError::NoConfig(e.to_string()))
     }
 
     /// Asks the API server for its version, within `timeout`.

@@ -1,7 +1,7 @@
 //! What the API serves about health: the cluster summary and per-namespace
 //! roll-ups, computed from the watch stores with the pure model.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::Utc;
 use serde_json::{Value, json};
@@ -9,16 +9,34 @@ use serde_json::{Value, json};
 use super::model::{self, Health, State};
 use super::watch::ClusterState;
 
+/// Which namespaces a computation covers: all, one, or those a reader may see.
+#[derive(Clone, Copy, Debug)]
+pub enum Scope<'a> {
+    All,
+    One(&'a str),
+    Among(&'a BTreeSet<String>),
+}
+
+impl Scope<'_> {
+    pub fn includes(&self, namespace: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::One(one) => *one == namespace,
+            Self::Among(set) => set.contains(namespace),
+        }
+    }
+}
+
 /// Calls `f` with each object (as JSON, converted one at a time so memory
-/// stays flat on big clusters) and its namespace; only those in `only` if given.
+/// stays flat on big clusters) and its namespace, for the namespaces in `scope`.
 pub fn each<K: serde::Serialize + kube::Resource>(
     items: Vec<std::sync::Arc<K>>,
-    only: Option<&str>,
+    scope: Scope,
     mut f: impl FnMut(String, Value),
 ) {
     for item in items {
         let ns = item.meta().namespace.clone().unwrap_or_default();
-        if only.is_some_and(|o| o != ns) {
+        if !scope.includes(&ns) {
             continue;
         }
         if let Ok(v) = serde_json::to_value(item.as_ref()) {
@@ -35,9 +53,9 @@ pub struct RollUps {
     pub unhealthy_pods: Vec<model::PodSummary>,
 }
 
-/// Health per namespace (all, or `only` one): its pods, workloads, Jobs,
+/// Health per namespace (those in `scope`): its pods, workloads, Jobs,
 /// CronJobs and PVCs rolled up.
-pub fn roll_ups(state: &ClusterState, only: Option<&str>) -> RollUps {
+pub fn roll_ups(state: &ClusterState, only: Scope) -> RollUps {
     let now = Utc::now();
     let mut parts: BTreeMap<String, Vec<Health>> = BTreeMap::new();
     let mut counts: BTreeMap<String, (u64, u64)> = BTreeMap::new();
@@ -45,7 +63,7 @@ pub fn roll_ups(state: &ClusterState, only: Option<&str>) -> RollUps {
     let mut unhealthy_pods = Vec::new();
     for ns in state.namespaces.state() {
         let name = ns.metadata.name.clone().unwrap_or_default();
-        if only.is_none_or(|o| o == name) {
+        if only.includes(&name) {
             parts.entry(name.clone()).or_default();
             counts.entry(name).or_default();
         }
@@ -124,20 +142,28 @@ pub fn cluster(state: &ClusterState) -> Value {
     {
         return summary.clone();
     }
-    let summary = compute_cluster(state);
+    let summary = compute_cluster(state, Scope::All, true);
     if let Ok(mut cache) = state.summary_cache.lock() {
         *cache = Some((last, std::time::Instant::now(), summary.clone()));
     }
     summary
 }
 
+/// The cluster summary as a reader who may see only the namespaces of
+/// `scope` (and the nodes, with `show_nodes`) sees it; not cached, as it is
+/// one reader's.
+pub fn cluster_for(state: &ClusterState, scope: Scope, show_nodes: bool) -> Value {
+    compute_cluster(state, scope, show_nodes)
+}
+
 /// The cluster summary: nodes, pods by phase, failing pods, namespace roll-ups,
-/// recent warning events, watch states.
-fn compute_cluster(state: &ClusterState) -> Value {
+/// recent warning events, watch states, over the namespaces of `scope`.
+fn compute_cluster(state: &ClusterState, scope: Scope, show_nodes: bool) -> Value {
     let nodes: Vec<(Value, Health)> = state
         .nodes
         .state()
         .iter()
+        .filter(|_| show_nodes)
         .filter_map(|n| serde_json::to_value(n.as_ref()).ok())
         .map(|n| {
             let h = model::node(&n);
@@ -148,7 +174,7 @@ fn compute_cluster(state: &ClusterState) -> Value {
         namespaces,
         pods_by_phase,
         unhealthy_pods,
-    } = roll_ups(state, None);
+    } = roll_ups(state, scope);
     let rolled = model::roll_up(
         namespaces
             .values()
@@ -164,18 +190,19 @@ fn compute_cluster(state: &ClusterState) -> Value {
         },
         "pods": {"byPhase": pods_by_phase, "unhealthy": unhealthy_pods},
         "namespaces": namespaces.iter().map(|(ns, (h, c))| json!({"name": ns, "health": h, "counts": c})).collect::<Vec<_>>(),
-        "warnings": warnings(state, 20),
+        "warnings": warnings(state, scope, 20),
         "watches": state.watch_states(),
     })
 }
 
-/// The newest Warning events across the cluster.
-fn warnings(state: &ClusterState, limit: usize) -> Vec<Value> {
+/// The newest Warning events across the namespaces of `scope`.
+fn warnings(state: &ClusterState, scope: Scope, limit: usize) -> Vec<Value> {
     let mut shown: Vec<Value> = state
         .events
         .state()
         .iter()
         .filter(|e| e.type_.as_deref() == Some("Warning"))
+        .filter(|e| scope.includes(e.metadata.namespace.as_deref().unwrap_or_default()))
         .filter_map(|e| serde_json::to_value(e.as_ref()).ok())
         .map(|e| {
             let mut shown = model::event(&e);

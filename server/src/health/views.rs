@@ -13,7 +13,7 @@ pub fn in_namespace<K: serde::Serialize + kube::Resource>(
     ns: &str,
 ) -> Vec<Value> {
     let mut out = Vec::new();
-    summary::each(items, Some(ns), |_, v| out.push(v));
+    summary::each(items, summary::Scope::One(ns), |_, v| out.push(v));
     out
 }
 
@@ -67,7 +67,7 @@ fn ingress(i: &Value) -> Value {
 /// A namespace's health, workloads, jobs, pods, claims, services, ingresses
 /// and recent events; `None` when the cluster has no such namespace.
 pub fn namespace(w: &ClusterState, name: &str) -> Option<Value> {
-    let rolled = summary::roll_ups(w, Some(name)).namespaces;
+    let rolled = summary::roll_ups(w, summary::Scope::One(name)).namespaces;
     let (health, counts) = rolled.get(name)?;
     let now = Utc::now();
     let pods: Vec<_> = in_namespace(w.pods.state(), name)

@@ -98,7 +98,7 @@ fn namespaces_of(record: &BackupRecord) -> Option<Vec<String>> {
 
 /// What `verb` on a backup needs: the verb on `backups` (or a subresource)
 /// in every namespace it holds, or cluster-wide.
-fn checks_for(
+pub(super) fn checks_for(
     record: &BackupRecord,
     verb: &'static str,
     subresource: Option<&'static str>,

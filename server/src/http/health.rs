@@ -1,7 +1,9 @@
 //! Cluster health in the API: the summary, namespaces with roll-ups and backup
 //! protection, one namespace in detail, and nodes.
 
-use axum::extract::{Path, State};
+use std::collections::BTreeSet;
+
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router, routing::get};
@@ -9,7 +11,9 @@ use chrono::Utc;
 use serde_json::{Value, json};
 
 use super::{ApiError, AppState};
+use crate::auth::{Check, Principal};
 use crate::backup::BackupSpec;
+use crate::health::summary::Scope;
 use crate::health::{model, views};
 use crate::health::{summary, watch::ClusterState};
 
@@ -39,12 +43,81 @@ fn watched(state: &AppState) -> Result<&ClusterState, ApiError> {
     })
 }
 
-async fn cluster_summary(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(summary::cluster(watched(&state)?)).into_response())
+/// The namespaces a reader may see: all when they may list pods
+/// cluster-wide, else each in which they may (one SubjectAccessReview per
+/// namespace, cached like every other).
+enum Visible {
+    All,
+    Among(BTreeSet<String>),
 }
 
-async fn namespaces(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let rolled = summary::roll_ups(watched(&state)?, None).namespaces;
+impl Visible {
+    fn scope(&self) -> Scope<'_> {
+        match self {
+            Self::All => Scope::All,
+            Self::Among(set) => Scope::Among(set),
+        }
+    }
+}
+
+async fn visible(state: &AppState, who: &Principal) -> Result<Visible, ApiError> {
+    let list_pods = |ns: Option<&str>| Check::kubernetes("list", "", "pods", ns);
+    if state.auth.may_all(who, &[list_pods(None)]).await {
+        return Ok(Visible::All);
+    }
+    let mut seen = BTreeSet::new();
+    for ns in watched(state)?.namespaces.state() {
+        let Some(name) = ns.metadata.name.as_deref() else {
+            continue;
+        };
+        if state.auth.may_all(who, &[list_pods(Some(name))]).await {
+            seen.insert(name.to_string());
+        }
+    }
+    Ok(Visible::Among(seen))
+}
+
+/// Refuses unless `who` may list pods in `namespace`.
+async fn require_namespace(
+    state: &AppState,
+    who: &Principal,
+    namespace: &str,
+) -> Result<(), ApiError> {
+    Ok(state
+        .auth
+        .require(
+            who,
+            &[Check::kubernetes("list", "", "pods", Some(namespace))],
+        )
+        .await?)
+}
+
+async fn may_see_nodes(state: &AppState, who: &Principal) -> bool {
+    state
+        .auth
+        .may_all(who, &[Check::kubernetes("list", "", "nodes", None)])
+        .await
+}
+
+async fn cluster_summary(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Result<Response, ApiError> {
+    let w = watched(&state)?;
+    let summary = match visible(&state, &who).await? {
+        // Everyone who sees everything shares one cached summary.
+        Visible::All if may_see_nodes(&state, &who).await => summary::cluster(w),
+        v => summary::cluster_for(w, v.scope(), may_see_nodes(&state, &who).await),
+    };
+    Ok(Json(summary).into_response())
+}
+
+async fn namespaces(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Result<Response, ApiError> {
+    let v = visible(&state, &who).await?;
+    let rolled = summary::roll_ups(watched(&state)?, v.scope()).namespaces;
     let names: Vec<String> = rolled.keys().cloned().collect();
     let backups = state.catalog.backups(&Default::default()).await?;
     let protection =
@@ -62,8 +135,10 @@ async fn namespaces(State(state): State<AppState>) -> Result<Response, ApiError>
 
 async fn namespace(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
+    require_namespace(&state, &who, &name).await?;
     let Some(mut view) = views::namespace(watched(&state)?, &name) else {
         return Err(ApiError {
             status: StatusCode::NOT_FOUND,
@@ -71,11 +146,19 @@ async fn namespace(
         });
     };
     let all_backups = state.catalog.backups(&Default::default()).await?;
-    let backups: Vec<Value> = all_backups
-        .iter()
-        .filter(|b| serde_json::from_str::<BackupSpec>(&b.spec).is_ok_and(|s| s.includes_namespace(&name)))
-        .map(|b| json!({"name": b.name, "phase": b.phase, "completedAt": b.completed_at, "sizeBytes": b.size_bytes}))
-        .collect();
+    let mut backups: Vec<Value> = Vec::new();
+    for b in all_backups.iter().filter(|b| {
+        serde_json::from_str::<BackupSpec>(&b.spec).is_ok_and(|s| s.includes_namespace(&name))
+    }) {
+        // Only the backups the reader may see.
+        if state
+            .auth
+            .may_all(&who, &super::backups::checks_for(b, "get", None))
+            .await
+        {
+            backups.push(json!({"name": b.name, "phase": b.phase, "completedAt": b.completed_at, "sizeBytes": b.size_bytes}));
+        }
+    }
     let (protection, last) = crate::health::protection::of_namespaces(
         &state.catalog,
         &all_backups,
@@ -93,8 +176,10 @@ async fn namespace(
 /// One pod, as `views::pod` shapes it.
 async fn pod(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     Path((namespace, name)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
+    require_namespace(&state, &who, &namespace).await?;
     match views::pod(watched(&state)?, &namespace, &name) {
         Some(view) => Ok(Json(view).into_response()),
         None => Err(ApiError {
@@ -104,7 +189,14 @@ async fn pod(
     }
 }
 
-async fn nodes(State(state): State<AppState>) -> Result<Response, ApiError> {
+async fn nodes(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+) -> Result<Response, ApiError> {
+    state
+        .auth
+        .require(&who, &[Check::kubernetes("list", "", "nodes", None)])
+        .await?;
     let items: Vec<Value> = watched(&state)?
         .nodes
         .state()
@@ -123,11 +215,25 @@ async fn nodes(State(state): State<AppState>) -> Result<Response, ApiError> {
 /// snapshots again, then follow the stream.
 async fn stream(
     State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
     headers: axum::http::HeaderMap,
 ) -> Result<Response, ApiError> {
     use axum::response::sse::{Event, KeepAlive, Sse};
     use futures::StreamExt;
     let w = watched(&state)?;
+    // What the reader may see, as of when the stream opened (a reconnect looks again).
+    let visible = visible(&state, &who).await?;
+    let nodes_too = may_see_nodes(&state, &who).await;
+    let shown = move |c: &crate::health::watch::Change| match (&visible, c.namespace.as_deref()) {
+        (Visible::All, Some(_)) => true,
+        (Visible::Among(set), Some(ns)) => set.contains(ns),
+        // Cluster-scoped: a namespace object is seen with its namespace; nodes and watch states with nodes.
+        (_, None) if c.resource == "namespaces" => c.name.as_deref().is_some_and(|n| {
+            matches!(&visible, Visible::All)
+                || matches!(&visible, Visible::Among(set) if set.contains(n))
+        }),
+        (_, None) => nodes_too,
+    };
     let last: Option<u64> = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -161,11 +267,15 @@ async fn stream(
                 .data("history no longer kept; fetch the snapshots again")
         })
         .into_iter()
-        .chain(backlog.iter().map(to_event))
+        .chain(backlog.iter().filter(|c| shown(c)).map(to_event))
         .collect();
     let mut last_sent = backlog.last().map(|c| c.id).or(last).unwrap_or(0);
     let live = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |item| {
         let out = match item {
+            Ok(c) if c.id > last_sent && !shown(&c) => {
+                last_sent = c.id;
+                None
+            }
             Ok(c) if c.id > last_sent => {
                 last_sent = c.id;
                 Some(to_event(&c))

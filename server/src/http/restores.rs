@@ -71,7 +71,15 @@ async fn create(
             &Check::in_each("create", "restores", namespaces.as_deref()),
         )
         .await?;
-    let client = state.cluster.as_ref().as_ref().ok().map(|c| &c.client);
+    // The restore writes as the user: the API server allows exactly what they may do.
+    let client = match state.cluster.as_ref() {
+        Ok(cluster) => Some(cluster.client_as(&who).map_err(|e| ApiError {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: format!("a client acting as {} could not be made: {e}", who.username),
+        })?),
+        Err(_) => None,
+    };
+    let client = client.as_ref();
     let actor = who.actor();
     let start = |name: String, spec: RestoreSpec| {
         let state = state.clone();

@@ -427,7 +427,10 @@ pub async fn apply(
             .collect();
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);
         for ns in wanted.difference(&carried) {
-            if api.get_opt(ns).await.ok().flatten().is_none() {
+            // Only a namespace known to be missing is created; one the
+            // restoring user may not read is left to the items, whose
+            // results then say what the API server refused.
+            if matches!(api.get_opt(ns).await, Ok(None)) {
                 let namespace_error = |message: String| RestoreError::Namespace {
                     namespace: ns.clone(),
                     message,
