@@ -44,12 +44,13 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn serve_child() {
     let dir = std::env::var("BENCH_DATA_DIR").expect("BENCH_DATA_DIR");
     let kubeconfig = std::env::var("BENCH_KUBECONFIG").expect("BENCH_KUBECONFIG");
-    let config = lifeboat::config::Config {
+    let mut config = lifeboat::config::Config {
         data_dir: dir.into(),
         kubeconfig: Some(kubeconfig.into()),
         listen: "127.0.0.1:0".parse().expect("address"),
         ..Default::default()
     };
+    config.auth.disabled = std::env::var("BENCH_AUTH_DISABLED").is_ok();
     if let Err(e) = lifeboat::serve::serve(&config, None).await {
         eprintln!("serve failed: {e}");
         std::process::exit(1);
@@ -113,49 +114,12 @@ async fn main() {
     sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
 
     let started = Instant::now();
-    let mut child = Command::new(std::env::current_exe().expect("own path"))
-        .env("BENCH_CHILD", "1")
-        .env("BENCH_DATA_DIR", dir.path().join("data"))
-        .env("BENCH_KUBECONFIG", &kubeconfig)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("child");
+    let (mut child, url) = start_child(&dir.path().join("data"), &kubeconfig, false);
     let pid = child.id();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("first line");
-    let url = line
-        .trim()
-        .strip_prefix("lifeboat listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
     lifeboat_e2e::sign_in_as(&url, &sim.token);
     let http = lifeboat_e2e::http(&url);
     let summary_url = format!("{url}/api/v1/cluster/summary");
-    loop {
-        let summary: serde_json::Value = http
-            .get(&summary_url)
-            .send()
-            .await
-            .expect("summary")
-            .json()
-            .await
-            .unwrap_or_default();
-        let watching = summary["pods"]["byPhase"]["Running"] == PODS
-            && summary["watches"]
-                .as_object()
-                .is_some_and(|w| w.values().all(|s| s["state"] == "live"));
-        if watching {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "never synced: {summary}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_synced(&http, &summary_url, started).await;
     println!(
         "objects_watched: {} pods, {} deployments",
         PODS, DEPLOYMENTS
@@ -236,12 +200,146 @@ async fn main() {
         .expect("body");
     println!("summary_uncached: {} ms", t0.elapsed().as_millis());
 
+    // A reader the server has not seen: their token's TokenReview and the
+    // SubjectAccessReviews of the summary, cold.
+    let newcomer = lifeboat_e2e::http(&url);
+    let fresh = sim.issue_token(kubesim::rbac::User {
+        name: "newcomer".into(),
+        uid: String::new(),
+        groups: vec!["system:masters".into(), "system:authenticated".into()],
+    });
+    let t0 = Instant::now();
+    let cold = newcomer
+        .get(&summary_url)
+        .bearer_auth(&fresh)
+        .send()
+        .await
+        .expect("summary");
+    assert!(cold.status().is_success());
+    cold.bytes().await.expect("body");
+    println!(
+        "summary_first_request_of_a_new_token: {} ms (TokenReview + 2 SubjectAccessReviews + summary)",
+        t0.elapsed().as_millis()
+    );
+    let reviews: Api<k8s_openapi::api::authorization::v1::SubjectAccessReview> =
+        Api::all(client.clone());
+    let review: k8s_openapi::api::authorization::v1::SubjectAccessReview =
+        serde_json::from_value(json!({"spec": {"user": "someone", "groups": ["team"],
+            "resourceAttributes": {"verb": "list", "resource": "pods", "namespace": "team-00"}}}))
+        .expect("review");
+    let mut round_trips = Vec::new();
+    for _ in 0..20 {
+        let t0 = Instant::now();
+        reviews
+            .create(&Default::default(), &review)
+            .await
+            .expect("review");
+        round_trips.push(t0.elapsed());
+    }
+    round_trips.sort();
+    println!(
+        "subject_access_review_round_trip_p50: {:.1} ms",
+        percentile(&round_trips, 0.5).as_secs_f64() * 1000.0
+    );
+
     // 50 clients asking for the summary as fast as they can for 10 s.
+    let (rate, p99) = load(&http, &summary_url).await;
+    println!("summary_50_clients: {rate:.0} requests/s");
+    println!(
+        "summary_50_clients_p99: {:.0} ms",
+        p99.as_secs_f64() * 1000.0
+    );
+    println!(
+        "server_rss_peak: {:.0} MiB",
+        status_kib(pid, "VmHWM:") / 1024.0
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // The same load on a server with sign-in turned off: what authorization costs.
+    let started = Instant::now();
+    let (mut open, open_url) = start_child(&dir.path().join("data-open"), &kubeconfig, true);
+    let anonymous = reqwest::Client::new();
+    let open_summary = format!("{open_url}/api/v1/cluster/summary");
+    wait_synced(&anonymous, &open_summary, started).await;
+    let (open_rate, open_p99) = load(&anonymous, &open_summary).await;
+    println!("summary_50_clients_without_auth: {open_rate:.0} requests/s");
+    println!(
+        "summary_50_clients_p99_without_auth: {:.0} ms",
+        open_p99.as_secs_f64() * 1000.0
+    );
+    println!(
+        "auth_p99_ratio: {:.2} (with sign-in and SAR cache warm ÷ without)",
+        p99.as_secs_f64() / open_p99.as_secs_f64().max(1e-6)
+    );
+    let _ = open.kill();
+    let _ = open.wait();
+}
+
+/// Starts Lifeboat's `serve` as a child process (this program re-executed);
+/// returns it and its base URL.
+fn start_child(
+    data: &std::path::Path,
+    kubeconfig: &std::path::Path,
+    open: bool,
+) -> (std::process::Child, String) {
+    let mut command = Command::new(std::env::current_exe().expect("own path"));
+    command
+        .env("BENCH_CHILD", "1")
+        .env("BENCH_DATA_DIR", data)
+        .env("BENCH_KUBECONFIG", kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if open {
+        command.env("BENCH_AUTH_DISABLED", "1");
+    }
+    let mut child = command.spawn().expect("child");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("first line");
+    let url = line
+        .trim()
+        .strip_prefix("lifeboat listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (child, url)
+}
+
+/// Waits until the server's summary counts every pod and every watch is live.
+async fn wait_synced(http: &reqwest::Client, summary_url: &str, started: Instant) {
+    loop {
+        let summary: serde_json::Value = http
+            .get(summary_url)
+            .send()
+            .await
+            .expect("summary")
+            .json()
+            .await
+            .unwrap_or_default();
+        let watching = summary["pods"]["byPhase"]["Running"] == PODS
+            && summary["watches"]
+                .as_object()
+                .is_some_and(|w| w.values().all(|s| s["state"] == "live"));
+        if watching {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "never synced: {summary}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `CLIENTS` clients asking for `url` as fast as they can for `LOAD_FOR`:
+/// requests per second and the p99 latency.
+async fn load(http: &reqwest::Client, url: &str) -> (f64, Duration) {
     let deadline = Instant::now() + LOAD_FOR;
     let timings = Arc::new(std::sync::Mutex::new(Vec::new()));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|_| {
-            let (http, url, timings) = (http.clone(), summary_url.clone(), timings.clone());
+            let (http, url, timings) = (http.clone(), url.to_string(), timings.clone());
             tokio::spawn(async move {
                 let mut mine = Vec::new();
                 while Instant::now() < deadline {
@@ -260,18 +358,8 @@ async fn main() {
     }
     let mut timings = std::mem::take(&mut *timings.lock().expect("lock"));
     timings.sort();
-    println!(
-        "summary_50_clients: {:.0} requests/s",
-        timings.len() as f64 / LOAD_FOR.as_secs_f64()
-    );
-    println!(
-        "summary_50_clients_p99: {:.0} ms",
-        percentile(&timings, 0.99).as_secs_f64() * 1000.0
-    );
-    println!(
-        "server_rss_peak: {:.0} MiB",
-        status_kib(pid, "VmHWM:") / 1024.0
-    );
-    let _ = child.kill();
-    let _ = child.wait();
+    (
+        timings.len() as f64 / LOAD_FOR.as_secs_f64(),
+        percentile(&timings, 0.99),
+    )
 }

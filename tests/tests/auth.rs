@@ -784,3 +784,114 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: olga}]
         Some("EUR")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_carry_a_strict_policy_refusals_are_audited_and_bodies_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, client) = kubesim(kubesim::Options::default(), true).await.unwrap();
+    let (url, _state) = serve_lifeboat(client, &sim, dir.path()).await.unwrap();
+    let admin = lifeboat_e2e::http(&url);
+    // A page: its hydration script runs by the nonce in its policy, nothing else inline.
+    let page = admin.get(format!("{url}/backups")).send().await.unwrap();
+    let policy = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        policy.contains("frame-ancestors 'none'") && policy.contains("'wasm-unsafe-eval'"),
+        "{policy}"
+    );
+    let nonce = policy
+        .split("'nonce-")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .expect("a nonce in the policy")
+        .to_string();
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(&format!("nonce=\"{nonce}\"")),
+        "the hydration script carries the nonce"
+    );
+    // Another page, another nonce.
+    let again = admin.get(format!("{url}/backups")).send().await.unwrap();
+    assert!(
+        !again.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains(&nonce)
+    );
+    // API answers and the sign-in page allow no script at all; no CORS.
+    let api = admin
+        .get(format!("{url}/api/v1/backups"))
+        .header("Origin", "https://elsewhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        api.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'none'")
+    );
+    assert!(api.headers().get("access-control-allow-origin").is_none());
+    let login = reqwest::get(format!("{url}/login")).await.unwrap();
+    assert!(
+        login.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'none'")
+    );
+
+    // A body over the limit is refused before it is read whole.
+    let huge = vec![b' '; lifeboat::http::MAX_BODY_BYTES + 1];
+    let r = admin
+        .post(format!("{url}/api/v1/backups"))
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // Refusals are in the activity log, by whom and where.
+    let nobody = with_token(&sim.issue_token(kubesim::rbac::User::service_account("data", "app")));
+    assert_eq!(
+        status_of(&nobody, &format!("{url}/api/v1/schedules")).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        status_of(&reqwest::Client::new(), &format!("{url}/api/v1/schedules")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let log: Value = admin
+        .get(format!(
+            "{url}/api/v1/activity?actor=system:serviceaccount:data:app"
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let entries = log["items"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{log}");
+    assert_eq!(entries[0]["kind"], "auth.forbidden");
+    assert_eq!(entries[0]["subject"], "route//api/v1/schedules");
+    let anonymous: Value = admin
+        .get(format!("{url}/api/v1/activity?actor=anonymous"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        anonymous["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["kind"] == "auth.unauthenticated"),
+        "{anonymous}"
+    );
+}

@@ -113,8 +113,14 @@ pub struct Auth {
     inner: Arc<Inner>,
 }
 
+/// Refusals recorded in the activity log per minute, at most: enough to see
+/// an attack, not enough for one to flood the log.
+const REFUSALS_PER_MINUTE: u32 = 20;
+
 struct Inner {
     settings: AuthSettings,
+    /// The current minute's start and the refusals recorded in it.
+    refusals: std::sync::Mutex<(std::time::Instant, u32)>,
     /// Without a cluster there is no one to ask: sign-in answers 503.
     reviewer: Option<TokenReviewer>,
     authorizer: Option<Authorizer>,
@@ -135,6 +141,7 @@ impl Auth {
         Self {
             inner: Arc::new(Inner {
                 settings,
+                refusals: std::sync::Mutex::new((std::time::Instant::now(), 0)),
                 reviewer,
                 authorizer,
                 sessions,
@@ -148,6 +155,18 @@ impl Auth {
 
     pub fn disabled(&self) -> bool {
         self.inner.settings.disabled
+    }
+
+    /// Whether one more refusal may go to the activity log this minute.
+    pub fn may_record_refusal(&self) -> bool {
+        let Ok(mut window) = self.inner.refusals.lock() else {
+            return false;
+        };
+        if window.0.elapsed() >= Duration::from_secs(60) {
+            *window = (std::time::Instant::now(), 0);
+        }
+        window.1 += 1;
+        window.1 <= REFUSALS_PER_MINUTE
     }
 
     pub fn sessions(&self) -> &Sessions {

@@ -52,10 +52,32 @@ impl Catalog {
 
     /// The newest `limit` entries, newest first, optionally about one subject.
     pub async fn activity(&self, subject: Option<&str>, limit: i64) -> Result<Vec<ActivityRecord>> {
+        self.activity_of(subject, None, limit).await
+    }
+
+    /// The newest `limit` entries, newest first, optionally about one
+    /// subject and by one user (an actor is `user (how they signed in)`).
+    pub async fn activity_of(
+        &self,
+        subject: Option<&str>,
+        user: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ActivityRecord>> {
+        // `alice` matches `alice` and `alice (token)`; LIKE's wildcards in the name are literal.
+        let pattern = user.map(|u| {
+            let escaped = u
+                .replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_");
+            format!("{escaped} (%")
+        });
         Ok(sqlx::query_as(
-            "SELECT * FROM activity WHERE ($1 IS NULL OR subject = $1) ORDER BY id DESC LIMIT $2",
+            "SELECT * FROM activity WHERE ($1 IS NULL OR subject = $1) \
+             AND ($2 IS NULL OR actor = $2 OR actor LIKE $3 ESCAPE '\\') ORDER BY id DESC LIMIT $4",
         )
         .bind(subject)
+        .bind(user)
+        .bind(pattern)
         .bind(limit)
         .fetch_all(self.pool())
         .await?)

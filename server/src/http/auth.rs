@@ -73,8 +73,8 @@ fn json_error(status: StatusCode, message: &str) -> Response {
 
 /// What a request without a valid principal gets: 401 JSON from the API, a
 /// redirect to the sign-in page elsewhere.
-fn unauthenticated(request: &Request, why: &str) -> Response {
-    let path = request.uri().path();
+fn unauthenticated(uri: &axum::http::Uri, why: &str) -> Response {
+    let path = uri.path();
     if path.starts_with("/api/") {
         let mut response = json_error(
             StatusCode::UNAUTHORIZED,
@@ -88,11 +88,7 @@ fn unauthenticated(request: &Request, why: &str) -> Response {
         );
         return response;
     }
-    let next = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_string();
+    let next = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
     let location = format!("/login?next={}", urlencode(&next));
     (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
 }
@@ -101,52 +97,94 @@ fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
-fn refused(request: &Request, error: AuthError) -> Response {
+/// How long a refused token waits for its answer: guessing tokens is slow.
+const FAILED_SIGN_IN_DELAY: std::time::Duration = std::time::Duration::from_millis(300);
+
+async fn refused(uri: axum::http::Uri, error: AuthError) -> Response {
     match error {
-        AuthError::Unauthenticated(why) => unauthenticated(request, &why),
+        AuthError::Unauthenticated(why) => {
+            tokio::time::sleep(FAILED_SIGN_IN_DELAY).await;
+            unauthenticated(&uri, &why)
+        }
         AuthError::Forbidden(why) => json_error(StatusCode::FORBIDDEN, &why),
         AuthError::Unavailable(why) => json_error(StatusCode::SERVICE_UNAVAILABLE, &why),
     }
 }
 
-/// The middleware: finds the principal (or answers for it) and checks CSRF.
-pub async fn authenticate(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
+/// The middleware: finds the principal (or answers for it), checks CSRF,
+/// and records refusals (401, 403) in the activity log, a few a minute.
+pub async fn authenticate(State(state): State<AppState>, request: Request, next: Next) -> Response {
     // The UI's own in-process API reads carry the page's principal already.
     if request.extensions().get::<Principal>().is_some()
         || is_public(request.method(), request.uri().path())
     {
         return next.run(request).await;
     }
+    let (method, path) = (request.method().clone(), request.uri().path().to_string());
+    let (response, principal) = principal_then(&state, request, next).await;
+    let status = response.status();
+    if matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
+        && state.auth.may_record_refusal()
+    {
+        let actor = principal
+            .as_ref()
+            .map_or("anonymous".to_string(), Principal::actor);
+        let (kind, what) = if status == StatusCode::UNAUTHORIZED {
+            ("auth.unauthenticated", "not signed in")
+        } else {
+            ("auth.forbidden", "refused")
+        };
+        let _ = state
+            .catalog
+            .record_activity(
+                &actor,
+                kind,
+                &format!("route/{path}"),
+                &format!("{method} {path}: {what} ({})", status.as_u16()),
+                None,
+            )
+            .await;
+    }
+    response
+}
+
+/// Runs the request with its principal; returns the response and who it was.
+async fn principal_then(
+    state: &AppState,
+    mut request: Request,
+    next: Next,
+) -> (Response, Option<Principal>) {
     if state.auth.disabled() {
-        request
-            .extensions_mut()
-            .insert(Principal::unauthenticated_admin());
-        return next.run(request).await;
+        let principal = Principal::unauthenticated_admin();
+        request.extensions_mut().insert(principal.clone());
+        return (next.run(request).await, Some(principal));
     }
     if let Some(token) = bearer(request.headers()) {
         return match state.auth.review_token(token, SignIn::Token).await {
             Ok(principal) => {
-                request.extensions_mut().insert(principal);
-                next.run(request).await
+                request.extensions_mut().insert(principal.clone());
+                (next.run(request).await, Some(principal))
             }
-            Err(e) => refused(&request, e),
+            Err(e) => (refused(request.uri().clone(), e).await, None),
         };
     }
     let Some(id) = cookie(request.headers(), SESSION_COOKIE).map(str::to_string) else {
-        return unauthenticated(&request, "not signed in");
+        return (unauthenticated(request.uri(), "not signed in"), None);
     };
     let session = match state.auth.sessions().get(&id).await {
         Ok(Some(s)) => s,
-        Ok(None) => return unauthenticated(&request, "the session has ended"),
+        Ok(None) => {
+            return (
+                unauthenticated(request.uri(), "the session has ended"),
+                None,
+            );
+        }
         Err(e) => {
-            return json_error(
+            let response = json_error(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &format!("sessions cannot be read: {e}"),
             );
+            return (response, None);
         }
     };
     let safe = matches!(
@@ -159,15 +197,17 @@ pub async fn authenticate(
             .get(CSRF_HEADER)
             .and_then(|v| v.to_str().ok());
         if sent != Some(session.csrf.as_str()) {
-            return json_error(
+            let response = json_error(
                 StatusCode::FORBIDDEN,
                 "this request did not carry the session's CSRF token (X-CSRF-Token); reload the page and try again",
             );
+            return (response, Some(session.principal));
         }
     }
+    let principal = session.principal;
     request.extensions_mut().insert(CsrfToken(session.csrf));
-    request.extensions_mut().insert(session.principal);
-    next.run(request).await
+    request.extensions_mut().insert(principal.clone());
+    (next.run(request).await, Some(principal))
 }
 
 fn session_cookie(state: &AppState, value: &str, max_age: u64) -> String {
@@ -194,6 +234,17 @@ async fn sign_in(state: &AppState, token: &str, method: SignIn, next: Option<&st
     let principal = match state.auth.review_token(token, method).await {
         Ok(p) => p,
         Err(AuthError::Unauthenticated(why)) => {
+            tokio::time::sleep(FAILED_SIGN_IN_DELAY).await;
+            let _ = state
+                .catalog
+                .record_activity(
+                    "anonymous",
+                    "session.refused",
+                    "route//login",
+                    &format!("a sign-in was refused: {why}"),
+                    None,
+                )
+                .await;
             return login_response(StatusCode::UNAUTHORIZED, next, Some(&why));
         }
         Err(e) => {

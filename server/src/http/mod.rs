@@ -56,7 +56,42 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::authenticate,
         ))
+        .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// The largest request body accepted (specs and settings are a few KiB).
+pub const MAX_BODY_BYTES: usize = 1 << 20;
+
+/// Headers every response carries: no sniffing, no framing, no referrer
+/// to other sites, and a strict Content-Security-Policy unless the page set
+/// its own (with its script nonce). No CORS headers: other origins cannot read answers.
+async fn security_headers(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::http::{HeaderValue, header};
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+            ),
+        );
+    }
+    response
 }
 
 /// The JSON API and health endpoints alone (the UI reads its pages' data
@@ -301,6 +336,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
 #[derive(Debug, Deserialize)]
 struct ActivityQuery {
     subject: Option<String>,
+    /// A username: what they did (whatever way they signed in).
+    actor: Option<String>,
     limit: Option<i64>,
 }
 
@@ -314,7 +351,10 @@ async fn activity(
         .require(&who, &[crate::auth::Check::cluster("list", "activities")])
         .await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let rows = state.catalog.activity(q.subject.as_deref(), limit).await?;
+    let rows = state
+        .catalog
+        .activity_of(q.subject.as_deref(), q.actor.as_deref(), limit)
+        .await?;
     let items: Vec<views::ActivityView> = rows.iter().map(views::ActivityView::from).collect();
     Ok(Json(json!({ "items": items })).into_response())
 }

@@ -204,13 +204,32 @@ async fn page(
     } else {
         StatusCode::OK
     };
+    // The page's inline scripts (hydration) carry a fresh nonce; nothing
+    // else inline may run.
+    let nonce = leptos::nonce::Nonce::new();
+    let policy = page_policy(&nonce);
     let handler = leptos_axum::render_app_async_with_context(
-        || {},
+        move || leptos::context::provide_context(nonce.clone()),
         move || frontend::shell(options.clone(), data.clone()),
     );
     let mut response = handler(request).await.into_response();
     *response.status_mut() = status;
+    if let Ok(value) = header::HeaderValue::from_str(&policy) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
     response
+}
+
+/// A page's Content-Security-Policy: its own scripts and the nonce'd
+/// hydration script, WebAssembly, nothing framed and nothing elsewhere.
+fn page_policy(nonce: &leptos::nonce::Nonce) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
+         img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'"
+    )
 }
 
 fn leptos_options(state: &AppState) -> leptos::config::LeptosOptions {
