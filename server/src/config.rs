@@ -71,9 +71,21 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     /// Sign-in: every route but health, assets and sign-in needs a principal.
     pub auth: AuthConfig,
+    /// HTTPS on the listener.
+    pub tls: TlsConfig,
     /// The browser bundle (`pkg/lifeboat.js`, `pkg/lifeboat_bg.wasm`); default:
     /// `site/` next to the binary or one directory up (where `.ci/build-ui` puts it).
     pub site_dir: Option<PathBuf>,
+}
+
+/// HTTPS on Lifeboat's listener: PEM files, read again when they change.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// The certificate chain (PEM), e.g. `tls.crt` of a cert-manager Secret.
+    pub cert_file: Option<PathBuf>,
+    /// Its private key (PEM).
+    pub key_file: Option<PathBuf>,
 }
 
 /// Sign-in through the cluster: bearer tokens checked with TokenReview,
@@ -194,6 +206,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             scheduler: SchedulerConfig::default(),
             auth: AuthConfig::default(),
+            tls: TlsConfig::default(),
             site_dir: None,
         }
     }
@@ -255,6 +268,8 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
         "scheduler.lease_duration_seconds",
     ),
     ("LIFEBOAT_AUTH_DISABLED", "auth.disabled"),
+    ("LIFEBOAT_TLS_CERT_FILE", "tls.cert_file"),
+    ("LIFEBOAT_TLS_KEY_FILE", "tls.key_file"),
     ("LIFEBOAT_AUTH_SECURE_COOKIES", "auth.secure_cookies"),
 ];
 
@@ -402,6 +417,13 @@ impl Config {
             message,
             hint: hint.to_string(),
         };
+        if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
+            return Err(invalid(
+                "tls",
+                "cert_file and key_file go together".into(),
+                "Set both (LIFEBOAT_TLS_CERT_FILE and LIFEBOAT_TLS_KEY_FILE) for HTTPS, or neither for HTTP.",
+            ));
+        }
         if let Some(url) = &self.database_url {
             let url = url.expose();
             if !(url.starts_with("sqlite:")

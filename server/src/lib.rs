@@ -18,6 +18,7 @@ pub mod schedule;
 pub mod selection;
 pub mod serve;
 pub mod storage;
+pub mod tls;
 
 /// The version printed by `lifeboat version` and recorded in every backup manifest.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

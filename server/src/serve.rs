@@ -37,6 +37,10 @@ pub enum StartError {
     },
     #[error("the HTTP server failed: {0}")]
     Serve(#[source] std::io::Error),
+    #[error(
+        "{0}. Fix tls.cert_file / tls.key_file (LIFEBOAT_TLS_CERT_FILE / LIFEBOAT_TLS_KEY_FILE)."
+    )]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Checks that the data directory exists (creating it) and is writable.
@@ -165,8 +169,11 @@ pub async fn open(config: &Config) -> Result<AppState, StartError> {
             "AUTHENTICATION IS DISABLED (auth.disabled): anyone who can reach this port can read every backup, Secrets included, and restore anything with Lifeboat's permissions"
         );
     }
+    let mut auth_settings = config.auth.settings();
+    // Over HTTPS the session cookie is never sent in the clear.
+    auth_settings.secure_cookies |= config.tls.cert_file.is_some();
     let auth = crate::auth::Auth::new(
-        config.auth.settings(),
+        auth_settings,
         cluster.as_ref().ok().map(|c| c.client.clone()),
         catalog.clone(),
     );
@@ -248,6 +255,12 @@ fn leadership(
 /// Serves until SIGTERM or Ctrl-C, then finishes the requests in flight.
 /// With `sign_in_token` (the demo's admin), a one-time sign-in URL for it is printed.
 pub async fn serve(config: &Config, sign_in_token: Option<&str>) -> Result<(), StartError> {
+    // A certificate that does not read stops the start, before anything else.
+    crate::install_crypto_provider();
+    let tls = match (&config.tls.cert_file, &config.tls.key_file) {
+        (Some(cert), Some(key)) => Some(crate::tls::ReloadingCertificate::open(cert, key)?),
+        _ => None,
+    };
     let state = open(config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -329,16 +342,50 @@ pub async fn serve(config: &Config, sign_in_token: Option<&str>) -> Result<(), S
         leadership: state.leadership.clone(),
     }
     .spawn();
+    let scheme = if tls.is_some() { "https" } else { "http" };
     if let Some(token) = sign_in_token {
         let code = state.auth.sessions().issue_code(token);
-        println!("sign in (once, within 10 minutes): http://{addr}/login?code={code}");
+        println!("sign in (once, within 10 minutes): {scheme}://{addr}/login?code={code}");
     }
     // Tools and tests read this line to learn the port when listening on :0.
-    println!("lifeboat listening on http://{addr}");
-    // On SIGTERM, requests in flight get a grace period; long-lived streams
-    // (SSE progress, the change stream) would otherwise hold the exit forever.
+    println!("lifeboat listening on {scheme}://{addr}");
+    let app = router(state.clone());
+    match tls {
+        Some(certificate) => {
+            let _reloader = AbortOnDrop(certificate.spawn_reloader());
+            let listener =
+                crate::tls::TlsListener::new(listener, crate::tls::server_config(certificate))
+                    .map_err(StartError::Serve)?;
+            serve_until_stopped(listener, app).await?;
+        }
+        None => serve_until_stopped(listener, app).await?,
+    }
+    if let crate::schedule::Leadership::Lease(elector) = &state.leadership {
+        elector.release().await;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Serves `app` on `listener` until SIGTERM or Ctrl-C; requests in flight
+/// get a grace period, as long-lived streams (SSE progress, the change
+/// stream) would otherwise hold the exit forever.
+async fn serve_until_stopped<L>(listener: L, app: axum::Router) -> Result<(), StartError>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, router(state.clone())).with_graceful_shutdown(async move {
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown_signal().await;
         let _ = stop_tx.send(());
     });
@@ -353,10 +400,6 @@ pub async fn serve(config: &Config, sign_in_token: Option<&str>) -> Result<(), S
         served = server => served.map_err(StartError::Serve)?,
         () = grace => tracing::warn!(grace = ?SHUTDOWN_GRACE, "closing connections still open after the grace period"),
     }
-    if let crate::schedule::Leadership::Lease(elector) = &state.leadership {
-        elector.release().await;
-    }
-    tracing::info!("stopped");
     Ok(())
 }
 
