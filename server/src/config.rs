@@ -105,6 +105,42 @@ pub struct AuthConfig {
     pub session_minutes: u64,
     /// Mark the session cookie `Secure` (set when Lifeboat is reached over HTTPS).
     pub secure_cookies: bool,
+    /// Browser sign-in with an OpenID Connect provider.
+    pub oidc: Option<OidcConfig>,
+}
+
+/// `[auth.oidc]`: the authorization code flow with PKCE against `issuer`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcConfig {
+    /// The provider's issuer URL (discovery is `<issuer>/.well-known/openid-configuration`).
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    /// `<Lifeboat's external URL>/login/oidc/callback`, as registered with the provider.
+    pub redirect_url: String,
+    pub scopes: Vec<String>,
+    /// The claim that names the user (Kubernetes' `--oidc-username-claim`).
+    pub username_claim: String,
+    /// The claim that lists their groups (`--oidc-groups-claim`).
+    pub groups_claim: String,
+    /// Put before usernames (`oidc:`), as `--oidc-username-prefix` does.
+    pub username_prefix: String,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        Self {
+            issuer: String::new(),
+            client_id: String::new(),
+            client_secret: None,
+            redirect_url: String::new(),
+            scopes: vec!["openid".into(), "email".into(), "groups".into()],
+            username_claim: "email".into(),
+            groups_claim: "groups".into(),
+            username_prefix: String::new(),
+        }
+    }
 }
 
 impl Default for AuthConfig {
@@ -115,6 +151,7 @@ impl Default for AuthConfig {
             cache_seconds: 10,
             session_minutes: 480,
             secure_cookies: false,
+            oidc: None,
         }
     }
 }
@@ -127,6 +164,20 @@ impl AuthConfig {
             cache_for: std::time::Duration::from_secs(self.cache_seconds),
             session_ttl: std::time::Duration::from_secs(self.session_minutes.max(1) * 60),
             secure_cookies: self.secure_cookies,
+            oidc: self.oidc.as_ref().map(|o| crate::auth::oidc::OidcSettings {
+                issuer: o.issuer.clone(),
+                client_id: o.client_id.clone(),
+                client_secret: o
+                    .client_secret
+                    .as_ref()
+                    .map(|s| s.expose().to_string())
+                    .unwrap_or_default(),
+                redirect_url: o.redirect_url.clone(),
+                scopes: o.scopes.clone(),
+                username_claim: o.username_claim.clone(),
+                groups_claim: o.groups_claim.clone(),
+                username_prefix: o.username_prefix.clone(),
+            }),
         }
     }
 }
@@ -268,6 +319,10 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
         "scheduler.lease_duration_seconds",
     ),
     ("LIFEBOAT_AUTH_DISABLED", "auth.disabled"),
+    ("LIFEBOAT_OIDC_ISSUER", "auth.oidc.issuer"),
+    ("LIFEBOAT_OIDC_CLIENT_ID", "auth.oidc.client_id"),
+    ("LIFEBOAT_OIDC_CLIENT_SECRET", "auth.oidc.client_secret"),
+    ("LIFEBOAT_OIDC_REDIRECT_URL", "auth.oidc.redirect_url"),
     ("LIFEBOAT_TLS_CERT_FILE", "tls.cert_file"),
     ("LIFEBOAT_TLS_KEY_FILE", "tls.key_file"),
     ("LIFEBOAT_AUTH_SECURE_COOKIES", "auth.secure_cookies"),
@@ -417,6 +472,30 @@ impl Config {
             message,
             hint: hint.to_string(),
         };
+        if let Some(o) = &self.auth.oidc {
+            for (field, value) in [
+                ("issuer", &o.issuer),
+                ("client_id", &o.client_id),
+                ("redirect_url", &o.redirect_url),
+            ] {
+                if value.is_empty() {
+                    return Err(invalid(
+                        &format!("auth.oidc.{field}"),
+                        "is required for OpenID Connect sign-in".into(),
+                        "Set issuer, client_id, client_secret and redirect_url together (LIFEBOAT_OIDC_*), or remove [auth.oidc].",
+                    ));
+                }
+            }
+            for (field, value) in [("issuer", &o.issuer), ("redirect_url", &o.redirect_url)] {
+                if url::Url::parse(value).is_err() {
+                    return Err(invalid(
+                        &format!("auth.oidc.{field}"),
+                        format!("`{value}` is not a URL"),
+                        "Example: https://lifeboat.example.com/login/oidc/callback",
+                    ));
+                }
+            }
+        }
         if self.tls.cert_file.is_some() != self.tls.key_file.is_some() {
             return Err(invalid(
                 "tls",

@@ -71,6 +71,17 @@ pub async fn get(url: impl AsRef<str>) -> reqwest::Result<reqwest::Response> {
     http(url).get(url).send().await
 }
 
+/// Where `.ci/build-ui` installed the npm packages the browser and sign-in
+/// tests run (playwright-core, oidc-provider), or `LIFEBOAT_NODE_MODULES`.
+pub fn node_modules() -> PathBuf {
+    std::env::var("LIFEBOAT_NODE_MODULES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default())
+                .join(".cache/lifeboat-ci/npm/node_modules")
+        })
+}
+
 /// How long a server may take to become ready before the test fails.
 pub(crate) const READY_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -763,8 +774,15 @@ impl LifeboatProcess {
 
     fn start_command(dir: &Path, command: &str, env: &[(&str, String)]) -> Result<Self> {
         use std::io::BufRead;
+        // A fixed address comes in `env` (LIFEBOAT_LISTEN); otherwise any free port.
+        let listen: &[&str] = if env.iter().any(|(k, _)| *k == "LIFEBOAT_LISTEN") {
+            &[]
+        } else {
+            &["--listen", "127.0.0.1:0"]
+        };
         let mut child = Command::new(lifeboat_bin()?)
-            .args([command, "--listen", "127.0.0.1:0"])
+            .arg(command)
+            .args(listen)
             .current_dir(dir)
             .env("LIFEBOAT_LOG", "warn")
             .envs(env.iter().map(|(k, v)| (k, v)))

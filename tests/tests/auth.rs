@@ -63,6 +63,8 @@ const PUBLIC: &[&str] = &[
     "/healthz",
     "/readyz",
     "/login",
+    "/login/oidc",
+    "/login/oidc/callback",
     "/logout",
     "/assets/lifeboat.css",
     "/pkg/{file}",

@@ -10,15 +10,6 @@ use std::time::{Duration, Instant};
 
 use lifeboat_e2e::LifeboatProcess;
 
-fn node_modules() -> PathBuf {
-    std::env::var("LIFEBOAT_NODE_MODULES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default())
-                .join(".cache/lifeboat-ci/npm/node_modules")
-        })
-}
-
 fn run_browser(phase: &str, url: &str, spare_dir: &std::path::Path, sign_in: &str) {
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let shots = workspace.join("target/ui-screenshots");
@@ -28,7 +19,7 @@ fn run_browser(phase: &str, url: &str, spare_dir: &std::path::Path, sign_in: &st
         .arg(&shots)
         .arg(spare_dir)
         .arg(sign_in)
-        .env("NODE_PATH", node_modules())
+        .env("NODE_PATH", lifeboat_e2e::node_modules())
         .output()
         .expect("node (Node.js) is needed for the browser tests: run .ci/build-ui");
     assert!(
@@ -48,7 +39,9 @@ async fn the_dashboard_backs_up_browses_and_restores_in_a_real_browser() {
         "the browser bundle is not built: run .ci/build-ui"
     );
     assert!(
-        node_modules().join("playwright-core").is_dir(),
+        lifeboat_e2e::node_modules()
+            .join("playwright-core")
+            .is_dir(),
         "playwright-core is not installed: run .ci/build-ui"
     );
     let dir = tempfile::tempdir().unwrap();

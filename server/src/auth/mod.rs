@@ -11,6 +11,7 @@
 //! the CSRF check) is `http/auth.rs`.
 
 pub mod access;
+pub mod oidc;
 pub mod sessions;
 pub mod tokens;
 
@@ -33,6 +34,8 @@ pub enum SignIn {
     Session,
     /// A browser session begun with the demo's one-time code.
     Code,
+    /// A browser session begun with OpenID Connect.
+    Oidc,
     /// Authentication is turned off (`auth.disabled`): everyone is this.
     Disabled,
 }
@@ -43,14 +46,21 @@ impl SignIn {
             Self::Token => "token",
             Self::Session => "session",
             Self::Code => "code",
+            Self::Oidc => "oidc",
             Self::Disabled => "disabled",
         }
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        [Self::Token, Self::Session, Self::Code, Self::Disabled]
-            .into_iter()
-            .find(|m| m.as_str() == text)
+        [
+            Self::Token,
+            Self::Session,
+            Self::Code,
+            Self::Oidc,
+            Self::Disabled,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == text)
     }
 }
 
@@ -105,6 +115,8 @@ pub struct AuthSettings {
     pub session_ttl: Duration,
     /// Mark the session cookie `Secure` (Lifeboat is reached over HTTPS).
     pub secure_cookies: bool,
+    /// Browser sign-in with OpenID Connect, when configured.
+    pub oidc: Option<oidc::OidcSettings>,
 }
 
 /// Sign-in and authorization, shared by every request.
@@ -125,6 +137,7 @@ struct Inner {
     reviewer: Option<TokenReviewer>,
     authorizer: Option<Authorizer>,
     sessions: Sessions,
+    oidc: Option<oidc::OidcClient>,
 }
 
 impl Auth {
@@ -137,6 +150,10 @@ impl Auth {
             .clone()
             .map(|c| TokenReviewer::new(c, settings.audiences.clone(), settings.cache_for));
         let authorizer = client.map(|c| Authorizer::new(c, settings.cache_for));
+        let oidc = settings
+            .oidc
+            .clone()
+            .map(|o| oidc::OidcClient::new(o, catalog.clone()));
         let sessions = Sessions::new(catalog, settings.session_ttl);
         Self {
             inner: Arc::new(Inner {
@@ -145,6 +162,7 @@ impl Auth {
                 reviewer,
                 authorizer,
                 sessions,
+                oidc,
             }),
         }
     }
@@ -171,6 +189,11 @@ impl Auth {
 
     pub fn sessions(&self) -> &Sessions {
         &self.inner.sessions
+    }
+
+    /// The OpenID Connect client, when browsers may sign in with it.
+    pub fn oidc(&self) -> Option<&oidc::OidcClient> {
+        self.inner.oidc.as_ref()
     }
 
     /// The principal a bearer token stands for.

@@ -64,3 +64,57 @@ impl Catalog {
             .rows_affected())
     }
 }
+
+/// An OIDC sign-in waiting for the provider's answer.
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct OidcPendingRecord {
+    pub state_hash: String,
+    pub nonce: String,
+    pub verifier: String,
+    pub next: String,
+    pub expires_at: String,
+}
+
+impl Catalog {
+    pub async fn insert_oidc_pending(&self, p: &OidcPendingRecord, now: &str) -> Result<()> {
+        // Old ones go as new ones come.
+        sqlx::query("DELETE FROM oidc_pending WHERE expires_at <= $1")
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        sqlx::query(
+            "INSERT INTO oidc_pending (state_hash, nonce, verifier, next, expires_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&p.state_hash)
+        .bind(&p.nonce)
+        .bind(&p.verifier)
+        .bind(&p.next)
+        .bind(&p.expires_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Takes the pending sign-in of `state_hash` (once), if not expired by `now`.
+    pub async fn take_oidc_pending(
+        &self,
+        state_hash: &str,
+        now: &str,
+    ) -> Result<Option<OidcPendingRecord>> {
+        let found = sqlx::query_as::<_, OidcPendingRecord>(
+            "SELECT state_hash, nonce, verifier, next, expires_at FROM oidc_pending \
+             WHERE state_hash = $1",
+        )
+        .bind(state_hash)
+        .fetch_optional(self.pool())
+        .await?;
+        let deleted = sqlx::query("DELETE FROM oidc_pending WHERE state_hash = $1")
+            .bind(state_hash)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        // Whoever deleted it used it: a replayed answer finds nothing.
+        Ok(found.filter(|p| deleted == 1 && p.expires_at.as_str() > now))
+    }
+}

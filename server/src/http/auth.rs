@@ -31,13 +31,21 @@ pub fn is_public(method: &Method, path: &str) -> bool {
     // `/logout` checks its own session and CSRF token (a form cannot send headers).
     matches!(
         path,
-        "/healthz" | "/readyz" | "/assets/lifeboat.css" | "/login" | "/logout"
+        "/healthz"
+            | "/readyz"
+            | "/assets/lifeboat.css"
+            | "/login"
+            | "/logout"
+            | "/login/oidc"
+            | "/login/oidc/callback"
     ) || (path.starts_with("/pkg/") && (method == Method::GET || method == Method::HEAD))
 }
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/login", get(login_page).post(login_with_token))
+        .route("/login/oidc", get(oidc_start))
+        .route("/login/oidc/callback", get(oidc_callback))
         .route("/logout", post(logout))
         .route("/api/v1/session", get(whoami))
 }
@@ -229,32 +237,13 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-/// Starts a session for the principal `token` names and sends the browser on.
-async fn sign_in(state: &AppState, token: &str, method: SignIn, next: Option<&str>) -> Response {
-    let principal = match state.auth.review_token(token, method).await {
-        Ok(p) => p,
-        Err(AuthError::Unauthenticated(why)) => {
-            tokio::time::sleep(FAILED_SIGN_IN_DELAY).await;
-            let _ = state
-                .catalog
-                .record_activity(
-                    "anonymous",
-                    "session.refused",
-                    "route//login",
-                    &format!("a sign-in was refused: {why}"),
-                    None,
-                )
-                .await;
-            return login_response(StatusCode::UNAUTHORIZED, next, Some(&why));
-        }
-        Err(e) => {
-            return login_response(StatusCode::SERVICE_UNAVAILABLE, next, Some(&e.to_string()));
-        }
-    };
+/// Starts a session for `principal` and sends the browser to `next`.
+async fn start_session(state: &AppState, principal: Principal, next: Option<&str>) -> Response {
     let (id, _) = match state.auth.sessions().start(&principal).await {
         Ok(v) => v,
         Err(e) => {
             return login_response(
+                state.auth.oidc().is_some(),
                 StatusCode::SERVICE_UNAVAILABLE,
                 next,
                 Some(&format!("the session could not be saved: {e}")),
@@ -284,6 +273,126 @@ async fn sign_in(state: &AppState, token: &str, method: SignIn, next: Option<&st
 }
 
 #[derive(Debug, Deserialize)]
+struct OidcStart {
+    next: Option<String>,
+}
+
+/// Sends the browser to the OpenID provider.
+async fn oidc_start(State(state): State<AppState>, Query(q): Query<OidcStart>) -> Response {
+    let next = safe_next(q.next.as_deref());
+    let Some(oidc) = state.auth.oidc() else {
+        return login_response(
+            false,
+            StatusCode::NOT_FOUND,
+            Some(&next),
+            Some("no OpenID provider is configured ([auth.oidc]); sign in with a token"),
+        );
+    };
+    match oidc.start(&next).await {
+        Ok(url) => (StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response(),
+        Err(e) => login_response(
+            true,
+            StatusCode::BAD_GATEWAY,
+            Some(&next),
+            Some(&e.to_string()),
+        ),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct OidcAnswer {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// The provider's answer: the code is exchanged and the id_token checked.
+async fn oidc_callback(State(state): State<AppState>, Query(q): Query<OidcAnswer>) -> Response {
+    let Some(oidc) = state.auth.oidc() else {
+        return login_response(
+            false,
+            StatusCode::NOT_FOUND,
+            None,
+            Some("no OpenID provider is configured"),
+        );
+    };
+    let refuse = |status: StatusCode, why: String| {
+        let state = state.clone();
+        async move {
+            let _ = state
+                .catalog
+                .record_activity(
+                    "anonymous",
+                    "session.refused",
+                    "route//login/oidc/callback",
+                    &format!("an OpenID sign-in was refused: {why}"),
+                    None,
+                )
+                .await;
+            login_response(true, status, None, Some(&why))
+        }
+    };
+    if let Some(error) = q.error {
+        let why = format!(
+            "the provider said {error}: {}",
+            q.error_description.unwrap_or_default()
+        );
+        return refuse(StatusCode::UNAUTHORIZED, why).await;
+    }
+    let (Some(code), Some(answer_state)) = (q.code, q.state) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "the provider's answer has no code or state".into(),
+        )
+        .await;
+    };
+    match oidc.finish(&code, &answer_state).await {
+        Ok((principal, next)) => start_session(&state, principal, Some(&next)).await,
+        Err(e @ crate::auth::oidc::OidcError::Refused(_)) => {
+            tokio::time::sleep(FAILED_SIGN_IN_DELAY).await;
+            refuse(StatusCode::UNAUTHORIZED, e.to_string()).await
+        }
+        Err(e) => refuse(StatusCode::BAD_GATEWAY, e.to_string()).await,
+    }
+}
+
+/// Starts a session for the principal `token` names and sends the browser on.
+async fn sign_in(state: &AppState, token: &str, method: SignIn, next: Option<&str>) -> Response {
+    let principal = match state.auth.review_token(token, method).await {
+        Ok(p) => p,
+        Err(AuthError::Unauthenticated(why)) => {
+            tokio::time::sleep(FAILED_SIGN_IN_DELAY).await;
+            let _ = state
+                .catalog
+                .record_activity(
+                    "anonymous",
+                    "session.refused",
+                    "route//login",
+                    &format!("a sign-in was refused: {why}"),
+                    None,
+                )
+                .await;
+            return login_response(
+                state.auth.oidc().is_some(),
+                StatusCode::UNAUTHORIZED,
+                next,
+                Some(&why),
+            );
+        }
+        Err(e) => {
+            return login_response(
+                state.auth.oidc().is_some(),
+                StatusCode::SERVICE_UNAVAILABLE,
+                next,
+                Some(&e.to_string()),
+            );
+        }
+    };
+    start_session(state, principal, next).await
+}
+
+#[derive(Debug, Deserialize)]
 struct LoginQuery {
     next: Option<String>,
     /// A one-time code (`lifeboat demo` prints a URL with one).
@@ -295,13 +404,19 @@ async fn login_page(State(state): State<AppState>, Query(q): Query<LoginQuery>) 
         return match state.auth.sessions().redeem_code(code) {
             Some(token) => sign_in(&state, &token, SignIn::Code, q.next.as_deref()).await,
             None => login_response(
+                state.auth.oidc().is_some(),
                 StatusCode::UNAUTHORIZED,
                 q.next.as_deref(),
                 Some("this sign-in code is unknown, used or expired; sign in with a token"),
             ),
         };
     }
-    login_response(StatusCode::OK, q.next.as_deref(), None)
+    login_response(
+        state.auth.oidc().is_some(),
+        StatusCode::OK,
+        q.next.as_deref(),
+        None,
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -332,6 +447,7 @@ async fn login_with_token(
     let token = form.token.trim();
     if token.is_empty() {
         return login_response(
+            state.auth.oidc().is_some(),
             StatusCode::UNAUTHORIZED,
             form.next.as_deref(),
             Some("paste a token first"),
@@ -408,8 +524,22 @@ fn escape(text: &str) -> String {
 }
 
 /// The sign-in page: a plain form (it works without the browser bundle).
-fn login_response(status: StatusCode, next: Option<&str>, error: Option<&str>) -> Response {
+fn login_response(
+    oidc: bool,
+    status: StatusCode,
+    next: Option<&str>,
+    error: Option<&str>,
+) -> Response {
     let next = safe_next(next);
+    let oidc = if oidc {
+        format!(
+            r#"<p><a class="button primary" href="/login/oidc?next={}">Sign in with your organisation's account</a></p>
+<p class="hint">Or with a Kubernetes token:</p>"#,
+            escape(&urlencode(&next))
+        )
+    } else {
+        String::new()
+    };
     let error = error
         .map(|e| format!(r#"<div class="error" role="alert">{}</div>"#, escape(e)))
         .unwrap_or_default();
@@ -421,6 +551,7 @@ fn login_response(status: StatusCode, next: Option<&str>, error: Option<&str>) -
 <h1>Sign in to Lifeboat</h1>
 <p>Lifeboat signs you in as the cluster knows you, and lets you do what the cluster's RBAC lets you do.</p>
 {error}
+{oidc}
 <form method="post" action="/login" class="panel">
 <label for="token">Kubernetes token</label>
 <textarea id="token" name="token" rows="4" required autocomplete="off" spellcheck="false"></textarea>
