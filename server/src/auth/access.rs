@@ -5,7 +5,7 @@
 //! `SubjectAccessReview` for the principal, cached for a short time.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::authorization::v1::{
@@ -119,7 +119,7 @@ type Key = (String, Vec<String>, Check);
 pub struct Authorizer {
     client: kube::Client,
     cache_for: Duration,
-    cache: Mutex<HashMap<Key, (Instant, bool)>>,
+    cache: RwLock<HashMap<Key, (Instant, bool)>>,
 }
 
 impl Authorizer {
@@ -127,21 +127,21 @@ impl Authorizer {
         Self {
             client,
             cache_for,
-            cache: Mutex::new(HashMap::new()),
+            cache: RwLock::new(HashMap::new()),
         }
     }
 
     /// Whether `who` may do `check`.
     pub async fn allowed(&self, who: &Principal, check: &Check) -> Result<bool, AuthError> {
         let key = (who.username.clone(), who.groups.clone(), check.clone());
-        if let Ok(cache) = self.cache.lock()
+        if let Ok(cache) = self.cache.read()
             && let Some((at, allowed)) = cache.get(&key)
             && at.elapsed() < self.cache_for
         {
             return Ok(*allowed);
         }
         let allowed = self.ask(who, check).await?;
-        if let Ok(mut cache) = self.cache.lock() {
+        if let Ok(mut cache) = self.cache.write() {
             if cache.len() >= CACHE_MAX {
                 cache.clear();
             }

@@ -5,7 +5,7 @@
 //! or logged.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::authentication::v1::{TokenReview, TokenReviewSpec};
@@ -23,7 +23,7 @@ pub struct TokenReviewer {
     client: kube::Client,
     audiences: Vec<String>,
     cache_for: Duration,
-    cache: Mutex<HashMap<[u8; 32], (Instant, Answer)>>,
+    cache: RwLock<HashMap<[u8; 32], (Instant, Answer)>>,
 }
 
 impl TokenReviewer {
@@ -32,18 +32,18 @@ impl TokenReviewer {
             client,
             audiences,
             cache_for,
-            cache: Mutex::new(HashMap::new()),
+            cache: RwLock::new(HashMap::new()),
         }
     }
 
     fn cached(&self, key: &[u8; 32]) -> Option<Answer> {
-        let cache = self.cache.lock().ok()?;
+        let cache = self.cache.read().ok()?;
         let (at, answer) = cache.get(key)?;
         (at.elapsed() < self.cache_for).then(|| answer.clone())
     }
 
     fn remember(&self, key: [u8; 32], answer: Answer) {
-        if let Ok(mut cache) = self.cache.lock() {
+        if let Ok(mut cache) = self.cache.write() {
             if cache.len() >= CACHE_MAX {
                 let ttl = self.cache_for;
                 cache.retain(|_, (at, _)| at.elapsed() < ttl);

@@ -104,10 +104,11 @@ async fn cluster_summary(
     Extension(who): Extension<Principal>,
 ) -> Result<Response, ApiError> {
     let w = watched(&state)?;
+    let nodes = may_see_nodes(&state, &who).await;
     let summary = match visible(&state, &who).await? {
         // Everyone who sees everything shares one cached summary.
-        Visible::All if may_see_nodes(&state, &who).await => summary::cluster(w),
-        v => summary::cluster_for(w, v.scope(), may_see_nodes(&state, &who).await),
+        Visible::All if nodes => summary::cluster(w),
+        v => summary::cluster_for(w, v.scope(), nodes),
     };
     Ok(Json(summary).into_response())
 }
