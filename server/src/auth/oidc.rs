@@ -314,35 +314,48 @@ impl OidcClient {
         Ok(claims)
     }
 
-    /// The principal the claims name.
     fn principal(&self, claims: &Value) -> Result<Principal, OidcError> {
-        let s = &self.settings;
-        let name = claims[s.username_claim.as_str()]
-            .as_str()
-            .filter(|n| !n.is_empty())
-            .ok_or_else(|| {
-                OidcError::Refused(format!(
-                    "the id_token has no `{}` claim to name the user by (auth.oidc.username_claim)",
-                    s.username_claim
-                ))
-            })?;
-        let mut groups: Vec<String> = match &claims[s.groups_claim.as_str()] {
-            Value::Array(list) => list
-                .iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect(),
-            Value::String(one) => vec![one.clone()],
-            _ => Vec::new(),
-        };
-        groups.push("system:authenticated".into());
-        Ok(Principal {
-            username: format!("{}{name}", s.username_prefix),
-            uid: claims["sub"].as_str().unwrap_or_default().to_string(),
-            groups,
-            method: SignIn::Oidc,
-        })
+        principal_from(&self.settings, claims)
     }
+}
+
+/// The principal the claims name. Kubernetes' reserved `system:` names
+/// cannot come from a provider: such a username is refused and such groups
+/// are dropped, or whoever controls a groups claim could claim
+/// `system:masters` (restores impersonate the principal).
+fn principal_from(s: &OidcSettings, claims: &Value) -> Result<Principal, OidcError> {
+    let name = claims[s.username_claim.as_str()]
+        .as_str()
+        .filter(|n| !n.is_empty())
+        .ok_or_else(|| {
+            OidcError::Refused(format!(
+                "the id_token has no `{}` claim to name the user by (auth.oidc.username_claim)",
+                s.username_claim
+            ))
+        })?;
+    let username = format!("{}{name}", s.username_prefix);
+    if username.starts_with("system:") {
+        return Err(OidcError::Refused(format!(
+            "the provider names the user {username:?}, a name Kubernetes reserves; set auth.oidc.username_prefix"
+        )));
+    }
+    let mut groups: Vec<String> = match &claims[s.groups_claim.as_str()] {
+        Value::Array(list) => list
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        Value::String(one) => vec![one.clone()],
+        _ => Vec::new(),
+    };
+    groups.retain(|g| !g.starts_with("system:"));
+    groups.push("system:authenticated".into());
+    Ok(Principal {
+        username,
+        uid: claims["sub"].as_str().unwrap_or_default().to_string(),
+        groups,
+        method: SignIn::Oidc,
+    })
 }
 
 /// The id_token's claims against what this sign-in expects: the issuer,
@@ -440,6 +453,43 @@ mod tests {
         let mut no_nonce = good.clone();
         no_nonce.as_object_mut().unwrap().remove("nonce");
         assert!(check(&no_nonce).is_err());
+    }
+
+    #[test]
+    fn reserved_names_cannot_come_from_the_provider() {
+        let settings = OidcSettings {
+            issuer: "https://id.example".into(),
+            client_id: "lifeboat".into(),
+            client_secret: String::new(),
+            redirect_url: "https://lifeboat.example/login/oidc/callback".into(),
+            scopes: vec!["openid".into()],
+            username_claim: "email".into(),
+            groups_claim: "groups".into(),
+            username_prefix: String::new(),
+        };
+        let who = principal_from(
+            &settings,
+            &serde_json::json!({"sub": "u1", "email": "eve@example.com",
+                                "groups": ["devs", "system:masters", "system:nodes"]}),
+        )
+        .expect("a principal");
+        assert_eq!(who.username, "eve@example.com");
+        assert_eq!(who.groups, ["devs", "system:authenticated"]);
+        assert_eq!(who.uid, "u1");
+        let one_group = principal_from(
+            &settings,
+            &serde_json::json!({"email": "a@example.com", "groups": "ops"}),
+        )
+        .expect("a principal");
+        assert_eq!(one_group.groups, ["ops", "system:authenticated"]);
+        assert!(
+            principal_from(
+                &settings,
+                &serde_json::json!({"email": "system:admin", "groups": []})
+            )
+            .is_err()
+        );
+        assert!(principal_from(&settings, &serde_json::json!({"groups": []})).is_err());
     }
 
     #[test]
