@@ -29,6 +29,23 @@ pub struct Controllers {
     /// ClusterRoles with an `aggregationRule` hold the rules of the roles
     /// their selectors match (kube-controller-manager's clusterrole-aggregation).
     pub role_aggregation: bool,
+    /// Real volume data under this directory (the simulated nodes' disks):
+    /// the hostpath provisioner makes `volumes/<pv>` for each PV it creates
+    /// (and removes it when the PV is reclaimed), and each node's kubelet
+    /// lays out `nodes/<node>/kubelet/pods/<pod uid>/volumes/kubernetes.io~csi/<pv>/mount`
+    /// (a symlink to the PV's directory) for its running pods that mount a
+    /// claim, as a node agent finds them under the kubelet's root.
+    pub volume_data: Option<std::path::PathBuf>,
+}
+
+/// Where a PV's data lives under `root`.
+pub fn volume_dir(root: &std::path::Path, pv: &str) -> std::path::PathBuf {
+    root.join("volumes").join(pv)
+}
+
+/// A node's kubelet root directory (`/var/lib/kubelet` on a real node) under `root`.
+pub fn kubelet_root(root: &std::path::Path, node: &str) -> std::path::PathBuf {
+    root.join("nodes").join(node).join("kubelet")
 }
 
 impl Default for Controllers {
@@ -46,6 +63,7 @@ impl Controllers {
             kubelet: true,
             root_ca_publisher: true,
             role_aggregation: true,
+            volume_data: None,
         }
     }
 
@@ -58,6 +76,7 @@ impl Controllers {
             kubelet: false,
             root_ca_publisher: true,
             role_aggregation: true,
+            volume_data: None,
         }
     }
 
@@ -70,6 +89,7 @@ impl Controllers {
             kubelet: false,
             root_ca_publisher: false,
             role_aggregation: false,
+            volume_data: None,
         }
     }
 
@@ -110,10 +130,13 @@ impl Controllers {
             jobs(store);
         }
         if self.volumes {
-            volumes(store);
+            volumes(store, self.volume_data.as_deref());
         }
         if self.kubelet {
             kubelet(store);
+            if let Some(root) = &self.volume_data {
+                lay_out_volumes(store, root);
+            }
         }
         if self.root_ca_publisher {
             publish_root_ca(store);
@@ -621,7 +644,7 @@ fn jobs(store: &Store) {
 
 // ------------------------------------------------------------------ volumes
 
-fn volumes(store: &Store) {
+fn volumes(store: &Store, data: Option<&std::path::Path>) {
     let pvcs = rt(store, "", "v1", "persistentvolumeclaims");
     let pvs = rt(store, "", "v1", "persistentvolumes");
     let classes = all_of(store, &rt(store, "storage.k8s.io", "v1", "storageclasses"));
@@ -657,6 +680,16 @@ fn volumes(store: &Store) {
                     .unwrap_or("Delete")
                     .to_string();
                 let name = format!("pvc-{}", uid_of(pvc));
+                let path = match data {
+                    Some(root) => {
+                        let dir = volume_dir(root, &name);
+                        if std::fs::create_dir_all(&dir).is_err() {
+                            continue;
+                        }
+                        dir.display().to_string()
+                    }
+                    None => format!("/var/lib/kubesim/volumes/{name}"),
+                };
                 let created = store.create(
                     &pvs,
                     None,
@@ -665,7 +698,7 @@ fn volumes(store: &Store) {
                         "spec": {
                             "capacity": {"storage": pvc["spec"]["resources"]["requests"]["storage"].as_str().unwrap_or("1Gi")},
                             "accessModes": pvc["spec"]["accessModes"], "persistentVolumeReclaimPolicy": reclaim,
-                            "storageClassName": class, "hostPath": {"path": format!("/var/lib/kubesim/volumes/{name}")},
+                            "storageClassName": class, "hostPath": {"path": path},
                             "claimRef": {"kind": "PersistentVolumeClaim", "namespace": ns, "name": name_of(pvc),
                                          "uid": uid_of(pvc), "apiVersion": "v1"},
                         },
@@ -709,8 +742,13 @@ fn volumes(store: &Store) {
         }
         if pv["spec"]["persistentVolumeReclaimPolicy"] == "Retain" {
             set_status(store, &pvs, &pv, json!({"phase": "Released"}));
-        } else {
-            let _ = store.delete(&pvs, None, name_of(&pv), &DeleteOptions::default());
+        } else if store
+            .delete(&pvs, None, name_of(&pv), &DeleteOptions::default())
+            .is_ok()
+            && let Some(root) = data
+        {
+            // The provisioner deletes what it provisioned, data included.
+            let _ = std::fs::remove_dir_all(volume_dir(root, name_of(&pv)));
         }
     }
 }
@@ -825,6 +863,66 @@ fn kubelet(store: &Store) {
             );
         } else {
             record_event(store, &pod, "Normal", "Started", "Started container");
+        }
+    }
+}
+
+/// Each node's kubelet directory holds a mount of every claim its running
+/// pods use, and nothing of pods that are gone.
+fn lay_out_volumes(store: &Store, root: &std::path::Path) {
+    let pods = all_of(store, &rt(store, "", "v1", "pods"));
+    let claims = all_of(store, &rt(store, "", "v1", "persistentvolumeclaims"));
+    let mut live: HashSet<(String, String)> = HashSet::new();
+    for pod in &pods {
+        let (Some(node), Some(ns)) = (pod["spec"]["nodeName"].as_str(), ns_of(pod)) else {
+            continue;
+        };
+        if pod["status"]["phase"] != "Running" || being_deleted(pod) {
+            continue;
+        }
+        live.insert((node.to_string(), uid_of(pod).to_string()));
+        for volume in pod["spec"]["volumes"].as_array().into_iter().flatten() {
+            let Some(claim) = volume["persistentVolumeClaim"]["claimName"].as_str() else {
+                continue;
+            };
+            let Some(pv) = claims
+                .iter()
+                .find(|c| ns_of(c) == Some(ns) && name_of(c) == claim)
+                .and_then(|c| c["spec"]["volumeName"].as_str())
+            else {
+                continue;
+            };
+            let mount = kubelet_root(root, node)
+                .join("pods")
+                .join(uid_of(pod))
+                .join("volumes/kubernetes.io~csi")
+                .join(pv)
+                .join("mount");
+            if std::fs::symlink_metadata(&mount).is_ok() {
+                continue;
+            }
+            if let Some(parent) = mount.parent()
+                && std::fs::create_dir_all(parent).is_ok()
+            {
+                #[cfg(unix)]
+                let _ = std::os::unix::fs::symlink(volume_dir(root, pv), &mount);
+            }
+        }
+    }
+    // Pods that are gone (or no longer running) leave nothing behind.
+    let Ok(nodes) = std::fs::read_dir(root.join("nodes")) else {
+        return;
+    };
+    for node in nodes.flatten() {
+        let node_name = node.file_name().to_string_lossy().to_string();
+        let Ok(pod_dirs) = std::fs::read_dir(node.path().join("kubelet/pods")) else {
+            continue;
+        };
+        for dir in pod_dirs.flatten() {
+            let uid = dir.file_name().to_string_lossy().to_string();
+            if !live.contains(&(node_name.clone(), uid)) {
+                let _ = std::fs::remove_dir_all(dir.path());
+            }
         }
     }
 }

@@ -42,6 +42,11 @@ struct Cli {
     /// Answer writes this many milliseconds later, like a remote API server.
     #[arg(long, default_value_t = 0)]
     write_latency_ms: u64,
+    /// Keep real volume data under this directory: a directory per
+    /// provisioned PV and each node's kubelet layout of its pods' volumes
+    /// (`nodes/<node>/kubelet`, what a node agent reads).
+    #[arg(long)]
+    volume_data: Option<PathBuf>,
     /// Static tokens, as kube-apiserver's `--token-auth-file`: lines of
     /// `token,user,uid,"group1,group2"`; their requests go through RBAC.
     #[arg(long)]
@@ -73,10 +78,13 @@ async fn main() -> anyhow::Result<()> {
         port: cli.port,
         tls: !cli.http,
         token: cli.token,
-        controllers: if cli.api_only {
-            Controllers::api_only()
-        } else {
-            Controllers::all()
+        controllers: Controllers {
+            volume_data: cli.volume_data,
+            ..if cli.api_only {
+                Controllers::api_only()
+            } else {
+                Controllers::all()
+            }
         },
         restart_interval: Duration::from_secs(15),
         bookmark_interval: Duration::from_secs(5),
