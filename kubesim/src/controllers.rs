@@ -131,6 +131,9 @@ impl Controllers {
         }
         if self.volumes {
             volumes(store, self.volume_data.as_deref());
+            if let Some(root) = &self.volume_data {
+                snapshots(store, root);
+            }
         }
         if self.kubelet {
             kubelet(store);
@@ -683,7 +686,16 @@ fn volumes(store: &Store, data: Option<&std::path::Path>) {
                 let path = match data {
                     Some(root) => {
                         let dir = volume_dir(root, &name);
-                        if std::fs::create_dir_all(&dir).is_err() {
+                        // A claim restored from a VolumeSnapshot starts with its data.
+                        let source = snapshot_source(store, pvc, root);
+                        if let Some(source) = &source {
+                            if !source.is_dir() {
+                                continue; // the snapshot is not ready yet
+                            }
+                            if copy_tree(source, &dir).is_err() {
+                                continue;
+                            }
+                        } else if std::fs::create_dir_all(&dir).is_err() {
                             continue;
                         }
                         dir.display().to_string()
@@ -863,6 +875,173 @@ fn kubelet(store: &Store) {
             );
         } else {
             record_event(store, &pod, "Normal", "Started", "Started container");
+        }
+    }
+}
+
+/// Where a snapshot's copy lives under `root`.
+pub fn snapshot_dir(root: &std::path::Path, content: &str) -> std::path::PathBuf {
+    root.join("snapshots").join(content)
+}
+
+/// Copies a directory tree: files with their modes and mtimes, symlinks as
+/// symlinks, empty directories.
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_symlink() {
+            #[cfg(unix)]
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &target)?;
+        } else if kind.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+            let meta = entry.metadata()?;
+            if let Ok(modified) = meta.modified() {
+                let file = std::fs::File::options().write(true).open(&target)?;
+                let _ = file.set_modified(modified);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The snapshot directory a claim's `dataSource` (a VolumeSnapshot) names, if any.
+fn snapshot_source(
+    store: &Store,
+    pvc: &Value,
+    root: &std::path::Path,
+) -> Option<std::path::PathBuf> {
+    let source = &pvc["spec"]["dataSource"];
+    if source["kind"] != "VolumeSnapshot" {
+        return None;
+    }
+    let snapshots = store.find("snapshot.storage.k8s.io", "v1", "volumesnapshots")?;
+    let snapshot = store
+        .get(
+            &snapshots,
+            ns_of(pvc),
+            source["name"].as_str().unwrap_or_default(),
+        )
+        .ok();
+    let content = snapshot
+        .as_ref()
+        .filter(|s| s["status"]["readyToUse"] == true)
+        .and_then(|s| s["status"]["boundVolumeSnapshotContentName"].as_str());
+    // Not ready (or missing): a path that does not exist, so the claim waits.
+    Some(match content {
+        Some(content) => snapshot_dir(root, content),
+        None => root.join("snapshots").join(".not-ready"),
+    })
+}
+
+/// The CSI snapshot controller and the hostpath driver's snapshotter: a
+/// VolumeSnapshot of a bound claim, whose class names kubesim's driver, gets
+/// a VolumeSnapshotContent and a copy of the PV's directory taken now, then
+/// `readyToUse`. A content whose snapshot is gone is deleted with its copy
+/// (deletionPolicy Delete).
+fn snapshots(store: &Store, root: &std::path::Path) {
+    let (Some(snaps), Some(contents), Some(classes)) = (
+        store.find("snapshot.storage.k8s.io", "v1", "volumesnapshots"),
+        store.find("snapshot.storage.k8s.io", "v1", "volumesnapshotcontents"),
+        store.find("snapshot.storage.k8s.io", "v1", "volumesnapshotclasses"),
+    ) else {
+        return;
+    };
+    let pvcs = rt(store, "", "v1", "persistentvolumeclaims");
+    let classes = all_of(store, &classes);
+    let all = all_of(store, &snaps);
+    for snap in &all {
+        if snap["status"]["readyToUse"] == true || being_deleted(snap) {
+            continue;
+        }
+        let ns = ns_of(snap).unwrap_or_default();
+        let class = snap["spec"]["volumeSnapshotClassName"]
+            .as_str()
+            .map(str::to_string)
+            .or_else(|| {
+                classes
+                    .iter()
+                    .find(|c| c["driver"] == "kubesim.io/hostpath")
+                    .map(|c| name_of(c).to_string())
+            });
+        let Some(class) = class.filter(|c| {
+            classes
+                .iter()
+                .any(|k| name_of(k) == c && k["driver"] == "kubesim.io/hostpath")
+        }) else {
+            continue; // another driver's snapshot: not ours to take
+        };
+        let Some(claim) = snap["spec"]["source"]["persistentVolumeClaimName"].as_str() else {
+            continue;
+        };
+        let Some(pv) = store
+            .get(&pvcs, Some(ns), claim)
+            .ok()
+            .and_then(|c| c["spec"]["volumeName"].as_str().map(str::to_string))
+        else {
+            continue; // waits for its claim to bind
+        };
+        let content_name = format!("snapcontent-{}", uid_of(snap));
+        let copy = snapshot_dir(root, &content_name);
+        if !copy.exists() && copy_tree(&volume_dir(root, &pv), &copy).is_err() {
+            let _ = std::fs::remove_dir_all(&copy);
+            continue;
+        }
+        let size = store
+            .get(&pvcs, Some(ns), claim)
+            .ok()
+            .map(|c| c["status"]["capacity"]["storage"].clone())
+            .unwrap_or(json!("0"));
+        let at = now();
+        if store.get(&contents, None, &content_name).is_err() {
+            let _ = store.create(
+                &contents,
+                None,
+                json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotContent",
+                       "metadata": {"name": content_name},
+                       "spec": {"driver": "kubesim.io/hostpath", "deletionPolicy": "Delete",
+                                "volumeSnapshotClassName": class,
+                                "source": {"volumeHandle": pv},
+                                "volumeSnapshotRef": {"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+                                                      "namespace": ns, "name": name_of(snap), "uid": uid_of(snap)}}}),
+                false,
+            );
+        }
+        if let Ok(content) = store.get(&contents, None, &content_name) {
+            set_status(
+                store,
+                &contents,
+                &content,
+                json!({"snapshotHandle": content_name, "readyToUse": true, "restoreSize": 0,
+                       "creationTime": chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()}),
+            );
+        }
+        set_status(
+            store,
+            &snaps,
+            snap,
+            json!({"boundVolumeSnapshotContentName": content_name, "readyToUse": true,
+                   "creationTime": at, "restoreSize": size}),
+        );
+    }
+    // Contents whose snapshot is gone go, with their copies.
+    let live: HashSet<&str> = all.iter().map(uid_of).collect();
+    for content in all_of(store, &contents) {
+        let Some(uid) = content["spec"]["volumeSnapshotRef"]["uid"].as_str() else {
+            continue;
+        };
+        if !live.contains(uid) && content["spec"]["deletionPolicy"] == "Delete" {
+            let name = name_of(&content).to_string();
+            if store
+                .delete(&contents, None, &name, &DeleteOptions::default())
+                .is_ok()
+            {
+                let _ = std::fs::remove_dir_all(snapshot_dir(root, &name));
+            }
         }
     }
 }

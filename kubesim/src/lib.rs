@@ -113,6 +113,10 @@ impl Kubesim {
             && path.exists()
         {
             seed::load_saved(&store, path)?;
+        } else if options.controllers.volume_data.is_some() {
+            // Real volume data comes with the CSI snapshot API, as a cluster
+            // with external-snapshotter installed has it.
+            seed::apply(&store, seed::parse(seed::SNAPSHOTS)?)?;
         }
         Self::start_with_store(options, store).await
     }

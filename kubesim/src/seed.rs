@@ -15,6 +15,10 @@ const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 /// custom resources, RBAC, and one crash-looping deployment.
 pub const DEMO: &str = include_str!("../seeds/demo.yaml");
 
+/// The CSI snapshot API's CRDs and kubesim's VolumeSnapshotClass, installed
+/// with real volume data (`Controllers::volume_data`).
+pub const SNAPSHOTS: &str = include_str!("../seeds/snapshots.yaml");
+
 /// Parses multi-document YAML (or JSON) into objects, skipping empty documents.
 pub fn parse(text: &str) -> anyhow::Result<Vec<Value>> {
     let docs: Vec<Value> = serde_saphyr::from_multiple(text).context("parsing YAML")?;

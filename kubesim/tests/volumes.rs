@@ -91,6 +91,71 @@ async fn claims_get_real_directories_that_nodes_mount_for_their_pods() {
         b"written through the pod's mount"
     );
 
+    // A VolumeSnapshot is a copy taken now: later writes do not change it,
+    // and a claim made from it starts with it.
+    let snapshots: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "default",
+        &kube::discovery::ApiResource {
+            group: "snapshot.storage.k8s.io".into(),
+            version: "v1".into(),
+            api_version: "snapshot.storage.k8s.io/v1".into(),
+            kind: "VolumeSnapshot".into(),
+            plural: "volumesnapshots".into(),
+        },
+    );
+    snapshots
+        .create(
+            &pp,
+            &serde_json::from_value(json!({"apiVersion": "snapshot.storage.k8s.io/v1",
+            "kind": "VolumeSnapshot", "metadata": {"name": "notes-1"},
+            "spec": {"volumeSnapshotClassName": "kubesim-hostpath",
+                     "source": {"persistentVolumeClaimName": "notes"}}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let content = until("the snapshot to be ready", async || {
+        let snap = snapshots.get("notes-1").await.ok()?;
+        (snap.data["status"]["readyToUse"] == true).then(|| {
+            snap.data["status"]["boundVolumeSnapshotContentName"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+    })
+    .await;
+    std::fs::write(dir.join("note.txt"), b"changed after the snapshot").unwrap();
+    let copy = kubesim::controllers::snapshot_dir(data.path(), &content);
+    assert_eq!(
+        std::fs::read(copy.join("note.txt")).unwrap(),
+        b"written through the pod's mount"
+    );
+    claims
+        .create(&pp, &serde_json::from_value(json!({"metadata": {"name": "notes-restored"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}},
+                     "dataSource": {"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": "notes-1"}}})).unwrap())
+        .await
+        .unwrap();
+    let restored_pv = until("the restored claim to bind", async || {
+        claims.get("notes-restored").await.ok()?.spec?.volume_name
+    })
+    .await;
+    assert_ne!(restored_pv, pv);
+    assert_eq!(
+        std::fs::read(kubesim::controllers::volume_dir(data.path(), &restored_pv).join("note.txt"))
+            .unwrap(),
+        b"written through the pod's mount"
+    );
+    snapshots
+        .delete("notes-1", &DeleteParams::default())
+        .await
+        .unwrap();
+    until("the snapshot's copy to go", async || {
+        (!copy.exists()).then_some(())
+    })
+    .await;
+
     // The pod goes: its layout goes, the data stays with the claim.
     pods.delete("writer", &DeleteParams::default())
         .await
