@@ -110,7 +110,12 @@ impl Controllers {
                     // Let a burst of writes land before the next pass.
                     tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                _ = restarts.tick(), if self.kubelet => crash_loops(&store),
+                _ = restarts.tick(), if self.kubelet => {
+                    crash_loops(&store);
+                    if let Some(root) = &self.volume_data {
+                        append_writes(&store, root);
+                    }
+                }
             }
         }
     }
@@ -530,17 +535,31 @@ fn statefulsets(store: &Store) {
             spec["hostname"] = json!(pod_name);
             let mut labels = sts["spec"]["template"]["metadata"]["labels"].clone();
             labels["statefulset.kubernetes.io/pod-name"] = json!(pod_name);
+            let mut metadata =
+                json!({"name": pod_name, "labels": labels, "ownerReferences": [owner_ref(&sts)]});
+            // The template's annotations, as the StatefulSet controller copies them.
+            if let Some(a) = sts["spec"]["template"]["metadata"]["annotations"].as_object() {
+                metadata["annotations"] = json!(a);
+            }
             if store
                 .create(
                     &pods_rt,
                     Some(&ns),
-                    json!({"metadata": {"name": pod_name, "labels": labels, "ownerReferences": [owner_ref(&sts)]},
-                           "spec": spec}),
+                    json!({"metadata": metadata, "spec": spec}),
                     false,
                 )
                 .is_ok()
             {
-                record_event(store, &sts, "Normal", "SuccessfulCreate", &format!("create Pod {pod_name} in StatefulSet {} successful", name_of(&sts)));
+                record_event(
+                    store,
+                    &sts,
+                    "Normal",
+                    "SuccessfulCreate",
+                    &format!(
+                        "create Pod {pod_name} in StatefulSet {} successful",
+                        name_of(&sts)
+                    ),
+                );
             }
         }
         for extra in owned.iter().filter(|p| {
@@ -1101,6 +1120,49 @@ fn lay_out_volumes(store: &Store, root: &std::path::Path) {
             let uid = dir.file_name().to_string_lossy().to_string();
             if !live.contains(&(node_name.clone(), uid)) {
                 let _ = std::fs::remove_dir_all(dir.path());
+            }
+        }
+    }
+}
+
+/// The annotation that makes a running pod's "application" append a line
+/// to a file in each claim it mounts, every restart interval (the demo's
+/// database writes, so a drill shows data lost and data back).
+pub const APPEND_ANNOTATION: &str = "kubesim.io/append";
+
+fn append_writes(store: &Store, root: &std::path::Path) {
+    use std::io::Write;
+    let pods = all_of(store, &rt(store, "", "v1", "pods"));
+    let claims = all_of(store, &rt(store, "", "v1", "persistentvolumeclaims"));
+    for pod in pods.iter().filter(|p| p["status"]["phase"] == "Running") {
+        let Some(file) = pod["metadata"]["annotations"][APPEND_ANNOTATION].as_str() else {
+            continue;
+        };
+        // A file name in the volume, nothing that climbs out of it.
+        if file.is_empty() || file.contains('/') || file.contains("..") {
+            continue;
+        }
+        for volume in pod["spec"]["volumes"].as_array().into_iter().flatten() {
+            let Some(claim) = volume["persistentVolumeClaim"]["claimName"].as_str() else {
+                continue;
+            };
+            let Some(pv) = claims
+                .iter()
+                .find(|c| ns_of(c) == ns_of(pod) && name_of(c) == claim)
+                .and_then(|c| c["spec"]["volumeName"].as_str())
+            else {
+                continue;
+            };
+            let dir = volume_dir(root, pv);
+            if !dir.is_dir() {
+                continue;
+            }
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join(file))
+            {
+                let _ = writeln!(f, "{} {} wrote a row", now(), name_of(pod));
             }
         }
     }

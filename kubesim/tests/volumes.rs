@@ -28,6 +28,7 @@ async fn claims_get_real_directories_that_nodes_mount_for_their_pods() {
     let data = tempfile::tempdir().unwrap();
     let mut options = kubesim::Options::default();
     options.controllers.volume_data = Some(data.path().to_path_buf());
+    options.restart_interval = Duration::from_millis(100);
     let sim = kubesim::Kubesim::start(options).await.unwrap();
     kubesim::seed::apply(
         &sim.store,
@@ -53,9 +54,11 @@ async fn claims_get_real_directories_that_nodes_mount_for_their_pods() {
         .unwrap();
     pods.create(
         &pp,
-        &serde_json::from_value(json!({"metadata": {"name": "writer"},
+        &serde_json::from_value(
+            json!({"metadata": {"name": "writer", "annotations": {"kubesim.io/append": "rows.log"}},
         "spec": {"containers": [{"name": "w", "image": "busybox"}],
-                 "volumes": [{"name": "notes", "persistentVolumeClaim": {"claimName": "notes"}}]}}))
+                 "volumes": [{"name": "notes", "persistentVolumeClaim": {"claimName": "notes"}}]}}),
+        )
         .unwrap(),
     )
     .await
@@ -85,6 +88,32 @@ async fn claims_get_real_directories_that_nodes_mount_for_their_pods() {
         .join(&pv)
         .join("mount");
     until("the kubelet's mount", async || mount.exists().then_some(())).await;
+    // The annotated pods' "application" writes to its volumes, the demo's
+    // postgres replicas' (annotated in the StatefulSet's template) included.
+    until("the pod to write", async || {
+        std::fs::read_to_string(dir.join("rows.log"))
+            .ok()
+            .filter(|rows| rows.contains("writer wrote a row"))
+    })
+    .await;
+    let postgres: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), "data");
+    let db_volume = until("postgres-0's claim to bind", async || {
+        postgres
+            .get("data-postgres-0")
+            .await
+            .ok()?
+            .spec?
+            .volume_name
+    })
+    .await;
+    until("postgres-0 to write", async || {
+        std::fs::read_to_string(
+            kubesim::controllers::volume_dir(data.path(), &db_volume).join("rows.log"),
+        )
+        .ok()
+        .filter(|rows| rows.contains("postgres-0 wrote a row"))
+    })
+    .await;
     std::fs::write(mount.join("note.txt"), b"written through the pod's mount").unwrap();
     assert_eq!(
         std::fs::read(dir.join("note.txt")).unwrap(),

@@ -43,6 +43,11 @@ pub async fn run(config: &Config) -> Result<(), DemoError> {
     let resumed = persist.exists();
     let sim = kubesim::Kubesim::start(kubesim::Options {
         persist: Some(persist),
+        // Volumes hold real files (the postgres replicas write to theirs).
+        controllers: kubesim::Controllers {
+            volume_data: Some(config.data_dir.join("demo-volumes")),
+            ..kubesim::Controllers::all()
+        },
         ..Default::default()
     })
     .await
