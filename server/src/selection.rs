@@ -93,6 +93,15 @@ pub fn included(name: &str, included: &[String], excluded: &[String]) -> bool {
     (included.is_empty() || included.iter().any(matches)) && !excluded.iter().any(matches)
 }
 
+/// The names of an include list when it names them exactly (no globs, not
+/// empty, which means all): `None` otherwise.
+pub fn exact_names(included: &[String]) -> Option<Vec<String>> {
+    if included.is_empty() || included.iter().any(|g| g.contains(['*', '?'])) {
+        return None;
+    }
+    Some(included.to_vec())
+}
+
 /// A DNS-1123 label: what namespaces, backups and restores are named.
 pub fn dns_label(s: &str) -> bool {
     !s.is_empty()

@@ -31,13 +31,9 @@ fn demo_kubeconfig(dir: &Path) -> std::path::PathBuf {
 
 /// An HTTP client signed in with the token of the demo's kubeconfig.
 fn signed_in(dir: &Path) -> reqwest::Client {
-    // kubesim writes kubeconfigs as JSON (which is YAML).
-    let kubeconfig: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(demo_kubeconfig(dir)).unwrap()).unwrap();
-    let token = kubeconfig["users"][0]["user"]["token"]
-        .as_str()
-        .expect("the demo kubeconfig has a token")
-        .to_string();
+    let kubeconfig = kube::config::Kubeconfig::read_from(demo_kubeconfig(dir)).unwrap();
+    let token =
+        lifeboat::cluster::kubeconfig_token(&kubeconfig).expect("the demo kubeconfig has a token");
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(
         reqwest::header::AUTHORIZATION,

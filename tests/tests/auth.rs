@@ -156,7 +156,7 @@ async fn post(http: &reqwest::Client, url: &str, body: Value) -> (StatusCode, Va
 async fn wait_finished(http: &reqwest::Client, url: &str) -> Value {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let v: Value = http.get(url).send().await.unwrap().json().await.unwrap();
+        let v: Value = get_json(http, url).await;
         if !matches!(v["phase"].as_str(), Some("New" | "InProgress")) {
             return v;
         }
@@ -240,14 +240,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: ops}]
     let listed = |http: reqwest::Client| {
         let backups = backups.clone();
         async move {
-            let v: Value = http
-                .get(&backups)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let v: Value = get_json(&http, &backups).await;
             let mut names: Vec<String> = v["items"]
                 .as_array()
                 .unwrap()
@@ -262,51 +255,28 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: ops}]
     assert_eq!(listed(admin.clone()).await, ["data-1", "shop-1"]);
     assert_eq!(listed(operator.clone()).await, ["data-1", "shop-1"]);
     assert!(listed(nobody.clone()).await.is_empty());
-    let status = |r: reqwest::Response| r.status();
     assert_eq!(
-        status(owner.get(format!("{backups}/data-1")).send().await.unwrap()),
+        status_of(&owner, &format!("{backups}/data-1")).await,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        status(
-            owner
-                .get(format!("{backups}/data-1/contents"))
-                .send()
-                .await
-                .unwrap()
-        ),
+        status_of(&owner, &format!("{backups}/data-1/contents")).await,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        status(
-            owner
-                .get(format!("{backups}/data-1/download"))
-                .send()
-                .await
-                .unwrap()
-        ),
+        status_of(&owner, &format!("{backups}/data-1/download")).await,
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        status(
-            owner
-                .get(format!("{backups}/shop-1/download"))
-                .send()
-                .await
-                .unwrap()
-        ),
+        status_of(&owner, &format!("{backups}/shop-1/download")).await,
         StatusCode::OK
     );
-    assert_eq!(
-        status(
-            owner
-                .delete(format!("{backups}/data-1"))
-                .send()
-                .await
-                .unwrap()
-        ),
-        StatusCode::FORBIDDEN
-    );
+    let refused = owner
+        .delete(format!("{backups}/data-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
 
     // Restores: into shop yes, into another namespace (mapping) no.
     let restores = format!("{url}/api/v1/restores");
@@ -343,14 +313,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: ops}]
     );
 
     // Health shows the owner what kubectl would: shop's pods, not data's nor the nodes.
-    let summary: Value = owner
-        .get(format!("{url}/api/v1/cluster/summary"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let summary: Value = get_json(&owner, &format!("{url}/api/v1/cluster/summary")).await;
     let names = |list: &Value| -> Vec<String> {
         list.as_array()
             .unwrap()
@@ -361,23 +324,9 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: ops}]
     assert_eq!(names(&summary["namespaces"]), ["shop"], "{summary}");
     assert_eq!(summary["nodes"]["total"], 0, "{summary}");
     assert!(!summary.to_string().contains("postgres"), "{summary}");
-    let listed: Value = owner
-        .get(format!("{url}/api/v1/namespaces"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: Value = get_json(&owner, &format!("{url}/api/v1/namespaces")).await;
     assert_eq!(names(&listed["items"]), ["shop"]);
-    let everything: Value = admin
-        .get(format!("{url}/api/v1/cluster/summary"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let everything: Value = get_json(&admin, &format!("{url}/api/v1/cluster/summary")).await;
     assert!(names(&everything["namespaces"]).contains(&"data".to_string()));
     for path in ["/api/v1/namespaces/data", "/api/v1/nodes"] {
         assert_eq!(
@@ -478,14 +427,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: ops}]
     wait_finished(&admin, &format!("{backups}/all-1")).await;
 
     // The activity log names who did it and how they signed in.
-    let activity: Value = admin
-        .get(format!("{url}/api/v1/activity?limit=1000"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let activity: Value = get_json(&admin, &format!("{url}/api/v1/activity?limit=1000")).await;
     let actor_of = |subject: &str, kind: &str| {
         activity["items"]
             .as_array()
@@ -510,6 +452,10 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: ops}]
 
 async fn status_of(http: &reqwest::Client, url: &str) -> StatusCode {
     http.get(url).send().await.unwrap().status()
+}
+
+async fn get_json(http: &reqwest::Client, url: &str) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -613,14 +559,7 @@ async fn bad_tokens_are_refused_and_browser_writes_need_the_csrf_token() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let me: Value = browser
-        .get(format!("{url}/api/v1/session"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me: Value = get_json(&browser, &format!("{url}/api/v1/session")).await;
     assert_eq!(me["username"], "kubernetes-admin", "{me}");
     let csrf = me["csrfToken"].as_str().unwrap().to_string();
     // A write without the CSRF token (what a cross-site form sends) is refused.
@@ -866,28 +805,17 @@ async fn pages_carry_a_strict_policy_refusals_are_audited_and_bodies_are_bounded
         status_of(&reqwest::Client::new(), &format!("{url}/api/v1/schedules")).await,
         StatusCode::UNAUTHORIZED
     );
-    let log: Value = admin
-        .get(format!(
-            "{url}/api/v1/activity?actor=system:serviceaccount:data:app"
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log: Value = get_json(
+        &admin,
+        &format!("{url}/api/v1/activity?actor=system:serviceaccount:data:app"),
+    )
+    .await;
     let entries = log["items"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{log}");
     assert_eq!(entries[0]["kind"], "auth.forbidden");
     assert_eq!(entries[0]["subject"], "route//api/v1/schedules");
-    let anonymous: Value = admin
-        .get(format!("{url}/api/v1/activity?actor=anonymous"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let anonymous: Value =
+        get_json(&admin, &format!("{url}/api/v1/activity?actor=anonymous")).await;
     assert!(
         anonymous["items"]
             .as_array()

@@ -135,15 +135,7 @@ impl BackupSpec {
     /// The namespaces named without globs, when there are only those: then
     /// listing per namespace is cheaper than listing the whole cluster.
     pub fn exact_namespaces(&self) -> Option<Vec<String>> {
-        if self.included_namespaces.is_empty()
-            || self
-                .included_namespaces
-                .iter()
-                .any(|g| g.contains(['*', '?']))
-        {
-            return None;
-        }
-        Some(self.included_namespaces.clone())
+        selection::exact_names(&self.included_namespaces)
     }
 }
 

@@ -89,15 +89,9 @@ impl RestoreSpec {
     /// (`backup_namespaces`), after mapping; `None` when it reaches
     /// cluster-wide.
     pub fn target_namespaces(&self, backup_namespaces: Option<Vec<String>>) -> Option<Vec<String>> {
-        let exact = !self.included_namespaces.is_empty()
-            && !self
-                .included_namespaces
-                .iter()
-                .any(|g| g.contains(['*', '?']));
-        let sources = if exact {
-            self.included_namespaces.clone()
-        } else {
-            backup_namespaces?
+        let sources = match selection::exact_names(&self.included_namespaces) {
+            Some(named) => named,
+            None => backup_namespaces?,
         };
         let mut targets: Vec<String> = sources
             .iter()
