@@ -70,6 +70,10 @@ async fn main() {
         .await
         .expect("catalog");
     let ctx = BackupContext {
+        location: "default".into(),
+        volumes: Arc::new(lifeboat::volumes::dispatch::Dispatcher {
+            catalog: catalog.clone(),
+        }),
         catalog: catalog.clone(),
         work: Work {
             store: store.clone(),

@@ -37,6 +37,10 @@ async fn main() {
         ..Default::default()
     };
     let ctx = BackupContext {
+        location: "default".into(),
+        volumes: Arc::new(lifeboat::volumes::dispatch::Dispatcher {
+            catalog: catalog.clone(),
+        }),
         catalog: catalog.clone(),
         work: Work {
             store: store.clone(),

@@ -8,7 +8,7 @@
 //! peeks at `exp` sees what it would on a real cluster; kubesim checks them
 //! by lookup, not by signature.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
 
 use base64::Engine;
@@ -18,6 +18,9 @@ use serde_json::{Value, json};
 use crate::error::ApiError;
 use crate::rbac::{self, User};
 use crate::store::Store;
+
+/// The prefix of the `user.extra` keys a ServiceAccount token carries.
+pub const EXTRA_PREFIX: &str = "authentication.kubernetes.io/";
 
 /// The API server's own audience (`--api-audiences`, by default the issuer).
 pub const API_AUDIENCE: &str = "https://kubernetes.default.svc.cluster.local";
@@ -42,6 +45,9 @@ pub struct Credential {
     pub expires: Option<DateTime<Utc>>,
     /// Objects that must still exist with these uids.
     pub bound: Vec<Bound>,
+    /// What a TokenReview reports as `user.extra`: for a pod-bound token,
+    /// the pod and (Kubernetes 1.30+) its node, as kube-apiserver does.
+    pub extra: BTreeMap<String, Vec<String>>,
 }
 
 impl Credential {
@@ -52,6 +58,7 @@ impl Credential {
             audiences: None,
             expires: None,
             bound: Vec::new(),
+            extra: BTreeMap::new(),
         }
     }
 }
@@ -257,6 +264,8 @@ pub fn token_request(
         uid: sa_uid.clone(),
     }];
     let mut bound_claim = Value::Null;
+    let mut node_claim = Value::Null;
+    let mut extra: BTreeMap<String, Vec<String>> = BTreeMap::new();
     if let Some(reference) = spec["boundObjectRef"].as_object() {
         let kind = reference.get("kind").and_then(Value::as_str).unwrap_or("");
         let resource = match kind {
@@ -290,6 +299,27 @@ pub fn token_request(
             ));
         }
         bound_claim = json!({"name": object_name, "uid": uid});
+        if resource == "pods" {
+            extra.insert(
+                format!("{EXTRA_PREFIX}pod-name"),
+                vec![object_name.to_string()],
+            );
+            extra.insert(format!("{EXTRA_PREFIX}pod-uid"), vec![uid.to_string()]);
+            // The node the pod runs on when the token is issued.
+            if let Some(node) = object["spec"]["nodeName"]
+                .as_str()
+                .filter(|n| !n.is_empty())
+            {
+                let node_uid = store
+                    .find("", "v1", "nodes")
+                    .and_then(|rt| store.get(&rt, None, node).ok())
+                    .and_then(|n| n["metadata"]["uid"].as_str().map(str::to_string))
+                    .unwrap_or_default();
+                node_claim = json!({"name": node, "uid": node_uid});
+                extra.insert(format!("{EXTRA_PREFIX}node-name"), vec![node.to_string()]);
+                extra.insert(format!("{EXTRA_PREFIX}node-uid"), vec![node_uid]);
+            }
+        }
         bound.push(Bound {
             resource: resource.into(),
             namespace: namespace.into(),
@@ -309,6 +339,9 @@ pub fn token_request(
         };
         kubernetes[key] = bound_claim;
     }
+    if !node_claim.is_null() {
+        kubernetes["node"] = node_claim;
+    }
     let user = User {
         uid: sa_uid,
         ..User::service_account(namespace, name)
@@ -325,6 +358,7 @@ pub fn token_request(
             audiences: Some(audiences.clone()),
             expires: Some(expires),
             bound,
+            extra,
         },
     );
     let mut answer = json!({
@@ -369,11 +403,19 @@ pub fn token_review(
         })
         .unwrap_or_default();
     let status = match authenticate(store, identities, admin_token, token, &audiences) {
-        Ok((user, audiences)) => json!({
-            "authenticated": true,
-            "user": {"username": user.name, "uid": user.uid, "groups": user.groups},
-            "audiences": audiences,
-        }),
+        Ok((user, audiences)) => {
+            let mut answer = json!({
+                "authenticated": true,
+                "user": {"username": user.name, "uid": user.uid, "groups": user.groups},
+                "audiences": audiences,
+            });
+            if let Some(credential) = identities.get(token)
+                && !credential.extra.is_empty()
+            {
+                answer["user"]["extra"] = json!(credential.extra);
+            }
+            answer
+        }
         Err(error) => json!({"user": {}, "error": error}),
     };
     let mut review = body.clone();

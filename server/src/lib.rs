@@ -19,6 +19,7 @@ pub mod selection;
 pub mod serve;
 pub mod storage;
 pub mod tls;
+pub mod volumes;
 
 /// The version printed by `lifeboat version` and recorded in every backup manifest.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

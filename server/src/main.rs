@@ -80,11 +80,33 @@ enum Command {
         #[command(subcommand)]
         command: Box<cli::location::LocationCommand>,
     },
+    /// Run the node agent (one per node, a DaemonSet): it backs up and
+    /// restores the volume data of the pods on its node, for the server at --server.
+    Agent(AgentFlags),
     /// Inspect the configuration.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+}
+
+#[derive(clap::Args, Debug)]
+struct AgentFlags {
+    /// The node this agent serves (the DaemonSet sets it from spec.nodeName).
+    #[arg(long, env = "NODE_NAME")]
+    node: String,
+    /// The kubelet's root directory as mounted into the agent.
+    #[arg(long, default_value = "/var/lib/kubelet")]
+    kubelet_root: PathBuf,
+    /// The agent's token, re-read as it rotates (ignored when --token is given).
+    #[arg(
+        long,
+        default_value = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    )]
+    token_file: PathBuf,
+    /// A PEM CA bundle that signs the server's certificate (for https://).
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -96,6 +118,7 @@ enum ConfigCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let server = cli.server;
+    let token = cli.token.clone();
     cli::set_token(cli.token);
     match cli.command {
         Command::Version => {
@@ -115,6 +138,7 @@ fn main() -> ExitCode {
         Command::Restore { command } => run_client(cli::restore::run_restore(&server, *command)),
         Command::Schedule { command } => run_client(cli::schedule::run_schedule(&server, *command)),
         Command::Location { command } => run_client(cli::location::run_location(&server, *command)),
+        Command::Agent(flags) => run_agent(server, token, flags),
         Command::Serve(flags) => match load_config(&flags) {
             Ok(config) => run_serve(&config, false),
             Err(code) => code,
@@ -166,6 +190,65 @@ fn run_client(work: impl std::future::Future<Output = anyhow::Result<()>>) -> Ex
             ExitCode::FAILURE
         }
     }
+}
+
+fn run_agent(server: String, token: Option<String>, flags: AgentFlags) -> ExitCode {
+    init_logging(&Config::default());
+    lifeboat::install_crypto_provider();
+    let mut http = reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(10));
+    if let Some(path) = &flags.ca_file {
+        let certificate = std::fs::read(path)
+            .map_err(|e| e.to_string())
+            .and_then(|pem| reqwest::Certificate::from_pem(&pem).map_err(|e| e.to_string()));
+        match certificate {
+            Ok(certificate) => http = http.add_root_certificate(certificate),
+            Err(e) => {
+                eprintln!("error: cannot read the CA bundle {}: {e}", path.display());
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let http = match http.build() {
+        Ok(http) => http,
+        Err(e) => {
+            eprintln!("error: cannot build the HTTP client: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let token = match token {
+        Some(token) => lifeboat::volumes::remote::TokenSource::Fixed(token),
+        None => lifeboat::volumes::remote::TokenSource::File(flags.token_file.clone()),
+    };
+    if let Err(e) = token.token() {
+        eprintln!(
+            "error: cannot read the agent's token ({e}); give --token, or --token-file with the \
+             pod's projected ServiceAccount token"
+        );
+        return ExitCode::from(2);
+    }
+    let agent = lifeboat::volumes::agent::Agent {
+        client: lifeboat::volumes::remote::AgentClient {
+            http,
+            server: server.trim_end_matches('/').to_string(),
+            token,
+        },
+        node: flags.node,
+        kubelet_root: flags.kubelet_root,
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        tokio::select! {
+            () = agent.run() => {}
+            _ = tokio::signal::ctrl_c() => tracing::info!("agent stopping"),
+        }
+    });
+    ExitCode::SUCCESS
 }
 
 fn init_logging(config: &Config) {

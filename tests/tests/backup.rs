@@ -122,7 +122,7 @@ async fn a_full_backup_takes_every_kind_and_reads_with_tar_and_zstd() {
         );
     }
     assert_eq!(m.items, m.resources.values().sum::<u64>());
-    assert_eq!(m.format_version, 1);
+    assert_eq!(m.format_version, 2);
     assert!(m.cluster.server_version.starts_with("v1."));
     assert!(
         !m.cluster.id.is_empty(),

@@ -22,7 +22,10 @@ use crate::storage::StorageError;
 pub use reader::{Entry, EntryName, read_log, read_manifest, read_resources, verify_resources};
 pub use writer::{ArchiveWriter, WriteError, compress};
 
-pub const FORMAT_VERSION: u32 = 1;
+/// The format this Lifeboat writes: 2 adds `volumes` to the manifest.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format it still reads (and restores).
+pub const OLDEST_FORMAT_VERSION: u32 = 1;
 pub const RESOURCES_FILE: &str = "resources.tar.zst";
 pub const LOG_FILE: &str = "log.jsonl.zst";
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -57,7 +60,7 @@ pub enum ArchiveError {
     #[error("{file}: larger than the {limit}-byte limit; refusing it")]
     TooLarge { file: String, limit: u64 },
     #[error(
-        "{file}: format version {found} is not supported by this Lifeboat (it reads version {FORMAT_VERSION})"
+        "{file}: format version {found} is not supported by this Lifeboat (it reads versions {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION})"
     )]
     Unsupported { file: &'static str, found: u32 },
 }
@@ -161,6 +164,9 @@ pub struct Manifest {
     pub errors: Vec<String>,
     /// Schedule that made it, if any.
     pub schedule: Option<String>,
+    /// The PVCs' data (format 2; absent from format 1, which held none).
+    #[serde(default)]
+    pub volumes: Vec<crate::volumes::VolumeEntry>,
 }
 
 #[cfg(test)]

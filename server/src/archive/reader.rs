@@ -20,7 +20,7 @@ use tokio::io::AsyncReadExt;
 use super::{
     ArchiveError, FORMAT_VERSION, FileInfo, LOG_FILE, MANIFEST_FILE, MAX_ENTRY_BYTES,
     MAX_LOG_BYTES, MAX_MANIFEST_BYTES, MAX_UNCOMPRESSED_BYTES, MAX_WINDOW_LOG, Manifest,
-    RESOURCES_FILE, key, parse_entry_path,
+    OLDEST_FORMAT_VERSION, RESOURCES_FILE, key, parse_entry_path,
 };
 use crate::storage::{ObjectStore, StorageError};
 
@@ -278,7 +278,7 @@ pub async fn read_manifest(
     })?;
     let manifest: Manifest = serde_json::from_slice(&bytes)
         .map_err(|e| ArchiveError::damaged(MANIFEST_FILE, format!("not a valid manifest: {e}")))?;
-    if manifest.format_version != FORMAT_VERSION {
+    if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&manifest.format_version) {
         return Err(ArchiveError::Unsupported {
             file: MANIFEST_FILE,
             found: manifest.format_version,

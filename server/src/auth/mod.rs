@@ -72,6 +72,10 @@ pub struct Principal {
     pub uid: String,
     pub groups: Vec<String>,
     pub method: SignIn,
+    /// The node of the pod a ServiceAccount token is bound to, as the API
+    /// server's TokenReview names it: what a node agent may work on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 impl Principal {
@@ -82,6 +86,7 @@ impl Principal {
             uid: String::new(),
             groups: vec!["system:masters".into()],
             method: SignIn::Disabled,
+            node: None,
         }
     }
 

@@ -355,6 +355,7 @@ fn principal_from(s: &OidcSettings, claims: &Value) -> Result<Principal, OidcErr
         uid: claims["sub"].as_str().unwrap_or_default().to_string(),
         groups,
         method: SignIn::Oidc,
+        node: None,
     })
 }
 

@@ -91,6 +91,7 @@ impl Sessions {
                 uid: r.uid,
                 groups: serde_json::from_str(&r.groups_json).unwrap_or_default(),
                 method: SignIn::parse(&r.method).unwrap_or(SignIn::Session),
+                node: None,
             },
             csrf: r.csrf,
         }))

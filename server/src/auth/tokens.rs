@@ -17,7 +17,11 @@ use super::{AuthError, Principal, SignIn};
 /// Cached answers at most; past this the cache starts over.
 const CACHE_MAX: usize = 10_000;
 
-type Answer = Result<(String, String, Vec<String>), String>;
+/// (username, uid, groups, the node of a pod-bound ServiceAccount token), or why not.
+/// The TokenReview `user.extra` key that names a pod-bound token's node.
+pub const NODE_NAME_EXTRA: &str = "authentication.kubernetes.io/node-name";
+
+type Answer = Result<(String, String, Vec<String>, Option<String>), String>;
 
 pub struct TokenReviewer {
     client: kube::Client,
@@ -67,11 +71,12 @@ impl TokenReviewer {
             }
         };
         match answer {
-            Ok((username, uid, groups)) => Ok(Principal {
+            Ok((username, uid, groups, node)) => Ok(Principal {
                 username,
                 uid,
                 groups,
                 method,
+                node,
             }),
             Err(why) => Err(AuthError::Unauthenticated(why)),
         }
@@ -117,10 +122,19 @@ impl TokenReviewer {
                 "the API server accepted the token but named no user".into()
             ));
         };
+        // A pod-bound ServiceAccount token names its pod's node (Kubernetes 1.30+).
+        let node = user
+            .extra
+            .as_ref()
+            .and_then(|extra| extra.get(NODE_NAME_EXTRA))
+            .and_then(|values| values.first())
+            .filter(|n| !n.is_empty())
+            .cloned();
         Ok(Ok((
             username,
             user.uid.unwrap_or_default(),
             user.groups.unwrap_or_default(),
+            node,
         )))
     }
 }

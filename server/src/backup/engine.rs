@@ -51,7 +51,7 @@ impl Log {
         self.lines
             .push(json!({"time": now(), "level": "info", "message": message.into()}));
     }
-    fn warn(&mut self, message: impl Into<String>) {
+    pub fn warn(&mut self, message: impl Into<String>) {
         let message = message.into();
         tracing::warn!(%message, "backup warning");
         self.lines
@@ -224,6 +224,10 @@ pub fn outcome(log: &Log) -> (BackupPhase, Option<String>) {
 /// What a backup's listing produced.
 pub struct Captured {
     pub items: u64,
+    /// The claims and the pods that mount them, for the volume data.
+    pub volume_scan: super::volumes::VolumeScan,
+    /// The volumes taken (filled after the listing, before the manifest).
+    pub volumes: Vec<crate::volumes::VolumeEntry>,
     counts: BTreeMap<String, u64>,
     pub archive: archive::FileInfo,
     cluster: ClusterInfo,
@@ -270,6 +274,7 @@ pub async fn capture(
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut items = 0u64;
     let mut refs = References::default();
+    let mut volume_scan = super::volumes::VolumeScan::default();
     let selector = spec.label_selector.as_deref().filter(|s| !s.is_empty());
     let per_namespace = spec
         .exact_namespaces()
@@ -307,6 +312,7 @@ pub async fn capture(
                         .is_some_and(|ns| spec.includes_namespace(ns))
                 }) {
                     refs.note(&gr, obj);
+                    volume_scan.note(&gr, obj);
                     add(&mut batch, &gr, obj);
                 }
                 n += batch.len() as u64;
@@ -391,6 +397,8 @@ pub async fn capture(
     on_progress(items, archive_info.size);
     Ok(Captured {
         items,
+        volume_scan,
+        volumes: Vec::new(),
         counts,
         archive: archive_info,
         cluster,
@@ -450,6 +458,7 @@ pub async fn write_log_and_manifest(
         warnings: log.warnings.clone(),
         errors: log.errors.clone(),
         schedule: schedule.clone(),
+        volumes: captured.volumes,
     };
     let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| EngineError::Encode {
         file: archive::MANIFEST_FILE,

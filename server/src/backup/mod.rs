@@ -5,6 +5,7 @@
 pub mod engine;
 pub mod runner;
 pub mod spec;
+pub mod volumes;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
@@ -128,6 +129,10 @@ pub async fn start(
         )
         .await?;
     let ctx = BackupContext {
+        location: location.clone(),
+        volumes: std::sync::Arc::new(crate::volumes::dispatch::Dispatcher {
+            catalog: catalog.clone(),
+        }),
         catalog: catalog.clone(),
         work: Work {
             store,

@@ -11,13 +11,21 @@ use tokio::sync::watch;
 use super::BackupPhase;
 use super::engine::{self, Log, Work};
 use super::spec::BackupSpec;
+use super::volumes::{self, Planned};
 use crate::catalog::{Catalog, CatalogError};
+use crate::volumes::VolumeEntry;
+use crate::volumes::dispatch::VolumeWork;
+use crate::volumes::repo::{StoreBackend, VolumeRepo};
 
 /// What a backup run needs.
 #[derive(Clone)]
 pub struct BackupContext {
     pub catalog: Catalog,
     pub work: Work,
+    /// The location's name (its repository key is looked up by it).
+    pub location: String,
+    /// Who reads the volumes: the node agents, through the catalog's queue.
+    pub volumes: std::sync::Arc<dyn VolumeWork>,
 }
 
 /// How often, at most, a running backup writes its progress.
@@ -112,7 +120,9 @@ pub async fn run(
     let _ = writer.await;
 
     let (phase, reason, size) = match captured {
-        Ok(captured) => {
+        Ok(mut captured) => {
+            let planned = captured.volume_scan.plan();
+            captured.volumes = volume_data(&ctx, &name, &spec, planned, &mut log).await;
             let (phase, reason) = engine::outcome(&log);
             let size = captured.archive.size as i64;
             log.info(format!(
@@ -178,4 +188,133 @@ pub async fn run(
         )
         .await;
     Phase { phase, reason }
+}
+
+/// A new repository key: 160 random bits as hex, in groups of eight.
+pub fn generate_repository_key() -> String {
+    let bytes: [u8; 20] = rand::random();
+    hex::encode(bytes)
+        .as_bytes()
+        .chunks(8)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn skip_all(planned: Vec<Planned>, reason: &str) -> Vec<VolumeEntry> {
+    planned
+        .into_iter()
+        .map(|p| {
+            let mut entry = p.entry;
+            if entry.phase == "Pending" {
+                entry.phase = "Skipped".into();
+                entry.reason = Some(reason.to_string());
+            }
+            entry
+        })
+        .collect()
+}
+
+/// Takes the backup's volume data through the agents and logs each volume:
+/// a failed one is a warning (the backup ends PartiallyFailed), a skipped
+/// one says why.
+async fn volume_data(
+    ctx: &BackupContext,
+    name: &str,
+    spec: &BackupSpec,
+    planned: Vec<Planned>,
+    log: &mut Log,
+) -> Vec<VolumeEntry> {
+    let readable = planned.iter().any(|p| p.pod_uid.is_some());
+    let entries = if !readable {
+        planned.into_iter().map(|p| p.entry).collect()
+    } else if spec.volume_data == Some(false) {
+        skip_all(
+            planned,
+            "volume data is turned off for this backup (volumeData: false)",
+        )
+    } else if !ctx.volumes.agents_known().await {
+        skip_all(
+            planned,
+            "no node agent has ever connected to this Lifeboat; install the lifeboat-agent \
+             DaemonSet (docker/agent.yaml) to back up volume data",
+        )
+    } else {
+        match prepare_repository(ctx).await {
+            Ok(()) => {
+                let owner = name.to_string();
+                let last = std::sync::Mutex::new(None::<Instant>);
+                let on_bytes = move |done: u64, total: u64| {
+                    if let Ok(mut last) = last.lock()
+                        && last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY)
+                    {
+                        *last = Some(Instant::now());
+                        tracing::debug!(backup = %owner, done, total, "volume bytes");
+                    }
+                };
+                volumes::back_up(
+                    ctx.volumes.as_ref(),
+                    name,
+                    &ctx.location,
+                    planned,
+                    &on_bytes,
+                )
+                .await
+            }
+            Err(reason) => planned
+                .into_iter()
+                .map(|p| {
+                    let mut entry = p.entry;
+                    if entry.phase == "Pending" {
+                        entry.phase = "Failed".into();
+                        entry.reason = Some(reason.clone());
+                    }
+                    entry
+                })
+                .collect(),
+        }
+    };
+    for e in &entries {
+        let volume = format!("volume {}/{}", e.namespace, e.pvc);
+        match e.phase.as_str() {
+            "Completed" => log.info(format!(
+                "{volume}: {} files, {} bytes, {} bytes uploaded, snapshot {}",
+                e.files,
+                e.bytes,
+                e.bytes_uploaded,
+                e.snapshot.as_deref().unwrap_or("?")
+            )),
+            "Failed" => log.warn(format!(
+                "{volume} failed: {}",
+                e.reason.as_deref().unwrap_or("no reason given")
+            )),
+            _ => log.info(format!(
+                "{volume} skipped: {}",
+                e.reason.as_deref().unwrap_or_default()
+            )),
+        }
+    }
+    entries
+}
+
+/// The location's repository key (made on first use) and the repository
+/// itself (created on first use); an existing repository must open with the key.
+async fn prepare_repository(ctx: &BackupContext) -> Result<(), String> {
+    let key = ctx
+        .catalog
+        .ensure_repository_key(
+            &ctx.location,
+            &generate_repository_key(),
+            &crate::catalog::now(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let repo = VolumeRepo::new(
+        StoreBackend::new(ctx.work.store.clone(), tokio::runtime::Handle::current()),
+        &key,
+    );
+    tokio::task::spawn_blocking(move || repo.open_or_init().map(|_| ()))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
 }

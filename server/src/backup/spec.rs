@@ -35,6 +35,10 @@ pub struct BackupSpec {
     pub storage_location: Option<String>,
     /// How long to keep it: `72h`, `30d`, `90m`; default: forever.
     pub ttl: Option<String>,
+    /// Whether to back up what the selected PVCs hold (through the node
+    /// agents); default yes. `false` takes resource state only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub volume_data: Option<bool>,
 }
 
 /// Parses a TTL such as `90m`, `72h`, `30d`, `1h30m` into seconds.

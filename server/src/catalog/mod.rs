@@ -11,6 +11,7 @@ mod locations;
 mod restores;
 mod schedules;
 mod sessions;
+mod volumes;
 
 pub use activity::*;
 pub use backups::*;
@@ -18,6 +19,7 @@ pub use locations::*;
 pub use restores::*;
 pub use schedules::*;
 pub use sessions::*;
+pub use volumes::*;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -129,9 +129,11 @@ async fn backup_store(
     Ok((record, store))
 }
 
-/// A backup as the API shows it: the record with its spec parsed.
+/// `POST /api/v1/backups`: a name and a spec. Unknown fields are refused, so
+/// a misplaced filter (`includedNamespaces` outside `spec`) is an error, not
+/// a backup of everything.
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CreateRequest {
     name: String,
     #[serde(default)]

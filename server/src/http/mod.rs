@@ -2,6 +2,7 @@
 //! server-rendered UI. Handlers are thin: they call the catalog, storage or
 //! cluster and turn errors into JSON with a message that says what to do.
 
+pub mod agent;
 pub mod auth;
 mod backups;
 mod health;
@@ -116,6 +117,7 @@ fn api_routes() -> Router<AppState> {
         .merge(backups::routes())
         .merge(restores::routes())
         .merge(schedules::routes())
+        .merge(agent::routes())
 }
 
 /// Server-sent events from `poll` (still running?, payload) every half

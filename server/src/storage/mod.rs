@@ -143,9 +143,21 @@ pub async fn put_bytes(store: &dyn ObjectStore, key: &str, data: Vec<u8>) -> Res
 
 /// Convenience: reads a whole object into memory (for small objects such as manifests).
 pub async fn get_bytes(store: &dyn ObjectStore, key: &str) -> Result<Vec<u8>> {
-    let mut reader = store.get(key, None).await?;
+    read_capped(store, key, None, u64::MAX).await
+}
+
+/// Reads an object (or a range of it) into memory, refusing one larger than
+/// `cap` bytes after reading at most `cap + 1`.
+pub async fn read_capped(
+    store: &dyn ObjectStore,
+    key: &str,
+    range: Option<ByteRange>,
+    cap: u64,
+) -> Result<Vec<u8>> {
+    let reader = store.get(key, range).await?;
     let mut out = Vec::new();
     reader
+        .take(cap.saturating_add(1))
         .read_to_end(&mut out)
         .await
         .map_err(|source| StorageError::Io {
@@ -153,6 +165,12 @@ pub async fn get_bytes(store: &dyn ObjectStore, key: &str) -> Result<Vec<u8>> {
             path: key.to_string(),
             source,
         })?;
+    if out.len() as u64 > cap {
+        return Err(StorageError::Server {
+            operation: "GetObject",
+            message: format!("`{key}` is larger than {cap} bytes"),
+        });
+    }
     Ok(out)
 }
 

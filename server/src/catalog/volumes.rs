@@ -1,0 +1,281 @@
+//! Volume data: the node agents' task queue (`volume_tasks`), when each
+//! node's agent was last seen (`volume_agents`) and the repository keys
+//! (`repository_keys`).
+
+use sqlx::FromRow;
+
+use super::{Catalog, Result};
+
+#[derive(Clone, Debug, PartialEq, Eq, FromRow)]
+pub struct VolumeTaskRecord {
+    pub id: String,
+    pub kind: String,
+    pub owner: String,
+    pub location: String,
+    pub node: String,
+    pub spec: String,
+    pub state: String,
+    pub agent: Option<String>,
+    pub bytes_done: i64,
+    pub bytes_total: i64,
+    pub result: Option<String>,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+const TASK_COLUMNS: &str = "id, kind, owner, location, node, spec, state, agent, bytes_done, \
+                            bytes_total, result, error, created_at, updated_at";
+
+impl Catalog {
+    pub async fn insert_volume_task(&self, t: &VolumeTaskRecord) -> Result<()> {
+        sqlx::query(&format!(
+            "INSERT INTO volume_tasks ({TASK_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
+        ))
+        .bind(&t.id)
+        .bind(&t.kind)
+        .bind(&t.owner)
+        .bind(&t.location)
+        .bind(&t.node)
+        .bind(&t.spec)
+        .bind(&t.state)
+        .bind(&t.agent)
+        .bind(t.bytes_done)
+        .bind(t.bytes_total)
+        .bind(&t.result)
+        .bind(&t.error)
+        .bind(&t.created_at)
+        .bind(&t.updated_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub async fn volume_task(&self, id: &str) -> Result<Option<VolumeTaskRecord>> {
+        Ok(sqlx::query_as::<_, VolumeTaskRecord>(&format!(
+            "SELECT {TASK_COLUMNS} FROM volume_tasks WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    /// The tasks of one backup or restore, oldest first.
+    pub async fn volume_tasks_of(&self, owner: &str) -> Result<Vec<VolumeTaskRecord>> {
+        Ok(sqlx::query_as::<_, VolumeTaskRecord>(&format!(
+            "SELECT {TASK_COLUMNS} FROM volume_tasks WHERE owner = $1 ORDER BY created_at, id"
+        ))
+        .bind(owner)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Claims the oldest pending task of `node` for `agent`: the update only
+    /// succeeds while the task is still pending, so two agents (or two
+    /// replicas answering one) never both take it.
+    pub async fn claim_volume_task(
+        &self,
+        node: &str,
+        agent: &str,
+        now: &str,
+    ) -> Result<Option<VolumeTaskRecord>> {
+        let candidates: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM volume_tasks WHERE node = $1 AND state = 'pending' \
+             ORDER BY created_at, id LIMIT 5",
+        )
+        .bind(node)
+        .fetch_all(self.pool())
+        .await?;
+        for id in candidates {
+            let claimed = sqlx::query(
+                "UPDATE volume_tasks SET state = 'running', agent = $2, updated_at = $3 \
+                 WHERE id = $1 AND state = 'pending'",
+            )
+            .bind(&id)
+            .bind(agent)
+            .bind(now)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+            if claimed == 1 {
+                return self.volume_task(&id).await;
+            }
+        }
+        Ok(None)
+    }
+
+    /// Records progress of a running task; false when it is no longer
+    /// running (failed for silence, or its backup ended): the agent stops.
+    pub async fn volume_task_progress(
+        &self,
+        id: &str,
+        bytes_done: i64,
+        bytes_total: i64,
+        now: &str,
+    ) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE volume_tasks SET bytes_done = $2, bytes_total = $3, updated_at = $4 \
+             WHERE id = $1 AND state = 'running'",
+        )
+        .bind(id)
+        .bind(bytes_done)
+        .bind(bytes_total)
+        .bind(now)
+        .execute(self.pool())
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Ends a task: `done` with its result, or `failed` with the reason.
+    /// Only a task still pending or running ends; false otherwise.
+    pub async fn finish_volume_task(
+        &self,
+        id: &str,
+        state: &str,
+        result: Option<&str>,
+        error: Option<&str>,
+        now: &str,
+    ) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE volume_tasks SET state = $2, result = $3, error = $4, updated_at = $5 \
+             WHERE id = $1 AND state IN ('pending', 'running')",
+        )
+        .bind(id)
+        .bind(state)
+        .bind(result)
+        .bind(error)
+        .bind(now)
+        .execute(self.pool())
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Whether `node` runs a task for `location` now.
+    pub async fn agent_has_running_task(&self, node: &str, location: &str) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM volume_tasks WHERE node = $1 AND location = $2 AND state = 'running'",
+        )
+        .bind(node)
+        .bind(location)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n > 0)
+    }
+
+    pub async fn delete_volume_tasks_of(&self, owner: &str) -> Result<u64> {
+        Ok(sqlx::query("DELETE FROM volume_tasks WHERE owner = $1")
+            .bind(owner)
+            .execute(self.pool())
+            .await?
+            .rows_affected())
+    }
+
+    /// Notes that `node`'s agent asked for work.
+    pub async fn agent_seen(
+        &self,
+        node: &str,
+        agent: &str,
+        version: &str,
+        now: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO volume_agents (node, agent, version, seen_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (node) DO UPDATE SET agent = $2, version = $3, seen_at = $4",
+        )
+        .bind(node)
+        .bind(agent)
+        .bind(version)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Whether any agent ever asked for work.
+    pub async fn agents_known(&self) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM volume_agents")
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// When `node`'s agent last asked for work.
+    pub async fn agent_seen_at(&self, node: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT seen_at FROM volume_agents WHERE node = $1")
+                .bind(node)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
+    /// The volume repository key of a location.
+    pub async fn repository_key(&self, location: &str) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT password FROM repository_keys WHERE location = $1")
+                .bind(location)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
+    /// Stores a location's key unless it has one; returns the key it has.
+    pub async fn ensure_repository_key(
+        &self,
+        location: &str,
+        password: &str,
+        now: &str,
+    ) -> Result<String> {
+        sqlx::query(
+            "INSERT INTO repository_keys (location, password, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (location) DO NOTHING",
+        )
+        .bind(location)
+        .bind(password)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(self.repository_key(location).await?.unwrap_or_default())
+    }
+
+    /// Replaces a location's key (a key supplied for an imported bucket).
+    pub async fn set_repository_key(
+        &self,
+        location: &str,
+        password: &str,
+        now: &str,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO repository_keys (location, password, created_at, revealed_at) \
+             VALUES ($1, $2, $3, $3) \
+             ON CONFLICT (location) DO UPDATE SET password = $2, revealed_at = $3",
+        )
+        .bind(location)
+        .bind(password)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// The key, once: returns it and marks it revealed, or `None` when it was
+    /// shown before (or the location has none).
+    pub async fn reveal_repository_key(&self, location: &str, now: &str) -> Result<Option<String>> {
+        let marked = sqlx::query(
+            "UPDATE repository_keys SET revealed_at = $2 WHERE location = $1 AND revealed_at IS NULL",
+        )
+        .bind(location)
+        .bind(now)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        if marked == 1 {
+            self.repository_key(location).await
+        } else {
+            Ok(None)
+        }
+    }
+}

@@ -1,0 +1,451 @@
+//! The volume repository: restic's open repository format (through
+//! `rustic_core`), kept under `volumes/` of a storage location and reached
+//! through Lifeboat's own [`ObjectStore`] — the server's S3 client, or, for
+//! a node agent, the server's repository endpoint.
+//!
+//! Everything here is blocking (rustic_core is synchronous): call it from
+//! `spawn_blocking`. The backend turns each call into the store's async
+//! call on the runtime handle it was given.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use rustic_core::repofile::SnapshotFile;
+use rustic_core::{
+    BackupOptions, BytesList, CheckOptions, ConfigOptions, Credentials, ErrorKind, FileType, Id,
+    KeyOptions, LocalDestination, LsOptions, OpenStatus, PathList, Progress, ProgressBars,
+    ProgressType, PruneOptions, ReadBackend, Repository, RepositoryBackends, RepositoryOptions,
+    RestoreOptions, RusticError, RusticProgress, RusticResult, SnapshotOptions, WriteBackend,
+};
+use tokio::runtime::Handle;
+
+use crate::storage::{self, ByteRange, ByteReader, DynStore, StorageError};
+
+/// Where the repository lives inside a location.
+pub const PREFIX: &str = "volumes/";
+
+/// The largest repository file read into memory. restic's packs are far
+/// smaller (rustic grows them to at most a few hundred MiB); anything larger
+/// in the bucket is not a pack this format writes.
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    #[error(
+        "the volume repository of this location is encrypted with a different recovery key; \
+         nothing was changed. Supply the key shown when the location was created."
+    )]
+    WrongKey,
+    #[error(
+        "this location has no volume repository yet (no `volumes/config`); the first backup with \
+         volume data creates it"
+    )]
+    NotInitialized,
+    #[error("the volume repository failed: {0}")]
+    Repository(String),
+    #[error("the volume repository check found problems: {0}")]
+    CheckFailed(String),
+}
+
+impl From<Box<RusticError>> for RepoError {
+    fn from(err: Box<RusticError>) -> Self {
+        if err.is_incorrect_password() {
+            return RepoError::WrongKey;
+        }
+        RepoError::Repository(err.display_log())
+    }
+}
+
+pub type Result<T, E = RepoError> = std::result::Result<T, E>;
+
+/// rustic's backend over an [`ObjectStore`](crate::storage::ObjectStore).
+#[derive(Clone)]
+pub struct StoreBackend {
+    store: DynStore,
+    runtime: Handle,
+}
+
+impl std::fmt::Debug for StoreBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreBackend")
+            .field("store", &self.store.describe())
+            .finish()
+    }
+}
+
+impl StoreBackend {
+    pub fn new(store: DynStore, runtime: Handle) -> Self {
+        StoreBackend { store, runtime }
+    }
+
+    /// The object key of a repository file, in restic's layout (packs under
+    /// two hex digits of their id).
+    pub fn key(tpe: FileType, id: &Id) -> String {
+        let hex = id.to_hex();
+        match tpe {
+            FileType::Config => format!("{PREFIX}config"),
+            FileType::Pack => format!("{PREFIX}data/{}/{}", &hex[..2], hex.as_str()),
+            other => format!("{PREFIX}{}/{}", other.dirname(), hex.as_str()),
+        }
+    }
+
+    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    async fn read(&self, key: &str, range: Option<ByteRange>) -> Result<Bytes, StorageError> {
+        storage::read_capped(self.store.as_ref(), key, range, MAX_FILE_BYTES)
+            .await
+            .map(Bytes::from)
+    }
+}
+
+fn backend_error(err: StorageError, what: &str) -> Box<RusticError> {
+    RusticError::with_source(
+        ErrorKind::Backend,
+        "{what} failed in the storage location",
+        err,
+    )
+    .attach_context("what", what.to_string())
+}
+
+impl ReadBackend for StoreBackend {
+    fn location(&self) -> String {
+        format!("lifeboat:{}", self.store.describe())
+    }
+
+    fn list_with_size(&self, tpe: FileType) -> RusticResult<Vec<(Id, u32)>> {
+        if tpe == FileType::Config {
+            return match self.block_on(self.store.head(&format!("{PREFIX}config"))) {
+                Ok(meta) => Ok(vec![(Id::default(), size_u32(meta.size))]),
+                Err(StorageError::NotFound { .. }) => Ok(Vec::new()),
+                Err(err) => Err(backend_error(err, "listing the config")),
+            };
+        }
+        let prefix = format!("{PREFIX}{}/", tpe.dirname());
+        let objects = self
+            .block_on(storage::list_all(self.store.as_ref(), &prefix))
+            .map_err(|err| backend_error(err, "listing"))?;
+        Ok(objects
+            .into_iter()
+            .filter_map(|meta| {
+                let name = meta.key.rsplit('/').next()?;
+                // Anything that is not a 64-hex-digit name is not the repository's.
+                let id = name.parse::<Id>().ok()?;
+                Some((id, size_u32(meta.size)))
+            })
+            .collect())
+    }
+
+    fn read_full(&self, tpe: FileType, id: &Id) -> RusticResult<Bytes> {
+        let key = Self::key(tpe, id);
+        self.block_on(self.read(&key, None))
+            .map_err(|err| backend_error(err, "reading"))
+    }
+
+    fn read_partial(
+        &self,
+        tpe: FileType,
+        id: &Id,
+        _cacheable: bool,
+        offset: u32,
+        length: u32,
+    ) -> RusticResult<Bytes> {
+        let key = Self::key(tpe, id);
+        let range = ByteRange {
+            start: u64::from(offset),
+            end: Some(u64::from(offset) + u64::from(length)),
+        };
+        let bytes = self
+            .block_on(self.read(&key, Some(range)))
+            .map_err(|err| backend_error(err, "reading"))?;
+        if bytes.len() != length as usize {
+            return Err(RusticError::new(
+                ErrorKind::Backend,
+                "`{key}` is shorter than the index says: the repository is damaged",
+            )
+            .attach_context("key", key));
+        }
+        Ok(bytes)
+    }
+
+    fn warmup_path(&self, tpe: FileType, id: &Id) -> String {
+        Self::key(tpe, id)
+    }
+}
+
+impl WriteBackend for StoreBackend {
+    fn write_bytes(
+        &self,
+        tpe: FileType,
+        id: &Id,
+        _cacheable: bool,
+        content: BytesList,
+    ) -> RusticResult<()> {
+        let key = Self::key(tpe, id);
+        let chunks = content
+            .into_vec()
+            .into_iter()
+            .map(Ok::<Bytes, std::io::Error>);
+        let body: ByteReader = Box::pin(tokio_util::io::StreamReader::new(futures::stream::iter(
+            chunks,
+        )));
+        self.block_on(self.store.put(&key, body))
+            .map(|_| ())
+            .map_err(|err| backend_error(err, "writing"))
+    }
+
+    fn remove(&self, tpe: FileType, id: &Id, _cacheable: bool) -> RusticResult<()> {
+        let key = Self::key(tpe, id);
+        self.block_on(self.store.delete(&key))
+            .map_err(|err| backend_error(err, "removing"))
+    }
+}
+
+fn size_u32(size: u64) -> u32 {
+    u32::try_from(size).unwrap_or(u32::MAX)
+}
+
+/// Bytes processed so far, shared with whoever reports progress.
+#[derive(Clone, Debug, Default)]
+pub struct ByteCounter {
+    pub done: Arc<AtomicU64>,
+    pub total: Arc<AtomicU64>,
+}
+
+impl ByteCounter {
+    pub fn get(&self) -> (u64, u64) {
+        (
+            self.done.load(Ordering::Relaxed),
+            self.total.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[derive(Debug)]
+struct BytesProgress(ByteCounter);
+
+impl RusticProgress for BytesProgress {
+    fn is_hidden(&self) -> bool {
+        false
+    }
+    fn set_length(&self, len: u64) {
+        self.0.total.store(len, Ordering::Relaxed);
+    }
+    fn set_title(&self, _title: &str) {}
+    fn inc(&self, inc: u64) {
+        self.0.done.fetch_add(inc, Ordering::Relaxed);
+    }
+    fn finish(&self) {}
+}
+
+#[derive(Debug)]
+struct Bars(ByteCounter);
+
+impl ProgressBars for Bars {
+    fn progress(&self, progress_type: ProgressType, _prefix: &str) -> Progress {
+        match progress_type {
+            ProgressType::Bytes => Progress::new(BytesProgress(self.0.clone())),
+            _ => Progress::hidden(),
+        }
+    }
+}
+
+/// What one volume's backup stored.
+#[derive(Clone, Debug)]
+pub struct SnapshotInfo {
+    pub id: String,
+    pub files: u64,
+    pub bytes: u64,
+    /// Bytes of new data added to the repository (before packing).
+    pub bytes_added: u64,
+    /// Bytes written to storage for new data and trees (packed, compressed, encrypted).
+    pub bytes_uploaded: u64,
+}
+
+/// What one volume's restore wrote.
+#[derive(Clone, Debug)]
+pub struct RestoreInfo {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// An open repository handle: the backend, the password and a progress counter.
+pub struct VolumeRepo {
+    backend: StoreBackend,
+    password: String,
+    progress: ByteCounter,
+}
+
+impl VolumeRepo {
+    pub fn new(backend: StoreBackend, password: &str) -> Self {
+        VolumeRepo {
+            backend,
+            password: password.to_string(),
+            progress: ByteCounter::default(),
+        }
+    }
+
+    /// The counter that backups and restores through this handle advance.
+    pub fn progress(&self) -> ByteCounter {
+        self.progress.clone()
+    }
+
+    fn repository(&self) -> Result<Repository<()>> {
+        let mut opts = RepositoryOptions::default();
+        opts.no_cache = true;
+        let backends = RepositoryBackends::new(Arc::new(self.backend.clone()), None);
+        Ok(Repository::new_with_progress(
+            &opts,
+            &backends,
+            Bars(self.progress.clone()),
+        )?)
+    }
+
+    /// Whether the location has a repository (its `config` object).
+    pub fn exists(&self) -> Result<bool> {
+        Ok(self.repository()?.config_id()?.is_some())
+    }
+
+    /// Creates the repository; refused when one exists.
+    pub fn init(&self) -> Result<()> {
+        self.repository()?.init(
+            &Credentials::password(&self.password),
+            &KeyOptions::default(),
+            &ConfigOptions::default(),
+        )?;
+        Ok(())
+    }
+
+    /// Opens the repository, checking the key.
+    pub fn open(&self) -> Result<Repository<OpenStatus>> {
+        let repo = self.repository()?;
+        if repo.config_id()?.is_none() {
+            return Err(RepoError::NotInitialized);
+        }
+        Ok(repo.open(&Credentials::password(&self.password))?)
+    }
+
+    /// Opens the repository, creating it first when the location has none.
+    pub fn open_or_init(&self) -> Result<Repository<OpenStatus>> {
+        match self.open() {
+            Err(RepoError::NotInitialized) => {
+                self.init()?;
+                self.open()
+            }
+            other => other,
+        }
+    }
+
+    /// Backs up the tree at `source` as `as_path`, with `tags`. The previous
+    /// snapshot of the same `as_path` is the parent, so unchanged files are not read again.
+    pub fn backup(&self, source: &Path, as_path: &str, tags: &[String]) -> Result<SnapshotInfo> {
+        let repo = self.open()?.to_indexed_ids()?;
+        let mut snap_opts = SnapshotOptions::default();
+        snap_opts.host = Some("lifeboat".to_string());
+        for tag in tags {
+            snap_opts = snap_opts.add_tags(tag)?;
+        }
+        let snap = snap_opts.to_snapshot()?;
+        let mut opts = BackupOptions::default();
+        opts.as_path = Some(as_path.into());
+        // The same volume is read through a different pod path each time.
+        opts.parent_opts.ignore_inode = true;
+        opts.parent_opts.ignore_ctime = true;
+        let source_str = source.to_str().ok_or_else(|| {
+            RepoError::Repository(format!("the path {} is not UTF-8", source.display()))
+        })?;
+        let sources = PathList::from_string(source_str)?
+            .sanitize()
+            .map_err(|err| RepoError::Repository(err.to_string()))?;
+        let snap: SnapshotFile = repo.backup(&opts, &sources, snap)?;
+        let summary = snap.summary.clone().unwrap_or_default();
+        Ok(SnapshotInfo {
+            id: snap.id.to_hex().to_string(),
+            files: summary.total_files_processed,
+            bytes: summary.total_bytes_processed,
+            bytes_added: summary.data_added,
+            bytes_uploaded: summary.data_added_packed,
+        })
+    }
+
+    /// Restores snapshot `id` into the directory `dest`: modes, owners,
+    /// times, symlinks and sparse files as they were.
+    pub fn restore(&self, id: &str, dest: &Path) -> Result<RestoreInfo> {
+        let repo = self.open()?.to_indexed()?;
+        let snap = repo.get_snapshot_from_str(id, |_| true)?;
+        // The volume is stored under the snapshot's one path (`/<namespace>/<pvc>`).
+        let path = snap.paths.iter().next().cloned().unwrap_or_default();
+        let node = repo.node_from_snapshot_and_path(&snap, &path)?;
+        let dest_str = format!(
+            "{}/",
+            dest.to_str().ok_or_else(|| {
+                RepoError::Repository(format!("the path {} is not UTF-8", dest.display()))
+            })?
+        );
+        let destination = LocalDestination::new(&dest_str, true, !node.is_dir())?;
+        let mut opts = RestoreOptions::default();
+        // Holes stay holes. The option's type is not exported; it reads from its serde name.
+        opts.sparse = Some(
+            serde_json::from_value(serde_json::json!("ByContent"))
+                .map_err(|err| RepoError::Repository(err.to_string()))?,
+        );
+        let ls = repo.ls(&node, &LsOptions::default())?;
+        let plan = repo.prepare_restore(&opts, ls, &destination, false)?;
+        let bytes = plan.restore_size;
+        let files = plan.stats.files.restore;
+        self.progress.total.store(bytes, Ordering::Relaxed);
+        let ls = repo.ls(&node, &LsOptions::default())?;
+        repo.restore(plan, &opts, ls, &destination)?;
+        Ok(RestoreInfo { files, bytes })
+    }
+
+    /// Forgets snapshots (their data stays until [`prune`](Self::prune)).
+    pub fn forget(&self, ids: &[String]) -> Result<()> {
+        let repo = self.open()?;
+        let mut found = Vec::new();
+        for id in ids {
+            match repo.get_snapshot_from_str(id, |_| true) {
+                Ok(snap) => found.push(snap.id),
+                // Already forgotten: nothing to do.
+                Err(err) if err.display_log().contains("No suitable id found") => {}
+                Err(err) => return Err(err.into()),
+            }
+        }
+        repo.delete_snapshots(&found)?;
+        Ok(())
+    }
+
+    /// Removes data no snapshot references. `instant` deletes unused packs now
+    /// instead of after restic's grace period (only safe with no backup running).
+    pub fn prune(&self, instant: bool) -> Result<u64> {
+        let repo = self.open()?;
+        let mut opts = PruneOptions::default();
+        opts.instant_delete = instant;
+        let plan = repo.prune_plan(&opts)?;
+        let removed = plan.stats.size_sum().unused;
+        repo.prune(&opts, plan)?;
+        Ok(removed)
+    }
+
+    /// Checks the structure and index (not the data blobs' contents).
+    pub fn check(&self) -> Result<()> {
+        let repo = self.open()?;
+        let results = repo.check(CheckOptions::default())?;
+        results
+            .is_ok()
+            .map_err(|err| RepoError::CheckFailed(err.display_log()))
+    }
+
+    /// The ids of all snapshots.
+    pub fn snapshots(&self) -> Result<Vec<String>> {
+        let repo = self.open()?;
+        Ok(repo
+            .get_all_snapshots()?
+            .into_iter()
+            .map(|snap| snap.id.to_hex().to_string())
+            .collect())
+    }
+}

@@ -1,0 +1,274 @@
+//! Node agents against kubesim with real volume data: one `lifeboat agent`
+//! process per simulated node (the DaemonSet's code path, `--node` and
+//! `--kubelet-root`), signed in with a token bound to its pod on that node.
+//! A backup of the `data` namespace takes the StatefulSet's volumes through
+//! them into the location's repository; the snapshot restores to the same
+//! tree. Tokens that are not an agent's, or an agent's for another node,
+//! are refused.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use kube::api::{Api, DynamicObject};
+use lifeboat::storage::DynStore;
+use lifeboat::volumes::repo::{StoreBackend, VolumeRepo};
+use lifeboat_e2e::trees::{TreeShape, build_tree, tree_digest};
+use lifeboat_e2e::{http, lifeboat_bin, poll_json, serve_lifeboat};
+use serde_json::{Value, json};
+
+/// A process killed when dropped.
+struct Agent(Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn create(client: &kube::Client, path: &str, body: Value) -> Result<Value> {
+    let request = http_request(path, body)?;
+    client
+        .request::<Value>(request)
+        .await
+        .with_context(|| format!("POST {path}"))
+}
+
+fn http_request(path: &str, body: Value) -> Result<axum::http::Request<Vec<u8>>> {
+    Ok(axum::http::Request::post(path)
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&body)?)?)
+}
+
+/// A pod on `node` running as `sa` in `ns`, and a token bound to it.
+async fn pod_token(
+    client: &kube::Client,
+    ns: &str,
+    sa: &str,
+    pod: &str,
+    node: &str,
+) -> Result<String> {
+    let created = create(
+        client,
+        &format!("/api/v1/namespaces/{ns}/pods"),
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod},
+               "spec": {"nodeName": node, "serviceAccountName": sa,
+                        "containers": [{"name": "agent", "image": "registry.example/lifeboat:dev"}]}}),
+    )
+    .await?;
+    let uid = created["metadata"]["uid"].as_str().unwrap_or_default();
+    let answer = create(
+        client,
+        &format!("/api/v1/namespaces/{ns}/serviceaccounts/{sa}/token"),
+        json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+               "spec": {"boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": pod, "uid": uid}}}),
+    )
+    .await?;
+    answer["status"]["token"]
+        .as_str()
+        .map(str::to_string)
+        .context("TokenRequest gave no token")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let data = dir.path().join("cluster");
+    // Controllers on: the StatefulSet makes its claims and pods, the
+    // provisioner binds them to real directories, the kubelets mount them.
+    let mut options = kubesim::Options::default();
+    options.controllers.volume_data = Some(data.clone());
+    options.restart_interval = Duration::from_millis(100);
+    let (sim, client) = lifeboat_e2e::kubesim(options, true).await?;
+    let (url, state) = serve_lifeboat(client.clone(), &sim, dir.path()).await?;
+
+    // The agents' identity, as docker/agent.yaml and docker/rbac.yaml make it.
+    create(
+        &client,
+        "/api/v1/namespaces",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "lifeboat"}}),
+    )
+    .await?;
+    create(&client, "/api/v1/namespaces/lifeboat/serviceaccounts",
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "lifeboat-agent"}})).await?;
+    create(&client, "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+               "metadata": {"name": "lifeboat-node-agent"},
+               "rules": [{"apiGroups": ["lifeboat.io"], "resources": ["volumedata"], "verbs": ["update"]}]})).await?;
+    create(&client, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+               "metadata": {"name": "lifeboat-node-agent"},
+               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "lifeboat-node-agent"},
+               "subjects": [{"kind": "ServiceAccount", "name": "lifeboat-agent", "namespace": "lifeboat"}]})).await?;
+    let mut agents = Vec::new();
+    let mut tokens = std::collections::BTreeMap::new();
+    for node in ["node-a", "node-b"] {
+        let token = pod_token(
+            &client,
+            "lifeboat",
+            "lifeboat-agent",
+            &format!("agent-{node}"),
+            node,
+        )
+        .await?;
+        let child = Command::new(lifeboat_bin()?)
+            .args(["agent", "--server", &url, "--token", &token, "--node", node])
+            .arg("--kubelet-root")
+            .arg(kubesim::controllers::kubelet_root(&data, node))
+            .env("LIFEBOAT_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()?;
+        agents.push(Agent(child));
+        tokens.insert(node, token);
+    }
+
+    // Who may not ask for work: an agent for another node, a pod that is
+    // not an agent, a user without a pod.
+    let work = |token: &str, node: &str| {
+        let (url, token, node) = (url.clone(), token.to_string(), node.to_string());
+        async move {
+            reqwest::Client::new()
+                .post(format!("{url}/api/v1/agent/work"))
+                .bearer_auth(token)
+                .json(&json!({"node": node, "version": "test"}))
+                .send()
+                .await
+        }
+    };
+    let other_node = work(&tokens["node-a"], "node-b").await?;
+    assert_eq!(other_node.status(), 403);
+    assert!(other_node.text().await?.contains("runs on node `node-a`"));
+    create(
+        &client,
+        "/api/v1/namespaces/data/serviceaccounts",
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "app"}}),
+    )
+    .await?;
+    let intruder = pod_token(&client, "data", "app", "intruder", "node-a").await?;
+    let refused = work(&intruder, "node-a").await?;
+    assert_eq!(refused.status(), 403, "a pod that is not an agent got work");
+    let admin = work(&sim.token, "node-a").await?;
+    assert_eq!(admin.status(), 403);
+    assert!(admin.text().await?.contains("not bound to a pod"));
+    let repository = reqwest::Client::new()
+        .get(format!(
+            "{url}/api/v1/agent/repository/default/volumes/config"
+        ))
+        .bearer_auth(&tokens["node-a"])
+        .send()
+        .await?;
+    assert_eq!(
+        repository.status(),
+        403,
+        "an agent without a task reached the repository"
+    );
+
+    // The StatefulSet's claims bound and mounted; put a tree in each volume.
+    let claims: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "data",
+        &kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::PersistentVolumeClaim>(&()),
+    );
+    let mut trees = Vec::new();
+    for pvc in ["data-postgres-0", "data-postgres-1"] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let pv = loop {
+            // The StatefulSet controller makes the claim, the provisioner binds it.
+            let claim = claims.get_opt(pvc).await?;
+            if let Some(pv) = claim
+                .as_ref()
+                .and_then(|c| c.data["spec"]["volumeName"].as_str())
+            {
+                break pv.to_string();
+            }
+            assert!(std::time::Instant::now() < deadline, "{pvc} never bound");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let root = kubesim::controllers::volume_dir(&data, &pv).join("tree");
+        std::fs::create_dir_all(&root)?;
+        build_tree(
+            &root,
+            TreeShape {
+                files: 300,
+                sparse_bytes: 64 << 20,
+                seed: pvc.len() as u64,
+            },
+        )?;
+        trees.push((pvc, tree_digest(&root)?));
+    }
+    // Their pods run before the backup reads them.
+    poll_json(
+        &format!("{url}/api/v1/namespaces/data"),
+        Duration::from_secs(30),
+        |ns| {
+            ns["pods"].as_array().is_some_and(|pods| {
+                pods.iter()
+                    .filter(|p| {
+                        p["name"]
+                            .as_str()
+                            .is_some_and(|n| n.starts_with("postgres-"))
+                            && p["phase"] == "Running"
+                    })
+                    .count()
+                    == 2
+            })
+        },
+    )
+    .await?;
+
+    let created = http(&url)
+        .post(format!("{url}/api/v1/backups"))
+        .json(&json!({"name": "with-data", "spec": {"includedNamespaces": ["data"]}}))
+        .send()
+        .await?;
+    assert_eq!(created.status(), 202, "{}", created.text().await?);
+    let done = poll_json(
+        &format!("{url}/api/v1/backups/with-data"),
+        Duration::from_secs(120),
+        |b| b["phase"] != "New" && b["phase"] != "InProgress",
+    )
+    .await?;
+    assert_eq!(done["phase"], "Completed", "{done:#}");
+    let volumes = done["manifest"]["volumes"]
+        .as_array()
+        .context("volumes in the manifest")?;
+    assert_eq!(volumes.len(), 2, "{volumes:#?}");
+
+    // Each snapshot restores to the tree that was in the volume.
+    let key = state
+        .catalog
+        .repository_key("default")
+        .await?
+        .context("a repository key")?;
+    let store: DynStore = state.locations.default_store();
+    for (pvc, digest) in trees {
+        let volume = volumes
+            .iter()
+            .find(|v| v["pvc"] == pvc)
+            .context("the claim's volume")?;
+        assert_eq!(volume["phase"], "Completed", "{volume:#}");
+        assert_eq!(volume["method"], "fs");
+        assert!(volume["bytes"].as_u64() >= Some(digest.bytes), "{volume:#}");
+        let snapshot = volume["snapshot"]
+            .as_str()
+            .context("snapshot id")?
+            .to_string();
+        let target = dir.path().join(format!("restored-{pvc}"));
+        let repo = VolumeRepo::new(
+            StoreBackend::new(store.clone(), tokio::runtime::Handle::current()),
+            &key,
+        );
+        let into = target.clone();
+        tokio::task::spawn_blocking(move || repo.restore(&snapshot, &into)).await??;
+        assert_eq!(
+            tree_digest(&target.join("tree"))?.digest,
+            digest.digest,
+            "{pvc}"
+        );
+    }
+    // The key never appears in an API answer.
+    assert!(!done.to_string().contains(&key));
+    drop(agents);
+    Ok(())
+}

@@ -1,0 +1,234 @@
+//! The volume repository on a real S3 server (Garage): a tree of ~10,000
+//! files with symlinks, empty and sparse files, odd modes and times comes
+//! back identical; a second backup after changing 1% uploads about that
+//! much; a wrong key changes nothing; forgetting and pruning leave a
+//! repository that checks clean; Debian's `restic` reads what Lifeboat wrote.
+
+use std::process::Command;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use lifeboat::storage::{DynStore, list_all};
+use lifeboat::volumes::repo::{RepoError, StoreBackend, VolumeRepo};
+use lifeboat_e2e::S3Server;
+use lifeboat_e2e::trees::{TreeShape, build_tree, change_files, tree_digest};
+
+const GIB: u64 = 1 << 30;
+
+async fn repo(store: &DynStore, key: &str) -> VolumeRepo {
+    VolumeRepo::new(
+        StoreBackend::new(store.clone(), tokio::runtime::Handle::current()),
+        key,
+    )
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("blocking task")
+}
+
+async fn keys(store: &DynStore) -> Vec<(String, u64)> {
+    list_all(store.as_ref(), "")
+        .await
+        .expect("listing")
+        .into_iter()
+        .map(|meta| (meta.key, meta.size))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_round_trips_incrementally_and_restic_reads_it() -> Result<()> {
+    let s3 = S3Server::start().await?;
+    let store: DynStore = Arc::new(s3.store("cluster-a").await?);
+    let work = tempfile::tempdir()?;
+    let source = work.path().join("source");
+    std::fs::create_dir(&source)?;
+    build_tree(
+        &source,
+        TreeShape {
+            files: 10_000,
+            sparse_bytes: GIB,
+            seed: 7,
+        },
+    )?;
+    let before = tree_digest(&source)?;
+    assert!(before.entries > 10_000, "{before:?}");
+
+    // First backup: creates the repository.
+    let repository = repo(&store, "correct horse battery staple").await;
+    let (first, repository) = blocking(move || {
+        repository.open_or_init().map(|_| ())?;
+        let info = repository.backup(&source, "/shop/data-db-0", &["backup=b1".into()]);
+        info.map(|info| (info, repository))
+    })
+    .await?;
+    // The files, the sparse file, `empty`, and a symlink per directory.
+    assert_eq!(first.files, 10_000 + 2 + 200, "{first:?}");
+    assert!(first.bytes >= GIB, "{first:?}");
+    // The sparse gigabyte is mostly zeros: deduplicated and compressed.
+    assert!(first.bytes_uploaded < 100 << 20, "{first:?}");
+    let (done, total) = repository.progress().get();
+    assert_eq!(done, first.bytes, "byte progress");
+    // The scan's total also counts symlinks' targets.
+    assert!(
+        total >= done && total - done < 64 * 1024,
+        "{done} of {total}"
+    );
+
+    // Restore into a fresh directory: identical, and the holes stay holes.
+    let restored = work.path().join("restored");
+    let id = first.id.clone();
+    let (repository, info) = blocking({
+        let restored = restored.clone();
+        move || {
+            let info = repository.restore(&id, &restored);
+            info.map(|info| (repository, info))
+        }
+    })
+    .await?;
+    let after = tree_digest(&restored)?;
+    assert_eq!(after.digest, before.digest, "restored tree differs");
+    assert_eq!(info.bytes, before.bytes);
+    assert!(
+        after.allocated < before.bytes / 4,
+        "the sparse file was written out densely: {after:?}"
+    );
+
+    // Change 1% of the files: the second backup uploads about that much.
+    let source = work.path().join("source");
+    let changed = change_files(&source, 100)?;
+    let (second, repository) = blocking({
+        let source = source.clone();
+        move || {
+            let info = repository.backup(&source, "/shop/data-db-0", &["backup=b2".into()]);
+            info.map(|info| (info, repository))
+        }
+    })
+    .await?;
+    let non_sparse = before.bytes - GIB;
+    eprintln!("first {first:?}\nsecond {second:?}\nchanged {changed} of {non_sparse}");
+    assert!(second.bytes_added >= changed, "{second:?}");
+    assert!(
+        second.bytes_uploaded * 100 <= first.bytes_uploaded * 3,
+        "changed {changed} bytes of {non_sparse} but uploaded {} (first backup: {})",
+        second.bytes_uploaded,
+        first.bytes_uploaded
+    );
+
+    // Debian's restic lists both snapshots and restores one file exactly.
+    let restic = |args: &[&str]| -> Result<std::process::Output> {
+        Command::new("restic")
+            .args([
+                "-r",
+                &format!("s3:{}/{}/cluster-a/volumes", s3.endpoint, s3.bucket),
+            ])
+            .args(["-o", &format!("s3.region={}", s3.region)])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", &s3.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &s3.secret_access_key)
+            .env("RESTIC_PASSWORD", "correct horse battery staple")
+            .env("RESTIC_CACHE_DIR", work.path().join("restic-cache"))
+            .output()
+            .context("running restic (apt install restic)")
+    };
+    let listed = restic(&["snapshots", "--json"])?;
+    assert!(
+        listed.status.success(),
+        "restic snapshots: {}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let snapshots: serde_json::Value = serde_json::from_slice(&listed.stdout)?;
+    let ids: Vec<&str> = snapshots
+        .as_array()
+        .context("restic's snapshot list")?
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&first.id.as_str()) && ids.contains(&second.id.as_str()),
+        "{ids:?}"
+    );
+    let dumped = restic(&["dump", &second.id, "/shop/data-db-0/d6/e4/f/file-3210.txt"])?;
+    assert!(
+        dumped.status.success(),
+        "restic dump: {}",
+        String::from_utf8_lossy(&dumped.stderr)
+    );
+    assert_eq!(
+        dumped.stdout,
+        std::fs::read(source.join("d6/e4/f/file-3210.txt"))?
+    );
+    let check = restic(&["check"])?;
+    assert!(
+        check.status.success(),
+        "restic check: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    // Forget the first snapshot and prune: the repository checks clean and
+    // the second snapshot still restores identically.
+    let second_id = second.id.clone();
+    let expected = tree_digest(&source)?;
+    let restored2 = work.path().join("restored2");
+    let stored_before_prune: u64 = keys(&store).await.iter().map(|(_, size)| size).sum();
+    blocking({
+        let restored2 = restored2.clone();
+        move || -> Result<(), RepoError> {
+            repository.forget(std::slice::from_ref(&first.id))?;
+            repository.prune(true)?;
+            repository.check()?;
+            assert_eq!(repository.snapshots()?, vec![second_id.clone()]);
+            repository.restore(&second_id, &restored2).map(|_| ())
+        }
+    })
+    .await?;
+    assert_eq!(tree_digest(&restored2)?.digest, expected.digest);
+    let stored_after_prune: u64 = keys(&store).await.iter().map(|(_, size)| size).sum();
+    assert!(
+        stored_after_prune < stored_before_prune,
+        "prune removed nothing: {stored_before_prune} → {stored_after_prune}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_is_refused_and_changes_nothing() -> Result<()> {
+    let s3 = S3Server::start().await?;
+    let store: DynStore = Arc::new(s3.store("keys").await?);
+    let work = tempfile::tempdir()?;
+    std::fs::write(work.path().join("a"), b"data")?;
+    let right = repo(&store, "the right key").await;
+    let path = work.path().to_path_buf();
+    blocking(move || {
+        right.open_or_init()?;
+        right.backup(&path, "/ns/pvc", &[]).map(|_| ())
+    })
+    .await?;
+    let before = keys(&store).await;
+
+    let wrong = repo(&store, "not the key").await;
+    let path = work.path().to_path_buf();
+    let (open, backup) = blocking(move || {
+        (
+            wrong.open().map(|_| ()),
+            wrong.backup(&path, "/ns/pvc", &[]).map(|_| ()),
+        )
+    })
+    .await;
+    assert!(matches!(open, Err(RepoError::WrongKey)), "{open:?}");
+    let backup = backup.expect_err("a backup with the wrong key");
+    assert!(
+        backup.to_string().contains("different recovery key"),
+        "{backup}"
+    );
+    assert_eq!(keys(&store).await, before, "a wrong key changed the bucket");
+
+    // No repository at all says so, rather than "wrong key".
+    let empty: DynStore = Arc::new(s3.store("empty").await?);
+    let none = repo(&empty, "any").await;
+    let opened = blocking(move || none.open().map(|_| ())).await;
+    assert!(
+        matches!(opened, Err(RepoError::NotInitialized)),
+        "{opened:?}"
+    );
+    Ok(())
+}
