@@ -136,6 +136,10 @@ async fn main() {
         .await
         .expect("restore row");
     let rctx = RestoreContext {
+        location: "default".into(),
+        volumes: Arc::new(lifeboat::volumes::dispatch::Dispatcher {
+            catalog: catalog.clone(),
+        }),
         catalog: catalog.clone(),
         store: store.clone(),
         client: target_client,

@@ -242,10 +242,10 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
         .await?
         .context("a repository key")?;
     let store: DynStore = state.locations.default_store();
-    for (pvc, digest) in trees {
+    for (pvc, digest) in &trees {
         let volume = volumes
             .iter()
-            .find(|v| v["pvc"] == pvc)
+            .find(|v| v["pvc"] == *pvc)
             .context("the claim's volume")?;
         assert_eq!(volume["phase"], "Completed", "{volume:#}");
         assert_eq!(volume["method"], "fs");
@@ -269,6 +269,141 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
     }
     // The key never appears in an API answer.
     assert!(!done.to_string().contains(&key));
+
+    // Restored next to the original: fresh volumes holding the same trees,
+    // independent of the originals.
+    let copy = restore(
+        &url,
+        json!({"backupName": "with-data", "namespaceMapping": {"data": "data-copy"}}),
+    )
+    .await?;
+    let lines = copy["plan"]["items"].as_array().context("the plan")?;
+    let volume_lines: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["groupResource"] == "volumes.lifeboat.io")
+        .collect();
+    assert_eq!(volume_lines.len(), 2, "{lines:#?}");
+    for line in &volume_lines {
+        assert_eq!(
+            (line["namespace"].as_str(), line["result"].as_str()),
+            (Some("data-copy"), Some("created")),
+            "{line:#}"
+        );
+    }
+    let position = |gr: &str| lines.iter().position(|l| l["groupResource"] == gr);
+    assert!(
+        position("volumes.lifeboat.io") < position("statefulsets.apps"),
+        "the data must be written before the StatefulSet is created"
+    );
+    let copies = Api::<DynamicObject>::namespaced_with(
+        client.clone(),
+        "data-copy",
+        &kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::PersistentVolumeClaim>(&()),
+    );
+    let originals = trees_by_claim(&claims, &data).await?;
+    let restored = trees_by_claim(&copies, &data).await?;
+    for (pvc, digest) in &trees {
+        let (original_pv, _) = &originals[*pvc];
+        let (copy_pv, copy_root) = &restored[*pvc];
+        assert_ne!(
+            original_pv, copy_pv,
+            "{pvc}: the copy must have its own volume"
+        );
+        assert_eq!(
+            &tree_digest(&copy_root.join("tree"))?.digest,
+            &digest.digest,
+            "{pvc} in data-copy"
+        );
+    }
+    let (_, copy_root) = &restored["data-postgres-0"];
+    std::fs::write(copy_root.join("tree/empty"), b"changed in the copy")?;
+    let (_, original_root) = &originals["data-postgres-0"];
+    assert_eq!(std::fs::read(original_root.join("tree/empty"))?, b"");
+    // No helper pod is left behind.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), "data-copy");
+    let left: Vec<String> = pods
+        .list(&Default::default())
+        .await?
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .filter(|n| n.starts_with("lifeboat-restore-"))
+        .collect();
+    assert!(left.is_empty(), "helper pods left: {left:?}");
+
+    // The namespace is lost, its volumes with it (reclaim policy Delete),
+    // and restored in place: the StatefulSet's claims come back with the data.
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    namespaces.delete("data", &Default::default()).await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while namespaces.get_opt("data").await?.is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "namespace data was never deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for (original_pv, _) in originals.values() {
+        assert!(
+            !kubesim::controllers::volume_dir(&data, original_pv).exists(),
+            "{original_pv} survived"
+        );
+    }
+    restore(&url, json!({"backupName": "with-data"})).await?;
+    let back = trees_by_claim(&claims, &data).await?;
+    for (pvc, digest) in &trees {
+        let (pv, root) = &back[*pvc];
+        assert_ne!(pv, &originals[*pvc].0, "{pvc} must get a fresh volume");
+        assert_eq!(
+            &tree_digest(&root.join("tree"))?.digest,
+            &digest.digest,
+            "{pvc} restored in place"
+        );
+    }
     drop(agents);
     Ok(())
+}
+
+/// Runs a restore to its end and returns it; it must complete.
+async fn restore(url: &str, spec: Value) -> Result<Value> {
+    let created = http(url)
+        .post(format!("{url}/api/v1/restores"))
+        .json(&json!({"spec": spec}))
+        .send()
+        .await?;
+    assert_eq!(created.status(), 202, "{}", created.text().await?);
+    let created: Value = created.json().await?;
+    let name = created["name"]
+        .as_str()
+        .context("restore name")?
+        .to_string();
+    let done = poll_json(
+        &format!("{url}/api/v1/restores/{name}"),
+        Duration::from_secs(120),
+        |r| !matches!(r["phase"].as_str(), Some("New" | "InProgress")),
+    )
+    .await?;
+    assert_eq!(done["phase"], "Completed", "{done:#}");
+    Ok(done)
+}
+
+/// The StatefulSet's claims in a namespace: each one's PV and its directory,
+/// once bound.
+async fn trees_by_claim(
+    claims: &Api<DynamicObject>,
+    data: &std::path::Path,
+) -> Result<std::collections::BTreeMap<&'static str, (String, std::path::PathBuf)>> {
+    let mut out = std::collections::BTreeMap::new();
+    for pvc in ["data-postgres-0", "data-postgres-1"] {
+        let claim = claims.get(pvc).await?;
+        let pv = claim.data["spec"]["volumeName"]
+            .as_str()
+            .context("bound")?
+            .to_string();
+        out.insert(
+            pvc,
+            (pv.clone(), kubesim::controllers::volume_dir(data, &pv)),
+        );
+    }
+    Ok(out)
 }

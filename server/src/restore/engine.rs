@@ -19,6 +19,9 @@ use crate::cluster::discovery;
 use crate::cluster::discovery::gr;
 use crate::cluster::pager::Pager;
 use crate::storage::DynStore;
+use crate::volumes::VolumeEntry;
+
+pub use super::volumes::VolumeRestore;
 
 /// Objects created at once within one tier.
 pub const CONCURRENCY: usize = 8;
@@ -155,11 +158,14 @@ pub async fn plan(
     spec: &RestoreSpec,
     restore_name: &str,
     items: Vec<Item>,
+    volumes: &[VolumeEntry],
 ) -> Result<Vec<PlanItem>, RestoreError> {
     let resources = discover(client).await?;
+    let with_data = super::volumes::volumes_with_data(volumes);
     let restored_pvs: BTreeSet<String> = items
         .iter()
         .filter(|i| i.group_resource == gr::PERSISTENT_VOLUMES)
+        .filter(|i| !with_data.contains(&i.name))
         .filter(|i| i.object["spec"]["persistentVolumeReclaimPolicy"] == "Retain")
         .filter(|i| {
             i.object["spec"]["claimRef"]["namespace"]
@@ -191,6 +197,15 @@ pub async fn plan(
             object: Value::Null,
             tier: spec.tier(&item.group_resource),
         };
+        if item.group_resource == gr::PERSISTENT_VOLUMES && with_data.contains(&item.name) {
+            line.action = Action::Excluded;
+            line.reason = Some(
+                "its claim's data comes from the backup into a fresh volume that the StorageClass provisions"
+                    .into(),
+            );
+            out.push(line);
+            continue;
+        }
         if let Some(reason) = items::excluded_reason(&item, spec, &restored_pvs) {
             line.action = Action::Excluded;
             line.reason = Some(reason);
@@ -201,6 +216,8 @@ pub async fn plan(
         out.push(line);
     }
     compare_with_live(client, spec, &resources, &mut out).await;
+    let volume_lines = super::volumes::plan_lines(volumes, spec, &out);
+    out.extend(volume_lines);
     out.sort_by(|a, b| {
         (a.tier, &a.group_resource, &a.namespace, &a.name).cmp(&(
             b.tier,
@@ -409,6 +426,7 @@ pub async fn apply(
     client: &kube::Client,
     restore_name: &str,
     mut plan: Vec<PlanItem>,
+    volumes: Option<&VolumeRestore>,
     mut on_progress: impl FnMut(&[PlanItem]),
 ) -> Result<Vec<PlanItem>, RestoreError> {
     let mut resources = discover(client).await?;
@@ -447,6 +465,8 @@ pub async fn apply(
         }
     }
     let tiers: BTreeSet<usize> = plan.iter().map(|p| p.tier).collect();
+    // Claims whose data did not come back: nothing that mounts them is created.
+    let mut failed_claims: BTreeSet<(String, String)> = BTreeSet::new();
     for tier in tiers {
         let batch: Vec<(usize, PlanItem)> = plan
             .iter()
@@ -455,12 +475,38 @@ pub async fn apply(
             .map(|(i, p)| (i, p.clone()))
             .collect();
         let res = resources.clone();
+        let failed_claims_now = &failed_claims;
         let mut finished = futures::stream::iter(batch)
             .map(|(i, mut line)| {
                 let client = client.clone();
                 let res = res.clone();
                 async move {
                     match line.action {
+                        Action::Create | Action::Update
+                            if let Some(why) =
+                                super::volumes::blocked_by(&line, failed_claims_now) =>
+                        {
+                            line.result = Some(ItemResult::Failed);
+                            line.message = Some(why);
+                        }
+                        Action::Create if line.group_resource == super::volumes::GROUP_RESOURCE => {
+                            match volumes {
+                                Some(ctx) => {
+                                    super::volumes::apply_line(
+                                        &client,
+                                        ctx,
+                                        restore_name,
+                                        &mut line,
+                                    )
+                                    .await
+                                }
+                                None => {
+                                    line.result = Some(ItemResult::Failed);
+                                    line.message =
+                                        Some("volume data cannot be restored here".into());
+                                }
+                            }
+                        }
                         Action::Create | Action::Update => {
                             apply_one(&client, &res, &mut line).await
                         }
@@ -471,9 +517,21 @@ pub async fn apply(
                 }
             })
             .buffer_unordered(CONCURRENCY);
+        let mut landed = Vec::new();
         while let Some((i, line)) = finished.next().await {
             plan[i] = line;
+            landed.push(i);
             on_progress(&plan);
+        }
+        drop(finished);
+        for i in landed {
+            let line = &plan[i];
+            if line.group_resource == super::volumes::GROUP_RESOURCE
+                && line.result == Some(ItemResult::Failed)
+                && let Some(ns) = &line.namespace
+            {
+                failed_claims.insert((ns.clone(), line.name.clone()));
+            }
         }
         let crds: Vec<String> = plan
             .iter()

@@ -126,6 +126,8 @@ pub fn tier(group_resource: &str) -> usize {
         &["storageclasses.storage.k8s.io"],
         &[gr::PERSISTENT_VOLUMES],
         &[gr::PERSISTENT_VOLUME_CLAIMS],
+        // Volume data: after the claims, before anything that mounts them.
+        &[super::volumes::GROUP_RESOURCE],
         &["serviceaccounts"],
         &["secrets"],
         &["configmaps"],

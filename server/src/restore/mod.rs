@@ -5,6 +5,7 @@ pub mod engine;
 pub mod items;
 pub mod runner;
 pub mod spec;
+pub mod volumes;
 
 pub use engine::{ItemResult, PlanItem};
 pub use runner::RestoreContext;
@@ -193,6 +194,10 @@ pub async fn start(
         )
         .await?;
     let ctx = RestoreContext {
+        location: backup.storage_location.clone(),
+        volumes: std::sync::Arc::new(crate::volumes::dispatch::Dispatcher {
+            catalog: catalog.clone(),
+        }),
         catalog: catalog.clone(),
         store,
         client,

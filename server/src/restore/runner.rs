@@ -19,6 +19,9 @@ pub struct RestoreContext {
     pub catalog: Catalog,
     pub store: DynStore,
     pub client: kube::Client,
+    /// The backup's location and what writes volume data back (the agents).
+    pub location: String,
+    pub volumes: std::sync::Arc<dyn crate::volumes::dispatch::VolumeWork>,
 }
 
 /// How often a running restore writes its items' results to the catalog (at
@@ -162,11 +165,11 @@ pub async fn run(
             async move { catalog.restore_heartbeat(&name).await }
         }
     });
-    let items = match engine::load(&ctx.store, &spec.backup_name, Some(&spec)).await {
-        Ok((_, items)) => items,
+    let (manifest, items) = match engine::load(&ctx.store, &spec.backup_name, Some(&spec)).await {
+        Ok(loaded) => loaded,
         Err(e) => return recorder.failed(e.into()).await,
     };
-    let planned = match engine::plan(&ctx.client, &spec, &name, items).await {
+    let planned = match engine::plan(&ctx.client, &spec, &name, items, &manifest.volumes).await {
         Ok(p) => p,
         Err(e) => return recorder.failed(e).await,
     };
@@ -189,7 +192,13 @@ pub async fn run(
     let (publish, latest) = watch::channel(None);
     let writer = recorder.progress_writer(latest);
     let mut last = Instant::now();
-    let applied = engine::apply(&ctx.client, &name, planned, |plan| {
+    let volumes = engine::VolumeRestore {
+        work: ctx.volumes.clone(),
+        location: ctx.location.clone(),
+        backup: spec.backup_name.clone(),
+        helper_image: super::volumes::DEFAULT_HELPER_IMAGE.to_string(),
+    };
+    let applied = engine::apply(&ctx.client, &name, planned, Some(&volumes), |plan| {
         if last.elapsed() >= every {
             last = Instant::now();
             publish.send_replace(Some((engine::plan_json(plan), engine::outcome(plan))));

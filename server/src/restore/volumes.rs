@@ -1,0 +1,332 @@
+//! A restore's volume data. Each volume the backup holds becomes a plan
+//! line (`volumes.lifeboat.io`, tiered right after the claims), so the plan
+//! shows it before anything is touched and its result is counted like any
+//! item's. Applying one: a short-lived helper pod mounts the freshly
+//! provisioned claim, the agent of its node writes the snapshot into it,
+//! and the helper goes (always). Only then do the workloads' tiers run, and
+//! a workload that mounts a claim whose data failed is not created, so no
+//! workload starts on an empty volume. Like `engine.rs`, no catalog here.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use kube::api::{Api, DeleteParams, PostParams};
+use serde_json::{Value, json};
+
+use super::engine::{Action, ItemResult, PlanItem};
+use super::spec::RestoreSpec;
+use crate::cluster::discovery::gr;
+use crate::volumes::dispatch::{VolumeTask, VolumeWork};
+use crate::volumes::{TaskKind, TaskSpec, VolumeEntry};
+
+/// The plan lines of volume data.
+pub const GROUP_RESOURCE: &str = "volumes.lifeboat.io";
+/// How long a helper pod may take to be scheduled with its claim bound and start.
+pub const HELPER_START_TIMEOUT: Duration = Duration::from_secs(300);
+/// The image of helper pods: it only has to stay up while the agent writes.
+pub const DEFAULT_HELPER_IMAGE: &str = "registry.k8s.io/pause:3.10";
+
+/// What applying volume lines needs.
+#[derive(Clone)]
+pub struct VolumeRestore {
+    pub work: Arc<dyn VolumeWork>,
+    /// The backup's location (its repository holds the snapshots).
+    pub location: String,
+    pub backup: String,
+    pub helper_image: String,
+}
+
+/// The PVs whose claims' data the backup holds: they are not restored; the
+/// claim gets a fresh volume from its StorageClass and the data is written into it.
+pub fn volumes_with_data(volumes: &[VolumeEntry]) -> BTreeSet<String> {
+    volumes
+        .iter()
+        .filter(|v| v.phase == "Completed" && v.snapshot.is_some())
+        .map(|v| v.pv.clone())
+        .collect()
+}
+
+/// A plan line per volume with data whose claim the restore selects; its
+/// action follows the claim's (a claim left as it is keeps its data).
+pub fn plan_lines(volumes: &[VolumeEntry], spec: &RestoreSpec, plan: &[PlanItem]) -> Vec<PlanItem> {
+    let mut out = Vec::new();
+    for v in volumes {
+        let Some(snapshot) = v.snapshot.as_ref().filter(|_| v.phase == "Completed") else {
+            continue;
+        };
+        if !spec.includes_namespace(&v.namespace) {
+            continue;
+        }
+        let target = spec.target_namespace(&v.namespace).to_string();
+        let claim = plan.iter().find(|p| {
+            p.group_resource == gr::PERSISTENT_VOLUME_CLAIMS
+                && p.namespace.as_deref() == Some(target.as_str())
+                && p.name == v.pvc
+        });
+        let (action, reason) = match claim.map(|c| c.action) {
+            None => continue,
+            Some(Action::Create) => (
+                Action::Create,
+                format!(
+                    "{} bytes in {} files into a fresh volume, before the workloads that mount it",
+                    v.bytes, v.files
+                ),
+            ),
+            Some(Action::Excluded) => (Action::Excluded, "its claim is not restored".to_string()),
+            Some(_) => (
+                Action::Skip,
+                "the claim exists; its data is left as it is".to_string(),
+            ),
+        };
+        out.push(PlanItem {
+            group_resource: GROUP_RESOURCE.into(),
+            namespace: Some(target),
+            name: v.pvc.clone(),
+            action,
+            reason: Some(reason),
+            diff: Vec::new(),
+            result: None,
+            message: None,
+            object: json!({"snapshot": snapshot, "bytes": v.bytes, "files": v.files,
+                           "sourceNamespace": v.namespace}),
+            tier: spec.tier(GROUP_RESOURCE),
+        });
+    }
+    out
+}
+
+/// The claims a workload object mounts, by name (StatefulSets: the claims
+/// their templates make, `<template>-<set>-<ordinal>`).
+pub fn claims_mounted(group_resource: &str, object: &Value) -> BTreeSet<String> {
+    let pod_spec = match group_resource {
+        "pods" => &object["spec"],
+        "cronjobs.batch" => &object["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+        _ => &object["spec"]["template"]["spec"],
+    };
+    let mut out: BTreeSet<String> = pod_spec["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v["persistentVolumeClaim"]["claimName"].as_str())
+        .map(str::to_string)
+        .collect();
+    if group_resource == "statefulsets.apps" {
+        let set = object["metadata"]["name"].as_str().unwrap_or_default();
+        let replicas = object["spec"]["replicas"].as_u64().unwrap_or(1);
+        for template in object["spec"]["volumeClaimTemplates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let name = template["metadata"]["name"].as_str().unwrap_or_default();
+            for ordinal in 0..replicas {
+                out.insert(format!("{name}-{set}-{ordinal}"));
+            }
+        }
+    }
+    out
+}
+
+/// Why a workload line must not be created: it mounts a claim whose data
+/// failed to come back (`failed` holds (namespace, claim)).
+pub fn blocked_by(line: &PlanItem, failed: &BTreeSet<(String, String)>) -> Option<String> {
+    let ns = line.namespace.as_deref()?;
+    claims_mounted(&line.group_resource, &line.object)
+        .into_iter()
+        .find(|claim| failed.contains(&(ns.to_string(), claim.clone())))
+        .map(|claim| {
+            format!(
+                "not created: the data of claim {claim} did not come back, and a workload must not start on an empty volume"
+            )
+        })
+}
+
+fn helper_name(pvc: &str) -> String {
+    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
+    let base: String = pvc.chars().take(40).collect();
+    format!("lifeboat-restore-{}-{suffix}", base.trim_end_matches('-'))
+}
+
+/// Restores one volume line: helper pod, agent, helper removed.
+pub async fn apply_line(
+    client: &kube::Client,
+    ctx: &VolumeRestore,
+    restore: &str,
+    line: &mut PlanItem,
+) {
+    let Some(ns) = line.namespace.clone() else {
+        return;
+    };
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let helper = helper_name(&line.name);
+    let outcome = restore_through_helper(client, ctx, restore, &pods, &helper, line).await;
+    // The helper goes whatever happened, and is gone before the workloads
+    // start (a ReadWriteOnce volume is attached to one node at a time).
+    if let Err(e) = remove_helper(&pods, &helper).await {
+        tracing::warn!(namespace = %ns, pod = %helper, error = %e, "removing a restore helper pod failed");
+    }
+    match outcome {
+        Ok(message) => {
+            line.result = Some(ItemResult::Created);
+            line.message = Some(message);
+        }
+        Err(message) => {
+            line.result = Some(ItemResult::Failed);
+            line.message = Some(message);
+        }
+    }
+}
+
+async fn restore_through_helper(
+    client: &kube::Client,
+    ctx: &VolumeRestore,
+    restore: &str,
+    pods: &Api<Pod>,
+    helper: &str,
+    line: &PlanItem,
+) -> Result<String, String> {
+    let ns = line.namespace.clone().unwrap_or_default();
+    let snapshot = line.object["snapshot"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let pod: Pod = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": helper, "labels": {"lifeboat.io/restore": restore, "app.kubernetes.io/managed-by": "lifeboat"}},
+        "spec": {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 0,
+            "containers": [{"name": "hold", "image": ctx.helper_image,
+                            "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": line.name}}],
+        },
+    }))
+    .map_err(|e| e.to_string())?;
+    pods.create(&PostParams::default(), &pod)
+        .await
+        .map_err(|e| format!("creating the helper pod {helper}: {e}"))?;
+    let deadline = Instant::now() + HELPER_START_TIMEOUT;
+    let (node, uid) = loop {
+        let live = pods.get(helper).await.map_err(|e| e.to_string())?;
+        let phase = live
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.clone())
+            .unwrap_or_default();
+        let node = live.spec.as_ref().and_then(|s| s.node_name.clone());
+        if phase == "Running"
+            && let Some(node) = node
+        {
+            break (node, live.metadata.uid.unwrap_or_default());
+        }
+        if matches!(phase.as_str(), "Failed" | "Succeeded") {
+            return Err(format!(
+                "the helper pod {helper} ended ({phase}) before the data was written"
+            ));
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "the helper pod {helper} did not start within {} s (phase {phase:?}): is claim {} bound, and can pods be scheduled?",
+                HELPER_START_TIMEOUT.as_secs(),
+                line.name
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
+    let pv = claims
+        .get(&line.name)
+        .await
+        .map_err(|e| e.to_string())?
+        .spec
+        .and_then(|s| s.volume_name)
+        .ok_or_else(|| format!("claim {} has no volume although its pod runs", line.name))?;
+    let task = VolumeTask {
+        kind: TaskKind::Restore,
+        owner: restore.to_string(),
+        location: ctx.location.clone(),
+        node: node.clone(),
+        spec: TaskSpec {
+            namespace: ns.clone(),
+            pvc: line.name.clone(),
+            pod: helper.to_string(),
+            pod_uid: uid,
+            pv,
+            backup: ctx.backup.clone(),
+            snapshot: Some(snapshot),
+        },
+    };
+    let result = ctx.work.run(task, &|_, _| {}).await?;
+    Ok(format!(
+        "{} bytes in {} files written on node {node}",
+        result.bytes, result.files
+    ))
+}
+
+async fn remove_helper(pods: &Api<Pod>, helper: &str) -> Result<(), String> {
+    match pods
+        .delete(helper, &DeleteParams::default().grace_period(0))
+        .await
+    {
+        Ok(_) => {}
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+        Err(e) => return Err(e.to_string()),
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if matches!(pods.get_opt(helper).await, Ok(None)) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!("{helper} was still there 60 s after its deletion"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workloads_that_mount_a_claim_whose_data_failed_are_blocked() {
+        let sts = json!({"metadata": {"name": "db"}, "spec": {"replicas": 2,
+            "template": {"spec": {"volumes": [{"name": "cfg", "configMap": {"name": "c"}}]}},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}}]}});
+        assert_eq!(
+            claims_mounted("statefulsets.apps", &sts),
+            BTreeSet::from(["data-db-0".to_string(), "data-db-1".to_string()])
+        );
+        let deploy = json!({"spec": {"template": {"spec": {"volumes": [
+            {"name": "v", "persistentVolumeClaim": {"claimName": "uploads"}},
+            {"name": "e", "emptyDir": {}}]}}}});
+        assert_eq!(
+            claims_mounted("deployments.apps", &deploy),
+            BTreeSet::from(["uploads".to_string()])
+        );
+        let cron = json!({"spec": {"jobTemplate": {"spec": {"template": {"spec": {"volumes": [
+            {"name": "v", "persistentVolumeClaim": {"claimName": "reports"}}]}}}}}});
+        assert_eq!(
+            claims_mounted("cronjobs.batch", &cron),
+            BTreeSet::from(["reports".to_string()])
+        );
+
+        let failed = BTreeSet::from([("shop".to_string(), "data-db-1".to_string())]);
+        let line = |ns: &str, object: &Value| PlanItem {
+            group_resource: "statefulsets.apps".into(),
+            namespace: Some(ns.into()),
+            name: "db".into(),
+            action: Action::Create,
+            reason: None,
+            diff: Vec::new(),
+            result: None,
+            message: None,
+            object: object.clone(),
+            tier: 0,
+        };
+        let why = blocked_by(&line("shop", &sts), &failed).expect("blocked");
+        assert!(why.contains("data-db-1"), "{why}");
+        // The same claim name in another namespace is another claim.
+        assert_eq!(blocked_by(&line("other", &sts), &failed), None);
+    }
+}
