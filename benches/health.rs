@@ -51,7 +51,7 @@ async fn serve_child() {
         ..Default::default()
     };
     config.auth.disabled = std::env::var("BENCH_AUTH_DISABLED").is_ok();
-    if let Err(e) = lifeboat::serve::serve(&config, None).await {
+    if let Err(e) = lifeboat::serve::serve(&config, None, None).await {
         eprintln!("serve failed: {e}");
         std::process::exit(1);
     }

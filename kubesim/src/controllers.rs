@@ -827,11 +827,32 @@ fn kubelet(store: &Store) {
             *count += 1;
         }
     }
+    let claims = all_of(store, &rt(store, "", "v1", "persistentvolumeclaims"));
     for pod in pods {
         if being_deleted(&pod) || pod["status"]["phase"] != "Pending" {
             continue;
         }
         let ns = ns_of(&pod).unwrap_or_default().to_string();
+        // As the scheduler ("pod has unbound immediate PersistentVolumeClaims")
+        // and the kubelet (volumes must mount) do: a pod waits for its claims.
+        let unbound = pod["spec"]["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|v| {
+                v["persistentVolumeClaim"]["claimName"]
+                    .as_str()
+                    .is_some_and(|claim| {
+                        !claims.iter().any(|c| {
+                            ns_of(c) == Some(ns.as_str())
+                                && name_of(c) == claim
+                                && c["status"]["phase"] == "Bound"
+                        })
+                    })
+            });
+        if unbound {
+            continue;
+        }
         let mut pod = pod;
         if pod["spec"]["nodeName"].is_null() {
             // Schedule on the least loaded node, if there is one.
@@ -905,6 +926,9 @@ pub fn snapshot_dir(root: &std::path::Path, content: &str) -> std::path::PathBuf
 
 /// Copies a directory tree: files with their modes and mtimes, symlinks as
 /// symlinks, empty directories.
+/// Copies a volume's tree as a block-level CSI snapshot would keep it:
+/// contents with their holes, modes, symlinks, and the times of files and
+/// directories.
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
@@ -914,16 +938,49 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()
         if kind.is_symlink() {
             #[cfg(unix)]
             std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &target)?;
+            let meta = std::fs::symlink_metadata(entry.path())?;
+            filetime::set_symlink_file_times(
+                &target,
+                filetime::FileTime::from_last_access_time(&meta),
+                filetime::FileTime::from_last_modification_time(&meta),
+            )?;
         } else if kind.is_dir() {
             copy_tree(&entry.path(), &target)?;
         } else {
-            std::fs::copy(entry.path(), &target)?;
-            let meta = entry.metadata()?;
-            if let Ok(modified) = meta.modified() {
-                let file = std::fs::File::options().write(true).open(&target)?;
-                let _ = file.set_modified(modified);
-            }
+            copy_sparse(&entry.path(), &target)?;
         }
+    }
+    // Last: copying into a directory changes its time.
+    let meta = std::fs::metadata(from)?;
+    std::fs::set_permissions(to, meta.permissions())?;
+    if let Ok(modified) = meta.modified() {
+        let _ = std::fs::File::open(to)?.set_modified(modified);
+    }
+    Ok(())
+}
+
+/// Copies a file, leaving a hole wherever a 64 KiB block is all zeros.
+fn copy_sparse(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let meta = std::fs::metadata(from)?;
+    let mut source = std::fs::File::open(from)?;
+    let mut target = std::fs::File::create(to)?;
+    let mut block = vec![0u8; 64 * 1024];
+    loop {
+        let n = source.read(&mut block)?;
+        if n == 0 {
+            break;
+        }
+        if block[..n].iter().all(|b| *b == 0) {
+            target.seek(SeekFrom::Current(n as i64))?;
+        } else {
+            target.write_all(&block[..n])?;
+        }
+    }
+    target.set_len(meta.len())?;
+    target.set_permissions(meta.permissions())?;
+    if let Ok(modified) = meta.modified() {
+        target.set_modified(modified)?;
     }
     Ok(())
 }

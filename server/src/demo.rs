@@ -36,6 +36,108 @@ subjects:
   namespace: default
 "#;
 
+/// The node agents' identity, as `docker/agent.yaml` and `docker/rbac.yaml` make it.
+const AGENT_IDENTITY: &str = r#"
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: lifeboat
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata:
+  name: lifeboat-agent
+  namespace: lifeboat
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: lifeboat-node-agent
+rules:
+- apiGroups: ["lifeboat.io"]
+  resources: ["volumedata"]
+  verbs: ["update"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: lifeboat-node-agent
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: lifeboat-node-agent
+subjects:
+- kind: ServiceAccount
+  name: lifeboat-agent
+  namespace: lifeboat
+"#;
+
+/// One `lifeboat agent` process per simulated node — the DaemonSet's code
+/// path, with `--node` and `--kubelet-root` — each signed in with a token
+/// bound to its pod (`lifeboat-agent-<node>`) on that node. Killed with the demo.
+async fn start_agents(
+    client: &kube::Client,
+    volume_data: &std::path::Path,
+    server: &str,
+) -> Result<Vec<tokio::process::Child>, String> {
+    use k8s_openapi::api::core::v1::{Node, Pod};
+    use kube::api::{Api, PostParams};
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "lifeboat");
+    let mut children = Vec::new();
+    for node in nodes
+        .list(&Default::default())
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        let node = node.metadata.name.unwrap_or_default();
+        let name = format!("lifeboat-agent-{node}");
+        let pod = match pods.get_opt(&name).await.map_err(|e| e.to_string())? {
+            Some(pod) => pod,
+            None => {
+                let pod: Pod = serde_json::from_value(serde_json::json!({
+                    "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "lifeboat-agent"}},
+                    "spec": {"nodeName": node, "serviceAccountName": "lifeboat-agent",
+                             "containers": [{"name": "agent", "image": "lifeboat:latest"}]},
+                }))
+                .map_err(|e| e.to_string())?;
+                pods.create(&PostParams::default(), &pod)
+                    .await
+                    .map_err(|e| e.to_string())?
+            }
+        };
+        let request = serde_json::json!({
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": {"expirationSeconds": 86400, "boundObjectRef": {"apiVersion": "v1", "kind": "Pod",
+                     "name": name, "uid": pod.metadata.uid.unwrap_or_default()}},
+        });
+        let answer: serde_json::Value = client
+            .request(
+                axum::http::Request::post(
+                    "/api/v1/namespaces/lifeboat/serviceaccounts/lifeboat-agent/token",
+                )
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(&request).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let token = answer["status"]["token"].as_str().unwrap_or_default();
+        let child = tokio::process::Command::new(&exe)
+            .arg("agent")
+            .args(["--server", server, "--node", &node])
+            .arg("--kubelet-root")
+            .arg(kubesim::controllers::kubelet_root(volume_data, &node))
+            .env("LIFEBOAT_TOKEN", token)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("starting the agent for {node}: {e}"))?;
+        children.push(child);
+    }
+    Ok(children)
+}
+
 /// Runs the demo until SIGTERM or Ctrl-C.
 pub async fn run(config: &Config) -> Result<(), DemoError> {
     crate::serve::prepare_data_dir(config)?;
@@ -61,6 +163,10 @@ pub async fn run(config: &Config) -> Result<(), DemoError> {
         let admin =
             kubesim::seed::parse(DEMO_ADMIN).map_err(|e| DemoError::Simulator(format!("{e:#}")))?;
         kubesim::seed::apply(&sim.store, admin)
+            .map_err(|e| DemoError::Simulator(format!("{e:#}")))?;
+        let agents = kubesim::seed::parse(AGENT_IDENTITY)
+            .map_err(|e| DemoError::Simulator(format!("{e:#}")))?;
+        kubesim::seed::apply(&sim.store, agents)
             .map_err(|e| DemoError::Simulator(format!("{e:#}")))?;
     }
     let kubeconfig = config.data_dir.join("demo.kubeconfig");
@@ -89,7 +195,31 @@ pub async fn run(config: &Config) -> Result<(), DemoError> {
             .map(|p| p.display().to_string())
             .unwrap_or_default(),
     );
-    let served = serve(&demo_config, Some(&sim.token)).await;
+    // The agents start once the server listens (its address is known then).
+    let volume_data = config.data_dir.join("demo-volumes");
+    let agents = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::new()));
+    let on_listening: Box<dyn FnOnce(String) + Send> = {
+        let (agents, demo_config) = (agents.clone(), demo_config.clone());
+        Box::new(move |url: String| {
+            tokio::spawn(async move {
+                let started = match crate::cluster::Cluster::connect(&demo_config).await {
+                    Ok(cluster) => start_agents(&cluster.client, &volume_data, &url).await,
+                    Err(e) => Err(e.to_string()),
+                };
+                match started {
+                    Ok(children) => {
+                        tracing::info!(agents = children.len(), "node agents started");
+                        agents.lock().await.extend(children);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the demo's node agents did not start; volume data will be skipped")
+                    }
+                }
+            });
+        })
+    };
+    let served = serve(&demo_config, Some(&sim.token), Some(on_listening)).await;
+    agents.lock().await.clear();
     drop(sim);
     Ok(served?)
 }

@@ -43,6 +43,17 @@ pub fn set_replica_id(id: String) {
     let _ = REPLICA.set(id);
 }
 
+/// `1.5 GiB`, `320.0 KiB`, `12 B`: sizes as people read them.
+pub fn human_bytes(n: u64) -> String {
+    let n = n as f64;
+    match n {
+        n if n >= 1024.0 * 1024.0 * 1024.0 => format!("{:.1} GiB", n / 1024.0 / 1024.0 / 1024.0),
+        n if n >= 1024.0 * 1024.0 => format!("{:.1} MiB", n / 1024.0 / 1024.0),
+        n if n >= 1024.0 => format!("{:.1} KiB", n / 1024.0),
+        n => format!("{n} B"),
+    }
+}
+
 /// Selects rustls' crypto provider once per process. Two TLS stacks are linked
 /// (kube-rs and the AWS SDK), so rustls cannot pick one by itself.
 pub fn install_crypto_provider() {

@@ -291,7 +291,7 @@ fn run_serve(config: &Config, demo: bool) -> ExitCode {
         runtime.block_on(run_demo(config))
     } else {
         runtime
-            .block_on(lifeboat::serve::serve(config, None))
+            .block_on(lifeboat::serve::serve(config, None, None))
             .map_err(|e| e.to_string())
     };
     match result {

@@ -254,7 +254,11 @@ fn leadership(
 
 /// Serves until SIGTERM or Ctrl-C, then finishes the requests in flight.
 /// With `sign_in_token` (the demo's admin), a one-time sign-in URL for it is printed.
-pub async fn serve(config: &Config, sign_in_token: Option<&str>) -> Result<(), StartError> {
+pub async fn serve(
+    config: &Config,
+    sign_in_token: Option<&str>,
+    on_listening: Option<Box<dyn FnOnce(String) + Send>>,
+) -> Result<(), StartError> {
     // A certificate that does not read stops the start, before anything else.
     crate::install_crypto_provider();
     let tls = match (&config.tls.cert_file, &config.tls.key_file) {
@@ -283,6 +287,10 @@ pub async fn serve(config: &Config, sign_in_token: Option<&str>) -> Result<(), S
         )
         .await?;
     tracing::info!(%addr, version = crate::VERSION, "listening");
+    if let Some(hook) = on_listening {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        hook(format!("{scheme}://{addr}"));
+    }
     // Periodic check and sync: availability is kept current, and backups
     // written by another installation appear here too.
     let sync_state = state.clone();

@@ -260,3 +260,41 @@ async fn a_log_bomb_leaves_the_servers_memory_bounded() {
         .unwrap();
     assert!(health.status().is_success());
 }
+
+/// Format 1 (wave 1's backups, without `volumes`) stays readable; a format
+/// newer than this Lifeboat knows is refused with what it reads.
+#[tokio::test]
+async fn format_one_manifests_stay_readable_and_unknown_formats_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = lifeboat::storage::LocalStore::new(dir.path()).unwrap();
+    let resources = tar_zst(&[(
+        "resources/configmaps/namespaces/shop/old.json",
+        &configmap("old"),
+    )]);
+    plant(dir.path(), "old", &resources, &good_log(), None);
+    let path = dir.path().join("backups/old").join(archive::MANIFEST_FILE);
+    let rewrite = |version: u32| {
+        let mut manifest: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        manifest["formatVersion"] = json!(version);
+        manifest.as_object_mut().unwrap().remove("volumes");
+        std::fs::write(&path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+    };
+    rewrite(1);
+    let manifest = archive::read_manifest(&store, "old")
+        .await
+        .expect("format 1 reads");
+    assert_eq!((manifest.format_version, manifest.volumes.len()), (1, 0));
+    let store: lifeboat::storage::DynStore = std::sync::Arc::new(store);
+    let (_, items) = restore::engine::load(&store, "old", None)
+        .await
+        .expect("a format 1 backup loads for a restore");
+    assert_eq!(items.len(), 1);
+    rewrite(archive::FORMAT_VERSION + 1);
+    let refused = archive::read_manifest(store.as_ref(), "old")
+        .await
+        .expect_err("a future format");
+    assert!(
+        refused.to_string().contains("reads versions 1 to 2"),
+        "{refused}"
+    );
+}

@@ -6,6 +6,7 @@
 //! tree. Tokens that are not an agent's, or an agent's for another node,
 //! are refused.
 
+use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -71,57 +72,115 @@ async fn pod_token(
         .context("TokenRequest gave no token")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
-    let dir = tempfile::tempdir()?;
-    let data = dir.path().join("cluster");
-    // Controllers on: the StatefulSet makes its claims and pods, the
-    // provisioner binds them to real directories, the kubelets mount them.
-    let mut options = kubesim::Options::default();
-    options.controllers.volume_data = Some(data.clone());
-    options.restart_interval = Duration::from_millis(100);
-    let (sim, client) = lifeboat_e2e::kubesim(options, true).await?;
-    let (url, state) = serve_lifeboat(client.clone(), &sim, dir.path()).await?;
+/// kubesim with controllers and real volume data, Lifeboat in-process, and
+/// one agent process per node with its pod-bound token.
+struct Setup {
+    dir: tempfile::TempDir,
+    data: std::path::PathBuf,
+    sim: kubesim::Kubesim,
+    client: kube::Client,
+    url: String,
+    state: lifeboat::http::AppState,
+    tokens: BTreeMap<&'static str, String>,
+    agents: BTreeMap<&'static str, Agent>,
+}
 
-    // The agents' identity, as docker/agent.yaml and docker/rbac.yaml make it.
-    create(
-        &client,
-        "/api/v1/namespaces",
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "lifeboat"}}),
-    )
-    .await?;
-    create(&client, "/api/v1/namespaces/lifeboat/serviceaccounts",
-        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "lifeboat-agent"}})).await?;
-    create(&client, "/apis/rbac.authorization.k8s.io/v1/clusterroles",
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-               "metadata": {"name": "lifeboat-node-agent"},
-               "rules": [{"apiGroups": ["lifeboat.io"], "resources": ["volumedata"], "verbs": ["update"]}]})).await?;
-    create(&client, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
-        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
-               "metadata": {"name": "lifeboat-node-agent"},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "lifeboat-node-agent"},
-               "subjects": [{"kind": "ServiceAccount", "name": "lifeboat-agent", "namespace": "lifeboat"}]})).await?;
-    let mut agents = Vec::new();
-    let mut tokens = std::collections::BTreeMap::new();
-    for node in ["node-a", "node-b"] {
-        let token = pod_token(
+impl Setup {
+    async fn start() -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let data = dir.path().join("cluster");
+        // Controllers on: the StatefulSet makes its claims and pods, the
+        // provisioner binds them to real directories, the kubelets mount them.
+        let mut options = kubesim::Options::default();
+        options.controllers.volume_data = Some(data.clone());
+        options.restart_interval = Duration::from_millis(100);
+        let (sim, client) = lifeboat_e2e::kubesim(options, true).await?;
+        let (url, state) = serve_lifeboat(client.clone(), &sim, dir.path()).await?;
+        // The agents' identity, as docker/agent.yaml and docker/rbac.yaml make it.
+        create(
             &client,
-            "lifeboat",
-            "lifeboat-agent",
-            &format!("agent-{node}"),
-            node,
+            "/api/v1/namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "lifeboat"}}),
         )
         .await?;
+        create(&client, "/api/v1/namespaces/lifeboat/serviceaccounts",
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "lifeboat-agent"}})).await?;
+        let rbac: Vec<Value> = kubesim::seed::parse(include_str!("../../docker/rbac.yaml"))?;
+        let role = rbac
+            .into_iter()
+            .find(|o| o["metadata"]["name"] == "lifeboat-node-agent")
+            .context("docker/rbac.yaml has the agents' ClusterRole")?;
+        create(
+            &client,
+            "/apis/rbac.authorization.k8s.io/v1/clusterroles",
+            role,
+        )
+        .await?;
+        create(&client, "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+            json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                   "metadata": {"name": "lifeboat-node-agent"},
+                   "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "lifeboat-node-agent"},
+                   "subjects": [{"kind": "ServiceAccount", "name": "lifeboat-agent", "namespace": "lifeboat"}]})).await?;
+        let mut setup = Setup {
+            dir,
+            data,
+            sim,
+            client,
+            url,
+            state,
+            tokens: BTreeMap::new(),
+            agents: BTreeMap::new(),
+        };
+        for node in ["node-a", "node-b"] {
+            let token = pod_token(
+                &setup.client,
+                "lifeboat",
+                "lifeboat-agent",
+                &format!("agent-{node}"),
+                node,
+            )
+            .await?;
+            setup.tokens.insert(node, token);
+            setup.start_agent(node)?;
+        }
+        Ok(setup)
+    }
+
+    /// Starts (or restarts) the agent process of `node`.
+    fn start_agent(&mut self, node: &'static str) -> Result<()> {
         let child = Command::new(lifeboat_bin()?)
-            .args(["agent", "--server", &url, "--token", &token, "--node", node])
+            .args([
+                "agent",
+                "--server",
+                &self.url,
+                "--token",
+                &self.tokens[node],
+                "--node",
+                node,
+            ])
             .arg("--kubelet-root")
-            .arg(kubesim::controllers::kubelet_root(&data, node))
+            .arg(kubesim::controllers::kubelet_root(&self.data, node))
             .env("LIFEBOAT_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()?;
-        agents.push(Agent(child));
-        tokens.insert(node, token);
+        self.agents.insert(node, Agent(child));
+        Ok(())
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
+    let setup = Setup::start().await?;
+    let Setup {
+        dir,
+        data,
+        sim,
+        client,
+        url,
+        state,
+        tokens,
+        ..
+    } = &setup;
 
     // Who may not ask for work: an agent for another node, a pod that is
     // not an agent, a user without a pod.
@@ -140,12 +199,12 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
     assert_eq!(other_node.status(), 403);
     assert!(other_node.text().await?.contains("runs on node `node-a`"));
     create(
-        &client,
+        client,
         "/api/v1/namespaces/data/serviceaccounts",
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "app"}}),
     )
     .await?;
-    let intruder = pod_token(&client, "data", "app", "intruder", "node-a").await?;
+    let intruder = pod_token(client, "data", "app", "intruder", "node-a").await?;
     let refused = work(&intruder, "node-a").await?;
     assert_eq!(refused.status(), 403, "a pod that is not an agent got work");
     let admin = work(&sim.token, "node-a").await?;
@@ -170,8 +229,31 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
         "data",
         &kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::PersistentVolumeClaim>(&()),
     );
+    // Besides the StatefulSet's claims (class `standard`, whose provisioner
+    // has a VolumeSnapshotClass: read through CSI snapshots), two claims of a
+    // class without one: `uploads`, mounted by a running pod (read through
+    // its mount), and `archive`, mounted by none (read through a helper pod).
+    create(client, "/apis/storage.k8s.io/v1/storageclasses",
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "plain"},
+               "provisioner": "example.com/plain", "reclaimPolicy": "Delete"})).await?;
+    for claim in ["uploads", "archive"] {
+        create(
+            client,
+            "/api/v1/namespaces/data/persistentvolumeclaims",
+            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": claim},
+                   "spec": {"storageClassName": "plain", "accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": "1Gi"}}}}),
+        )
+        .await?;
+    }
+    create(client, "/api/v1/namespaces/data/pods",
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "uploader"},
+               "spec": {"containers": [{"name": "app", "image": "registry.example/uploader:1",
+                                        "volumeMounts": [{"name": "files", "mountPath": "/files"}]}],
+                        "volumes": [{"name": "files", "persistentVolumeClaim": {"claimName": "uploads"}},
+                                    {"name": "scratch", "emptyDir": {}}]}})).await?;
     let mut trees = Vec::new();
-    for pvc in ["data-postgres-0", "data-postgres-1"] {
+    for pvc in CLAIMS {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         let pv = loop {
             // The StatefulSet controller makes the claim, the provisioner binds it.
@@ -185,7 +267,7 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
             assert!(std::time::Instant::now() < deadline, "{pvc} never bound");
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
-        let root = kubesim::controllers::volume_dir(&data, &pv).join("tree");
+        let root = kubesim::controllers::volume_dir(data, &pv).join("tree");
         std::fs::create_dir_all(&root)?;
         build_tree(
             &root,
@@ -207,17 +289,17 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
                     .filter(|p| {
                         p["name"]
                             .as_str()
-                            .is_some_and(|n| n.starts_with("postgres-"))
+                            .is_some_and(|n| n.starts_with("postgres-") || n == "uploader")
                             && p["phase"] == "Running"
                     })
                     .count()
-                    == 2
+                    == 3
             })
         },
     )
     .await?;
 
-    let created = http(&url)
+    let created = http(url)
         .post(format!("{url}/api/v1/backups"))
         .json(&json!({"name": "with-data", "spec": {"includedNamespaces": ["data"]}}))
         .send()
@@ -233,7 +315,7 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
     let volumes = done["manifest"]["volumes"]
         .as_array()
         .context("volumes in the manifest")?;
-    assert_eq!(volumes.len(), 2, "{volumes:#?}");
+    assert_eq!(volumes.len(), 4, "{volumes:#?}");
 
     // Each snapshot restores to the tree that was in the volume.
     let key = state
@@ -248,7 +330,16 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
             .find(|v| v["pvc"] == *pvc)
             .context("the claim's volume")?;
         assert_eq!(volume["phase"], "Completed", "{volume:#}");
-        assert_eq!(volume["method"], "fs");
+        let (method, pod) = match *pvc {
+            "uploads" => ("fs", "uploader"),
+            "archive" => ("fs", "lifeboat-backup-archive-"),
+            _ => ("csi", "lifeboat-backup-"),
+        };
+        assert_eq!(volume["method"], method, "{volume:#}");
+        assert!(
+            volume["pod"].as_str().is_some_and(|p| p.starts_with(pod)),
+            "{volume:#}"
+        );
         assert!(volume["bytes"].as_u64() >= Some(digest.bytes), "{volume:#}");
         let snapshot = volume["snapshot"]
             .as_str()
@@ -267,13 +358,24 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
             "{pvc}"
         );
     }
+    // No helper pod, temporary claim or VolumeSnapshot is left behind.
+    let left = kubesim_names(client, "/api/v1/namespaces/data/pods").await?;
+    assert!(!left.iter().any(|n| n.starts_with("lifeboat-")), "{left:?}");
+    let left = kubesim_names(client, "/api/v1/namespaces/data/persistentvolumeclaims").await?;
+    assert_eq!(left.len(), 4, "{left:?}");
+    let left = kubesim_names(
+        client,
+        "/apis/snapshot.storage.k8s.io/v1/namespaces/data/volumesnapshots",
+    )
+    .await?;
+    assert!(left.is_empty(), "{left:?}");
     // The key never appears in an API answer.
     assert!(!done.to_string().contains(&key));
 
     // Restored next to the original: fresh volumes holding the same trees,
     // independent of the originals.
     let copy = restore(
-        &url,
+        url,
         json!({"backupName": "with-data", "namespaceMapping": {"data": "data-copy"}}),
     )
     .await?;
@@ -282,7 +384,7 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
         .iter()
         .filter(|l| l["groupResource"] == "volumes.lifeboat.io")
         .collect();
-    assert_eq!(volume_lines.len(), 2, "{lines:#?}");
+    assert_eq!(volume_lines.len(), 4, "{lines:#?}");
     for line in &volume_lines {
         assert_eq!(
             (line["namespace"].as_str(), line["result"].as_str()),
@@ -300,8 +402,8 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
         "data-copy",
         &kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::PersistentVolumeClaim>(&()),
     );
-    let originals = trees_by_claim(&claims, &data).await?;
-    let restored = trees_by_claim(&copies, &data).await?;
+    let originals = trees_by_claim(&claims, data).await?;
+    let restored = trees_by_claim(&copies, data).await?;
     for (pvc, digest) in &trees {
         let (original_pv, _) = &originals[*pvc];
         let (copy_pv, copy_root) = &restored[*pvc];
@@ -345,12 +447,12 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
     }
     for (original_pv, _) in originals.values() {
         assert!(
-            !kubesim::controllers::volume_dir(&data, original_pv).exists(),
+            !kubesim::controllers::volume_dir(data, original_pv).exists(),
             "{original_pv} survived"
         );
     }
-    restore(&url, json!({"backupName": "with-data"})).await?;
-    let back = trees_by_claim(&claims, &data).await?;
+    restore(url, json!({"backupName": "with-data"})).await?;
+    let back = trees_by_claim(&claims, data).await?;
     for (pvc, digest) in &trees {
         let (pv, root) = &back[*pvc];
         assert_ne!(pv, &originals[*pvc].0, "{pvc} must get a fresh volume");
@@ -360,8 +462,43 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
             "{pvc} restored in place"
         );
     }
-    drop(agents);
+
+    // Deleting the backup forgets its snapshots; the leader's prune then
+    // frees their data, and the repository checks clean.
+    let deleted = http(url)
+        .delete(format!("{url}/api/v1/backups/with-data"))
+        .send()
+        .await?;
+    assert!(deleted.status().is_success(), "{}", deleted.text().await?);
+    let repo = VolumeRepo::new(
+        StoreBackend::new(store.clone(), tokio::runtime::Handle::current()),
+        &key,
+    );
+    let (snapshots, repo) = tokio::task::spawn_blocking(move || (repo.snapshots(), repo)).await?;
+    assert_eq!(snapshots?, Vec::<String>::new());
+    let freed = lifeboat::volumes::prune(&state.catalog, &store, "default")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert!(freed > 0, "prune found nothing to remove");
+    tokio::task::spawn_blocking(move || repo.check()).await??;
+    drop(setup);
     Ok(())
+}
+
+/// The claims the test puts data in.
+const CLAIMS: [&str; 4] = ["data-postgres-0", "data-postgres-1", "uploads", "archive"];
+
+/// The names of the objects a list path returns.
+async fn kubesim_names(client: &kube::Client, path: &str) -> Result<Vec<String>> {
+    let list: Value = client
+        .request(axum::http::Request::get(path).body(Vec::new())?)
+        .await?;
+    Ok(list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
+        .collect())
 }
 
 /// Runs a restore to its end and returns it; it must complete.
@@ -394,7 +531,7 @@ async fn trees_by_claim(
     data: &std::path::Path,
 ) -> Result<std::collections::BTreeMap<&'static str, (String, std::path::PathBuf)>> {
     let mut out = std::collections::BTreeMap::new();
-    for pvc in ["data-postgres-0", "data-postgres-1"] {
+    for pvc in CLAIMS {
         let claim = claims.get(pvc).await?;
         let pv = claim.data["spec"]["volumeName"]
             .as_str()
@@ -406,4 +543,137 @@ async fn trees_by_claim(
         );
     }
     Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_killed_mid_backup_fails_its_volume_and_the_next_backup_succeeds() -> Result<()> {
+    let mut setup = Setup::start().await?;
+    // Enough data that the agent is still at it when it is killed.
+    let claims: Api<DynamicObject> = Api::namespaced_with(
+        setup.client.clone(),
+        "data",
+        &kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::PersistentVolumeClaim>(&()),
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let pv = loop {
+        let claim = claims.get_opt("data-postgres-0").await?;
+        if let Some(pv) = claim
+            .as_ref()
+            .and_then(|c| c.data["spec"]["volumeName"].as_str())
+        {
+            break pv.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the claim never bound"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let big = kubesim::controllers::volume_dir(&setup.data, &pv).join("big.bin");
+    let mut random = std::fs::File::open("/dev/urandom")?;
+    let mut out = std::fs::File::create(&big)?;
+    std::io::copy(&mut std::io::Read::take(&mut random, 256 << 20), &mut out)?;
+    drop(out);
+    poll_json(
+        &format!("{}/api/v1/namespaces/data", setup.url),
+        Duration::from_secs(30),
+        |ns| {
+            ns["pods"].as_array().is_some_and(|pods| {
+                pods.iter()
+                    .filter(|p| {
+                        p["name"]
+                            .as_str()
+                            .is_some_and(|n| n.starts_with("postgres-"))
+                            && p["phase"] == "Running"
+                    })
+                    .count()
+                    == 2
+            })
+        },
+    )
+    .await?;
+
+    let url = setup.url.clone();
+    let backup = |name: &'static str| {
+        let url = url.clone();
+        async move {
+            let created = http(&url)
+                .post(format!("{url}/api/v1/backups"))
+                .json(&json!({"name": name, "spec": {"includedNamespaces": ["data"]}}))
+                .send()
+                .await?;
+            assert_eq!(created.status(), 202);
+            anyhow::Ok(())
+        }
+    };
+    backup("interrupted").await?;
+    // Kill the agent that reads the big volume once it has made progress.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let node = loop {
+        let tasks = setup.state.catalog.volume_tasks_of("interrupted").await?;
+        if let Some(task) = tasks.iter().find(|t| {
+            t.spec.contains("data-postgres-0") && t.state == "running" && t.bytes_done > 0
+        }) {
+            break task.node.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the big volume's task never ran: {tasks:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let node: &'static str = if node == "node-a" { "node-a" } else { "node-b" };
+    setup.agents.remove(node);
+
+    let done = poll_json(
+        &format!("{}/api/v1/backups/interrupted", setup.url),
+        Duration::from_secs(90),
+        |b| !matches!(b["phase"].as_str(), Some("New" | "InProgress")),
+    )
+    .await?;
+    assert_eq!(done["phase"], "PartiallyFailed", "{done:#}");
+    let volumes = done["manifest"]["volumes"].as_array().context("volumes")?;
+    let killed = volumes
+        .iter()
+        .find(|v| v["pvc"] == "data-postgres-0")
+        .context("the big volume")?;
+    assert_eq!(killed["phase"], "Failed", "{killed:#}");
+    assert!(
+        killed["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("stopped reporting"),
+        "{killed:#}"
+    );
+    let other = volumes
+        .iter()
+        .find(|v| v["pvc"] == "data-postgres-1")
+        .context("the other volume")?;
+    assert_eq!(other["phase"], "Completed", "{other:#}");
+
+    // The repository is sound, and with the agent back the next backup completes.
+    let key = setup
+        .state
+        .catalog
+        .repository_key("default")
+        .await?
+        .context("key")?;
+    let repo = VolumeRepo::new(
+        StoreBackend::new(
+            setup.state.locations.default_store(),
+            tokio::runtime::Handle::current(),
+        ),
+        &key,
+    );
+    tokio::task::spawn_blocking(move || repo.check()).await??;
+    setup.start_agent(node)?;
+    backup("after").await?;
+    let after = poll_json(
+        &format!("{}/api/v1/backups/after", setup.url),
+        Duration::from_secs(120),
+        |b| !matches!(b["phase"].as_str(), Some("New" | "InProgress")),
+    )
+    .await?;
+    assert_eq!(after["phase"], "Completed", "{after:#}");
+    Ok(())
 }

@@ -81,6 +81,7 @@ pub(super) fn backup(page: RwSignal<PageData>) -> impl IntoView {
                     <p role="status" aria-live="polite"><progress aria-label="Backup progress"></progress> {format!(" {} items, {} written so far", text(&v["itemsDone"]), bytes(&v["bytesDone"]))}</p>
                 })}
                 {(v["missingFromStorage"] == true).then(|| view! { <div class="error" role="alert">"This backup's manifest is missing from storage: it cannot be restored. Check the bucket."</div> })}
+                {volumes(&v, running)}
             }
             .into_any()
         }}
@@ -151,4 +152,64 @@ pub(super) fn backup(page: RwSignal<PageData>) -> impl IntoView {
             }}
         </section>
     }
+}
+
+/// The volume data: while running, each volume's bytes from the agents;
+/// once written, what the manifest lists (size, files, method, duration, why not).
+fn volumes(v: &Value, running: bool) -> AnyView {
+    let progress = &v["progress"]["volumes"];
+    if running {
+        let total = progress["bytesTotal"].as_f64().unwrap_or(0.0);
+        if progress["volumes"].as_array().is_none_or(Vec::is_empty) {
+            return ().into_any();
+        }
+        let done = progress["bytesDone"].as_f64().unwrap_or(0.0);
+        return view! {
+            <section aria-labelledby="volumes-h">
+                <h2 id="volumes-h">"Volume data"</h2>
+                <p role="status" aria-live="polite">
+                    <progress aria-label="Volume data progress" max=total.max(1.0) value=done></progress>
+                    {format!(" {} of {}", bytes(&progress["bytesDone"]), bytes(&progress["bytesTotal"]))}
+                </p>
+                <table>
+                    <thead><tr><th scope="col">"Claim"</th><th scope="col">"State"</th><th scope="col">"Done"</th></tr></thead>
+                    <tbody>{items(&progress["volumes"]).into_iter().map(|p| view! {
+                        <tr>
+                            <th scope="row">{format!("{}/{}", text(&p["namespace"]), text(&p["pvc"]))}</th>
+                            <td>{badge(p["phase"].as_str().unwrap_or_default())}</td>
+                            <td>{format!("{} of {}", bytes(&p["bytesDone"]), bytes(&p["bytesTotal"]))}</td>
+                        </tr>
+                    }).collect_view()}</tbody>
+                </table>
+            </section>
+        }
+        .into_any();
+    }
+    let listed = items(&v["manifest"]["volumes"]);
+    if listed.is_empty() {
+        return ().into_any();
+    }
+    view! {
+        <section aria-labelledby="volumes-h">
+            <h2 id="volumes-h">"Volume data"</h2>
+            <table>
+                <thead><tr>
+                    <th scope="col">"Claim"</th><th scope="col">"State"</th><th scope="col">"Size"</th>
+                    <th scope="col">"Files"</th><th scope="col">"Method"</th><th scope="col">"Took"</th><th scope="col">"Why"</th>
+                </tr></thead>
+                <tbody>{listed.into_iter().map(|vol| view! {
+                    <tr>
+                        <th scope="row"><a href=format!("/namespaces/{}", text(&vol["namespace"]))>{format!("{}/{}", text(&vol["namespace"]), text(&vol["pvc"]))}</a></th>
+                        <td>{badge(vol["phase"].as_str().unwrap_or_default())}</td>
+                        <td>{bytes(&vol["bytes"])}</td>
+                        <td>{text(&vol["files"])}</td>
+                        <td>{text(&vol["method"])}</td>
+                        <td>{duration(vol["durationMs"].as_i64().unwrap_or(0) / 1000)}</td>
+                        <td>{note(&vol["reason"])}</td>
+                    </tr>
+                }).collect_view()}</tbody>
+            </table>
+        </section>
+    }
+    .into_any()
 }

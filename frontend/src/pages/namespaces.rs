@@ -75,9 +75,13 @@ pub(super) fn namespace(page: RwSignal<PageData>) -> impl IntoView {
                 <section aria-labelledby="pvc-h">
                     <h2 id="pvc-h">"Persistent volume claims"</h2>
                     {if items(&n["persistentVolumeClaims"]).is_empty() { empty("None.").into_any() } else { view! {
-                        <table><thead><tr><th scope="col">"Claim"</th><th scope="col">"Phase"</th><th scope="col">"Volume"</th><th scope="col">"Storage class"</th></tr></thead>
+                        <table><thead><tr><th scope="col">"Claim"</th><th scope="col">"Phase"</th><th scope="col">"Volume"</th><th scope="col">"Storage class"</th><th scope="col">"Data last backed up"</th></tr></thead>
                         <tbody>{items(&n["persistentVolumeClaims"]).into_iter().map(|c| view! {
-                            <tr><th scope="row">{text(&c["name"])}</th><td>{badge(c["phase"].as_str().unwrap_or("Pending"))}</td><td>{text(&c["volume"])}</td><td>{text(&c["storageClass"])}</td></tr>
+                            <tr><th scope="row">{text(&c["name"])}</th><td>{badge(c["phase"].as_str().unwrap_or("Pending"))}</td><td>{text(&c["volume"])}</td><td>{text(&c["storageClass"])}</td>
+                                <td>{match c["lastBackup"]["backup"].as_str() {
+                                    Some(b) => view! { <a href=format!("/backups/{b}")>{time(&c["lastBackup"]["at"])}</a> }.into_any(),
+                                    None => "never".into_any(),
+                                }}</td></tr>
                         }).collect_view()}</tbody></table>
                     }.into_any() }}
                 </section>

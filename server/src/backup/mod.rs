@@ -181,6 +181,16 @@ pub async fn delete(
             ),
         }));
     }
+    // Its volume snapshots are forgotten (their data goes at the next
+    // prune); a repository that cannot be opened keeps them, which only costs space.
+    match crate::volumes::forget_backup(catalog, store, &record.storage_location, name).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(backup = %name, snapshots = n, "volume snapshots forgotten"),
+        Err(e) => {
+            tracing::warn!(backup = %name, error = %e, "the backup's volume snapshots could not be forgotten")
+        }
+    }
+    let _ = catalog.delete_volume_tasks_of(name).await;
     catalog.delete_backup(name).await?;
     catalog
         .record_activity(

@@ -190,17 +190,6 @@ pub async fn run(
     Phase { phase, reason }
 }
 
-/// A new repository key: 160 random bits as hex, in groups of eight.
-pub fn generate_repository_key() -> String {
-    let bytes: [u8; 20] = rand::random();
-    hex::encode(bytes)
-        .as_bytes()
-        .chunks(8)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect::<Vec<_>>()
-        .join("-")
-}
-
 fn skip_all(planned: Vec<Planned>, reason: &str) -> Vec<VolumeEntry> {
     planned
         .into_iter()
@@ -225,7 +214,7 @@ async fn volume_data(
     planned: Vec<Planned>,
     log: &mut Log,
 ) -> Vec<VolumeEntry> {
-    let readable = planned.iter().any(|p| p.pod_uid.is_some());
+    let readable = planned.iter().any(|p| p.reader.is_some());
     let entries = if !readable {
         planned.into_iter().map(|p| p.entry).collect()
     } else if spec.volume_data == Some(false) {
@@ -242,24 +231,15 @@ async fn volume_data(
     } else {
         match prepare_repository(ctx).await {
             Ok(()) => {
-                let owner = name.to_string();
-                let last = std::sync::Mutex::new(None::<Instant>);
-                let on_bytes = move |done: u64, total: u64| {
-                    if let Ok(mut last) = last.lock()
-                        && last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY)
-                    {
-                        *last = Some(Instant::now());
-                        tracing::debug!(backup = %owner, done, total, "volume bytes");
-                    }
+                // The agents' byte counts reach the API from the task rows.
+                let take = volumes::Take {
+                    work: ctx.volumes.as_ref(),
+                    client: &ctx.work.client,
+                    backup: name,
+                    location: &ctx.location,
+                    helper_image: crate::volumes::helper::DEFAULT_IMAGE,
                 };
-                volumes::back_up(
-                    ctx.volumes.as_ref(),
-                    name,
-                    &ctx.location,
-                    planned,
-                    &on_bytes,
-                )
-                .await
+                volumes::back_up(take, planned, &|_, _| {}).await
             }
             Err(reason) => planned
                 .into_iter()
@@ -297,23 +277,27 @@ async fn volume_data(
     entries
 }
 
-/// The location's repository key (made on first use) and the repository
-/// itself (created on first use); an existing repository must open with the key.
+/// The location's repository key and the repository, made on first use;
+/// an existing repository must open with the key this install has (a
+/// bucket from another install needs its recovery key first).
 async fn prepare_repository(ctx: &BackupContext) -> Result<(), String> {
-    let key = ctx
+    let key = match ctx
         .catalog
-        .ensure_repository_key(
-            &ctx.location,
-            &generate_repository_key(),
-            &crate::catalog::now(),
-        )
+        .repository_key(&ctx.location)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+    {
+        Some(key) => key,
+        None => crate::volumes::provision(&ctx.catalog, &ctx.work.store, &ctx.location)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| crate::volumes::KeyError::Foreign(ctx.location.clone()).to_string())?,
+    };
     let repo = VolumeRepo::new(
         StoreBackend::new(ctx.work.store.clone(), tokio::runtime::Handle::current()),
         &key,
     );
-    tokio::task::spawn_blocking(move || repo.open_or_init().map(|_| ()))
+    tokio::task::spawn_blocking(move || repo.open().map(|_| ()))
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())

@@ -11,7 +11,9 @@ use serde_json::Value;
 
 use crate::cluster::discovery::gr;
 use crate::volumes::dispatch::{VolumeTask, VolumeWork};
-use crate::volumes::{Method, SKIP_ANNOTATION, TaskKind, TaskSpec, VolumeEntry};
+use crate::volumes::{
+    Method, SKIP_ANNOTATION, TaskKind, TaskResult, TaskSpec, VolumeEntry, helper,
+};
 
 /// A claim as the backup listed it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -39,12 +41,21 @@ pub struct VolumeScan {
     mounts: Vec<Mount>,
 }
 
+/// How an agent reaches a claim's volume.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reader {
+    /// The running pod (this uid) that mounts it, on `entry.node`.
+    Pod(String),
+    /// No running pod mounts it: a short-lived helper pod does.
+    Helper,
+}
+
 /// One volume to take, or why it is not taken.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Planned {
     pub entry: VolumeEntry,
-    /// The pod to read it through; `None` when it cannot be read (the reason is in `entry`).
-    pub pod_uid: Option<String>,
+    /// How to read it; `None` when it is not taken (the reason is in `entry`).
+    pub reader: Option<Reader>,
 }
 
 impl VolumeScan {
@@ -135,40 +146,46 @@ impl VolumeScan {
                     "opted out by the `{SKIP_ANNOTATION}` annotation of pod {}",
                     mounts[0].pod
                 ))
-            } else if reader.is_none() {
-                Some(
-                    "no running pod mounts it, so no agent can read it (helper pods for unmounted \
-                     claims are not implemented yet)"
-                        .to_string(),
-                )
             } else {
                 None
             };
-            if let Some(reason) = skip_reason {
-                entry.phase = "Skipped".into();
-                entry.reason = Some(reason);
-            }
-            out.push(Planned {
-                pod_uid: reader
-                    .filter(|_| entry.phase == "Pending")
-                    .map(|m| m.pod_uid.clone()),
-                entry,
-            });
+            let reader = match (&skip_reason, reader) {
+                (Some(reason), _) => {
+                    entry.phase = "Skipped".into();
+                    entry.reason = Some(reason.clone());
+                    None
+                }
+                (None, Some(m)) => Some(Reader::Pod(m.pod_uid.clone())),
+                (None, None) => Some(Reader::Helper),
+            };
+            out.push(Planned { entry, reader });
         }
         out
     }
 }
 
-/// Takes the planned volumes through the agents, all at once (each agent
-/// works through its node's one at a time). `on_bytes` hears the bytes done
+/// What taking volumes needs besides the agents.
+#[derive(Clone)]
+pub struct Take<'a> {
+    pub work: &'a dyn VolumeWork,
+    /// The cluster, for helper pods and CSI snapshots.
+    pub client: &'a kube::Client,
+    pub backup: &'a str,
+    pub location: &'a str,
+    pub helper_image: &'a str,
+}
+
+/// Takes the planned volumes, all at once (each agent works through its
+/// node's tasks one at a time): through a CSI snapshot when the claim's
+/// StorageClass provisioner has a VolumeSnapshotClass, otherwise from the
+/// running pod's mount or a helper pod's. `on_bytes` hears the bytes done
 /// and known in total over all volumes.
 pub async fn back_up(
-    work: &dyn VolumeWork,
-    backup: &str,
-    location: &str,
+    take: Take<'_>,
     planned: Vec<Planned>,
     on_bytes: &(dyn Fn(u64, u64) + Send + Sync),
 ) -> Vec<VolumeEntry> {
+    let snapshot_classes = csi::classes_by_storage_class(take.client).await;
     let slots: Arc<Vec<(AtomicU64, AtomicU64)>> = Arc::new(
         (0..planned.len())
             .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
@@ -176,27 +193,19 @@ pub async fn back_up(
     );
     let runs = planned.into_iter().enumerate().map(|(i, planned)| {
         let slots = slots.clone();
+        let take = take.clone();
+        let snapshot_class = planned
+            .entry
+            .storage_class
+            .as_ref()
+            .and_then(|c| snapshot_classes.get(c))
+            .cloned();
         async move {
             let mut entry = planned.entry;
-            let Some(pod_uid) = planned.pod_uid else {
+            let Some(reader) = planned.reader else {
                 return entry;
             };
             let started = Instant::now();
-            let task = VolumeTask {
-                kind: TaskKind::Backup,
-                owner: backup.to_string(),
-                location: location.to_string(),
-                node: entry.node.clone(),
-                spec: TaskSpec {
-                    namespace: entry.namespace.clone(),
-                    pvc: entry.pvc.clone(),
-                    pod: entry.pod.clone(),
-                    pod_uid,
-                    pv: entry.pv.clone(),
-                    backup: backup.to_string(),
-                    snapshot: None,
-                },
-            };
             let report = |done: u64, total: u64| {
                 slots[i].0.store(done, Ordering::Relaxed);
                 slots[i].1.store(total, Ordering::Relaxed);
@@ -205,7 +214,29 @@ pub async fn back_up(
                 });
                 on_bytes(d, t);
             };
-            match work.run(task, &report).await {
+            let outcome = match (snapshot_class, reader) {
+                (Some(class), _) => {
+                    entry.method = Method::Csi;
+                    csi::read(&take, &mut entry, &class, &report).await
+                }
+                (None, Reader::Pod(uid)) => {
+                    read(
+                        &take,
+                        &entry,
+                        &entry.node,
+                        &entry.pod,
+                        &uid,
+                        &entry.pv,
+                        &report,
+                    )
+                    .await
+                }
+                (None, Reader::Helper) => {
+                    let claim = entry.pvc.clone();
+                    through_helper(&take, &mut entry, &claim, &report).await
+                }
+            };
+            match outcome {
                 Ok(result) => {
                     entry.phase = "Completed".into();
                     entry.snapshot = result.snapshot;
@@ -225,6 +256,215 @@ pub async fn back_up(
         }
     });
     futures::future::join_all(runs).await
+}
+
+/// One backup task for the agent of `node`: the volume `pv` as pod `pod_uid` mounts it.
+async fn read(
+    take: &Take<'_>,
+    entry: &VolumeEntry,
+    node: &str,
+    pod: &str,
+    pod_uid: &str,
+    pv: &str,
+    report: &(dyn Fn(u64, u64) + Send + Sync),
+) -> Result<TaskResult, String> {
+    let task = VolumeTask {
+        kind: TaskKind::Backup,
+        owner: take.backup.to_string(),
+        location: take.location.to_string(),
+        node: node.to_string(),
+        spec: TaskSpec {
+            namespace: entry.namespace.clone(),
+            pvc: entry.pvc.clone(),
+            pod: pod.to_string(),
+            pod_uid: pod_uid.to_string(),
+            pv: pv.to_string(),
+            backup: take.backup.to_string(),
+            snapshot: None,
+        },
+    };
+    take.work.run(task, report).await
+}
+
+/// Reads `claim` (the entry's own, or a CSI snapshot's temporary one)
+/// through a read-only helper pod, removed whatever happens.
+async fn through_helper(
+    take: &Take<'_>,
+    entry: &mut VolumeEntry,
+    claim: &str,
+    report: &(dyn Fn(u64, u64) + Send + Sync),
+) -> Result<TaskResult, String> {
+    let name = helper::name_for("backup", &entry.pvc);
+    let labels = serde_json::json!({"lifeboat.io/backup": take.backup, "app.kubernetes.io/managed-by": "lifeboat"});
+    let started = helper::start(
+        take.client,
+        &entry.namespace,
+        &name,
+        claim,
+        true,
+        take.helper_image,
+        labels,
+    )
+    .await;
+    let outcome = match started {
+        Ok(pod) => {
+            entry.node = pod.node.clone();
+            entry.pod = pod.name.clone();
+            read(take, entry, &pod.node, &pod.name, &pod.uid, &pod.pv, report).await
+        }
+        Err(e) => Err(e),
+    };
+    if let Err(e) = helper::remove(take.client, &entry.namespace, &name).await {
+        tracing::warn!(namespace = %entry.namespace, pod = %name, error = %e, "removing a backup helper pod failed");
+    }
+    outcome
+}
+
+/// CSI snapshots: a point-in-time copy first, then a temporary claim made
+/// from it, read through a helper pod. The snapshot, the claim and the pod
+/// are removed whatever happens.
+mod csi {
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+
+    use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, PostParams};
+    use serde_json::json;
+
+    use super::{Take, through_helper};
+    use crate::volumes::{TaskResult, VolumeEntry, helper};
+
+    /// How long a VolumeSnapshot may take to become ready to use.
+    pub const READY_TIMEOUT: Duration = Duration::from_secs(300);
+
+    fn resource(kind: &str, plural: &str) -> ApiResource {
+        ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("snapshot.storage.k8s.io", "v1", kind),
+            plural,
+        )
+    }
+
+    /// StorageClass → the VolumeSnapshotClass for its provisioner (the
+    /// default one when several). Empty when the snapshot API is not served.
+    pub async fn classes_by_storage_class(client: &kube::Client) -> BTreeMap<String, String> {
+        let snapshot_classes: Api<DynamicObject> = Api::all_with(
+            client.clone(),
+            &resource("VolumeSnapshotClass", "volumesnapshotclasses"),
+        );
+        let Ok(listed) = snapshot_classes.list(&Default::default()).await else {
+            return BTreeMap::new();
+        };
+        let mut by_driver: BTreeMap<String, (bool, String)> = BTreeMap::new();
+        for class in listed.items {
+            let driver = class.data["driver"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let default = class
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get("snapshot.storage.kubernetes.io/is-default-class"))
+                .is_some_and(|v| v == "true");
+            let name = class.metadata.name.clone().unwrap_or_default();
+            let better = by_driver.get(&driver).is_none_or(|(d, _)| default && !d);
+            if better {
+                by_driver.insert(driver, (default, name));
+            }
+        }
+        let storage: Api<k8s_openapi::api::storage::v1::StorageClass> = Api::all(client.clone());
+        let Ok(storage) = storage.list(&Default::default()).await else {
+            return BTreeMap::new();
+        };
+        storage
+            .items
+            .into_iter()
+            .filter_map(|sc| {
+                let (_, class) = by_driver.get(&sc.provisioner)?;
+                Some((sc.metadata.name?, class.clone()))
+            })
+            .collect()
+    }
+
+    pub async fn read(
+        take: &Take<'_>,
+        entry: &mut VolumeEntry,
+        class: &str,
+        report: &(dyn Fn(u64, u64) + Send + Sync),
+    ) -> Result<TaskResult, String> {
+        let ns = entry.namespace.clone();
+        let name = helper::name_for("snap", &entry.pvc);
+        let snapshots: Api<DynamicObject> = Api::namespaced_with(
+            take.client.clone(),
+            &ns,
+            &resource("VolumeSnapshot", "volumesnapshots"),
+        );
+        let claims: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+            Api::namespaced(take.client.clone(), &ns);
+        let outcome = async {
+            let snapshot: DynamicObject = serde_json::from_value(json!({
+                "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+                "metadata": {"name": name, "labels": {"lifeboat.io/backup": take.backup}},
+                "spec": {"volumeSnapshotClassName": class, "source": {"persistentVolumeClaimName": entry.pvc}},
+            }))
+            .map_err(|e| e.to_string())?;
+            snapshots
+                .create(&PostParams::default(), &snapshot)
+                .await
+                .map_err(|e| format!("creating VolumeSnapshot {name}: {e}"))?;
+            let deadline = Instant::now() + READY_TIMEOUT;
+            let size = loop {
+                let live = snapshots.get(&name).await.map_err(|e| e.to_string())?;
+                if live.data["status"]["readyToUse"] == true {
+                    break live.data["status"]["restoreSize"].clone();
+                }
+                if let Some(error) = live.data["status"]["error"]["message"].as_str() {
+                    return Err(format!("VolumeSnapshot {name} failed: {error}"));
+                }
+                if Instant::now() >= deadline {
+                    return Err(format!(
+                        "VolumeSnapshot {name} of class {class} was not ready to use within {} s;                          check the CSI driver and the snapshot controller",
+                        READY_TIMEOUT.as_secs()
+                    ));
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            };
+            // The temporary claim asks for the snapshot's size, or the claim's.
+            let storage = match size {
+                serde_json::Value::String(s) if s != "0" => s,
+                serde_json::Value::Number(n) if n.as_u64().unwrap_or(0) > 0 => n.to_string(),
+                _ => entry.capacity.clone().unwrap_or_else(|| "1Gi".into()),
+            };
+            let claim: k8s_openapi::api::core::v1::PersistentVolumeClaim = serde_json::from_value(json!({
+                "metadata": {"name": name, "labels": {"lifeboat.io/backup": take.backup}},
+                "spec": {
+                    "storageClassName": entry.storage_class,
+                    "accessModes": ["ReadWriteOnce"],
+                    "resources": {"requests": {"storage": storage}},
+                    "dataSource": {"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": name},
+                },
+            }))
+            .map_err(|e| e.to_string())?;
+            claims
+                .create(&PostParams::default(), &claim)
+                .await
+                .map_err(|e| format!("creating the claim {name} from the snapshot: {e}"))?;
+            through_helper(take, entry, &name, report).await
+        }
+        .await;
+        // Temporaries go whatever happened (the helper pod went already).
+        let gone = DeleteParams::default();
+        if let Err(e) = claims.delete(&name, &gone).await
+            && !matches!(&e, kube::Error::Api(s) if s.code == 404)
+        {
+            tracing::warn!(namespace = %ns, claim = %name, error = %e, "removing a temporary claim failed");
+        }
+        if let Err(e) = snapshots.delete(&name, &gone).await
+            && !matches!(&e, kube::Error::Api(s) if s.code == 404)
+        {
+            tracing::warn!(namespace = %ns, snapshot = %name, error = %e, "removing a VolumeSnapshot failed");
+        }
+        outcome
+    }
 }
 
 #[cfg(test)]
@@ -296,7 +536,7 @@ mod tests {
             plan.iter().map(|p| (p.entry.pvc.as_str(), p)).collect();
         assert_eq!(plan.len(), 5);
         let db = by_claim["data-db-0"];
-        assert_eq!(db.pod_uid.as_deref(), Some("uid-db-0"));
+        assert_eq!(db.reader, Some(Reader::Pod("uid-db-0".into())));
         assert_eq!(
             (
                 db.entry.pv.as_str(),
@@ -306,16 +546,15 @@ mod tests {
             ("pv-1", Some("2Gi"), "node-1")
         );
         assert_eq!(by_claim["shared"].entry.pod, "a");
+        // A bound claim no running pod mounts is read through a helper pod.
+        assert_eq!(by_claim["idle"].reader, Some(Reader::Helper));
+        assert_eq!(by_claim["idle"].entry.phase, "Pending");
         for (name, why) in [
-            ("idle", "no running pod"),
             ("pending", "not bound"),
             ("opted-out", "lifeboat.io/skip-volumes"),
         ] {
             let p = by_claim[name];
-            assert_eq!(
-                (p.entry.phase.as_str(), p.pod_uid.as_deref()),
-                ("Skipped", None)
-            );
+            assert_eq!((p.entry.phase.as_str(), &p.reader), ("Skipped", &None));
             assert!(
                 p.entry.reason.as_deref().unwrap_or_default().contains(why),
                 "{p:?}"

@@ -153,6 +153,16 @@ impl Catalog {
             == 1)
     }
 
+    /// Volume backups that finished, newest first: (backup, spec JSON, when).
+    pub async fn finished_volume_backups(&self) -> Result<Vec<(String, String, String)>> {
+        Ok(sqlx::query_as::<_, (String, String, String)>(
+            "SELECT owner, spec, updated_at FROM volume_tasks \
+             WHERE kind = 'backup' AND state = 'done' ORDER BY updated_at DESC",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// Whether `node` runs a task for `location` now.
     pub async fn agent_has_running_task(&self, node: &str, location: &str) -> Result<bool> {
         let n: i64 = sqlx::query_scalar(

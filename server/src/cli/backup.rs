@@ -177,11 +177,24 @@ async fn wait_for(api: &Api, name: &str) -> Result<()> {
             .json(api.request(reqwest::Method::GET, &format!("/api/v1/backups/{name}")))
             .await?;
         let phase = b["phase"].as_str().unwrap_or_default().to_string();
-        let line = format!(
+        let mut line = format!(
             "{phase}: {} objects, {}",
             b["itemsDone"].as_i64().unwrap_or(0),
             human_bytes(b["bytesDone"].as_i64().unwrap_or(0))
         );
+        let volumes = &b["progress"]["volumes"];
+        let (done, total) = (
+            volumes["bytesDone"].as_i64().unwrap_or(0),
+            volumes["bytesTotal"].as_i64().unwrap_or(0),
+        );
+        if total > 0 {
+            line.push_str(&format!(
+                "; volume data {} {} of {}",
+                progress_bar(done, total),
+                human_bytes(done),
+                human_bytes(total)
+            ));
+        }
         if stderr_is_tty {
             eprint!("\r\x1b[2K{line}");
         }
@@ -204,6 +217,22 @@ async fn wait_for(api: &Api, name: &str) -> Result<()> {
             }
         }
     }
+}
+
+/// `[########------------] 40%`
+fn progress_bar(done: i64, total: i64) -> String {
+    let ratio = if total > 0 {
+        (done as f64 / total as f64).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let filled = (ratio * 20.0).round() as usize;
+    format!(
+        "[{}{}] {:>3}%",
+        "#".repeat(filled),
+        "-".repeat(20 - filled),
+        (ratio * 100.0).round() as u32
+    )
 }
 
 fn print_table(items: &[Value]) {

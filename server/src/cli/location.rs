@@ -41,6 +41,16 @@ pub enum LocationCommand {
     Get { name: Option<String> },
     /// Check a location now (list, write, delete).
     Check { name: String },
+    /// Show the location's recovery key (the volume repository's), once.
+    RecoveryKey { name: String },
+    /// Supply the recovery key of a bucket whose volume repository another
+    /// install made (from a file, never a command-line value); a key that does
+    /// not open it changes nothing.
+    SetKey {
+        name: String,
+        #[arg(long)]
+        key_file: PathBuf,
+    },
     /// Remove a location from Lifeboat; its objects stay in the bucket or directory.
     Remove {
         name: String,
@@ -87,6 +97,12 @@ pub async fn run_location(server: &str, command: LocationCommand) -> Result<()> 
             println!(
                 "storage location {name} added: available; {imported} backup(s) already in it are now listed"
             );
+            if let Some(key) = added["recoveryKey"].as_str() {
+                println!("\nrecovery key: {key}");
+            }
+            if let Some(notice) = added["notice"].as_str() {
+                println!("{notice}");
+            }
         }
         LocationCommand::Get { name: None } => {
             let list = api.json(api.request(reqwest::Method::GET, base)).await?;
@@ -131,6 +147,29 @@ pub async fn run_location(server: &str, command: LocationCommand) -> Result<()> 
             if state != "available" {
                 bail!("storage location {name} is unavailable: {reason}");
             }
+        }
+        LocationCommand::RecoveryKey { name } => {
+            let shown = api
+                .json(api.request(
+                    reqwest::Method::POST,
+                    &format!("{base}/{name}/recovery-key"),
+                ))
+                .await?;
+            println!(
+                "recovery key of {name}: {}\n{}",
+                shown["recoveryKey"].as_str().unwrap_or_default(),
+                shown["warning"].as_str().unwrap_or_default()
+            );
+        }
+        LocationCommand::SetKey { name, key_file } => {
+            let key = std::fs::read_to_string(&key_file)
+                .with_context(|| format!("reading {}", key_file.display()))?;
+            api.send(
+                api.request(reqwest::Method::PUT, &format!("{base}/{name}/recovery-key"))
+                    .json(&json!({"recoveryKey": key.trim()})),
+            )
+            .await?;
+            println!("the recovery key opens the volume repository of {name}; it is now used");
         }
         LocationCommand::Remove { name, yes } => {
             if !yes {

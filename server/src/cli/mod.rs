@@ -117,11 +117,5 @@ fn confirm(question: &str, name: &str, otherwise: &str) -> Result<()> {
 }
 
 fn human_bytes(n: i64) -> String {
-    let n = n as f64;
-    match n {
-        n if n >= 1024.0 * 1024.0 * 1024.0 => format!("{:.1} GiB", n / 1024.0 / 1024.0 / 1024.0),
-        n if n >= 1024.0 * 1024.0 => format!("{:.1} MiB", n / 1024.0 / 1024.0),
-        n if n >= 1024.0 => format!("{:.1} KiB", n / 1024.0),
-        n => format!("{n} B"),
-    }
+    lifeboat::human_bytes(n.max(0) as u64)
 }

@@ -213,6 +213,7 @@ async fn describe(
             items_done: b.items_done,
             items_total: b.items_total,
             bytes_done: b.bytes_done,
+            volumes: crate::volumes::progress_of(&state.catalog.volume_tasks_of(&name).await?),
         },
         manifest: archive::read_manifest(store.as_ref(), &name).await.ok(),
     };
@@ -382,11 +383,14 @@ async fn progress(
         let (state, name) = (state.clone(), name.clone());
         async move {
             let r = state.catalog.backup(&name).await.ok()?;
+            let volumes =
+                crate::volumes::progress_of(&state.catalog.volume_tasks_of(&name).await.ok()?);
             Some((
                 BackupPhase::parse(&r.phase).is_some_and(BackupPhase::is_running),
                 json!({
                     "phase": r.phase, "itemsDone": r.items_done, "itemsTotal": r.items_total,
                     "bytesDone": r.bytes_done, "phaseReason": r.phase_reason,
+                    "volumes": volumes,
                 }),
             ))
         }

@@ -168,6 +168,28 @@ async fn namespace(
     )
     .await?
     .remove(0);
+    // Each claim's newest volume backup among the backups the reader may see.
+    let visible: std::collections::BTreeSet<&str> =
+        backups.iter().filter_map(|b| b["name"].as_str()).collect();
+    let mut last_data: std::collections::BTreeMap<String, (String, String)> = Default::default();
+    for (backup, spec, at) in state.catalog.finished_volume_backups().await? {
+        if !visible.contains(backup.as_str()) {
+            continue;
+        }
+        if let Ok(spec) = serde_json::from_str::<crate::volumes::TaskSpec>(&spec)
+            && spec.namespace == name
+        {
+            last_data.entry(spec.pvc).or_insert((backup, at));
+        }
+    }
+    if let Some(claims) = view["persistentVolumeClaims"].as_array_mut() {
+        for claim in claims {
+            let claim_name = claim["name"].as_str().unwrap_or_default().to_string();
+            if let Some((backup, at)) = last_data.get(&claim_name) {
+                claim["lastBackup"] = json!({"backup": backup, "at": at});
+            }
+        }
+    }
     view["protection"] = json!(protection);
     view["lastBackup"] = json!(last);
     view["backups"] = json!(backups);

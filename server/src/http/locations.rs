@@ -14,6 +14,7 @@ use crate::auth::{Check, Principal};
 use crate::catalog::{BackupFilter, BackupRecord, StorageLocationRecord};
 use crate::location::{self, LocationUseError};
 use crate::storage::LocationSpec;
+use crate::volumes::{self, KeyError};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -23,6 +24,24 @@ pub fn routes() -> Router<AppState> {
             get(describe).delete(remove),
         )
         .route("/api/v1/storage-locations/{name}/check", post(check))
+        .route(
+            "/api/v1/storage-locations/{name}/recovery-key",
+            post(reveal_key).put(set_key),
+        )
+}
+
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> Self {
+        let status = match e {
+            KeyError::Foreign(_) | KeyError::AlreadyShown(_) => StatusCode::CONFLICT,
+            KeyError::Wrong(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            KeyError::Failed(_) => StatusCode::BAD_GATEWAY,
+        };
+        ApiError {
+            status,
+            message: e.to_string(),
+        }
+    }
 }
 
 impl From<LocationUseError> for ApiError {
@@ -112,7 +131,92 @@ async fn create(
     let imported = location::add(&state.catalog, &state.locations, &spec, &who.actor()).await?;
     let mut v = view_of(&state, &spec.name).await?;
     v.imported = Some(imported);
+    // A new location gets its volume repository and recovery key now, shown
+    // in this answer and never again; a bucket holding another install's
+    // repository needs that install's key.
+    let store = state.locations.require(&spec.name)?;
+    match volumes::provision(&state.catalog, &store, &spec.name).await {
+        Ok(Some(_)) => match volumes::reveal_key(&state.catalog, &store, &spec.name).await {
+            Ok(key) => {
+                v.recovery_key = Some(key);
+                v.notice = Some(RECOVERY_KEY_WARNING.into());
+            }
+            Err(e) => v.notice = Some(e.to_string()),
+        },
+        Ok(None) if state.catalog.repository_key(&spec.name).await?.is_none() => {
+            v.notice = Some(KeyError::Foreign(spec.name.clone()).to_string());
+        }
+        Ok(None) => {}
+        Err(e) => v.notice = Some(format!("the volume repository could not be prepared: {e}")),
+    }
     Ok((StatusCode::CREATED, Json(v)).into_response())
+}
+
+const RECOVERY_KEY_WARNING: &str = "Keep the recovery key somewhere safe, apart from this \
+    cluster: it is shown once. A new Lifeboat install needs it to restore the volume data in this \
+    location, and restic can read the repository with it.";
+
+/// Shows the location's recovery key once (making it and the repository
+/// when the location has none).
+async fn reveal_key(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    state
+        .auth
+        .require(&who, &[Check::cluster("update", "storagelocations")])
+        .await?;
+    let store = state.locations.require(&name)?;
+    let key = volumes::reveal_key(&state.catalog, &store, &name).await?;
+    key_activity(&state, &who, &name, "shown", "the recovery key was shown").await?;
+    Ok(Json(json!({"recoveryKey": key, "warning": RECOVERY_KEY_WARNING})).into_response())
+}
+
+/// An activity entry `location.recovery-key-<what>` (never the key itself).
+async fn key_activity(
+    state: &AppState,
+    who: &Principal,
+    name: &str,
+    what: &str,
+    message: &str,
+) -> Result<(), ApiError> {
+    state
+        .catalog
+        .record_activity(
+            &who.actor(),
+            &format!("location.recovery-key-{what}"),
+            &format!("storagelocation/{name}"),
+            &format!("{message} for location {name}"),
+            None,
+        )
+        .await?;
+    Ok(())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SetKey {
+    recovery_key: String,
+}
+
+/// Takes the recovery key of a location's existing repository (an imported
+/// bucket); a key that does not open it changes nothing.
+async fn set_key(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    state
+        .auth
+        .require(&who, &[Check::cluster("update", "storagelocations")])
+        .await?;
+    let request: SetKey = super::parse_body(&body, "recovery key ({recoveryKey})")?;
+    let store = state.locations.require(&name)?;
+    volumes::set_key(&state.catalog, &store, &name, &request.recovery_key).await?;
+    key_activity(&state, &who, &name, "set", "a recovery key was supplied").await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn check(

@@ -74,6 +74,8 @@ pub struct BackupProgress {
     pub items_done: i64,
     pub items_total: Option<i64>,
     pub bytes_done: i64,
+    /// The volumes' bytes, from the agents' reports.
+    pub volumes: crate::volumes::VolumeTotals,
 }
 
 /// One backup with its progress and, when storage has it, its manifest.
@@ -188,6 +190,13 @@ pub struct LocationView {
     /// Backups found in the bucket when the location was added.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub imported: Option<Vec<String>>,
+    /// The volume repository's recovery key: in the answer to adding the
+    /// location only, once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovery_key: Option<String>,
+    /// What the user must do about the location's volume repository, if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
 }
 
 impl LocationView {
@@ -208,6 +217,8 @@ impl LocationView {
             backups: mine().count(),
             used_bytes: mine().filter_map(|b| b.size_bytes).sum(),
             imported: None,
+            recovery_key: None,
+            notice: None,
         }
     }
 }

@@ -196,7 +196,7 @@ pub async fn run(
         work: ctx.volumes.clone(),
         location: ctx.location.clone(),
         backup: spec.backup_name.clone(),
-        helper_image: super::volumes::DEFAULT_HELPER_IMAGE.to_string(),
+        helper_image: crate::volumes::helper::DEFAULT_IMAGE.to_string(),
     };
     let applied = engine::apply(&ctx.client, &name, planned, Some(&volumes), |plan| {
         if last.elapsed() >= every {

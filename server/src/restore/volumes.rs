@@ -9,24 +9,17 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
-use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::{Value, json};
 
 use super::engine::{Action, ItemResult, PlanItem};
 use super::spec::RestoreSpec;
 use crate::cluster::discovery::gr;
 use crate::volumes::dispatch::{VolumeTask, VolumeWork};
-use crate::volumes::{TaskKind, TaskSpec, VolumeEntry};
+use crate::volumes::{TaskKind, TaskSpec, VolumeEntry, helper};
 
 /// The plan lines of volume data.
 pub const GROUP_RESOURCE: &str = "volumes.lifeboat.io";
-/// How long a helper pod may take to be scheduled with its claim bound and start.
-pub const HELPER_START_TIMEOUT: Duration = Duration::from_secs(300);
-/// The image of helper pods: it only has to stay up while the agent writes.
-pub const DEFAULT_HELPER_IMAGE: &str = "registry.k8s.io/pause:3.10";
 
 /// What applying volume lines needs.
 #[derive(Clone)]
@@ -70,8 +63,9 @@ pub fn plan_lines(volumes: &[VolumeEntry], spec: &RestoreSpec, plan: &[PlanItem]
             Some(Action::Create) => (
                 Action::Create,
                 format!(
-                    "{} bytes in {} files into a fresh volume, before the workloads that mount it",
-                    v.bytes, v.files
+                    "{} in {} files into a fresh volume, before the workloads that mount it",
+                    crate::human_bytes(v.bytes),
+                    v.files
                 ),
             ),
             Some(Action::Excluded) => (Action::Excluded, "its claim is not restored".to_string()),
@@ -143,12 +137,6 @@ pub fn blocked_by(line: &PlanItem, failed: &BTreeSet<(String, String)>) -> Optio
         })
 }
 
-fn helper_name(pvc: &str) -> String {
-    let suffix = &uuid::Uuid::new_v4().simple().to_string()[..6];
-    let base: String = pvc.chars().take(40).collect();
-    format!("lifeboat-restore-{}-{suffix}", base.trim_end_matches('-'))
-}
-
 /// Restores one volume line: helper pod, agent, helper removed.
 pub async fn apply_line(
     client: &kube::Client,
@@ -159,13 +147,26 @@ pub async fn apply_line(
     let Some(ns) = line.namespace.clone() else {
         return;
     };
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let helper = helper_name(&line.name);
-    let outcome = restore_through_helper(client, ctx, restore, &pods, &helper, line).await;
-    // The helper goes whatever happened, and is gone before the workloads
-    // start (a ReadWriteOnce volume is attached to one node at a time).
-    if let Err(e) = remove_helper(&pods, &helper).await {
-        tracing::warn!(namespace = %ns, pod = %helper, error = %e, "removing a restore helper pod failed");
+    let name = helper::name_for("restore", &line.name);
+    let labels =
+        json!({"lifeboat.io/restore": restore, "app.kubernetes.io/managed-by": "lifeboat"});
+    let outcome = match helper::start(
+        client,
+        &ns,
+        &name,
+        &line.name,
+        false,
+        &ctx.helper_image,
+        labels,
+    )
+    .await
+    {
+        Ok(pod) => write(ctx, restore, line, &pod).await,
+        Err(e) => Err(e),
+    };
+    // The helper goes whatever happened, and is gone before the workloads start.
+    if let Err(e) = helper::remove(client, &ns, &name).await {
+        tracing::warn!(namespace = %ns, pod = %name, error = %e, "removing a restore helper pod failed");
     }
     match outcome {
         Ok(message) => {
@@ -179,109 +180,34 @@ pub async fn apply_line(
     }
 }
 
-async fn restore_through_helper(
-    client: &kube::Client,
+async fn write(
     ctx: &VolumeRestore,
     restore: &str,
-    pods: &Api<Pod>,
-    helper: &str,
     line: &PlanItem,
+    pod: &helper::Helper,
 ) -> Result<String, String> {
-    let ns = line.namespace.clone().unwrap_or_default();
-    let snapshot = line.object["snapshot"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let pod: Pod = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"name": helper, "labels": {"lifeboat.io/restore": restore, "app.kubernetes.io/managed-by": "lifeboat"}},
-        "spec": {
-            "restartPolicy": "Never",
-            "terminationGracePeriodSeconds": 0,
-            "containers": [{"name": "hold", "image": ctx.helper_image,
-                            "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
-            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": line.name}}],
-        },
-    }))
-    .map_err(|e| e.to_string())?;
-    pods.create(&PostParams::default(), &pod)
-        .await
-        .map_err(|e| format!("creating the helper pod {helper}: {e}"))?;
-    let deadline = Instant::now() + HELPER_START_TIMEOUT;
-    let (node, uid) = loop {
-        let live = pods.get(helper).await.map_err(|e| e.to_string())?;
-        let phase = live
-            .status
-            .as_ref()
-            .and_then(|s| s.phase.clone())
-            .unwrap_or_default();
-        let node = live.spec.as_ref().and_then(|s| s.node_name.clone());
-        if phase == "Running"
-            && let Some(node) = node
-        {
-            break (node, live.metadata.uid.unwrap_or_default());
-        }
-        if matches!(phase.as_str(), "Failed" | "Succeeded") {
-            return Err(format!(
-                "the helper pod {helper} ended ({phase}) before the data was written"
-            ));
-        }
-        if Instant::now() >= deadline {
-            return Err(format!(
-                "the helper pod {helper} did not start within {} s (phase {phase:?}): is claim {} bound, and can pods be scheduled?",
-                HELPER_START_TIMEOUT.as_secs(),
-                line.name
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
-    let claims: Api<PersistentVolumeClaim> = Api::namespaced(client.clone(), &ns);
-    let pv = claims
-        .get(&line.name)
-        .await
-        .map_err(|e| e.to_string())?
-        .spec
-        .and_then(|s| s.volume_name)
-        .ok_or_else(|| format!("claim {} has no volume although its pod runs", line.name))?;
     let task = VolumeTask {
         kind: TaskKind::Restore,
         owner: restore.to_string(),
         location: ctx.location.clone(),
-        node: node.clone(),
+        node: pod.node.clone(),
         spec: TaskSpec {
-            namespace: ns.clone(),
+            namespace: pod.namespace.clone(),
             pvc: line.name.clone(),
-            pod: helper.to_string(),
-            pod_uid: uid,
-            pv,
+            pod: pod.name.clone(),
+            pod_uid: pod.uid.clone(),
+            pv: pod.pv.clone(),
             backup: ctx.backup.clone(),
-            snapshot: Some(snapshot),
+            snapshot: line.object["snapshot"].as_str().map(str::to_string),
         },
     };
     let result = ctx.work.run(task, &|_, _| {}).await?;
     Ok(format!(
-        "{} bytes in {} files written on node {node}",
-        result.bytes, result.files
+        "{} in {} files written on node {}",
+        crate::human_bytes(result.bytes),
+        result.files,
+        pod.node
     ))
-}
-
-async fn remove_helper(pods: &Api<Pod>, helper: &str) -> Result<(), String> {
-    match pods
-        .delete(helper, &DeleteParams::default().grace_period(0))
-        .await
-    {
-        Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
-        Err(e) => return Err(e.to_string()),
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < deadline {
-        if matches!(pods.get_opt(helper).await, Ok(None)) {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    Err(format!("{helper} was still there 60 s after its deletion"))
 }
 
 #[cfg(test)]

@@ -164,6 +164,8 @@ pub struct GcReport {
     pub deferred: Vec<String>,
     /// Could not be deleted (tried again next time).
     pub failed: Vec<String>,
+    /// Volume repositories pruned after deletions: (location, bytes freed or marked).
+    pub pruned: Vec<(String, u64)>,
 }
 
 /// Runs schedules and GC for one replica, when it leads.
@@ -355,7 +357,27 @@ impl Scheduler {
                 }
             }
         }
+        if !report.deleted.is_empty() && self.leadership.is_leader() {
+            self.prune_volume_repositories(&mut report).await;
+        }
         Ok(report)
+    }
+
+    /// Prunes the volume repositories of every open location (on the leader,
+    /// after deletions): data no snapshot references any more goes.
+    async fn prune_volume_repositories(&self, report: &mut GcReport) {
+        for (location, store) in self.locations.all() {
+            match crate::volumes::prune(&self.catalog, &store, &location).await {
+                Ok(0) => {}
+                Ok(bytes) => {
+                    tracing::info!(%location, bytes, "volume repository pruned");
+                    report.pruned.push((location, bytes));
+                }
+                Err(e) => {
+                    tracing::warn!(%location, error = %e, "pruning the volume repository failed")
+                }
+            }
+        }
     }
 
     /// Runs passes for ever: schedules every 2 s, GC every 30 s, both only

@@ -9,14 +9,20 @@
 //! - `dispatch.rs`: the server's side of the agents' work: a task per volume
 //!   in the catalog, claimed by the agent of the pod's node, failed when
 //!   no agent runs there or it stops reporting.
+//! - `helper.rs`: short-lived helper pods that mount a claim for an agent.
 //! - `agent.rs`: `lifeboat agent`, the DaemonSet's loop.
 
 pub mod agent;
 pub mod dispatch;
+pub mod helper;
 pub mod remote;
 pub mod repo;
 
 use serde::{Deserialize, Serialize};
+
+use crate::catalog::Catalog;
+use crate::storage::DynStore;
+use repo::{RepoError, StoreBackend, VolumeRepo};
 
 /// The annotation that opts a pod's volumes out: `lifeboat.io/skip-volumes: data,cache`.
 pub const SKIP_ANNOTATION: &str = "lifeboat.io/skip-volumes";
@@ -118,6 +124,48 @@ pub struct VolumeEntry {
     pub warnings: Vec<String>,
 }
 
+/// Byte progress of a backup's or restore's volumes, as the API shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeTotals {
+    pub volumes: Vec<VolumeProgress>,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+}
+
+/// The progress of the volume tasks of one backup or restore: a finished
+/// task counts what it reported at the end.
+pub fn progress_of(tasks: &[crate::catalog::VolumeTaskRecord]) -> VolumeTotals {
+    let mut totals = VolumeTotals::default();
+    for task in tasks {
+        let spec: Option<TaskSpec> = serde_json::from_str(&task.spec).ok();
+        let finished: Option<TaskResult> = task
+            .result
+            .as_deref()
+            .and_then(|r| serde_json::from_str(r).ok());
+        let (done, total) = match &finished {
+            Some(result) => (result.bytes, result.bytes),
+            None => (
+                task.bytes_done.max(0) as u64,
+                task.bytes_total.max(0) as u64,
+            ),
+        };
+        totals.bytes_done += done;
+        totals.bytes_total += total.max(done);
+        totals.volumes.push(VolumeProgress {
+            namespace: spec
+                .as_ref()
+                .map(|s| s.namespace.clone())
+                .unwrap_or_default(),
+            pvc: spec.as_ref().map(|s| s.pvc.clone()).unwrap_or_default(),
+            phase: task.state.clone(),
+            bytes_done: done,
+            bytes_total: total.max(done),
+        });
+    }
+    totals
+}
+
 /// Byte progress of one volume, as the API shows it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -127,4 +175,196 @@ pub struct VolumeProgress {
     pub phase: String,
     pub bytes_done: u64,
     pub bytes_total: u64,
+}
+
+/// The repository of a location, opened with its key from the catalog;
+/// `None` when the location has no key or no repository (no volume data yet).
+async fn location_repo(
+    catalog: &Catalog,
+    store: &DynStore,
+    location: &str,
+) -> Result<Option<VolumeRepo>, String> {
+    let Some(key) = catalog
+        .repository_key(location)
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let repo = VolumeRepo::new(
+        StoreBackend::new(store.clone(), tokio::runtime::Handle::current()),
+        &key,
+    );
+    Ok(Some(repo))
+}
+
+/// Runs blocking repository work, mapping "no repository" to `None`.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, RepoError> + Send + 'static,
+) -> Result<Option<T>, String> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Ok(Some(value)),
+        Ok(Err(RepoError::NotInitialized)) => Ok(None),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Forgets a deleted backup's snapshots (tagged `backup=<name>`); their data
+/// goes at the next prune. Returns how many were forgotten.
+pub async fn forget_backup(
+    catalog: &Catalog,
+    store: &DynStore,
+    location: &str,
+    backup: &str,
+) -> Result<usize, String> {
+    let Some(repo) = location_repo(catalog, store, location).await? else {
+        return Ok(0);
+    };
+    let tag = format!("backup={backup}");
+    Ok(blocking(move || repo.forget_tagged(&tag))
+        .await?
+        .unwrap_or(0))
+}
+
+/// Removes repository data that no snapshot references: run by the
+/// scheduler's garbage collection on the leader only. Packs are deleted in
+/// restic's two phases (marked, then removed a day later), so a backup
+/// running meanwhile that reuses their data keeps it. Returns the bytes freed
+/// or marked.
+pub async fn prune(catalog: &Catalog, store: &DynStore, location: &str) -> Result<u64, String> {
+    let Some(repo) = location_repo(catalog, store, location).await? else {
+        return Ok(0);
+    };
+    Ok(blocking(move || repo.prune(false)).await?.unwrap_or(0))
+}
+
+/// A new recovery key: 160 random bits as hex, in groups of eight.
+pub fn generate_key() -> String {
+    let bytes: [u8; 20] = rand::random();
+    hex::encode(bytes)
+        .as_bytes()
+        .chunks(8)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Why a recovery key cannot be shown or taken.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(
+        "location `{0}` already holds a volume repository made by another Lifeboat install, and \
+         this one does not have its recovery key: supply it with `lifeboat location set-key {0}`"
+    )]
+    Foreign(String),
+    #[error(
+        "the recovery key for location `{0}` was shown once already and is never shown again; \
+         if it is lost, volume data stays readable only through this install"
+    )]
+    AlreadyShown(String),
+    #[error(
+        "that key does not open the volume repository of location `{0}`; nothing was changed. \
+         Use the recovery key shown when the location was first added"
+    )]
+    Wrong(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// Gives `location` a recovery key and a repository when it has neither:
+/// a new key is generated and the repository created with it. Returns the
+/// new key, or `None` when the location already had a key or holds another
+/// install's repository.
+pub async fn provision(
+    catalog: &Catalog,
+    store: &DynStore,
+    location: &str,
+) -> Result<Option<String>, KeyError> {
+    let failed = |e: String| KeyError::Failed(e);
+    if catalog
+        .repository_key(location)
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .is_some()
+    {
+        return Ok(None);
+    }
+    let key = generate_key();
+    let repo = VolumeRepo::new(
+        StoreBackend::new(store.clone(), tokio::runtime::Handle::current()),
+        &key,
+    );
+    let created = tokio::task::spawn_blocking(move || -> Result<bool, RepoError> {
+        if repo.exists()? {
+            return Ok(false);
+        }
+        repo.init()?;
+        Ok(true)
+    })
+    .await
+    .map_err(|e| failed(e.to_string()))?
+    .map_err(|e| failed(e.to_string()))?;
+    if !created {
+        return Ok(None);
+    }
+    let stored = catalog
+        .ensure_repository_key(location, &key, &crate::catalog::now())
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    Ok(Some(stored))
+}
+
+/// The location's recovery key, once: made (with the repository) when the
+/// location has none; refused when it was shown before.
+pub async fn reveal_key(
+    catalog: &Catalog,
+    store: &DynStore,
+    location: &str,
+) -> Result<String, KeyError> {
+    let failed = |e: crate::catalog::CatalogError| KeyError::Failed(e.to_string());
+    if catalog
+        .repository_key(location)
+        .await
+        .map_err(failed)?
+        .is_none()
+        && provision(catalog, store, location).await?.is_none()
+    {
+        return Err(KeyError::Foreign(location.to_string()));
+    }
+    catalog
+        .reveal_repository_key(location, &crate::catalog::now())
+        .await
+        .map_err(failed)?
+        .ok_or_else(|| KeyError::AlreadyShown(location.to_string()))
+}
+
+/// Takes a recovery key for a location (an imported bucket): it must open
+/// the repository the location holds; a wrong key changes nothing.
+pub async fn set_key(
+    catalog: &Catalog,
+    store: &DynStore,
+    location: &str,
+    key: &str,
+) -> Result<(), KeyError> {
+    let key = key.trim().to_string();
+    if key.is_empty() {
+        return Err(KeyError::Wrong(location.to_string()));
+    }
+    let repo = VolumeRepo::new(
+        StoreBackend::new(store.clone(), tokio::runtime::Handle::current()),
+        &key,
+    );
+    let opened = tokio::task::spawn_blocking(move || repo.open().map(|_| ()))
+        .await
+        .map_err(|e| KeyError::Failed(e.to_string()))?;
+    match opened {
+        Ok(()) | Err(RepoError::NotInitialized) => {}
+        Err(RepoError::WrongKey) => return Err(KeyError::Wrong(location.to_string())),
+        Err(e) => return Err(KeyError::Failed(e.to_string())),
+    }
+    catalog
+        .set_repository_key(location, &key, &crate::catalog::now())
+        .await
+        .map_err(|e| KeyError::Failed(e.to_string()))
 }

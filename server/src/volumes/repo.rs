@@ -418,6 +418,18 @@ impl VolumeRepo {
         Ok(())
     }
 
+    /// Forgets every snapshot tagged `tag` (`backup=<name>`); returns how many.
+    pub fn forget_tagged(&self, tag: &str) -> Result<usize> {
+        let repo = self.open()?;
+        let ids: Vec<_> = repo
+            .get_matching_snapshots(|snap| snap.tags.contains(tag))?
+            .into_iter()
+            .map(|snap| snap.id)
+            .collect();
+        repo.delete_snapshots(&ids)?;
+        Ok(ids.len())
+    }
+
     /// Removes data no snapshot references. `instant` deletes unused packs now
     /// instead of after restic's grace period (only safe with no backup running).
     pub fn prune(&self, instant: bool) -> Result<u64> {
