@@ -122,7 +122,12 @@ impl Kubesim {
     }
 
     /// Starts serving an existing store (to simulate an API server restart).
-    pub async fn start_with_store(options: Options, store: Store) -> anyhow::Result<Self> {
+    pub async fn start_with_store(mut options: Options, store: Store) -> anyhow::Result<Self> {
+        // The kubelets' mounts link to the volumes' directories: with an
+        // absolute root, the links resolve from wherever they are read.
+        if let Some(root) = options.controllers.volume_data.take() {
+            options.controllers.volume_data = Some(std::path::absolute(&root)?);
+        }
         let token = options
             .token
             .clone()

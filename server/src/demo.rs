@@ -124,13 +124,26 @@ async fn start_agents(
             .await
             .map_err(|e| e.to_string())?;
         let token = answer["status"]["token"].as_str().unwrap_or_default();
-        let child = tokio::process::Command::new(&exe)
+        let mut command = tokio::process::Command::new(&exe);
+        command
             .arg("agent")
             .args(["--server", server, "--node", &node])
             .arg("--kubelet-root")
             .arg(kubesim::controllers::kubelet_root(volume_data, &node))
             .env("LIFEBOAT_TOKEN", token)
-            .kill_on_drop(true)
+            .kill_on_drop(true);
+        // The agents go with the demo, however it ends (even SIGKILL).
+        // SAFETY: prctl is async-signal-safe and touches only the child.
+        unsafe {
+            command.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        let child = command
             .spawn()
             .map_err(|e| format!("starting the agent for {node}: {e}"))?;
         children.push(child);
@@ -196,7 +209,9 @@ pub async fn run(config: &Config) -> Result<(), DemoError> {
             .unwrap_or_default(),
     );
     // The agents start once the server listens (its address is known then).
-    let volume_data = config.data_dir.join("demo-volumes");
+    // Absolute, as kubesim makes it: the agents resolve the kubelets' links from their own directory.
+    let volume_data = std::path::absolute(config.data_dir.join("demo-volumes"))
+        .map_err(|e| DemoError::Simulator(e.to_string()))?;
     let agents = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::new()));
     let on_listening: Box<dyn FnOnce(String) + Send> = {
         let (agents, demo_config) = (agents.clone(), demo_config.clone());

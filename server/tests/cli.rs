@@ -804,6 +804,11 @@ async fn backups_through_the_api_and_the_cli() {
         "--wait",
     ]);
     assert!(ok && out.contains("Completed"), "{out}");
+    // The postgres replicas' volumes, in bytes, read by the demo's agents.
+    assert!(
+        out.contains("volume data [####################] 100%"),
+        "{out}"
+    );
     let manifest = second.join("backups/data-2/manifest.json");
     assert!(manifest.is_file(), "the backup went to the second location");
     let (ok, out) = location(&["check", "second"]);

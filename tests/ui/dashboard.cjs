@@ -113,6 +113,23 @@ async function main() {
       await accessible('backups');
       await shot('backups');
 
+      // Volume data: the postgres replicas' claims are read by the demo's
+      // node agents (through CSI snapshots) and listed on the backup's page.
+      await page.getByText('Back up now').click();
+      await page.getByLabel('Name', { exact: true }).fill('ui-data-1');
+      await page.getByLabel(/Namespaces/).fill('data');
+      await page.getByRole('button', { name: 'Start backup' }).click();
+      await page.waitForURL(`${base}/backups/ui-data-1`, { timeout: WAIT });
+      await hydrated();
+      await page.locator('[data-phase="Completed"]').waitFor({ timeout: WAIT });
+      await page.goto(`${base}/backups/ui-data-1`);
+      const volumes = page.getByRole('region', { name: 'Volume data' });
+      for (const claim of ['data/data-postgres-0', 'data/data-postgres-1']) {
+        await volumes.getByRole('row').filter({ hasText: claim }).filter({ hasText: 'Completed' }).filter({ hasText: 'csi' }).waitFor({ timeout: WAIT });
+      }
+      await accessible('backup-volumes');
+      await shot('backup-volumes');
+
       // An invalid cron expression is refused with the field named.
       await page.goto(`${base}/schedules`);
       await hydrated();
@@ -206,6 +223,18 @@ async function main() {
       if (await page.locator('.run tr[data-result="waiting"]').count() !== 0) throw new Error('items still waiting after the restore completed');
       await accessible('restore-done');
       await shot('restore-done');
+      // The wizard shows a backup's volumes and their sizes before anything starts.
+      await page.goto(`${base}/restore?backup=ui-data-1`);
+      await hydrated();
+      await page.getByRole('button', { name: 'Show its namespaces' }).click();
+      await page.locator('input[name="namespace"][value="data"]').check({ timeout: WAIT });
+      await page.locator('input[name="map-data"]').fill('data-copy');
+      await page.getByRole('button', { name: 'Show the plan' }).click();
+      await page.locator('.plan[data-phase="Planned"]').waitFor({ timeout: WAIT });
+      const lines = page.getByRole('region', { name: 'Volume data' }).locator('li');
+      await lines.filter({ hasText: 'data-copy/data-postgres-0' }).filter({ hasText: /\d+(\.\d)? (B|KiB|MiB|GiB) in \d+ files/ }).waitFor({ timeout: WAIT });
+      if (await lines.count() !== 2) throw new Error(`the plan lists ${await lines.count()} volumes, not 2`);
+      await shot('restore-volumes-plan');
       // The pods come back in the mapped namespace, seen live on its page.
       await page.goto(`${base}/namespaces/shop-restored`);
       await hydrated();

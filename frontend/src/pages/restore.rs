@@ -210,9 +210,26 @@ fn plan_view(r: Value) -> impl IntoView {
     let actions = r["plan"]["summary"]["actions"].clone();
     let count = |a: &str| actions[a].as_u64().unwrap_or(0);
     let plan_items = items(&r["plan"]["items"]);
+    // Volume data is listed on its own, with its size, before anything starts.
+    let volume_lines: Vec<Value> = plan_items
+        .iter()
+        .filter(|i| i["groupResource"] == "volumes.lifeboat.io")
+        .cloned()
+        .collect();
     view! {
         <div class="plan" data-phase=text(&r["phase"])>
             <p>{badge(r["phase"].as_str().unwrap_or_default())} " " {note(&r["phaseReason"])}</p>
+            {(!volume_lines.is_empty()).then(|| view! {
+                <section class="volumes" aria-labelledby="plan-volumes-h">
+                    <h3 id="plan-volumes-h">"Volume data"</h3>
+                    <ul class="plain">{volume_lines.into_iter().map(|v| view! {
+                        <li data-volume=text(&v["name"])>
+                            <strong>{format!("{}/{}", text(&v["namespace"]), text(&v["name"]))}</strong>
+                            {format!(" — {}: {}", text(&v["action"]), text(&v["reason"]))}
+                        </li>
+                    }).collect_view()}</ul>
+                </section>
+            })}
             <ul class="counts">
                 <li><strong>{count("create")}</strong>" to create"</li>
                 <li><strong>{count("skip")}</strong>" to skip"</li>

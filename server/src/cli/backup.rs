@@ -187,10 +187,12 @@ async fn wait_for(api: &Api, name: &str) -> Result<()> {
             volumes["bytesDone"].as_i64().unwrap_or(0),
             volumes["bytesTotal"].as_i64().unwrap_or(0),
         );
-        if total > 0 {
+        if volumes["volumes"].as_array().is_some_and(|v| !v.is_empty()) {
+            let running =
+                lifeboat::backup::BackupPhase::parse(&phase).is_some_and(|p| p.is_running());
             line.push_str(&format!(
                 "; volume data {} {} of {}",
-                progress_bar(done, total),
+                progress_bar(done, total, !running),
                 human_bytes(done),
                 human_bytes(total)
             ));
@@ -219,10 +221,12 @@ async fn wait_for(api: &Api, name: &str) -> Result<()> {
     }
 }
 
-/// `[########------------] 40%`
-fn progress_bar(done: i64, total: i64) -> String {
+/// `[########------------] 40%` (a finished run with nothing to count is 100%).
+fn progress_bar(done: i64, total: i64, finished: bool) -> String {
     let ratio = if total > 0 {
         (done as f64 / total as f64).clamp(0.0, 1.0)
+    } else if finished {
+        1.0
     } else {
         0.0
     };

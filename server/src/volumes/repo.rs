@@ -387,6 +387,9 @@ impl VolumeRepo {
         );
         let destination = LocalDestination::new(&dest_str, true, !node.is_dir())?;
         let mut opts = RestoreOptions::default();
+        // Owners by number: the names on the agent's image mean nothing to
+        // the containers that use the volume.
+        opts.numeric_id = true;
         // Holes stay holes. The option's type is not exported; it reads from its serde name.
         opts.sparse = Some(
             serde_json::from_value(serde_json::json!("ByContent"))
