@@ -259,6 +259,32 @@ async fn main() {
         first.bytes_uploaded / MIB
     );
 
+    // The same into a local directory: what the repository costs without
+    // the S3 server sharing the two cores.
+    drop_caches();
+    let local_s = {
+        let local: DynStore = Arc::new(LocalStore::new(work.path().join("local-repo")).unwrap());
+        let repo = VolumeRepo::new(
+            StoreBackend::new(local, tokio::runtime::Handle::current()),
+            KEY,
+        );
+        let source = source.clone();
+        let started = Instant::now();
+        tokio::task::spawn_blocking(move || {
+            repo.open_or_init().unwrap();
+            repo.backup(&source, "/bench/data", &[]).unwrap()
+        })
+        .await
+        .unwrap();
+        started.elapsed().as_secs_f64()
+    };
+    println!(
+        "lifeboat_backup_to_local_dir_seconds: {local_s:.1} s ({:.0} MiB/s; ratio to tar|zstd {:.2})",
+        bytes as f64 / MIB as f64 / local_s,
+        tar_s / local_s
+    );
+    std::fs::remove_dir_all(work.path().join("local-repo")).unwrap();
+
     // Debian's restic to the same Garage.
     let restic = |args: &[&str]| {
         let status = Command::new("restic")

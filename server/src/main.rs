@@ -193,7 +193,22 @@ fn run_client(work: impl std::future::Future<Output = anyhow::Result<()>>) -> Ex
 }
 
 fn run_agent(server: String, token: Option<String>, flags: AgentFlags) -> ExitCode {
-    init_logging(&Config::default());
+    {
+        use tracing_subscriber::Layer;
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
+        let filter = tracing_subscriber::EnvFilter::try_from_env("LIFEBOAT_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // The collector sees warnings whatever LIFEBOAT_LOG shows.
+        tracing_subscriber::registry()
+            .with(lifeboat::volumes::agent::WarningCollector)
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_filter(filter),
+            )
+            .init();
+    }
     lifeboat::install_crypto_provider();
     let mut http = reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(10));
     if let Some(path) = &flags.ca_file {

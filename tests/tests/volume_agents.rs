@@ -146,9 +146,13 @@ impl Setup {
         Ok(setup)
     }
 
-    /// Starts (or restarts) the agent process of `node`.
+    /// Starts (or restarts) the agent process of `node`. It runs as root
+    /// without the capabilities that bypass file permissions (util-linux's
+    /// setpriv), so a file its mode makes unreadable is unreadable to it.
     fn start_agent(&mut self, node: &'static str) -> Result<()> {
-        let child = Command::new(lifeboat_bin()?)
+        let child = Command::new("setpriv")
+            .arg("--bounding-set=-dac_override,-dac_read_search")
+            .arg(lifeboat_bin()?)
             .args([
                 "agent",
                 "--server",
@@ -254,19 +258,7 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
                                     {"name": "scratch", "emptyDir": {}}]}})).await?;
     let mut trees = Vec::new();
     for pvc in CLAIMS {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        let pv = loop {
-            // The StatefulSet controller makes the claim, the provisioner binds it.
-            let claim = claims.get_opt(pvc).await?;
-            if let Some(pv) = claim
-                .as_ref()
-                .and_then(|c| c.data["spec"]["volumeName"].as_str())
-            {
-                break pv.to_string();
-            }
-            assert!(std::time::Instant::now() < deadline, "{pvc} never bound");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let pv = bound_volume(&claims, pvc).await?;
         let root = kubesim::controllers::volume_dir(data, &pv).join("tree");
         std::fs::create_dir_all(&root)?;
         build_tree(
@@ -485,6 +477,23 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
     Ok(())
 }
 
+/// The PV a claim is bound to, once the StatefulSet controller has made
+/// the claim and the provisioner bound it.
+async fn bound_volume(claims: &Api<DynamicObject>, pvc: &str) -> Result<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let claim = claims.get_opt(pvc).await?;
+        if let Some(pv) = claim
+            .as_ref()
+            .and_then(|c| c.data["spec"]["volumeName"].as_str())
+        {
+            return Ok(pv.to_string());
+        }
+        anyhow::ensure!(std::time::Instant::now() < deadline, "{pvc} never bound");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// The claims the test puts data in.
 const CLAIMS: [&str; 4] = ["data-postgres-0", "data-postgres-1", "uploads", "archive"];
 
@@ -554,21 +563,16 @@ async fn an_agent_killed_mid_backup_fails_its_volume_and_the_next_backup_succeed
         "data",
         &kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::PersistentVolumeClaim>(&()),
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let pv = loop {
-        let claim = claims.get_opt("data-postgres-0").await?;
-        if let Some(pv) = claim
-            .as_ref()
-            .and_then(|c| c.data["spec"]["volumeName"].as_str())
-        {
-            break pv.to_string();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the claim never bound"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let pv = bound_volume(&claims, "data-postgres-0").await?;
+    // A file the agent may not read, in the other replica's volume.
+    let other = bound_volume(&claims, "data-postgres-1").await?;
+    let unreadable = kubesim::controllers::volume_dir(&setup.data, &other).join("unreadable.bin");
+    std::fs::write(&unreadable, b"secret")?;
+    std::fs::write(unreadable.with_file_name("notes.txt"), b"readable")?;
+    std::fs::set_permissions(
+        &unreadable,
+        std::os::unix::fs::PermissionsExt::from_mode(0o000),
+    )?;
     let big = kubesim::controllers::volume_dir(&setup.data, &pv).join("big.bin");
     let mut random = std::fs::File::open("/dev/urandom")?;
     let mut out = std::fs::File::create(&big)?;
@@ -650,6 +654,16 @@ async fn an_agent_killed_mid_backup_fails_its_volume_and_the_next_backup_succeed
         .find(|v| v["pvc"] == "data-postgres-1")
         .context("the other volume")?;
     assert_eq!(other["phase"], "Completed", "{other:#}");
+    // The unreadable file is named in a warning, and the rest was backed up.
+    let warnings = other["warnings"].as_array().context("warnings")?;
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.as_str().is_some_and(|w| w.contains("unreadable.bin"))),
+        "{other:#}"
+    );
+    assert!(other["files"].as_u64() >= Some(1), "{other:#}");
+    std::fs::remove_file(&unreadable)?;
 
     // The repository is sound, and with the agent back the next backup completes.
     let key = setup

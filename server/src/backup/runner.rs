@@ -256,6 +256,9 @@ async fn volume_data(
     };
     for e in &entries {
         let volume = format!("volume {}/{}", e.namespace, e.pvc);
+        for warning in &e.warnings {
+            log.warn(format!("{volume}: {warning}"));
+        }
         match e.phase.as_str() {
             "Completed" => log.info(format!(
                 "{volume}: {} files, {} bytes, {} bytes uploaded, snapshot {}",

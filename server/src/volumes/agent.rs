@@ -66,6 +66,49 @@ pub struct Finish {
     pub error: Option<String>,
 }
 
+/// The most warnings one task reports.
+pub const MAX_WARNINGS: usize = 100;
+
+/// What the repository library logged as warnings while this agent's one
+/// task ran: each file it could not read, named, and skipped. `None` while
+/// no task runs.
+static TASK_WARNINGS: std::sync::Mutex<Option<Vec<String>>> = std::sync::Mutex::new(None);
+
+/// A tracing layer that keeps the warnings of libraries that log through
+/// the `log` crate (rustic_core) while a task runs, for its result.
+pub struct WarningCollector;
+
+struct Message(String);
+
+impl tracing::field::Visit for Message {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        if field.name() == "message" {
+            self.0 = format!("{value:?}");
+        }
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for WarningCollector {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        // Records of the `log` crate arrive with the target `log`.
+        if *event.metadata().level() != tracing::Level::WARN || event.metadata().target() != "log" {
+            return;
+        }
+        let mut message = Message(String::new());
+        event.record(&mut message);
+        if let Ok(mut warnings) = TASK_WARNINGS.lock()
+            && let Some(warnings) = warnings.as_mut()
+            && warnings.len() < MAX_WARNINGS
+        {
+            warnings.push(message.0);
+        }
+    }
+}
+
 pub struct Agent {
     pub client: AgentClient,
     pub node: String,
@@ -240,6 +283,9 @@ impl Agent {
             })
         };
         let kind = assignment.kind;
+        if let Ok(mut warnings) = TASK_WARNINGS.lock() {
+            *warnings = Some(Vec::new());
+        }
         let outcome = tokio::task::spawn_blocking(move || match kind {
             TaskKind::Backup => repo
                 .backup(
@@ -267,8 +313,15 @@ impl Agent {
         })
         .await;
         reporter.abort();
+        let warnings = TASK_WARNINGS
+            .lock()
+            .ok()
+            .and_then(|mut w| w.take())
+            .unwrap_or_default();
         match outcome {
-            Ok(result) => result.map_err(|e| e.to_string()),
+            Ok(result) => result
+                .map(|result| TaskResult { warnings, ..result })
+                .map_err(|e| e.to_string()),
             Err(e) => Err(format!("the volume work stopped: {e}")),
         }
     }
