@@ -291,18 +291,7 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
     )
     .await?;
 
-    let created = http(url)
-        .post(format!("{url}/api/v1/backups"))
-        .json(&json!({"name": "with-data", "spec": {"includedNamespaces": ["data"]}}))
-        .send()
-        .await?;
-    assert_eq!(created.status(), 202, "{}", created.text().await?);
-    let done = poll_json(
-        &format!("{url}/api/v1/backups/with-data"),
-        Duration::from_secs(120),
-        |b| b["phase"] != "New" && b["phase"] != "InProgress",
-    )
-    .await?;
+    let done = backup(url, "with-data", json!({"includedNamespaces": ["data"]})).await?;
     assert_eq!(done["phase"], "Completed", "{done:#}");
     let volumes = done["manifest"]["volumes"]
         .as_array()
@@ -350,6 +339,44 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
             "{pvc}"
         );
     }
+    // Opting out: a pod's annotation skips its volume, and a backup's
+    // `volumeData: false` skips them all.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), "data");
+    pods.patch(
+        "uploader",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(
+            json!({"metadata": {"annotations": {"lifeboat.io/skip-volumes": "files"}}}),
+        ),
+    )
+    .await?;
+    for (name, spec) in [
+        ("opted-out", json!({"includedNamespaces": ["data"]})),
+        (
+            "no-data",
+            json!({"includedNamespaces": ["data"], "volumeData": false}),
+        ),
+    ] {
+        let b = backup(url, name, spec).await?;
+        assert_eq!(b["phase"], "Completed", "{b:#}");
+        for v in b["manifest"]["volumes"].as_array().context("volumes")? {
+            let (phase, reason) = (
+                v["phase"].as_str(),
+                v["reason"].as_str().unwrap_or_default(),
+            );
+            match (name, v["pvc"].as_str()) {
+                (_, Some("uploads")) => {
+                    assert_eq!(phase, Some("Skipped"), "{v:#}");
+                    assert!(reason.contains("lifeboat.io/skip-volumes"), "{v:#}");
+                }
+                ("opted-out", _) => assert_eq!(phase, Some("Completed"), "{v:#}"),
+                _ => {
+                    assert_eq!(phase, Some("Skipped"), "{v:#}");
+                    assert!(reason.contains("volumeData: false"), "{v:#}");
+                }
+            }
+        }
+    }
     // No helper pod, temporary claim or VolumeSnapshot is left behind.
     let left = kubesim_names(client, "/api/v1/namespaces/data/pods").await?;
     assert!(!left.iter().any(|n| n.starts_with("lifeboat-")), "{left:?}");
@@ -371,6 +398,17 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
         json!({"backupName": "with-data", "namespaceMapping": {"data": "data-copy"}}),
     )
     .await?;
+    // The bytes each volume's agent wrote, as the restore reports them.
+    let written = &copy["volumes"];
+    assert_eq!(
+        written["volumes"].as_array().map(Vec::len),
+        Some(4),
+        "{written:#}"
+    );
+    assert!(
+        written["bytesDone"].as_u64() > Some(0) && written["bytesDone"] == written["bytesTotal"],
+        "{written:#}"
+    );
     let lines = copy["plan"]["items"].as_array().context("the plan")?;
     let volume_lines: Vec<&Value> = lines
         .iter()
@@ -455,13 +493,15 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
         );
     }
 
-    // Deleting the backup forgets its snapshots; the leader's prune then
+    // Deleting the backups forgets their snapshots; the leader's prune then
     // frees their data, and the repository checks clean.
-    let deleted = http(url)
-        .delete(format!("{url}/api/v1/backups/with-data"))
-        .send()
-        .await?;
-    assert!(deleted.status().is_success(), "{}", deleted.text().await?);
+    for name in ["with-data", "opted-out", "no-data"] {
+        let deleted = http(url)
+            .delete(format!("{url}/api/v1/backups/{name}"))
+            .send()
+            .await?;
+        assert!(deleted.status().is_success(), "{}", deleted.text().await?);
+    }
     let repo = VolumeRepo::new(
         StoreBackend::new(store.clone(), tokio::runtime::Handle::current()),
         &key,
@@ -508,6 +548,22 @@ async fn kubesim_names(client: &kube::Client, path: &str) -> Result<Vec<String>>
         .flatten()
         .filter_map(|o| o["metadata"]["name"].as_str().map(str::to_string))
         .collect())
+}
+
+/// Runs a backup to its end and returns it, whatever its phase.
+async fn backup(url: &str, name: &str, spec: Value) -> Result<Value> {
+    let created = http(url)
+        .post(format!("{url}/api/v1/backups"))
+        .json(&json!({"name": name, "spec": spec}))
+        .send()
+        .await?;
+    assert_eq!(created.status(), 202, "{}", created.text().await?);
+    poll_json(
+        &format!("{url}/api/v1/backups/{name}"),
+        Duration::from_secs(120),
+        |b| !matches!(b["phase"].as_str(), Some("New" | "InProgress")),
+    )
+    .await
 }
 
 /// Runs a restore to its end and returns it; it must complete.
@@ -598,19 +654,12 @@ async fn an_agent_killed_mid_backup_fails_its_volume_and_the_next_backup_succeed
     .await?;
 
     let url = setup.url.clone();
-    let backup = |name: &'static str| {
-        let url = url.clone();
-        async move {
-            let created = http(&url)
-                .post(format!("{url}/api/v1/backups"))
-                .json(&json!({"name": name, "spec": {"includedNamespaces": ["data"]}}))
-                .send()
-                .await?;
-            assert_eq!(created.status(), 202);
-            anyhow::Ok(())
-        }
-    };
-    backup("interrupted").await?;
+    let created = http(&url)
+        .post(format!("{url}/api/v1/backups"))
+        .json(&json!({"name": "interrupted", "spec": {"includedNamespaces": ["data"]}}))
+        .send()
+        .await?;
+    assert_eq!(created.status(), 202);
     // Kill the agent that reads the big volume once it has made progress.
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let node = loop {
@@ -681,13 +730,81 @@ async fn an_agent_killed_mid_backup_fails_its_volume_and_the_next_backup_succeed
     );
     tokio::task::spawn_blocking(move || repo.check()).await??;
     setup.start_agent(node)?;
-    backup("after").await?;
-    let after = poll_json(
-        &format!("{}/api/v1/backups/after", setup.url),
-        Duration::from_secs(120),
-        |b| !matches!(b["phase"].as_str(), Some("New" | "InProgress")),
+    let after = backup(&url, "after", json!({"includedNamespaces": ["data"]})).await?;
+    assert_eq!(after["phase"], "Completed", "{after:#}");
+    Ok(())
+}
+
+/// A CSI snapshot that never becomes ready (its driver does not answer, as
+/// with a broken CSI driver) fails its volume with the reason after the
+/// timeout, and the VolumeSnapshot and temporary claim are removed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_that_never_becomes_ready_times_out_and_leaves_nothing() -> Result<()> {
+    use lifeboat::backup::volumes::{Take, VolumeScan, back_up};
+    let dir = tempfile::tempdir()?;
+    let mut options = kubesim::Options::default();
+    options.controllers.volume_data = Some(dir.path().join("cluster"));
+    let (_sim, client) = lifeboat_e2e::kubesim(options, false).await?;
+    create(&client, "/apis/storage.k8s.io/v1/storageclasses",
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "broken"},
+               "provisioner": "csi.example.com"})).await?;
+    create(&client, "/apis/snapshot.storage.k8s.io/v1/volumesnapshotclasses",
+        json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
+               "metadata": {"name": "broken-snapshots"}, "driver": "csi.example.com", "deletionPolicy": "Delete"})).await?;
+    create(
+        &client,
+        "/api/v1/namespaces",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "app"}}),
     )
     .await?;
-    assert_eq!(after["phase"], "Completed", "{after:#}");
+    create(
+        &client,
+        "/api/v1/namespaces/app/persistentvolumeclaims",
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+               "spec": {"storageClassName": "broken", "accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": "1Gi"}}}}),
+    )
+    .await?;
+    let claims: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "app",
+        &kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::PersistentVolumeClaim>(&()),
+    );
+    bound_volume(&claims, "data").await?;
+    let claim = serde_json::to_value(claims.get("data").await?)?;
+
+    let mut scan = VolumeScan::default();
+    scan.note("persistentvolumeclaims", &claim);
+    let (catalog, _) = lifeboat_e2e::local_catalog(dir.path()).await?;
+    let dispatcher = lifeboat::volumes::dispatch::Dispatcher { catalog };
+    let take = Take {
+        work: &dispatcher,
+        client: &client,
+        backup: "never-ready",
+        location: "default",
+        helper_image: lifeboat::volumes::helper::DEFAULT_IMAGE,
+        snapshot_timeout: Duration::from_secs(2),
+    };
+    let entries = back_up(take, scan.plan(), &|_, _| {}).await;
+    assert_eq!(entries.len(), 1);
+    let entry = &entries[0];
+    assert_eq!(
+        (entry.phase.as_str(), entry.method),
+        ("Failed", lifeboat::volumes::Method::Csi),
+        "{entry:?}"
+    );
+    let reason = entry.reason.as_deref().unwrap_or_default();
+    assert!(
+        reason.contains("was not ready to use within 2 s"),
+        "{reason}"
+    );
+    let snapshots = kubesim_names(
+        &client,
+        "/apis/snapshot.storage.k8s.io/v1/namespaces/app/volumesnapshots",
+    )
+    .await?;
+    assert!(snapshots.is_empty(), "{snapshots:?}");
+    let claims = kubesim_names(&client, "/api/v1/namespaces/app/persistentvolumeclaims").await?;
+    assert_eq!(claims, vec!["data".to_string()]);
     Ok(())
 }

@@ -267,6 +267,14 @@ fn progress_view(r: Value) -> impl IntoView {
         <div class="run" data-phase=text(&r["phase"])>
             <p role="status" aria-live="polite">{badge(r["phase"].as_str().unwrap_or_default())} {format!(" {done} of {total} items")} " " {note(&r["phaseReason"])}</p>
             <progress max=total.max(1).to_string() value=done.to_string() aria-label="Restore progress"></progress>
+            {(r["volumes"]["volumes"].as_array().is_some_and(|v| !v.is_empty())).then(|| {
+                let volumes = &r["volumes"];
+                view! {
+                    <p class="volumes">"Volume data: " {format!("{} of {} written", bytes(&volumes["bytesDone"]), bytes(&volumes["bytesTotal"]))}
+                        <progress max=volumes["bytesTotal"].as_u64().unwrap_or(0).max(1).to_string() value=volumes["bytesDone"].as_u64().unwrap_or(0).to_string() aria-label="Volume data written"></progress>
+                    </p>
+                }
+            })}
             <p>{results.as_object().map(|o| o.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(" · ")).unwrap_or_default()}</p>
             <table class="items">
                 <caption>"Items, in the order they are restored"</caption>

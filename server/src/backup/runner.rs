@@ -238,6 +238,7 @@ async fn volume_data(
                     backup: name,
                     location: &ctx.location,
                     helper_image: crate::volumes::helper::DEFAULT_IMAGE,
+                    snapshot_timeout: volumes::SNAPSHOT_READY_TIMEOUT,
                 };
                 volumes::back_up(take, planned, &|_, _| {}).await
             }

@@ -173,7 +173,12 @@ pub struct Take<'a> {
     pub backup: &'a str,
     pub location: &'a str,
     pub helper_image: &'a str,
+    /// How long a VolumeSnapshot may take to become ready to use.
+    pub snapshot_timeout: std::time::Duration,
 }
+
+/// The default for [`Take::snapshot_timeout`].
+pub const SNAPSHOT_READY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Takes the planned volumes, all at once (each agent works through its
 /// node's tasks one at a time): through a CSI snapshot when the claim's
@@ -333,9 +338,6 @@ mod csi {
     use super::{Take, through_helper};
     use crate::volumes::{TaskResult, VolumeEntry, helper};
 
-    /// How long a VolumeSnapshot may take to become ready to use.
-    pub const READY_TIMEOUT: Duration = Duration::from_secs(300);
-
     fn resource(kind: &str, plural: &str) -> ApiResource {
         ApiResource::from_gvk_with_plural(
             &GroupVersionKind::gvk("snapshot.storage.k8s.io", "v1", kind),
@@ -411,7 +413,7 @@ mod csi {
                 .create(&PostParams::default(), &snapshot)
                 .await
                 .map_err(|e| format!("creating VolumeSnapshot {name}: {e}"))?;
-            let deadline = Instant::now() + READY_TIMEOUT;
+            let deadline = Instant::now() + take.snapshot_timeout;
             let size = loop {
                 let live = snapshots.get(&name).await.map_err(|e| e.to_string())?;
                 if live.data["status"]["readyToUse"] == true {
@@ -423,7 +425,7 @@ mod csi {
                 if Instant::now() >= deadline {
                     return Err(format!(
                         "VolumeSnapshot {name} of class {class} was not ready to use within {} s;                          check the CSI driver and the snapshot controller",
-                        READY_TIMEOUT.as_secs()
+                        take.snapshot_timeout.as_secs()
                     ));
                 }
                 tokio::time::sleep(Duration::from_millis(250)).await;

@@ -152,7 +152,9 @@ async fn describe(
     Extension(who): Extension<Principal>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(Json(RestoreView::from(&visible(&state, &who, &name).await?)).into_response())
+    let mut view = RestoreView::from(&visible(&state, &who, &name).await?);
+    view.volumes = crate::volumes::progress_of(&state.catalog.volume_tasks_of(&name).await?);
+    Ok(Json(view).into_response())
 }
 
 /// Server-sent events with the restore's progress until it finishes.
@@ -166,11 +168,13 @@ async fn progress(
         let (state, name) = (state.clone(), name.clone());
         async move {
             let r = state.catalog.restore(&name).await.ok()?;
+            let volumes =
+                crate::volumes::progress_of(&state.catalog.volume_tasks_of(&name).await.ok()?);
             Some((
                 r.restore_phase()
                     .is_some_and(restore::RestorePhase::is_running),
                 json!({"phase": r.phase, "itemsDone": r.items_done, "itemsTotal": r.items_total,
-                       "errors": r.errors, "phaseReason": r.phase_reason}),
+                       "errors": r.errors, "phaseReason": r.phase_reason, "volumes": volumes}),
             ))
         }
     }))

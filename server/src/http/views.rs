@@ -134,6 +134,8 @@ pub struct RestoreView {
     pub created_at: String,
     pub owner: Option<String>,
     pub heartbeat_at: Option<String>,
+    /// The volumes' bytes written so far, from the agents' reports.
+    pub volumes: crate::volumes::VolumeTotals,
 }
 
 impl RestoreView {
@@ -165,6 +167,7 @@ impl From<&RestoreRecord> for RestoreView {
             created_at: r.created_at.clone(),
             owner: r.owner.clone(),
             heartbeat_at: r.heartbeat_at.clone(),
+            volumes: Default::default(),
         }
     }
 }
