@@ -103,11 +103,12 @@ async fn work(
     let node = agent_node(&state, &who, Some(&request.node)).await?;
     let agent = who.username.clone();
     let deadline = Instant::now() + Duration::from_secs(POLL_SECONDS);
+    // Once per poll: the staleness window (`AGENT_STALE`) is three polls long.
+    state
+        .catalog
+        .agent_seen(&node, &agent, &request.version, &now())
+        .await?;
     loop {
-        state
-            .catalog
-            .agent_seen(&node, &agent, &request.version, &now())
-            .await?;
         if let Some(task) = state
             .catalog
             .claim_volume_task(&node, &agent, &now())
@@ -127,7 +128,7 @@ async fn work(
         if Instant::now() >= deadline {
             return Ok(StatusCode::NO_CONTENT.into_response());
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
