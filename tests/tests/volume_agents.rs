@@ -272,24 +272,7 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
         trees.push((pvc, tree_digest(&root)?));
     }
     // Their pods run before the backup reads them.
-    poll_json(
-        &format!("{url}/api/v1/namespaces/data"),
-        Duration::from_secs(30),
-        |ns| {
-            ns["pods"].as_array().is_some_and(|pods| {
-                pods.iter()
-                    .filter(|p| {
-                        p["name"]
-                            .as_str()
-                            .is_some_and(|n| n.starts_with("postgres-") || n == "uploader")
-                            && p["phase"] == "Running"
-                    })
-                    .count()
-                    == 3
-            })
-        },
-    )
-    .await?;
+    pods_running(url, &["postgres-0", "postgres-1", "uploader"]).await?;
 
     let done = backup(url, "with-data", json!({"includedNamespaces": ["data"]})).await?;
     assert_eq!(done["phase"], "Completed", "{done:#}");
@@ -534,6 +517,24 @@ async fn bound_volume(claims: &Api<DynamicObject>, pvc: &str) -> Result<String> 
     }
 }
 
+/// Waits until these pods of namespace `data` run (as the dashboard sees them).
+async fn pods_running(url: &str, names: &[&str]) -> Result<()> {
+    poll_json(
+        &format!("{url}/api/v1/namespaces/data"),
+        Duration::from_secs(30),
+        |ns| {
+            names.iter().all(|name| {
+                ns["pods"].as_array().is_some_and(|pods| {
+                    pods.iter()
+                        .any(|p| p["name"] == *name && p["phase"] == "Running")
+                })
+            })
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// The claims the test puts data in.
 const CLAIMS: [&str; 4] = ["data-postgres-0", "data-postgres-1", "uploads", "archive"];
 
@@ -634,24 +635,7 @@ async fn an_agent_killed_mid_backup_fails_its_volume_and_the_next_backup_succeed
     let mut out = std::fs::File::create(&big)?;
     std::io::copy(&mut std::io::Read::take(&mut random, 256 << 20), &mut out)?;
     drop(out);
-    poll_json(
-        &format!("{}/api/v1/namespaces/data", setup.url),
-        Duration::from_secs(30),
-        |ns| {
-            ns["pods"].as_array().is_some_and(|pods| {
-                pods.iter()
-                    .filter(|p| {
-                        p["name"]
-                            .as_str()
-                            .is_some_and(|n| n.starts_with("postgres-"))
-                            && p["phase"] == "Running"
-                    })
-                    .count()
-                    == 2
-            })
-        },
-    )
-    .await?;
+    pods_running(&setup.url, &["postgres-0", "postgres-1"]).await?;
 
     let url = setup.url.clone();
     let created = http(&url)
@@ -785,7 +769,7 @@ async fn a_snapshot_that_never_becomes_ready_times_out_and_leaves_nothing() -> R
         helper_image: lifeboat::volumes::helper::DEFAULT_IMAGE,
         snapshot_timeout: Duration::from_secs(2),
     };
-    let entries = back_up(take, scan.plan(), &|_, _| {}).await;
+    let entries = back_up(take, scan.plan()).await;
     assert_eq!(entries.len(), 1);
     let entry = &entries[0];
     assert_eq!(

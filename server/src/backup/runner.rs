@@ -231,7 +231,6 @@ async fn volume_data(
     } else {
         match prepare_repository(ctx).await {
             Ok(()) => {
-                // The agents' byte counts reach the API from the task rows.
                 let take = volumes::Take {
                     work: ctx.volumes.as_ref(),
                     client: &ctx.work.client,
@@ -240,7 +239,7 @@ async fn volume_data(
                     helper_image: crate::volumes::helper::DEFAULT_IMAGE,
                     snapshot_timeout: volumes::SNAPSHOT_READY_TIMEOUT,
                 };
-                volumes::back_up(take, planned, &|_, _| {}).await
+                volumes::back_up(take, planned).await
             }
             Err(reason) => planned
                 .into_iter()

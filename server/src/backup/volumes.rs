@@ -3,8 +3,6 @@
 //! the node agents ([`VolumeWork`]). Like `engine.rs`, no catalog here.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use serde_json::Value;
@@ -183,21 +181,11 @@ pub const SNAPSHOT_READY_TIMEOUT: std::time::Duration = std::time::Duration::fro
 /// Takes the planned volumes, all at once (each agent works through its
 /// node's tasks one at a time): through a CSI snapshot when the claim's
 /// StorageClass provisioner has a VolumeSnapshotClass, otherwise from the
-/// running pod's mount or a helper pod's. `on_bytes` hears the bytes done
-/// and known in total over all volumes.
-pub async fn back_up(
-    take: Take<'_>,
-    planned: Vec<Planned>,
-    on_bytes: &(dyn Fn(u64, u64) + Send + Sync),
-) -> Vec<VolumeEntry> {
+/// running pod's mount or a helper pod's. Byte progress is the agents'
+/// reports in the task rows (`volumes::progress_of`).
+pub async fn back_up(take: Take<'_>, planned: Vec<Planned>) -> Vec<VolumeEntry> {
     let snapshot_classes = csi::classes_by_storage_class(take.client).await;
-    let slots: Arc<Vec<(AtomicU64, AtomicU64)>> = Arc::new(
-        (0..planned.len())
-            .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
-            .collect(),
-    );
-    let runs = planned.into_iter().enumerate().map(|(i, planned)| {
-        let slots = slots.clone();
+    let runs = planned.into_iter().map(|planned| {
         let take = take.clone();
         let snapshot_class = planned
             .entry
@@ -211,34 +199,17 @@ pub async fn back_up(
                 return entry;
             };
             let started = Instant::now();
-            let report = |done: u64, total: u64| {
-                slots[i].0.store(done, Ordering::Relaxed);
-                slots[i].1.store(total, Ordering::Relaxed);
-                let (d, t) = slots.iter().fold((0, 0), |(d, t), (a, b)| {
-                    (d + a.load(Ordering::Relaxed), t + b.load(Ordering::Relaxed))
-                });
-                on_bytes(d, t);
-            };
             let outcome = match (snapshot_class, reader) {
                 (Some(class), _) => {
                     entry.method = Method::Csi;
-                    csi::read(&take, &mut entry, &class, &report).await
+                    csi::read(&take, &mut entry, &class).await
                 }
                 (None, Reader::Pod(uid)) => {
-                    read(
-                        &take,
-                        &entry,
-                        &entry.node,
-                        &entry.pod,
-                        &uid,
-                        &entry.pv,
-                        &report,
-                    )
-                    .await
+                    read(&take, &entry, &entry.node, &entry.pod, &uid, &entry.pv).await
                 }
                 (None, Reader::Helper) => {
                     let claim = entry.pvc.clone();
-                    through_helper(&take, &mut entry, &claim, &report).await
+                    through_helper(&take, &mut entry, &claim).await
                 }
             };
             match outcome {
@@ -249,7 +220,6 @@ pub async fn back_up(
                     entry.bytes = result.bytes;
                     entry.bytes_uploaded = result.bytes_uploaded;
                     entry.warnings = result.warnings;
-                    report(result.bytes, result.bytes);
                 }
                 Err(reason) => {
                     entry.phase = "Failed".into();
@@ -271,7 +241,6 @@ async fn read(
     pod: &str,
     pod_uid: &str,
     pv: &str,
-    report: &(dyn Fn(u64, u64) + Send + Sync),
 ) -> Result<TaskResult, String> {
     let task = VolumeTask {
         kind: TaskKind::Backup,
@@ -288,7 +257,7 @@ async fn read(
             snapshot: None,
         },
     };
-    take.work.run(task, report).await
+    take.work.run(task).await
 }
 
 /// Reads `claim` (the entry's own, or a CSI snapshot's temporary one)
@@ -297,7 +266,6 @@ async fn through_helper(
     take: &Take<'_>,
     entry: &mut VolumeEntry,
     claim: &str,
-    report: &(dyn Fn(u64, u64) + Send + Sync),
 ) -> Result<TaskResult, String> {
     let name = helper::name_for("backup", &entry.pvc);
     let labels = serde_json::json!({"lifeboat.io/backup": take.backup, "app.kubernetes.io/managed-by": "lifeboat"});
@@ -315,7 +283,7 @@ async fn through_helper(
         Ok(pod) => {
             entry.node = pod.node.clone();
             entry.pod = pod.name.clone();
-            read(take, entry, &pod.node, &pod.name, &pod.uid, &pod.pv, report).await
+            read(take, entry, &pod.node, &pod.name, &pod.uid, &pod.pv).await
         }
         Err(e) => Err(e),
     };
@@ -391,7 +359,6 @@ mod csi {
         take: &Take<'_>,
         entry: &mut VolumeEntry,
         class: &str,
-        report: &(dyn Fn(u64, u64) + Send + Sync),
     ) -> Result<TaskResult, String> {
         let ns = entry.namespace.clone();
         let name = helper::name_for("snap", &entry.pvc);
@@ -450,7 +417,7 @@ mod csi {
                 .create(&PostParams::default(), &claim)
                 .await
                 .map_err(|e| format!("creating the claim {name} from the snapshot: {e}"))?;
-            through_helper(take, entry, &name, report).await
+            through_helper(take, entry, &name).await
         }
         .await;
         // Temporaries go whatever happened (the helper pod went already).

@@ -201,7 +201,7 @@ async fn write(
             snapshot: line.object["snapshot"].as_str().map(str::to_string),
         },
     };
-    let result = ctx.work.run(task, &|_, _| {}).await?;
+    let result = ctx.work.run(task).await?;
     Ok(format!(
         "{} in {} files written on node {}",
         crate::human_bytes(result.bytes),

@@ -46,12 +46,8 @@ pub struct VolumeTask {
 /// Does the volume work of backups and restores; the engines see only this.
 #[async_trait]
 pub trait VolumeWork: Send + Sync {
-    /// Runs one task to its end; `on_progress` hears (bytes done, bytes total).
-    async fn run(
-        &self,
-        task: VolumeTask,
-        on_progress: &(dyn Fn(u64, u64) + Send + Sync),
-    ) -> Result<TaskResult, String>;
+    /// Runs one task to its end (its byte progress is in its task row).
+    async fn run(&self, task: VolumeTask) -> Result<TaskResult, String>;
 
     /// Whether any agent has ever connected (none: the DaemonSet is not installed).
     async fn agents_known(&self) -> bool;
@@ -99,11 +95,7 @@ impl VolumeWork for Dispatcher {
         self.catalog.agents_known().await.unwrap_or(false)
     }
 
-    async fn run(
-        &self,
-        task: VolumeTask,
-        on_progress: &(dyn Fn(u64, u64) + Send + Sync),
-    ) -> Result<TaskResult, String> {
+    async fn run(&self, task: VolumeTask) -> Result<TaskResult, String> {
         let seen = self
             .catalog
             .agent_seen_at(&task.node)
@@ -147,7 +139,6 @@ impl VolumeWork for Dispatcher {
                 )
                 .await;
         }
-        let mut last_progress = (u64::MAX, u64::MAX);
         loop {
             tokio::time::sleep(POLL).await;
             let Some(record) = self
@@ -160,11 +151,6 @@ impl VolumeWork for Dispatcher {
             };
             if let Some(outcome) = Self::outcome(&record) {
                 return outcome;
-            }
-            let progress = (record.bytes_done as u64, record.bytes_total as u64);
-            if progress != last_progress {
-                on_progress(progress.0, progress.1);
-                last_progress = progress;
             }
             let now_t = Utc::now();
             let silent = age(&record.updated_at, now_t);
