@@ -12,6 +12,10 @@
 //! - restore against `zstd -dc | tar -x` of the same data (goal ≥ 0.8);
 //! - peak RSS of a process backing up 1,000,000 small files (goal ≤ 300 MiB;
 //!   `LIFEBOAT_BENCH_SMALL_FILES` changes the count).
+//!
+//! `-- --repository-only local|s3` times only the repository's backup and
+//! restore of the same data (to a local directory or to Garage): the run to
+//! put under `perf record`.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -209,7 +213,6 @@ async fn main() {
             .await
             .unwrap();
     }
-    let s3 = S3Server::start().await.expect("garage");
     let work = tempfile::tempdir_in(
         std::env::var("LIFEBOAT_BENCH_DIR").unwrap_or_else(|_| "/var/tmp".into()),
     )
@@ -218,6 +221,14 @@ async fn main() {
     std::fs::create_dir(&source).unwrap();
     let (bytes, files) = mixed_tree(&source);
     println!("data: {} MiB in {files} files", bytes / MIB);
+    let s3 = S3Server::start().await.expect("garage");
+    if let Some(i) = args.iter().position(|a| a == "--repository-only") {
+        let store: DynStore = match args.get(i + 1).map(String::as_str) {
+            Some("s3") => Arc::new(s3.store("lifeboat").await.unwrap()),
+            _ => Arc::new(LocalStore::new(work.path().join("local-repo")).unwrap()),
+        };
+        return repository_only(store, work.path(), &source, bytes);
+    }
 
     // The reference: tar | zstd -3 -T0 into a file.
     drop_caches();
@@ -392,4 +403,34 @@ async fn main() {
         String::from_utf8_lossy(&out.stderr)
     );
     print!("{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// `--repository-only local|s3`: only the repository's backup and restore,
+/// to a local directory or to Garage, without the references (for profiling).
+fn repository_only(store: DynStore, work: &Path, source: &Path, bytes: u64) {
+    let repo = VolumeRepo::new(
+        StoreBackend::new(store, tokio::runtime::Handle::current()),
+        KEY,
+    );
+    let source = source.to_path_buf();
+    let restored = work.join("restored");
+    tokio::task::block_in_place(|| {
+        drop_caches();
+        let started = Instant::now();
+        repo.open_or_init().unwrap();
+        let info = repo.backup(&source, "/bench/data", &[]).unwrap();
+        let s = started.elapsed().as_secs_f64();
+        println!(
+            "repository_backup_seconds: {s:.1} s ({:.0} MiB/s)",
+            bytes as f64 / MIB as f64 / s
+        );
+        drop_caches();
+        let started = Instant::now();
+        repo.restore(&info.id, &restored).unwrap();
+        let s = started.elapsed().as_secs_f64();
+        println!(
+            "repository_restore_seconds: {s:.1} s ({:.0} MiB/s)",
+            bytes as f64 / MIB as f64 / s
+        );
+    });
 }

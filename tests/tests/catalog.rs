@@ -3,6 +3,7 @@
 
 use lifeboat::catalog::{
     BackupFilter, BackupPhase, BackupRecord, Catalog, CatalogError, ScheduleRecord,
+    VolumeTaskRecord,
 };
 use lifeboat::storage::Availability;
 use lifeboat_e2e::Postgres;
@@ -215,6 +216,147 @@ async fn suite(catalog: &Catalog) {
         "the default location is never removed"
     );
     assert!(catalog.storage_location("offsite").await.is_ok());
+
+    repository_lock(catalog).await;
+}
+
+/// A prune's repository lock against the agents' task queue.
+async fn repository_lock(catalog: &Catalog) {
+    let task = |id: &str, location: &str| VolumeTaskRecord {
+        id: id.into(),
+        kind: "backup".into(),
+        owner: "nightly-1".into(),
+        location: location.into(),
+        node: "node-a".into(),
+        spec: "{}".into(),
+        state: "pending".into(),
+        agent: None,
+        bytes_done: 0,
+        bytes_total: 0,
+        result: None,
+        error: None,
+        created_at: "2026-11-30T07:00:00.000Z".into(),
+        updated_at: "2026-11-30T07:00:00.000Z".into(),
+    };
+    let t = |s: &str| format!("2026-11-30T{s}.000Z");
+    catalog
+        .insert_volume_task(&task("t1", "default"))
+        .await
+        .unwrap();
+    let claimed = catalog
+        .claim_volume_task("node-a", "agent-a", &t("07:00:01"))
+        .await
+        .unwrap()
+        .expect("t1 is claimable");
+    assert_eq!(claimed.state, "running");
+    // A task runs there: no lock.
+    assert!(
+        !catalog
+            .lock_repository("default", "pruner-1", &t("07:00:02"), &t("07:05:02"))
+            .await
+            .unwrap()
+    );
+    catalog
+        .finish_volume_task("t1", "done", Some("{}"), None, &t("07:00:03"))
+        .await
+        .unwrap();
+    assert!(
+        catalog
+            .lock_repository("default", "pruner-1", &t("07:00:04"), &t("07:05:04"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !catalog
+            .lock_repository("default", "pruner-2", &t("07:00:05"), &t("07:05:05"))
+            .await
+            .unwrap(),
+        "one holder at a time"
+    );
+    assert!(
+        catalog
+            .repository_locked("default", &t("07:00:05"))
+            .await
+            .unwrap()
+    );
+    // While it is held, no task of that location is handed out; others are.
+    catalog
+        .insert_volume_task(&task("t2", "default"))
+        .await
+        .unwrap();
+    catalog
+        .insert_volume_task(&task("t3", "other"))
+        .await
+        .unwrap();
+    let next = catalog
+        .claim_volume_task("node-a", "agent-a", &t("07:00:06"))
+        .await
+        .unwrap()
+        .expect("t3 is claimable");
+    assert_eq!(next.id, "t3");
+    assert!(
+        catalog
+            .claim_volume_task("node-a", "agent-a", &t("07:00:07"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Renewed by its holder only; a holder that stops renewing loses it.
+    assert!(
+        catalog
+            .renew_repository_lock("default", "pruner-1", &t("07:10:00"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !catalog
+            .renew_repository_lock("default", "pruner-2", &t("07:20:00"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !catalog
+            .repository_locked("default", &t("07:10:01"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        catalog
+            .lock_repository("default", "pruner-2", &t("07:10:02"), &t("07:15:02"))
+            .await
+            .unwrap(),
+        "an expired hold is taken over"
+    );
+    catalog
+        .unlock_repository("default", "pruner-1")
+        .await
+        .unwrap();
+    assert!(
+        catalog
+            .repository_locked("default", &t("07:10:03"))
+            .await
+            .unwrap(),
+        "only the holder unlocks"
+    );
+    catalog
+        .unlock_repository("default", "pruner-2")
+        .await
+        .unwrap();
+    assert_eq!(
+        catalog
+            .claim_volume_task("node-a", "agent-a", &t("07:10:04"))
+            .await
+            .unwrap()
+            .map(|t| t.id),
+        Some("t2".into())
+    );
+    // Prunes are due when owed, and again a day after the last.
+    assert!(!catalog.prune_due("other", &t("07:00:00")).await.unwrap());
+    catalog.owe_prune("other").await.unwrap();
+    assert!(catalog.prune_due("other", &t("07:00:00")).await.unwrap());
+    catalog.pruned("other", &t("07:11:00")).await.unwrap();
+    assert!(!catalog.prune_due("other", &t("07:00:00")).await.unwrap());
+    assert!(catalog.prune_due("other", &t("07:12:00")).await.unwrap());
 }
 
 #[tokio::test]

@@ -494,7 +494,21 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
     let freed = lifeboat::volumes::prune(&state.catalog, &store, "default")
         .await
         .map_err(anyhow::Error::msg)?;
-    assert!(freed > 0, "prune found nothing to remove");
+    assert!(
+        freed.is_some_and(|bytes| bytes > 0),
+        "prune found nothing to remove: {freed:?}"
+    );
+    assert!(
+        !state
+            .catalog
+            .repository_locked("default", &lifeboat::catalog::now())
+            .await?,
+        "the prune released the repository lock"
+    );
+    let again = lifeboat::volumes::prune(&state.catalog, &store, "default")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!(again, Some(0), "a completed prune leaves nothing owed");
     tokio::task::spawn_blocking(move || repo.check()).await??;
     drop(setup);
     Ok(())

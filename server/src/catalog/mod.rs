@@ -67,7 +67,13 @@ pub enum Engine {
 
 /// The current time as the catalog stores it: RFC 3339 UTC with milliseconds.
 pub fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+    stamp(Utc::now())
+}
+
+/// A catalog timestamp: RFC 3339 in UTC with milliseconds, so that
+/// timestamps compare as strings.
+pub fn stamp(t: chrono::DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 #[derive(Clone, Debug)]

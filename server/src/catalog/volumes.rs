@@ -1,6 +1,7 @@
 //! Volume data: the node agents' task queue (`volume_tasks`), when each
-//! node's agent was last seen (`volume_agents`) and the repository keys
-//! (`repository_keys`).
+//! node's agent was last seen (`volume_agents`), the repository keys
+//! (`repository_keys`) and each repository's lock and prune bookkeeping
+//! (`repository_maintenance`).
 
 use sqlx::FromRow;
 
@@ -23,6 +24,11 @@ pub struct VolumeTaskRecord {
     pub created_at: String,
     pub updated_at: String,
 }
+
+/// A task's repository is not locked by a prune (at `$2`).
+const UNLOCKED: &str = "NOT EXISTS (SELECT 1 FROM repository_maintenance m \
+                        WHERE m.location = volume_tasks.location \
+                        AND m.lock_holder IS NOT NULL AND m.lock_expires_at >= $2)";
 
 const TASK_COLUMNS: &str = "id, kind, owner, location, node, spec, state, agent, bytes_done, \
                             bytes_total, result, error, created_at, updated_at";
@@ -80,18 +86,20 @@ impl Catalog {
         agent: &str,
         now: &str,
     ) -> Result<Option<VolumeTaskRecord>> {
-        let candidates: Vec<String> = sqlx::query_scalar(
+        let candidates: Vec<String> = sqlx::query_scalar(&format!(
             "SELECT id FROM volume_tasks WHERE node = $1 AND state = 'pending' \
-             ORDER BY created_at, id LIMIT 5",
-        )
+             AND {UNLOCKED} ORDER BY created_at, id LIMIT 5"
+        ))
         .bind(node)
+        .bind(now)
         .fetch_all(self.pool())
         .await?;
         for id in candidates {
-            let claimed = sqlx::query(
+            let claimed = sqlx::query(&format!(
                 "UPDATE volume_tasks SET state = 'running', agent = $2, updated_at = $3 \
-                 WHERE id = $1 AND state = 'pending'",
-            )
+                 WHERE id = $1 AND state = 'pending' AND {}",
+                UNLOCKED.replace("$2", "$3")
+            ))
             .bind(&id)
             .bind(agent)
             .bind(now)
@@ -181,6 +189,122 @@ impl Catalog {
             .execute(self.pool())
             .await?
             .rows_affected())
+    }
+
+    /// Takes `location`'s repository lock for `holder` until `expires`:
+    /// only while nobody else holds it (or their hold has expired) and no
+    /// volume task runs there. False when busy.
+    pub async fn lock_repository(
+        &self,
+        location: &str,
+        holder: &str,
+        now: &str,
+        expires: &str,
+    ) -> Result<bool> {
+        sqlx::query(
+            "INSERT INTO repository_maintenance (location) VALUES ($1) \
+             ON CONFLICT (location) DO NOTHING",
+        )
+        .bind(location)
+        .execute(self.pool())
+        .await?;
+        Ok(sqlx::query(
+            "UPDATE repository_maintenance SET lock_holder = $2, lock_expires_at = $4 \
+             WHERE location = $1 AND (lock_holder IS NULL OR lock_expires_at < $3) \
+             AND NOT EXISTS (SELECT 1 FROM volume_tasks t \
+                             WHERE t.location = $1 AND t.state = 'running')",
+        )
+        .bind(location)
+        .bind(holder)
+        .bind(now)
+        .bind(expires)
+        .execute(self.pool())
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    /// Extends `holder`'s lock; false when it no longer holds it.
+    pub async fn renew_repository_lock(
+        &self,
+        location: &str,
+        holder: &str,
+        expires: &str,
+    ) -> Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE repository_maintenance SET lock_expires_at = $3 \
+             WHERE location = $1 AND lock_holder = $2",
+        )
+        .bind(location)
+        .bind(holder)
+        .bind(expires)
+        .execute(self.pool())
+        .await?
+        .rows_affected()
+            == 1)
+    }
+
+    pub async fn unlock_repository(&self, location: &str, holder: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE repository_maintenance SET lock_holder = NULL, lock_expires_at = NULL \
+             WHERE location = $1 AND lock_holder = $2",
+        )
+        .bind(location)
+        .bind(holder)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Whether a prune holds `location`'s repository at `now`.
+    pub async fn repository_locked(&self, location: &str, now: &str) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM repository_maintenance \
+             WHERE location = $1 AND lock_holder IS NOT NULL AND lock_expires_at >= $2",
+        )
+        .bind(location)
+        .bind(now)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// Notes that `location`'s repository has data to prune (backups were deleted).
+    pub async fn owe_prune(&self, location: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO repository_maintenance (location, prune_owed) VALUES ($1, 1) \
+             ON CONFLICT (location) DO UPDATE SET prune_owed = 1",
+        )
+        .bind(location)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Whether `location`'s repository should be pruned: owed, or last
+    /// pruned before `stale` (restic's marked packs wait for a later prune).
+    pub async fn prune_due(&self, location: &str, stale: &str) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM repository_maintenance WHERE location = $1 \
+             AND (prune_owed = 1 OR (pruned_at IS NOT NULL AND pruned_at < $2))",
+        )
+        .bind(location)
+        .bind(stale)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(n > 0)
+    }
+
+    /// Notes a completed prune of `location`'s repository.
+    pub async fn pruned(&self, location: &str, now: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE repository_maintenance SET prune_owed = 0, pruned_at = $2 WHERE location = $1",
+        )
+        .bind(location)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
     }
 
     /// Notes that `node`'s agent asked for work.

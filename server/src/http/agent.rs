@@ -5,8 +5,9 @@
 //! agent's ServiceAccount) and (2) signed in with a token bound to a pod on
 //! a node (TokenReview's `authentication.kubernetes.io/node-name`). It sees
 //! only its own node's tasks, and the repository of a location only while it
-//! runs a task there. Agents read and write repository files; they never
-//! delete one (pruning runs on the server's leader).
+//! runs a task there. Agents read repository files and write packs,
+//! indexes and snapshots, each checked against the SHA-256 its name states;
+//! they never delete one (pruning runs on the server's leader).
 //!
 //! - `POST /api/v1/agent/work` `{node, version}`: the node's next task with
 //!   its location's repository key (200), or nothing within a long poll (204).
@@ -25,6 +26,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures::TryStreamExt;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 use tokio_util::io::{ReaderStream, StreamReader};
 
@@ -289,6 +291,37 @@ fn repository_key(key: &str) -> Result<String, ApiError> {
     Ok(key.to_string())
 }
 
+/// What agents may write: restic's packs, indexes and snapshots, each named
+/// by the SHA-256 of its content (returned, as hex). The config and key files
+/// are the server's alone.
+fn content_named(key: &str) -> Result<String, ApiError> {
+    let rest = key.strip_prefix(repo::PREFIX).unwrap_or(key);
+    let parts: Vec<&str> = rest.split('/').collect();
+    let name = match parts.as_slice() {
+        ["data", fan, name] if name.len() == 64 && name.starts_with(fan) && fan.len() == 2 => *name,
+        ["index" | "snapshots", name] => *name,
+        _ => {
+            return Err(ApiError {
+                status: StatusCode::FORBIDDEN,
+                message: format!(
+                    "agents write only packs, indexes and snapshots of the repository, not `{key}`"
+                ),
+            });
+        }
+    };
+    if name.len() != 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    {
+        return Err(ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: format!("`{key}` is not named by a SHA-256 in lower-case hex"),
+        });
+    }
+    Ok(name.to_string())
+}
+
 #[derive(Deserialize)]
 struct ListQuery {
     prefix: String,
@@ -386,6 +419,7 @@ async fn write(
 ) -> Result<Json<RemoteObject>, ApiError> {
     let store = repository_store(&state, &who, &location).await?;
     let key = repository_key(&key)?;
+    let named = content_named(&key)?;
     // Repository files are named by their content's hash and written once:
     // an existing one stays as it is.
     if let Ok(meta) = store.head(&key).await {
@@ -394,7 +428,17 @@ async fn write(
             size: meta.size,
         }));
     }
-    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let hasher = std::sync::Arc::new(std::sync::Mutex::new(Sha256::new()));
+    let hashing = hasher.clone();
+    let stream = body
+        .into_data_stream()
+        .map_err(std::io::Error::other)
+        .map_ok(move |chunk| {
+            if let Ok(mut h) = hashing.lock() {
+                h.update(&chunk);
+            }
+            chunk
+        });
     let capped = StreamReader::new(stream).take(MAX_FILE_BYTES);
     let reader: ByteReader = Box::pin(capped);
     let ObjectMeta { key, size, .. } = store.put(&key, reader).await?;
@@ -405,6 +449,56 @@ async fn write(
             message: format!("repository files are at most {MAX_FILE_BYTES} bytes"),
         });
     }
+    let digest = hasher
+        .lock()
+        .map(|h| hex::encode(h.clone().finalize()))
+        .unwrap_or_default();
+    if digest != named {
+        // Nothing may sit under a name its content does not hash to: a later
+        // writer of the true content would keep this one (write-once).
+        let _ = store.delete(&key).await;
+        tracing::warn!(%location, %key, agent = %who.username, "an agent wrote a repository file whose content does not match its name; removed");
+        return Err(ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: format!(
+                "the content of `{key}` hashes to {digest}, not to its name; the file was not kept"
+            ),
+        });
+    }
     tracing::debug!(%location, %key, size, "agent wrote a repository file");
     Ok(Json(RemoteObject { key, size }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "3f1a9c0e5b7d2468ace0135790bdf2468ace0135790bdf2468ace0135790bdf2";
+
+    #[test]
+    fn agents_write_only_content_named_packs_indexes_and_snapshots() {
+        for key in [
+            format!("volumes/data/3f/{ID}"),
+            format!("volumes/index/{ID}"),
+            format!("volumes/snapshots/{ID}"),
+        ] {
+            assert_eq!(content_named(&key).map_err(|e| e.message), Ok(ID.into()));
+        }
+        for (key, status) in [
+            ("volumes/config".to_string(), StatusCode::FORBIDDEN),
+            (format!("volumes/keys/{ID}"), StatusCode::FORBIDDEN),
+            (format!("volumes/locks/{ID}"), StatusCode::FORBIDDEN),
+            // The fan-out directory must be the name's first two digits.
+            (format!("volumes/data/00/{ID}"), StatusCode::FORBIDDEN),
+            (format!("volumes/data/3f/x/{ID}"), StatusCode::FORBIDDEN),
+            (
+                format!("volumes/index/{}", ID.to_uppercase()),
+                StatusCode::BAD_REQUEST,
+            ),
+            ("volumes/snapshots/abc".to_string(), StatusCode::BAD_REQUEST),
+        ] {
+            let err = content_named(&key).expect_err(&key);
+            assert_eq!(err.status, status, "{key}: {}", err.message);
+        }
+    }
 }

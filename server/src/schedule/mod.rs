@@ -164,8 +164,10 @@ pub struct GcReport {
     pub deferred: Vec<String>,
     /// Could not be deleted (tried again next time).
     pub failed: Vec<String>,
-    /// Volume repositories pruned after deletions: (location, bytes freed or marked).
+    /// Volume repositories pruned: (location, bytes freed or marked).
     pub pruned: Vec<(String, u64)>,
+    /// Volume repositories whose prune waits for their running tasks.
+    pub prune_deferred: Vec<String>,
 }
 
 /// Runs schedules and GC for one replica, when it leads.
@@ -357,19 +359,23 @@ impl Scheduler {
                 }
             }
         }
-        if !report.deleted.is_empty() && self.leadership.is_leader() {
+        if self.leadership.is_leader() {
             self.prune_volume_repositories(&mut report).await;
         }
         Ok(report)
     }
 
-    /// Prunes the volume repositories of every open location (on the leader,
-    /// after deletions): data no snapshot references any more goes.
+    /// Prunes the volume repositories of every open location where it is due
+    /// (on the leader): data no snapshot references any more goes.
     async fn prune_volume_repositories(&self, report: &mut GcReport) {
         for (location, store) in self.locations.all() {
             match crate::volumes::prune(&self.catalog, &store, &location).await {
-                Ok(0) => {}
-                Ok(bytes) => {
+                Ok(Some(0)) => {}
+                Ok(None) => {
+                    tracing::info!(%location, "volume repository busy with backups or restores; pruned at a later pass");
+                    report.prune_deferred.push(location);
+                }
+                Ok(Some(bytes)) => {
                     tracing::info!(%location, bytes, "volume repository pruned");
                     report.pruned.push((location, bytes));
                 }

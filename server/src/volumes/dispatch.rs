@@ -25,7 +25,8 @@ use crate::catalog::{Catalog, VolumeTaskRecord, now};
 
 /// An agent that has not asked for work for this long is gone.
 pub const AGENT_STALE: Duration = Duration::from_secs(60);
-/// A task nobody claims for this long fails.
+/// A task nobody claims for this long (while its repository is not locked
+/// by a prune) fails.
 pub const CLAIM_TIMEOUT: Duration = Duration::from_secs(120);
 /// A running task whose agent has not reported for this long fails.
 pub const SILENCE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -139,6 +140,9 @@ impl VolumeWork for Dispatcher {
                 )
                 .await;
         }
+        // A task waits unclaimed while a prune holds its repository; the
+        // claim timeout counts only the time it could have been taken.
+        let mut claimable_since = std::time::Instant::now();
         loop {
             tokio::time::sleep(POLL).await;
             let Some(record) = self
@@ -155,7 +159,16 @@ impl VolumeWork for Dispatcher {
             let now_t = Utc::now();
             let silent = age(&record.updated_at, now_t);
             match record.state.as_str() {
-                "pending" if silent > CLAIM_TIMEOUT => {
+                "pending"
+                    if self
+                        .catalog
+                        .repository_locked(&task.location, &now())
+                        .await
+                        .unwrap_or(false) =>
+                {
+                    claimable_since = std::time::Instant::now();
+                }
+                "pending" if claimable_since.elapsed() > CLAIM_TIMEOUT => {
                     return self
                         .fail(
                             &id,

@@ -222,21 +222,92 @@ pub async fn forget_backup(
         return Ok(0);
     };
     let tag = format!("backup={backup}");
-    Ok(blocking(move || repo.forget_tagged(&tag))
+    let forgotten = blocking(move || repo.forget_tagged(&tag))
         .await?
-        .unwrap_or(0))
+        .unwrap_or(0);
+    if forgotten > 0 {
+        catalog
+            .owe_prune(location)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(forgotten)
 }
 
-/// Removes repository data that no snapshot references: run by the
-/// scheduler's garbage collection on the leader only. Packs are deleted in
-/// restic's two phases (marked, then removed a day later), so a backup
-/// running meanwhile that reuses their data keeps it. Returns the bytes freed
-/// or marked.
-pub async fn prune(catalog: &Catalog, store: &DynStore, location: &str) -> Result<u64, String> {
+/// How long a prune's repository lock lasts unless renewed (it is renewed
+/// every third of this while the prune runs).
+pub const PRUNE_LOCK_HOLD: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// How often a repository is pruned even when nothing was deleted: restic's
+/// two-phase deletion removes the packs an earlier prune marked only at a
+/// later one, a day on.
+pub const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// Removes repository data that no snapshot references, when it is due
+/// (backups were deleted, or the last prune is a day old): run by the
+/// scheduler's garbage collection on the leader only.
+///
+/// It holds the repository's lock in the catalog while it runs: it starts
+/// only while no volume task runs on that location, and no agent is given one
+/// there until it ends (`Ok(None)`: busy, try later). Packs are deleted in
+/// restic's two phases besides (marked, then removed a day later), so even a
+/// backup that read the index before the prune keeps the data it reuses.
+/// Returns the bytes freed or marked.
+pub async fn prune(
+    catalog: &Catalog,
+    store: &DynStore,
+    location: &str,
+) -> Result<Option<u64>, String> {
+    let stale =
+        chrono::Utc::now() - chrono::Duration::from_std(PRUNE_EVERY).map_err(|e| e.to_string())?;
+    let due = catalog
+        .prune_due(location, &crate::catalog::stamp(stale))
+        .await
+        .map_err(|e| e.to_string())?;
+    if !due {
+        return Ok(Some(0));
+    }
     let Some(repo) = location_repo(catalog, store, location).await? else {
-        return Ok(0);
+        return Ok(Some(0));
     };
-    Ok(blocking(move || repo.prune(false)).await?.unwrap_or(0))
+    let holder = uuid::Uuid::new_v4().to_string();
+    let expires = || {
+        crate::catalog::stamp(
+            chrono::Utc::now() + chrono::Duration::seconds(PRUNE_LOCK_HOLD.as_secs() as i64),
+        )
+    };
+    let locked = catalog
+        .lock_repository(location, &holder, &crate::catalog::now(), &expires())
+        .await
+        .map_err(|e| e.to_string())?;
+    if !locked {
+        return Ok(None);
+    }
+    let renew = {
+        let (catalog, location, holder) = (catalog.clone(), location.to_string(), holder.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PRUNE_LOCK_HOLD / 3).await;
+                if let Err(e) = catalog
+                    .renew_repository_lock(&location, &holder, &expires())
+                    .await
+                {
+                    tracing::warn!(%location, error = %e, "could not renew the repository lock");
+                }
+            }
+        })
+    };
+    let result = blocking(move || repo.prune(false)).await;
+    renew.abort();
+    if let Err(e) = catalog.unlock_repository(location, &holder).await {
+        tracing::warn!(%location, error = %e, "could not release the repository lock; it expires by itself");
+    }
+    let freed = result?.unwrap_or(0);
+    catalog
+        .pruned(location, &crate::catalog::now())
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Some(freed))
 }
 
 /// A new recovery key: 160 random bits as hex, in groups of eight.
