@@ -146,6 +146,9 @@ pub async fn get_bytes(store: &dyn ObjectStore, key: &str) -> Result<Vec<u8>> {
     read_capped(store, key, None, u64::MAX).await
 }
 
+/// The most [`read_capped`] allocates before the bytes arrive.
+const READ_AHEAD_ALLOCATION: u64 = 64 << 20;
+
 /// Reads an object (or a range of it) into memory, refusing one larger than
 /// `cap` bytes after reading at most `cap + 1`.
 pub async fn read_capped(
@@ -155,7 +158,14 @@ pub async fn read_capped(
     cap: u64,
 ) -> Result<Vec<u8>> {
     let reader = store.get(key, range).await?;
-    let mut out = Vec::new();
+    // A range says how much is coming: room for it at once, not by doubling
+    // (each doubling copies everything read so far), up to a bound.
+    let expected = range
+        .and_then(|r| r.end.map(|end| end.saturating_sub(r.start)))
+        .unwrap_or(0)
+        .min(cap)
+        .min(READ_AHEAD_ALLOCATION);
+    let mut out = Vec::with_capacity(expected as usize);
     reader
         .take(cap.saturating_add(1))
         .read_to_end(&mut out)

@@ -60,11 +60,51 @@ impl From<Box<RusticError>> for RepoError {
 
 pub type Result<T, E = RepoError> = std::result::Result<T, E>;
 
+/// The most bytes of tree packs a [`StoreBackend`] keeps in memory.
+pub const TREE_PACK_CACHE_BYTES: usize = 64 << 20;
+
+/// Whole tree packs, kept while one repository handle works. rustic reads
+/// each directory's tree on its own, one after another; restic's packs hold
+/// many trees, so fetching a tree pack once turns a request per directory
+/// (a round trip each, serial) into one per pack. Only packs rustic marks
+/// cacheable (tree packs) come here, and only those under the bound; data
+/// packs are read by range as before. Nothing is kept on disk.
+#[derive(Default)]
+struct TreePacks {
+    packs: std::collections::HashMap<Id, Bytes>,
+    order: std::collections::VecDeque<Id>,
+    bytes: usize,
+}
+
+impl TreePacks {
+    fn get(&self, id: &Id) -> Option<Bytes> {
+        self.packs.get(id).cloned()
+    }
+
+    fn insert(&mut self, id: Id, pack: Bytes) {
+        if pack.len() > TREE_PACK_CACHE_BYTES / 4 || self.packs.contains_key(&id) {
+            return;
+        }
+        while self.bytes + pack.len() > TREE_PACK_CACHE_BYTES {
+            let Some(old) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(gone) = self.packs.remove(&old) {
+                self.bytes -= gone.len();
+            }
+        }
+        self.bytes += pack.len();
+        self.order.push_back(id);
+        self.packs.insert(id, pack);
+    }
+}
+
 /// rustic's backend over an [`ObjectStore`](crate::storage::ObjectStore).
 #[derive(Clone)]
 pub struct StoreBackend {
     store: DynStore,
     runtime: Handle,
+    trees: Arc<std::sync::Mutex<TreePacks>>,
 }
 
 impl std::fmt::Debug for StoreBackend {
@@ -77,7 +117,11 @@ impl std::fmt::Debug for StoreBackend {
 
 impl StoreBackend {
     pub fn new(store: DynStore, runtime: Handle) -> Self {
-        StoreBackend { store, runtime }
+        StoreBackend {
+            store,
+            runtime,
+            trees: Arc::default(),
+        }
     }
 
     /// The object key of a repository file, in restic's layout (packs under
@@ -109,6 +153,28 @@ fn backend_error(err: StorageError, what: &str) -> Box<RusticError> {
         err,
     )
     .attach_context("what", what.to_string())
+}
+
+impl StoreBackend {
+    /// A whole tree pack, from memory or fetched once (`None` when it is
+    /// too large to keep: read the range instead).
+    fn tree_pack(&self, tpe: FileType, id: &Id, key: &str) -> RusticResult<Option<Bytes>> {
+        if let Some(pack) = self.trees.lock().ok().and_then(|t| t.get(id)) {
+            return Ok(Some(pack));
+        }
+        let size = self
+            .block_on(self.store.head(key))
+            .map_err(|err| backend_error(err, "reading"))?
+            .size;
+        if size > (TREE_PACK_CACHE_BYTES / 4) as u64 {
+            return Ok(None);
+        }
+        let pack = self.read_full(tpe, id)?;
+        if let Ok(mut trees) = self.trees.lock() {
+            trees.insert(*id, pack.clone());
+        }
+        Ok(Some(pack))
+    }
 }
 
 impl ReadBackend for StoreBackend {
@@ -149,18 +215,29 @@ impl ReadBackend for StoreBackend {
         &self,
         tpe: FileType,
         id: &Id,
-        _cacheable: bool,
+        cacheable: bool,
         offset: u32,
         length: u32,
     ) -> RusticResult<Bytes> {
         let key = Self::key(tpe, id);
-        let range = ByteRange {
-            start: u64::from(offset),
-            end: Some(u64::from(offset) + u64::from(length)),
+        let (start, end) = (offset as usize, offset as usize + length as usize);
+        let whole_pack = if cacheable && tpe == FileType::Pack {
+            self.tree_pack(tpe, id, &key)?
+        } else {
+            None
         };
-        let bytes = self
-            .block_on(self.read(&key, Some(range)))
-            .map_err(|err| backend_error(err, "reading"))?;
+        let bytes = match whole_pack {
+            Some(pack) if end <= pack.len() => pack.slice(start..end),
+            Some(_) => Bytes::new(),
+            None => {
+                let range = ByteRange {
+                    start: u64::from(offset),
+                    end: Some(u64::from(offset) + u64::from(length)),
+                };
+                self.block_on(self.read(&key, Some(range)))
+                    .map_err(|err| backend_error(err, "reading"))?
+            }
+        };
         if bytes.len() != length as usize {
             return Err(RusticError::new(
                 ErrorKind::Backend,
@@ -469,5 +546,31 @@ impl VolumeRepo {
             .into_iter()
             .map(|snap| snap.id.to_hex().to_string())
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(n: u8) -> Id {
+        format!("{n:02x}").repeat(32).parse().expect("an id")
+    }
+
+    #[test]
+    fn tree_packs_stay_within_their_bound_dropping_the_oldest() {
+        let mut trees = TreePacks::default();
+        let quarter = TREE_PACK_CACHE_BYTES / 4;
+        for n in 0..6 {
+            trees.insert(id(n), Bytes::from(vec![n; quarter]));
+            assert!(trees.bytes <= TREE_PACK_CACHE_BYTES);
+        }
+        assert!(trees.get(&id(0)).is_none() && trees.get(&id(1)).is_none());
+        assert_eq!(trees.get(&id(5)).map(|p| p[0]), Some(5));
+        assert_eq!(trees.packs.len(), 4);
+        // A pack over a quarter of the bound is never kept.
+        trees.insert(id(9), Bytes::from(vec![9; quarter + 1]));
+        assert!(trees.get(&id(9)).is_none());
+        assert_eq!(trees.bytes, 4 * quarter);
     }
 }
