@@ -46,6 +46,8 @@ async fn main() {
             store: store.clone(),
             client: source_client,
             list_calls: Arc::new(AtomicU64::new(0)),
+            archive_key: None,
+            encrypt: true,
         },
     };
     let done = runner::run(ctx, "bench".into(), spec, None).await;
@@ -55,7 +57,10 @@ async fn main() {
     let (_raw_sim, raw_client) = lifeboat_e2e::kubesim(lifeboat_e2e::quiet_kubesim(), false)
         .await
         .expect("raw");
-    let (_, loaded) = restore::engine::load(&store, "bench", None)
+    let key = lifeboat::volumes::archive_key(&catalog, "default")
+        .await
+        .expect("key");
+    let (_, loaded) = restore::engine::load(&store, "bench", None, key.as_ref())
         .await
         .expect("load");
     let rspec = RestoreSpec {

@@ -10,6 +10,8 @@
 //! - a second backup after changing 1% of the data: bytes uploaded against
 //!   the first (goal ≤ 3%) and time against the first (goal ≤ 20%);
 //! - restore against `zstd -dc | tar -x` of the same data (goal ≥ 0.8);
+//! - `backup verify`'s read-back of the volume data, in MiB/s, beside plain
+//!   GETs of the same packs;
 //! - peak RSS of a process backing up 1,000,000 small files (goal ≤ 300 MiB;
 //!   `LIFEBOAT_BENCH_SMALL_FILES` changes the count).
 //!
@@ -268,6 +270,48 @@ async fn main() {
     println!(
         "lifeboat_backup_seconds: {lifeboat_s:.1} s ({lifeboat_mb_s:.0} MiB/s, {} MiB uploaded)",
         first.bytes_uploaded / MIB
+    );
+
+    // `backup verify`'s volume part: the snapshot's data read back and
+    // checked against its hashes, beside plain GETs of the same packs (four
+    // at a time).
+    let packs = list_all(store.as_ref(), "volumes/data/").await.unwrap();
+    let pack_mib = packs.iter().map(|p| p.size).sum::<u64>() as f64 / MIB as f64;
+    drop_caches();
+    let get_s = {
+        use futures::StreamExt;
+        let started = Instant::now();
+        futures::stream::iter(packs.iter().map(|p| {
+            let store = store.clone();
+            let key = p.key.clone();
+            async move {
+                lifeboat::storage::get_bytes(store.as_ref(), &key)
+                    .await
+                    .unwrap()
+                    .len()
+            }
+        }))
+        .buffer_unordered(4)
+        .collect::<Vec<_>>()
+        .await;
+        started.elapsed().as_secs_f64()
+    };
+    drop_caches();
+    let verify_s = {
+        let (repo, id) = (repo.clone(), first.id.clone());
+        let started = Instant::now();
+        tokio::task::spawn_blocking(move || repo.verify_snapshots(&[id], None).unwrap())
+            .await
+            .unwrap();
+        started.elapsed().as_secs_f64()
+    };
+    println!(
+        "verify_volume_data_seconds: {verify_s:.1} s ({:.0} MiB/s of {pack_mib:.0} MiB of packs)",
+        pack_mib / verify_s
+    );
+    println!(
+        "plain_get_of_the_packs_seconds: {get_s:.1} s ({:.0} MiB/s)",
+        pack_mib / get_s
     );
 
     // The same into a local directory: what the repository costs without

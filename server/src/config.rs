@@ -51,6 +51,16 @@ pub enum StorageKind {
     S3,
 }
 
+/// How a location's archives are stored: encrypted to its key (the
+/// default), or in the clear, only by this explicit choice.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArchiveEncryption {
+    #[default]
+    Age,
+    None,
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -212,6 +222,8 @@ impl Default for SchedulerConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
     pub kind: StorageKind,
+    /// `age` (default) or `none`: archives written in the clear, unsigned.
+    pub encryption: ArchiveEncryption,
     /// For `local`: the directory; default `<data_dir>/backups`.
     pub path: Option<PathBuf>,
     pub s3: S3Config,
@@ -299,6 +311,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
     ("LIFEBOAT_LOG_FORMAT", "log_format"),
     ("LIFEBOAT_STORAGE_KIND", "storage.kind"),
     ("LIFEBOAT_STORAGE_PATH", "storage.path"),
+    ("LIFEBOAT_STORAGE_ENCRYPTION", "storage.encryption"),
     ("LIFEBOAT_S3_ENDPOINT", "storage.s3.endpoint"),
     ("LIFEBOAT_S3_REGION", "storage.s3.region"),
     ("LIFEBOAT_S3_BUCKET", "storage.s3.bucket"),

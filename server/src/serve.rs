@@ -103,6 +103,14 @@ pub async fn open_storage(config: &Config) -> Result<DynStore, StartError> {
 
 /// The settings of the default location as the catalog keeps them: no secrets.
 fn storage_record(config: &Config) -> (&'static str, serde_json::Value) {
+    let (kind, mut settings) = storage_settings(config);
+    if config.storage.encryption == crate::config::ArchiveEncryption::None {
+        settings["encryption"] = json!("none");
+    }
+    (kind, settings)
+}
+
+fn storage_settings(config: &Config) -> (&'static str, serde_json::Value) {
     match config.storage.kind {
         StorageKind::Local => (
             "local",

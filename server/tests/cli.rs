@@ -640,14 +640,49 @@ async fn backups_through_the_api_and_the_cli() {
     let manifest = dir
         .path()
         .join("lifeboat-data/backups/backups/shop-1/manifest.json");
+    // The archive is encrypted: without the location's recovery key the
+    // CLI says what it needs; with it (shown once), it reads and verifies.
     let (ok, out) = cli(&[
         "inspect",
         archive.to_str().unwrap(),
         "--manifest",
         manifest.to_str().unwrap(),
     ]);
+    assert!(!ok && out.contains("--key-file"), "{out}");
+    let (ok, out) = client(dir.path(), "location", &url, &["recovery-key", "default"]);
+    assert!(ok, "{out}");
+    let recovery = out
+        .split_whitespace()
+        .find(|w| w.starts_with("AGE-SECRET-KEY-1"))
+        .unwrap_or_else(|| panic!("no age identity in {out}"))
+        .to_string();
+    let key_file = dir.path().join("recovery.key");
+    std::fs::write(&key_file, &recovery).unwrap();
+    let inspect = || {
+        cli(&[
+            "inspect",
+            archive.to_str().unwrap(),
+            "--manifest",
+            manifest.to_str().unwrap(),
+            "--key-file",
+            key_file.to_str().unwrap(),
+        ])
+    };
+    let (ok, out) = inspect();
     assert!(
         ok && out.contains("verified") && out.contains("deployments.apps"),
+        "{out}"
+    );
+    assert!(!out.contains(&recovery), "the key was printed back");
+    // Verify reads the backup back where it is stored, and records it.
+    let (ok, out) = cli(&["verify", "shop-1"]);
+    assert!(
+        ok && out.contains("signature valid") && out.contains("verified at"),
+        "{out}"
+    );
+    let (ok, out) = cli(&["verify", "shop-1", "--sample", "lots"]);
+    assert!(
+        !ok && out.contains("422") && out.contains("sample"),
         "{out}"
     );
     // A damaged archive is caught.
@@ -655,13 +690,8 @@ async fn backups_through_the_api_and_the_cli() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
     std::fs::write(&archive, bytes).unwrap();
-    let (ok, out) = cli(&[
-        "inspect",
-        archive.to_str().unwrap(),
-        "--manifest",
-        manifest.to_str().unwrap(),
-    ]);
-    assert!(!ok, "{out}");
+    let (ok, out) = inspect();
+    assert!(!ok && out.contains("checksum"), "{out}");
 
     // Restore through the CLI: a dry run shows the plan, then a mapped restore.
     let out = lifeboat(dir.path())
@@ -787,7 +817,13 @@ async fn backups_through_the_api_and_the_cli() {
     let (ok, out) = location(&["add", "bad", "--path", "relative/dir"]);
     assert!(!ok && out.contains("422") && out.contains("path"), "{out}");
     let second = dir.path().join("second");
-    let (ok, out) = location(&["add", "second", "--path", second.to_str().unwrap()]);
+    let (ok, out) = location(&[
+        "add",
+        "second",
+        "--path",
+        second.to_str().unwrap(),
+        "--no-encryption",
+    ]);
     assert!(ok && out.contains("added"), "{out}");
     let (ok, out) = location(&["get"]);
     assert!(
@@ -811,6 +847,18 @@ async fn backups_through_the_api_and_the_cli() {
     );
     let manifest = second.join("backups/data-2/manifest.json");
     assert!(manifest.is_file(), "the backup went to the second location");
+    // That location was added without encryption: its archive is in the
+    // clear (zstd alone reads it) and its manifest still signed.
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+    assert!(written.get("encryption").is_none(), "{written}");
+    assert!(second.join("backups/data-2/manifest.sig").is_file());
+    let plain = Command::new("zstd")
+        .args(["-t", "-q"])
+        .arg(second.join("backups/data-2/resources.tar.zst"))
+        .status()
+        .unwrap();
+    assert!(plain.success(), "the archive is not plain zstd");
     let (ok, out) = location(&["check", "second"]);
     assert!(ok && out.contains("available"), "{out}");
     let (ok, out) = location(&["remove", "second", "--yes"]);

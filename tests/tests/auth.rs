@@ -271,6 +271,19 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: ops}]
         status_of(&owner, &format!("{backups}/shop-1/download")).await,
         StatusCode::OK
     );
+    // Verifying is its own permission, per namespace like the rest.
+    let (status, body) = post(&owner, &format!("{backups}/data-1/verify"), json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("backups/verify"),
+        "{body}"
+    );
+    let (status, body) = post(&owner, &format!("{backups}/shop-1/verify"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["ok"], true, "{body}");
     let refused = owner
         .delete(format!("{backups}/data-1"))
         .send()

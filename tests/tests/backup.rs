@@ -66,14 +66,39 @@ async fn manifest(env: &Env, name: &str) -> archive::Manifest {
     serde_json::from_slice(&bytes).unwrap()
 }
 
-/// Entry paths of the archive, read with the plain `zstd` and `tar` tools.
-fn archive_paths(local_root: &std::path::Path, name: &str) -> BTreeSet<String> {
+/// The location's recovery key in a file (`age -i` reads it).
+async fn key_file(env: &Env) -> std::path::PathBuf {
+    let key = env
+        .catalog
+        .repository_key("default")
+        .await
+        .unwrap()
+        .expect("the first backup made the location's key");
+    let path = env.dir.path().join("recovery.key");
+    std::fs::write(&path, format!("{key}\n")).unwrap();
+    path
+}
+
+/// `age -d -i KEY FILE | zstd -dc`: the archive's way out without Lifeboat.
+fn open_archive(file: &std::path::Path, key: &std::path::Path) -> String {
+    format!(
+        "age -d -i '{}' '{}' | zstd -dc",
+        key.display(),
+        file.display()
+    )
+}
+
+/// Entry paths of the archive, read with the plain `age`, `zstd` and `tar`
+/// tools and the location's recovery key.
+async fn archive_paths(env: &Env, name: &str) -> BTreeSet<String> {
+    let local_root = env.dir.path();
     let file = local_root.join(format!("backups/backups/{name}/resources.tar.zst"));
+    let key = key_file(env).await;
     let out = Command::new("sh")
         .arg("-c")
-        .arg(format!("zstd -dc '{}' | tar -t", file.display()))
+        .arg(format!("{} | tar -t", open_archive(&file, &key)))
         .output()
-        .expect("zstd and tar (`apt-get install zstd`)");
+        .expect("age, zstd and tar (`apt-get install age zstd`)");
     assert!(
         out.status.success(),
         "{}",
@@ -83,6 +108,126 @@ fn archive_paths(local_root: &std::path::Path, name: &str) -> BTreeSet<String> {
         .lines()
         .map(str::to_string)
         .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_location_set_to_no_encryption_keeps_plain_signed_archives() {
+    let env = env().await;
+    env.catalog
+        .upsert_storage_location("default", "local", &json!({"encryption": "none"}), true)
+        .await
+        .unwrap();
+    let spec = BackupSpec {
+        included_namespaces: vec!["shop".into()],
+        ..Default::default()
+    };
+    let done = run(&env, "plain", spec).await;
+    assert_eq!(done.phase, BackupPhase::Completed, "{:?}", done.reason);
+    let m = manifest(&env, "plain").await;
+    assert_eq!((m.format_version, &m.encryption), (3, &None));
+    let objects: Vec<String> = list_all(env.store.as_ref(), "backups/plain/")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|o| o.key)
+        .collect();
+    assert!(
+        objects.iter().any(|k| k.ends_with("manifest.sig")),
+        "still signed: {objects:?}"
+    );
+    let file = env
+        .dir
+        .path()
+        .join("backups/backups/plain/resources.tar.zst");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("zstd -dc '{}' | tar -t", file.display()))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .any(|l| l == "resources/deployments.apps/namespaces/shop/web.json"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let log = String::from_utf8(
+        archive::read_log(env.store.as_ref(), "plain", Some(&m))
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(log.contains("stores archives unencrypted"), "{log}");
+    // It reads back, signature checked, for a restore.
+    let key = lifeboat::volumes::archive_key(&env.catalog, "default")
+        .await
+        .unwrap();
+    let (_, items) = lifeboat::restore::engine::load(&env.store, "plain", None, key.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(items.len() as u64, m.items);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn archives_under_a_key_from_before_encryption_open_with_its_derived_identity() {
+    // A location whose key Lifeboat made before archives were encrypted: a
+    // hex key, not an age identity. Its archives are encrypted to an
+    // identity derived from it, which the CLI prints for `age -i`.
+    let env = env().await;
+    let legacy = "4f2a9c1e-7b3d5a60-0c1d2e3f-8a9b0c1d-2e3f4a5b";
+    env.catalog
+        .ensure_repository_key("default", legacy, &lifeboat::catalog::now())
+        .await
+        .unwrap();
+    let spec = BackupSpec {
+        included_namespaces: vec!["shop".into()],
+        ..Default::default()
+    };
+    let done = run(&env, "legacy", spec).await;
+    assert_eq!(done.phase, BackupPhase::Completed, "{:?}", done.reason);
+    let key_file = env.dir.path().join("legacy.key");
+    std::fs::write(&key_file, legacy).unwrap();
+    let out = Command::new(lifeboat_e2e::lifeboat_bin().unwrap())
+        .args(["location", "archive-identity", "--key-file"])
+        .arg(&key_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let identity = String::from_utf8(out.stdout).unwrap();
+    assert!(identity.contains("AGE-SECRET-KEY-1"), "{identity}");
+    let identity_file = env.dir.path().join("legacy.identity");
+    std::fs::write(&identity_file, &identity).unwrap();
+    let file = env
+        .dir
+        .path()
+        .join("backups/backups/legacy/resources.tar.zst");
+    let listed = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{} | tar -t", open_archive(&file, &identity_file)))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&listed.stdout)
+            .lines()
+            .any(|l| l == "resources/deployments.apps/namespaces/shop/web.json"),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    // The legacy key itself is no age identity: age refuses it.
+    let refused = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{} | tar -t", open_archive(&file, &key_file)))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&refused.stdout).trim().is_empty(),
+        "the legacy key opened the archive as an identity"
+    );
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("age"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -122,14 +267,14 @@ async fn a_full_backup_takes_every_kind_and_reads_with_tar_and_zstd() {
         );
     }
     assert_eq!(m.items, m.resources.values().sum::<u64>());
-    assert_eq!(m.format_version, 2);
+    assert_eq!(m.format_version, 3);
     assert!(m.cluster.server_version.starts_with("v1."));
     assert!(
         !m.cluster.id.is_empty(),
         "kube-system's uid identifies the cluster"
     );
     // Readable without Lifeboat, at the documented paths.
-    let paths = archive_paths(env.dir.path(), "full");
+    let paths = archive_paths(&env, "full").await;
     for p in [
         "resources/deployments.apps/namespaces/shop/web.json",
         "resources/databases.demo.lifeboat.io/namespaces/data/orders.json",
@@ -151,16 +296,50 @@ async fn a_full_backup_takes_every_kind_and_reads_with_tar_and_zstd() {
             "{file}"
         );
     }
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "zstd -dc '{}' | tar -xO resources/deployments.apps/namespaces/shop/web.json",
-            local.join("resources.tar.zst").display()
-        ))
-        .output()
-        .unwrap();
-    let web: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let key = key_file(&env).await;
+    let extract = |path: &str| {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "{} | tar -xO {path}",
+                open_archive(&local.join("resources.tar.zst"), &key)
+            ))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let web = extract("resources/deployments.apps/namespaces/shop/web.json");
     assert_eq!(web["kind"], "Deployment");
+    // The archive is encrypted: no Secret value is in any stored object in
+    // the clear (nor base64-encoded), though the decrypted archive holds it.
+    let secret = extract("resources/secrets/namespaces/shop/web-db-credentials.json");
+    let encoded = secret["data"]["password"].as_str().unwrap().to_string();
+    use base64::Engine;
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(&encoded)
+            .unwrap(),
+        b"demo-password-not-real"
+    );
+    assert_eq!(
+        m.encryption.as_ref().map(|e| e.cipher.as_str()),
+        Some(archive::crypto::CIPHER)
+    );
+    for object in list_all(env.store.as_ref(), "backups/full/").await.unwrap() {
+        let bytes = get_bytes(env.store.as_ref(), &object.key).await.unwrap();
+        for needle in ["demo-password-not-real", encoded.as_str()] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{} holds `{needle}` in the clear",
+                object.key
+            );
+        }
+    }
     assert_eq!(web["apiVersion"], "apps/v1");
     assert!(web["metadata"]["managedFields"].is_null());
     // The catalog agrees.
@@ -202,7 +381,7 @@ async fn filters_select_namespaces_resources_labels_and_cluster_scope() {
         run(&env, "data-only", spec).await.phase,
         BackupPhase::Completed
     );
-    let paths = archive_paths(env.dir.path(), "data-only");
+    let paths = archive_paths(&env, "data-only").await;
     assert!(
         paths
             .iter()
@@ -239,7 +418,7 @@ async fn filters_select_namespaces_resources_labels_and_cluster_scope() {
         run(&env, "web-only", spec).await.phase,
         BackupPhase::Completed
     );
-    let paths = archive_paths(env.dir.path(), "web-only");
+    let paths = archive_paths(&env, "web-only").await;
     assert_eq!(
         paths,
         BTreeSet::from(["resources/deployments.apps/namespaces/shop/web.json".to_string()]),
@@ -286,7 +465,7 @@ async fn more_than_a_page_of_objects_is_captured_whole() {
     let m = manifest(&env, "paged").await;
     // The test's 1,234 and the CA bundle the cluster publishes in every namespace.
     assert_eq!(m.resources["configmaps"], 1_235);
-    let paths = archive_paths(env.dir.path(), "paged");
+    let paths = archive_paths(&env, "paged").await;
     assert_eq!(paths.len(), 1_235, "only configmaps were included");
     assert!(paths.contains("resources/configmaps/namespaces/ops/kube-root-ca.crt.json"));
     assert!(paths.contains("resources/configmaps/namespaces/ops/many-1233.json"));

@@ -1,11 +1,13 @@
-//! Recovery keys of volume repositories, on a real S3 server (Garage): a
-//! new location gets its repository and key, shown once; another install
-//! adding the same bucket must be given that key, a wrong one changes
-//! nothing, and the key is never shown twice.
+//! Recovery keys, on a real S3 server (Garage): a new location gets its
+//! volume repository and key, shown once; its backups' archives are
+//! encrypted to that key and their manifests signed with it. Another
+//! install adding the same bucket lists those backups but cannot read them
+//! until it is given that key; a wrong one changes nothing, and the key is
+//! never shown twice.
 
 use anyhow::Result;
 use lifeboat::storage::list_all;
-use lifeboat_e2e::{S3Server, http, quiet_kubesim, serve_lifeboat};
+use lifeboat_e2e::{S3Server, http, poll_json, quiet_kubesim, serve_lifeboat};
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -75,6 +77,59 @@ async fn a_recovery_key_is_shown_once_and_another_install_must_bring_it() -> Res
         "{objects:?}"
     );
 
+    // A backup there is encrypted to that key (`age1…` names it, the key
+    // itself is nowhere in the bucket) and signed.
+    let created = http(&first)
+        .post(format!("{first}/api/v1/backups"))
+        .json(
+            &json!({"name": "shared-1", "spec": {"storageLocation": "shared",
+            "includedNamespaces": ["default"]}}),
+        )
+        .send()
+        .await?;
+    assert!(created.status().is_success(), "{}", created.text().await?);
+    let done = poll_json(
+        &format!("{first}/api/v1/backups/shared-1"),
+        std::time::Duration::from_secs(60),
+        |b| b["phase"] != "New" && b["phase"] != "InProgress",
+    )
+    .await?;
+    assert_eq!(done["phase"], "Completed", "{done:#}");
+    let manifest: Value = serde_json::from_slice(
+        &lifeboat::storage::get_bytes(&store, "backups/shared-1/manifest.json").await?,
+    )?;
+    assert_eq!(
+        manifest["encryption"]["cipher"], "age-x25519",
+        "{manifest:#}"
+    );
+    let key_id = manifest["encryption"]["keyId"].as_str().unwrap_or_default();
+    assert!(key_id.starts_with("age1"), "{manifest:#}");
+    for object in list_all(&store, "backups/shared-1/").await? {
+        let bytes = lifeboat::storage::get_bytes(&store, &object.key).await?;
+        assert!(
+            !bytes.windows(key.len()).any(|w| w == key.as_bytes()),
+            "{} holds the key",
+            object.key
+        );
+    }
+    let restore = |url: String, name: &'static str| async move {
+        let created = http(&url)
+            .post(format!("{url}/api/v1/restores"))
+            .json(&json!({"name": name, "spec": {"backupName": "shared-1", "dryRun": true}}))
+            .send()
+            .await?;
+        assert!(created.status().is_success(), "{}", created.text().await?);
+        poll_json(
+            &format!("{url}/api/v1/restores/{name}"),
+            std::time::Duration::from_secs(60),
+            |r| {
+                ["Planned", "Completed", "Failed", "PartiallyFailed"]
+                    .contains(&r["phase"].as_str().unwrap_or_default())
+            },
+        )
+        .await
+    };
+
     // Another install adding the bucket does not get (or make) a key.
     let imported = add(second.clone()).await?;
     assert!(imported.get("recoveryKey").is_none(), "{imported:#}");
@@ -88,6 +143,19 @@ async fn a_recovery_key_is_shown_once_and_another_install_must_bring_it() -> Res
     let foreign = key_call(&second, reqwest::Method::POST, None).await?;
     assert_eq!(foreign.status(), 409);
     assert!(foreign.text().await?.contains("another Lifeboat install"));
+    // It lists the backup, and says plainly why it cannot read it yet.
+    let synced = http(&second)
+        .post(format!("{second}/api/v1/backups/sync"))
+        .send()
+        .await?;
+    assert!(synced.status().is_success(), "{}", synced.text().await?);
+    let refused = restore(second.clone(), "without-key").await?;
+    assert_eq!(refused["phase"], "Failed", "{refused:#}");
+    let reason = refused["phaseReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("no recovery key") && reason.contains(key_id),
+        "{reason}"
+    );
 
     // A wrong key is refused and changes nothing, in the bucket or the catalog.
     let before = list_all(&store, "").await?;
@@ -120,5 +188,8 @@ async fn a_recovery_key_is_shown_once_and_another_install_must_bring_it() -> Res
     );
     let shown = key_call(&second, reqwest::Method::POST, None).await?;
     assert_eq!(shown.status(), 409);
+    // With the key, the other install reads (decrypts and verifies) the backup.
+    let planned = restore(second.clone(), "with-key").await?;
+    assert_eq!(planned["phase"], "Planned", "{planned:#}");
     Ok(())
 }

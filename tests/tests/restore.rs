@@ -24,6 +24,13 @@ struct Env {
     dir: tempfile::TempDir,
 }
 
+/// The default location's archive key (made by its first backup).
+async fn location_key(env: &Env) -> Option<lifeboat::archive::ArchiveKey> {
+    lifeboat::volumes::archive_key(&env.catalog, "default")
+        .await
+        .unwrap()
+}
+
 async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let (sim, client) = lifeboat_e2e::kubesim(kubesim::Options::default(), true)
@@ -137,9 +144,14 @@ async fn a_deleted_namespace_comes_back_exactly() {
     })
     .await;
     back_up(&env, "before-disaster", &["shop"]).await;
-    let (_, originals) = restore::engine::load(&env.store, "before-disaster", None)
-        .await
-        .unwrap();
+    let (_, originals) = restore::engine::load(
+        &env.store,
+        "before-disaster",
+        None,
+        location_key(&env).await.as_ref(),
+    )
+    .await
+    .unwrap();
 
     // Disaster.
     Api::<Namespace>::all(env.client.clone())
@@ -373,6 +385,27 @@ async fn a_corrupt_archive_is_refused_before_anything_is_applied() {
     bytes[middle] ^= 0x5a;
     put_bytes(env.store.as_ref(), &key, bytes).await.unwrap();
 
+    // Verify reads it back and says what is wrong, naming the object, and
+    // records it on the backup.
+    let report =
+        lifeboat::backup::verify::verify(&env.catalog, &env.locations, "damaged", "test", None)
+            .await
+            .unwrap();
+    assert!(!report.ok, "{report:?}");
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.starts_with("resources.tar.zst") && p.contains("checksum")),
+        "{report:?}"
+    );
+    let record = env.catalog.backup("damaged").await.unwrap();
+    assert_eq!(
+        record.verified_at.as_deref(),
+        Some(report.verified_at.as_str())
+    );
+    assert!(record.verification.unwrap().contains("resources.tar.zst"));
+
     let (phase, _) = restore_with(
         &env,
         "from-damaged",
@@ -398,6 +431,124 @@ async fn a_corrupt_archive_is_refused_before_anything_is_applied() {
         namespace_gone(&env.client, "ops").await,
         "nothing was applied"
     );
+
+    // The manifest is signed with the location's key: a manifest edited in
+    // the bucket (here to vouch for the damaged archive), one swapped in
+    // from another backup, or one whose signature was removed is refused,
+    // naming what differs, before anything is read or applied.
+    back_up(&env, "intact", &["shop"]).await;
+    back_up(&env, "other", &["shop"]).await;
+    let report =
+        lifeboat::backup::verify::verify(&env.catalog, &env.locations, "intact", "test", None)
+            .await
+            .unwrap();
+    assert!(report.ok, "{report:?}");
+    assert!(
+        report.checked.iter().any(|c| c.contains("signature valid"))
+            && report.checked.iter().any(|c| c.contains("decrypted")),
+        "{report:?}"
+    );
+    assert_eq!(
+        env.catalog
+            .backup("intact")
+            .await
+            .unwrap()
+            .verification
+            .as_deref(),
+        Some("ok")
+    );
+    let manifest_key = |name: &str| lifeboat::archive::key(name, "manifest.json");
+    let read = |key: String| {
+        let store = env.store.clone();
+        async move {
+            lifeboat::storage::get_bytes(store.as_ref(), &key)
+                .await
+                .unwrap()
+        }
+    };
+    let original = read(manifest_key("intact")).await;
+    let mut edited: serde_json::Value = serde_json::from_slice(&original).unwrap();
+    edited["items"] = json!(edited["items"].as_u64().unwrap() + 1);
+    let other = read(manifest_key("other")).await;
+    let signature_key = lifeboat::archive::key("intact", "manifest.sig");
+    let signature = read(signature_key.clone()).await;
+    for (case, manifest, keep_signature, why) in [
+        (
+            "edited",
+            serde_json::to_vec_pretty(&edited).unwrap(),
+            true,
+            "manifest.json was changed in the bucket after Lifeboat wrote it (it does not match its signature)",
+        ),
+        (
+            "swapped",
+            other.clone(),
+            true,
+            "manifest.json was changed in the bucket after Lifeboat wrote it (it is the manifest of backup `other`)",
+        ),
+        (
+            "unsigned",
+            original.clone(),
+            false,
+            "manifest.sig was changed in the bucket after Lifeboat wrote it (the signature is missing)",
+        ),
+    ] {
+        put_bytes(env.store.as_ref(), &manifest_key("intact"), manifest)
+            .await
+            .unwrap();
+        if !keep_signature {
+            env.store.delete(&signature_key).await.unwrap();
+        }
+        let restore = format!("from-{case}");
+        let (phase, _) = restore_with(
+            &env,
+            &restore,
+            RestoreSpec {
+                backup_name: "intact".into(),
+                namespace_mapping: [("shop".to_string(), format!("shop-{case}"))].into(),
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!(phase, "Failed", "{case}");
+        let reason = env
+            .catalog
+            .restore(&restore)
+            .await
+            .unwrap()
+            .phase_reason
+            .unwrap();
+        assert!(reason.contains(why), "{case}: {reason}");
+        let report =
+            lifeboat::backup::verify::verify(&env.catalog, &env.locations, "intact", "test", None)
+                .await
+                .unwrap();
+        assert!(
+            !report.ok && report.problems.iter().any(|p| p.contains(why)),
+            "{case}: {report:?}"
+        );
+        assert!(
+            namespace_gone(&env.client, &format!("shop-{case}")).await,
+            "{case}: something was applied"
+        );
+        put_bytes(env.store.as_ref(), &signature_key, signature.clone())
+            .await
+            .unwrap();
+    }
+    // Put back as written, it restores.
+    put_bytes(env.store.as_ref(), &manifest_key("intact"), original)
+        .await
+        .unwrap();
+    let (phase, _) = restore_with(
+        &env,
+        "from-intact",
+        RestoreSpec {
+            backup_name: "intact".into(),
+            namespace_mapping: [("shop".to_string(), "shop-intact".to_string())].into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(phase, "Completed");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -535,9 +686,14 @@ async fn kubectl_applied_objects_come_back_and_a_second_plan_finds_them_identica
     })
     .await;
     back_up(&env, "store-1", &["store"]).await;
-    let (_, backed_up) = restore::engine::load(&env.store, "store-1", None)
-        .await
-        .unwrap();
+    let (_, backed_up) = restore::engine::load(
+        &env.store,
+        "store-1",
+        None,
+        location_key(&env).await.as_ref(),
+    )
+    .await
+    .unwrap();
     let api_deployment = backed_up
         .iter()
         .find(|i| i.group_resource == "deployments.apps" && i.name == "api")

@@ -54,6 +54,26 @@ pub(super) fn backup(page: RwSignal<PageData>) -> impl IntoView {
             });
         }
     };
+    let verifying = RwSignal::new(false);
+    let verified = RwSignal::new(None::<Value>);
+    let verify = {
+        let name = name.clone();
+        move |_| {
+            let name = name.clone();
+            verifying.set(true);
+            verified.set(None);
+            api::spawn(async move {
+                let url = format!("/api/v1/backups/{name}/verify");
+                let answer = match api::request("POST", &url, Some(serde_json::json!({}))).await {
+                    Ok(v) => v,
+                    Err(e) => serde_json::json!({"ok": false, "problems": [e]}),
+                };
+                verified.set(Some(answer));
+                verifying.set(false);
+                api::refresh(page).await;
+            });
+        }
+    };
     let name_for_check = name.clone();
     view! {
         <h1>"Backup " <code>{name.clone()}</code></h1>
@@ -76,6 +96,7 @@ pub(super) fn backup(page: RwSignal<PageData>) -> impl IntoView {
                     <dt>"Expires"</dt><dd>{v["expiresAt"].as_str().map(|_| time(&v["expiresAt"])).unwrap_or_else(|| "never".into())}</dd>
                     <dt>"Namespaces"</dt><dd>{let ns = items(&v["spec"]["includedNamespaces"]); if ns.is_empty() { "all".to_string() } else { ns.iter().map(text).collect::<Vec<_>>().join(", ") }}</dd>
                     <dt>"Warnings / errors"</dt><dd>{format!("{} / {}", text(&v["warnings"]), text(&v["errors"]))}</dd>
+                    {trust_facts(&v)}
                 </dl>
                 {running.then(|| view! {
                     <p role="status" aria-live="polite"><progress aria-label="Backup progress"></progress> {format!(" {} items, {} written so far", text(&v["itemsDone"]), bytes(&v["bytesDone"]))}</p>
@@ -89,6 +110,7 @@ pub(super) fn backup(page: RwSignal<PageData>) -> impl IntoView {
             <a class="button" href=format!("/api/v1/backups/{name}/download") download>"Download archive"</a>
             <a class="button" href=format!("/restore?backup={name}")>"Restore from it…"</a>
             <button type="button" on:click=show_log>"Show log"</button>
+            <button type="button" on:click=verify prop:disabled=move || verifying.get()>"Verify"</button>
             <button type="button" class="danger" on:click=move |_| asking.set(true)>"Delete…"</button>
         </div>
         {move || asking.get().then(|| {
@@ -102,6 +124,22 @@ pub(super) fn backup(page: RwSignal<PageData>) -> impl IntoView {
                     <button type="button" on:click=move |_| asking.set(false)>"Cancel"</button>
                     <p role="status" aria-live="polite">{move || status.get()}</p>
                 </form>
+            }
+        })}
+        {move || verifying.get().then(|| view! {
+            <p role="status" aria-live="polite"><progress aria-label="Verifying"></progress> " Reading every object back from storage…"</p>
+        })}
+        {move || verified.get().map(|r| {
+            let ok = r["ok"] == true;
+            view! {
+                <section class="panel" aria-labelledby="verify-h">
+                    <h2 id="verify-h">{if ok { "Verified: nothing wrong" } else { "Verification failed" }}</h2>
+                    <ul class="checks">
+                        {items(&r["checked"]).into_iter().map(|c| view! { <li data-check="ok">{"✓ "}{text(&c)}</li> }).collect_view()}
+                        {items(&r["problems"]).into_iter().map(|c| view! { <li data-check="problem" class="error">{"✗ "}{text(&c)}</li> }).collect_view()}
+                    </ul>
+                    {(!ok).then(|| view! { <p>"Do not rely on this backup: restore from another one, and check the bucket."</p> })}
+                </section>
             }
         })}
         {move || log.get().map(|l| view! { <section><h2>"Log"</h2><pre class="log">{l}</pre></section> })}
@@ -212,4 +250,38 @@ fn volumes(v: &Value, running: bool) -> AnyView {
         </section>
     }
     .into_any()
+}
+
+/// Encrypted, signed, verified: what the manifest and the last verification say.
+fn trust_facts(v: &Value) -> impl IntoView {
+    let manifest = &v["manifest"];
+    let format = manifest["formatVersion"].as_u64();
+    let encryption = match (&manifest["encryption"]["keyId"], format) {
+        (Value::String(key), _) => format!(
+            "age (X25519), key {}…",
+            key.chars().take(16).collect::<String>()
+        ),
+        (_, Some(f)) => format!("none (archive format {f}, written before encryption)"),
+        _ => "—".into(),
+    };
+    let signed = match format {
+        Some(f) if f >= 3 => "HMAC-SHA-256, checked before every restore".to_string(),
+        Some(_) => "no (written before signatures)".into(),
+        None => "—".into(),
+    };
+    let verification = match (v["verifiedAt"].as_str(), v["verification"].as_str()) {
+        (Some(_), Some("ok")) => format!("{}: ok", time(&v["verifiedAt"])),
+        (Some(_), Some(problems)) => format!(
+            "{}: failed — {}",
+            time(&v["verifiedAt"]),
+            problems.lines().next().unwrap_or_default()
+        ),
+        _ => "never".into(),
+    };
+    let failed = v["verification"].as_str().is_some_and(|o| o != "ok");
+    view! {
+        <dt>"Encryption"</dt><dd data-fact="encryption">{encryption}</dd>
+        <dt>"Signed"</dt><dd data-fact="signed">{signed}</dd>
+        <dt>"Verified"</dt><dd data-fact="verified" class:error=failed>{verification}</dd>
+    }
 }

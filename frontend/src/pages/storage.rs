@@ -50,7 +50,7 @@ pub(super) fn storage(page: RwSignal<PageData>) -> impl IntoView {
             }
             view! {
                 <table>
-                    <thead><tr><th scope="col">"Name"</th><th scope="col">"Kind"</th><th scope="col">"Where"</th><th scope="col">"Availability"</th><th scope="col">"Checked"</th><th scope="col">"Backups"</th><th scope="col">"Used"</th><th scope="col">"Actions"</th></tr></thead>
+                    <thead><tr><th scope="col">"Name"</th><th scope="col">"Kind"</th><th scope="col">"Where"</th><th scope="col">"Availability"</th><th scope="col">"Checked"</th><th scope="col">"Backups"</th><th scope="col">"Used"</th><th scope="col">"Encryption"</th><th scope="col">"Actions"</th></tr></thead>
                     <tbody>{items(&v["items"]).into_iter().map(|l| {
                         let name = text(&l["name"]);
                         let c = &l["config"];
@@ -69,6 +69,7 @@ pub(super) fn storage(page: RwSignal<PageData>) -> impl IntoView {
                                 <td>{time(&l["checkedAt"])}</td>
                                 <td>{text(&l["backups"])}</td>
                                 <td>{bytes(&l["usedBytes"])}</td>
+                                <td data-encryption=name.clone()>{encryption(&name, &l["encryption"], c["encryption"] == "none")}</td>
                                 <td>
                                     <button type="button" on:click=move |_| test(n1.clone()) aria-label=format!("Test {name}")>"Test"</button>
                                     {(!is_default).then(|| view! {
@@ -110,10 +111,40 @@ pub(super) fn storage(page: RwSignal<PageData>) -> impl IntoView {
     }
 }
 
+/// A location's key: its id, and a warning while nobody has seen the
+/// recovery key (lose the catalog, and the backups cannot be read).
+fn encryption(name: &str, key: &Value, in_the_clear: bool) -> AnyView {
+    if in_the_clear {
+        return view! {
+            <p class="warning" role="note">"None, by choice: archives are stored in the clear (still signed). Anyone who can read the bucket reads Secrets' values."</p>
+        }
+        .into_any();
+    }
+    match key["keyId"].as_str() {
+        None => view! { <span>"made by the first backup"</span> }.into_any(),
+        Some(id) => {
+            let short = format!("age, key {}…", id.chars().take(16).collect::<String>());
+            let unsaved = key["recoveryKeyShown"] != true;
+            view! {
+                <span>{short}</span>
+                {unsaved.then(|| view! {
+                    <p class="warning" role="note">
+                        "Recovery key not saved yet: without it, a new install cannot read these backups. Run "
+                        <code>{format!("lifeboat location recovery-key {name}")}</code> " and keep what it shows."
+                    </p>
+                })}
+            }
+            .into_any()
+        }
+    }
+}
+
 /// The form that adds a local or S3 location; the server checks it before saving.
 fn add_location(page: RwSignal<PageData>) -> impl IntoView {
     let kind = RwSignal::new("s3".to_string());
     let status = RwSignal::new(String::new());
+    // The new location's recovery key (shown once, here) or what to do instead.
+    let recovery = RwSignal::new(None::<(String, String, String)>);
     // The form's text fields: `name`, then `path` (local), then the S3 ones.
     const FIELDS: [&str; 8] = [
         "name",
@@ -157,6 +188,11 @@ fn add_location(page: RwSignal<PageData>) -> impl IntoView {
                 Ok(v) => {
                     let imported = items(&v["imported"]).len();
                     status.set(format!("Added {name}: available; {imported} backup(s) already in it are now listed."));
+                    if let Some(key) = v["recoveryKey"].as_str() {
+                        recovery.set(Some((name.clone(), key.to_string(), text(&v["notice"]))));
+                    } else if let Some(notice) = v["notice"].as_str() {
+                        recovery.set(Some((name.clone(), String::new(), notice.to_string())));
+                    }
                     for f in fields {
                         f.set(String::new());
                     }
@@ -199,6 +235,16 @@ fn add_location(page: RwSignal<PageData>) -> impl IntoView {
                 <button type="submit" class="primary">"Check and add"</button>
                 <p role="status" aria-live="polite" class="status">{move || status.get()}</p>
             </form>
+            {move || recovery.get().map(|(name, key, notice)| view! {
+                <div class="panel warning" role="alert" aria-label=format!("Recovery key of {name}")>
+                    {(!key.is_empty()).then(|| view! {
+                        <p>"Recovery key of " <strong>{name.clone()}</strong> ", shown this once:"</p>
+                        <p><code class="recovery-key">{key.clone()}</code></p>
+                    })}
+                    <p>{notice}</p>
+                    <button type="button" on:click=move |_| recovery.set(None)>"I have kept it"</button>
+                </div>
+            })}
         </details>
     }
 }

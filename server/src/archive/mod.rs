@@ -9,6 +9,7 @@
 //! manifest claims; every read has a cap (`MAX_*`), and entry paths must be
 //! under `resources/` with no `..`.
 
+pub mod crypto;
 pub mod reader;
 pub mod writer;
 
@@ -19,16 +20,24 @@ use serde::{Deserialize, Serialize};
 use crate::backup::spec::BackupSpec;
 use crate::storage::StorageError;
 
-pub use reader::{Entry, EntryName, read_log, read_manifest, read_resources, verify_resources};
+pub use crypto::ArchiveKey;
+pub use reader::{
+    Entry, EntryName, read_log, read_manifest, read_resources, verify_manifest, verify_resources,
+};
 pub use writer::{ArchiveWriter, WriteError, compress};
 
-/// The format this Lifeboat writes: 2 adds `volumes` to the manifest.
-pub const FORMAT_VERSION: u32 = 2;
+/// The format this Lifeboat writes: 2 adds `volumes` to the manifest; 3
+/// encrypts `resources.tar.zst` (age) and signs the manifest (`manifest.sig`).
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest format it still reads (and restores).
 pub const OLDEST_FORMAT_VERSION: u32 = 1;
 pub const RESOURCES_FILE: &str = "resources.tar.zst";
 pub const LOG_FILE: &str = "log.jsonl.zst";
 pub const MANIFEST_FILE: &str = "manifest.json";
+/// The manifest's signature (format 3), written just before the manifest.
+pub const SIGNATURE_FILE: &str = "manifest.sig";
+/// A signature file larger than this is not one.
+pub const MAX_SIGNATURE_BYTES: u64 = 4 << 10;
 /// zstd level: 1 is the fastest standard level; Kubernetes JSON compresses well even so.
 const ZSTD_LEVEL: i32 = 1;
 
@@ -63,6 +72,25 @@ pub enum ArchiveError {
         "{file}: format version {found} is not supported by this Lifeboat (it reads versions {OLDEST_FORMAT_VERSION} to {FORMAT_VERSION})"
     )]
     Unsupported { file: &'static str, found: u32 },
+    #[error(
+        "backup {backup} is encrypted (key {key_id}) and this install has no recovery key for its \
+         location: supply it with `lifeboat location set-key`"
+    )]
+    KeyMissing { backup: String, key_id: String },
+    #[error("backup {backup}: {source}")]
+    Crypto {
+        backup: String,
+        source: crypto::CryptoError,
+    },
+    #[error(
+        "backup {backup}: {file} was changed in the bucket after Lifeboat wrote it ({why}); \
+         refusing to use it"
+    )]
+    Tampered {
+        backup: String,
+        file: &'static str,
+        why: String,
+    },
 }
 
 impl ArchiveError {
@@ -167,6 +195,9 @@ pub struct Manifest {
     /// The PVCs' data (format 2; absent from format 1, which held none).
     #[serde(default)]
     pub volumes: Vec<crate::volumes::VolumeEntry>,
+    /// How `resources.tar.zst` is encrypted (format 3; absent: it is not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<crypto::Encryption>,
 }
 
 #[cfg(test)]

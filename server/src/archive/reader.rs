@@ -17,10 +17,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
+use super::crypto::{ArchiveKey, CryptoError, Encryption, Signature};
 use super::{
     ArchiveError, FORMAT_VERSION, FileInfo, LOG_FILE, MANIFEST_FILE, MAX_ENTRY_BYTES,
-    MAX_LOG_BYTES, MAX_MANIFEST_BYTES, MAX_UNCOMPRESSED_BYTES, MAX_WINDOW_LOG, Manifest,
-    OLDEST_FORMAT_VERSION, RESOURCES_FILE, key, parse_entry_path,
+    MAX_LOG_BYTES, MAX_MANIFEST_BYTES, MAX_SIGNATURE_BYTES, MAX_UNCOMPRESSED_BYTES, MAX_WINDOW_LOG,
+    Manifest, OLDEST_FORMAT_VERSION, RESOURCES_FILE, SIGNATURE_FILE, key as key_of,
+    parse_entry_path,
 };
 use crate::storage::{ObjectStore, StorageError};
 
@@ -96,12 +98,47 @@ pub fn read_entries<R: Read>(
     visitor: &mut dyn Visitor,
     expected: Option<&FileInfo>,
 ) -> Result<FileInfo, ArchiveError> {
+    read_entries_sealed(source, visitor, expected, None).map_err(|e| match e {
+        SealedError::Archive(e) => e,
+        SealedError::Crypto(e) => ArchiveError::damaged(RESOURCES_FILE, e),
+    })
+}
+
+/// Why an encrypted archive could not be read.
+#[derive(Debug)]
+pub enum SealedError {
+    Archive(ArchiveError),
+    Crypto(CryptoError),
+}
+
+impl From<ArchiveError> for SealedError {
+    fn from(e: ArchiveError) -> Self {
+        SealedError::Archive(e)
+    }
+}
+
+/// [`read_entries`] of an archive encrypted to `key` as `encryption` says
+/// (plain when `None`): the checksum is of the bytes stored, before
+/// decryption, so a changed byte is named as such even when it also broke
+/// decryption.
+pub fn read_entries_sealed<R: Read>(
+    source: R,
+    visitor: &mut dyn Visitor,
+    expected: Option<&FileInfo>,
+    sealed: Option<(&ArchiveKey, &Encryption)>,
+) -> Result<FileInfo, SealedError> {
     let mut hashing = Hashing {
         inner: source,
         hasher: Sha256::new(),
         size: 0,
     };
-    let visited = visit_entries(&mut hashing, visitor);
+    let visited = match sealed {
+        None => visit_entries(&mut hashing, visitor).map_err(SealedError::Archive),
+        Some((key, encryption)) => match key.decrypting(&mut hashing, encryption) {
+            Ok(plain) => visit_entries(plain, visitor).map_err(SealedError::Archive),
+            Err(e) => Err(SealedError::Crypto(e)),
+        },
+    };
     // The rest of the file (zstd's end, padding) counts for the checksum too.
     let drained = std::io::copy(&mut hashing, &mut std::io::sink());
     let read = FileInfo {
@@ -116,10 +153,7 @@ pub fn read_entries<R: Read>(
     Ok(read)
 }
 
-fn visit_entries<R: Read>(
-    hashing: &mut Hashing<R>,
-    visitor: &mut dyn Visitor,
-) -> Result<(), ArchiveError> {
+fn visit_entries<R: Read>(hashing: R, visitor: &mut dyn Visitor) -> Result<(), ArchiveError> {
     let file = RESOURCES_FILE;
     let exceeded = Arc::new(AtomicBool::new(false));
     let too_large = |exceeded: &AtomicBool, e: std::io::Error, what: String| {
@@ -256,14 +290,89 @@ enum StorageOrLimit {
     Limit(ArchiveError),
 }
 
-/// `manifest.json` of a backup, checked for its format version.
+/// `manifest.json` of a backup, checked for its format version (not for
+/// its signature: see [`verify_manifest`]).
 pub async fn read_manifest(
     store: &dyn ObjectStore,
     backup: &str,
 ) -> Result<Manifest, ArchiveError> {
-    let bytes = read_capped(
+    let bytes = manifest_bytes(store, backup).await?;
+    parse_manifest(&bytes)
+}
+
+/// `manifest.json` of a backup, checked before anything is restored from
+/// it: its name is the backup's (not another backup's manifest swapped in),
+/// and from format 3 on, its signature (`manifest.sig`) is the location
+/// key's. Formats 1 and 2 were never signed and are taken as they are.
+pub async fn verify_manifest(
+    store: &dyn ObjectStore,
+    backup: &str,
+    key: Option<&ArchiveKey>,
+) -> Result<Manifest, ArchiveError> {
+    let bytes = manifest_bytes(store, backup).await?;
+    let manifest = parse_manifest(&bytes)?;
+    let tampered = |file: &'static str, why: String| ArchiveError::Tampered {
+        backup: backup.to_string(),
+        file,
+        why,
+    };
+    if manifest.name != backup {
+        return Err(tampered(
+            MANIFEST_FILE,
+            format!("it is the manifest of backup `{}`", manifest.name),
+        ));
+    }
+    if manifest.format_version < 3 {
+        return Ok(manifest);
+    }
+    let signature = read_capped(
         store,
-        &key(backup, MANIFEST_FILE),
+        &key_of(backup, SIGNATURE_FILE),
+        MAX_SIGNATURE_BYTES,
+        SIGNATURE_FILE,
+    )
+    .await
+    .map_err(|e| match e {
+        StorageOrLimit::Storage(StorageError::NotFound { .. }) => {
+            tampered(SIGNATURE_FILE, "the signature is missing".into())
+        }
+        StorageOrLimit::Storage(source) => ArchiveError::Missing {
+            backup: backup.to_string(),
+            file: SIGNATURE_FILE,
+            source,
+        },
+        StorageOrLimit::Limit(e) => e,
+    })?;
+    let signature: Signature = serde_json::from_slice(&signature)
+        .map_err(|e| tampered(SIGNATURE_FILE, format!("it is not a signature: {e}")))?;
+    let Some(key) = key else {
+        return Err(ArchiveError::KeyMissing {
+            backup: backup.to_string(),
+            key_id: signature.key_id,
+        });
+    };
+    if signature.key_id != key.key_id() {
+        return Err(ArchiveError::Crypto {
+            backup: backup.to_string(),
+            source: CryptoError::WrongKey {
+                expected: signature.key_id,
+                given: key.key_id().to_string(),
+            },
+        });
+    }
+    if !key.verify(&bytes, &signature) {
+        return Err(tampered(
+            MANIFEST_FILE,
+            "it does not match its signature".into(),
+        ));
+    }
+    Ok(manifest)
+}
+
+async fn manifest_bytes(store: &dyn ObjectStore, backup: &str) -> Result<Vec<u8>, ArchiveError> {
+    read_capped(
+        store,
+        &key_of(backup, MANIFEST_FILE),
         MAX_MANIFEST_BYTES,
         MANIFEST_FILE,
     )
@@ -275,8 +384,11 @@ pub async fn read_manifest(
             source,
         },
         StorageOrLimit::Limit(e) => e,
-    })?;
-    let manifest: Manifest = serde_json::from_slice(&bytes)
+    })
+}
+
+fn parse_manifest(bytes: &[u8]) -> Result<Manifest, ArchiveError> {
+    let manifest: Manifest = serde_json::from_slice(bytes)
         .map_err(|e| ArchiveError::damaged(MANIFEST_FILE, format!("not a valid manifest: {e}")))?;
     if !(OLDEST_FORMAT_VERSION..=FORMAT_VERSION).contains(&manifest.format_version) {
         return Err(ArchiveError::Unsupported {
@@ -293,17 +405,35 @@ pub async fn read_resources<V: Visitor + Send + 'static>(
     store: &dyn ObjectStore,
     backup: &str,
     manifest: &Manifest,
+    key: Option<&ArchiveKey>,
     mut visitor: V,
 ) -> Result<V, ArchiveError> {
     let expected = manifest.files.get(RESOURCES_FILE).cloned().ok_or_else(|| {
         ArchiveError::damaged(MANIFEST_FILE, format!("lists no {RESOURCES_FILE}"))
     })?;
-    let reader = store.get(&key(backup, RESOURCES_FILE), None).await?;
+    let sealed = match (&manifest.encryption, key) {
+        (None, _) => None,
+        (Some(encryption), Some(key)) => Some((key.clone(), encryption.clone())),
+        (Some(encryption), None) => {
+            return Err(ArchiveError::KeyMissing {
+                backup: backup.to_string(),
+                key_id: encryption.key_id.clone(),
+            });
+        }
+    };
+    let reader = store.get(&key_of(backup, RESOURCES_FILE), None).await?;
     let source = tokio_util::io::SyncIoBridge::new(reader);
+    let backup = backup.to_string();
     tokio::task::spawn_blocking(move || {
         // Never more than the manifest's size (plus one byte, to notice more).
         let source = source.take(expected.size.saturating_add(1));
-        read_entries(source, &mut visitor, Some(&expected))?;
+        let opened = sealed.as_ref().map(|(k, e)| (k, e));
+        read_entries_sealed(source, &mut visitor, Some(&expected), opened).map_err(
+            |e| match e {
+                SealedError::Archive(e) => e,
+                SealedError::Crypto(source) => ArchiveError::Crypto { backup, source },
+            },
+        )?;
         Ok::<_, ArchiveError>(visitor)
     })
     .await
@@ -318,7 +448,7 @@ pub async fn read_log(
     manifest: Option<&Manifest>,
 ) -> Result<Vec<u8>, ArchiveError> {
     let expected = manifest.and_then(|m| m.files.get(LOG_FILE)).cloned();
-    let reader = store.get(&key(backup, LOG_FILE), None).await?;
+    let reader = store.get(&key_of(backup, LOG_FILE), None).await?;
     let source = tokio_util::io::SyncIoBridge::new(reader);
     tokio::task::spawn_blocking(move || {
         let limit = expected

@@ -1,14 +1,15 @@
 //! The streaming writer: entries go over a bounded channel to a blocking
-//! thread running tar → zstd, whose output goes over another bounded channel
-//! into `ObjectStore::put` (multipart), hashed on the way. Memory stays at a
-//! few MiB of buffers.
+//! thread running tar → zstd → age (when the location has a key), whose
+//! output goes over another bounded channel into `ObjectStore::put`
+//! (multipart), hashed on the way (the manifest's SHA-256 is of the bytes
+//! stored). Memory stays at a few MiB of buffers.
 
 use std::io::Write;
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 
-use super::{FileInfo, ZSTD_LEVEL};
+use super::{ArchiveKey, FileInfo, ZSTD_LEVEL};
 use crate::storage::{ByteReader, DynStore, ObjectMeta, StorageError};
 
 /// Hashes and counts the compressed bytes and sends them on in chunks.
@@ -47,6 +48,39 @@ pub enum WriteError {
     Task(#[from] tokio::task::JoinError),
 }
 
+type Upload = std::io::BufWriter<ChannelWriter>;
+
+/// What zstd writes into: the upload, or age over it.
+enum Sink {
+    Plain(Upload),
+    Sealed(age::stream::StreamWriter<Upload>),
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Sink::Plain(w) => w.write(buf),
+            Sink::Sealed(w) => w.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.flush(),
+            Sink::Sealed(w) => w.flush(),
+        }
+    }
+}
+
+impl Sink {
+    /// Ends the stream (age's last chunk) and hands back the upload.
+    fn finish(self) -> std::io::Result<Upload> {
+        match self {
+            Sink::Plain(w) => Ok(w),
+            Sink::Sealed(w) => w.finish(),
+        }
+    }
+}
+
 enum Message {
     Entry(String, Vec<u8>),
     Finish,
@@ -63,7 +97,8 @@ pub struct ArchiveWriter {
 }
 
 impl ArchiveWriter {
-    pub fn start(store: DynStore, key: String) -> Self {
+    /// Starts writing `key`; encrypted to `sealed` when given.
+    pub fn start(store: DynStore, key: String, sealed: Option<ArchiveKey>) -> Self {
         let (chunk_tx, chunk_rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(16);
         let reader: ByteReader = Box::pin(tokio_util::io::StreamReader::new(
             tokio_stream::wrappers::ReceiverStream::new(chunk_rx),
@@ -78,7 +113,11 @@ impl ArchiveWriter {
                 size: 0,
             };
             let buffered = std::io::BufWriter::with_capacity(1 << 20, sink);
-            let encoder = zstd::stream::write::Encoder::new(buffered, ZSTD_LEVEL)?;
+            let sink = match &sealed {
+                Some(archive_key) => Sink::Sealed(archive_key.encrypting(buffered)?),
+                None => Sink::Plain(buffered),
+            };
+            let encoder = zstd::stream::write::Encoder::new(sink, ZSTD_LEVEL)?;
             let mut tar = tar::Builder::new(encoder);
             let mtime = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -101,7 +140,7 @@ impl ArchiveWriter {
                 }
             }
             let encoder = tar.into_inner()?;
-            let buffered = encoder.finish()?;
+            let buffered = encoder.finish()?.finish()?;
             let sink = buffered.into_inner().map_err(|e| e.into_error())?;
             Ok(FileInfo {
                 size: sink.size,

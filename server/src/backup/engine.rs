@@ -32,6 +32,12 @@ pub struct Work {
     pub client: kube::Client,
     /// List calls made (for benchmarks and the log).
     pub list_calls: Arc<AtomicU64>,
+    /// Signs the manifest (format 3) and, with `encrypt`, encrypts the
+    /// archive; `None` writes both unsigned and in the clear.
+    pub archive_key: Option<archive::ArchiveKey>,
+    /// Encrypt the archive to `archive_key` (false only for a location
+    /// explicitly set to `encryption: none`).
+    pub encrypt: bool,
 }
 
 fn now() -> String {
@@ -154,6 +160,8 @@ pub enum EngineError {
     },
     #[error("encoding the {file} failed: {message}")]
     Encode { file: &'static str, message: String },
+    #[error("the location's archive key is not available: {0}")]
+    Key(String),
 }
 
 /// Every listable resource, each underlying resource once (see
@@ -231,6 +239,10 @@ pub struct Captured {
     counts: BTreeMap<String, u64>,
     pub archive: archive::FileInfo,
     cluster: ClusterInfo,
+    /// The key the archive was encrypted with, if it was.
+    sealed: Option<archive::ArchiveKey>,
+    /// The key the manifest is signed with.
+    signer: Option<archive::ArchiveKey>,
 }
 
 /// Lists what `spec` selects into the archive `resources.tar.zst`.
@@ -270,6 +282,7 @@ pub async fn capture(
     let mut writer = ArchiveWriter::start(
         ctx.store.clone(),
         archive::key(name, archive::RESOURCES_FILE),
+        ctx.archive_key.clone().filter(|_| ctx.encrypt),
     );
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     let mut items = 0u64;
@@ -402,6 +415,8 @@ pub async fn capture(
         counts,
         archive: archive_info,
         cluster,
+        sealed: ctx.archive_key.clone().filter(|_| ctx.encrypt),
+        signer: ctx.archive_key.clone(),
     })
 }
 
@@ -459,11 +474,30 @@ pub async fn write_log_and_manifest(
         errors: log.errors.clone(),
         schedule: schedule.clone(),
         volumes: captured.volumes,
+        encryption: captured.sealed.as_ref().map(|k| k.encryption()),
     };
     let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| EngineError::Encode {
         file: archive::MANIFEST_FILE,
         message: e.to_string(),
     })?;
+    // The signature goes first: a manifest is never there without it.
+    if let Some(key) = &captured.signer {
+        let signature =
+            serde_json::to_vec_pretty(&key.sign(&bytes)).map_err(|e| EngineError::Encode {
+                file: archive::SIGNATURE_FILE,
+                message: e.to_string(),
+            })?;
+        put_bytes(
+            store.as_ref(),
+            &archive::key(name, archive::SIGNATURE_FILE),
+            signature,
+        )
+        .await
+        .map_err(|source| EngineError::Storage {
+            file: archive::SIGNATURE_FILE,
+            source,
+        })?;
+    }
     put_bytes(
         store.as_ref(),
         &archive::key(name, archive::MANIFEST_FILE),

@@ -5,6 +5,7 @@
 pub mod engine;
 pub mod runner;
 pub mod spec;
+pub mod verify;
 pub mod volumes;
 
 use std::sync::Arc;
@@ -138,6 +139,8 @@ pub async fn start(
             store,
             client,
             list_calls: Arc::new(AtomicU64::new(0)),
+            archive_key: None,
+            encrypt: true,
         },
     };
     let handle = tokio::spawn(runner::run(ctx, name.to_string(), spec, schedule));

@@ -68,7 +68,7 @@ pub struct Phase {
 /// Runs a backup whose catalog row exists (phase New). Never panics; every
 /// outcome ends in the catalog as Completed, PartiallyFailed or Failed.
 pub async fn run(
-    ctx: BackupContext,
+    mut ctx: BackupContext,
     name: String,
     spec: BackupSpec,
     schedule: Option<String>,
@@ -105,13 +105,32 @@ pub async fn run(
     let mut log = Log::default();
     log.info(format!("backup {name} started"));
     let mut last = None::<Instant>;
-    let captured = engine::capture(&ctx.work, &name, &spec, &mut log, |items, bytes| {
-        if last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
-            last = Some(Instant::now());
-            publish.send_replace((items, bytes));
+    // The manifest is signed with the location's key, made on first use, and
+    // the archive encrypted to it unless the location was explicitly made to
+    // store archives in the clear.
+    ctx.work.encrypt = !in_the_clear(catalog, &ctx.location).await;
+    if !ctx.work.encrypt {
+        log.info(format!(
+            "location {} stores archives unencrypted (encryption: none); the manifest is still signed",
+            ctx.location
+        ));
+    }
+    let keyed = crate::volumes::archive_key_for_backup(catalog, &ctx.work.store, &ctx.location)
+        .await
+        .map_err(|e| engine::EngineError::Key(e.to_string()));
+    let captured = match keyed {
+        Ok(key) => {
+            ctx.work.archive_key = Some(key);
+            engine::capture(&ctx.work, &name, &spec, &mut log, |items, bytes| {
+                if last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) {
+                    last = Some(Instant::now());
+                    publish.send_replace((items, bytes));
+                }
+            })
+            .await
         }
-    })
-    .await;
+        Err(e) => Err(e),
+    };
     if let Ok(c) = &captured {
         // The final count, whatever the throttle held back.
         publish.send_replace((c.items, c.archive.size));
@@ -188,6 +207,17 @@ pub async fn run(
         )
         .await;
     Phase { phase, reason }
+}
+
+/// Whether `location` was explicitly set to keep archives in the clear
+/// (`encryption: none` in its settings).
+async fn in_the_clear(catalog: &crate::catalog::Catalog, location: &str) -> bool {
+    catalog
+        .storage_location(location)
+        .await
+        .ok()
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(&l.config).ok())
+        .is_some_and(|config| config["encryption"] == "none")
 }
 
 fn skip_all(planned: Vec<Planned>, reason: &str) -> Vec<VolumeEntry> {

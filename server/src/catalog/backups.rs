@@ -35,6 +35,10 @@ pub struct BackupRecord {
     pub owner: Option<String>,
     /// When its runner last said it is alive.
     pub heartbeat_at: Option<String>,
+    /// When it was last verified, and what that found (`ok`, or the
+    /// problems, one per line).
+    pub verified_at: Option<String>,
+    pub verification: Option<String>,
 }
 
 impl BackupRecord {
@@ -61,6 +65,8 @@ impl BackupRecord {
             created_at: now(),
             owner: None,
             heartbeat_at: None,
+            verified_at: None,
+            verification: None,
         }
     }
 }
@@ -178,6 +184,25 @@ impl Catalog {
             .bind(name)
             .execute(self.pool())
             .await?;
+        Ok(())
+    }
+
+    /// Records a verification of backup `name`: `ok`, or the problems found.
+    pub async fn set_backup_verified(&self, name: &str, at: &str, outcome: &str) -> Result<()> {
+        let updated =
+            sqlx::query("UPDATE backups SET verified_at = $2, verification = $3 WHERE name = $1")
+                .bind(name)
+                .bind(at)
+                .bind(outcome)
+                .execute(self.pool())
+                .await?
+                .rows_affected();
+        if updated == 0 {
+            return Err(super::CatalogError::NotFound {
+                what: "backup",
+                name: name.to_string(),
+            });
+        }
         Ok(())
     }
 

@@ -356,6 +356,19 @@ impl Catalog {
         )
     }
 
+    /// Every location's key, and whether it was shown: (location, key, shown).
+    /// For views that derive the key's public id; never answered as such.
+    pub async fn repository_keys(&self) -> Result<Vec<(String, String, bool)>> {
+        let rows: Vec<(String, String, Option<String>)> =
+            sqlx::query_as("SELECT location, password, revealed_at FROM repository_keys")
+                .fetch_all(self.pool())
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(location, key, revealed)| (location, key, revealed.is_some()))
+            .collect())
+    }
+
     /// Stores a location's key unless it has one; returns the key it has.
     pub async fn ensure_repository_key(
         &self,

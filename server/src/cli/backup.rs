@@ -50,12 +50,24 @@ pub enum BackupCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Read a backup back from storage and check everything: the manifest's
+    /// signature, the archive (decrypted, every object), the log, and the
+    /// volume data; the outcome is recorded on the backup.
+    Verify {
+        name: String,
+        /// Read only a sample of the volume data (`10%`, `1/5`, or a size).
+        #[arg(long)]
+        sample: Option<String>,
+    },
     /// List and verify a downloaded archive offline.
     Inspect {
         file: PathBuf,
         /// The backup's manifest.json, to check sizes, checksums and counts.
         #[arg(long)]
         manifest: Option<PathBuf>,
+        /// A file holding the location's recovery key, for an encrypted archive.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
     },
 }
 
@@ -166,7 +178,36 @@ pub async fn run(server: &str, command: BackupCommand) -> Result<()> {
             println!("backup {name} deleted");
             Ok(())
         }
-        BackupCommand::Inspect { file, manifest } => inspect(&file, manifest.as_deref()),
+        BackupCommand::Verify { name, sample } => {
+            let report = api
+                .json(
+                    api.request(
+                        reqwest::Method::POST,
+                        &format!("/api/v1/backups/{name}/verify"),
+                    )
+                    .json(&json!({"sample": sample})),
+                )
+                .await?;
+            for line in report["checked"].as_array().into_iter().flatten() {
+                println!("ok       {}", line.as_str().unwrap_or_default());
+            }
+            for line in report["problems"].as_array().into_iter().flatten() {
+                println!("PROBLEM  {}", line.as_str().unwrap_or_default());
+            }
+            if report["ok"] != true {
+                bail!("backup {name} failed verification; restore from another backup");
+            }
+            println!(
+                "backup {name} verified at {}",
+                report["verifiedAt"].as_str().unwrap_or_default()
+            );
+            Ok(())
+        }
+        BackupCommand::Inspect {
+            file,
+            manifest,
+            key_file,
+        } => inspect(&file, manifest.as_deref(), key_file.as_deref()),
     }
 }
 
@@ -280,9 +321,21 @@ impl archive::reader::Visitor for Counts {
     }
 }
 
+/// The start of every age file.
+const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
+
 /// Lists and verifies a downloaded `resources.tar.zst` without a server,
-/// through the same verifying reader as a restore.
-pub fn inspect(file: &Path, manifest: Option<&Path>) -> Result<()> {
+/// through the same verifying reader as a restore; an encrypted one with the
+/// recovery key in `key_file`.
+pub fn inspect(file: &Path, manifest: Option<&Path>, key_file: Option<&Path>) -> Result<()> {
+    let key = key_file
+        .map(|path| -> Result<archive::ArchiveKey> {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the key file {}", path.display()))?;
+            archive::ArchiveKey::from_recovery_key(&text)
+                .map_err(|e| anyhow!("{}: {e}", path.display()))
+        })
+        .transpose()?;
     let manifest: Option<archive::Manifest> = match manifest {
         Some(path) => {
             let text =
@@ -313,17 +366,39 @@ pub fn inspect(file: &Path, manifest: Option<&Path>) -> Result<()> {
                 .ok_or_else(|| anyhow!("the manifest lists no resources file"))
         })
         .transpose()?;
-    let read = archive::reader::read_entries(
-        std::io::BufReader::new(source),
-        &mut counts,
-        expected.as_ref(),
-    )
-    .map_err(|e| match e {
-        archive::ArchiveError::Damaged { ref message, .. } if message.contains("the manifest") => {
-            anyhow!("the archive does not match the manifest (damaged or from another backup): {e}")
-        }
-        e => anyhow!("{}: {e}", file.display()),
-    })?;
+    let mut source = std::io::BufReader::new(source);
+    let sealed = std::io::BufRead::fill_buf(&mut source)
+        .with_context(|| format!("reading {}", file.display()))?
+        .starts_with(AGE_MAGIC);
+    let encryption = match (&manifest, &key) {
+        (Some(m), _) if m.encryption.is_some() || !sealed => m.encryption.clone(),
+        (_, Some(key)) if sealed => Some(key.encryption()),
+        _ if sealed => bail!(
+            "{} is encrypted (age): pass --key-file with the recovery key of the backup's location",
+            file.display()
+        ),
+        _ => None,
+    };
+    let opened = match (&encryption, &key) {
+        (Some(e), Some(k)) => Some((k, e)),
+        (Some(e), None) => bail!(
+            "{} is encrypted to key {}: pass --key-file with the recovery key of the backup's location",
+            file.display(),
+            e.key_id
+        ),
+        (None, _) => None,
+    };
+    let read =
+        archive::reader::read_entries_sealed(source, &mut counts, expected.as_ref(), opened)
+            .map_err(|e| match e {
+                archive::reader::SealedError::Archive(
+                    e @ archive::ArchiveError::Damaged { .. },
+                ) if e.to_string().contains("the manifest") => anyhow!(
+                    "the archive does not match the manifest (damaged or from another backup): {e}"
+                ),
+                archive::reader::SealedError::Archive(e) => anyhow!("{}: {e}", file.display()),
+                archive::reader::SealedError::Crypto(e) => anyhow!("{}: {e}", file.display()),
+            })?;
     let Counts(counts, total) = counts;
     for (gr, n) in &counts {
         println!("{n:>8}  {gr}");

@@ -36,6 +36,10 @@ pub enum LocationCommand {
         /// LIFEBOAT_LOCATION_SECRET_ACCESS_KEY); never a command-line value.
         #[arg(long)]
         secret_access_key_file: Option<PathBuf>,
+        /// Store archives unencrypted (they are still signed). Not
+        /// recommended: anyone with access to the bucket reads Secrets' values.
+        #[arg(long)]
+        no_encryption: bool,
     },
     /// List locations with availability and usage, or show one.
     Get { name: Option<String> },
@@ -48,6 +52,14 @@ pub enum LocationCommand {
     /// not open it changes nothing.
     SetKey {
         name: String,
+        #[arg(long)]
+        key_file: PathBuf,
+    },
+    /// Print the age identity that decrypts a location's archives, from its
+    /// recovery key in a file (offline; for keys made before archives were
+    /// encrypted, which are not age identities themselves):
+    /// `age -d -i <(lifeboat location archive-identity --key-file K) resources.tar.zst`.
+    ArchiveIdentity {
         #[arg(long)]
         key_file: PathBuf,
     },
@@ -64,6 +76,14 @@ pub async fn run_location(server: &str, command: LocationCommand) -> Result<()> 
     let api = Api::new(server);
     let base = "/api/v1/storage-locations";
     match command {
+        LocationCommand::ArchiveIdentity { key_file } => {
+            let key = std::fs::read_to_string(&key_file)
+                .with_context(|| format!("reading {}", key_file.display()))?;
+            let key = lifeboat::archive::ArchiveKey::from_recovery_key(&key)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", key_file.display()))?;
+            println!("# key {}", key.key_id());
+            println!("{}", key.identity_secret());
+        }
         LocationCommand::Add {
             name,
             path,
@@ -74,6 +94,7 @@ pub async fn run_location(server: &str, command: LocationCommand) -> Result<()> 
             virtual_hosted,
             access_key_id,
             secret_access_key_file,
+            no_encryption,
         } => {
             let secret = match secret_access_key_file {
                 Some(file) => Some(
@@ -84,12 +105,15 @@ pub async fn run_location(server: &str, command: LocationCommand) -> Result<()> 
                 ),
                 None => std::env::var("LIFEBOAT_LOCATION_SECRET_ACCESS_KEY").ok(),
             };
-            let body = match path {
+            let mut body = match path {
                 Some(path) => json!({"name": name, "kind": "local", "path": path}),
                 None => json!({"name": name, "kind": "s3", "bucket": bucket, "endpoint": endpoint,
                     "region": region, "prefix": prefix, "pathStyle": !virtual_hosted,
                     "accessKeyId": access_key_id, "secretAccessKey": secret}),
             };
+            if no_encryption {
+                body["encryption"] = json!("none");
+            }
             let added = api
                 .json(api.request(reqwest::Method::POST, base).json(&body))
                 .await?;

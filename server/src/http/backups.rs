@@ -24,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/v1/backups/{name}/log", get(log))
         .route("/api/v1/backups/{name}/contents", get(contents))
         .route("/api/v1/backups/{name}/download", get(download))
+        .route("/api/v1/backups/{name}/verify", axum::routing::post(verify))
         .route("/api/v1/backups/{name}/progress", get(progress))
         .route("/api/v1/backups/sync", axum::routing::post(sync))
 }
@@ -62,6 +63,15 @@ impl From<ArchiveError> for ApiError {
                     StorageError::NotFound { .. } => StatusCode::NOT_FOUND,
                     _ => StatusCode::BAD_GATEWAY,
                 },
+                message: e.to_string(),
+            },
+            // The backup may be fine; this install lacks (or has another) key.
+            ArchiveError::KeyMissing { .. }
+            | ArchiveError::Crypto {
+                source: crate::archive::crypto::CryptoError::WrongKey { .. },
+                ..
+            } => ApiError {
+                status: StatusCode::CONFLICT,
                 message: e.to_string(),
             },
             // What is in storage is not a backup this server trusts.
@@ -291,14 +301,19 @@ async fn contents(
     Path(name): Path<String>,
     Query(q): Query<ContentsQuery>,
 ) -> Result<Response, ApiError> {
-    let (_, store) = backup_store(&state, &who, &name, "get", None).await?;
-    let manifest = archive::read_manifest(store.as_ref(), &name).await?;
+    let (record, store) = backup_store(&state, &who, &name, "get", None).await?;
+    let key = crate::volumes::archive_key(&state.catalog, &record.storage_location)
+        .await
+        .ok()
+        .flatten();
+    let manifest = archive::verify_manifest(store.as_ref(), &name, key.as_ref()).await?;
     let visitor = Contents {
         wanted: q.path.clone(),
         tree: Default::default(),
         found: None,
     };
-    let read = archive::read_resources(store.as_ref(), &name, &manifest, visitor).await?;
+    let read =
+        archive::read_resources(store.as_ref(), &name, &manifest, key.as_ref(), visitor).await?;
     match (q.path, read.found) {
         (None, _) => Ok(Json(json!({"resources": read.tree})).into_response()),
         (Some(_), Some(data)) => {
@@ -353,6 +368,60 @@ async fn remove(
         .await?;
     backup::delete(&state.catalog, &state.locations, &name, &who.actor()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /api/v1/backups/{name}/verify` `{sample?}`: reads the backup back
+/// from storage and checks everything (see `backup::verify`); the outcome is
+/// recorded on the backup and answered. A backup that fails verification is
+/// still a 200: the report says what is wrong.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct VerifyRequest {
+    /// Read only a sample of the volume data: `10%`, `1/5`, or a size.
+    sample: Option<String>,
+}
+
+async fn verify(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    let request: VerifyRequest = if body.is_empty() {
+        VerifyRequest::default()
+    } else {
+        super::parse_body(&body, "verify request ({sample})")?
+    };
+    if let Some(sample) = &request.sample {
+        sample
+            .parse::<rustic_core::ReadSubsetOption>()
+            .map_err(|e| ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                message: format!(
+                    "sample `{sample}` is not a share of the volume data (`10%`, `1/5` or a size): {}",
+                    e.display_log()
+                ),
+            })?;
+    }
+    let (record, _) = backup_store(&state, &who, &name, "create", Some("verify")).await?;
+    if !matches!(record.phase.as_str(), "Completed" | "PartiallyFailed") {
+        return Err(ApiError {
+            status: StatusCode::CONFLICT,
+            message: format!(
+                "backup {name} is {}: only a Completed or PartiallyFailed backup has a manifest to verify",
+                record.phase
+            ),
+        });
+    }
+    let report = backup::verify::verify(
+        &state.catalog,
+        &state.locations,
+        &name,
+        &who.actor(),
+        request.sample,
+    )
+    .await?;
+    Ok(Json(report).into_response())
 }
 
 /// Reads every location again: an administrator's action.

@@ -64,8 +64,13 @@ impl From<LocationUseError> for ApiError {
 
 /// A location as the API shows it: its record (no secret values), whether
 /// this server has it open, and how many of `backups` (and bytes) it holds.
-fn view(state: &AppState, row: &StorageLocationRecord, backups: &[BackupRecord]) -> LocationView {
-    LocationView::new(row, state.locations.get(&row.name).is_some(), backups)
+fn view(
+    state: &AppState,
+    row: &StorageLocationRecord,
+    backups: &[BackupRecord],
+    keys: &[(String, String, bool)],
+) -> LocationView {
+    LocationView::new(row, state.locations.get(&row.name).is_some(), backups).with_key(keys)
 }
 
 /// The backups in one location.
@@ -82,7 +87,8 @@ async fn backups_in(state: &AppState, name: &str) -> Result<Vec<BackupRecord>, A
 /// One location as the API shows it, read fresh from the catalog.
 async fn view_of(state: &AppState, name: &str) -> Result<LocationView, ApiError> {
     let row = state.catalog.storage_location(name).await?;
-    Ok(view(state, &row, &backups_in(state, name).await?))
+    let keys = state.catalog.repository_keys().await?;
+    Ok(view(state, &row, &backups_in(state, name).await?, &keys))
 }
 
 async fn list(
@@ -94,12 +100,13 @@ async fn list(
         .require(&who, &[Check::cluster("list", "storagelocations")])
         .await?;
     let backups = state.catalog.backups(&BackupFilter::default()).await?;
+    let keys = state.catalog.repository_keys().await?;
     let items: Vec<LocationView> = state
         .catalog
         .storage_locations()
         .await?
         .iter()
-        .map(|row| view(&state, row, &backups))
+        .map(|row| view(&state, row, &backups, &keys))
         .collect();
     Ok(Json(json!({ "items": items })).into_response())
 }
@@ -153,8 +160,9 @@ async fn create(
 }
 
 const RECOVERY_KEY_WARNING: &str = "Keep the recovery key somewhere safe, apart from this \
-    cluster: it is shown once. A new Lifeboat install needs it to restore the volume data in this \
-    location, and restic can read the repository with it.";
+    cluster: it is shown once. The backups and volume data in this location are encrypted with \
+    it: a new Lifeboat install needs it to restore them, and `age -d -i` (archives) and restic \
+    (volume data) read them with it.";
 
 /// Shows the location's recovery key once (making it and the repository
 /// when the location has none).

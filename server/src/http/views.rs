@@ -38,6 +38,10 @@ pub struct BackupView {
     pub created_at: String,
     pub owner: Option<String>,
     pub heartbeat_at: Option<String>,
+    /// When it was last verified (`lifeboat backup verify`), and the outcome:
+    /// `ok`, or the problems found, one per line.
+    pub verified_at: Option<String>,
+    pub verification: Option<String>,
 }
 
 impl From<&BackupRecord> for BackupView {
@@ -63,6 +67,8 @@ impl From<&BackupRecord> for BackupView {
             created_at: b.created_at.clone(),
             owner: b.owner.clone(),
             heartbeat_at: b.heartbeat_at.clone(),
+            verified_at: b.verified_at.clone(),
+            verification: b.verification.clone(),
         }
     }
 }
@@ -200,6 +206,20 @@ pub struct LocationView {
     /// What the user must do about the location's volume repository, if anything.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub notice: Option<String>,
+    /// The location's key (which encrypts its archives and volume data):
+    /// `None` until its first backup (or the add) makes one.
+    pub encryption: Option<LocationKey>,
+}
+
+/// A location's key as the API shows it: its public id, never the key.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocationKey {
+    pub cipher: String,
+    /// The public age recipient (`age1…`).
+    pub key_id: String,
+    /// The recovery key was shown (or supplied): someone can have kept it.
+    pub recovery_key_shown: bool,
 }
 
 impl LocationView {
@@ -222,7 +242,24 @@ impl LocationView {
             imported: None,
             recovery_key: None,
             notice: None,
+            encryption: None,
         }
+    }
+
+    /// Fills `encryption` from the catalog's keys (location, key, shown).
+    pub fn with_key(mut self, keys: &[(String, String, bool)]) -> Self {
+        self.encryption = keys
+            .iter()
+            .find(|(location, _, _)| *location == self.name)
+            .and_then(|(_, key, shown)| {
+                let key = crate::archive::ArchiveKey::from_recovery_key(key).ok()?;
+                Some(LocationKey {
+                    cipher: crate::archive::crypto::CIPHER.into(),
+                    key_id: key.key_id().to_string(),
+                    recovery_key_shown: *shown,
+                })
+            });
+        self
     }
 }
 

@@ -102,20 +102,23 @@ impl archive::reader::Visitor for Selection {
     }
 }
 
-/// Reads a backup through the verifying reader: the manifest, then the
-/// archive streamed, keeping only what `spec` selects (everything with
-/// `None`). Nothing is returned unless the whole archive matched the manifest.
+/// Reads a backup through the verifying reader: the manifest (its signature
+/// checked with `key`, the location's), then the archive streamed (decrypted
+/// with `key`), keeping only what `spec` selects (everything with `None`).
+/// Nothing is returned unless the whole archive matched the manifest.
 pub async fn load(
     store: &DynStore,
     backup: &str,
     spec: Option<&RestoreSpec>,
+    key: Option<&archive::ArchiveKey>,
 ) -> Result<(Manifest, Vec<Item>), ArchiveError> {
-    let manifest = archive::read_manifest(store.as_ref(), backup).await?;
+    let manifest = archive::verify_manifest(store.as_ref(), backup, key).await?;
     let selection = Selection {
         spec: spec.cloned(),
         items: Vec::new(),
     };
-    let selection = archive::read_resources(store.as_ref(), backup, &manifest, selection).await?;
+    let selection =
+        archive::read_resources(store.as_ref(), backup, &manifest, key, selection).await?;
     Ok((manifest, selection.items))
 }
 

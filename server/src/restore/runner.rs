@@ -165,10 +165,15 @@ pub async fn run(
             async move { catalog.restore_heartbeat(&name).await }
         }
     });
-    let (manifest, items) = match engine::load(&ctx.store, &spec.backup_name, Some(&spec)).await {
-        Ok(loaded) => loaded,
-        Err(e) => return recorder.failed(e.into()).await,
-    };
+    let key = crate::volumes::archive_key(&ctx.catalog, &ctx.location)
+        .await
+        .ok()
+        .flatten();
+    let (manifest, items) =
+        match engine::load(&ctx.store, &spec.backup_name, Some(&spec), key.as_ref()).await {
+            Ok(loaded) => loaded,
+            Err(e) => return recorder.failed(e.into()).await,
+        };
     let planned = match engine::plan(&ctx.client, &spec, &name, items, &manifest.volumes).await {
         Ok(p) => p,
         Err(e) => return recorder.failed(e).await,

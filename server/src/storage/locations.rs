@@ -109,6 +109,10 @@ pub struct LocationSpec {
     pub access_key_id: Option<String>,
     #[serde(default)]
     pub secret_access_key: Option<Secret>,
+    /// `age` (the default: archives encrypted to the location's key) or
+    /// `none` (in the clear and unsigned: only by this explicit choice).
+    #[serde(default)]
+    pub encryption: Option<String>,
 }
 
 /// A field of a location that cannot be used, and why.
@@ -146,6 +150,14 @@ impl LocationSpec {
                 format!(
                     "`{n}` must be 1-63 lower-case letters, digits or '-', starting and ending with a letter or digit"
                 ),
+            ));
+        }
+        if let Some(encryption) = non_empty(&self.encryption)
+            && !matches!(encryption, "age" | "none")
+        {
+            return Err(invalid(
+                "encryption",
+                format!("`{encryption}` is not a choice; use `age` (the default) or `none`"),
             ));
         }
         match self.kind.as_str() {
@@ -203,6 +215,14 @@ impl LocationSpec {
 
     /// The settings the catalog keeps and the API shows: no secret values.
     pub fn settings(&self) -> serde_json::Value {
+        let mut settings = self.place();
+        if non_empty(&self.encryption) == Some("none") {
+            settings["encryption"] = json!("none");
+        }
+        settings
+    }
+
+    fn place(&self) -> serde_json::Value {
         match self.kind.as_str() {
             "local" => json!({ "path": non_empty(&self.path) }),
             _ => json!({
@@ -250,6 +270,7 @@ impl LocationSpec {
             path_style: settings["path_style"].as_bool(),
             access_key_id,
             secret_access_key,
+            encryption: s("encryption"),
         }
     }
 
@@ -312,6 +333,10 @@ mod tests {
             (
                 json!({"name": "a", "kind": "s3", "bucket": "b", "secretAccessKey": "s"}),
                 "accessKeyId",
+            ),
+            (
+                json!({"name": "a", "kind": "local", "path": "/x", "encryption": "rot13"}),
+                "encryption",
             ),
         ];
         for (body, field) in cases {

@@ -310,15 +310,11 @@ pub async fn prune(
     Ok(Some(freed))
 }
 
-/// A new recovery key: 160 random bits as hex, in groups of eight.
+/// A new recovery key: an age identity (`AGE-SECRET-KEY-1…`, 256 random
+/// bits). It is the volume repository's password and the location's archive
+/// key both (`crate::archive::crypto`).
 pub fn generate_key() -> String {
-    let bytes: [u8; 20] = rand::random();
-    hex::encode(bytes)
-        .as_bytes()
-        .chunks(8)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect::<Vec<_>>()
-        .join("-")
+    crate::archive::crypto::generate_recovery_key()
 }
 
 /// Why a recovery key cannot be shown or taken.
@@ -384,6 +380,46 @@ pub async fn provision(
         .await
         .map_err(|e| failed(e.to_string()))?;
     Ok(Some(stored))
+}
+
+/// The archive key of `location` for a new backup: from its recovery key,
+/// made (with the volume repository) when the location has none. A bucket
+/// holding another install's repository, without its key here, is refused:
+/// backups there wait for `lifeboat location set-key`, rather than being
+/// written under a second key or in the clear.
+pub async fn archive_key_for_backup(
+    catalog: &Catalog,
+    store: &DynStore,
+    location: &str,
+) -> Result<crate::archive::ArchiveKey, KeyError> {
+    if catalog
+        .repository_key(location)
+        .await
+        .map_err(|e| KeyError::Failed(e.to_string()))?
+        .is_none()
+    {
+        provision(catalog, store, location).await?;
+    }
+    archive_key(catalog, location)
+        .await?
+        .ok_or_else(|| KeyError::Foreign(location.to_string()))
+}
+
+/// The archive key of `location` from its stored recovery key, if it has one.
+pub async fn archive_key(
+    catalog: &Catalog,
+    location: &str,
+) -> Result<Option<crate::archive::ArchiveKey>, KeyError> {
+    let Some(key) = catalog
+        .repository_key(location)
+        .await
+        .map_err(|e| KeyError::Failed(e.to_string()))?
+    else {
+        return Ok(None);
+    };
+    crate::archive::ArchiveKey::from_recovery_key(&key)
+        .map(Some)
+        .map_err(|e| KeyError::Failed(e.to_string()))
 }
 
 /// The location's recovery key, once: made (with the repository) when the

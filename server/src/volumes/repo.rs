@@ -538,6 +538,29 @@ impl VolumeRepo {
             .map_err(|err| RepoError::CheckFailed(err.display_log()))
     }
 
+    /// Reads back the data of the snapshots `ids` (every blob their trees
+    /// reach, or the `sample` of their packs rustic's `read_data_subset`
+    /// takes: `"10%"`, `"1/5"`, a size), checking each against its hash.
+    /// A missing snapshot is an error naming it.
+    pub fn verify_snapshots(&self, ids: &[String], sample: Option<&str>) -> Result<()> {
+        let repo = self.open()?;
+        let mut trees = Vec::new();
+        for id in ids {
+            let snap = repo.get_snapshot_from_str(id, |_| true).map_err(|err| {
+                RepoError::CheckFailed(format!("snapshot {id} is missing: {}", err.display_log()))
+            })?;
+            trees.push(snap.tree);
+        }
+        let mut opts = CheckOptions::default();
+        opts.read_data = true;
+        if let Some(sample) = sample {
+            opts.read_data_subset = sample.parse()?;
+        }
+        repo.check_with_trees(opts, trees)?
+            .is_ok()
+            .map_err(|err| RepoError::CheckFailed(err.display_log()))
+    }
+
     /// The ids of all snapshots.
     pub fn snapshots(&self) -> Result<Vec<String>> {
         let repo = self.open()?;
