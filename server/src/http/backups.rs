@@ -404,7 +404,7 @@ async fn verify(
             })?;
     }
     let (record, _) = backup_store(&state, &who, &name, "create", Some("verify")).await?;
-    if !matches!(record.phase.as_str(), "Completed" | "PartiallyFailed") {
+    if !crate::backup::BackupPhase::parse(&record.phase).is_some_and(|p| p.is_restorable()) {
         return Err(ApiError {
             status: StatusCode::CONFLICT,
             message: format!(
