@@ -201,6 +201,20 @@ async function main() {
       if (!fs.existsSync(path.join(spareDir, 'backups', 'ui-second-1', 'manifest.json'))) {
         throw new Error(`the backup is not in ${spareDir}`);
       }
+      // A location stored in the clear only by ticking the box, and then
+      // flagged on the page.
+      await hydrated();
+      await page.getByText('Add a location').click();
+      await page.getByLabel('Name', { exact: true }).fill('plain');
+      await page.getByLabel('Directory on the server').check();
+      await page.getByLabel(/^Directory \(absolute\)/).fill(`${spareDir}-plain`);
+      await page.getByRole('checkbox', { name: /Store backups unencrypted/ }).check();
+      await page.getByRole('button', { name: 'Check and add' }).click();
+      await page.locator('form.add-location p.status').filter({ hasText: 'Added plain' }).waitFor({ timeout: WAIT });
+      await page.locator('[data-encryption="plain"] .warning').filter({ hasText: 'None, by choice' }).waitFor({ timeout: WAIT });
+      if (await page.locator('[data-encryption="second"] .warning').count() !== 0) {
+        throw new Error('an encrypted location is flagged as in the clear');
+      }
 
       for (const [name, url] of [['namespaces', '/namespaces'], ['namespace', '/namespaces/shop'],
                                  ['storage', '/storage'], ['activity', '/activity'], ['restore', '/restore']]) {

@@ -162,6 +162,7 @@ fn add_location(page: RwSignal<PageData>) -> impl IntoView {
         fields[i.expect("one of FIELDS")]
     };
     let path_style = RwSignal::new(true);
+    let in_the_clear = RwSignal::new(false);
     let value = move |name: &str| field(name).get_untracked().trim().to_string();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -180,6 +181,9 @@ fn add_location(page: RwSignal<PageData>) -> impl IntoView {
         }
         if k == "s3" {
             body["pathStyle"] = Value::Bool(path_style.get_untracked());
+        }
+        if in_the_clear.get_untracked() {
+            body["encryption"] = Value::String("none".into());
         }
         let name = value("name");
         status.set(format!("Checking {name} (list, write, delete)…"));
@@ -232,6 +236,7 @@ fn add_location(page: RwSignal<PageData>) -> impl IntoView {
                         {input("secretAccessKey", "Secret access key", "stored in the catalog, never shown again", true)}
                     }.into_any()
                 }}
+                <label><input type="checkbox" name="unencrypted" prop:checked=move || in_the_clear.get() on:change=move |ev| in_the_clear.set(event_target_checked(&ev)) />" Store backups unencrypted (not recommended: anyone who can read the bucket reads Secrets' values)"</label>
                 <button type="submit" class="primary">"Check and add"</button>
                 <p role="status" aria-live="polite" class="status">{move || status.get()}</p>
             </form>
