@@ -66,6 +66,33 @@ async fn manifest(env: &Env, name: &str) -> archive::Manifest {
     serde_json::from_slice(&bytes).unwrap()
 }
 
+/// Backs up namespace `shop` as `name`; it must complete.
+async fn back_up_shop(env: &Env, name: &str) {
+    let spec = BackupSpec {
+        included_namespaces: vec!["shop".into()],
+        ..Default::default()
+    };
+    let done = run(env, name, spec).await;
+    assert_eq!(done.phase, BackupPhase::Completed, "{:?}", done.reason);
+}
+
+/// The entry paths a shell pipeline ending in `| tar -t` lists (empty when
+/// it fails), and its stderr.
+fn tar_listing(pipeline: &str) -> (BTreeSet<String>, String) {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{pipeline} | tar -t"))
+        .output()
+        .expect("sh, age, zstd and tar (`apt-get install age zstd`)");
+    (
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// The location's recovery key in a file (`age -i` reads it).
 async fn key_file(env: &Env) -> std::path::PathBuf {
     let key = env
@@ -94,20 +121,9 @@ async fn archive_paths(env: &Env, name: &str) -> BTreeSet<String> {
     let local_root = env.dir.path();
     let file = local_root.join(format!("backups/backups/{name}/resources.tar.zst"));
     let key = key_file(env).await;
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("{} | tar -t", open_archive(&file, &key)))
-        .output()
-        .expect("age, zstd and tar (`apt-get install age zstd`)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+    let (paths, stderr) = tar_listing(&open_archive(&file, &key));
+    assert!(!paths.is_empty(), "{stderr}");
+    paths
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,12 +133,7 @@ async fn a_location_set_to_no_encryption_keeps_plain_signed_archives() {
         .upsert_storage_location("default", "local", &json!({"encryption": "none"}), true)
         .await
         .unwrap();
-    let spec = BackupSpec {
-        included_namespaces: vec!["shop".into()],
-        ..Default::default()
-    };
-    let done = run(&env, "plain", spec).await;
-    assert_eq!(done.phase, BackupPhase::Completed, "{:?}", done.reason);
+    back_up_shop(&env, "plain").await;
     let m = manifest(&env, "plain").await;
     assert_eq!((m.format_version, &m.encryption), (3, &None));
     let objects: Vec<String> = list_all(env.store.as_ref(), "backups/plain/")
@@ -139,17 +150,10 @@ async fn a_location_set_to_no_encryption_keeps_plain_signed_archives() {
         .dir
         .path()
         .join("backups/backups/plain/resources.tar.zst");
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(format!("zstd -dc '{}' | tar -t", file.display()))
-        .output()
-        .unwrap();
+    let (paths, stderr) = tar_listing(&format!("zstd -dc '{}'", file.display()));
     assert!(
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .any(|l| l == "resources/deployments.apps/namespaces/shop/web.json"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        paths.contains("resources/deployments.apps/namespaces/shop/web.json"),
+        "{stderr}"
     );
     let log = String::from_utf8(
         archive::read_log(env.store.as_ref(), "plain", Some(&m))
@@ -179,12 +183,7 @@ async fn archives_under_a_key_from_before_encryption_open_with_its_derived_ident
         .ensure_repository_key("default", legacy, &lifeboat::catalog::now())
         .await
         .unwrap();
-    let spec = BackupSpec {
-        included_namespaces: vec!["shop".into()],
-        ..Default::default()
-    };
-    let done = run(&env, "legacy", spec).await;
-    assert_eq!(done.phase, BackupPhase::Completed, "{:?}", done.reason);
+    back_up_shop(&env, "legacy").await;
     let key_file = env.dir.path().join("legacy.key");
     std::fs::write(&key_file, legacy).unwrap();
     let out = Command::new(lifeboat_e2e::lifeboat_bin().unwrap())
@@ -205,29 +204,18 @@ async fn archives_under_a_key_from_before_encryption_open_with_its_derived_ident
         .dir
         .path()
         .join("backups/backups/legacy/resources.tar.zst");
-    let listed = Command::new("sh")
-        .arg("-c")
-        .arg(format!("{} | tar -t", open_archive(&file, &identity_file)))
-        .output()
-        .unwrap();
+    let (paths, stderr) = tar_listing(&open_archive(&file, &identity_file));
     assert!(
-        String::from_utf8_lossy(&listed.stdout)
-            .lines()
-            .any(|l| l == "resources/deployments.apps/namespaces/shop/web.json"),
-        "{}",
-        String::from_utf8_lossy(&listed.stderr)
+        paths.contains("resources/deployments.apps/namespaces/shop/web.json"),
+        "{stderr}"
     );
     // The legacy key itself is no age identity: age refuses it.
-    let refused = Command::new("sh")
-        .arg("-c")
-        .arg(format!("{} | tar -t", open_archive(&file, &key_file)))
-        .output()
-        .unwrap();
+    let (paths, stderr) = tar_listing(&open_archive(&file, &key_file));
     assert!(
-        String::from_utf8_lossy(&refused.stdout).trim().is_empty(),
+        paths.is_empty(),
         "the legacy key opened the archive as an identity"
     );
-    assert!(String::from_utf8_lossy(&refused.stderr).contains("age"));
+    assert!(stderr.contains("age"), "{stderr}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -478,14 +478,16 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
 
     // Verify reads the backup's volume data back: every blob its snapshots
     // reach. One flipped byte in a pack is found and named.
-    let report = lifeboat::backup::verify::verify(
-        &state.catalog,
-        &state.locations,
-        "with-data",
-        "test",
-        None,
-    )
-    .await?;
+    let verify = || {
+        lifeboat::backup::verify::verify(
+            &state.catalog,
+            &state.locations,
+            "with-data",
+            "test",
+            None,
+        )
+    };
+    let report = verify().await?;
     assert!(report.ok, "{report:?}");
     assert!(
         report
@@ -504,14 +506,7 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
     let middle = damaged.len() / 2;
     damaged[middle] ^= 0x01;
     lifeboat::storage::put_bytes(store.as_ref(), &pack.key, damaged).await?;
-    let report = lifeboat::backup::verify::verify(
-        &state.catalog,
-        &state.locations,
-        "with-data",
-        "test",
-        None,
-    )
-    .await?;
+    let report = verify().await?;
     assert!(
         !report.ok
             && report

@@ -84,7 +84,7 @@ pub enum ArchiveError {
     },
     #[error(
         "backup {backup}: {file} was changed in the bucket after Lifeboat wrote it ({why}); \
-         refusing to use it"
+         refusing to use it. Restore from another backup, and check who can write to the bucket"
     )]
     Tampered {
         backup: String,

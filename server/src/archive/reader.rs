@@ -50,6 +50,36 @@ pub trait Visitor {
     fn visit(&mut self, entry: Entry) -> Result<(), ArchiveError>;
 }
 
+/// A [`Visitor`] that reads every entry, checks it is JSON, and counts the
+/// objects per group-resource: what `inspect` and `verify` compare with the
+/// manifest's `resources`.
+#[derive(Debug, Default)]
+pub struct Counts {
+    pub per_kind: std::collections::BTreeMap<String, u64>,
+}
+
+impl Counts {
+    pub fn total(&self) -> u64 {
+        self.per_kind.values().sum()
+    }
+}
+
+impl Visitor for Counts {
+    fn wants(&mut self, _: &EntryName) -> bool {
+        true
+    }
+    fn visit(&mut self, entry: Entry) -> Result<(), ArchiveError> {
+        serde_json::from_slice::<serde_json::Value>(&entry.data).map_err(|e| {
+            ArchiveError::damaged(
+                RESOURCES_FILE,
+                format!("entry `{}` is not JSON: {e}", entry.name.path),
+            )
+        })?;
+        *self.per_kind.entry(entry.name.group_resource).or_default() += 1;
+        Ok(())
+    }
+}
+
 /// Hashes and counts the bytes that pass through.
 struct Hashing<R> {
     inner: R,

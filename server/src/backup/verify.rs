@@ -13,12 +13,10 @@
 //!    against its hashes (all of it, or a sample of its packs when asked,
 //!    and then said so).
 
-use std::collections::BTreeMap;
-
 use serde::Serialize;
 
 use super::BackupError;
-use crate::archive::{self, Entry, EntryName, reader::Visitor};
+use crate::archive::{self, reader::Counts};
 use crate::catalog::Catalog;
 use crate::storage::Locations;
 use crate::volumes::repo::{StoreBackend, VolumeRepo};
@@ -37,26 +35,6 @@ pub struct VerifyReport {
     pub problems: Vec<String>,
     /// The volume data was sampled (`sample`), not read whole.
     pub sample: Option<String>,
-}
-
-/// Counts the archive's objects per kind, reading every entry.
-#[derive(Default)]
-struct Counts(BTreeMap<String, u64>);
-
-impl Visitor for Counts {
-    fn wants(&mut self, _: &EntryName) -> bool {
-        true
-    }
-    fn visit(&mut self, entry: Entry) -> Result<(), archive::ArchiveError> {
-        serde_json::from_slice::<serde_json::Value>(&entry.data).map_err(|e| {
-            archive::ArchiveError::Damaged {
-                file: archive::RESOURCES_FILE.into(),
-                message: format!("entry `{}` is not JSON: {e}", entry.name.path),
-            }
-        })?;
-        *self.0.entry(entry.name.group_resource).or_default() += 1;
-        Ok(())
-    }
 }
 
 /// Verifies backup `name` and records the outcome (and an activity entry)
@@ -155,9 +133,9 @@ async fn check_files(
         Err(e) => report
             .problems
             .push(format!("{}: {e}", archive::RESOURCES_FILE)),
-        Ok(Counts(counts)) => {
-            let total: u64 = counts.values().sum();
-            if counts != manifest.resources || total != manifest.items {
+        Ok(counts) => {
+            let total = counts.total();
+            if counts.per_kind != manifest.resources || total != manifest.items {
                 report.problems.push(format!(
                     "{}: holds {total} objects, the manifest counts {} (or counts them per kind differently)",
                     archive::RESOURCES_FILE,

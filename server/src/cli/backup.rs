@@ -301,26 +301,6 @@ fn print_table(items: &[Value]) {
     }
 }
 
-/// Counts the objects of an archive by group-resource, checking each is JSON.
-struct Counts(std::collections::BTreeMap<String, u64>, u64);
-
-impl archive::reader::Visitor for Counts {
-    fn wants(&mut self, _: &archive::EntryName) -> bool {
-        true
-    }
-    fn visit(&mut self, entry: archive::Entry) -> Result<(), archive::ArchiveError> {
-        serde_json::from_slice::<Value>(&entry.data).map_err(|e| {
-            archive::ArchiveError::Damaged {
-                file: archive::RESOURCES_FILE.into(),
-                message: format!("{} is not valid JSON: {e}", entry.name.path),
-            }
-        })?;
-        *self.0.entry(entry.name.group_resource).or_default() += 1;
-        self.1 += 1;
-        Ok(())
-    }
-}
-
 /// The start of every age file.
 const AGE_MAGIC: &[u8] = b"age-encryption.org/v1\n";
 
@@ -356,7 +336,7 @@ pub fn inspect(file: &Path, manifest: Option<&Path>, key_file: Option<&Path>) ->
     };
     let source =
         std::fs::File::open(file).with_context(|| format!("reading {}", file.display()))?;
-    let mut counts = Counts(Default::default(), 0);
+    let mut counts = archive::reader::Counts::default();
     let expected = manifest
         .as_ref()
         .map(|m| {
@@ -399,7 +379,8 @@ pub fn inspect(file: &Path, manifest: Option<&Path>, key_file: Option<&Path>) ->
                 archive::reader::SealedError::Archive(e) => anyhow!("{}: {e}", file.display()),
                 archive::reader::SealedError::Crypto(e) => anyhow!("{}: {e}", file.display()),
             })?;
-    let Counts(counts, total) = counts;
+    let total = counts.total();
+    let counts = counts.per_kind;
     for (gr, n) in &counts {
         println!("{n:>8}  {gr}");
     }
