@@ -240,6 +240,10 @@ pub struct S3Config {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<Secret>,
     pub checksum: ChecksumMode,
+    /// An immutable bucket: every backup's objects are locked with S3 Object
+    /// Lock in this mode (`governance` or `compliance`) until it expires. The
+    /// bucket must have been created with object lock.
+    pub object_lock: Option<crate::storage::LockMode>,
 }
 
 impl Default for S3Config {
@@ -253,6 +257,7 @@ impl Default for S3Config {
             access_key_id: None,
             secret_access_key: None,
             checksum: ChecksumMode::WhenRequired,
+            object_lock: None,
         }
     }
 }
@@ -323,6 +328,7 @@ pub const ENV_KEYS: &[(&str, &str)] = &[
         "storage.s3.secret_access_key",
     ),
     ("LIFEBOAT_S3_CHECKSUM", "storage.s3.checksum"),
+    ("LIFEBOAT_S3_OBJECT_LOCK", "storage.s3.object_lock"),
     ("LIFEBOAT_SITE_DIR", "site_dir"),
     ("LIFEBOAT_REPLICA_ID", "scheduler.replica_id"),
     ("LIFEBOAT_LEASE_NAMESPACE", "scheduler.lease_namespace"),

@@ -6,7 +6,9 @@
 
 use crate::backup::{self, BackupError, BackupPhase};
 use crate::catalog::{BackupFilter, Catalog, CatalogError};
-use crate::storage::{Availability, LocationError, LocationSpec, Locations, locations::DEFAULT};
+use crate::storage::{
+    Availability, LocationError, LocationSpec, Locations, ObjectStore, locations::DEFAULT,
+};
 
 /// Why a location use case was refused.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +47,11 @@ pub async fn add(
     if let Availability::Unavailable { reason } = store.check().await {
         return Err(unusable(reason));
     }
+    if spec.lock().is_some() {
+        require_object_lock(store.as_ref())
+            .await
+            .map_err(unusable)?;
+    }
     let credentials = spec.credentials();
     catalog
         .insert_storage_location(
@@ -74,6 +81,24 @@ pub async fn add(
     // The bucket is the source of truth: whatever backups it holds are ours now.
     let report = backup::sync(catalog, &store, &spec.name).await?;
     Ok(report.imported)
+}
+
+/// Refuses to promise immutability on a bucket that cannot keep it: object
+/// lock must be enabled on the bucket itself (only possible when it is created).
+pub async fn require_object_lock(store: &dyn ObjectStore) -> Result<(), String> {
+    match store.object_lock_enabled().await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(format!(
+            "{} does not have S3 Object Lock enabled, so Lifeboat cannot make its backups \
+             immutable. Object lock can only be turned on when a bucket is created (for example \
+             `aws s3api create-bucket --object-lock-enabled-for-bucket`); use such a bucket, or \
+             add this one without `immutable`",
+            store.describe()
+        )),
+        Err(e) => Err(format!(
+            "whether the bucket has S3 Object Lock enabled could not be read: {e}"
+        )),
+    }
 }
 
 /// Checks a location now and records what it found.

@@ -81,6 +81,7 @@ pub async fn open_storage(config: &Config) -> Result<DynStore, StartError> {
                     .as_ref()
                     .map(|s| s.expose().to_string()),
                 checksum: s3.checksum,
+                object_lock: s3.object_lock,
             };
             Arc::new(
                 S3Store::new(settings)
@@ -97,6 +98,14 @@ pub async fn open_storage(config: &Config) -> Result<DynStore, StartError> {
             location: store.describe(),
             reason,
         });
+    }
+    if store.lock_mode().is_some() {
+        crate::location::require_object_lock(store.as_ref())
+            .await
+            .map_err(|reason| StartError::Storage {
+                location: store.describe(),
+                reason,
+            })?;
     }
     Ok(store)
 }
@@ -123,6 +132,7 @@ fn storage_settings(config: &Config) -> (&'static str, serde_json::Value) {
                 json!({
                     "endpoint": s3.endpoint, "region": s3.region, "bucket": s3.bucket,
                     "prefix": s3.prefix, "path_style": s3.path_style, "checksum": s3.checksum,
+                    "object_lock": s3.object_lock,
                     "credentials": if s3.access_key_id.is_some() { "static" } else { "aws-default-chain" },
                 }),
             )

@@ -244,6 +244,7 @@ impl S3Server {
             access_key_id: Some(self.access_key_id.clone()),
             secret_access_key: Some(self.secret_access_key.clone()),
             checksum: ChecksumMode::WhenRequired,
+            object_lock: None,
         }
     }
 

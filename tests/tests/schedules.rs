@@ -246,7 +246,19 @@ async fn retention_deletes_storage_then_catalog_and_resumes_after_a_crash() {
         catalog.restores_reading(&names[0]).await.unwrap(),
         vec!["reading"]
     );
+    // Held by object lock for another hour (an immutable location), it is
+    // not even tried: the store would refuse.
     let now = Utc::now();
+    let until = (now + chrono::Duration::hours(1)).to_rfc3339();
+    catalog
+        .set_backup_locked_until(&names[1], &until)
+        .await
+        .unwrap();
+    let report = scheduler.collect_garbage(now).await.unwrap();
+    assert_eq!(report.locked, vec![(names[1].clone(), until)], "{report:?}");
+    assert!(report.deleted.is_empty(), "{report:?}");
+    assert!(objects(names[1].clone()).await > 0);
+    let now = now + chrono::Duration::hours(2);
     let report = scheduler.collect_garbage(now).await.unwrap();
     assert_eq!(report.deleted, vec![names[1].clone()], "{report:?}");
     assert_eq!(report.deferred, vec![names[0].clone()]);

@@ -279,9 +279,18 @@ fn trust_facts(v: &Value) -> impl IntoView {
         _ => "never".into(),
     };
     let failed = v["verification"].as_str().is_some_and(|o| o != "ok");
+    let locked = match v["lockedUntil"].as_str() {
+        Some(_) => format!(
+            "until {} (S3 Object Lock, {}): nobody can delete it before then",
+            time(&v["lockedUntil"]),
+            manifest["lock"]["mode"].as_str().unwrap_or("governance")
+        ),
+        None => "no (the location is not immutable)".into(),
+    };
     view! {
         <dt>"Encryption"</dt><dd data-fact="encryption">{encryption}</dd>
         <dt>"Signed"</dt><dd data-fact="signed">{signed}</dd>
         <dt>"Verified"</dt><dd data-fact="verified" class:error=failed>{verification}</dd>
+        <dt>"Locked"</dt><dd data-fact="locked">{locked}</dd>
     }
 }

@@ -76,7 +76,8 @@ pub(super) fn backups(page: RwSignal<PageData>) -> impl IntoView {
                                 <td>{bytes(&b["sizeBytes"])}</td>
                                 <td>{text(&b["schedule"])}</td>
                                 <td>{text(&b["storageLocation"])}</td>
-                                <td>{b["expiresAt"].as_str().map(|_| time(&b["expiresAt"])).unwrap_or_else(|| "never".into())}</td>
+                                <td>{b["expiresAt"].as_str().map(|_| time(&b["expiresAt"])).unwrap_or_else(|| "never".into())}
+                                    {b["lockedUntil"].as_str().map(|_| view! { <br/><small class="note" data-locked="">{format!("locked until {}", time(&b["lockedUntil"]))}</small> })}</td>
                             </tr>
                         }
                     }).collect_view()}</tbody>

@@ -50,7 +50,7 @@ pub(super) fn storage(page: RwSignal<PageData>) -> impl IntoView {
             }
             view! {
                 <table>
-                    <thead><tr><th scope="col">"Name"</th><th scope="col">"Kind"</th><th scope="col">"Where"</th><th scope="col">"Availability"</th><th scope="col">"Checked"</th><th scope="col">"Backups"</th><th scope="col">"Used"</th><th scope="col">"Encryption"</th><th scope="col">"Actions"</th></tr></thead>
+                    <thead><tr><th scope="col">"Name"</th><th scope="col">"Kind"</th><th scope="col">"Where"</th><th scope="col">"Availability"</th><th scope="col">"Checked"</th><th scope="col">"Backups"</th><th scope="col">"Used"</th><th scope="col">"Encryption"</th><th scope="col">"Immutability"</th><th scope="col">"Actions"</th></tr></thead>
                     <tbody>{items(&v["items"]).into_iter().map(|l| {
                         let name = text(&l["name"]);
                         let c = &l["config"];
@@ -70,6 +70,10 @@ pub(super) fn storage(page: RwSignal<PageData>) -> impl IntoView {
                                 <td>{text(&l["backups"])}</td>
                                 <td>{bytes(&l["usedBytes"])}</td>
                                 <td data-encryption=name.clone()>{encryption(&name, &l["encryption"], c["encryption"] == "none")}</td>
+                                <td data-immutability=name.clone()>{match l["immutability"].as_str() {
+                                    Some(mode) => format!("S3 Object Lock ({mode}): each backup is locked until it expires"),
+                                    None => "none: anyone with the bucket's credentials can delete backups".to_string(),
+                                }}</td>
                                 <td>
                                     <button type="button" on:click=move |_| test(n1.clone()) aria-label=format!("Test {name}")>"Test"</button>
                                     {(!is_default).then(|| view! {
@@ -163,6 +167,8 @@ fn add_location(page: RwSignal<PageData>) -> impl IntoView {
     };
     let path_style = RwSignal::new(true);
     let in_the_clear = RwSignal::new(false);
+    let immutable = RwSignal::new(false);
+    let lock_mode = RwSignal::new("governance".to_string());
     let value = move |name: &str| field(name).get_untracked().trim().to_string();
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -181,6 +187,10 @@ fn add_location(page: RwSignal<PageData>) -> impl IntoView {
         }
         if k == "s3" {
             body["pathStyle"] = Value::Bool(path_style.get_untracked());
+            if immutable.get_untracked() {
+                body["immutable"] = Value::Bool(true);
+                body["lockMode"] = Value::String(lock_mode.get_untracked());
+            }
         }
         if in_the_clear.get_untracked() {
             body["encryption"] = Value::String("none".into());
@@ -234,6 +244,14 @@ fn add_location(page: RwSignal<PageData>) -> impl IntoView {
                         <label><input type="checkbox" name="pathStyle" prop:checked=move || path_style.get() on:change=move |ev| path_style.set(event_target_checked(&ev)) />" Path-style addressing (MinIO, Garage, Ceph)"</label>
                         {input("accessKeyId", "Access key id", "empty: the server's AWS credentials", false)}
                         {input("secretAccessKey", "Secret access key", "stored in the catalog, never shown again", true)}
+                        <fieldset>
+                            <legend>"Immutability"</legend>
+                            <label><input type="checkbox" name="immutable" prop:checked=move || immutable.get() on:change=move |ev| immutable.set(event_target_checked(&ev)) />" Lock each backup with S3 Object Lock until it expires (the bucket must have been created with object lock)"</label>
+                            <label>"Mode " <select name="lockMode" prop:value=move || lock_mode.get() on:change=move |ev| lock_mode.set(event_target_value(&ev)) prop:disabled=move || !immutable.get()>
+                                <option value="governance">"governance: only principals allowed to bypass governance can remove a lock"</option>
+                                <option value="compliance">"compliance: nobody can, the account's root included"</option>
+                            </select></label>
+                        </fieldset>
                     }.into_any()
                 }}
                 <label><input type="checkbox" name="unencrypted" prop:checked=move || in_the_clear.get() on:change=move |ev| in_the_clear.set(event_target_checked(&ev)) />" Store backups unencrypted (not recommended: anyone who can read the bucket reads Secrets' values)"</label>

@@ -198,6 +198,19 @@ pub struct Manifest {
     /// How `resources.tar.zst` is encrypted (format 3; absent: it is not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<crypto::Encryption>,
+    /// On an immutable location: the S3 Object Lock every object of the
+    /// backup is held under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<ObjectLock>,
+}
+
+/// A backup's S3 Object Lock retention.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObjectLock {
+    pub mode: crate::storage::LockMode,
+    /// RFC 3339: nothing of the backup can be deleted before then.
+    pub until: String,
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::Api;
 use kube::discovery::{ApiCapabilities, ApiResource, Scope, verbs};
@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::BackupPhase;
 use super::spec::{BackupSpec, ClusterResources};
-use crate::archive::{self, ArchiveWriter, ClusterInfo, Manifest};
+use crate::archive::{self, ArchiveWriter, ClusterInfo, Manifest, ObjectLock};
 use crate::cluster::discovery::gr;
 use crate::cluster::discovery::{self, group_resource};
 use crate::cluster::pager::Pager;
@@ -420,7 +420,8 @@ pub async fn capture(
     })
 }
 
-/// Writes the log, then the manifest, which makes the backup complete.
+/// Writes the log, then the manifest, which makes the backup complete; on an
+/// immutable location then locks every object of it, and returns until when.
 #[allow(clippy::too_many_arguments)]
 pub async fn write_log_and_manifest(
     store: &DynStore,
@@ -432,7 +433,7 @@ pub async fn write_log_and_manifest(
     reason: Option<String>,
     captured: Captured,
     log: &mut Log,
-) -> Result<(), EngineError> {
+) -> Result<Written, EngineError> {
     let mut files = BTreeMap::new();
     files.insert(
         archive::RESOURCES_FILE.to_string(),
@@ -456,6 +457,11 @@ pub async fn write_log_and_manifest(
     })?;
     files.insert(archive::LOG_FILE.to_string(), log_info);
     let expires_at = spec.expires_at(Utc::now());
+    let until = lock_until(expires_at.as_deref(), Utc::now());
+    let lock = store.lock_mode().map(|mode| ObjectLock {
+        mode,
+        until: until.to_rfc3339_opts(SecondsFormat::Millis, true),
+    });
     let manifest = Manifest {
         format_version: archive::FORMAT_VERSION,
         lifeboat_version: crate::VERSION.to_string(),
@@ -464,7 +470,7 @@ pub async fn write_log_and_manifest(
         spec: spec.clone(),
         started_at: started_at.to_string(),
         completed_at: now(),
-        expires_at,
+        expires_at: expires_at.clone(),
         phase: phase.as_str().to_string(),
         phase_reason: reason,
         resources: captured.counts,
@@ -475,6 +481,7 @@ pub async fn write_log_and_manifest(
         schedule: schedule.clone(),
         volumes: captured.volumes,
         encryption: captured.sealed.as_ref().map(|k| k.encryption()),
+        lock: lock.clone(),
     };
     let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| EngineError::Encode {
         file: archive::MANIFEST_FILE,
@@ -508,7 +515,49 @@ pub async fn write_log_and_manifest(
         file: archive::MANIFEST_FILE,
         source,
     })?;
-    Ok(())
+    let Some(lock) = lock else {
+        return Ok(Written {
+            expires_at,
+            locked_until: None,
+        });
+    };
+    // Locked once complete: a backup that failed halfway can still be removed.
+    let mut files: Vec<&str> = manifest.files.keys().map(String::as_str).collect();
+    if captured.signer.is_some() {
+        files.push(archive::SIGNATURE_FILE);
+    }
+    files.push(archive::MANIFEST_FILE);
+    for file in files {
+        store
+            .retain(&archive::key(name, file), lock.mode, until)
+            .await
+            .map_err(|source| EngineError::Storage {
+                file: archive::MANIFEST_FILE,
+                source,
+            })?;
+    }
+    Ok(Written {
+        expires_at,
+        locked_until: Some(lock.until),
+    })
+}
+
+/// The dates a written manifest holds, for the catalog.
+pub struct Written {
+    pub expires_at: Option<String>,
+    pub locked_until: Option<String>,
+}
+
+/// How long an immutable location locks a backup without an expiry.
+pub const DEFAULT_LOCK_DAYS: i64 = 30;
+
+/// Until when a backup's objects are locked: its expiry, or
+/// [`DEFAULT_LOCK_DAYS`] from `now` when it has none.
+pub fn lock_until(expires_at: Option<&str>, now: DateTime<Utc>) -> DateTime<Utc> {
+    expires_at
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|| now + chrono::Duration::days(DEFAULT_LOCK_DAYS))
 }
 
 /// Deletes every object of a backup (manifest first, so a half-deleted

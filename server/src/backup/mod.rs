@@ -42,6 +42,11 @@ pub enum BackupError {
         backup: String,
         restores: Vec<String>,
     },
+    #[error(
+        "backup {backup} is locked by its bucket's S3 Object Lock until {until}: nothing, Lifeboat \
+         included, can delete it before then; garbage collection deletes it after that date"
+    )]
+    Locked { backup: String, until: String },
 }
 
 /// Where a backup is in its life.
@@ -154,6 +159,17 @@ pub async fn delete(
     name: &str,
     actor: &str,
 ) -> Result<(), BackupError> {
+    delete_at(catalog, locations, name, actor, chrono::Utc::now()).await
+}
+
+/// [`delete`], judging an object lock at `now` (garbage collection's clock).
+pub async fn delete_at(
+    catalog: &Catalog,
+    locations: &Locations,
+    name: &str,
+    actor: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(), BackupError> {
     let record = catalog.backup(name).await?;
     let store = &locations.require(&record.storage_location)?;
     if record.phase == BackupPhase::InProgress.as_str() || record.phase == BackupPhase::New.as_str()
@@ -162,6 +178,12 @@ pub async fn delete(
             field: "name".into(),
             message: format!("backup {name} is still running; delete it once it has finished"),
         }));
+    }
+    if let Some(until) = locked_at(&record, now) {
+        return Err(BackupError::Locked {
+            backup: name.to_string(),
+            until,
+        });
     }
     let restores = catalog.restores_reading(name).await?;
     if !restores.is_empty() {
@@ -205,6 +227,13 @@ pub async fn delete(
         )
         .await?;
     Ok(())
+}
+
+/// Until when a backup is still locked at `now` (`None`: it is not).
+pub fn locked_at(record: &BackupRecord, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+    let until = record.locked_until.as_deref()?;
+    let date = chrono::DateTime::parse_from_rfc3339(until).ok()?;
+    (date > now).then(|| until.to_string())
 }
 
 /// What a sync did.
@@ -351,6 +380,7 @@ pub async fn sync(
         record.started_at = Some(manifest.started_at.clone());
         record.completed_at = Some(manifest.completed_at.clone());
         record.expires_at = manifest.expires_at.clone();
+        record.locked_until = manifest.lock.as_ref().map(|l| l.until.clone());
         record.created_at = manifest.started_at.clone();
         match catalog.insert_backup(&record).await {
             Ok(()) => {}

@@ -138,6 +138,7 @@ pub async fn run(
     drop(publish);
     let _ = writer.await;
 
+    let mut written = None;
     let (phase, reason, size) = match captured {
         Ok(mut captured) => {
             let planned = captured.volume_scan.plan();
@@ -161,7 +162,10 @@ pub async fn run(
             )
             .await
             {
-                Ok(()) => (phase, reason, Some(size)),
+                Ok(dates) => {
+                    written = Some(dates);
+                    (phase, reason, Some(size))
+                }
                 Err(e) => (BackupPhase::Failed, Some(e.to_string()), None),
             }
         }
@@ -184,11 +188,20 @@ pub async fn run(
             size,
             log.warnings.len() as i64,
             log.errors.len() as i64,
-            spec.expires_at(Utc::now()).as_deref(),
+            // The manifest's date when there is one; a failed run expires too.
+            written
+                .as_ref()
+                .map_or_else(|| spec.expires_at(Utc::now()), |w| w.expires_at.clone())
+                .as_deref(),
         )
         .await
     {
         tracing::error!(backup = %name, error = %e, "recording the backup's outcome failed");
+    }
+    if let Some(until) = written.as_ref().and_then(|w| w.locked_until.as_ref())
+        && let Err(e) = catalog.set_backup_locked_until(&name, until).await
+    {
+        tracing::error!(backup = %name, error = %e, "recording the backup's object lock failed");
     }
     let _ = catalog
         .record_activity(

@@ -39,6 +39,8 @@ pub struct BackupRecord {
     /// problems, one per line).
     pub verified_at: Option<String>,
     pub verification: Option<String>,
+    /// Until when S3 Object Lock holds its objects (immutable locations).
+    pub locked_until: Option<String>,
 }
 
 impl BackupRecord {
@@ -67,6 +69,7 @@ impl BackupRecord {
             heartbeat_at: None,
             verified_at: None,
             verification: None,
+            locked_until: None,
         }
     }
 }
@@ -84,8 +87,8 @@ impl Catalog {
         sqlx::query(
             "INSERT INTO backups (id, name, storage_location, schedule, phase, phase_reason, spec, \
              items_done, items_total, bytes_done, size_bytes, warnings, errors, missing_from_storage, \
-             started_at, completed_at, expires_at, created_at, owner, heartbeat_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+             started_at, completed_at, expires_at, created_at, owner, heartbeat_at, locked_until) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
         )
         .bind(&b.id)
         .bind(&b.name)
@@ -107,6 +110,7 @@ impl Catalog {
         .bind(&b.created_at)
         .bind(&b.owner)
         .bind(&b.heartbeat_at)
+        .bind(&b.locked_until)
         .execute(self.pool())
         .await
         .map_err(unique_violation("backup", &b.name))?;
@@ -234,6 +238,16 @@ impl Catalog {
         .bind(name)
         .execute(self.pool())
         .await?;
+        Ok(())
+    }
+
+    /// Records until when S3 Object Lock holds a backup's objects.
+    pub async fn set_backup_locked_until(&self, name: &str, until: &str) -> Result<()> {
+        sqlx::query("UPDATE backups SET locked_until = $1 WHERE name = $2")
+            .bind(until)
+            .bind(name)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 

@@ -40,6 +40,10 @@ pub enum LocationCommand {
         /// recommended: anyone with access to the bucket reads Secrets' values.
         #[arg(long)]
         no_encryption: bool,
+        /// Lock every backup with S3 Object Lock until it expires, in this
+        /// mode; refused unless the bucket was created with object lock.
+        #[arg(long, value_name = "governance|compliance", value_parser = ["governance", "compliance"])]
+        immutable: Option<String>,
     },
     /// List locations with availability and usage, or show one.
     Get { name: Option<String> },
@@ -95,6 +99,7 @@ pub async fn run_location(server: &str, command: LocationCommand) -> Result<()> 
             access_key_id,
             secret_access_key_file,
             no_encryption,
+            immutable,
         } => {
             let secret = match secret_access_key_file {
                 Some(file) => Some(
@@ -113,6 +118,10 @@ pub async fn run_location(server: &str, command: LocationCommand) -> Result<()> 
             };
             if no_encryption {
                 body["encryption"] = json!("none");
+            }
+            if let Some(mode) = immutable {
+                body["immutable"] = json!(true);
+                body["lockMode"] = json!(mode);
             }
             let added = api
                 .json(api.request(reqwest::Method::POST, base).json(&body))

@@ -46,7 +46,7 @@ impl From<BackupError> for ApiError {
                 message: e.to_string(),
             },
             BackupError::Storage(s) => s.into(),
-            BackupError::InUse { .. } => ApiError {
+            BackupError::InUse { .. } | BackupError::Locked { .. } => ApiError {
                 status: StatusCode::CONFLICT,
                 message: e.to_string(),
             },
@@ -90,6 +90,7 @@ impl From<StorageError> for ApiError {
         let status = match e {
             StorageError::NotFound { .. } => StatusCode::NOT_FOUND,
             StorageError::LocationNotOpen { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            StorageError::Locked { .. } => StatusCode::CONFLICT,
             _ => StatusCode::BAD_GATEWAY,
         };
         ApiError {

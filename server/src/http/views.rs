@@ -42,6 +42,8 @@ pub struct BackupView {
     /// `ok`, or the problems found, one per line.
     pub verified_at: Option<String>,
     pub verification: Option<String>,
+    /// Until when S3 Object Lock holds its objects (immutable locations).
+    pub locked_until: Option<String>,
 }
 
 impl From<&BackupRecord> for BackupView {
@@ -69,6 +71,7 @@ impl From<&BackupRecord> for BackupView {
             heartbeat_at: b.heartbeat_at.clone(),
             verified_at: b.verified_at.clone(),
             verification: b.verification.clone(),
+            locked_until: b.locked_until.clone(),
         }
     }
 }
@@ -209,6 +212,9 @@ pub struct LocationView {
     /// The location's key (which encrypts its archives and volume data):
     /// `None` until its first backup (or the add) makes one.
     pub encryption: Option<LocationKey>,
+    /// The S3 Object Lock mode backups here are locked with (`governance`
+    /// or `compliance`); `None`: the location is not immutable.
+    pub immutability: Option<String>,
 }
 
 /// A location's key as the API shows it: its public id, never the key.
@@ -243,6 +249,9 @@ impl LocationView {
             recovery_key: None,
             notice: None,
             encryption: None,
+            immutability: json_column(&row.config)["object_lock"]
+                .as_str()
+                .map(String::from),
         }
     }
 

@@ -168,6 +168,8 @@ pub struct GcReport {
     pub pruned: Vec<(String, u64)>,
     /// Volume repositories whose prune waits for their running tasks.
     pub prune_deferred: Vec<String>,
+    /// Due for deletion but held by S3 Object Lock: (backup, locked until).
+    pub locked: Vec<(String, String)>,
 }
 
 /// Runs schedules and GC for one replica, when it leads.
@@ -329,6 +331,14 @@ impl Scheduler {
             if !self.leadership.is_leader() {
                 break;
             }
+            if let Some(record) = backups.iter().find(|b| b.name == victim.backup)
+                && let Some(until) = backup::locked_at(record, now)
+            {
+                // Never tried early: the store would refuse it anyway.
+                tracing::info!(backup = %victim.backup, %until, reason = %victim.reason, "due for deletion but locked until then");
+                report.locked.push((victim.backup, until));
+                continue;
+            }
             let readers = self.catalog.restores_reading(&victim.backup).await?;
             if !readers.is_empty() {
                 tracing::info!(backup = %victim.backup, restores = ?readers, "kept while restores read it");
@@ -336,7 +346,8 @@ impl Scheduler {
                 continue;
             }
             let subject = format!("backup/{}", victim.backup);
-            match backup::delete(&self.catalog, &self.locations, &victim.backup, "gc").await {
+            match backup::delete_at(&self.catalog, &self.locations, &victim.backup, "gc", now).await
+            {
                 Ok(()) => {
                     self.catalog
                         .record_activity(

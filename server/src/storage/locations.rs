@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{DynStore, LocalStore, S3Settings, S3Store, StorageError};
+use super::{DynStore, LocalStore, LockMode, S3Settings, S3Store, StorageError};
 use crate::config::Secret;
 
 /// The location every backup uses unless its spec names another.
@@ -113,6 +113,13 @@ pub struct LocationSpec {
     /// `none` (in the clear and unsigned: only by this explicit choice).
     #[serde(default)]
     pub encryption: Option<String>,
+    /// `s3`: lock every backup's objects with S3 Object Lock until it
+    /// expires; refused unless the bucket has object lock enabled.
+    #[serde(default)]
+    pub immutable: Option<bool>,
+    /// With `immutable`: `governance` (the default) or `compliance`.
+    #[serde(default)]
+    pub lock_mode: Option<String>,
 }
 
 /// A field of a location that cannot be used, and why.
@@ -158,6 +165,25 @@ impl LocationSpec {
             return Err(invalid(
                 "encryption",
                 format!("`{encryption}` is not a choice; use `age` (the default) or `none`"),
+            ));
+        }
+        if let Some(mode) = non_empty(&self.lock_mode) {
+            if LockMode::parse(mode).is_none() {
+                return Err(invalid(
+                    "lockMode",
+                    format!(
+                        "`{mode}` is not a mode; use `governance` (the default) or `compliance`"
+                    ),
+                ));
+            }
+            if self.immutable != Some(true) {
+                return Err(invalid("lockMode", "a lock mode needs `immutable: true`"));
+            }
+        }
+        if self.immutable == Some(true) && self.kind != "s3" {
+            return Err(invalid(
+                "immutable",
+                "only an S3 bucket with object lock can be immutable; a local directory cannot",
             ));
         }
         match self.kind.as_str() {
@@ -219,7 +245,17 @@ impl LocationSpec {
         if non_empty(&self.encryption) == Some("none") {
             settings["encryption"] = json!("none");
         }
+        if let Some(mode) = self.lock() {
+            settings["object_lock"] = json!(mode.as_str());
+        }
         settings
+    }
+
+    /// The object lock mode, for an immutable location.
+    pub fn lock(&self) -> Option<LockMode> {
+        (self.immutable == Some(true))
+            .then(|| non_empty(&self.lock_mode).and_then(LockMode::parse))
+            .map(|mode| mode.unwrap_or(LockMode::Governance))
     }
 
     fn place(&self) -> serde_json::Value {
@@ -271,6 +307,8 @@ impl LocationSpec {
             access_key_id,
             secret_access_key,
             encryption: s("encryption"),
+            immutable: settings["object_lock"].is_string().then_some(true),
+            lock_mode: s("object_lock"),
         }
     }
 
@@ -292,6 +330,7 @@ impl LocationSpec {
                         access_key_id: credentials.as_ref().map(|c| c.0.clone()),
                         secret_access_key: credentials.map(|c| c.1),
                         checksum: Default::default(),
+                        object_lock: self.lock(),
                     })
                     .await?,
                 )
@@ -337,6 +376,18 @@ mod tests {
             (
                 json!({"name": "a", "kind": "local", "path": "/x", "encryption": "rot13"}),
                 "encryption",
+            ),
+            (
+                json!({"name": "a", "kind": "local", "path": "/x", "immutable": true}),
+                "immutable",
+            ),
+            (
+                json!({"name": "a", "kind": "s3", "bucket": "b", "immutable": true, "lockMode": "forever"}),
+                "lockMode",
+            ),
+            (
+                json!({"name": "a", "kind": "s3", "bucket": "b", "lockMode": "compliance"}),
+                "lockMode",
             ),
         ];
         for (body, field) in cases {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// A streaming body: what `put` reads from and what `get` returns.
@@ -60,6 +60,13 @@ pub enum StorageError {
          was removed); see GET /api/v1/storage-locations"
     )]
     LocationNotOpen { name: String },
+    #[error(
+        "object `{key}` is locked by the bucket's S3 Object Lock retention and cannot be deleted \
+         yet ({message}); it can be deleted once its retention date has passed"
+    )]
+    Locked { key: String, message: String },
+    #[error("{what} is not supported by {store}")]
+    Unsupported { what: &'static str, store: String },
     #[error("reading the data to upload failed: {0}; nothing was stored")]
     Source(#[source] std::io::Error),
     #[error("the storage server answered {operation} with an error: {message}")]
@@ -110,6 +117,35 @@ impl std::fmt::Display for Availability {
     }
 }
 
+/// An S3 Object Lock retention mode (what an immutable location locks its
+/// backups' objects with).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LockMode {
+    /// Nobody without `s3:BypassGovernanceRetention` can delete or shorten it
+    /// (Lifeboat never bypasses it).
+    Governance,
+    /// Nobody at all, the bucket's root account included, until the date.
+    Compliance,
+}
+
+impl LockMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LockMode::Governance => "governance",
+            LockMode::Compliance => "compliance",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "governance" => Some(LockMode::Governance),
+            "compliance" => Some(LockMode::Compliance),
+            _ => None,
+        }
+    }
+}
+
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
     /// Where the objects live, for messages: `local directory /x`, `s3://bucket/prefix at http://…`.
@@ -130,6 +166,25 @@ pub trait ObjectStore: Send + Sync {
     async fn delete(&self, key: &str) -> Result<()>;
     /// Checks that objects can be listed, written and deleted.
     async fn check(&self) -> Availability;
+    /// The retention mode backups here are locked with: `Some` only for a
+    /// location opened as immutable.
+    fn lock_mode(&self) -> Option<LockMode> {
+        None
+    }
+    /// Whether the bucket enforces S3 Object Lock (only a bucket created
+    /// with it can).
+    async fn object_lock_enabled(&self) -> Result<bool> {
+        Ok(false)
+    }
+    /// Locks the object at `key` until `until`: the store refuses to delete
+    /// or overwrite that version before then.
+    async fn retain(&self, key: &str, mode: LockMode, until: DateTime<Utc>) -> Result<()> {
+        let _ = (key, mode, until);
+        Err(StorageError::Unsupported {
+            what: "S3 Object Lock",
+            store: self.describe(),
+        })
+    }
 }
 
 pub type DynStore = Arc<dyn ObjectStore>;

@@ -16,14 +16,17 @@ use aws_sdk_s3::config::{
 };
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{
+    CompletedMultipartUpload, CompletedPart, ObjectLockEnabled, ObjectLockRetention,
+    ObjectLockRetentionMode,
+};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    Availability, ByteRange, ByteReader, ListPage, MULTIPART_PART_SIZE, ObjectMeta, ObjectStore,
-    Result, StorageError, fill_chunk, validate_key, validate_prefix,
+    Availability, ByteRange, ByteReader, ListPage, LockMode, MULTIPART_PART_SIZE, ObjectMeta,
+    ObjectStore, Result, StorageError, fill_chunk, validate_key, validate_prefix,
 };
 
 /// When the client computes request checksums.
@@ -51,6 +54,9 @@ pub struct S3Settings {
     pub access_key_id: Option<String>,
     pub secret_access_key: Option<String>,
     pub checksum: ChecksumMode,
+    /// An immutable location: backups are locked with this mode, and a
+    /// delete removes every version of a key (the bucket is versioned).
+    pub object_lock: Option<LockMode>,
 }
 
 pub struct S3Store {
@@ -58,6 +64,7 @@ pub struct S3Store {
     bucket: String,
     prefix: String,
     endpoint: String,
+    object_lock: Option<LockMode>,
 }
 
 impl S3Store {
@@ -121,7 +128,64 @@ impl S3Store {
             endpoint: settings
                 .endpoint
                 .unwrap_or_else(|| format!("AWS S3 ({})", settings.region)),
+            object_lock: settings.object_lock,
         })
+    }
+
+    /// Deletes every version of `full_key` and its delete markers: on a
+    /// versioned (object-lock) bucket a plain DELETE only hides an object.
+    /// A version still under retention is refused by the store.
+    async fn delete_versions(&self, key: &str, full_key: &str) -> Result<()> {
+        let mut key_marker: Option<String> = None;
+        let mut version_marker: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_object_versions()
+                .bucket(&self.bucket)
+                .prefix(full_key)
+                .set_key_marker(key_marker.take())
+                .set_version_id_marker(version_marker.take())
+                .send()
+                .await
+                .map_err(|e| self.map_err("ListObjectVersions", None, e))?;
+            let versions = out
+                .versions()
+                .iter()
+                .map(|v| (v.key(), v.version_id()))
+                .chain(
+                    out.delete_markers()
+                        .iter()
+                        .map(|m| (m.key(), m.version_id())),
+                );
+            for (k, version) in versions {
+                if k != Some(full_key) {
+                    continue;
+                }
+                let deleted = self
+                    .client
+                    .delete_object()
+                    .bucket(&self.bucket)
+                    .key(full_key)
+                    .set_version_id(version.map(str::to_string))
+                    .send()
+                    .await;
+                if let Err(e) = deleted {
+                    return Err(match self.map_err("DeleteObject", None, e) {
+                        StorageError::AccessDenied { message } => StorageError::Locked {
+                            key: key.to_string(),
+                            message,
+                        },
+                        other => other,
+                    });
+                }
+            }
+            if !out.is_truncated().unwrap_or(false) {
+                return Ok(());
+            }
+            key_marker = out.next_key_marker().map(str::to_string);
+            version_marker = out.next_version_id_marker().map(str::to_string);
+        }
     }
 
     fn full_key(&self, key: &str) -> Result<String> {
@@ -406,6 +470,9 @@ impl ObjectStore for S3Store {
 
     async fn delete(&self, key: &str) -> Result<()> {
         let full_key = self.full_key(key)?;
+        if self.object_lock.is_some() {
+            return self.delete_versions(key, &full_key).await;
+        }
         self.client
             .delete_object()
             .bucket(&self.bucket)
@@ -435,5 +502,53 @@ impl ObjectStore for S3Store {
                 reason: e.to_string(),
             },
         }
+    }
+
+    fn lock_mode(&self) -> Option<LockMode> {
+        self.object_lock
+    }
+
+    async fn object_lock_enabled(&self) -> Result<bool> {
+        match self
+            .client
+            .get_object_lock_configuration()
+            .bucket(&self.bucket)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out
+                .object_lock_configuration()
+                .and_then(|c| c.object_lock_enabled())
+                == Some(&ObjectLockEnabled::Enabled)),
+            // AWS and Ceph RGW: a bucket created without object lock.
+            Err(e) if e.code() == Some("ObjectLockConfigurationNotFoundError") => Ok(false),
+            Err(e) => Err(self.map_err("GetObjectLockConfiguration", None, e)),
+        }
+    }
+
+    async fn retain(&self, key: &str, mode: LockMode, until: DateTime<Utc>) -> Result<()> {
+        let full_key = self.full_key(key)?;
+        let mode = match mode {
+            LockMode::Governance => ObjectLockRetentionMode::Governance,
+            LockMode::Compliance => ObjectLockRetentionMode::Compliance,
+        };
+        // Whole seconds, rounded up: never a moment before the date asked for.
+        let until = aws_smithy_types::DateTime::from_secs(
+            until.timestamp() + i64::from(until.timestamp_subsec_nanos() > 0),
+        );
+        self.client
+            .put_object_retention()
+            .bucket(&self.bucket)
+            .key(&full_key)
+            .retention(
+                ObjectLockRetention::builder()
+                    .mode(mode)
+                    .retain_until_date(until)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| self.map_err("PutObjectRetention", Some(key), e))?;
+        Ok(())
     }
 }
