@@ -72,6 +72,19 @@ subjects:
   namespace: lifeboat
 "#;
 
+/// Who may do what, as shipped: the drill identity's role and binding come
+/// from here, so the demo's drills run as they would on a real cluster.
+const RBAC: &str = include_str!("../../docker/rbac.yaml");
+
+/// The drill identity's ClusterRole and binding, from [`RBAC`].
+fn drill_identity() -> Result<Vec<serde_json::Value>, String> {
+    let objects = kubesim::seed::parse(RBAC).map_err(|e| format!("{e:#}"))?;
+    Ok(objects
+        .into_iter()
+        .filter(|o| o["metadata"]["name"] == "lifeboat-drill")
+        .collect())
+}
+
 /// One `lifeboat agent` process per simulated node — the DaemonSet's code
 /// path, with `--node` and `--kubelet-root` — each signed in with a token
 /// bound to its pod (`lifeboat-agent-<node>`) on that node. Killed with the demo.
@@ -180,6 +193,8 @@ pub async fn run(config: &Config) -> Result<(), DemoError> {
         let agents = kubesim::seed::parse(AGENT_IDENTITY)
             .map_err(|e| DemoError::Simulator(format!("{e:#}")))?;
         kubesim::seed::apply(&sim.store, agents)
+            .map_err(|e| DemoError::Simulator(format!("{e:#}")))?;
+        kubesim::seed::apply(&sim.store, drill_identity().map_err(DemoError::Simulator)?)
             .map_err(|e| DemoError::Simulator(format!("{e:#}")))?;
     }
     let kubeconfig = config.data_dir.join("demo.kubeconfig");

@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod drill;
 pub mod health;
 pub mod http;
 pub mod location;

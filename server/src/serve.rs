@@ -181,6 +181,27 @@ pub async fn open(config: &Config) -> Result<AppState, StartError> {
         .as_ref()
         .ok()
         .map(|c| crate::health::watch::ClusterState::start(&c.client));
+    // Drills cut short by the stop: their scratch namespaces go (in the
+    // background: a namespace takes a while to terminate).
+    if let Some(client) = cluster.as_ref().ok().and_then(|c| c.drill_client().ok()) {
+        let drills = crate::drill::Drills {
+            catalog: catalog.clone(),
+            locations: locations.clone(),
+            client,
+        };
+        let which = at_start(&catalog);
+        tokio::spawn(async move {
+            match drills.recover(which).await {
+                Ok(cleaned) if !cleaned.is_empty() => {
+                    tracing::warn!(drills = ?cleaned, "scratch namespaces of drills cut short were deleted")
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "resuming drill clean-ups failed; retried by the scheduler")
+                }
+            }
+        });
+    }
     let leadership = leadership(config, &catalog, cluster.as_ref().ok());
     if config.auth.disabled {
         tracing::warn!(
@@ -355,6 +376,12 @@ pub async fn serve(
             }
         }
     });
+    let drill_client = state
+        .cluster
+        .as_ref()
+        .as_ref()
+        .ok()
+        .and_then(|c| c.drill_client().ok());
     // Schedules and GC: run while this replica leads.
     crate::schedule::Scheduler {
         catalog: state.catalog.clone(),
@@ -365,6 +392,7 @@ pub async fn serve(
             .as_ref()
             .ok()
             .map(|c| c.client.clone()),
+        drill_client: drill_client.clone(),
         leadership: state.leadership.clone(),
     }
     .spawn();

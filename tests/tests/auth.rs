@@ -284,6 +284,25 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: ops}]
     let (status, body) = post(&owner, &format!("{backups}/shop-1/verify"), json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["ok"], true, "{body}");
+    // So is drilling; the drill itself runs as the drill identity.
+    let (status, body) = post(&owner, &format!("{backups}/data-1/drill"), json!({})).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("backups/drill"),
+        "{body}"
+    );
+    let (status, body) = post(&owner, &format!("{backups}/shop-1/drill"), json!({})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let drill = body["id"].as_str().unwrap().to_string();
+    let seen = owner
+        .get(format!("{url}/api/v1/drills/{drill}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(seen.status(), StatusCode::OK);
     let refused = owner
         .delete(format!("{backups}/data-1"))
         .send()

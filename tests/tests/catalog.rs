@@ -144,6 +144,7 @@ async fn suite(catalog: &Catalog) {
         last_run_at: None,
         created_at: lifeboat::catalog::now(),
         updated_at: lifeboat::catalog::now(),
+        drill: 0,
     };
     catalog.insert_schedule(&schedule).await.unwrap();
     catalog.set_schedule_paused("nightly", true).await.unwrap();

@@ -173,6 +173,7 @@ async fn a_locked_backup_outlives_every_delete_until_its_date_and_then_goes() {
         catalog: state.catalog.clone(),
         locations: state.locations.clone(),
         client: None,
+        drill_client: None,
         leadership: Leadership::Single,
     };
     let report = scheduler.collect_garbage(Utc::now()).await.unwrap();

@@ -28,6 +28,7 @@ fn spec(name: &str, cron: &str, keep_last: Option<i64>, ttl: Option<&str>) -> Sc
             keep_last,
         },
         paused: false,
+        drill: false,
     }
 }
 
@@ -58,6 +59,7 @@ async fn scheduler_on_demo() -> (kubesim::Kubesim, tempfile::TempDir, Scheduler)
         catalog,
         locations: lifeboat::storage::Locations::new(store),
         client: Some(client),
+        drill_client: None,
         leadership: Leadership::Single,
     };
     (sim, dir, scheduler)

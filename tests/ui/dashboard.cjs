@@ -115,6 +115,13 @@ async function main() {
       await report.locator('[data-check="ok"]').filter({ hasText: 'signature valid' }).waitFor({ timeout: WAIT });
       await report.locator('[data-check="ok"]').filter({ hasText: /resources\.tar\.zst: .*decrypted/ }).waitFor({ timeout: WAIT });
       await page.locator('[data-fact="verified"]').filter({ hasText: /: ok$/ }).waitFor({ timeout: WAIT });
+      await page.locator('[data-fact="locked"]').filter({ hasText: /^no / }).waitFor({ timeout: WAIT });
+      // A drill proves it restores: a scratch namespace, its workloads ready, then gone.
+      await page.getByRole('button', { name: 'Drill' }).click();
+      const drill = page.locator('[data-drill-phase="Passed"]');
+      await drill.waitFor({ timeout: WAIT });
+      await drill.locator('[data-check="ok"]').filter({ hasText: /deployments\.apps shop-drill-\w+\/web: 3\/3 available/ }).waitFor({ timeout: WAIT });
+      await drill.filter({ hasText: 'scratch namespaces deleted' }).waitFor({ timeout: WAIT });
       await accessible('backup');
       await shot('backup');
       await page.goto(`${base}/backups`);
@@ -184,6 +191,7 @@ async function main() {
         throw new Error('a shown recovery key is flagged as not saved');
       }
       await page.locator('[data-encryption="default"] .warning').filter({ hasText: 'Recovery key not saved yet' }).waitFor({ timeout: WAIT });
+      await page.locator('[data-immutability="default"]').filter({ hasText: /^none/ }).waitFor({ timeout: WAIT });
       await accessible('storage-recovery-key');
       await shownKey.getByRole('button', { name: 'I have kept it' }).click();
       await shownKey.waitFor({ state: 'detached', timeout: WAIT });
@@ -223,6 +231,12 @@ async function main() {
         await accessible(name);
         await shot(name);
       }
+      // The drill above proved shop's restore; data was never drilled.
+      await page.goto(`${base}/namespaces`);
+      await page.getByRole('row').filter({ has: page.getByRole('link', { name: 'shop', exact: true }) })
+        .locator('[data-proven="proven"]').filter({ hasText: /^restore proven .* ago$/ }).waitFor({ timeout: WAIT });
+      await page.getByRole('row').filter({ has: page.getByRole('link', { name: 'data', exact: true }) })
+        .locator('[data-proven="never"]').waitFor({ timeout: WAIT });
       // A phone-sized screen still shows the overview.
       await page.setViewportSize({ width: 390, height: 844 });
       await page.goto(`${base}/`);

@@ -74,6 +74,26 @@ pub(super) fn backup(page: RwSignal<PageData>) -> impl IntoView {
             });
         }
     };
+    let drills = data(page, "drills");
+    let drilling = RwSignal::new(String::new());
+    let drill = {
+        let name = name.clone();
+        move |_| {
+            let name = name.clone();
+            drilling.set("Starting a drill…".into());
+            api::spawn(async move {
+                let url = format!("/api/v1/backups/{name}/drill");
+                match api::request("POST", &url, Some(serde_json::json!({}))).await {
+                    Ok(d) => drilling.set(format!(
+                        "Drill {} started: restoring into scratch namespaces; this page shows its outcome.",
+                        text(&d["id"])
+                    )),
+                    Err(e) => drilling.set(format!("No drill: {e}")),
+                }
+                api::refresh(page).await;
+            });
+        }
+    };
     let name_for_check = name.clone();
     view! {
         <h1>"Backup " <code>{name.clone()}</code></h1>
@@ -111,6 +131,7 @@ pub(super) fn backup(page: RwSignal<PageData>) -> impl IntoView {
             <a class="button" href=format!("/restore?backup={name}")>"Restore from it…"</a>
             <button type="button" on:click=show_log>"Show log"</button>
             <button type="button" on:click=verify prop:disabled=move || verifying.get()>"Verify"</button>
+            <button type="button" on:click=drill>"Drill"</button>
             <button type="button" class="danger" on:click=move |_| asking.set(true)>"Delete…"</button>
         </div>
         {move || asking.get().then(|| {
@@ -142,6 +163,8 @@ pub(super) fn backup(page: RwSignal<PageData>) -> impl IntoView {
                 </section>
             }
         })}
+        <p role="status" aria-live="polite">{move || drilling.get()}</p>
+        {move || drill_list(&drills())}
         {move || log.get().map(|l| view! { <section><h2>"Log"</h2><pre class="log">{l}</pre></section> })}
         <section aria-labelledby="contents-h">
             <h2 id="contents-h">"Contents"</h2>
@@ -247,6 +270,53 @@ fn volumes(v: &Value, running: bool) -> AnyView {
                     </tr>
                 }).collect_view()}</tbody>
             </table>
+        </section>
+    }
+    .into_any()
+}
+
+/// The backup's restore drills, newest first, each with what it checked.
+fn drill_list(v: &Value) -> AnyView {
+    let all = items(&v["items"]);
+    if all.is_empty() {
+        return view! {
+            <section aria-labelledby="drills-h">
+                <h2 id="drills-h">"Restore drills"</h2>
+                {empty("Never drilled: \"Drill\" restores this backup into scratch namespaces, waits for its workloads and deletes them again.")}
+            </section>
+        }
+        .into_any();
+    }
+    view! {
+        <section aria-labelledby="drills-h">
+            <h2 id="drills-h">"Restore drills"</h2>
+            {all.into_iter().map(|d| {
+                let phase = d["phase"].as_str().unwrap_or_default().to_string();
+                let scratch: Vec<String> = d["namespaces"].as_object().into_iter().flatten()
+                    .map(|(from, to)| format!("{from} → {}", to.as_str().unwrap_or_default())).collect();
+                let outcome = match phase.as_str() {
+                    "Passed" => format!("{} objects, {} volumes, ready in {:.1} s", text(&d["objects"]), text(&d["volumes"]),
+                        d["readyMs"].as_f64().unwrap_or(0.0) / 1000.0),
+                    "Running" => "restoring and waiting for the workloads…".to_string(),
+                    _ => text(&d["reason"]),
+                };
+                let cleaned = if d["cleanedAt"].is_string() { "scratch namespaces deleted" } else if phase == "Running" { "" } else { "scratch namespaces being deleted" };
+                view! {
+                    <article class="panel" data-drill=text(&d["id"]) data-drill-phase=phase.clone()>
+                        <h3>{badge(&phase)} " drill " <code>{text(&d["id"])}</code> " · " {time(&d["createdAt"])}</h3>
+                        <p>{outcome}</p>
+                        <p class="note">{scratch.join(", ")} " " {cleaned}</p>
+                        <ul class="checks">{items(&d["checks"]).into_iter().map(|c| {
+                            let (mark, class) = match (c["ok"].as_bool(), c["expected"].as_bool()) {
+                                (Some(true), _) => ("✓ ", "ok"),
+                                (_, Some(false)) => ("– ", "not-required"),
+                                _ => ("✗ ", "problem"),
+                            };
+                            view! { <li data-check=class class:error=class == "problem">{mark}{text(&c["object"])}": "{text(&c["detail"])}</li> }
+                        }).collect_view()}</ul>
+                    </article>
+                }
+            }).collect_view()}
         </section>
     }
     .into_any()

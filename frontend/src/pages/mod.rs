@@ -63,7 +63,7 @@ fn namespace_table(v: &Value) -> AnyView {
     }
     view! {
         <table>
-            <thead><tr><th scope="col">"Namespace"</th><th scope="col">"Health"</th><th scope="col">"Pods"</th><th scope="col">"Workloads"</th><th scope="col">"Protection"</th><th scope="col">"Last backup"</th></tr></thead>
+            <thead><tr><th scope="col">"Namespace"</th><th scope="col">"Health"</th><th scope="col">"Pods"</th><th scope="col">"Workloads"</th><th scope="col">"Protection"</th><th scope="col">"Restore proven"</th><th scope="col">"Last backup"</th></tr></thead>
             <tbody>
                 {rows.into_iter().map(|n| {
                     let name = text(&n["name"]);
@@ -74,6 +74,7 @@ fn namespace_table(v: &Value) -> AnyView {
                             <td>{text(&n["counts"]["pods"])}</td>
                             <td>{text(&n["counts"]["workloads"])}</td>
                             <td>{badge(n["protection"].as_str().unwrap_or_default())}</td>
+                            <td>{proven(&n["restoreProven"])}</td>
                             <td>{n["lastBackup"].as_str().map(|b| view! { <a href=format!("/backups/{b}")>{b.to_string()}</a> })}</td>
                         </tr>
                     }
@@ -82,6 +83,23 @@ fn namespace_table(v: &Value) -> AnyView {
         </table>
     }
     .into_any()
+}
+
+/// Whether a namespace's restore was proven by a drill, and when.
+fn proven(p: &Value) -> AnyView {
+    let age = p["ageSeconds"].as_i64().map(duration).unwrap_or_default();
+    let backup = text(&p["backup"]);
+    match p["state"].as_str() {
+        Some("proven") => view! {
+            <a href=format!("/backups/{backup}") class="badge good" data-proven="proven">{format!("restore proven {age} ago")}</a>
+        }
+        .into_any(),
+        Some("failed") => view! {
+            <a href=format!("/backups/{backup}") class="badge bad" data-proven="failed">{format!("last drill failed: {}", text(&p["reason"]))}</a>
+        }
+        .into_any(),
+        _ => view! { <span class="badge" data-proven="never">"never proven"</span> }.into_any(),
+    }
 }
 
 fn pod_table(pods: Vec<Value>, with_namespace: bool) -> AnyView {

@@ -44,7 +44,7 @@ pub(super) fn namespace(page: RwSignal<PageData>) -> impl IntoView {
             let pods: Vec<Value> = items(&n["pods"]);
             view! {
                 <section class=format!("banner {}", n["health"]["state"].as_str().unwrap_or_default())>
-                    <h2>"Health: " {badge(n["health"]["state"].as_str().unwrap_or_default())} " · Protection: " {badge(n["protection"].as_str().unwrap_or_default())}</h2>
+                    <h2>"Health: " {badge(n["health"]["state"].as_str().unwrap_or_default())} " · Protection: " {badge(n["protection"].as_str().unwrap_or_default())} " " {proven(&n["restoreProven"])}</h2>
                     {reasons(&n["health"])}
                 </section>
                 <section aria-labelledby="wl-h">

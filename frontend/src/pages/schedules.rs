@@ -12,6 +12,7 @@ pub(super) fn schedules(page: RwSignal<PageData>) -> impl IntoView {
     let namespaces = RwSignal::new(String::new());
     let keep = RwSignal::new("7".to_string());
     let ttl = RwSignal::new(String::new());
+    let drill = RwSignal::new(false);
     let preview = RwSignal::new(Err::<Vec<String>, String>(String::new()));
     let status = RwSignal::new(String::new());
     let body = move || {
@@ -25,7 +26,7 @@ pub(super) fn schedules(page: RwSignal<PageData>) -> impl IntoView {
         let ttl = Some(ttl.get_untracked()).filter(|t| !t.trim().is_empty());
         let n = name.get_untracked();
         json!({"name": if n.is_empty() { "preview".to_string() } else { n }, "schedule": cron.get_untracked(), "timezone": zone.get_untracked(),
-               "template": {"includedNamespaces": included, "storageLocation": location.get_untracked()}, "retention": {"keepLast": keep_last, "ttl": ttl}})
+               "template": {"includedNamespaces": included, "storageLocation": location.get_untracked()}, "retention": {"keepLast": keep_last, "ttl": ttl}, "drill": drill.get_untracked()})
     };
     let check = move || {
         api::spawn(async move {
@@ -69,6 +70,7 @@ pub(super) fn schedules(page: RwSignal<PageData>) -> impl IntoView {
                 .collect::<Vec<_>>()
                 .join(", "),
         );
+        drill.set(s["drill"] == true);
         keep.set(
             s["retention"]["keepLast"]
                 .as_i64()
@@ -120,7 +122,8 @@ pub(super) fn schedules(page: RwSignal<PageData>) -> impl IntoView {
                                     <th scope="row">{n.clone()} {paused.then(|| badge("paused"))}</th>
                                     <td><code>{text(&s["schedule"])}</code> " " {text(&s["timezone"])}</td>
                                     <td>{let ns = items(&s["template"]["includedNamespaces"]); if ns.is_empty() { "all".to_string() } else { ns.iter().map(text).collect::<Vec<_>>().join(", ") }}</td>
-                                    <td>{format!("keep {} · ttl {}", s["retention"]["keepLast"].as_i64().map_or("all".into(), |k| k.to_string()), s["retention"]["ttl"].as_str().unwrap_or("none"))}</td>
+                                    <td>{format!("keep {} · ttl {}", s["retention"]["keepLast"].as_i64().map_or("all".into(), |k| k.to_string()), s["retention"]["ttl"].as_str().unwrap_or("none"))}
+                                        {(s["drill"] == true).then(|| view! { <br/><small data-drilled="">"each backup drilled"</small> })}</td>
                                     <td>{time(&s["lastRunAt"])}</td>
                                     <td><ul class="plain small">{items(&s["nextRuns"]).iter().take(3).map(|t| view! { <li>{time(t)}</li> }).collect_view()}</ul></td>
                                     <td class="row-actions">
@@ -149,6 +152,7 @@ pub(super) fn schedules(page: RwSignal<PageData>) -> impl IntoView {
             {location_select(locations, location)}
             <label>"Keep the newest" <input name="keep" inputmode="numeric" prop:value=move || keep.get() on:input=move |ev| keep.set(event_target_value(&ev)) /></label>
             <label>"Delete after (e.g. 720h, 30d; empty: never)" <input name="ttl" prop:value=move || ttl.get() on:input=move |ev| ttl.set(event_target_value(&ev)) /></label>
+            <label><input type="checkbox" name="drill" prop:checked=move || drill.get() on:change=move |ev| drill.set(event_target_checked(&ev)) />" Drill each backup: restore it into scratch namespaces, wait for its workloads, delete them again"</label>
             <div id="cron-help" class="preview" role="status" aria-live="polite">
                 {move || match preview.get() {
                     Ok(runs) => view! { <p>"Next runs:"</p><ol>{runs.into_iter().map(|r| view! { <li>{r}</li> }).collect_view()}</ol> }.into_any(),

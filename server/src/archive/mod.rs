@@ -94,7 +94,7 @@ pub enum ArchiveError {
 }
 
 impl ArchiveError {
-    fn damaged(file: impl Into<String>, message: impl std::fmt::Display) -> Self {
+    pub(crate) fn damaged(file: impl Into<String>, message: impl std::fmt::Display) -> Self {
         Self::Damaged {
             file: file.into(),
             message: message.to_string(),

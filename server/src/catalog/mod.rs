@@ -7,6 +7,7 @@
 
 mod activity;
 mod backups;
+mod drills;
 mod locations;
 mod restores;
 mod schedules;
@@ -15,6 +16,7 @@ mod volumes;
 
 pub use activity::*;
 pub use backups::*;
+pub use drills::*;
 pub use locations::*;
 pub use restores::*;
 pub use schedules::*;

@@ -18,13 +18,15 @@ pub struct ScheduleRecord {
     pub last_run_at: Option<String>,
     pub created_at: String,
     pub updated_at: String,
+    /// 1: each backup it makes is drilled (restored into scratch namespaces).
+    pub drill: i64,
 }
 
 impl Catalog {
     pub async fn insert_schedule(&self, s: &ScheduleRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO schedules (name, cron, timezone, template, ttl_seconds, keep_last, paused, \
-             last_run_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             last_run_at, created_at, updated_at, drill) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&s.name)
         .bind(&s.cron)
@@ -36,6 +38,7 @@ impl Catalog {
         .bind(&s.last_run_at)
         .bind(&s.created_at)
         .bind(&s.updated_at)
+        .bind(s.drill)
         .execute(self.pool())
         .await
         .map_err(unique_violation("schedule", &s.name))?;
@@ -57,7 +60,7 @@ impl Catalog {
     pub async fn update_schedule(&self, s: &ScheduleRecord) -> Result<()> {
         let done = sqlx::query(
             "UPDATE schedules SET cron = $1, timezone = $2, template = $3, ttl_seconds = $4, \
-             keep_last = $5, paused = $6, updated_at = $7 WHERE name = $8",
+             keep_last = $5, paused = $6, updated_at = $7, drill = $9 WHERE name = $8",
         )
         .bind(&s.cron)
         .bind(&s.timezone)
@@ -67,6 +70,7 @@ impl Catalog {
         .bind(s.paused)
         .bind(now())
         .bind(&s.name)
+        .bind(s.drill)
         .execute(self.pool())
         .await?;
         changed(done.rows_affected(), "schedule", &s.name)

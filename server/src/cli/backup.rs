@@ -59,6 +59,18 @@ pub enum BackupCommand {
         #[arg(long)]
         sample: Option<String>,
     },
+    /// Prove the backup restores: restore it into scratch namespaces
+    /// (`<ns>-drill-<id>`), wait until what was ready is ready again, print
+    /// what was checked, delete them. Exits non-zero when the drill fails.
+    Drill {
+        name: String,
+        /// How long to wait for the workloads to be ready (90s, 10m).
+        #[arg(long, default_value = "10m")]
+        timeout: String,
+        /// Start it and return at once.
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// List and verify a downloaded archive offline.
     Inspect {
         file: PathBuf,
@@ -203,12 +215,79 @@ pub async fn run(server: &str, command: BackupCommand) -> Result<()> {
             );
             Ok(())
         }
+        BackupCommand::Drill {
+            name,
+            timeout,
+            no_wait,
+        } => drill(&api, &name, &timeout, no_wait).await,
         BackupCommand::Inspect {
             file,
             manifest,
             key_file,
         } => inspect(&file, manifest.as_deref(), key_file.as_deref()),
     }
+}
+
+async fn drill(api: &Api, name: &str, timeout: &str, no_wait: bool) -> Result<()> {
+    let seconds = lifeboat::backup::spec::parse_ttl(timeout).ok_or_else(|| {
+        anyhow!("--timeout `{timeout}` is not a duration; use forms such as 90s or 10m")
+    })?;
+    let started = api
+        .json(
+            api.request(
+                reqwest::Method::POST,
+                &format!("/api/v1/backups/{name}/drill"),
+            )
+            .json(&json!({"timeoutSeconds": seconds})),
+        )
+        .await?;
+    let id = started["id"].as_str().unwrap_or_default().to_string();
+    println!("drill {id} of backup {name} started");
+    if no_wait {
+        return Ok(());
+    }
+    let drill = loop {
+        let drill = api
+            .json(api.request(reqwest::Method::GET, &format!("/api/v1/drills/{id}")))
+            .await?;
+        if drill["phase"] != "Running" {
+            break drill;
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    };
+    for (from, to) in drill["namespaces"].as_object().into_iter().flatten() {
+        println!("restored  {from} → {}", to.as_str().unwrap_or_default());
+    }
+    for check in drill["checks"].as_array().into_iter().flatten() {
+        let mark = match (check["ok"].as_bool(), check["expected"].as_bool()) {
+            (Some(true), _) => "ok      ",
+            (_, Some(false)) => "not req.",
+            _ => "FAILED  ",
+        };
+        println!(
+            "{mark} {}: {}",
+            check["object"].as_str().unwrap_or_default(),
+            check["detail"].as_str().unwrap_or_default()
+        );
+    }
+    if drill["phase"] != "Passed" {
+        bail!(
+            "drill {id} of backup {name} failed: {}",
+            drill["reason"].as_str().unwrap_or("no reason recorded")
+        );
+    }
+    println!(
+        "drill {id} of backup {name} passed: {} objects, {} volumes, ready in {:.1} s; scratch namespaces {}",
+        drill["objects"],
+        drill["volumes"],
+        drill["readyMs"].as_f64().unwrap_or(0.0) / 1000.0,
+        if drill["cleanedAt"].is_string() {
+            "deleted"
+        } else {
+            "being deleted"
+        }
+    );
+    Ok(())
 }
 
 async fn wait_for(api: &Api, name: &str) -> Result<()> {

@@ -35,6 +35,10 @@ pub enum ScheduleCommand {
         /// Create it paused.
         #[arg(long)]
         paused: bool,
+        /// Drill each backup it makes: restore it into scratch namespaces,
+        /// wait for its workloads, record the outcome, delete them.
+        #[arg(long)]
+        drill: bool,
     },
     /// List schedules, or show one with its next runs and backups.
     Get { name: Option<String> },
@@ -64,6 +68,7 @@ pub async fn run_schedule(server: &str, command: ScheduleCommand) -> Result<()> 
             keep_last,
             storage_location,
             paused,
+            drill,
         } => {
             let mut template = filters.spec();
             template.insert(
@@ -72,7 +77,8 @@ pub async fn run_schedule(server: &str, command: ScheduleCommand) -> Result<()> 
             );
             template.insert("storageLocation".into(), json!(storage_location));
             let body = json!({"name": name, "schedule": schedule, "timezone": timezone,
-                "template": template, "retention": {"ttl": ttl, "keepLast": keep_last}, "paused": paused});
+                "template": template, "retention": {"ttl": ttl, "keepLast": keep_last}, "paused": paused,
+                "drill": drill});
             let created = api
                 .json(
                     api.request(reqwest::Method::POST, "/api/v1/schedules")

@@ -23,6 +23,10 @@ pub enum ClusterError {
     Unreachable { url: String, message: String },
 }
 
+/// Who restore drills act as (RBAC: `docker/rbac.yaml`, `lifeboat-drill`).
+pub const DRILL_USER: &str = "lifeboat:drill";
+pub const DRILL_GROUP: &str = "lifeboat:drills";
+
 /// A client for one cluster and the address it talks to.
 #[derive(Clone)]
 pub struct Cluster {
@@ -82,6 +86,17 @@ impl Cluster {
             .collect();
         config.auth_info.impersonate_groups = (!groups.is_empty()).then_some(groups);
         config.auth_info.impersonate_uid = (!who.uid.is_empty()).then(|| who.uid.clone());
+        kube::Client::try_from(config).map_err(|e| ClusterError::NoConfig(e.to_string()))
+    }
+
+    /// The client restore drills write with: Lifeboat's credentials
+    /// impersonating [`DRILL_USER`] (group [`DRILL_GROUP`]), whatever the
+    /// sign-in setting, so that a drill can do exactly what the ClusterRole
+    /// `lifeboat-drill` (docker/rbac.yaml) grants, and no more.
+    pub fn drill_client(&self) -> Result<kube::Client, ClusterError> {
+        let mut config = self.config.clone();
+        config.auth_info.impersonate = Some(DRILL_USER.to_string());
+        config.auth_info.impersonate_groups = Some(vec![DRILL_GROUP.to_string()]);
         kube::Client::try_from(config).map_err(|e| ClusterError::NoConfig(e.to_string()))
     }
 

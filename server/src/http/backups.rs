@@ -124,7 +124,7 @@ pub(super) fn checks_for(
 }
 
 /// A backup's record and the store of its location, once `who` may `verb` it.
-async fn backup_store(
+pub(super) async fn backup_store(
     state: &AppState,
     who: &Principal,
     name: &str,

@@ -124,11 +124,14 @@ async fn namespaces(
     let protection =
         crate::health::protection::of_namespaces(&state.catalog, &backups, &names, Utc::now())
             .await?;
+    let drills = state.catalog.drills(None).await?;
     let items: Vec<Value> = rolled
         .into_iter()
         .zip(protection)
         .map(|((name, (health, counts)), (p, last))| {
-            json!({"name": name, "health": health, "counts": counts, "protection": p, "lastBackup": last})
+            let proven = crate::drill::proven(&drills, &name, Utc::now());
+            json!({"name": name, "health": health, "counts": counts, "protection": p,
+                   "lastBackup": last, "restoreProven": proven})
         })
         .collect();
     Ok(Json(json!({"items": items})).into_response())
@@ -191,6 +194,8 @@ async fn namespace(
         }
     }
     view["protection"] = json!(protection);
+    view["restoreProven"] =
+        crate::drill::proven(&state.catalog.drills(None).await?, &name, Utc::now());
     view["lastBackup"] = json!(last);
     view["backups"] = json!(backups);
     Ok(Json(view).into_response())

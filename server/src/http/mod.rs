@@ -5,6 +5,7 @@
 pub mod agent;
 pub mod auth;
 mod backups;
+mod drills;
 mod health;
 mod locations;
 mod restores;
@@ -115,6 +116,7 @@ fn api_routes() -> Router<AppState> {
         .merge(health::routes())
         .merge(locations::routes())
         .merge(backups::routes())
+        .merge(drills::routes())
         .merge(restores::routes())
         .merge(schedules::routes())
         .merge(agent::routes())

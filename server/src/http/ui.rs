@@ -114,7 +114,10 @@ fn plan(path: &str) -> (String, String, Option<String>, Vec<(String, String)>) {
             "backup".into(),
             format!("Backup {name}"),
             Some(name.to_string()),
-            vec![s("backup", format!("/api/v1/backups/{name}"))],
+            vec![
+                s("backup", format!("/api/v1/backups/{name}")),
+                s("drills", format!("/api/v1/drills?backup={name}")),
+            ],
         ),
         ["schedules"] => (
             "schedules".into(),

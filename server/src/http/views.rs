@@ -6,7 +6,9 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::catalog::{ActivityRecord, BackupRecord, RestoreRecord, StorageLocationRecord};
+use crate::catalog::{
+    ActivityRecord, BackupRecord, DrillRecord, RestoreRecord, StorageLocationRecord,
+};
 
 /// JSON text stored in a column, as a value (`null` if it does not read).
 fn json_column(text: &str) -> Value {
@@ -72,6 +74,54 @@ impl From<&BackupRecord> for BackupView {
             verified_at: b.verified_at.clone(),
             verification: b.verification.clone(),
             locked_until: b.locked_until.clone(),
+        }
+    }
+}
+
+/// A restore drill.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DrillView {
+    pub id: String,
+    pub backup: String,
+    pub schedule: Option<String>,
+    /// `Running`, `Passed` or `Failed`.
+    pub phase: String,
+    pub reason: Option<String>,
+    /// Each namespace of the backup and the scratch namespace it went to.
+    pub namespaces: Value,
+    pub restore_name: Option<String>,
+    pub objects: i64,
+    pub volumes: i64,
+    /// From the restore's start until everything expected was ready.
+    pub ready_ms: Option<i64>,
+    /// Every check: `{object, expected, ok, detail}`.
+    pub checks: Value,
+    pub actor: String,
+    pub created_at: String,
+    pub completed_at: Option<String>,
+    /// When the scratch namespaces were gone.
+    pub cleaned_at: Option<String>,
+}
+
+impl From<&DrillRecord> for DrillView {
+    fn from(d: &DrillRecord) -> Self {
+        Self {
+            id: d.id.clone(),
+            backup: d.backup.clone(),
+            schedule: d.schedule.clone(),
+            phase: d.phase.clone(),
+            reason: d.reason.clone(),
+            namespaces: json_column(&d.namespaces),
+            restore_name: d.restore_name.clone(),
+            objects: d.objects,
+            volumes: d.volumes,
+            ready_ms: d.ready_ms,
+            checks: json_column(&d.checks),
+            actor: d.actor.clone(),
+            created_at: d.created_at.clone(),
+            completed_at: d.completed_at.clone(),
+            cleaned_at: d.cleaned_at.clone(),
         }
     }
 }
@@ -313,6 +363,8 @@ pub struct ScheduleView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub paused: bool,
+    /// Each backup it makes is drilled.
+    pub drill: bool,
     pub last_run_at: Option<String>,
     pub next_runs: Vec<String>,
     pub created_at: String,
@@ -337,6 +389,7 @@ impl ScheduleView {
             retention,
             error,
             paused: record.paused != 0,
+            drill: record.drill != 0,
             last_run_at: record.last_run_at.clone(),
             next_runs,
             created_at: record.created_at.clone(),

@@ -167,7 +167,7 @@ pub async fn plan(
     let with_data = super::volumes::volumes_with_data(volumes);
     let restored_pvs: BTreeSet<String> = items
         .iter()
-        .filter(|i| i.group_resource == gr::PERSISTENT_VOLUMES)
+        .filter(|i| i.group_resource == gr::PERSISTENT_VOLUMES && spec.cluster_resources())
         .filter(|i| !with_data.contains(&i.name))
         .filter(|i| i.object["spec"]["persistentVolumeReclaimPolicy"] == "Retain")
         .filter(|i| {

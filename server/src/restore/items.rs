@@ -62,6 +62,9 @@ pub fn excluded_reason(
     if !spec.includes_resource(gr) {
         return Some("excluded by the resource filter".into());
     }
+    if item.namespace.is_none() && gr != gr::NAMESPACES && !spec.cluster_resources() {
+        return Some("cluster-scoped, and includeClusterResources is false".into());
+    }
     if let Some(ns) = &item.namespace
         && !spec.includes_namespace(ns)
     {
@@ -507,6 +510,37 @@ mod tests {
             "spec": {"persistentVolumeReclaimPolicy": "Retain"}}),
         );
         assert!(excluded_reason(&kept, &s, &none).is_none());
+    }
+
+    #[test]
+    fn without_cluster_resources_only_namespaces_and_namespaced_objects_come_back() {
+        let s = RestoreSpec {
+            include_cluster_resources: Some(false),
+            ..spec()
+        };
+        let none = BTreeSet::new();
+        let role = item(
+            "clusterroles.rbac.authorization.k8s.io",
+            None,
+            json!({"kind": "ClusterRole", "metadata": {"name": "reader"}}),
+        );
+        assert_eq!(
+            excluded_reason(&role, &s, &none).as_deref(),
+            Some("cluster-scoped, and includeClusterResources is false")
+        );
+        assert!(excluded_reason(&role, &spec(), &none).is_none());
+        let ns = item(
+            "namespaces",
+            None,
+            json!({"kind": "Namespace", "metadata": {"name": "shop"}}),
+        );
+        assert!(excluded_reason(&ns, &s, &none).is_none());
+        let cm = item(
+            "configmaps",
+            Some("shop"),
+            json!({"kind": "ConfigMap", "metadata": {"name": "c", "namespace": "shop"}}),
+        );
+        assert!(excluded_reason(&cm, &s, &none).is_none());
     }
 
     #[test]

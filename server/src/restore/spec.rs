@@ -38,6 +38,16 @@ pub struct RestoreSpec {
     /// Group-resources restored first, in this order (`secrets`,
     /// `widgets.example.com`); everything else follows in the default order.
     pub resource_priorities: Vec<String>,
+    /// `false`: namespaced objects only (and the namespaces themselves), as
+    /// Velero's `includeClusterResources: false`; what drills use.
+    pub include_cluster_resources: Option<bool>,
+}
+
+impl RestoreSpec {
+    /// Whether cluster-scoped objects other than namespaces are restored.
+    pub fn cluster_resources(&self) -> bool {
+        self.include_cluster_resources != Some(false)
+    }
 }
 
 impl RestoreSpec {

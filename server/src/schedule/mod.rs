@@ -178,6 +178,9 @@ pub struct Scheduler {
     pub catalog: Catalog,
     pub locations: Locations,
     pub client: Option<kube::Client>,
+    /// The drill identity's client (`Cluster::drill_client`): drills of
+    /// schedules that ask for them, and resuming their clean-ups.
+    pub drill_client: Option<kube::Client>,
     pub leadership: Leadership,
 }
 
@@ -397,8 +400,16 @@ impl Scheduler {
         }
     }
 
-    /// Runs passes for ever: schedules every 2 s, GC every 30 s, both only
-    /// while this replica leads.
+    fn drills(&self) -> Option<crate::drill::Drills> {
+        Some(crate::drill::Drills {
+            catalog: self.catalog.clone(),
+            locations: self.locations.clone(),
+            client: self.drill_client.clone()?,
+        })
+    }
+
+    /// Runs passes for ever: schedules (and their drills) every 2 s, GC
+    /// (and drill clean-ups) every 30 s, only while this replica leads.
     pub fn spawn(self) -> tokio::task::JoinHandle<()> {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
@@ -412,10 +423,22 @@ impl Scheduler {
                 if let Err(e) = self.tick(Utc::now()).await {
                     tracing::warn!(error = %e, "scheduler pass failed; will retry");
                 }
+                let drills = self.drills();
+                if let Some(drills) = &drills
+                    && let Err(e) = drills.start_due().await
+                {
+                    tracing::warn!(error = %e, "starting scheduled drills failed; will retry");
+                }
                 if last_gc.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(30)) {
                     last_gc = Some(std::time::Instant::now());
                     if let Err(e) = self.collect_garbage(Utc::now()).await {
                         tracing::warn!(error = %e, "garbage collection failed; will retry");
+                    }
+                    // Scratch namespaces of drills cut short, here or on a dead replica.
+                    if let Some(drills) = &drills
+                        && let Err(e) = drills.recover(crate::backup::Interrupted::Stale).await
+                    {
+                        tracing::warn!(error = %e, "resuming drill clean-ups failed; will retry");
                     }
                 }
             }

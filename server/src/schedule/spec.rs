@@ -36,6 +36,10 @@ pub struct ScheduleSpec {
     pub retention: Retention,
     #[serde(default)]
     pub paused: bool,
+    /// Drill each backup it makes: restore it into scratch namespaces,
+    /// wait until its workloads are ready, record the outcome, clean up.
+    #[serde(default)]
+    pub drill: bool,
 }
 
 fn utc() -> String {
@@ -329,6 +333,7 @@ impl ScheduleSpec {
             last_run_at: None,
             created_at: now.clone(),
             updated_at: now,
+            drill: i64::from(self.drill),
         }
     }
 
@@ -352,6 +357,7 @@ impl ScheduleSpec {
             },
             template,
             paused: r.paused != 0,
+            drill: r.drill != 0,
         })
     }
 }
@@ -427,6 +433,7 @@ mod tests {
                 keep_last: keep,
             },
             paused: false,
+            drill: false,
         };
         assert!(spec("nightly", Some(7), Some("720h")).validate().is_ok());
         assert_eq!(

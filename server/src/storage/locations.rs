@@ -403,6 +403,23 @@ mod tests {
     }
 
     #[test]
+    fn immutability_is_kept_in_the_settings_and_defaults_to_governance() {
+        let s = spec(json!({"name": "vault", "kind": "s3", "bucket": "b", "immutable": true}));
+        s.validate().unwrap();
+        assert_eq!(s.lock(), Some(LockMode::Governance));
+        assert_eq!(s.settings()["object_lock"], "governance");
+        let c = spec(
+            json!({"name": "vault", "kind": "s3", "bucket": "b", "immutable": true,
+                            "lockMode": "compliance"}),
+        );
+        let back = LocationSpec::from_catalog("vault", "s3", &c.settings(), None);
+        assert_eq!(back.lock(), Some(LockMode::Compliance));
+        let plain = spec(json!({"name": "p", "kind": "s3", "bucket": "b"}));
+        assert_eq!(plain.lock(), None);
+        assert!(plain.settings().get("object_lock").is_none());
+    }
+
+    #[test]
     fn settings_never_hold_the_secret_and_round_trip_through_the_catalog() {
         let s = spec(
             json!({"name": "offsite", "kind": "s3", "bucket": "b", "endpoint": "http://h:1",
