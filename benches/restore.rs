@@ -60,7 +60,7 @@ async fn main() {
     let key = lifeboat::volumes::archive_key(&catalog, "default")
         .await
         .expect("key");
-    let (_, loaded) = restore::engine::load(&store, "bench", None, key.as_ref())
+    let (_, loaded) = restore::engine::load(&store, "bench", None, key.as_ref(), None)
         .await
         .expect("load");
     let rspec = RestoreSpec {

@@ -166,7 +166,7 @@ async fn a_location_set_to_no_encryption_keeps_plain_signed_archives() {
     let key = lifeboat::volumes::archive_key(&env.catalog, "default")
         .await
         .unwrap();
-    let (_, items) = lifeboat::restore::engine::load(&env.store, "plain", None, key.as_ref())
+    let (_, items) = lifeboat::restore::engine::load(&env.store, "plain", None, key.as_ref(), None)
         .await
         .unwrap();
     assert_eq!(items.len() as u64, m.items);

@@ -287,7 +287,7 @@ async fn format_one_manifests_stay_readable_and_unknown_formats_are_refused() {
         .expect("format 1 reads");
     assert_eq!((manifest.format_version, manifest.volumes.len()), (1, 0));
     let store: lifeboat::storage::DynStore = std::sync::Arc::new(store);
-    let (_, items) = restore::engine::load(&store, "old", None, None)
+    let (_, items) = restore::engine::load(&store, "old", None, None, None)
         .await
         .expect("a format 1 backup loads for a restore");
     assert_eq!(items.len(), 1);

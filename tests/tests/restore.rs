@@ -149,6 +149,7 @@ async fn a_deleted_namespace_comes_back_exactly() {
         "before-disaster",
         None,
         location_key(&env).await.as_ref(),
+        None,
     )
     .await
     .unwrap();
@@ -469,6 +470,12 @@ async fn a_corrupt_archive_is_refused_before_anything_is_applied() {
     let original = read(manifest_key("intact")).await;
     let mut edited: serde_json::Value = serde_json::from_slice(&original).unwrap();
     edited["items"] = json!(edited["items"].as_u64().unwrap() + 1);
+    // A downgrade: the same manifest rewritten as format 2, which was never
+    // signed, to slip past the signature check.
+    let mut downgraded: serde_json::Value = serde_json::from_slice(&original).unwrap();
+    downgraded["formatVersion"] = json!(2);
+    downgraded.as_object_mut().unwrap().remove("encryption");
+    let downgraded = serde_json::to_vec_pretty(&downgraded).unwrap();
     let other = read(manifest_key("other")).await;
     let signature_key = lifeboat::archive::key("intact", "manifest.sig");
     let signature = read(signature_key.clone()).await;
@@ -486,10 +493,22 @@ async fn a_corrupt_archive_is_refused_before_anything_is_applied() {
             "manifest.json was changed in the bucket after Lifeboat wrote it (it is the manifest of backup `other`)",
         ),
         (
+            "downgraded",
+            downgraded.clone(),
+            true,
+            "manifest.json was changed in the bucket after Lifeboat wrote it (it claims archive format 2 but the backup was written in format 3",
+        ),
+        (
             "unsigned",
             original.clone(),
             false,
             "manifest.sig was changed in the bucket after Lifeboat wrote it (the signature is missing)",
+        ),
+        (
+            "downgraded-and-unsigned",
+            downgraded.clone(),
+            false,
+            "manifest.json was changed in the bucket after Lifeboat wrote it (it claims archive format 2 but the backup was written in format 3",
         ),
     ] {
         put_bytes(env.store.as_ref(), &manifest_key("intact"), manifest)
@@ -534,6 +553,21 @@ async fn a_corrupt_archive_is_refused_before_anything_is_applied() {
             .await
             .unwrap();
     }
+    // An install that never saw the backup (a fresh catalog) still notices a
+    // downgraded manifest while its signature is there.
+    put_bytes(env.store.as_ref(), &manifest_key("intact"), downgraded)
+        .await
+        .unwrap();
+    let refused = lifeboat::archive::verify_manifest(
+        env.store.as_ref(),
+        "intact",
+        location_key(&env).await.as_ref(),
+        None,
+    )
+    .await
+    .unwrap_err()
+    .to_string();
+    assert!(refused.contains("a signature sits beside it"), "{refused}");
     // Put back as written, it restores.
     put_bytes(env.store.as_ref(), &manifest_key("intact"), original)
         .await
@@ -691,6 +725,7 @@ async fn kubectl_applied_objects_come_back_and_a_second_plan_finds_them_identica
         "store-1",
         None,
         location_key(&env).await.as_ref(),
+        None,
     )
     .await
     .unwrap();

@@ -333,11 +333,14 @@ pub async fn read_manifest(
 /// `manifest.json` of a backup, checked before anything is restored from
 /// it: its name is the backup's (not another backup's manifest swapped in),
 /// and from format 3 on, its signature (`manifest.sig`) is the location
-/// key's. Formats 1 and 2 were never signed and are taken as they are.
+/// key's. Formats 1 and 2 were never signed and are taken as they are,
+/// unless they replaced a signed manifest: when the catalog saw the backup
+/// in a later format (`known_format`), or a signature sits beside them.
 pub async fn verify_manifest(
     store: &dyn ObjectStore,
     backup: &str,
     key: Option<&ArchiveKey>,
+    known_format: Option<i64>,
 ) -> Result<Manifest, ArchiveError> {
     let bytes = manifest_bytes(store, backup).await?;
     let manifest = parse_manifest(&bytes)?;
@@ -352,8 +355,33 @@ pub async fn verify_manifest(
             format!("it is the manifest of backup `{}`", manifest.name),
         ));
     }
+    if let Some(known) = known_format
+        && i64::from(manifest.format_version) < known
+    {
+        return Err(tampered(
+            MANIFEST_FILE,
+            format!(
+                "it claims archive format {} but the backup was written in format {known}: an older, unsigned manifest replaced the signed one",
+                manifest.format_version
+            ),
+        ));
+    }
     if manifest.format_version < 3 {
-        return Ok(manifest);
+        return match store.head(&key_of(backup, SIGNATURE_FILE)).await {
+            Ok(_) => Err(tampered(
+                MANIFEST_FILE,
+                format!(
+                    "it claims archive format {} (unsigned) but a signature sits beside it: it replaced a signed manifest",
+                    manifest.format_version
+                ),
+            )),
+            Err(StorageError::NotFound { .. }) => Ok(manifest),
+            Err(source) => Err(ArchiveError::Missing {
+                backup: backup.to_string(),
+                file: SIGNATURE_FILE,
+                source,
+            }),
+        };
     }
     let signature = read_capped(
         store,

@@ -381,6 +381,7 @@ pub async fn sync(
         record.completed_at = Some(manifest.completed_at.clone());
         record.expires_at = manifest.expires_at.clone();
         record.locked_until = manifest.lock.as_ref().map(|l| l.until.clone());
+        record.format_version = Some(i64::from(manifest.format_version));
         record.created_at = manifest.started_at.clone();
         match catalog.insert_backup(&record).await {
             Ok(()) => {}

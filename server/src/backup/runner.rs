@@ -198,6 +198,13 @@ pub async fn run(
     {
         tracing::error!(backup = %name, error = %e, "recording the backup's outcome failed");
     }
+    if written.is_some()
+        && let Err(e) = catalog
+            .set_backup_format(&name, i64::from(crate::archive::FORMAT_VERSION))
+            .await
+    {
+        tracing::error!(backup = %name, error = %e, "recording the backup's format failed");
+    }
     if let Some(until) = written.as_ref().and_then(|w| w.locked_until.as_ref())
         && let Err(e) = catalog.set_backup_locked_until(&name, until).await
     {

@@ -58,7 +58,8 @@ pub async fn verify(
         sample: sample.clone(),
         ..Default::default()
     };
-    match archive::verify_manifest(store.as_ref(), name, key.as_ref()).await {
+    match archive::verify_manifest(store.as_ref(), name, key.as_ref(), record.format_version).await
+    {
         Err(e) => report
             .problems
             .push(format!("{}: {e}", archive::MANIFEST_FILE)),

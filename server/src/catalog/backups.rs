@@ -41,6 +41,8 @@ pub struct BackupRecord {
     pub verification: Option<String>,
     /// Until when S3 Object Lock holds its objects (immutable locations).
     pub locked_until: Option<String>,
+    /// The archive format of its manifest when first seen (written or imported).
+    pub format_version: Option<i64>,
 }
 
 impl BackupRecord {
@@ -70,6 +72,7 @@ impl BackupRecord {
             verified_at: None,
             verification: None,
             locked_until: None,
+            format_version: None,
         }
     }
 }
@@ -87,8 +90,9 @@ impl Catalog {
         sqlx::query(
             "INSERT INTO backups (id, name, storage_location, schedule, phase, phase_reason, spec, \
              items_done, items_total, bytes_done, size_bytes, warnings, errors, missing_from_storage, \
-             started_at, completed_at, expires_at, created_at, owner, heartbeat_at, locked_until) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+             started_at, completed_at, expires_at, created_at, owner, heartbeat_at, locked_until, \
+             format_version) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)",
         )
         .bind(&b.id)
         .bind(&b.name)
@@ -111,6 +115,7 @@ impl Catalog {
         .bind(&b.owner)
         .bind(&b.heartbeat_at)
         .bind(&b.locked_until)
+        .bind(b.format_version)
         .execute(self.pool())
         .await
         .map_err(unique_violation("backup", &b.name))?;
@@ -238,6 +243,16 @@ impl Catalog {
         .bind(name)
         .execute(self.pool())
         .await?;
+        Ok(())
+    }
+
+    /// Records the archive format of the manifest a backup run wrote.
+    pub async fn set_backup_format(&self, name: &str, format_version: i64) -> Result<()> {
+        sqlx::query("UPDATE backups SET format_version = $1 WHERE name = $2")
+            .bind(format_version)
+            .bind(name)
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 

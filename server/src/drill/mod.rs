@@ -270,7 +270,7 @@ impl Drills {
             Ok(b) => b,
             Err(e) => return failed(format!("the backup is gone: {e}")),
         };
-        let scan = match self.scan(&backup.name, &backup.storage_location).await {
+        let scan = match self.scan(&backup).await {
             Ok(scan) => scan,
             Err(e) => return failed(format!("the backup could not be read: {e}")),
         };
@@ -458,7 +458,9 @@ impl Drills {
     }
 
     /// The backup's namespaces and workloads, through the verifying reader.
-    async fn scan(&self, backup: &str, location: &str) -> Result<Scan, String> {
+    async fn scan(&self, backup: &crate::catalog::BackupRecord) -> Result<Scan, String> {
+        let (location, known_format) = (&backup.storage_location, backup.format_version);
+        let backup = backup.name.as_str();
         let store = self
             .locations
             .require(location)
@@ -466,7 +468,7 @@ impl Drills {
         let key = crate::volumes::archive_key(&self.catalog, location)
             .await
             .map_err(|e| e.to_string())?;
-        let manifest = archive::verify_manifest(store.as_ref(), backup, key.as_ref())
+        let manifest = archive::verify_manifest(store.as_ref(), backup, key.as_ref(), known_format)
             .await
             .map_err(|e| e.to_string())?;
         archive::read_resources(

@@ -307,7 +307,9 @@ async fn contents(
         .await
         .ok()
         .flatten();
-    let manifest = archive::verify_manifest(store.as_ref(), &name, key.as_ref()).await?;
+    let manifest =
+        archive::verify_manifest(store.as_ref(), &name, key.as_ref(), record.format_version)
+            .await?;
     let visitor = Contents {
         wanted: q.path.clone(),
         tree: Default::default(),

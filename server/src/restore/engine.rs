@@ -103,16 +103,18 @@ impl archive::reader::Visitor for Selection {
 }
 
 /// Reads a backup through the verifying reader: the manifest (its signature
-/// checked with `key`, the location's), then the archive streamed (decrypted
-/// with `key`), keeping only what `spec` selects (everything with `None`).
+/// checked with `key`, the location's; `known_format` is the format the
+/// catalog saw), then the archive streamed (decrypted with `key`), keeping
+/// only what `spec` selects (everything with `None`).
 /// Nothing is returned unless the whole archive matched the manifest.
 pub async fn load(
     store: &DynStore,
     backup: &str,
     spec: Option<&RestoreSpec>,
     key: Option<&archive::ArchiveKey>,
+    known_format: Option<i64>,
 ) -> Result<(Manifest, Vec<Item>), ArchiveError> {
-    let manifest = archive::verify_manifest(store.as_ref(), backup, key).await?;
+    let manifest = archive::verify_manifest(store.as_ref(), backup, key, known_format).await?;
     let selection = Selection {
         spec: spec.cloned(),
         items: Vec::new(),

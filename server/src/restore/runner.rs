@@ -169,11 +169,24 @@ pub async fn run(
         .await
         .ok()
         .flatten();
-    let (manifest, items) =
-        match engine::load(&ctx.store, &spec.backup_name, Some(&spec), key.as_ref()).await {
-            Ok(loaded) => loaded,
-            Err(e) => return recorder.failed(e.into()).await,
-        };
+    let known_format = ctx
+        .catalog
+        .backup(&spec.backup_name)
+        .await
+        .ok()
+        .and_then(|b| b.format_version);
+    let (manifest, items) = match engine::load(
+        &ctx.store,
+        &spec.backup_name,
+        Some(&spec),
+        key.as_ref(),
+        known_format,
+    )
+    .await
+    {
+        Ok(loaded) => loaded,
+        Err(e) => return recorder.failed(e.into()).await,
+    };
     let planned = match engine::plan(&ctx.client, &spec, &name, items, &manifest.volumes).await {
         Ok(p) => p,
         Err(e) => return recorder.failed(e).await,
