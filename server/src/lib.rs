@@ -14,6 +14,8 @@ pub mod drill;
 pub mod health;
 pub mod http;
 pub mod location;
+pub mod metrics;
+pub mod notify;
 pub mod restore;
 pub mod schedule;
 pub mod selection;

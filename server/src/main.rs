@@ -80,6 +80,11 @@ enum Command {
         #[command(subcommand)]
         command: Box<cli::location::LocationCommand>,
     },
+    /// Webhook notifications of failures, recoveries and missed schedules.
+    Notification {
+        #[command(subcommand)]
+        command: Box<cli::notification::NotificationCommand>,
+    },
     /// Run the node agent (one per node, a DaemonSet): it backs up and
     /// restores the volume data of the pods on its node, for the server at --server.
     Agent(AgentFlags),
@@ -138,6 +143,9 @@ fn main() -> ExitCode {
         Command::Restore { command } => run_client(cli::restore::run_restore(&server, *command)),
         Command::Schedule { command } => run_client(cli::schedule::run_schedule(&server, *command)),
         Command::Location { command } => run_client(cli::location::run_location(&server, *command)),
+        Command::Notification { command } => {
+            run_client(cli::notification::run_notification(&server, *command))
+        }
         Command::Agent(flags) => run_agent(server, token, flags),
         Command::Serve(flags) => match load_config(&flags) {
             Ok(config) => run_serve(&config, false),

@@ -376,6 +376,8 @@ pub async fn serve(
             }
         }
     });
+    // Notifications: the leader tells webhooks what needs a person.
+    crate::notify::Notifier::new(state.catalog.clone()).spawn(state.leadership.clone());
     let drill_client = state
         .cluster
         .as_ref()

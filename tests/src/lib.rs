@@ -72,6 +72,20 @@ pub async fn get(url: impl AsRef<str>) -> reqwest::Result<reqwest::Response> {
     http(url).get(url).send().await
 }
 
+/// POSTs `body` as the signed-in harness user: the status and the JSON
+/// answer (`null` when there is none).
+pub async fn post_json(url: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let r = http(url)
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .expect("the server answers");
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or_default())
+}
+
 /// Where `.ci/build-ui` installed the npm packages the browser and sign-in
 /// tests run (playwright-core, oidc-provider), or `LIFEBOAT_NODE_MODULES`.
 pub fn node_modules() -> PathBuf {
@@ -92,7 +106,7 @@ pub fn free_port() -> Result<u16> {
 }
 
 /// A child process killed (and reaped) on drop.
-pub(crate) struct Guard(pub(crate) Option<Child>);
+pub struct Guard(pub Option<Child>);
 
 impl Drop for Guard {
     fn drop(&mut self) {

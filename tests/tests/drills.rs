@@ -43,19 +43,8 @@ async fn demo_with_drills() -> (
     (sim, client, dir, url, state)
 }
 
-async fn post(url: &str, body: Value) -> (u16, Value) {
-    let r = lifeboat_e2e::http(url)
-        .post(url)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
 async fn backup_shop(url: &str, name: &str) {
-    let (status, body) = post(
+    let (status, body) = lifeboat_e2e::post_json(
         &format!("{url}/api/v1/backups"),
         json!({"name": name, "spec": {"includedNamespaces": ["shop"]}}),
     )
@@ -70,7 +59,7 @@ async fn backup_shop(url: &str, name: &str) {
 }
 
 async fn start_drill(url: &str, backup: &str, timeout: u64) -> String {
-    let (status, drill) = post(
+    let (status, drill) = lifeboat_e2e::post_json(
         &format!("{url}/api/v1/backups/{backup}/drill"),
         json!({"timeoutSeconds": timeout}),
     )
@@ -265,7 +254,8 @@ async fn a_drill_whose_deployment_never_becomes_available_fails_with_the_reason_
 
     // A second drill of a backup that is being drilled is refused.
     let first = start_drill(&url, "shop-1", 60).await;
-    let (status, body) = post(&format!("{url}/api/v1/backups/shop-1/drill"), json!({})).await;
+    let (status, body) =
+        lifeboat_e2e::post_json(&format!("{url}/api/v1/backups/shop-1/drill"), json!({})).await;
     assert_eq!(status, 409, "{body}");
     assert!(body["error"].as_str().unwrap().contains(&first), "{body}");
 }
@@ -317,7 +307,7 @@ async fn a_drill_cut_short_by_a_crash_is_cleaned_up_after_the_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schedule_with_a_drill_drills_each_backup_it_makes_once() {
     let (_sim, client, _dir, url, state) = demo_with_drills().await;
-    let (status, created) = post(
+    let (status, created) = lifeboat_e2e::post_json(
         &format!("{url}/api/v1/schedules"),
         json!({"name": "nightly", "schedule": "0 1 * * *",
                "template": {"includedNamespaces": ["shop"]}, "drill": true}),

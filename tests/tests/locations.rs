@@ -7,18 +7,6 @@ use std::time::Duration;
 use lifeboat_e2e::{S3Server, kubesim, poll_json, serve_lifeboat};
 use serde_json::{Value, json};
 
-async fn post(url: &str, body: Value) -> (u16, Value) {
-    let r = lifeboat_e2e::http(url)
-        .post(url)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 async fn delete(url: &str) -> (u16, Value) {
     let r = lifeboat_e2e::http(url).delete(url).send().await.unwrap();
     let status = r.status().as_u16();
@@ -55,7 +43,7 @@ async fn an_s3_location_is_added_checked_used_removed_and_found_again() {
     // Wrong input and wrong credentials: a clear error, nothing saved, no secret echoed.
     let mut bad = offsite.clone();
     bad["endpoint"] = json!("garage:3900");
-    let (status, body) = post(&locations, bad).await;
+    let (status, body) = lifeboat_e2e::post_json(&locations, bad).await;
     assert_eq!(status, 422, "{body}");
     assert!(
         body["error"].as_str().unwrap().contains("endpoint"),
@@ -63,7 +51,7 @@ async fn an_s3_location_is_added_checked_used_removed_and_found_again() {
     );
     let mut wrong = offsite.clone();
     wrong["secretAccessKey"] = json!("not-the-secret-at-all");
-    let (status, body) = post(&locations, wrong).await;
+    let (status, body) = lifeboat_e2e::post_json(&locations, wrong).await;
     assert_eq!(status, 422, "{body}");
     let message = body["error"].as_str().unwrap();
     assert!(
@@ -74,7 +62,7 @@ async fn an_s3_location_is_added_checked_used_removed_and_found_again() {
     assert_eq!(names(&get(&locations).await), ["default"]);
 
     // Added: checked, available, shown without its secret.
-    let (status, added) = post(&locations, offsite.clone()).await;
+    let (status, added) = lifeboat_e2e::post_json(&locations, offsite.clone()).await;
     assert_eq!(status, 201, "{added}");
     assert_eq!(added["availability"], "available");
     assert_eq!(added["config"]["credentials"], "static");
@@ -82,16 +70,16 @@ async fn an_s3_location_is_added_checked_used_removed_and_found_again() {
     let listed = get(&locations).await;
     assert_eq!(names(&listed), ["default", "offsite"]);
     assert!(!listed.to_string().contains(&s3.secret_access_key));
-    let (status, _) = post(&locations, offsite.clone()).await;
+    let (status, _) = lifeboat_e2e::post_json(&locations, offsite.clone()).await;
     assert_eq!(status, 409, "the same name twice");
-    let checked = post(&format!("{locations}/offsite/check"), json!({})).await;
+    let checked = lifeboat_e2e::post_json(&format!("{locations}/offsite/check"), json!({})).await;
     assert_eq!(
         (checked.0, &checked.1["availability"]),
         (200, &json!("available"))
     );
 
     // A backup written there, read back from there.
-    let (status, body) = post(
+    let (status, body) = lifeboat_e2e::post_json(
         &format!("{url}/api/v1/backups"),
         json!({"name": "shop-offsite", "spec": {"includedNamespaces": ["shop"], "storageLocation": "offsite"}}),
     )
@@ -127,7 +115,7 @@ async fn an_s3_location_is_added_checked_used_removed_and_found_again() {
     let usage = get(&format!("{locations}/offsite")).await;
     assert_eq!(usage["backups"], 1);
     assert!(usage["usedBytes"].as_i64().unwrap() > 0);
-    let (status, body) = post(
+    let (status, body) = lifeboat_e2e::post_json(
         &format!("{url}/api/v1/restores"),
         json!({"name": "from-offsite", "spec": {"backupName": "shop-offsite", "dryRun": true}}),
     )
@@ -143,7 +131,7 @@ async fn an_s3_location_is_added_checked_used_removed_and_found_again() {
     assert_eq!(planned["phase"], "Planned", "{planned}");
 
     // Unknown location for a backup: refused, naming it.
-    let (status, body) = post(
+    let (status, body) = lifeboat_e2e::post_json(
         &format!("{url}/api/v1/backups"),
         json!({"name": "nowhere", "spec": {"storageLocation": "elsewhere"}}),
     )
@@ -153,7 +141,7 @@ async fn an_s3_location_is_added_checked_used_removed_and_found_again() {
 
     // Schedules: an unknown location is refused; one writing to `offsite` keeps it.
     let schedules = format!("{url}/api/v1/schedules");
-    let (status, body) = post(
+    let (status, body) = lifeboat_e2e::post_json(
         &schedules,
         json!({"name": "lost", "schedule": "0 1 * * *", "template": {"storageLocation": "elsewhere"}}),
     )
@@ -166,7 +154,7 @@ async fn an_s3_location_is_added_checked_used_removed_and_found_again() {
             .contains("template.storageLocation"),
         "{body}"
     );
-    let (status, body) = post(
+    let (status, body) = lifeboat_e2e::post_json(
         &schedules,
         json!({"name": "offsite-nightly", "schedule": "0 1 * * *", "template": {"storageLocation": "offsite"}}),
     )
@@ -196,7 +184,7 @@ async fn an_s3_location_is_added_checked_used_removed_and_found_again() {
     );
 
     // Added again, the bucket's backups come back.
-    let (status, again) = post(&locations, offsite.clone()).await;
+    let (status, again) = lifeboat_e2e::post_json(&locations, offsite.clone()).await;
     assert_eq!(status, 201, "{again}");
     assert_eq!(again["imported"], json!(["shop-offsite"]));
 
@@ -224,7 +212,7 @@ async fn an_s3_location_is_added_checked_used_removed_and_found_again() {
 
     // Two replicas on one catalog: what one adds or removes, the other follows.
     let third = dir.path().join("third");
-    let (status, body) = post(
+    let (status, body) = lifeboat_e2e::post_json(
         &locations,
         json!({"name": "third", "kind": "local", "path": third.to_str().unwrap()}),
     )

@@ -552,12 +552,15 @@ pub struct Written {
 pub const DEFAULT_LOCK_DAYS: i64 = 30;
 
 /// Until when a backup's objects are locked: its expiry, or
-/// [`DEFAULT_LOCK_DAYS`] from `now` when it has none.
+/// [`DEFAULT_LOCK_DAYS`] from `now` when it has none, rounded up to the
+/// whole second (what S3 Object Lock keeps).
 pub fn lock_until(expires_at: Option<&str>, now: DateTime<Utc>) -> DateTime<Utc> {
-    expires_at
+    let until = expires_at
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|| now + chrono::Duration::days(DEFAULT_LOCK_DAYS))
+        .unwrap_or_else(|| now + chrono::Duration::days(DEFAULT_LOCK_DAYS));
+    let whole = until.timestamp() + i64::from(until.timestamp_subsec_nanos() > 0);
+    DateTime::from_timestamp(whole, 0).unwrap_or(until)
 }
 
 /// Deletes every object of a backup (manifest first, so a half-deleted

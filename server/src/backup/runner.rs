@@ -74,6 +74,8 @@ pub async fn run(
     schedule: Option<String>,
 ) -> Phase {
     let started_at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let clock = Instant::now();
+    let mut volume_bytes = 0u64;
     let catalog = &ctx.catalog;
     let _ = catalog
         .set_backup_phase(&name, BackupPhase::InProgress, None)
@@ -143,6 +145,7 @@ pub async fn run(
         Ok(mut captured) => {
             let planned = captured.volume_scan.plan();
             captured.volumes = volume_data(&ctx, &name, &spec, planned, &mut log).await;
+            volume_bytes = captured.volumes.iter().map(|v| v.bytes_uploaded).sum();
             let (phase, reason) = engine::outcome(&log);
             let size = captured.archive.size as i64;
             log.info(format!(
@@ -179,6 +182,14 @@ pub async fn run(
         engine::remove_objects(&ctx.work.store, &name).await;
     }
     let items = catalog.backup(&name).await.map_or(0, |b| b.items_done);
+    crate::metrics::recorder().backup_finished(
+        phase.as_str(),
+        schedule.as_deref().unwrap_or_default(),
+        clock.elapsed(),
+        u64::try_from(items).unwrap_or(0),
+        size.and_then(|s| u64::try_from(s).ok()).unwrap_or(0),
+        volume_bytes,
+    );
     if let Err(e) = catalog
         .finish_backup(
             &name,
@@ -223,7 +234,7 @@ pub async fn run(
                     .map(|r| format!(": {r}"))
                     .unwrap_or_default()
             ),
-            None,
+            Some(&serde_json::json!({"phase": phase.as_str(), "schedule": schedule})),
         )
         .await;
     Phase { phase, reason }

@@ -6,6 +6,7 @@
 
 pub mod backup;
 pub mod location;
+pub mod notification;
 pub mod restore;
 pub mod schedule;
 

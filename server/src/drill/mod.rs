@@ -223,6 +223,7 @@ impl Drills {
             }
         });
         let outcome = self.exercise(&drill, timeout).await;
+        crate::metrics::recorder().drill_finished(outcome.passed);
         if let Err(e) = self.catalog.finish_drill(&drill.id, &outcome).await {
             tracing::error!(drill = %drill.id, error = %e, "recording the drill's outcome failed");
         }

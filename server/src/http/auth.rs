@@ -83,7 +83,7 @@ fn json_error(status: StatusCode, message: &str) -> Response {
 /// redirect to the sign-in page elsewhere.
 fn unauthenticated(uri: &axum::http::Uri, why: &str) -> Response {
     let path = uri.path();
-    if path.starts_with("/api/") {
+    if path.starts_with("/api/") || path == "/metrics" {
         let mut response = json_error(
             StatusCode::UNAUTHORIZED,
             &format!(

@@ -8,6 +8,7 @@ mod backups;
 mod drills;
 mod health;
 mod locations;
+mod notifications;
 mod restores;
 mod schedules;
 pub mod ui;
@@ -59,8 +60,50 @@ pub fn router(state: AppState) -> Router {
             auth::authenticate,
         ))
         .layer(axum::middleware::from_fn(security_headers))
+        .layer(axum::middleware::from_fn(timed))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// Records each request's latency by its route's pattern (never the
+/// concrete path: names would make the series unbounded).
+async fn timed(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(request).await;
+    crate::metrics::recorder().http_request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// `GET /metrics`: Prometheus's scrape (`get metrics` in `lifeboat.io`;
+/// docker/rbac.yaml's `lifeboat-metrics-reader` grants it).
+async fn metrics(
+    State(state): State<AppState>,
+    axum::extract::Extension(who): axum::extract::Extension<crate::auth::Principal>,
+) -> Result<Response, ApiError> {
+    state
+        .auth
+        .require(&who, &[crate::auth::Check::cluster("get", "metrics")])
+        .await?;
+    let text =
+        crate::metrics::render(&state.catalog, state.health.as_ref(), chrono::Utc::now()).await?;
+    Ok((
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 /// The largest request body accepted (specs and settings are a few KiB).
@@ -112,11 +155,13 @@ fn api_routes() -> Router<AppState> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .route("/api/v1/activity", get(activity))
         .merge(health::routes())
         .merge(locations::routes())
         .merge(backups::routes())
         .merge(drills::routes())
+        .merge(notifications::routes())
         .merge(restores::routes())
         .merge(schedules::routes())
         .merge(agent::routes())

@@ -151,6 +151,19 @@ pub async fn run(
     name: String,
     spec: RestoreSpec,
 ) -> Result<RestorePhase, CatalogError> {
+    let clock = Instant::now();
+    let phase = run_recorded(ctx, name, spec).await;
+    if let Ok(phase) = &phase {
+        crate::metrics::recorder().restore_finished(phase.as_str(), clock.elapsed());
+    }
+    phase
+}
+
+async fn run_recorded(
+    ctx: RestoreContext,
+    name: String,
+    spec: RestoreSpec,
+) -> Result<RestorePhase, CatalogError> {
     let recorder = Recorder {
         catalog: ctx.catalog.clone(),
         name: name.clone(),
