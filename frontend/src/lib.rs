@@ -74,6 +74,7 @@ const NAV: &[(&str, &str, &str)] = &[
     ("/restore", "restore", "Restore"),
     ("/storage", "storage", "Storage"),
     ("/activity", "activity", "Activity"),
+    ("/notifications", "notifications", "Notifications"),
 ];
 
 /// The application: header, navigation, the live indicator and the page.

@@ -231,6 +231,21 @@ async function main() {
         await accessible(name);
         await shot(name);
       }
+      // A webhook target: its URL is taken, and never shown again.
+      await page.goto(`${base}/notifications`);
+      await hydrated();
+      await page.getByText('Add a target').click();
+      await page.getByLabel('Name', { exact: true }).fill('ops');
+      await page.getByLabel('Kind').selectOption('slack');
+      await page.getByLabel(/^URL/).fill('https://hooks.example.test/T0/B0/ui-secret-token');
+      await page.getByRole('checkbox', { name: 'a restore failed' }).uncheck();
+      await page.getByRole('button', { name: 'Add target' }).click();
+      const target = page.locator('tr[data-target="ops"]');
+      await target.filter({ hasText: 'https://hooks.example.test/…' }).waitFor({ timeout: WAIT });
+      if ((await page.content()).includes('ui-secret-token')) throw new Error('a webhook URL is shown');
+      if ((await target.textContent()).includes('restore.failed')) throw new Error('an unticked event is kept');
+      await accessible('notifications');
+      await shot('notifications');
       // The drill above proved shop's restore; data was never drilled.
       await page.goto(`${base}/namespaces`);
       await page.getByRole('row').filter({ has: page.getByRole('link', { name: 'shop', exact: true }) })

@@ -5,6 +5,7 @@ mod activity;
 mod backup;
 mod backups;
 mod namespaces;
+mod notifications;
 mod overview;
 mod restore;
 mod schedules;
@@ -31,6 +32,7 @@ pub fn page(kind: &str, page: RwSignal<PageData>) -> AnyView {
         "restore" => restore::restore(page).into_any(),
         "storage" => storage::storage(page).into_any(),
         "activity" => activity::activity(page).into_any(),
+        "notifications" => notifications::notifications(page).into_any(),
         _ => view! {
             <h1>"Not found"</h1>
             <p>"There is no such page. " <a href="/">"Go to the overview."</a></p>

@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/restore", get(page))
         .route("/storage", get(page))
         .route("/activity", get(page))
+        .route("/notifications", get(page))
         .route("/assets/lifeboat.css", get(stylesheet))
         .route("/pkg/{file}", get(bundle))
 }
@@ -143,11 +144,23 @@ fn plan(path: &str) -> (String, String, Option<String>, Vec<(String, String)>) {
                 s("backups", "/api/v1/backups".into()),
             ],
         ),
+        ["notifications"] => (
+            "notifications".into(),
+            "Notifications".into(),
+            None,
+            vec![s("targets", "/api/v1/notification-targets".into())],
+        ),
         ["activity"] => (
             "activity".into(),
             "Activity".into(),
             None,
-            vec![s("activity", "/api/v1/activity?limit=200".into())],
+            vec![
+                s("activity", "/api/v1/activity?limit=200".into()),
+                s(
+                    "deliveries",
+                    "/api/v1/notifications/deliveries?limit=50".into(),
+                ),
+            ],
         ),
         _ => ("not-found".into(), "Not found".into(), None, Vec::new()),
     }
