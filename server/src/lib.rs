@@ -13,6 +13,7 @@ pub mod demo;
 pub mod drill;
 pub mod health;
 pub mod http;
+pub mod install;
 pub mod location;
 pub mod metrics;
 pub mod notify;

@@ -80,6 +80,20 @@ enum Command {
         #[command(subcommand)]
         command: Box<cli::location::LocationCommand>,
     },
+    /// Render Lifeboat's manifests (namespace, RBAC, Deployment, Service,
+    /// data claim, agents' DaemonSet, Secrets) for the options chosen and
+    /// apply them with server-side apply (or print them: --dry-run -o yaml).
+    Install(cli::install::InstallFlags),
+    /// Remove what `install` applied (the data claim only with
+    /// --delete-data; never the bucket).
+    Uninstall {
+        #[command(flatten)]
+        flags: cli::install::InstallFlags,
+        /// Also delete the namespace and the data claim (the catalog, and
+        /// backups kept on it when no bucket is used).
+        #[arg(long)]
+        delete_data: bool,
+    },
     /// Webhook notifications of failures, recoveries and missed schedules.
     Notification {
         #[command(subcommand)]
@@ -145,6 +159,10 @@ fn main() -> ExitCode {
         Command::Location { command } => run_client(cli::location::run_location(&server, *command)),
         Command::Notification { command } => {
             run_client(cli::notification::run_notification(&server, *command))
+        }
+        Command::Install(flags) => run_client(cli::install::install(flags)),
+        Command::Uninstall { flags, delete_data } => {
+            run_client(cli::install::uninstall(flags, delete_data))
         }
         Command::Agent(flags) => run_agent(server, token, flags),
         Command::Serve(flags) => match load_config(&flags) {

@@ -5,6 +5,7 @@
 //! inspect`, which reads a downloaded archive offline. One file per command group.
 
 pub mod backup;
+pub mod install;
 pub mod location;
 pub mod notification;
 pub mod restore;
