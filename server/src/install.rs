@@ -275,16 +275,19 @@ fn api_for(
     })
 }
 
+async fn discover(client: &kube::Client) -> Result<Discovery, InstallError> {
+    Discovery::new(client.clone())
+        .run()
+        .await
+        .map_err(|e| InstallError::Cluster {
+            what: "discovery".into(),
+            message: e.to_string(),
+        })
+}
+
 /// Applies every object with server-side apply; returns what was applied.
 pub async fn apply(client: &kube::Client, objects: &[Value]) -> Result<Vec<String>, InstallError> {
-    let discovery =
-        Discovery::new(client.clone())
-            .run()
-            .await
-            .map_err(|e| InstallError::Cluster {
-                what: "discovery".into(),
-                message: e.to_string(),
-            })?;
+    let discovery = discover(client).await?;
     let params = PatchParams::apply(FIELD_MANAGER).force();
     let mut done = Vec::new();
     for o in objects {
@@ -308,14 +311,7 @@ pub async fn remove(
     objects: &[Value],
     delete_data: bool,
 ) -> Result<Vec<String>, InstallError> {
-    let discovery =
-        Discovery::new(client.clone())
-            .run()
-            .await
-            .map_err(|e| InstallError::Cluster {
-                what: "discovery".into(),
-                message: e.to_string(),
-            })?;
+    let discovery = discover(client).await?;
     let mut done = Vec::new();
     for o in objects.iter().rev() {
         let keep =
