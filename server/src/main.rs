@@ -24,6 +24,10 @@ struct Cli {
     /// current kubeconfig user's token).
     #[arg(long, global = true, env = "LIFEBOAT_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// How `get`, `describe` and `install --dry-run` print: table (for
+    /// people), json or yaml (the API's objects, for scripts).
+    #[arg(short = 'o', long, global = true, value_enum, default_value_t)]
+    output: cli::Output,
     #[command(subcommand)]
     command: Command,
 }
@@ -60,6 +64,11 @@ enum Command {
     Demo(ServerFlags),
     /// Print the version.
     Version,
+    /// Print a shell completion script: `source <(lifeboat completion bash)`.
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
     /// Back up now, list, inspect, download and delete backups (talks to a running server).
     Backup {
         #[command(subcommand)]
@@ -139,9 +148,20 @@ fn main() -> ExitCode {
     let server = cli.server;
     let token = cli.token.clone();
     cli::set_token(cli.token);
+    cli::set_output(cli.output);
     match cli.command {
         Command::Version => {
             println!("lifeboat {}", lifeboat::VERSION);
+            ExitCode::SUCCESS
+        }
+        Command::Completion { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "lifeboat",
+                &mut std::io::stdout(),
+            );
             ExitCode::SUCCESS
         }
         Command::Config {

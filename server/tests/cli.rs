@@ -129,6 +129,25 @@ fn client_flags_go_anywhere_and_server_flags_stay_with_serve() {
 #[test]
 fn version_and_config_show() {
     let dir = tempfile::tempdir().unwrap();
+    for (shell, marker) in [
+        ("bash", "complete -F _lifeboat"),
+        ("zsh", "#compdef lifeboat"),
+        ("fish", "complete -c lifeboat"),
+    ] {
+        let out = lifeboat(dir.path())
+            .args(["completion", shell])
+            .output()
+            .unwrap();
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && script.contains(marker),
+            "{shell}: {script}"
+        );
+        assert!(
+            script.contains("drill") && script.contains("notification"),
+            "{shell}"
+        );
+    }
     let out = lifeboat(dir.path()).arg("version").output().unwrap();
     assert!(out.status.success());
     assert_eq!(
@@ -579,6 +598,26 @@ async fn backups_through_the_api_and_the_cli() {
     );
     let (ok, out) = cli(&["logs", "shop-1"]);
     assert!(ok && out.contains("finished"), "{out}");
+    // For scripts: the API's objects as JSON or YAML, on stdout alone.
+    let structured = |format: &str| {
+        let out = lifeboat(dir.path())
+            .args(["backup", "get", "-o", format, "--server", &url])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let as_json: serde_json::Value = serde_json::from_str(&structured("json")).unwrap();
+    let as_yaml: serde_json::Value = serde_saphyr::from_str(&structured("yaml")).unwrap();
+    assert_eq!(as_json, as_yaml);
+    assert!(
+        as_json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|b| b["name"] == "shop-1" && b["phase"] == "Completed"),
+        "{as_json}"
+    );
 
     // The namespace page: its workloads and pods from the watchers, its backups and protection.
     let shop: serde_json::Value = get_json(&http, format!("{url}/api/v1/namespaces/shop")).await;
@@ -635,7 +674,7 @@ async fn backups_through_the_api_and_the_cli() {
 
     // Download, then inspect offline against the manifest.
     let archive = dir.path().join("shop-1.tar.zst");
-    let (ok, out) = cli(&["download", "shop-1", "-o", archive.to_str().unwrap()]);
+    let (ok, out) = cli(&["download", "shop-1", "--file", archive.to_str().unwrap()]);
     assert!(ok, "{out}");
     let manifest = dir
         .path()

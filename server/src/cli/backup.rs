@@ -40,8 +40,10 @@ pub enum BackupCommand {
     /// Download the resources archive.
     Download {
         name: String,
+        /// Where to write it (default `<name>-resources.tar.zst`); `-o` is
+        /// the output format, as everywhere.
         #[arg(short, long)]
-        output: Option<PathBuf>,
+        file: Option<PathBuf>,
     },
     /// Delete a backup from storage and the catalog.
     Delete {
@@ -117,6 +119,9 @@ pub async fn run(server: &str, command: BackupCommand) -> Result<()> {
             let b = api
                 .json(api.request(reqwest::Method::GET, &format!("/api/v1/backups/{name}")))
                 .await?;
+            if super::printed_structured(&b)? {
+                return Ok(());
+            }
             print_table(&[b]);
             Ok(())
         }
@@ -124,6 +129,9 @@ pub async fn run(server: &str, command: BackupCommand) -> Result<()> {
             let list = api
                 .json(api.request(reqwest::Method::GET, "/api/v1/backups"))
                 .await?;
+            if super::printed_structured(&list)? {
+                return Ok(());
+            }
             print_table(
                 list["items"]
                     .as_array()
@@ -136,6 +144,9 @@ pub async fn run(server: &str, command: BackupCommand) -> Result<()> {
             let b = api
                 .json(api.request(reqwest::Method::GET, &format!("/api/v1/backups/{name}")))
                 .await?;
+            if super::printed_structured(&b)? {
+                return Ok(());
+            }
             println!("{}", serde_json::to_string_pretty(&b)?);
             Ok(())
         }
@@ -156,8 +167,8 @@ pub async fn run(server: &str, command: BackupCommand) -> Result<()> {
             }
             Ok(())
         }
-        BackupCommand::Download { name, output } => {
-            let path = output.unwrap_or_else(|| PathBuf::from(format!("{name}-resources.tar.zst")));
+        BackupCommand::Download { name, file } => {
+            let path = file.unwrap_or_else(|| PathBuf::from(format!("{name}-resources.tar.zst")));
             let mut resp = api
                 .send(api.request(
                     reqwest::Method::GET,

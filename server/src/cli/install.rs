@@ -45,9 +45,6 @@ pub struct InstallFlags {
     /// Print the manifests instead of applying them.
     #[arg(long)]
     dry_run: bool,
-    /// Format of --dry-run.
-    #[arg(short = 'o', long = "output", default_value = "yaml", value_parser = ["yaml", "json"])]
-    output: String,
     /// Kubeconfig file (default: $KUBECONFIG, ~/.kube/config, or in-cluster).
     #[arg(long)]
     kubeconfig: Option<PathBuf>,
@@ -103,7 +100,11 @@ impl InstallFlags {
 pub async fn install(flags: InstallFlags) -> Result<()> {
     let objects = flags.options()?.render()?;
     if flags.dry_run {
-        print!("{}", lifeboat::install::print(&objects, &flags.output)?);
+        let format = match super::output() {
+            super::Output::Json => "json",
+            super::Output::Table | super::Output::Yaml => "yaml",
+        };
+        print!("{}", lifeboat::install::print(&objects, format)?);
         return Ok(());
     }
     let client = flags.client().await?;

@@ -139,6 +139,9 @@ pub async fn run_location(server: &str, command: LocationCommand) -> Result<()> 
         }
         LocationCommand::Get { name: None } => {
             let list = api.json(api.request(reqwest::Method::GET, base)).await?;
+            if super::printed_structured(&list)? {
+                return Ok(());
+            }
             println!(
                 "{:<20} {:<6} {:<13} {:>8} {:>10}  WHERE",
                 "NAME", "KIND", "AVAILABILITY", "BACKUPS", "USED"
@@ -168,6 +171,9 @@ pub async fn run_location(server: &str, command: LocationCommand) -> Result<()> 
             let l = api
                 .json(api.request(reqwest::Method::GET, &format!("{base}/{name}")))
                 .await?;
+            if super::printed_structured(&l)? {
+                return Ok(());
+            }
             println!("{}", serde_json::to_string_pretty(&l)?);
         }
         LocationCommand::Check { name } => {

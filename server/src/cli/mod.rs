@@ -47,6 +47,43 @@ impl Filters {
 /// The token given with `--token` or LIFEBOAT_TOKEN (set once by `main`).
 static TOKEN: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
 
+/// How `get` and `describe` print: a table (or text) for people, or the
+/// API's JSON, or the same as YAML, for scripts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    #[default]
+    Table,
+    Json,
+    Yaml,
+}
+
+static OUTPUT: std::sync::OnceLock<Output> = std::sync::OnceLock::new();
+
+/// Sets the format of `get` and `describe` (`-o`).
+pub fn set_output(output: Output) {
+    let _ = OUTPUT.set(output);
+}
+
+pub fn output() -> Output {
+    OUTPUT.get().copied().unwrap_or_default()
+}
+
+/// Prints `value` as JSON or YAML when `-o` asks for it; `false` when the
+/// command is to print its table.
+fn printed_structured(value: &Value) -> Result<bool> {
+    match output() {
+        Output::Table => Ok(false),
+        Output::Json => {
+            println!("{}", serde_json::to_string_pretty(value)?);
+            Ok(true)
+        }
+        Output::Yaml => {
+            print!("{}", serde_saphyr::to_string(value)?);
+            Ok(true)
+        }
+    }
+}
+
 /// Sets the token the client commands sign in with (`--token` / LIFEBOAT_TOKEN).
 pub fn set_token(token: Option<String>) {
     let _ = TOKEN.set(token.filter(|t| !t.trim().is_empty()));

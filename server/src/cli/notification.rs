@@ -75,6 +75,9 @@ pub async fn run_notification(server: &str, command: NotificationCommand) -> Res
         }
         NotificationCommand::Get => {
             let list = api.json(api.request(reqwest::Method::GET, base)).await?;
+            if super::printed_structured(&list)? {
+                return Ok(());
+            }
             println!("{:<20} {:<8} {:<40} EVENTS", "NAME", "KIND", "URL");
             for t in list["items"].as_array().into_iter().flatten() {
                 println!(
@@ -111,6 +114,9 @@ pub async fn run_notification(server: &str, command: NotificationCommand) -> Res
                     &format!("/api/v1/notifications/deliveries?limit={limit}"),
                 ))
                 .await?;
+            if super::printed_structured(&list)? {
+                return Ok(());
+            }
             println!(
                 "{:<24} {:<16} {:<18} {:<10} {:>8}  MESSAGE",
                 "WHEN", "TARGET", "EVENT", "STATE", "ATTEMPTS"

@@ -122,6 +122,9 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
             let r = api
                 .json(api.request(reqwest::Method::GET, &format!("/api/v1/restores/{name}")))
                 .await?;
+            if super::printed_structured(&r)? {
+                return Ok(());
+            }
             print_plan(&r);
             println!("{}", r["phase"].as_str().unwrap_or_default());
             Ok(())
@@ -130,6 +133,9 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
             let r = api
                 .json(api.request(reqwest::Method::GET, &format!("/api/v1/restores/{name}")))
                 .await?;
+            if super::printed_structured(&r)? {
+                return Ok(());
+            }
             println!("{}", serde_json::to_string_pretty(&r)?);
             Ok(())
         }
@@ -163,6 +169,9 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
             let list = api
                 .json(api.request(reqwest::Method::GET, "/api/v1/restores"))
                 .await?;
+            if super::printed_structured(&list)? {
+                return Ok(());
+            }
             println!("{:<40} {:<24} {:<16} CREATED", "NAME", "BACKUP", "PHASE");
             for r in list["items"]
                 .as_array()

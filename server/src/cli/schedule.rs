@@ -92,6 +92,9 @@ pub async fn run_schedule(server: &str, command: ScheduleCommand) -> Result<()> 
             let list = api
                 .json(api.request(reqwest::Method::GET, "/api/v1/schedules"))
                 .await?;
+            if super::printed_structured(&list)? {
+                return Ok(());
+            }
             println!(
                 "{:<24} {:<20} {:<18} {:<8} {:<26} NEXT RUN",
                 "NAME", "SCHEDULE", "TIMEZONE", "PAUSED", "LAST RUN"
@@ -118,6 +121,9 @@ pub async fn run_schedule(server: &str, command: ScheduleCommand) -> Result<()> 
             let s = api
                 .json(api.request(reqwest::Method::GET, &format!("/api/v1/schedules/{name}")))
                 .await?;
+            if super::printed_structured(&s)? {
+                return Ok(());
+            }
             println!("{}", serde_json::to_string_pretty(&s)?);
         }
         ScheduleCommand::Pause { name } => {
