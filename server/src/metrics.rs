@@ -304,15 +304,11 @@ pub async fn render(
             .get_or_create(&labels(&[("phase", &phase), ("location", &location)]))
             .set(n);
     }
-    let mut restores: BTreeMap<String, f64> = BTreeMap::new();
-    for r in catalog.restores(None).await? {
-        *restores.entry(r.phase).or_default() += 1.0;
-    }
-    for (phase, n) in restores {
+    for (phase, n) in catalog.restore_phase_counts().await? {
         state
             .restores
             .get_or_create(&labels(&[("phase", &phase)]))
-            .set(n);
+            .set(n as f64);
     }
     for s in catalog.schedules().await? {
         let by = labels(&[("schedule", &s.name)]);

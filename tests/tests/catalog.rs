@@ -133,6 +133,10 @@ async fn suite(catalog: &Catalog) {
     assert_eq!(restore.phase, "New");
     assert_eq!(catalog.restores(Some("nightly-1")).await.unwrap().len(), 1);
     assert!(catalog.restores(Some("other")).await.unwrap().is_empty());
+    assert_eq!(
+        catalog.restore_phase_counts().await.unwrap(),
+        vec![("New".to_string(), 1)]
+    );
     let schedule = ScheduleRecord {
         name: "nightly".into(),
         cron: "0 1 * * *".into(),

@@ -246,6 +246,10 @@ subjects: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]",
         "{text}"
     );
     assert!(
+        text.contains(r#"lifeboat_restores{phase="Planned"} 1"#),
+        "{text}"
+    );
+    assert!(
         text.contains(r#"route="/api/v1/backups/{name}""#),
         "requests are timed by route pattern: {text}"
     );

@@ -151,6 +151,15 @@ impl Catalog {
         Ok(rows.into_iter().map(|(n,)| n).collect())
     }
 
+    /// How many restores are in each phase (plans are not read).
+    pub async fn restore_phase_counts(&self) -> Result<Vec<(String, i64)>> {
+        Ok(
+            sqlx::query_as("SELECT phase, COUNT(*) FROM restores GROUP BY phase ORDER BY phase")
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+
     pub async fn restores(&self, backup_name: Option<&str>) -> Result<Vec<RestoreRecord>> {
         Ok(sqlx::query_as(
             "SELECT * FROM restores WHERE ($1 IS NULL OR backup_name = $1) ORDER BY created_at DESC, name",
