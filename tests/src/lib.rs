@@ -72,6 +72,21 @@ pub async fn get(url: impl AsRef<str>) -> reqwest::Result<reqwest::Response> {
     http(url).get(url).send().await
 }
 
+/// Runs `cmd` to completion and returns what it printed on stdout; panics
+/// with its stderr when it fails (for tests of commands a user runs).
+pub fn stdout_of(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?} did not run: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// POSTs `body` as the signed-in harness user: the status and the JSON
 /// answer (`null` when there is none).
 pub async fn post_json(url: &str, body: serde_json::Value) -> (u16, serde_json::Value) {

@@ -186,17 +186,11 @@ async fn archives_under_a_key_from_before_encryption_open_with_its_derived_ident
     back_up_shop(&env, "legacy").await;
     let key_file = env.dir.path().join("legacy.key");
     std::fs::write(&key_file, legacy).unwrap();
-    let out = Command::new(lifeboat_e2e::lifeboat_bin().unwrap())
-        .args(["location", "archive-identity", "--key-file"])
-        .arg(&key_file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let identity = lifeboat_e2e::stdout_of(
+        Command::new(lifeboat_e2e::lifeboat_bin().unwrap())
+            .args(["location", "archive-identity", "--key-file"])
+            .arg(&key_file),
     );
-    let identity = String::from_utf8(out.stdout).unwrap();
     assert!(identity.contains("AGE-SECRET-KEY-1"), "{identity}");
     let identity_file = env.dir.path().join("legacy.identity");
     std::fs::write(&identity_file, &identity).unwrap();
@@ -286,20 +280,11 @@ async fn a_full_backup_takes_every_kind_and_reads_with_tar_and_zstd() {
     }
     let key = key_file(&env).await;
     let extract = |path: &str| {
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(format!(
-                "{} | tar -xO {path}",
-                open_archive(&local.join("resources.tar.zst"), &key)
-            ))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        let out = lifeboat_e2e::stdout_of(Command::new("sh").arg("-c").arg(format!(
+            "{} | tar -xO {path}",
+            open_archive(&local.join("resources.tar.zst"), &key)
+        )));
+        serde_json::from_str::<Value>(&out).unwrap()
     };
     let web = extract("resources/deployments.apps/namespaces/shop/web.json");
     assert_eq!(web["kind"], "Deployment");

@@ -12,21 +12,11 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::PersistentVolumeClaim;
 use kube::Api;
-use lifeboat_e2e::{LifeboatProcess, S3Server, kubectl, kubesim, lifeboat_bin};
+use lifeboat_e2e::{LifeboatProcess, S3Server, kubectl, kubesim, lifeboat_bin, stdout_of};
 use serde_json::Value;
 
 fn lifeboat(args: &[&str]) -> String {
-    let out = Command::new(lifeboat_bin().unwrap())
-        .args(args)
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "lifeboat {args:?}: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
+    stdout_of(Command::new(lifeboat_bin().unwrap()).args(args))
 }
 
 /// Objects by (kind, name).
@@ -54,16 +44,11 @@ fn the_defaults_are_what_kustomize_renders_from_docker() {
         serde_json::from_str(&lifeboat(&["install", "--dry-run", "-o", "json"])).unwrap();
     let installed = by_name(listed["items"].as_array().unwrap().clone());
     let docker = concat!(env!("CARGO_MANIFEST_DIR"), "/../docker");
-    let out = Command::new(std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into()))
-        .args(["kustomize", docker])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = stdout_of(
+        Command::new(std::env::var("KUBECTL").unwrap_or_else(|_| "kubectl".into()))
+            .args(["kustomize", docker]),
     );
-    let kustomized = by_name(kubesim::seed::parse(&String::from_utf8_lossy(&out.stdout)).unwrap());
+    let kustomized = by_name(kubesim::seed::parse(&out).unwrap());
     assert_eq!(
         installed.keys().collect::<Vec<_>>(),
         kustomized.keys().collect::<Vec<_>>()

@@ -217,38 +217,18 @@ subjects: [{kind: ServiceAccount, name: prometheus, namespace: monitoring}]",
             .starts_with("application/openmetrics-text")
     );
     let text = scraped.text().await.unwrap();
-    assert!(
-        text.contains(r#"lifeboat_backup_runs_total{phase="Completed",schedule=""} 1"#),
-        "{text}"
-    );
-    assert!(
-        text.contains(r#"lifeboat_namespace_protection{namespace="shop",state="protected"} 1"#),
-        "{text}"
-    );
-    assert!(
-        text.contains(r#"lifeboat_namespace_protection{namespace="data",state="unprotected"} 1"#),
-        "{text}"
-    );
-    assert!(
-        text.contains(r#"lifeboat_backups{phase="Completed",location="default"} 2"#),
-        "{text}"
-    );
-    assert!(
-        text.contains(r#"lifeboat_backup_runs_total{phase="Completed",schedule="nightly"} 1"#),
-        "{text}"
-    );
-    assert!(
-        text.contains(r#"lifeboat_schedule_interval_seconds{schedule="nightly"} 86400"#),
-        "{text}"
-    );
-    assert!(
-        text.contains(r#"lifeboat_restore_runs_total{phase="Planned"} 1"#),
-        "{text}"
-    );
-    assert!(
-        text.contains(r#"lifeboat_restores{phase="Planned"} 1"#),
-        "{text}"
-    );
+    for series in [
+        r#"lifeboat_backup_runs_total{phase="Completed",schedule=""} 1"#,
+        r#"lifeboat_namespace_protection{namespace="shop",state="protected"} 1"#,
+        r#"lifeboat_namespace_protection{namespace="data",state="unprotected"} 1"#,
+        r#"lifeboat_backups{phase="Completed",location="default"} 2"#,
+        r#"lifeboat_backup_runs_total{phase="Completed",schedule="nightly"} 1"#,
+        r#"lifeboat_schedule_interval_seconds{schedule="nightly"} 86400"#,
+        r#"lifeboat_restore_runs_total{phase="Planned"} 1"#,
+        r#"lifeboat_restores{phase="Planned"} 1"#,
+    ] {
+        assert!(text.contains(series), "{series} not in:\n{text}");
+    }
     assert!(
         text.contains(r#"route="/api/v1/backups/{name}""#),
         "requests are timed by route pattern: {text}"

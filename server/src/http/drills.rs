@@ -107,15 +107,10 @@ async fn checks(state: &AppState, drill: &DrillRecord) -> Vec<Check> {
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct ListQuery {
-    backup: Option<String>,
-}
-
 async fn list(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<super::OfBackup>,
 ) -> Result<Response, ApiError> {
     let mut items = Vec::new();
     for d in state.catalog.drills(q.backup.as_deref()).await? {

@@ -106,6 +106,12 @@ async fn metrics(
         .into_response())
 }
 
+/// `?backup=NAME`: the restores or drills of one backup.
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct OfBackup {
+    pub backup: Option<String>,
+}
+
 /// The largest request body accepted (specs and settings are a few KiB).
 pub const MAX_BODY_BYTES: usize = 1 << 20;
 

@@ -122,16 +122,11 @@ async fn create(
     }
 }
 
-#[derive(Debug, Deserialize)]
-struct ListQuery {
-    backup: Option<String>,
-}
-
 /// The restores `who` may see (`get restores` in every target namespace).
 async fn list(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-    Query(q): Query<ListQuery>,
+    Query(q): Query<super::OfBackup>,
 ) -> Result<Response, ApiError> {
     // The list shows counts; the items are on the restore's own page.
     let mut items: Vec<RestoreView> = Vec::new();
