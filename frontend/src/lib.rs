@@ -18,6 +18,7 @@ use serde_json::Value;
 
 pub mod api;
 mod charts;
+pub mod model;
 mod pages;
 mod widgets;
 

@@ -20,8 +20,15 @@ pub fn text(v: &Value) -> String {
 
 /// An RFC 3339 time shown as `2026-11-25 12:00:03 UTC`.
 pub fn time(v: &Value) -> String {
-    match v.as_str() {
-        Some(t) if t.len() >= 19 => format!("{} {} UTC", &t[..10], &t[11..19]),
+    when(v.as_str())
+}
+
+/// [`time`] of a typed field.
+pub fn when(t: Option<&str>) -> String {
+    match t {
+        Some(t) if t.len() >= 19 && t.is_char_boundary(10) && t.is_char_boundary(19) => {
+            format!("{} {} UTC", &t[..10], &t[11..19])
+        }
         _ => "—".into(),
     }
 }
@@ -38,8 +45,13 @@ pub fn duration(seconds: i64) -> String {
 
 /// Seconds between two RFC 3339 times (whole seconds; None when either is missing).
 pub fn seconds_between(from: &Value, to: &Value) -> Option<i64> {
-    fn epoch(v: &Value) -> Option<i64> {
-        let t = v.as_str()?;
+    between(from.as_str(), to.as_str())
+}
+
+/// [`seconds_between`] of typed fields.
+pub fn between(from: Option<&str>, to: Option<&str>) -> Option<i64> {
+    fn epoch(t: Option<&str>) -> Option<i64> {
+        let t = t?;
         let (date, rest) = t.split_once('T')?;
         let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
         let (y, m, day) = (d.next()??, d.next()??, d.next()??);
@@ -59,7 +71,12 @@ pub fn seconds_between(from: &Value, to: &Value) -> Option<i64> {
 
 /// Bytes as B, KiB, MiB, GiB.
 pub fn bytes(v: &Value) -> String {
-    let Some(n) = v.as_i64() else {
+    size(v.as_i64())
+}
+
+/// [`bytes`] of a typed field.
+pub fn size(n: Option<i64>) -> String {
+    let Some(n) = n else {
         return "—".into();
     };
     let units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -125,6 +142,23 @@ pub fn api_error(v: &Value) -> Option<impl IntoView + use<>> {
             <strong>{message}</strong>
             <p>{hint}</p>
         </div>
+    })
+}
+
+/// A source's answer as the API's own type (`crate::model`); an answer
+/// that does not read as one is shown as the error it is.
+pub fn read<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, AnyView> {
+    if let Some(e) = api_error(v) {
+        return Err(e.into_any());
+    }
+    serde_json::from_value(v.clone()).map_err(|e| {
+        view! {
+            <div class="error" role="alert">
+                <strong>{format!("The server's answer could not be read: {e}")}</strong>
+                <p>"The page and the server are of different versions: reload the page."</p>
+            </div>
+        }
+        .into_any()
     })
 }
 

@@ -33,13 +33,15 @@ pub const MAX_ATTEMPTS: i64 = 8;
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What `POST /api/v1/notification-targets` takes.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TargetSpec {
     pub name: String,
     /// `webhook` (generic JSON, the default) or `slack`.
     #[serde(default)]
     pub kind: Option<String>,
+    /// Where to POST; kept like a credential and never shown again.
+    #[schema(value_type = String, format = Password)]
     pub url: Secret,
     /// Which events; all of them when empty.
     #[serde(default)]

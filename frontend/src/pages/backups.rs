@@ -1,6 +1,7 @@
 //! The backups list: history chart, filters, "Back up now".
 
 use super::*;
+use crate::model::{BackupView, Items};
 
 pub(super) fn backups(page: RwSignal<PageData>) -> impl IntoView {
     let list = data(page, "backups");
@@ -52,12 +53,12 @@ pub(super) fn backups(page: RwSignal<PageData>) -> impl IntoView {
             </select>
         </label>
         {move || {
-            let v = list();
-            if let Some(e) = api_error(&v) {
-                return e.into_any();
-            }
+            let list = match read::<Items<BackupView>>(&list()) {
+                Ok(list) => list,
+                Err(e) => return e,
+            };
             let wanted = phase.get();
-            let rows: Vec<Value> = items(&v["items"]).into_iter().filter(|b| wanted.is_empty() || b["phase"] == wanted.as_str()).collect();
+            let rows: Vec<BackupView> = list.items.into_iter().filter(|b| wanted.is_empty() || b.phase == wanted).collect();
             if rows.is_empty() {
                 return empty("No backups yet. Start one above, from a namespace's page, or create a schedule.").into_any();
             }
@@ -65,19 +66,20 @@ pub(super) fn backups(page: RwSignal<PageData>) -> impl IntoView {
                 <table>
                     <thead><tr><th scope="col">"Name"</th><th scope="col">"Phase"</th><th scope="col">"Created"</th><th scope="col">"Took"</th><th scope="col">"Items"</th><th scope="col">"Size"</th><th scope="col">"Schedule"</th><th scope="col">"Location"</th><th scope="col">"Expires"</th></tr></thead>
                     <tbody>{rows.into_iter().map(|b| {
-                        let n = text(&b["name"]);
+                        let took = between(b.started_at.as_deref(), b.completed_at.as_deref()).map(duration).unwrap_or_else(|| "—".into());
+                        let expires = b.expires_at.as_deref().map(|t| when(Some(t))).unwrap_or_else(|| "never".into());
                         view! {
                             <tr>
-                                <th scope="row"><a href=format!("/backups/{n}")>{n.clone()}</a></th>
-                                <td>{badge(b["phase"].as_str().unwrap_or_default())}</td>
-                                <td>{time(&b["createdAt"])}</td>
-                                <td>{seconds_between(&b["startedAt"], &b["completedAt"]).map(duration).unwrap_or_else(|| "—".into())}</td>
-                                <td>{text(&b["itemsDone"])}</td>
-                                <td>{bytes(&b["sizeBytes"])}</td>
-                                <td>{text(&b["schedule"])}</td>
-                                <td>{text(&b["storageLocation"])}</td>
-                                <td>{b["expiresAt"].as_str().map(|_| time(&b["expiresAt"])).unwrap_or_else(|| "never".into())}
-                                    {b["lockedUntil"].as_str().map(|_| view! { <br/><small class="note" data-locked="">{format!("locked until {}", time(&b["lockedUntil"]))}</small> })}</td>
+                                <th scope="row"><a href=format!("/backups/{}", b.name)>{b.name.clone()}</a></th>
+                                <td>{badge(&b.phase)}</td>
+                                <td>{when(Some(&b.created_at))}</td>
+                                <td>{took}</td>
+                                <td>{b.items_done}</td>
+                                <td>{size(b.size_bytes)}</td>
+                                <td>{b.schedule.unwrap_or_else(|| "—".into())}</td>
+                                <td>{b.storage_location}</td>
+                                <td>{expires}
+                                    {b.locked_until.map(|t| view! { <br/><small class="note" data-locked="">{format!("locked until {}", when(Some(&t)))}</small> })}</td>
                             </tr>
                         }
                     }).collect_view()}</tbody>

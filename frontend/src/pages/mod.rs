@@ -18,7 +18,8 @@ use crate::PageData;
 use crate::api;
 use crate::charts;
 use crate::widgets::{
-    api_error, badge, bytes, duration, empty, items, note, reasons, seconds_between, text, time,
+    api_error, badge, between, bytes, duration, empty, items, note, read, reasons, seconds_between,
+    size, text, time, when,
 };
 
 pub fn page(kind: &str, page: RwSignal<PageData>) -> AnyView {

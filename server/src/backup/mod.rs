@@ -237,7 +237,7 @@ pub fn locked_at(record: &BackupRecord, now: chrono::DateTime<chrono::Utc>) -> O
 }
 
 /// What a sync did.
-#[derive(Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Default, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 pub struct SyncReport {
     pub imported: Vec<String>,
     pub missing: Vec<String>,

@@ -6,7 +6,7 @@ pub use crate::selection::SpecError;
 use crate::selection::{self, err};
 
 /// Which cluster-scoped resources a backup takes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ClusterResources {
     /// Those the selected namespaces need: the Namespace objects, their
@@ -19,7 +19,7 @@ pub enum ClusterResources {
     None,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct BackupSpec {
     /// Namespace globs; empty means all.

@@ -22,7 +22,7 @@ use crate::storage::Locations;
 use crate::volumes::repo::{StoreBackend, VolumeRepo};
 
 /// What a verification found.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyReport {
     pub backup: String,

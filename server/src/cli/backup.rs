@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Subcommand;
+use frontend::model::{BackupView, Items};
 use lifeboat::archive;
 use serde_json::{Value, json};
 
@@ -122,7 +123,7 @@ pub async fn run(server: &str, command: BackupCommand) -> Result<()> {
             if super::printed_structured(&b)? {
                 return Ok(());
             }
-            print_table(&[b]);
+            print_table(&[super::read_as(&b, "backup")?]);
             Ok(())
         }
         BackupCommand::Get { name: None } => {
@@ -132,12 +133,8 @@ pub async fn run(server: &str, command: BackupCommand) -> Result<()> {
             if super::printed_structured(&list)? {
                 return Ok(());
             }
-            print_table(
-                list["items"]
-                    .as_array()
-                    .map(Vec::as_slice)
-                    .unwrap_or_default(),
-            );
+            let list: Items<BackupView> = super::read_as(&list, "list of backups")?;
+            print_table(&list.items);
             Ok(())
         }
         BackupCommand::Describe { name } => {
@@ -370,7 +367,7 @@ fn progress_bar(done: i64, total: i64, finished: bool) -> String {
     )
 }
 
-fn print_table(items: &[Value]) {
+fn print_table(items: &[BackupView]) {
     println!(
         "{:<32} {:<16} {:>8} {:>10}  {:<24} EXPIRES",
         "NAME", "PHASE", "ITEMS", "SIZE", "CREATED"
@@ -378,15 +375,12 @@ fn print_table(items: &[Value]) {
     for b in items {
         println!(
             "{:<32} {:<16} {:>8} {:>10}  {:<24} {}",
-            b["name"].as_str().unwrap_or_default(),
-            b["phase"].as_str().unwrap_or_default(),
-            b["itemsDone"].as_i64().unwrap_or(0),
-            b["sizeBytes"]
-                .as_i64()
-                .map(human_bytes)
-                .unwrap_or_else(|| "-".into()),
-            b["createdAt"].as_str().unwrap_or_default(),
-            b["expiresAt"].as_str().unwrap_or("never"),
+            b.name,
+            b.phase,
+            b.items_done,
+            b.size_bytes.map(human_bytes).unwrap_or_else(|| "-".into()),
+            b.created_at,
+            b.expires_at.as_deref().unwrap_or("never"),
         );
     }
 }

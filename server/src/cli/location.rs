@@ -1,5 +1,6 @@
 //! `lifeboat location add|get|check|remove`.
 
+use frontend::model::{Items, LocationView};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
@@ -146,8 +147,9 @@ pub async fn run_location(server: &str, command: LocationCommand) -> Result<()> 
                 "{:<20} {:<6} {:<13} {:>8} {:>10}  WHERE",
                 "NAME", "KIND", "AVAILABILITY", "BACKUPS", "USED"
             );
-            for l in list["items"].as_array().into_iter().flatten() {
-                let c = &l["config"];
+            let list: Items<LocationView> = super::read_as(&list, "list of locations")?;
+            for l in &list.items {
+                let c = &l.config;
                 let place = match c["path"].as_str() {
                     Some(p) => p.to_string(),
                     None => format!(
@@ -159,11 +161,11 @@ pub async fn run_location(server: &str, command: LocationCommand) -> Result<()> 
                 };
                 println!(
                     "{:<20} {:<6} {:<13} {:>8} {:>10}  {place}",
-                    l["name"].as_str().unwrap_or_default(),
-                    l["kind"].as_str().unwrap_or_default(),
-                    l["availability"].as_str().unwrap_or_default(),
-                    l["backups"],
-                    human_bytes(l["usedBytes"].as_i64().unwrap_or(0)),
+                    l.name,
+                    l.kind,
+                    l.availability,
+                    l.backups,
+                    human_bytes(l.used_bytes),
                 );
             }
         }

@@ -84,6 +84,17 @@ fn printed_structured(value: &Value) -> Result<bool> {
     }
 }
 
+/// An answer read as the API's own type (`frontend::model`, the types the
+/// server writes and the OpenAPI document describes).
+fn read_as<T: serde::de::DeserializeOwned>(value: &Value, what: &str) -> Result<T> {
+    serde_json::from_value(value.clone()).map_err(|e| {
+        anyhow::anyhow!(
+            "the server's answer is not a {what} as this CLI ({}) reads one: {e}. Use the CLI of the server's version, or -o json",
+            lifeboat::VERSION
+        )
+    })
+}
+
 /// Sets the token the client commands sign in with (`--token` / LIFEBOAT_TOKEN).
 pub fn set_token(token: Option<String>) {
     let _ = TOKEN.set(token.filter(|t| !t.trim().is_empty()));

@@ -1,6 +1,7 @@
 //! `lifeboat notification add|get|remove|deliveries`: webhook targets told
 //! of failures, recoveries and missed schedules.
 
+use frontend::model::{DeliveryView, Items, NotificationTargetView};
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -79,19 +80,15 @@ pub async fn run_notification(server: &str, command: NotificationCommand) -> Res
                 return Ok(());
             }
             println!("{:<20} {:<8} {:<40} EVENTS", "NAME", "KIND", "URL");
-            for t in list["items"].as_array().into_iter().flatten() {
+            let list: Items<NotificationTargetView> =
+                super::read_as(&list, "list of notification targets")?;
+            for t in &list.items {
                 println!(
                     "{:<20} {:<8} {:<40} {}",
-                    t["name"].as_str().unwrap_or_default(),
-                    t["kind"].as_str().unwrap_or_default(),
-                    t["url"].as_str().unwrap_or_default(),
-                    t["events"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|e| e.as_str())
-                        .collect::<Vec<_>>()
-                        .join(",")
+                    t.name,
+                    t.kind,
+                    t.url,
+                    t.events.join(",")
                 );
             }
         }
@@ -121,17 +118,18 @@ pub async fn run_notification(server: &str, command: NotificationCommand) -> Res
                 "{:<24} {:<16} {:<18} {:<10} {:>8}  MESSAGE",
                 "WHEN", "TARGET", "EVENT", "STATE", "ATTEMPTS"
             );
-            for d in list["items"].as_array().into_iter().flatten() {
+            let list: Items<DeliveryView> = super::read_as(&list, "list of deliveries")?;
+            for d in &list.items {
                 println!(
                     "{:<24} {:<16} {:<18} {:<10} {:>8}  {}{}",
-                    d["createdAt"].as_str().unwrap_or_default(),
-                    d["target"].as_str().unwrap_or_default(),
-                    d["event"].as_str().unwrap_or_default(),
-                    d["state"].as_str().unwrap_or_default(),
-                    d["attempts"],
-                    d["message"].as_str().unwrap_or_default(),
-                    d["lastError"]
-                        .as_str()
+                    d.created_at,
+                    d.target,
+                    d.event,
+                    d.state,
+                    d.attempts,
+                    d.message,
+                    d.last_error
+                        .as_deref()
                         .map(|e| format!(" (last error: {e})"))
                         .unwrap_or_default()
                 );

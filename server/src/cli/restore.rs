@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
 use clap::Subcommand;
+use frontend::model::{Items, RestoreView};
 use serde_json::{Value, json};
 
 use super::{Api, Filters};
@@ -172,18 +173,12 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
             if super::printed_structured(&list)? {
                 return Ok(());
             }
+            let list: Items<RestoreView> = super::read_as(&list, "list of restores")?;
             println!("{:<40} {:<24} {:<16} CREATED", "NAME", "BACKUP", "PHASE");
-            for r in list["items"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-            {
+            for r in &list.items {
                 println!(
                     "{:<40} {:<24} {:<16} {}",
-                    r["name"].as_str().unwrap_or_default(),
-                    r["backupName"].as_str().unwrap_or_default(),
-                    r["phase"].as_str().unwrap_or_default(),
-                    r["createdAt"].as_str().unwrap_or_default()
+                    r.name, r.backup_name, r.phase, r.created_at
                 );
             }
             Ok(())

@@ -22,13 +22,14 @@ use axum::body::Body;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use futures::TryStreamExt;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 use tokio_util::io::{ReaderStream, StreamReader};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{ApiError, AppState, parse_body};
 use crate::auth::{Check, Principal, SignIn};
@@ -41,16 +42,22 @@ use crate::volumes::remote::{RemoteListPage, RemoteObject};
 use crate::volumes::repo::{self, MAX_FILE_BYTES};
 use crate::volumes::{TaskKind, TaskSpec};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/agent/work", post(work))
-        .route("/api/v1/agent/tasks/{id}/progress", post(progress))
-        .route("/api/v1/agent/tasks/{id}/finish", post(finish))
-        .route("/api/v1/agent/repository/{location}", get(list))
-        .route(
-            "/api/v1/agent/repository/{location}/{*key}",
-            get(read).put(write),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(work))
+        .routes(routes!(progress))
+        .routes(routes!(finish))
+        .routes(routes!(list))
+}
+
+/// The repository's files (`GET`, `HEAD`, `PUT` of
+/// `/api/v1/agent/repository/{location}/{*key}`): a wildcard path that
+/// OpenAPI cannot state, so not in the document (its description says so).
+pub fn file_routes() -> Router<AppState> {
+    Router::new().route(
+        "/api/v1/agent/repository/{location}/{*key}",
+        get(read).put(write),
+    )
 }
 
 /// What an agent may do: `update` on `volumedata.lifeboat.io`.
@@ -96,6 +103,10 @@ async fn agent_node(
     Ok(node)
 }
 
+#[utoipa::path(post, operation_id = "agentWork", path = "/api/v1/agent/work", tag = "agent",
+    description = "A node agent's long poll for its node's next volume task (agents only: `update volumedata` and a node-bound token).",
+    request_body = WorkRequest,
+    responses((status = 200, description = "A task and its location's key", body = Assignment), (status = 204, description = "Nothing to do within the poll")))]
 async fn work(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -188,6 +199,10 @@ async fn own_running_task(
     Ok((task.state == "running").then_some(task))
 }
 
+#[utoipa::path(post, operation_id = "agentProgress", path = "/api/v1/agent/tasks/{id}/progress", tag = "agent",
+    params(("id" = String, Path, description = "The task")),
+    request_body = ProgressReport,
+    responses((status = 200, description = "Whether to go on", body = ProgressAnswer)))]
 async fn progress(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -212,6 +227,10 @@ async fn progress(
     Ok(Json(ProgressAnswer { proceed }))
 }
 
+#[utoipa::path(post, operation_id = "agentFinish", path = "/api/v1/agent/tasks/{id}/finish", tag = "agent",
+    params(("id" = String, Path, description = "The task")),
+    request_body = Finish,
+    responses((status = 204, description = "Recorded")))]
 async fn finish(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -322,13 +341,21 @@ fn content_named(key: &str) -> Result<String, ApiError> {
     Ok(name.to_string())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Files under this prefix (`volumes/…`).
     prefix: String,
+    /// Where the previous page ended.
     continuation: Option<String>,
+    /// At most this many.
     max: Option<usize>,
 }
 
+#[utoipa::path(get, operation_id = "agentListRepository", path = "/api/v1/agent/repository/{location}", tag = "agent",
+    params(("location" = String, Path, description = "The storage location"), ListQuery),
+    description = "Lists the location's volume repository files under `prefix`, while the agent runs a task there.",
+    responses((status = 200, description = "A page", body = RemoteListPage)))]
 async fn list(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,

@@ -1,15 +1,16 @@
 //! `/api/v1/backups`: create, list, get (with progress), log, contents,
 //! download, delete, and a progress stream (SSE).
 
+use axum::Json;
 use axum::body::Body;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router, routing::get};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::views::{BackupDetail, BackupProgress, BackupView};
+use super::views::{BackupDetail, BackupProgress, BackupView, Items};
 use super::{ApiError, AppState};
 use crate::archive::{self, ArchiveError, Entry, EntryName};
 use crate::auth::{Check, Principal};
@@ -17,16 +18,16 @@ use crate::backup::{self, BackupError, BackupPhase, BackupSpec};
 use crate::catalog::{BackupFilter, BackupRecord};
 use crate::storage::StorageError;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/backups", get(list).post(create))
-        .route("/api/v1/backups/{name}", get(describe).delete(remove))
-        .route("/api/v1/backups/{name}/log", get(log))
-        .route("/api/v1/backups/{name}/contents", get(contents))
-        .route("/api/v1/backups/{name}/download", get(download))
-        .route("/api/v1/backups/{name}/verify", axum::routing::post(verify))
-        .route("/api/v1/backups/{name}/progress", get(progress))
-        .route("/api/v1/backups/sync", axum::routing::post(sync))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(describe, remove))
+        .routes(routes!(log))
+        .routes(routes!(contents))
+        .routes(routes!(download))
+        .routes(routes!(verify))
+        .routes(routes!(progress))
+        .routes(routes!(sync))
 }
 
 impl From<BackupError> for ApiError {
@@ -143,14 +144,19 @@ pub(super) async fn backup_store(
 /// `POST /api/v1/backups`: a name and a spec. Unknown fields are refused, so
 /// a misplaced filter (`includedNamespaces` outside `spec`) is an error, not
 /// a backup of everything.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CreateRequest {
+    /// A DNS label, unique among backups.
     name: String,
     #[serde(default)]
     spec: BackupSpec,
 }
 
+#[utoipa::path(post, operation_id = "createBackup", path = "/api/v1/backups", tag = "backups",
+    description = "Starts a backup (`create backups` in each namespace it selects, or cluster-wide).",
+    request_body = CreateRequest,
+    responses((status = 202, description = "Started; follow /progress", body = BackupView)))]
 async fn create(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -179,14 +185,21 @@ async fn create(
     Ok((StatusCode::ACCEPTED, Json(BackupView::from(&record))).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only backups in this phase (`Completed`, `Failed`, …).
     phase: Option<String>,
+    /// Only the backups of this schedule.
     schedule: Option<String>,
+    /// Only backups that hold this namespace.
     namespace: Option<String>,
 }
 
 /// The backups `who` may see (`get backups` in every namespace each holds).
+#[utoipa::path(get, operation_id = "listBackups", path = "/api/v1/backups", tag = "backups", params(ListQuery),
+    description = "The backups the caller may see (`get backups` in every namespace each holds).",
+    responses((status = 200, description = "Newest first", body = Items<BackupView>)))]
 async fn list(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -209,9 +222,11 @@ async fn list(
             items.push(BackupView::from(&b));
         }
     }
-    Ok(Json(json!({"items": items})).into_response())
+    Ok(Json(Items { items }).into_response())
 }
 
+#[utoipa::path(get, operation_id = "getBackup", path = "/api/v1/backups/{name}", tag = "backups", params(("name" = String, Path, description = "The backup's name")),
+    responses((status = 200, description = "The backup, its progress and its manifest", body = BackupDetail)))]
 async fn describe(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -231,6 +246,8 @@ async fn describe(
     Ok(Json(detail).into_response())
 }
 
+#[utoipa::path(get, operation_id = "getBackupLog", path = "/api/v1/backups/{name}/log", tag = "backups", params(("name" = String, Path, description = "The backup's name")),
+    responses((status = 200, description = "Its log, one JSON object a line", body = String, content_type = "application/x-ndjson")))]
 async fn log(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -260,7 +277,8 @@ pub fn redact(mut obj: Value) -> Value {
     obj
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ContentsQuery {
     /// An entry path (`resources/pods/namespaces/a/p.json`): that object, redacted.
     path: Option<String>,
@@ -296,6 +314,9 @@ impl archive::reader::Visitor for Contents {
     }
 }
 
+#[utoipa::path(get, operation_id = "getBackupContents", path = "/api/v1/backups/{name}/contents", tag = "backups", params(("name" = String, Path, description = "The backup's name"), ContentsQuery),
+    description = "What the archive holds: `{resources: {group-resource: {namespace: [names]}}}`, or with `path` that one object, Secret values redacted. The archive is verified as it is read.",
+    responses((status = 200, description = "The tree or the object", body = serde_json::Value)))]
 async fn contents(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -335,6 +356,9 @@ async fn contents(
     }
 }
 
+#[utoipa::path(get, operation_id = "downloadBackup", path = "/api/v1/backups/{name}/download", tag = "backups", params(("name" = String, Path, description = "The backup's name")),
+    description = "The resource archive as stored (`get backups/download`: it carries Secrets).",
+    responses((status = 200, description = "tar + zstd (+ age when encrypted)", body = Vec<u8>, content_type = "application/zstd")))]
 async fn download(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -359,6 +383,9 @@ async fn download(
         .into_response())
 }
 
+#[utoipa::path(delete, operation_id = "deleteBackup", path = "/api/v1/backups/{name}", tag = "backups", params(("name" = String, Path, description = "The backup's name")),
+    description = "Deletes the backup from storage and the catalog; refused (409) while locked or in use.",
+    responses((status = 204, description = "Deleted")))]
 async fn remove(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -377,13 +404,17 @@ async fn remove(
 /// from storage and checks everything (see `backup::verify`); the outcome is
 /// recorded on the backup and answered. A backup that fails verification is
 /// still a 200: the report says what is wrong.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct VerifyRequest {
     /// Read only a sample of the volume data: `10%`, `1/5`, or a size.
     sample: Option<String>,
 }
 
+#[utoipa::path(post, operation_id = "verifyBackup", path = "/api/v1/backups/{name}/verify", tag = "backups", params(("name" = String, Path, description = "The backup's name")),
+    description = "Reads the backup back and checks everything (`create backups/verify`); a backup that fails is still a 200 with its problems.",
+    request_body(content = Option<VerifyRequest>, description = "Optional: a sample of the volume data"),
+    responses((status = 200, description = "What was checked and found", body = backup::verify::VerifyReport)))]
 async fn verify(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -428,6 +459,9 @@ async fn verify(
 }
 
 /// Reads every location again: an administrator's action.
+#[utoipa::path(post, operation_id = "syncBackups", path = "/api/v1/backups/sync", tag = "backups",
+    description = "Reads every location again: imports backups found in storage, marks those missing (`update storagelocations`).",
+    responses((status = 200, description = "Each location's report", body = std::collections::BTreeMap<String, backup::SyncReport>)))]
 async fn sync(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -436,15 +470,18 @@ async fn sync(
         .auth
         .require(&who, &[Check::cluster("update", "storagelocations")])
         .await?;
-    let mut reports = serde_json::Map::new();
+    let mut reports = std::collections::BTreeMap::new();
     for (location, store) in state.locations.all() {
         let report = backup::sync(&state.catalog, &store, &location).await?;
-        reports.insert(location, serde_json::to_value(report).unwrap_or_default());
+        reports.insert(location, report);
     }
     Ok(Json(reports).into_response())
 }
 
 /// Server-sent events with the backup's progress until it finishes.
+#[utoipa::path(get, operation_id = "followBackup", path = "/api/v1/backups/{name}/progress", tag = "backups", params(("name" = String, Path, description = "The backup's name")),
+    description = "Server-sent events: `progress` every half second while it runs, then `finished`; each `{phase, itemsDone, itemsTotal, bytesDone, phaseReason, volumes}`.",
+    responses((status = 200, description = "An event stream", body = String, content_type = "text/event-stream")))]
 async fn progress(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,

@@ -1,23 +1,24 @@
 //! Restore drills: `POST /api/v1/backups/{name}/drill` starts one;
 //! `/api/v1/drills` lists them (of one backup with `?backup=`), newest first.
 
+use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router, routing::get};
 use serde::Deserialize;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::views::DrillView;
+use super::views::{DrillView, Items};
 use super::{ApiError, AppState};
 use crate::auth::{Check, Principal};
 use crate::catalog::DrillRecord;
 use crate::drill::{DrillError, Drills};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/backups/{name}/drill", axum::routing::post(create))
-        .route("/api/v1/drills", get(list))
-        .route("/api/v1/drills/{id}", get(describe))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create))
+        .routes(routes!(list))
+        .routes(routes!(describe))
 }
 
 impl From<DrillError> for ApiError {
@@ -36,13 +37,18 @@ impl From<DrillError> for ApiError {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct DrillRequest {
     /// How long to wait for the workloads to be ready (default 600).
     timeout_seconds: Option<u64>,
 }
 
+#[utoipa::path(post, operation_id = "drillBackup", path = "/api/v1/backups/{name}/drill", tag = "drills",
+    params(("name" = String, Path, description = "The backup to drill")),
+    description = "Restores the backup into scratch namespaces as `lifeboat:drill`, waits for its workloads, records the outcome and cleans up (`create backups/drill`).",
+    request_body(content = Option<DrillRequest>, description = "Optional: how long to wait"),
+    responses((status = 202, description = "Started", body = DrillView)))]
 async fn create(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -107,6 +113,9 @@ async fn checks(state: &AppState, drill: &DrillRecord) -> Vec<Check> {
     }
 }
 
+#[utoipa::path(get, operation_id = "listDrills", path = "/api/v1/drills", tag = "drills", params(super::OfBackup),
+    description = "Drills the caller may see, newest first.",
+    responses((status = 200, description = "The drills", body = Items<DrillView>)))]
 async fn list(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -118,9 +127,12 @@ async fn list(
             items.push(DrillView::from(&d));
         }
     }
-    Ok(Json(serde_json::json!({ "items": items })).into_response())
+    Ok(Json(Items { items }).into_response())
 }
 
+#[utoipa::path(get, operation_id = "getDrill", path = "/api/v1/drills/{id}", tag = "drills",
+    params(("id" = String, Path, description = "The drill's id")),
+    responses((status = 200, description = "The drill with its checks", body = DrillView)))]
 async fn describe(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,

@@ -3,12 +3,13 @@
 
 use std::collections::BTreeSet;
 
+use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router, routing::get};
 use chrono::Utc;
 use serde_json::{Value, json};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{ApiError, AppState};
 use crate::auth::{Check, Principal};
@@ -17,14 +18,14 @@ use crate::health::summary::Scope;
 use crate::health::{model, views};
 use crate::health::{summary, watch::ClusterState};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/cluster/summary", get(cluster_summary))
-        .route("/api/v1/namespaces", get(namespaces))
-        .route("/api/v1/namespaces/{name}", get(namespace))
-        .route("/api/v1/namespaces/{namespace}/pods/{name}", get(pod))
-        .route("/api/v1/nodes", get(nodes))
-        .route("/api/v1/stream", get(stream))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(cluster_summary))
+        .routes(routes!(namespaces))
+        .routes(routes!(namespace))
+        .routes(routes!(pod))
+        .routes(routes!(nodes))
+        .routes(routes!(stream))
 }
 
 fn watched(state: &AppState) -> Result<&ClusterState, ApiError> {
@@ -99,6 +100,9 @@ async fn may_see_nodes(state: &AppState, who: &Principal) -> bool {
         .await
 }
 
+#[utoipa::path(get, operation_id = "getClusterSummary", path = "/api/v1/cluster/summary", tag = "cluster",
+    description = "The cluster's verdict, counts and what needs attention, limited to the namespaces (and nodes) the caller may list.",
+    responses((status = 200, description = "The summary", body = Value)))]
 async fn cluster_summary(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -113,6 +117,9 @@ async fn cluster_summary(
     Ok(Json(summary).into_response())
 }
 
+#[utoipa::path(get, operation_id = "listNamespaces", path = "/api/v1/namespaces", tag = "cluster",
+    description = "Namespaces the caller may list pods in, each with its health, counts and backup protection.",
+    responses((status = 200, description = "`{items: [{name, health, counts, protection, …}]}`", body = Value)))]
 async fn namespaces(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -137,6 +144,10 @@ async fn namespaces(
     Ok(Json(json!({"items": items})).into_response())
 }
 
+#[utoipa::path(get, operation_id = "getNamespace", path = "/api/v1/namespaces/{name}", tag = "cluster",
+    params(("name" = String, Path, description = "The namespace")),
+    description = "One namespace: workloads, pods, claims, events, protection and the backups that hold it.",
+    responses((status = 200, description = "The namespace", body = Value)))]
 async fn namespace(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -202,6 +213,10 @@ async fn namespace(
 }
 
 /// One pod, as `views::pod` shapes it.
+#[utoipa::path(get, operation_id = "getPod", path = "/api/v1/namespaces/{namespace}/pods/{name}", tag = "cluster",
+    params(("namespace" = String, Path, description = "The pod's namespace"), ("name" = String, Path, description = "The pod")),
+    description = "One pod: its health, containers and events.",
+    responses((status = 200, description = "The pod", body = Value)))]
 async fn pod(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -217,6 +232,9 @@ async fn pod(
     }
 }
 
+#[utoipa::path(get, operation_id = "listNodes", path = "/api/v1/nodes", tag = "cluster",
+    description = "Nodes with their health (`list nodes` in the cluster).",
+    responses((status = 200, description = "`{items: [{name, health, capacity, kubeletVersion, unschedulable}]}`", body = Value)))]
 async fn nodes(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -241,6 +259,9 @@ async fn nodes(
 /// Live changes as server-sent events (`change`), resumable with `Last-Event-ID`.
 /// A client whose last id is no longer kept gets a `resync` event: fetch the
 /// snapshots again, then follow the stream.
+#[utoipa::path(get, operation_id = "followCluster", path = "/api/v1/stream", tag = "cluster",
+    description = "Live changes as server-sent events (`change`, `resync`), resumable with `Last-Event-ID`.",
+    responses((status = 200, description = "An event stream", body = String, content_type = "text/event-stream")))]
 async fn stream(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,

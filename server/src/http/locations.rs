@@ -1,14 +1,13 @@
 //! `/api/v1/storage-locations`: list with usage, add (checked before it is
 //! saved, then its existing backups imported), get, check, remove.
 
+use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use serde_json::json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::views::LocationView;
+use super::views::{Items, LocationView};
 use super::{ApiError, AppState};
 use crate::auth::{Check, Principal};
 use crate::catalog::{BackupFilter, BackupRecord, StorageLocationRecord};
@@ -16,18 +15,12 @@ use crate::location::{self, LocationUseError};
 use crate::storage::LocationSpec;
 use crate::volumes::{self, KeyError};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/storage-locations", get(list).post(create))
-        .route(
-            "/api/v1/storage-locations/{name}",
-            get(describe).delete(remove),
-        )
-        .route("/api/v1/storage-locations/{name}/check", post(check))
-        .route(
-            "/api/v1/storage-locations/{name}/recovery-key",
-            post(reveal_key).put(set_key),
-        )
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(describe, remove))
+        .routes(routes!(check))
+        .routes(routes!(reveal_key, set_key))
 }
 
 impl From<KeyError> for ApiError {
@@ -70,7 +63,7 @@ fn view(
     backups: &[BackupRecord],
     keys: &[(String, String, bool)],
 ) -> LocationView {
-    LocationView::new(row, state.locations.get(&row.name).is_some(), backups).with_key(keys)
+    super::views::location_view(row, state.locations.get(&row.name).is_some(), backups, keys)
 }
 
 /// The backups in one location.
@@ -84,6 +77,13 @@ async fn backups_in(state: &AppState, name: &str) -> Result<Vec<BackupRecord>, A
         .await?)
 }
 
+/// A location's store: 404 for a location Lifeboat does not know, 503 for
+/// one it knows but could not open.
+async fn open_store(state: &AppState, name: &str) -> Result<crate::storage::DynStore, ApiError> {
+    state.catalog.storage_location(name).await?;
+    Ok(state.locations.require(name)?)
+}
+
 /// One location as the API shows it, read fresh from the catalog.
 async fn view_of(state: &AppState, name: &str) -> Result<LocationView, ApiError> {
     let row = state.catalog.storage_location(name).await?;
@@ -91,6 +91,9 @@ async fn view_of(state: &AppState, name: &str) -> Result<LocationView, ApiError>
     Ok(view(state, &row, &backups_in(state, name).await?, &keys))
 }
 
+#[utoipa::path(get, operation_id = "listStorageLocations", path = "/api/v1/storage-locations", tag = "storage",
+    description = "Every location with what it holds (`list storagelocations`).",
+    responses((status = 200, description = "The locations", body = Items<LocationView>)))]
 async fn list(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -108,9 +111,11 @@ async fn list(
         .iter()
         .map(|row| view(&state, row, &backups, &keys))
         .collect();
-    Ok(Json(json!({ "items": items })).into_response())
+    Ok(Json(Items { items }).into_response())
 }
 
+#[utoipa::path(get, operation_id = "getStorageLocation", path = "/api/v1/storage-locations/{name}", tag = "storage", params(("name" = String, Path, description = "The location's name")),
+    responses((status = 200, description = "The location", body = LocationView)))]
 async fn describe(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -125,6 +130,10 @@ async fn describe(
 
 /// Adds a location: validated, opened and checked (list, write, delete)
 /// before anything is saved; then the backups already in it are imported.
+#[utoipa::path(post, operation_id = "createStorageLocation", path = "/api/v1/storage-locations", tag = "storage",
+    description = "Adds a location, checked (list, write, delete) before it is saved; the backups already in it are imported. The answer carries the recovery key, once (`create storagelocations`).",
+    request_body = LocationSpec,
+    responses((status = 201, description = "Added", body = LocationView)))]
 async fn create(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -166,6 +175,9 @@ const RECOVERY_KEY_WARNING: &str = "Keep the recovery key somewhere safe, apart 
 
 /// Shows the location's recovery key once (making it and the repository
 /// when the location has none).
+#[utoipa::path(post, operation_id = "revealRecoveryKey", path = "/api/v1/storage-locations/{name}/recovery-key", tag = "storage", params(("name" = String, Path, description = "The location's name")),
+    description = "Shows the recovery key once (`update storagelocations`).",
+    responses((status = 200, description = "The key and a warning", body = RecoveryKey)))]
 async fn reveal_key(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -175,10 +187,14 @@ async fn reveal_key(
         .auth
         .require(&who, &[Check::cluster("update", "storagelocations")])
         .await?;
-    let store = state.locations.require(&name)?;
+    let store = open_store(&state, &name).await?;
     let key = volumes::reveal_key(&state.catalog, &store, &name).await?;
     key_activity(&state, &who, &name, "shown", "the recovery key was shown").await?;
-    Ok(Json(json!({"recoveryKey": key, "warning": RECOVERY_KEY_WARNING})).into_response())
+    Ok(Json(RecoveryKey {
+        recovery_key: key,
+        warning: RECOVERY_KEY_WARNING,
+    })
+    .into_response())
 }
 
 /// An activity entry `location.recovery-key-<what>` (never the key itself).
@@ -202,7 +218,15 @@ async fn key_activity(
     Ok(())
 }
 
-#[derive(serde::Deserialize)]
+/// A location's recovery key, shown once.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct RecoveryKey {
+    recovery_key: String,
+    warning: &'static str,
+}
+
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SetKey {
     recovery_key: String,
@@ -210,6 +234,10 @@ struct SetKey {
 
 /// Takes the recovery key of a location's existing repository (an imported
 /// bucket); a key that does not open it changes nothing.
+#[utoipa::path(put, operation_id = "setRecoveryKey", path = "/api/v1/storage-locations/{name}/recovery-key", tag = "storage", params(("name" = String, Path, description = "The location's name")),
+    description = "Supplies the key of the bucket's existing repository (`update storagelocations`).",
+    request_body = SetKey,
+    responses((status = 204, description = "The key opens the repository and is kept")))]
 async fn set_key(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -221,12 +249,15 @@ async fn set_key(
         .require(&who, &[Check::cluster("update", "storagelocations")])
         .await?;
     let request: SetKey = super::parse_body(&body, "recovery key ({recoveryKey})")?;
-    let store = state.locations.require(&name)?;
+    let store = open_store(&state, &name).await?;
     volumes::set_key(&state.catalog, &store, &name, &request.recovery_key).await?;
     key_activity(&state, &who, &name, "set", "a recovery key was supplied").await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(post, operation_id = "checkStorageLocation", path = "/api/v1/storage-locations/{name}/check", tag = "storage", params(("name" = String, Path, description = "The location's name")),
+    description = "Checks the location now (`update storagelocations`).",
+    responses((status = 200, description = "The location with its availability", body = LocationView)))]
 async fn check(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -241,6 +272,9 @@ async fn check(
 }
 
 /// Removes a location from Lifeboat; its objects stay where they are.
+#[utoipa::path(delete, operation_id = "deleteStorageLocation", path = "/api/v1/storage-locations/{name}", tag = "storage", params(("name" = String, Path, description = "The location's name")),
+    description = "Removes the location from Lifeboat; its objects stay in the bucket (`delete storagelocations`).",
+    responses((status = 204, description = "Removed")))]
 async fn remove(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,

@@ -20,10 +20,11 @@ use std::time::Duration;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::cluster::Cluster;
@@ -52,6 +53,9 @@ pub struct AppState {
 /// Every route but the public ones (`auth::is_public`) needs a principal.
 pub fn router(state: AppState) -> Router {
     api_routes()
+        .split_for_parts()
+        .0
+        .merge(agent::file_routes())
         .merge(ui::routes())
         .merge(auth::routes())
         .fallback(not_found)
@@ -59,10 +63,44 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             auth::authenticate,
         ))
+        .layer(axum::middleware::from_fn(json_rejections))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(axum::middleware::from_fn(timed))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
+}
+
+/// The API answers errors in JSON (`ApiError`), including those axum's
+/// extractors make before a handler runs (a query string or path that does
+/// not parse, a body over the limit), which come as text.
+async fn json_rejections(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let api = request.uri().path().starts_with("/api/");
+    let response = next.run(request).await;
+    let text = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !(api && text && response.status().is_client_error()) {
+        return response;
+    }
+    let status = response.status();
+    // Rejections are one short line; more than 4 KiB is not one.
+    let message = match axum::body::to_bytes(response.into_body(), 4096).await {
+        Ok(body) => String::from_utf8_lossy(&body).into_owned(),
+        Err(_) => status
+            .canonical_reason()
+            .unwrap_or("bad request")
+            .to_string(),
+    };
+    ApiError {
+        status,
+        message: format!("{message}. See /api/v1/openapi.json for what this endpoint takes"),
+    }
+    .into_response()
 }
 
 /// Records each request's latency by its route's pattern (never the
@@ -86,6 +124,13 @@ async fn timed(request: axum::extract::Request, next: axum::middleware::Next) ->
 
 /// `GET /metrics`: Prometheus's scrape (`get metrics` in `lifeboat.io`;
 /// docker/rbac.yaml's `lifeboat-metrics-reader` grants it).
+#[utoipa::path(
+    get, operation_id = "metrics",
+    path = "/metrics",
+    tag = "system",
+    description = "Prometheus metrics (OpenMetrics text); needs `get metrics`. Every metric: docs/OPERATIONS.md.",
+    responses((status = 200, description = "The metrics", body = String, content_type = "application/openmetrics-text"))
+)]
 async fn metrics(
     State(state): State<AppState>,
     axum::extract::Extension(who): axum::extract::Extension<crate::auth::Principal>,
@@ -107,8 +152,10 @@ async fn metrics(
 }
 
 /// `?backup=NAME`: the restores or drills of one backup.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(super) struct OfBackup {
+    /// Only those of this backup.
     pub backup: Option<String>,
 }
 
@@ -149,20 +196,28 @@ async fn security_headers(
 /// through it, with the page's principal on each request).
 pub fn api_router(state: AppState) -> Router {
     api_routes()
+        .split_for_parts()
+        .0
+        .merge(agent::file_routes())
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
         ))
+        .layer(axum::middleware::from_fn(json_rejections))
         .with_state(state)
 }
 
-fn api_routes() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .route("/api/v1/activity", get(activity))
+/// The API's routes, each registered from its handler's `#[utoipa::path]`
+/// (path, method, parameters, bodies, answers): the router and the OpenAPI
+/// document come from the same declarations, so they cannot disagree.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(metrics))
+        .routes(routes!(openapi_json))
+        .routes(routes!(activity))
         .merge(health::routes())
         .merge(locations::routes())
         .merge(backups::routes())
@@ -171,6 +226,122 @@ fn api_routes() -> Router<AppState> {
         .merge(restores::routes())
         .merge(schedules::routes())
         .merge(agent::routes())
+}
+
+/// The document's frame: what the API is, how callers sign in, and the
+/// error body every operation can answer with.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Lifeboat API",
+        description = "Kubernetes backup, restore, schedules and cluster health. Every operation \
+but /healthz and /readyz needs a Kubernetes bearer token (checked with TokenReview) or a browser \
+session (whose state-changing requests also carry X-CSRF-Token); what it may do is asked of the \
+cluster with SubjectAccessReview on the `lifeboat.io` resources each operation names. Errors \
+answer `{error, status}` with a message that says what to do. Not listed: the agents' \
+repository files, `GET|HEAD|PUT /api/v1/agent/repository/{location}/{key…}` (a wildcard path).",
+        license(name = "Apache-2.0"),
+    ),
+    modifiers(&SignIn),
+    security(("bearer" = []), ("session" = [])),
+    components(schemas(frontend::model::ApiError)),
+    tags(
+        (name = "backups", description = "Backups: resource state and volume data"),
+        (name = "restores", description = "Restores, planned before they apply"),
+        (name = "drills", description = "Restore drills into scratch namespaces"),
+        (name = "schedules", description = "Cron schedules, retention and garbage collection"),
+        (name = "storage", description = "Storage locations and their keys"),
+        (name = "notifications", description = "Webhook targets and deliveries"),
+        (name = "cluster", description = "Cluster health from the watches"),
+        (name = "system", description = "Health, metrics, the activity log, this document"),
+        (name = "agent", description = "The node agents' work queue (agents only)"),
+    )
+)]
+struct ApiDoc;
+
+/// How a caller proves who they are: a bearer token or a session cookie.
+struct SignIn;
+
+impl utoipa::Modify for SignIn {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            utoipa::openapi::security::SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A Kubernetes token (ServiceAccount or OIDC id_token)"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            utoipa::openapi::security::SecurityScheme::ApiKey(ApiKey::Cookie(
+                ApiKeyValue::with_description(
+                    auth::SESSION_COOKIE,
+                    "A browser session from /login",
+                ),
+            )),
+        );
+    }
+}
+
+/// The whole API's OpenAPI 3.1 document. Every operation also documents
+/// its error answers (`default`: the `ApiError` body).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    let mut doc = api_routes().into_openapi();
+    doc.info.version = crate::VERSION.to_string();
+    let error = ResponseBuilder::new()
+        .description("An error: what went wrong and what to do")
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ApiError")))
+                .build(),
+        )
+        .build();
+    for item in doc.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.delete,
+            &mut item.patch,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            operation
+                .responses
+                .responses
+                .entry("default".into())
+                .or_insert_with(|| error.clone().into());
+        }
+    }
+    doc
+}
+
+/// `GET /api/v1/openapi.json`: this API's contract (any signed-in caller,
+/// like a cluster's own `/openapi/v3`).
+#[utoipa::path(
+    get, operation_id = "openapi",
+    path = "/api/v1/openapi.json",
+    tag = "system",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
+)]
+async fn openapi_json() -> Response {
+    static DOCUMENT: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        openapi()
+            .to_json()
+            .unwrap_or_else(|e| json!({ "error": e.to_string(), "status": 500 }).to_string())
+    });
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.as_str(),
+    )
+        .into_response()
 }
 
 /// Server-sent events from `poll` (still running?, payload) every half
@@ -268,13 +439,39 @@ async fn not_found(uri: axum::http::Uri) -> ApiError {
     }
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(json!({ "status": "alive", "version": crate::VERSION }))
+/// `/healthz`: the process answers.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct Alive {
+    /// Always `alive`.
+    status: &'static str,
+    version: &'static str,
+}
+
+#[utoipa::path(
+    get, operation_id = "healthz",
+    path = "/healthz",
+    tag = "system",
+    security(()),
+    responses((status = 200, description = "The process is alive", body = Alive))
+)]
+async fn healthz() -> Json<Alive> {
+    Json(Alive {
+        status: "alive",
+        version: crate::VERSION,
+    })
+}
+
+/// `/readyz`: whether every component is ready, and each one's state.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct Readiness {
+    ready: bool,
+    components: Vec<ComponentStatus>,
 }
 
 /// Readiness of one component, as `/readyz` reports it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ComponentStatus {
+    /// `catalog`, `storage`, `cluster`, `watches` or `auth`.
     pub name: &'static str,
     pub ready: bool,
     pub detail: String,
@@ -373,6 +570,16 @@ pub async fn readiness(state: &AppState) -> Vec<ComponentStatus> {
         .collect()
 }
 
+#[utoipa::path(
+    get, operation_id = "readyz",
+    path = "/readyz",
+    tag = "system",
+    security(()),
+    responses(
+        (status = 200, description = "Every component is ready", body = Readiness),
+        (status = 503, description = "Some component is not ready; each says why", body = Readiness),
+    )
+)]
 async fn readyz(State(state): State<AppState>) -> Response {
     let components = readiness(&state).await;
     let ready = components.iter().all(|c| c.ready);
@@ -381,21 +588,28 @@ async fn readyz(State(state): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        Json(json!({ "ready": ready, "components": components })),
-    )
-        .into_response()
+    (status, Json(Readiness { ready, components })).into_response()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct ActivityQuery {
+    /// The subject entries concern (a backup, restore or schedule name).
     subject: Option<String>,
     /// A username: what they did (whatever way they signed in).
     actor: Option<String>,
+    /// At most this many, newest first (1–1000, default 100).
     limit: Option<i64>,
 }
 
+/// `GET /api/v1/activity`: the activity log, newest first (`list activities`).
+#[utoipa::path(
+    get, operation_id = "listActivity",
+    path = "/api/v1/activity",
+    tag = "system",
+    params(ActivityQuery),
+    responses((status = 200, description = "Entries, newest first", body = views::Items<views::ActivityView>))
+)]
 async fn activity(
     State(state): State<AppState>,
     axum::extract::Extension(who): axum::extract::Extension<crate::auth::Principal>,
@@ -410,6 +624,95 @@ async fn activity(
         .catalog
         .activity_of(q.subject.as_deref(), q.actor.as_deref(), limit)
         .await?;
-    let items: Vec<views::ActivityView> = rows.iter().map(views::ActivityView::from).collect();
-    Ok(Json(json!({ "items": items })).into_response())
+    let items = rows.iter().map(views::ActivityView::from).collect();
+    Ok(Json(views::Items::<views::ActivityView> { items }).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `$ref` in `value`.
+    fn refs(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    match v.as_str() {
+                        Some(r) if k == "$ref" => out.push(r.to_string()),
+                        _ => refs(v, out),
+                    }
+                }
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn the_document_names_every_operation_and_resolves_every_schema() {
+        let doc = serde_json::to_value(openapi()).unwrap();
+        if let Ok(path) = std::env::var("LIFEBOAT_WRITE_OPENAPI") {
+            std::fs::write(path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+        }
+        assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+        let paths = doc["paths"].as_object().unwrap();
+        for expected in [
+            "/api/v1/backups",
+            "/api/v1/backups/{name}/drill",
+            "/api/v1/restores/{name}",
+            "/api/v1/schedules/{name}/pause",
+            "/api/v1/storage-locations/{name}/recovery-key",
+            "/api/v1/notification-targets/{name}",
+            "/api/v1/namespaces/{namespace}/pods/{name}",
+            "/api/v1/openapi.json",
+            "/metrics",
+        ] {
+            assert!(paths.contains_key(expected), "{expected} is not documented");
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for (path, item) in paths {
+            for (method, op) in item.as_object().unwrap() {
+                let id = op["operationId"].as_str().unwrap_or_default();
+                assert!(
+                    ids.insert(id.to_string()),
+                    "{method} {path}: operationId `{id}` again"
+                );
+                let responses = op["responses"].as_object().unwrap();
+                assert!(
+                    responses.keys().any(|s| s.starts_with('2')),
+                    "{method} {path} documents no success"
+                );
+                assert!(
+                    responses.contains_key("default"),
+                    "{method} {path} documents no error"
+                );
+                let names: Vec<&str> = path
+                    .split('/')
+                    .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                    .collect();
+                for name in names {
+                    let declared = op["parameters"].as_array().is_some_and(|ps| {
+                        ps.iter().any(|p| p["name"] == name && p["in"] == "path")
+                    });
+                    assert!(declared, "{method} {path} does not declare `{name}`");
+                }
+            }
+        }
+        assert!(ids.len() >= 50, "only {} operations", ids.len());
+        let mut found = Vec::new();
+        refs(&doc, &mut found);
+        for r in found {
+            let name = r.trim_start_matches("#/components/schemas/");
+            assert!(
+                doc["components"]["schemas"].get(name).is_some(),
+                "{r} does not resolve"
+            );
+        }
+        // The public routes say so; the rest need a bearer token or a session.
+        assert_eq!(
+            doc["paths"]["/healthz"]["get"]["security"],
+            serde_json::json!([{}])
+        );
+        assert!(doc["security"].as_array().is_some_and(|s| s.len() == 2));
+    }
 }

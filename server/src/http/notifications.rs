@@ -1,45 +1,55 @@
 //! Notification targets and their deliveries (administrators: `notifications`
 //! in `lifeboat.io`). A target's URL is a secret: accepted, never returned.
 
+use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router, routing::get};
+use frontend::model::{DeliveryView, Items, NotificationTargetView};
 use serde::Deserialize;
-use serde_json::json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{ApiError, AppState};
 use crate::auth::{Check, Principal};
 use crate::catalog::{Delivery, NotificationTarget};
 use crate::notify::{TargetSpec, shown_url};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/notification-targets", get(list).post(create))
-        .route(
-            "/api/v1/notification-targets/{name}",
-            axum::routing::delete(remove),
-        )
-        .route("/api/v1/notifications/deliveries", get(deliveries))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(remove))
+        .routes(routes!(deliveries))
 }
 
-fn view(t: &NotificationTarget) -> serde_json::Value {
-    json!({
-        "name": t.name, "kind": t.kind, "url": shown_url(&t.url),
-        "events": serde_json::from_str::<serde_json::Value>(&t.events).unwrap_or_default(),
-        "createdAt": t.created_at,
-    })
+fn view(t: &NotificationTarget) -> NotificationTargetView {
+    NotificationTargetView {
+        name: t.name.clone(),
+        kind: t.kind.clone(),
+        url: shown_url(&t.url),
+        events: serde_json::from_str(&t.events).unwrap_or_default(),
+        created_at: t.created_at.clone(),
+    }
 }
 
-fn delivery_view(d: &Delivery) -> serde_json::Value {
-    json!({
-        "id": d.id, "target": d.target, "event": d.event, "subject": d.subject,
-        "message": d.message, "state": d.state, "attempts": d.attempts,
-        "nextAttemptAt": (d.state == "pending").then_some(&d.next_attempt_at),
-        "lastError": d.last_error, "createdAt": d.created_at, "deliveredAt": d.delivered_at,
-    })
+fn delivery_view(d: &Delivery) -> DeliveryView {
+    DeliveryView {
+        id: d.id.clone(),
+        target: d.target.clone(),
+        event: d.event.clone(),
+        subject: d.subject.clone(),
+        message: d.message.clone(),
+        state: d.state.clone(),
+        attempts: d.attempts,
+        next_attempt_at: (d.state == "pending").then(|| d.next_attempt_at.clone()),
+        last_error: d.last_error.clone(),
+        created_at: d.created_at.clone(),
+        delivered_at: d.delivered_at.clone(),
+    }
 }
 
+#[utoipa::path(get, operation_id = "listNotificationTargets", path = "/api/v1/notification-targets", tag = "notifications",
+    description = "Every target, URLs shortened to scheme and host (`list notifications`).",
+    responses((status = 200, description = "The targets", body = Items<NotificationTargetView>)))]
 async fn list(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -48,16 +58,20 @@ async fn list(
         .auth
         .require(&who, &[Check::cluster("list", "notifications")])
         .await?;
-    let items: Vec<_> = state
+    let items = state
         .catalog
         .notification_targets()
         .await?
         .iter()
         .map(view)
         .collect();
-    Ok(Json(json!({ "items": items })).into_response())
+    Ok(Json(Items { items }).into_response())
 }
 
+#[utoipa::path(post, operation_id = "createNotificationTarget", path = "/api/v1/notification-targets", tag = "notifications",
+    description = "Adds a webhook target (`create notifications`).",
+    request_body = TargetSpec,
+    responses((status = 201, description = "Added", body = NotificationTargetView)))]
 async fn create(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -92,6 +106,10 @@ async fn create(
     Ok((StatusCode::CREATED, Json(view(&record))).into_response())
 }
 
+#[utoipa::path(delete, operation_id = "deleteNotificationTarget", path = "/api/v1/notification-targets/{name}", tag = "notifications",
+    params(("name" = String, Path, description = "The target's name")),
+    description = "Removes a target and its pending deliveries (`delete notifications`).",
+    responses((status = 204, description = "Removed")))]
 async fn remove(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -115,11 +133,17 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 struct DeliveriesQuery {
+    /// At most this many (1–500, default 50).
     limit: Option<i64>,
 }
 
+#[utoipa::path(get, operation_id = "listDeliveries", path = "/api/v1/notifications/deliveries", tag = "notifications",
+    params(DeliveriesQuery),
+    description = "Recent deliveries, newest first (`list notifications`).",
+    responses((status = 200, description = "The deliveries", body = Items<DeliveryView>)))]
 async fn deliveries(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -130,12 +154,12 @@ async fn deliveries(
         .require(&who, &[Check::cluster("list", "notifications")])
         .await?;
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let items: Vec<_> = state
+    let items = state
         .catalog
         .deliveries(limit)
         .await?
         .iter()
         .map(delivery_view)
         .collect();
-    Ok(Json(json!({ "items": items })).into_response())
+    Ok(Json(Items { items }).into_response())
 }

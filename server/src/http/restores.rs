@@ -1,13 +1,14 @@
 //! `/api/v1/restores`: create (or plan, with `dryRun`), list, get with the plan and results.
 
+use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router, routing::get};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::views::RestoreView;
+use super::views::{Items, RestoreView};
 use super::{ApiError, AppState};
 use crate::auth::{Check, Principal};
 use crate::backup::BackupError;
@@ -15,12 +16,12 @@ use crate::catalog::CatalogError;
 use crate::catalog::RestoreRecord;
 use crate::restore::{self, RestoreSpec};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/restores", get(list).post(create))
-        .route("/api/v1/restores/{name}", get(describe))
-        .route("/api/v1/restores/{name}/progress", get(progress))
-        .route("/api/v1/restores/{name}/log", get(log))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(describe))
+        .routes(routes!(progress))
+        .routes(routes!(log))
 }
 
 /// The namespaces a restore writes into (`None`: cluster-wide): its own
@@ -51,12 +52,18 @@ async fn visible(state: &AppState, who: &Principal, name: &str) -> Result<Restor
     Ok(record)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 struct CreateRequest {
+    /// A DNS label; generated from the backup's name and the time when absent.
     name: Option<String>,
     spec: RestoreSpec,
 }
 
+#[utoipa::path(post, operation_id = "createRestore", path = "/api/v1/restores", tag = "restores",
+    description = "Plans a restore and, unless `dryRun`, applies it, writing as the caller (`create restores` in each target namespace).",
+    request_body = CreateRequest,
+    responses((status = 202, description = "Started; follow /progress", body = RestoreView)))]
 async fn create(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -123,6 +130,9 @@ async fn create(
 }
 
 /// The restores `who` may see (`get restores` in every target namespace).
+#[utoipa::path(get, operation_id = "listRestores", path = "/api/v1/restores", tag = "restores", params(super::OfBackup),
+    description = "The restores the caller may see, with their plans' counts.",
+    responses((status = 200, description = "Newest first", body = Items<RestoreView>)))]
 async fn list(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -139,9 +149,11 @@ async fn list(
             items.push(RestoreView::from(&r).summary());
         }
     }
-    Ok(Json(json!({"items": items})).into_response())
+    Ok(Json(Items { items }).into_response())
 }
 
+#[utoipa::path(get, operation_id = "getRestore", path = "/api/v1/restores/{name}", tag = "restores", params(("name" = String, Path, description = "The restore's name")),
+    responses((status = 200, description = "The restore with its whole plan and results", body = RestoreView)))]
 async fn describe(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -153,6 +165,9 @@ async fn describe(
 }
 
 /// Server-sent events with the restore's progress until it finishes.
+#[utoipa::path(get, operation_id = "followRestore", path = "/api/v1/restores/{name}/progress", tag = "restores", params(("name" = String, Path, description = "The restore's name")),
+    description = "Server-sent events: `progress` every half second while it runs, then `finished`; each `{phase, itemsDone, itemsTotal, errors, phaseReason, volumes}`.",
+    responses((status = 200, description = "An event stream", body = String, content_type = "text/event-stream")))]
 async fn progress(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -176,6 +191,8 @@ async fn progress(
 }
 
 /// The restore's log: one JSON line per item with its action and result.
+#[utoipa::path(get, operation_id = "getRestoreLog", path = "/api/v1/restores/{name}/log", tag = "restores", params(("name" = String, Path, description = "The restore's name")),
+    responses((status = 200, description = "One JSON object a line: each item, its action and result", body = String, content_type = "application/x-ndjson")))]
 async fn log(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,

@@ -2,13 +2,13 @@
 //! saving), list, get, replace, pause, resume, delete; `/api/v1/scheduler`
 //! says which replica runs them.
 
+use axum::Json;
 use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use chrono::Utc;
-use serde_json::{Value, json};
+use serde_json::Value;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::views::{ScheduleView, ScheduledBackup};
 use super::{ApiError, AppState};
@@ -16,17 +16,31 @@ use crate::auth::{Check, Principal};
 use crate::catalog::{BackupFilter, ScheduleRecord};
 use crate::schedule::{self, ScheduleError, ScheduleSpec};
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/schedules", get(list).post(create))
-        .route("/api/v1/schedules/preview", post(preview))
-        .route(
-            "/api/v1/schedules/{name}",
-            get(describe).put(replace).delete(remove),
-        )
-        .route("/api/v1/schedules/{name}/pause", post(pause))
-        .route("/api/v1/schedules/{name}/resume", post(resume))
-        .route("/api/v1/scheduler", get(scheduler))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list, create))
+        .routes(routes!(preview))
+        .routes(routes!(describe, replace, remove))
+        .routes(routes!(pause))
+        .routes(routes!(resume))
+        .routes(routes!(scheduler))
+}
+
+/// The schedules, and which replica runs them.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct ScheduleList {
+    items: Vec<ScheduleView>,
+    /// `{leader, identity, …}`: as `/api/v1/scheduler`.
+    runner: Value,
+}
+
+/// A schedule that validates, and when it would run.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+struct Preview {
+    /// Always true: an invalid schedule is a 422.
+    valid: bool,
+    next_runs: Vec<String>,
 }
 
 impl From<ScheduleError> for ApiError {
@@ -49,6 +63,10 @@ fn view(record: &ScheduleRecord) -> ScheduleView {
     ScheduleView::new(record, next)
 }
 
+#[utoipa::path(post, operation_id = "createSchedule", path = "/api/v1/schedules", tag = "schedules",
+    description = "Adds a schedule (`create schedules`).",
+    request_body = ScheduleSpec,
+    responses((status = 201, description = "Added, with its next runs", body = ScheduleView)))]
 async fn create(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -64,6 +82,10 @@ async fn create(
 }
 
 /// Validates a schedule and shows its next runs, saving nothing.
+#[utoipa::path(post, operation_id = "previewSchedule", path = "/api/v1/schedules/preview", tag = "schedules",
+    description = "Validates a schedule and shows its next runs, saving nothing.",
+    request_body = ScheduleSpec,
+    responses((status = 200, description = "It is valid", body = Preview)))]
 async fn preview(body: axum::body::Bytes) -> Result<Response, ApiError> {
     let spec: ScheduleSpec = super::parse_body(&body, "schedule")?;
     let cron = spec.validate().map_err(ScheduleError::from)?;
@@ -72,9 +94,16 @@ async fn preview(body: axum::body::Bytes) -> Result<Response, ApiError> {
         .iter()
         .map(|t| t.to_rfc3339())
         .collect();
-    Ok(Json(json!({"valid": true, "nextRuns": next})).into_response())
+    Ok(Json(Preview {
+        valid: true,
+        next_runs: next,
+    })
+    .into_response())
 }
 
+#[utoipa::path(get, operation_id = "listSchedules", path = "/api/v1/schedules", tag = "schedules",
+    description = "Every schedule (`list schedules`).",
+    responses((status = 200, description = "The schedules and their runner", body = ScheduleList)))]
 async fn list(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -84,9 +113,15 @@ async fn list(
         .require(&who, &[Check::cluster("list", "schedules")])
         .await?;
     let items: Vec<ScheduleView> = state.catalog.schedules().await?.iter().map(view).collect();
-    Ok(Json(json!({"items": items, "runner": state.leadership.describe()})).into_response())
+    Ok(Json(ScheduleList {
+        items,
+        runner: state.leadership.describe(),
+    })
+    .into_response())
 }
 
+#[utoipa::path(get, operation_id = "getSchedule", path = "/api/v1/schedules/{name}", tag = "schedules", params(("name" = String, Path, description = "The schedule's name")),
+    responses((status = 200, description = "The schedule and its backups", body = ScheduleView)))]
 async fn describe(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -112,6 +147,10 @@ async fn describe(
     Ok(Json(out).into_response())
 }
 
+#[utoipa::path(put, operation_id = "replaceSchedule", path = "/api/v1/schedules/{name}", tag = "schedules", params(("name" = String, Path, description = "The schedule's name")),
+    description = "Replaces the schedule (`update schedules`); the body's name must be the path's.",
+    request_body = ScheduleSpec,
+    responses((status = 200, description = "Replaced", body = ScheduleView)))]
 async fn replace(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -146,6 +185,8 @@ async fn set_paused(
     Ok(Json(view(&state.catalog.schedule(name).await?)).into_response())
 }
 
+#[utoipa::path(post, operation_id = "pauseSchedule", path = "/api/v1/schedules/{name}/pause", tag = "schedules", params(("name" = String, Path, description = "The schedule's name")),
+    responses((status = 200, description = "Paused", body = ScheduleView)))]
 async fn pause(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -158,6 +199,8 @@ async fn pause(
     set_paused(&state, &who, &name, true).await
 }
 
+#[utoipa::path(post, operation_id = "resumeSchedule", path = "/api/v1/schedules/{name}/resume", tag = "schedules", params(("name" = String, Path, description = "The schedule's name")),
+    responses((status = 200, description = "Running again", body = ScheduleView)))]
 async fn resume(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -170,6 +213,9 @@ async fn resume(
     set_paused(&state, &who, &name, false).await
 }
 
+#[utoipa::path(delete, operation_id = "deleteSchedule", path = "/api/v1/schedules/{name}", tag = "schedules", params(("name" = String, Path, description = "The schedule's name")),
+    description = "Deletes the schedule; its backups stay (`delete schedules`).",
+    responses((status = 204, description = "Deleted")))]
 async fn remove(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -183,6 +229,9 @@ async fn remove(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+#[utoipa::path(get, operation_id = "getScheduler", path = "/api/v1/scheduler", tag = "schedules",
+    description = "Which replica runs schedules and GC (the Lease holder).",
+    responses((status = 200, description = "The leadership", body = Value)))]
 async fn scheduler(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,

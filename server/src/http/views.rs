@@ -6,6 +6,11 @@
 use serde::Serialize;
 use serde_json::Value;
 
+pub use frontend::model::{
+    ActivityView, BackupProgress, BackupView, DrillView, Items, LocationKey, LocationView,
+    RestoreView, ScheduledBackup,
+};
+
 use crate::catalog::{
     ActivityRecord, BackupRecord, DrillRecord, RestoreRecord, StorageLocationRecord,
 };
@@ -15,42 +20,9 @@ fn json_column(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
-/// A backup.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BackupView {
-    pub id: String,
-    pub name: String,
-    pub storage_location: String,
-    pub schedule: Option<String>,
-    pub phase: String,
-    pub phase_reason: Option<String>,
-    pub spec: Value,
-    pub items_done: i64,
-    pub items_total: Option<i64>,
-    pub bytes_done: i64,
-    pub size_bytes: Option<i64>,
-    pub warnings: i64,
-    pub errors: i64,
-    /// Its manifest is gone from storage: it cannot be restored.
-    pub missing_from_storage: bool,
-    pub started_at: Option<String>,
-    pub completed_at: Option<String>,
-    pub expires_at: Option<String>,
-    pub created_at: String,
-    pub owner: Option<String>,
-    pub heartbeat_at: Option<String>,
-    /// When it was last verified (`lifeboat backup verify`), and the outcome:
-    /// `ok`, or the problems found, one per line.
-    pub verified_at: Option<String>,
-    pub verification: Option<String>,
-    /// Until when S3 Object Lock holds its objects (immutable locations).
-    pub locked_until: Option<String>,
-}
-
 impl From<&BackupRecord> for BackupView {
     fn from(b: &BackupRecord) -> Self {
-        Self {
+        BackupView {
             id: b.id.clone(),
             name: b.name.clone(),
             storage_location: b.storage_location.clone(),
@@ -78,32 +50,6 @@ impl From<&BackupRecord> for BackupView {
     }
 }
 
-/// A restore drill.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DrillView {
-    pub id: String,
-    pub backup: String,
-    pub schedule: Option<String>,
-    /// `Running`, `Passed` or `Failed`.
-    pub phase: String,
-    pub reason: Option<String>,
-    /// Each namespace of the backup and the scratch namespace it went to.
-    pub namespaces: Value,
-    pub restore_name: Option<String>,
-    pub objects: i64,
-    pub volumes: i64,
-    /// From the restore's start until everything expected was ready.
-    pub ready_ms: Option<i64>,
-    /// Every check: `{object, expected, ok, detail}`.
-    pub checks: Value,
-    pub actor: String,
-    pub created_at: String,
-    pub completed_at: Option<String>,
-    /// When the scratch namespaces were gone.
-    pub cleaned_at: Option<String>,
-}
-
 impl From<&DrillRecord> for DrillView {
     fn from(d: &DrillRecord) -> Self {
         Self {
@@ -126,38 +72,17 @@ impl From<&DrillRecord> for DrillView {
     }
 }
 
-/// A backup's progress while it runs.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct BackupProgress {
-    pub items_done: i64,
-    pub items_total: Option<i64>,
-    pub bytes_done: i64,
-    /// The volumes' bytes, from the agents' reports.
-    pub volumes: crate::volumes::VolumeTotals,
-}
-
 /// One backup with its progress and, when storage has it, its manifest.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BackupDetail {
     #[serde(flatten)]
     pub backup: BackupView,
     pub progress: BackupProgress,
+    /// The manifest as stored (docs/ARCHIVE.md), when storage has it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub manifest: Option<crate::archive::Manifest>,
-}
-
-/// A backup as a schedule's page lists it.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ScheduledBackup {
-    pub name: String,
-    pub phase: String,
-    pub created_at: String,
-    pub completed_at: Option<String>,
-    pub expires_at: Option<String>,
-    pub size_bytes: Option<i64>,
 }
 
 impl From<&BackupRecord> for ScheduledBackup {
@@ -170,40 +95,6 @@ impl From<&BackupRecord> for ScheduledBackup {
             expires_at: b.expires_at.clone(),
             size_bytes: b.size_bytes,
         }
-    }
-}
-
-/// A restore; `plan` holds the summary and, on its own page, every item.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RestoreView {
-    pub id: String,
-    pub name: String,
-    pub backup_name: String,
-    pub phase: String,
-    pub phase_reason: Option<String>,
-    pub spec: Value,
-    pub plan: Value,
-    pub items_done: i64,
-    pub items_total: Option<i64>,
-    pub warnings: i64,
-    pub errors: i64,
-    pub started_at: Option<String>,
-    pub completed_at: Option<String>,
-    pub created_at: String,
-    pub owner: Option<String>,
-    pub heartbeat_at: Option<String>,
-    /// The volumes' bytes written so far, from the agents' reports.
-    pub volumes: crate::volumes::VolumeTotals,
-}
-
-impl RestoreView {
-    /// Without the plan's items (lists show counts only).
-    pub fn summary(mut self) -> Self {
-        if let Some(plan) = self.plan.as_object_mut() {
-            plan.remove("items");
-        }
-        self
     }
 }
 
@@ -231,85 +122,35 @@ impl From<&RestoreRecord> for RestoreView {
     }
 }
 
-/// A storage location, with what it holds. Credentials are never part of it.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LocationView {
-    pub name: String,
-    pub kind: String,
-    /// Settings without secret values.
-    pub config: Value,
-    pub is_default: bool,
-    pub availability: String,
-    pub availability_reason: Option<String>,
-    pub checked_at: Option<String>,
-    pub created_at: String,
-    pub updated_at: String,
-    /// Open on this replica.
-    pub open: bool,
-    pub backups: usize,
-    pub used_bytes: i64,
-    /// Backups found in the bucket when the location was added.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub imported: Option<Vec<String>>,
-    /// The volume repository's recovery key: in the answer to adding the
-    /// location only, once.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub recovery_key: Option<String>,
-    /// What the user must do about the location's volume repository, if anything.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub notice: Option<String>,
-    /// The location's key (which encrypts its archives and volume data):
-    /// `None` until its first backup (or the add) makes one.
-    pub encryption: Option<LocationKey>,
-    /// The S3 Object Lock mode backups here are locked with (`governance`
-    /// or `compliance`); `None`: the location is not immutable.
-    pub immutability: Option<String>,
-}
-
-/// A location's key as the API shows it: its public id, never the key.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LocationKey {
-    pub cipher: String,
-    /// The public age recipient (`age1…`).
-    pub key_id: String,
-    /// The recovery key was shown (or supplied): someone can have kept it.
-    pub recovery_key_shown: bool,
-}
-
-impl LocationView {
-    /// `backups` may hold other locations' backups; only this one's count.
-    pub fn new(row: &StorageLocationRecord, open: bool, backups: &[BackupRecord]) -> Self {
-        let mine = || backups.iter().filter(|b| b.storage_location == row.name);
-        Self {
-            name: row.name.clone(),
-            kind: row.kind.clone(),
-            config: json_column(&row.config),
-            is_default: row.is_default != 0,
-            availability: row.availability.clone(),
-            availability_reason: row.availability_reason.clone(),
-            checked_at: row.checked_at.clone(),
-            created_at: row.created_at.clone(),
-            updated_at: row.updated_at.clone(),
-            open,
-            backups: mine().count(),
-            used_bytes: mine().filter_map(|b| b.size_bytes).sum(),
-            imported: None,
-            recovery_key: None,
-            notice: None,
-            encryption: None,
-            immutability: json_column(&row.config)["object_lock"]
-                .as_str()
-                .map(String::from),
-        }
-    }
-
-    /// Fills `encryption` from the catalog's keys (location, key, shown).
-    pub fn with_key(mut self, keys: &[(String, String, bool)]) -> Self {
-        self.encryption = keys
+/// A location as the API shows it, with its key's public id from the
+/// catalog's keys (location, key, shown). `backups` may hold other
+/// locations' backups; only this one's count.
+pub fn location_view(
+    row: &StorageLocationRecord,
+    open: bool,
+    backups: &[BackupRecord],
+    keys: &[(String, String, bool)],
+) -> LocationView {
+    let mine = || backups.iter().filter(|b| b.storage_location == row.name);
+    LocationView {
+        name: row.name.clone(),
+        kind: row.kind.clone(),
+        config: json_column(&row.config),
+        is_default: row.is_default != 0,
+        availability: row.availability.clone(),
+        availability_reason: row.availability_reason.clone(),
+        checked_at: row.checked_at.clone(),
+        created_at: row.created_at.clone(),
+        updated_at: row.updated_at.clone(),
+        open,
+        backups: mine().count() as u64,
+        used_bytes: mine().filter_map(|b| b.size_bytes).sum(),
+        imported: None,
+        recovery_key: None,
+        notice: None,
+        encryption: keys
             .iter()
-            .find(|(location, _, _)| *location == self.name)
+            .find(|(location, _, _)| *location == row.name)
             .and_then(|(_, key, shown)| {
                 let key = crate::archive::ArchiveKey::from_recovery_key(key).ok()?;
                 Some(LocationKey {
@@ -317,22 +158,11 @@ impl LocationView {
                     key_id: key.key_id().to_string(),
                     recovery_key_shown: *shown,
                 })
-            });
-        self
+            }),
+        immutability: json_column(&row.config)["object_lock"]
+            .as_str()
+            .map(String::from),
     }
-}
-
-/// One entry of the activity log.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ActivityView {
-    pub id: String,
-    pub at: String,
-    pub actor: String,
-    pub kind: String,
-    pub subject: String,
-    pub message: String,
-    pub details: Value,
 }
 
 impl From<&ActivityRecord> for ActivityView {
@@ -351,7 +181,7 @@ impl From<&ActivityRecord> for ActivityView {
 
 /// A schedule. A stored template that does not read is shown with `error`
 /// and no template, so that it can be replaced.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleView {
     pub name: String,

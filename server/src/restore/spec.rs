@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::selection::{self, SpecError, dns_label, err};
 
 /// What to do with an object that already exists in the cluster.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ExistingResourcePolicy {
     /// Leave it (reported as a conflict when it differs).
@@ -17,7 +17,7 @@ pub enum ExistingResourcePolicy {
     Update,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct RestoreSpec {
     pub backup_name: String,

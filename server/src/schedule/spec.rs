@@ -10,7 +10,7 @@ use crate::backup::{BackupSpec, SpecError};
 use crate::catalog::{BackupPhase, BackupRecord, ScheduleRecord};
 
 /// Retention: how long each backup is kept and/or how many of the newest.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct Retention {
     /// `720h`, `30d`, …: each backup expires this long after it starts.
@@ -20,7 +20,7 @@ pub struct Retention {
 }
 
 /// A schedule as the API and CLI take it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ScheduleSpec {
     pub name: String,

@@ -83,7 +83,7 @@ impl Locations {
 }
 
 /// What `POST /api/v1/storage-locations` takes.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LocationSpec {
     pub name: String,
@@ -108,6 +108,7 @@ pub struct LocationSpec {
     #[serde(default)]
     pub access_key_id: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<String>, format = Password)]
     pub secret_access_key: Option<Secret>,
     /// `age` (the default: archives encrypted to the location's key) or
     /// `none` (in the clear and unsigned: only by this explicit choice).

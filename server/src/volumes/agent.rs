@@ -22,7 +22,7 @@ pub const POLL_SECONDS: u64 = 20;
 pub const REPORT_EVERY: Duration = Duration::from_secs(1);
 
 /// What `POST /api/v1/agent/work` takes.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkRequest {
     pub node: String,
@@ -31,25 +31,27 @@ pub struct WorkRequest {
 
 /// A task as the server hands it to the agent of its node, with the
 /// repository key of its location.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Assignment {
     pub id: String,
     pub kind: TaskKind,
     pub location: String,
     pub spec: TaskSpec,
+    /// The location's repository key: to this agent, for this task only.
+    #[schema(format = Password)]
     pub key: String,
 }
 
 /// What `POST /api/v1/agent/tasks/{id}/progress` takes and answers.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProgressReport {
     pub bytes_done: u64,
     pub bytes_total: u64,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProgressAnswer {
     /// False once the task has ended on the server (failed, or its backup gone).
@@ -57,7 +59,7 @@ pub struct ProgressAnswer {
 }
 
 /// What `POST /api/v1/agent/tasks/{id}/finish` takes: a result or an error.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Finish {
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -28,7 +28,7 @@ use repo::{RepoError, StoreBackend, VolumeRepo};
 pub const SKIP_ANNOTATION: &str = "lifeboat.io/skip-volumes";
 
 /// Whether a task backs a volume up or restores one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum TaskKind {
     Backup,
@@ -57,7 +57,7 @@ pub enum Method {
 /// One volume's work for an agent: where the volume is mounted on its node
 /// (the pod's uid and the PV's name give the kubelet's path), and for a
 /// restore the snapshot to write into it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskSpec {
     pub namespace: String,
@@ -81,7 +81,7 @@ impl TaskSpec {
 }
 
 /// What an agent reports when a task is done.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -124,14 +124,7 @@ pub struct VolumeEntry {
     pub warnings: Vec<String>,
 }
 
-/// Byte progress of a backup's or restore's volumes, as the API shows it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct VolumeTotals {
-    pub volumes: Vec<VolumeProgress>,
-    pub bytes_done: u64,
-    pub bytes_total: u64,
-}
+pub use frontend::model::{VolumeProgress, VolumeTotals};
 
 /// The progress of the volume tasks of one backup or restore: a finished
 /// task counts what it reported at the end.
@@ -164,17 +157,6 @@ pub fn progress_of(tasks: &[crate::catalog::VolumeTaskRecord]) -> VolumeTotals {
         });
     }
     totals
-}
-
-/// Byte progress of one volume, as the API shows it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct VolumeProgress {
-    pub namespace: String,
-    pub pvc: String,
-    pub phase: String,
-    pub bytes_done: u64,
-    pub bytes_total: u64,
 }
 
 /// The repository of a location, opened with its key from the catalog;

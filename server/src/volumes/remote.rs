@@ -52,14 +52,14 @@ impl AgentClient {
 }
 
 /// A page of the repository endpoint's listing.
-#[derive(Debug, Default, Deserialize, Serialize)]
+#[derive(Debug, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RemoteListPage {
     pub objects: Vec<RemoteObject>,
     pub next: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Serialize)]
+#[derive(Debug, Deserialize, Serialize, utoipa::ToSchema)]
 pub struct RemoteObject {
     pub key: String,
     pub size: u64,
