@@ -350,7 +350,7 @@ async fn wait_for(api: &Api, name: &str) -> Result<()> {
 }
 
 /// `[########------------] 40%` (a finished run with nothing to count is 100%).
-fn progress_bar(done: i64, total: i64, finished: bool) -> String {
+pub(super) fn progress_bar(done: i64, total: i64, finished: bool) -> String {
     let ratio = if total > 0 {
         (done as f64 / total as f64).clamp(0.0, 1.0)
     } else if finished {

@@ -90,18 +90,26 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
             let name = created["name"].as_str().unwrap_or_default().to_string();
             println!("restore {name} started");
             if wait || dry_run {
+                let stderr_is_tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
                 loop {
                     let r = api
                         .json(
                             api.request(reqwest::Method::GET, &format!("/api/v1/restores/{name}")),
                         )
                         .await?;
-                    let phase = r["phase"].as_str().unwrap_or_default().to_string();
+                    let view: RestoreView = super::read_as(&r, "restore")?;
+                    let phase = view.phase.clone();
                     if lifeboat::restore::RestorePhase::parse(&phase)
                         .is_some_and(|p| p.is_running())
                     {
+                        if stderr_is_tty {
+                            eprint!("\r\x1b[2K{}", progress_line(&view));
+                        }
                         tokio::time::sleep(Duration::from_millis(500)).await;
                         continue;
+                    }
+                    if stderr_is_tty {
+                        eprintln!("\r\x1b[2K{}", progress_line(&view));
                     }
                     print_plan(&r);
                     println!(
@@ -184,6 +192,29 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `InProgress: [#####---------------]  25% 120/480 objects; volume data
+/// [##------------------]  10% 1.0 GiB of 10.0 GiB`.
+fn progress_line(r: &RestoreView) -> String {
+    let total = r.items_total.unwrap_or(0);
+    let mut line = format!(
+        "{}: {} {}/{} objects",
+        r.phase,
+        super::backup::progress_bar(r.items_done, total, false),
+        r.items_done,
+        r.items_total.map_or_else(|| "?".into(), |t| t.to_string())
+    );
+    if !r.volumes.volumes.is_empty() {
+        let (done, total) = (r.volumes.bytes_done as i64, r.volumes.bytes_total as i64);
+        line.push_str(&format!(
+            "; volume data {} {} of {}",
+            super::backup::progress_bar(done, total, false),
+            super::human_bytes(done),
+            super::human_bytes(total)
+        ));
+    }
+    line
 }
 
 fn print_plan(restore: &Value) {
