@@ -33,6 +33,25 @@ pub async fn request(method: &str, path: &str, body: Option<Value>) -> Result<Va
     }
 }
 
+/// Reads a text answer as it arrives (a log, `follow` included), handing
+/// each run of whole lines to `on_lines`; stops when the answer ends or
+/// `keep_going` says no. An error is the API's own message.
+pub async fn stream_text(
+    path: &str,
+    on_lines: impl FnMut(String),
+    keep_going: impl Fn() -> bool,
+) -> Result<(), String> {
+    #[cfg(feature = "hydrate")]
+    {
+        browser::stream_text(path, on_lines, keep_going).await
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = (path, on_lines, keep_going);
+        Err("requests are made from the browser".into())
+    }
+}
+
 /// Fetches a page's sources again and replaces its data.
 pub async fn refresh(page: RwSignal<PageData>) {
     let sources = page.with_untracked(|p| p.sources.clone());
@@ -131,6 +150,66 @@ mod browser {
                 .as_str()
                 .map(String::from)
                 .unwrap_or_else(|| format!("the server answered {status}")))
+        }
+    }
+
+    pub async fn stream_text(
+        path: &str,
+        mut on_lines: impl FnMut(String),
+        keep_going: impl Fn() -> bool,
+    ) -> Result<(), String> {
+        let window = web_sys::window().ok_or("no window")?;
+        let init = web_sys::RequestInit::new();
+        init.set_method("GET");
+        let req = web_sys::Request::new_with_str_and_init(path, &init)
+            .map_err(|_| format!("cannot build a request for {path}"))?;
+        let resp = JsFuture::from(window.fetch_with_request(&req))
+            .await
+            .map_err(|_| "the Lifeboat server did not answer; is it running?".to_string())?;
+        let resp: web_sys::Response = resp.dyn_into().map_err(|_| "not a response")?;
+        if !resp.ok() {
+            let status = resp.status();
+            let text = JsFuture::from(resp.text().map_err(|_| "no body")?)
+                .await
+                .ok()
+                .and_then(|t| t.as_string())
+                .unwrap_or_default();
+            let value: Value = serde_json::from_str(&text).unwrap_or_default();
+            return Err(value["error"]
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| format!("the server answered {status}")));
+        }
+        let body = resp.body().ok_or("the answer has no body")?;
+        let reader: web_sys::ReadableStreamDefaultReader = body
+            .get_reader()
+            .dyn_into()
+            .map_err(|_| "the answer cannot be read as a stream")?;
+        // Bytes after the last newline wait for the rest of their line.
+        let mut carry: Vec<u8> = Vec::new();
+        loop {
+            let chunk = JsFuture::from(reader.read())
+                .await
+                .map_err(|_| "the answer broke off".to_string())?;
+            let field = |name: &str| js_sys::Reflect::get(&chunk, &name.into()).ok();
+            if field("done").and_then(|d| d.as_bool()).unwrap_or(true) {
+                if !carry.is_empty() {
+                    on_lines(String::from_utf8_lossy(&carry).into_owned());
+                }
+                return Ok(());
+            }
+            if let Some(value) = field("value") {
+                carry.extend(js_sys::Uint8Array::new(&value).to_vec());
+                if let Some(end) = carry.iter().rposition(|b| *b == b'\n') {
+                    let rest = carry.split_off(end + 1);
+                    on_lines(String::from_utf8_lossy(&carry).into_owned());
+                    carry = rest;
+                }
+            }
+            if !keep_going() {
+                let _ = reader.cancel();
+                return Ok(());
+            }
         }
     }
 

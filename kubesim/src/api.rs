@@ -766,6 +766,14 @@ async fn serve(
         let name = t.name.as_deref().unwrap_or_default();
         return scale(store, rt, ns, name, method, content_type, body, dry_run);
     }
+    if t.subresource.as_deref() == Some("log")
+        && rt.group.is_empty()
+        && rt.resource == "pods"
+        && method == Method::GET
+    {
+        let name = t.name.as_deref().unwrap_or_default();
+        return crate::logs::serve(store, rt, ns.unwrap_or_default(), name, query);
+    }
     let status_sub = match t.subresource.as_deref() {
         None => false,
         Some("status") if rt.status || rt.resource == "namespaces" => true,
@@ -1223,7 +1231,7 @@ fn watch_response(
 }
 
 /// A stream fed by a task through a channel; the task stops when the client goes.
-fn async_stream<F, Fut>(f: F) -> impl futures::Stream<Item = Bytes>
+pub(crate) fn async_stream<F, Fut>(f: F) -> impl futures::Stream<Item = Bytes>
 where
     F: FnOnce(tokio::sync::mpsc::Sender<Bytes>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,

@@ -20,6 +20,7 @@ pub mod bootstrap;
 pub mod controllers;
 pub mod defaults;
 pub mod error;
+pub mod logs;
 pub mod managed;
 pub mod openapi;
 pub mod patch;

@@ -423,6 +423,16 @@ pub fn resource_list(group_version: &str, types: &[&ResourceType]) -> Value {
                 "verbs": ["get", "patch", "update"],
             }));
         }
+        if t.group.is_empty() && t.resource == "pods" {
+            // As kube-apiserver lists it: the kubelet's output, through the API server.
+            resources.push(json!({
+                "name": "pods/log",
+                "singularName": "",
+                "namespaced": true,
+                "kind": "Pod",
+                "verbs": ["get"],
+            }));
+        }
         if t.group.is_empty() && t.resource == "serviceaccounts" {
             resources.push(json!({
                 "name": "serviceaccounts/token",
@@ -532,6 +542,13 @@ pub fn aggregated(types: &[ResourceType], core: bool) -> Value {
                                     "subresource": "status",
                                     "responseKind": {"group": t.group, "version": t.version, "kind": t.kind},
                                     "verbs": ["get", "patch", "update"],
+                                }));
+                            }
+                            if t.group.is_empty() && t.resource == "pods" {
+                                subresources.push(json!({
+                                    "subresource": "log",
+                                    "responseKind": {"group": "", "version": "v1", "kind": "Pod"},
+                                    "verbs": ["get"],
                                 }));
                             }
                             if t.group.is_empty() && t.resource == "serviceaccounts" {

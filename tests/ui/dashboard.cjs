@@ -90,6 +90,20 @@ async function main() {
       await accessible('overview');
       await shot('overview');
 
+      // From the overview's pods that need attention, one click to the
+      // crash-looping pod; its log view says why it ends.
+      await page.getByRole('link', { name: /^recommendations-/ }).first().click();
+      await page.getByRole('heading', { name: /^Pod recommendations-/ }).waitFor({ timeout: WAIT });
+      await hydrated();
+      const log = page.getByRole('log', { name: 'Log lines' });
+      await log.filter({ hasText: 'FATAL cannot start without the catalog service' }).waitFor({ timeout: WAIT });
+      await page.getByLabel('Search').fill('dial tcp');
+      await page.locator('.logs p.status').filter({ hasText: '1 matching lines' }).waitFor({ timeout: WAIT });
+      if ((await log.textContent()).includes('FATAL')) throw new Error('the search does not filter the lines');
+      await page.getByLabel('Search').fill('');
+      await accessible('pod');
+      await shot('pod');
+
       // A backup from the UI: the form works only if the page hydrated.
       await page.goto(`${base}/backups`);
       await hydrated();

@@ -7,6 +7,7 @@ mod backups;
 mod namespaces;
 mod notifications;
 mod overview;
+mod pod;
 mod restore;
 mod schedules;
 mod storage;
@@ -27,6 +28,7 @@ pub fn page(kind: &str, page: RwSignal<PageData>) -> AnyView {
         "overview" => overview::overview(page).into_any(),
         "namespaces" => namespaces::namespaces(page).into_any(),
         "namespace" => namespaces::namespace(page).into_any(),
+        "pod" => pod::pod(page).into_any(),
         "backups" => backups::backups(page).into_any(),
         "backup" => backup::backup(page).into_any(),
         "schedules" => schedules::schedules(page).into_any(),
@@ -119,10 +121,11 @@ fn pod_table(pods: Vec<Value>, with_namespace: bool) -> AnyView {
                 {pods.into_iter().map(|p| {
                     let ns = text(&p["namespace"]);
                     let name = text(&p["name"]);
+                    let href = format!("/namespaces/{ns}/pods/{name}");
                     view! {
                         <tr>
                             {with_namespace.then(|| view! { <td><a href=format!("/namespaces/{ns}")>{ns.clone()}</a></td> })}
-                            <th scope="row">{name}</th>
+                            <th scope="row"><a href=href>{name}</a></th>
                             <td>{badge(p["phase"].as_str().unwrap_or_default())}</td>
                             <td>{format!("{}/{}", text(&p["ready"]), text(&p["containers"]))}</td>
                             <td>{text(&p["restarts"])}</td>

@@ -8,6 +8,7 @@ mod backups;
 mod drills;
 mod health;
 mod locations;
+mod logs;
 mod notifications;
 mod restores;
 mod schedules;
@@ -219,6 +220,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi_json))
         .routes(routes!(activity))
         .merge(health::routes())
+        .merge(logs::routes())
         .merge(locations::routes())
         .merge(backups::routes())
         .merge(drills::routes())

@@ -28,6 +28,7 @@ pub fn routes() -> Router<AppState> {
         .route("/", get(page))
         .route("/namespaces", get(page))
         .route("/namespaces/{name}", get(page))
+        .route("/namespaces/{namespace}/pods/{name}", get(page))
         .route("/backups", get(page))
         .route("/backups/{name}", get(page))
         .route("/schedules", get(page))
@@ -101,6 +102,15 @@ fn plan(path: &str) -> (String, String, Option<String>, Vec<(String, String)>) {
             format!("Namespace {name}"),
             Some(name.to_string()),
             vec![s("namespace", format!("/api/v1/namespaces/{name}"))],
+        ),
+        ["namespaces", namespace, "pods", name] => (
+            "pod".into(),
+            format!("Pod {name}"),
+            Some(format!("{namespace}/{name}")),
+            vec![s(
+                "pod",
+                format!("/api/v1/namespaces/{namespace}/pods/{name}"),
+            )],
         ),
         ["backups"] => (
             "backups".into(),
