@@ -121,14 +121,18 @@ enum Kind {
     Quiet,
 }
 
-fn kind_of(pod: &Value, container: &str) -> Kind {
-    let image = pod["spec"]["containers"]
+/// The image of `container` in `pod`.
+fn image_of<'a>(pod: &'a Value, container: &str) -> Option<&'a str> {
+    pod["spec"]["containers"]
         .as_array()
         .into_iter()
         .flatten()
         .find(|c| c["name"] == container)
         .and_then(|c| c["image"].as_str())
-        .unwrap_or_default();
+}
+
+fn kind_of(pod: &Value, container: &str) -> Kind {
+    let image = image_of(pod, container).unwrap_or_default();
     if container == "web" || image.contains("/web:") || image.contains("nginx") {
         Kind::Web
     } else if image.contains("postgres") {
@@ -186,13 +190,7 @@ fn periodic_line(kind: Kind, pod: &str, n: u64, at: DateTime<Utc>) -> String {
 
 /// What a crash-looping container prints before it exits, each time.
 fn crash_lines(pod: &Value, container: &str, started: DateTime<Utc>, attempt: i64) -> Vec<Line> {
-    let image = pod["spec"]["containers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|c| c["name"] == container)
-        .and_then(|c| c["image"].as_str())
-        .unwrap_or("app");
+    let image = image_of(pod, container).unwrap_or("app");
     let ns = pod["metadata"]["namespace"].as_str().unwrap_or("default");
     let at = |ms: i64| started + chrono::Duration::milliseconds(ms);
     vec![

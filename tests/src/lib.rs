@@ -66,6 +66,20 @@ pub fn http(url: &str) -> reqwest::Client {
         .unwrap_or_default()
 }
 
+/// A client sending `token` as its bearer token (another user than the
+/// admin [`http`] signs in as), following no redirects.
+pub fn with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Ok(value) = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")) {
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+    }
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
+
 /// `GET url`, signed in (see [`http`]).
 pub async fn get(url: impl AsRef<str>) -> reqwest::Result<reqwest::Response> {
     let url = url.as_ref();

@@ -6,7 +6,7 @@
 
 use std::path::Path;
 
-use lifeboat_e2e::{kubesim, serve_lifeboat};
+use lifeboat_e2e::{kubesim, serve_lifeboat, with_token};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -144,20 +144,6 @@ async fn no_route_is_open_without_sign_in() {
             .status();
         assert!(status.is_success(), "{path}: {status}");
     }
-}
-
-/// A client sending `token`.
-fn with_token(token: &str) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {token}").parse().unwrap(),
-    );
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
 }
 
 /// Applies `docker/rbac.yaml` and extra RBAC objects to the simulated cluster.

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use lifeboat_e2e::{kubesim, poll_json, serve_lifeboat};
+use lifeboat_e2e::{kubesim, poll_json, serve_lifeboat, with_token};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -33,18 +33,6 @@ async fn pod_named(url: &str, prefix: &str) -> String {
         .find(|n| n.starts_with(prefix))
         .unwrap()
         .to_string()
-}
-
-fn with_token(token: &str) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert(
-        reqwest::header::AUTHORIZATION,
-        format!("Bearer {token}").parse().unwrap(),
-    );
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
