@@ -181,3 +181,90 @@ pub fn timeline(backups: &[Value]) -> impl IntoView + use<> {
         </figure>
     })
 }
+
+/// Millicores as `250m` or `1.5 cores`.
+pub fn cores(millicores: f64) -> String {
+    if millicores >= 1000.0 {
+        format!("{:.2} cores", millicores / 1000.0)
+    } else {
+        format!("{}m", millicores.round())
+    }
+}
+
+/// Bytes as MiB or GiB.
+pub fn mem(bytes: f64) -> String {
+    crate::widgets::size(Some(bytes as i64))
+}
+
+/// One column of a usage history (`[[unixSeconds, millicores, bytes], …]`)
+/// as a small line: the last hour, its latest value and peak in words.
+fn sparkline(history: &[Value], column: usize, label: &str, show: fn(f64) -> String) -> AnyView {
+    const SW: f64 = 160.0;
+    const SH: f64 = 32.0;
+    let mut values: Vec<f64> = history.iter().filter_map(|s| s[column].as_f64()).collect();
+    // One reading is a level line until the next one comes.
+    if values.len() == 1 {
+        values.push(values[0]);
+    }
+    let (Some(latest), Some(peak)) = (
+        values.last().copied(),
+        values.iter().copied().reduce(f64::max),
+    ) else {
+        return view! { <span class="note">{format!("{label}: no reading yet")}</span> }.into_any();
+    };
+    let top = peak.max(1.0);
+    let step = if values.len() > 1 {
+        SW / (values.len() - 1) as f64
+    } else {
+        0.0
+    };
+    let points: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            format!(
+                "{:.1},{:.1}",
+                i as f64 * step,
+                SH - 2.0 - v / top * (SH - 4.0)
+            )
+        })
+        .collect();
+    let words = format!(
+        "{label} over the last hour: now {}, peak {}",
+        show(latest),
+        show(peak)
+    );
+    view! {
+        <figure class="spark">
+            <svg viewBox=format!("0 0 {SW} {SH}") width=SW height=SH role="img" aria-label=words.clone()>
+                <polyline points=points.join(" ") fill="none" stroke="currentColor" stroke-width="1.5" />
+            </svg>
+            <figcaption>{format!("{label} {}", show(latest))}</figcaption>
+        </figure>
+    }
+    .into_any()
+}
+
+/// A usage block from the API (`{availability, history, …}`): CPU and
+/// memory sparklines, or why there are none.
+pub fn usage(block: &Value) -> AnyView {
+    match block["availability"]["state"].as_str() {
+        Some("unavailable") => view! {
+            <p class="note" data-usage="unavailable">{text(&block["availability"]["reason"])}</p>
+        }
+        .into_any(),
+        Some("served") => {
+            let history = block["history"].as_array().cloned().unwrap_or_default();
+            view! {
+                <div class="sparks" data-usage="served">
+                    {sparkline(&history, 1, "CPU", cores)}
+                    {sparkline(&history, 2, "Memory", mem)}
+                </div>
+            }
+            .into_any()
+        }
+        _ => {
+            view! { <p class="note" data-usage="waiting">"Reading CPU and memory…"</p> }.into_any()
+        }
+    }
+}

@@ -766,6 +766,16 @@ async fn serve(
         let name = t.name.as_deref().unwrap_or_default();
         return scale(store, rt, ns, name, method, content_type, body, dry_run);
     }
+    if rt.read_only {
+        if method != Method::GET || t.subresource.is_some() {
+            return Err(ApiError::method_not_allowed(format!(
+                "the server does not allow this method on the requested resource ({}.{})",
+                rt.resource, rt.group
+            )));
+        }
+        let answer = crate::usage::serve(store, rt, ns, t.name.as_deref(), query)?;
+        return Ok(json_response(StatusCode::OK, &answer));
+    }
     if t.subresource.as_deref() == Some("log")
         && rt.group.is_empty()
         && rt.resource == "pods"

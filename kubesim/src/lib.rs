@@ -32,6 +32,7 @@ pub mod selector;
 pub mod store;
 pub mod table;
 pub mod tls;
+pub mod usage;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -73,6 +74,9 @@ pub struct Options {
     pub write_latency: Duration,
     /// Tokens of other users, authorized through RBAC (see [`Kubesim::issue_token`]).
     pub identities: authn::Identities,
+    /// Serve `metrics.k8s.io` (NodeMetrics, PodMetrics) as a cluster with
+    /// metrics-server does; `false`: a cluster without it.
+    pub metrics_server: bool,
 }
 
 impl Default for Options {
@@ -90,6 +94,7 @@ impl Default for Options {
             certificates: None,
             write_latency: Duration::ZERO,
             identities: authn::Identities::default(),
+            metrics_server: true,
         }
     }
 }
@@ -152,6 +157,9 @@ impl Kubesim {
         };
         options.certificates = Some(certs.clone());
         store.set_root_ca(&certs.ca_pem);
+        if options.metrics_server {
+            store.add_types(resources::metrics_types());
+        }
         let (acceptor, ca_pem) = if options.tls {
             let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
             let mut config = rustls::ServerConfig::builder_with_provider(provider)

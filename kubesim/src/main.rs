@@ -42,6 +42,9 @@ struct Cli {
     /// Answer writes this many milliseconds later, like a remote API server.
     #[arg(long, default_value_t = 0)]
     write_latency_ms: u64,
+    /// Serve no `metrics.k8s.io` (a cluster without metrics-server).
+    #[arg(long)]
+    no_metrics_server: bool,
     /// Keep real volume data under this directory: a directory per
     /// provisioned PV and each node's kubelet layout of its pods' volumes
     /// (`nodes/<node>/kubelet`, what a node agent reads).
@@ -94,6 +97,7 @@ async fn main() -> anyhow::Result<()> {
         certificates: None,
         write_latency: Duration::from_millis(cli.write_latency_ms),
         identities,
+        metrics_server: !cli.no_metrics_server,
     })
     .await?;
     if !resumed {

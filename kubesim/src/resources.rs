@@ -19,6 +19,9 @@ pub struct ResourceType {
     /// A review or request answered on create and never stored
     /// (`tokenreviews`, `subjectaccessreviews`, …): `create` is its only verb.
     pub create_only: bool,
+    /// Computed on every read, never stored (`metrics.k8s.io`'s NodeMetrics
+    /// and PodMetrics): `get` and `list` are its only verbs.
+    pub read_only: bool,
 }
 
 impl ResourceType {
@@ -67,6 +70,9 @@ impl ResourceType {
         if self.create_only {
             return vec!["create"];
         }
+        if self.read_only {
+            return vec!["get", "list"];
+        }
         vec![
             "create",
             "delete",
@@ -99,7 +105,30 @@ fn rt(
         short_names: short.iter().map(|s| s.to_string()).collect(),
         status,
         create_only: false,
+        read_only: false,
     }
+}
+
+/// What metrics-server adds through its APIService (`v1beta1.metrics.k8s.io`).
+pub fn metrics_types() -> Vec<ResourceType> {
+    [
+        ("nodes", "NodeMetrics", false),
+        ("pods", "PodMetrics", true),
+    ]
+    .into_iter()
+    .map(|(resource, kind, namespaced)| ResourceType {
+        read_only: true,
+        ..rt(
+            "metrics.k8s.io",
+            "v1beta1",
+            resource,
+            kind,
+            namespaced,
+            &[],
+            false,
+        )
+    })
+    .collect()
 }
 
 /// A resource answered on create and never stored.
@@ -383,6 +412,7 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
                         short_names: short.clone(),
                         status: v["subresources"]["status"].is_object(),
                         create_only: false,
+                        read_only: false,
                     })
                 })
                 .collect()

@@ -103,6 +103,13 @@ async function main() {
       await page.getByLabel('Search').fill('');
       await accessible('pod');
       await shot('pod');
+      // Its node, one click away: pressure, capacity and the last hour of usage.
+      await page.getByRole('link', { name: /^node-/ }).first().click();
+      await page.getByRole('heading', { name: /^Node node-/ }).waitFor({ timeout: WAIT });
+      await page.getByRole('img', { name: /^CPU over the last hour: now / }).waitFor({ timeout: WAIT });
+      await page.getByRole('img', { name: /^Memory over the last hour: now / }).waitFor({ timeout: WAIT });
+      await accessible('node');
+      await shot('node');
 
       // A backup from the UI: the form works only if the page hydrated.
       await page.goto(`${base}/backups`);

@@ -5,6 +5,7 @@ mod activity;
 mod backup;
 mod backups;
 mod namespaces;
+mod node;
 mod notifications;
 mod overview;
 mod pod;
@@ -29,6 +30,7 @@ pub fn page(kind: &str, page: RwSignal<PageData>) -> AnyView {
         "namespaces" => namespaces::namespaces(page).into_any(),
         "namespace" => namespaces::namespace(page).into_any(),
         "pod" => pod::pod(page).into_any(),
+        "node" => node::node(page).into_any(),
         "backups" => backups::backups(page).into_any(),
         "backup" => backup::backup(page).into_any(),
         "schedules" => schedules::schedules(page).into_any(),

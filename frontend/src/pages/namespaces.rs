@@ -47,6 +47,10 @@ pub(super) fn namespace(page: RwSignal<PageData>) -> impl IntoView {
                     <h2>"Health: " {badge(n["health"]["state"].as_str().unwrap_or_default())} " · Protection: " {badge(n["protection"].as_str().unwrap_or_default())} " " {proven(&n["restoreProven"])}</h2>
                     {reasons(&n["health"])}
                 </section>
+                <section aria-labelledby="ns-usage-h">
+                    <h2 id="ns-usage-h">"CPU and memory"</h2>
+                    {charts::usage(&n["usage"])}
+                </section>
                 <section aria-labelledby="wl-h">
                     <h2 id="wl-h">"Workloads"</h2>
                     {if items(&n["workloads"]).is_empty() { empty("No Deployments, StatefulSets or DaemonSets.").into_any() } else { view! {

@@ -31,10 +31,16 @@ pub(super) fn overview(page: RwSignal<PageData>) -> impl IntoView {
                             <p class="big">{format!("{} / {}", text(&s["nodes"]["ready"]), text(&s["nodes"]["total"]))} <small>" ready"</small></p>
                             <ul class="plain">
                                 {items(&s["nodes"]["items"]).into_iter().map(|n| view! {
-                                    <li>{text(&n["name"])} " " {badge(n["health"]["state"].as_str().unwrap_or_default())} {reasons(&n["health"])}</li>
+                                    <li><a href=format!("/nodes/{}", text(&n["name"]))>{text(&n["name"])}</a> " " {badge(n["health"]["state"].as_str().unwrap_or_default())} {reasons(&n["health"])}</li>
                                 }).collect_view()}
                             </ul>
                         </section>
+                        {(!s["usage"].is_null()).then(|| view! {
+                            <section class="card" aria-labelledby="usage-h">
+                                <h2 id="usage-h">"CPU and memory"</h2>
+                                {charts::usage(&s["usage"])}
+                            </section>
+                        })}
                         <section class="card" aria-labelledby="pods-h">
                             <h2 id="pods-h">"Pods"</h2>
                             <ul class="plain">

@@ -30,13 +30,19 @@ pub(super) fn pod(page: RwSignal<PageData>) -> impl IntoView {
                 <section aria-labelledby="state-h">
                     <h2 id="state-h">"State"</h2>
                     <p>{badge(summary["health"]["state"].as_str().unwrap_or_default())} " "
-                       {format!("{} · {}/{} ready · {} restarts · node {}", text(&summary["phase"]), text(&summary["ready"]),
-                                text(&summary["containers"]), text(&summary["restarts"]), text(&p["node"]))}</p>
+                       {format!("{} · {}/{} ready · {} restarts · node ", text(&summary["phase"]), text(&summary["ready"]),
+                                text(&summary["containers"]), text(&summary["restarts"]))}
+                       <a href=format!("/nodes/{}", text(&p["node"]))>{text(&p["node"])}</a></p>
                     {reasons(&summary["health"])}
                 </section>
                 <section aria-labelledby="containers-h">
                     <h2 id="containers-h">"Containers"</h2>
                     {container_table(items(&p["containers"]))}
+                </section>
+                <section aria-labelledby="usage-h">
+                    <h2 id="usage-h">"CPU and memory"</h2>
+                    {charts::usage(&p["usage"])}
+                    {usage_table(items(&p["usage"]["containers"]))}
                 </section>
                 <section aria-labelledby="events-h">
                     <h2 id="events-h">"Events"</h2>
@@ -76,6 +82,31 @@ fn container_table(containers: Vec<Value>) -> AnyView {
                         <td>{ended}</td>
                     </tr>
                 }
+            }).collect_view()}</tbody>
+        </table>
+    }
+    .into_any()
+}
+
+/// Each container's latest usage against its requests and limits.
+fn usage_table(containers: Vec<Value>) -> AnyView {
+    let cpu = |v: &Value| v.as_f64().map_or_else(|| "—".to_string(), charts::cores);
+    let memory = |v: &Value| v.as_f64().map_or_else(|| "—".to_string(), charts::mem);
+    view! {
+        <table>
+            <thead><tr><th scope="col">"Container"</th><th scope="col">"CPU used"</th><th scope="col">"requested"</th><th scope="col">"limit"</th>
+                <th scope="col">"Memory used"</th><th scope="col">"requested"</th><th scope="col">"limit"</th></tr></thead>
+            <tbody>{containers.into_iter().map(|c| view! {
+                <tr>
+                    <th scope="row">{text(&c["name"])}</th>
+                    <td>{cpu(&c["cpuMillicores"])}</td>
+                    <td>{cpu(&c["requests"]["cpuMillicores"])}</td>
+                    <td>{cpu(&c["limits"]["cpuMillicores"])}</td>
+                    <td>{memory(&c["memoryBytes"])}
+                        {(c["oomRisk"] == true).then(|| view! { " " <span class="oom" data-oom-risk="">{format!("OOM risk: {:.0}% of its limit", c["memoryOfLimit"].as_f64().unwrap_or(0.0) * 100.0)}</span> })}</td>
+                    <td>{memory(&c["requests"]["memoryBytes"])}</td>
+                    <td>{memory(&c["limits"]["memoryBytes"])}</td>
+                </tr>
             }).collect_view()}</tbody>
         </table>
     }

@@ -309,6 +309,20 @@ impl Store {
         self.lock().types.clone()
     }
 
+    /// Serves `types` too (an aggregated API such as metrics-server's), once each.
+    pub fn add_types(&self, types: Vec<ResourceType>) {
+        let mut state = self.lock();
+        for t in types {
+            if !state
+                .types
+                .iter()
+                .any(|x| x.group == t.group && x.version == t.version && x.resource == t.resource)
+            {
+                state.types.push(t);
+            }
+        }
+    }
+
     pub fn find(&self, group: &str, version: &str, resource: &str) -> Option<ResourceType> {
         self.lock()
             .types

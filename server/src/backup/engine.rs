@@ -174,10 +174,28 @@ async fn listable_resources(
     if let Some(why) = &discovered.fallback {
         log.info(why.clone());
     }
-    let listable = discovered
+    // As Velero: only what can be listed and put back (list, get, create,
+    // delete). What is computed on each read, such as metrics.k8s.io's
+    // NodeMetrics and PodMetrics, is not state to restore.
+    let (listable, read_only): (Vec<_>, Vec<_>) = discovered
         .resources
         .into_iter()
-        .filter(|(_, caps)| caps.supports_operation(verbs::LIST));
+        .filter(|(_, caps)| caps.supports_operation(verbs::LIST))
+        .partition(|(_, caps)| {
+            [verbs::GET, verbs::CREATE, verbs::DELETE]
+                .iter()
+                .all(|v| caps.supports_operation(v))
+        });
+    if !read_only.is_empty() {
+        log.info(format!(
+            "not backed up, as they cannot be created: {}",
+            read_only
+                .iter()
+                .map(|(ar, _)| group_resource(ar))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     let (taken, skipped) = discovery::take_cohabiting_once(listable);
     for (ar, kept) in skipped {
         log.info(format!(

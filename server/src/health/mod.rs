@@ -4,5 +4,6 @@
 pub mod model;
 pub mod protection;
 pub mod summary;
+pub mod usage;
 pub mod views;
 pub mod watch;

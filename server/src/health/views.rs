@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::model;
 use super::summary;
+use super::usage;
 use super::watch::ClusterState;
 
 pub fn in_namespace<K: serde::Serialize + kube::Resource>(
@@ -118,7 +119,147 @@ pub fn namespace(w: &ClusterState, name: &str) -> Option<Value> {
         "name": name, "health": health, "counts": counts,
         "workloads": workloads, "jobs": jobs, "cronJobs": cronjobs, "pods": pods, "persistentVolumeClaims": pvcs,
         "services": services, "ingresses": ingresses, "events": events,
+        "usage": usage_block(w, w.usage.namespace(name)),
     }))
+}
+
+/// A series of usage readings as the API shows it, with whether the cluster
+/// serves the metrics API at all (and what to do when it does not).
+pub fn usage_block(w: &ClusterState, series: Option<usage::Series>) -> Value {
+    let latest = series.as_ref().and_then(usage::Series::latest);
+    json!({
+        "availability": w.usage.availability(),
+        "cpuMillicores": latest.map(|l| l.cpu_m),
+        "memoryBytes": latest.map(|l| u64::from(l.mem_kib) * 1024),
+        "history": series.map(|s| s.samples()).unwrap_or_default(),
+    })
+}
+
+/// CPU (millicores) and memory (bytes) the running pods on `node` request.
+fn requested_on(w: &ClusterState, node: &str) -> (u64, u64) {
+    let mut cpu = 0.0;
+    let mut memory = 0.0;
+    for pod in w.pods.state() {
+        let Some(spec) = pod.spec.as_ref() else {
+            continue;
+        };
+        let finished = pod
+            .status
+            .as_ref()
+            .and_then(|s| s.phase.as_deref())
+            .is_some_and(|p| p == "Succeeded" || p == "Failed");
+        if spec.node_name.as_deref() != Some(node) || finished {
+            continue;
+        }
+        for c in &spec.containers {
+            let requests = c.resources.as_ref().and_then(|r| r.requests.as_ref());
+            let get = |name: &str| {
+                requests
+                    .and_then(|r| r.get(name))
+                    .and_then(|q| usage::quantity(&q.0))
+                    .unwrap_or(0.0)
+            };
+            cpu += get("cpu") * 1000.0;
+            memory += get("memory");
+        }
+    }
+    (cpu.round() as u64, memory.round() as u64)
+}
+
+/// A node's capacity as the API shows it: allocatable, requested and used.
+fn node_resources(w: &ClusterState, n: &Value) -> Value {
+    let name = n["metadata"]["name"].as_str().unwrap_or_default();
+    let amount = |v: &Value, cores: bool| {
+        v.as_str().and_then(usage::quantity).map(|q| {
+            if cores {
+                (q * 1000.0).round() as u64
+            } else {
+                q as u64
+            }
+        })
+    };
+    let (cpu, memory) = requested_on(w, name);
+    json!({
+        "allocatable": {"cpuMillicores": amount(&n["status"]["allocatable"]["cpu"], true),
+                        "memoryBytes": amount(&n["status"]["allocatable"]["memory"], false),
+                        "pods": n["status"]["allocatable"]["pods"]},
+        "requested": {"cpuMillicores": cpu, "memoryBytes": memory},
+        "usage": usage_block(w, w.usage.node(name)),
+    })
+}
+
+/// Nodes as the list shows them: health, cordon, versions and resources.
+pub fn nodes(w: &ClusterState) -> Vec<Value> {
+    w.nodes
+        .state()
+        .iter()
+        .filter_map(|n| serde_json::to_value(n.as_ref()).ok())
+        .map(|n| {
+            let mut v = json!({"name": n["metadata"]["name"], "health": model::node(&n), "capacity": n["status"]["capacity"],
+                   "kubeletVersion": n["status"]["nodeInfo"]["kubeletVersion"], "unschedulable": n["spec"]["unschedulable"] == true});
+            if let (Some(out), Value::Object(more)) = (v.as_object_mut(), node_resources(w, &n)) {
+                out.extend(more);
+            }
+            v
+        })
+        .collect()
+}
+
+/// One node: conditions and pressure, capacity, allocatable, requested and
+/// used, taints, versions, cordon, and its pods with their usage.
+pub fn node(w: &ClusterState, name: &str) -> Option<Value> {
+    let found = w
+        .nodes
+        .state()
+        .into_iter()
+        .find(|n| n.metadata.name.as_deref() == Some(name))?;
+    let n = serde_json::to_value(found.as_ref()).ok()?;
+    let now = Utc::now();
+    let pods: Vec<Value> = w
+        .pods
+        .state()
+        .iter()
+        .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(name))
+        .filter_map(|p| serde_json::to_value(p.as_ref()).ok())
+        .map(|p| {
+            let summary = model::pod(&p, now);
+            let latest = w
+                .usage
+                .pod(&summary.namespace, &summary.name)
+                .and_then(|u| u.history.latest());
+            json!({"summary": summary,
+                   "cpuMillicores": latest.map(|l| l.cpu_m),
+                   "memoryBytes": latest.map(|l| u64::from(l.mem_kib) * 1024)})
+        })
+        .collect();
+    let pressure: Vec<Value> = n["status"]["conditions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["type"] != "Ready" && c["status"] == "True")
+        .map(|c| c["type"].clone())
+        .collect();
+    let mut v = json!({
+        "name": name,
+        "health": model::node(&n),
+        "unschedulable": n["spec"]["unschedulable"] == true,
+        "taints": n["spec"]["taints"],
+        "conditions": n["status"]["conditions"],
+        "pressure": pressure,
+        "capacity": n["status"]["capacity"],
+        "nodeInfo": {"kubeletVersion": n["status"]["nodeInfo"]["kubeletVersion"],
+                     "containerRuntimeVersion": n["status"]["nodeInfo"]["containerRuntimeVersion"],
+                     "osImage": n["status"]["nodeInfo"]["osImage"],
+                     "kernelVersion": n["status"]["nodeInfo"]["kernelVersion"],
+                     "architecture": n["status"]["nodeInfo"]["architecture"]},
+        "addresses": n["status"]["addresses"],
+        "labels": n["metadata"]["labels"],
+        "pods": pods,
+    });
+    if let (Some(out), Value::Object(more)) = (v.as_object_mut(), node_resources(w, &n)) {
+        out.extend(more);
+    }
+    Some(v)
 }
 
 /// The controller a pod belongs to, through its ReplicaSet to the Deployment.
@@ -144,6 +285,28 @@ fn owner_of(w: &ClusterState, namespace: &str, pod: &Value) -> Value {
         return json!({"kind": "Deployment", "name": deployment.name, "via": {"kind": "ReplicaSet", "name": owner["name"]}});
     }
     json!({"kind": owner["kind"], "name": owner["name"]})
+}
+
+/// A pod's usage: its history (containers summed) and each container's
+/// latest against its requests and limits.
+fn pod_usage(w: &ClusterState, namespace: &str, name: &str, p: &Value) -> Value {
+    let found = w.usage.pod(namespace, name);
+    let containers: Vec<Value> = p["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|spec| {
+            let used = found.as_ref().and_then(|u| {
+                u.containers
+                    .iter()
+                    .find(|c| spec["name"] == c.name.as_str())
+            });
+            usage::container_view(spec, used)
+        })
+        .collect();
+    let mut block = usage_block(w, found.map(|u| u.history));
+    block["containers"] = Value::Array(containers);
+    block
 }
 
 /// One pod: its containers with their states and environment (values from
@@ -202,5 +365,6 @@ pub fn pod(w: &ClusterState, namespace: &str, name: &str) -> Option<Value> {
         "initContainers": containers("initContainers", "initContainerStatuses"),
         "containers": containers("containers", "containerStatuses"),
         "volumes": volumes, "events": events,
+        "usage": pod_usage(w, namespace, name, &p),
     }))
 }

@@ -272,6 +272,8 @@ pub struct ClusterState {
     pub changes: Arc<Mutex<Changes>>,
     /// The last cluster summary: (change id, when, summary).
     pub summary_cache: Arc<Mutex<Option<(u64, std::time::Instant, serde_json::Value)>>>,
+    /// CPU and memory from metrics.k8s.io, read every 30 s.
+    pub usage: super::usage::Usage,
 }
 
 fn spawn_watch<K>(
@@ -452,6 +454,11 @@ impl ClusterState {
             watches,
             changes,
             summary_cache: Arc::new(Mutex::new(None)),
+            usage: {
+                let usage = super::usage::Usage::default();
+                usage.spawn_poller(client.clone());
+                usage
+            },
         }
     }
 

@@ -15,7 +15,7 @@ use super::{ApiError, AppState};
 use crate::auth::{Check, Principal};
 use crate::backup::BackupSpec;
 use crate::health::summary::Scope;
-use crate::health::{model, views};
+use crate::health::views;
 use crate::health::{summary, watch::ClusterState};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -25,6 +25,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(namespace))
         .routes(routes!(pod))
         .routes(routes!(nodes))
+        .routes(routes!(node))
         .routes(routes!(stream))
 }
 
@@ -109,11 +110,15 @@ async fn cluster_summary(
 ) -> Result<Response, ApiError> {
     let w = watched(&state)?;
     let nodes = may_see_nodes(&state, &who).await;
-    let summary = match visible(&state, &who).await? {
+    let mut summary = match visible(&state, &who).await? {
         // Everyone who sees everything shares one cached summary.
         Visible::All if nodes => summary::cluster(w),
         v => summary::cluster_for(w, v.scope(), nodes),
     };
+    // The whole cluster's usage is the nodes': for those who may see nodes.
+    if nodes {
+        summary["usage"] = views::usage_block(w, Some(w.usage.cluster()));
+    }
     Ok(Json(summary).into_response())
 }
 
@@ -243,17 +248,41 @@ async fn nodes(
         .auth
         .require(&who, &[Check::kubernetes("list", "", "nodes", None)])
         .await?;
-    let items: Vec<Value> = watched(&state)?
-        .nodes
-        .state()
-        .iter()
-        .filter_map(|n| serde_json::to_value(n.as_ref()).ok())
-        .map(|n| {
-            json!({"name": n["metadata"]["name"], "health": model::node(&n), "capacity": n["status"]["capacity"],
-                   "kubeletVersion": n["status"]["nodeInfo"]["kubeletVersion"], "unschedulable": n["spec"]["unschedulable"]})
-        })
-        .collect();
+    let items = views::nodes(watched(&state)?);
     Ok(Json(json!({"items": items})).into_response())
+}
+
+#[utoipa::path(get, operation_id = "getNode", path = "/api/v1/nodes/{name}", tag = "cluster",
+    params(("name" = String, Path, description = "The node")),
+    description = "One node: conditions and pressure, capacity, allocatable, requested and used, taints, versions, cordon, its pods with their usage (`get nodes` in the cluster).",
+    responses((status = 200, description = "The node", body = Value)))]
+async fn node(
+    State(state): State<AppState>,
+    Extension(who): Extension<Principal>,
+    Path(name): Path<String>,
+) -> Result<Response, ApiError> {
+    state
+        .auth
+        .require(&who, &[Check::kubernetes("get", "", "nodes", None)])
+        .await?;
+    let seen = visible(&state, &who).await?;
+    match views::node(watched(&state)?, &name) {
+        Some(mut view) => {
+            // Its pods as far as the reader may list them.
+            if let (Visible::Among(namespaces), Some(pods)) = (&seen, view["pods"].as_array_mut()) {
+                pods.retain(|p| {
+                    p["summary"]["namespace"]
+                        .as_str()
+                        .is_some_and(|ns| namespaces.contains(ns))
+                });
+            }
+            Ok(Json(view).into_response())
+        }
+        None => Err(ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("there is no node {name}"),
+        }),
+    }
 }
 
 /// Live changes as server-sent events (`change`), resumable with `Last-Event-ID`.

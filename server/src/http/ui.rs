@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/namespaces", get(page))
         .route("/namespaces/{name}", get(page))
         .route("/namespaces/{namespace}/pods/{name}", get(page))
+        .route("/nodes/{name}", get(page))
         .route("/backups", get(page))
         .route("/backups/{name}", get(page))
         .route("/schedules", get(page))
@@ -111,6 +112,12 @@ fn plan(path: &str) -> (String, String, Option<String>, Vec<(String, String)>) {
                 "pod",
                 format!("/api/v1/namespaces/{namespace}/pods/{name}"),
             )],
+        ),
+        ["nodes", name] => (
+            "node".into(),
+            format!("Node {name}"),
+            Some(name.to_string()),
+            vec![s("node", format!("/api/v1/nodes/{name}"))],
         ),
         ["backups"] => (
             "backups".into(),
