@@ -359,3 +359,83 @@ async fn the_api_server_restarting_mid_watch_is_survived() {
         .unwrap();
     drop(sim);
 }
+
+/// The cause groups of a verdict by their summary.
+fn causes(verdict: &Value) -> Vec<(String, Option<String>)> {
+    verdict["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|g| {
+            (
+                g["summary"].as_str().unwrap_or_default().to_string(),
+                g["explainedBy"].as_str().map(String::from),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_verdict_groups_causes_and_stays_in_proportion() {
+    let (sim, client) = kubesim(Default::default(), true).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _state) = serve_lifeboat(client.clone(), &sim, dir.path())
+        .await
+        .unwrap();
+    let summary = format!("{url}/api/v1/cluster/summary");
+    // The demo's one crash loop: degraded, not failing, and its Deployment
+    // is said to follow from it.
+    let s = poll_json(&summary, WITHIN, |s| {
+        causes(&s["verdict"])
+            .iter()
+            .any(|(c, by)| c == "1 Deployment: replicas unavailable" && by.is_some())
+    })
+    .await
+    .unwrap();
+    assert_eq!(s["health"]["state"], "degraded", "{s}");
+    assert_eq!(s["verdict"]["headline"], "1 pod CrashLoopBackOff", "{s}");
+    assert!(
+        causes(&s["verdict"]).contains(&(
+            "1 Deployment: replicas unavailable".into(),
+            Some("1 pod CrashLoopBackOff".into())
+        )),
+        "{s}"
+    );
+    // The namespace page groups the same way.
+    let shop = poll_json(&format!("{url}/api/v1/namespaces/shop"), WITHIN, |ns| {
+        ns["verdict"]["headline"] == "1 pod CrashLoopBackOff"
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        shop["verdict"]["groups"][0]["subjects"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Nodes that stop being Ready make the cluster fail, and say so first.
+    let nodes: Api<k8s_openapi::api::core::v1::Node> = Api::all(client.clone());
+    for node in ["node-a", "node-b"] {
+        nodes
+            .patch_status(
+                node,
+                &PatchParams::default(),
+                &Patch::Strategic(json!({"status": {"conditions": [
+                    {"type": "Ready", "status": "False", "reason": "KubeletStopped"}]}})),
+            )
+            .await
+            .unwrap();
+    }
+    let s = poll_json(&summary, WITHIN, |s| s["health"]["state"] == "failing")
+        .await
+        .unwrap();
+    assert!(
+        s["verdict"]["headline"]
+            .as_str()
+            .unwrap()
+            .starts_with("2 nodes NotReady"),
+        "{s}"
+    );
+}

@@ -109,6 +109,36 @@ fn proven(p: &Value) -> AnyView {
     }
 }
 
+/// What is wrong, grouped by cause: each group a folded list of what it
+/// holds, the ones that follow from another saying which.
+fn verdict(v: &Value) -> AnyView {
+    let groups = items(&v["groups"]);
+    if groups.is_empty() {
+        return view! { <p>{text(&v["headline"])}</p> }.into_any();
+    }
+    view! {
+        <ul class="verdict plain">
+            {groups.into_iter().map(|g| {
+                let subjects = items(&g["subjects"]);
+                let more = g["count"].as_u64().unwrap_or(0).saturating_sub(subjects.len() as u64);
+                view! {
+                    <li data-cause=text(&g["summary"]) class=if g["explainedBy"].is_null() { "root" } else { "follows" }>
+                        <details>
+                            <summary>{badge(g["state"].as_str().unwrap_or_default())} " " {text(&g["summary"])}
+                                {g["explainedBy"].as_str().map(|by| view! { <small class="note">{format!(" — because of: {by}")}</small> })}</summary>
+                            <ul>
+                                {subjects.into_iter().map(|s| view! { <li><code>{text(&s)}</code></li> }).collect_view()}
+                                {(more > 0).then(|| view! { <li class="note">{format!("and {more} more")}</li> })}
+                            </ul>
+                        </details>
+                    </li>
+                }
+            }).collect_view()}
+        </ul>
+    }
+    .into_any()
+}
+
 fn pod_table(pods: Vec<Value>, with_namespace: bool) -> AnyView {
     if pods.is_empty() {
         return empty("None: every pod is running as intended.").into_any();

@@ -45,7 +45,7 @@ pub(super) fn namespace(page: RwSignal<PageData>) -> impl IntoView {
             view! {
                 <section class=format!("banner {}", n["health"]["state"].as_str().unwrap_or_default())>
                     <h2>"Health: " {badge(n["health"]["state"].as_str().unwrap_or_default())} " · Protection: " {badge(n["protection"].as_str().unwrap_or_default())} " " {proven(&n["restoreProven"])}</h2>
-                    {reasons(&n["health"])}
+                    {verdict(&n["verdict"])}
                 </section>
                 <section aria-labelledby="ns-usage-h">
                     <h2 id="ns-usage-h">"CPU and memory"</h2>

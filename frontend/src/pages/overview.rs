@@ -20,7 +20,7 @@ pub(super) fn overview(page: RwSignal<PageData>) -> impl IntoView {
                 view! {
                     <section class=format!("banner {state}") aria-labelledby="health-h">
                         <h2 id="health-h">"Cluster health: " {badge(&state)}</h2>
-                        {reasons(&s["health"])}
+                        {verdict(&s["verdict"])}
                     </section>
                     {(!not_permitted.is_empty()).then(|| view! {
                         <p class="note">"Not permitted to watch: " {not_permitted.join(", ")} ". Grant Lifeboat's ServiceAccount list/watch on them to see them here."</p>

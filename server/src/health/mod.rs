@@ -5,5 +5,6 @@ pub mod model;
 pub mod protection;
 pub mod summary;
 pub mod usage;
+pub mod verdict;
 pub mod views;
 pub mod watch;

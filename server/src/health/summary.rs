@@ -175,14 +175,16 @@ fn compute_cluster(state: &ClusterState, scope: Scope, show_nodes: bool) -> Valu
         pods_by_phase,
         unhealthy_pods,
     } = roll_ups(state, scope);
-    let rolled = model::roll_up(
-        namespaces
-            .values()
-            .map(|(h, _)| h)
-            .chain(nodes.iter().map(|(_, h)| h)),
-    );
+    // In proportion: failing when nodes fail, degraded when workloads do;
+    // the reasons are the causes, grouped.
+    let verdict = verdict(state, scope, show_nodes);
+    let rolled = json!({
+        "state": verdict.state,
+        "reasons": verdict.groups.iter().filter(|g| g.explained_by.is_none()).map(|g| g.summary.clone()).collect::<Vec<_>>(),
+    });
     json!({
         "health": rolled,
+        "verdict": verdict,
         "nodes": {
             "total": nodes.len(),
             "ready": nodes.iter().filter(|(_, h)| h.state != State::Failing).count(),
@@ -193,6 +195,51 @@ fn compute_cluster(state: &ClusterState, scope: Scope, show_nodes: bool) -> Valu
         "warnings": warnings(state, scope, 20),
         "watches": state.watch_states(),
     })
+}
+
+/// The verdict over the namespaces of `scope` (and the nodes, with
+/// `with_nodes`): causes grouped, see `verdict`. Only pods that are not
+/// well (or Pending) are looked at twice.
+pub fn verdict(state: &ClusterState, scope: Scope, with_nodes: bool) -> super::verdict::Verdict {
+    let now = Utc::now();
+    let nodes: Vec<Value> = if with_nodes {
+        state
+            .nodes
+            .state()
+            .iter()
+            .filter_map(|n| serde_json::to_value(n.as_ref()).ok())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let mut pods = Vec::new();
+    each(state.pods.state(), scope, |_, p| {
+        if p["status"]["phase"] == "Pending" || model::pod(&p, now).health.state != State::Healthy {
+            pods.push(p);
+        }
+    });
+    let mut workloads = Vec::new();
+    each(state.deployments.state(), scope, |_, w| {
+        workloads.push(("Deployment", w))
+    });
+    each(state.statefulsets.state(), scope, |_, w| {
+        workloads.push(("StatefulSet", w))
+    });
+    each(state.daemonsets.state(), scope, |_, w| {
+        workloads.push(("DaemonSet", w))
+    });
+    let mut claims = Vec::new();
+    each(state.pvcs.state(), scope, |_, c| claims.push(c));
+    super::verdict::verdict(
+        &super::verdict::Inputs {
+            nodes: &nodes,
+            pods: &pods,
+            workloads: &workloads,
+            claims: &claims,
+            with_nodes,
+        },
+        now,
+    )
 }
 
 /// The newest Warning events across the namespaces of `scope`.

@@ -120,6 +120,7 @@ pub fn namespace(w: &ClusterState, name: &str) -> Option<Value> {
         "workloads": workloads, "jobs": jobs, "cronJobs": cronjobs, "pods": pods, "persistentVolumeClaims": pvcs,
         "services": services, "ingresses": ingresses, "events": events,
         "usage": usage_block(w, w.usage.namespace(name)),
+        "verdict": summary::verdict(w, summary::Scope::One(name), false),
     }))
 }
 
