@@ -243,6 +243,60 @@ fn owner_ref(owner: &Value) -> Value {
     })
 }
 
+/// The revision kube-controller-manager records on a ReplicaSet.
+const REVISION: &str = "deployment.kubernetes.io/revision";
+
+fn revision_of(rs: &Value) -> i64 {
+    rs["metadata"]["annotations"][REVISION]
+        .as_str()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0)
+}
+
+/// What the StatefulSet and DaemonSet controllers keep of each template:
+/// a ControllerRevision `<name>-<hash>` numbered in order (a template seen
+/// before gets the next number again, as a rollback does).
+fn controller_revision(store: &Store, owner: &Value) {
+    let Some(revisions) = store.find("apps", "v1", "controllerrevisions") else {
+        return;
+    };
+    let ns = ns_of(owner).unwrap_or_default().to_string();
+    let template = owner["spec"]["template"].clone();
+    let hash = template_hash(&template);
+    let name = format!("{}-{hash}", name_of(owner));
+    let all = all_of(store, &revisions);
+    let owned = owned_by(&all, owner);
+    let newest = owned
+        .iter()
+        .filter_map(|r| r["revision"].as_i64())
+        .max()
+        .unwrap_or(0);
+    match owned.iter().find(|r| name_of(r) == name) {
+        Some(current) if current["revision"].as_i64() == Some(newest) => {}
+        Some(current) => {
+            let mut again = (*current).clone();
+            again["revision"] = json!(newest + 1);
+            let _ = store.update(&revisions, Some(&ns), &name, again, false, false);
+        }
+        None => {
+            let mut labels = template["metadata"]["labels"].clone();
+            labels["controller-revision-hash"] = json!(hash);
+            let mut patch = template.clone();
+            patch["$patch"] = json!("replace");
+            let _ = store.create(
+                &revisions,
+                Some(&ns),
+                json!({
+                    "metadata": {"name": name, "labels": labels, "ownerReferences": [owner_ref(owner)]},
+                    "data": {"spec": {"template": patch}},
+                    "revision": newest + 1,
+                }),
+                false,
+            );
+        }
+    }
+}
+
 /// FNV-1a of the pod template, as a stable pod-template-hash.
 fn template_hash(template: &Value) -> String {
     let mut h: u64 = 0xcbf29ce484222325;
@@ -335,7 +389,7 @@ fn deployments(store: &Store) {
     let deploys = rt(store, "apps", "v1", "deployments");
     let rsets = rt(store, "apps", "v1", "replicasets");
     let all_rs = all_of(store, &rsets);
-    for d in all_of(store, &deploys) {
+    for mut d in all_of(store, &deploys) {
         if being_deleted(&d) {
             continue;
         }
@@ -353,6 +407,28 @@ fn deployments(store: &Store) {
             }
         }
         let current = owned.iter().find(|rs| name_of(rs) == rs_name);
+        let newest = owned.iter().map(|rs| revision_of(rs)).max().unwrap_or(0);
+        // A template seen before (a rollback) takes the next revision again.
+        if let Some(rs) = current
+            && revision_of(rs) < newest
+        {
+            let mut again = (*rs).clone();
+            again["metadata"]["annotations"][REVISION] = json!((newest + 1).to_string());
+            let _ = store.update(&rsets, Some(&ns), &rs_name, again, false, false);
+        }
+        let revision = match current {
+            Some(rs) if revision_of(rs) >= newest => revision_of(rs),
+            _ => newest + 1,
+        };
+        if d["metadata"]["annotations"][REVISION].as_str() != Some(revision.to_string().as_str()) {
+            let mut annotated = d.clone();
+            annotated["metadata"]["annotations"][REVISION] = json!(revision.to_string());
+            if let Ok(updated) =
+                store.update(&deploys, Some(&ns), name_of(&d), annotated, false, false)
+            {
+                d = updated;
+            }
+        }
         match current {
             None => {
                 let mut pod_template = template.clone();
@@ -365,7 +441,9 @@ fn deployments(store: &Store) {
                     &rsets,
                     Some(&ns),
                     json!({
-                        "metadata": {"name": rs_name, "labels": labels, "ownerReferences": [owner_ref(&d)]},
+                        "metadata": {"name": rs_name, "labels": labels, "ownerReferences": [owner_ref(&d)],
+                                     "annotations": {REVISION: revision.to_string(),
+                                                     "deployment.kubernetes.io/desired-replicas": replicas.to_string()}},
                         "spec": {"replicas": replicas, "selector": selector, "template": pod_template},
                     }),
                     false,
@@ -501,6 +579,7 @@ fn statefulsets(store: &Store) {
         if being_deleted(&sts) {
             continue;
         }
+        controller_revision(store, &sts);
         let ns = ns_of(&sts).unwrap_or_default().to_string();
         let replicas = sts["spec"]["replicas"].as_i64().unwrap_or(1);
         let owned = owned_by(&pods, &sts);
@@ -597,6 +676,7 @@ fn daemonsets(store: &Store) {
         if being_deleted(&ds) {
             continue;
         }
+        controller_revision(store, &ds);
         let ns = ns_of(&ds).unwrap_or_default().to_string();
         let owned = owned_by(&pods, &ds);
         for node in &nodes {

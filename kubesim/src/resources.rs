@@ -217,6 +217,15 @@ pub fn builtin() -> Vec<ResourceType> {
         rt(
             "apps",
             "v1",
+            "controllerrevisions",
+            "ControllerRevision",
+            true,
+            &[],
+            false,
+        ),
+        rt(
+            "apps",
+            "v1",
             "replicasets",
             "ReplicaSet",
             true,

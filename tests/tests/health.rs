@@ -439,3 +439,90 @@ async fn the_verdict_groups_causes_and_stays_in_proportion() {
         "{s}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workload_shows_its_rollout_history_pods_and_backups() {
+    let (sim, client) = kubesim(Default::default(), true).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _state) = serve_lifeboat(client.clone(), &sim, dir.path())
+        .await
+        .unwrap();
+    let web = format!("{url}/api/v1/namespaces/shop/workloads/deployments/web");
+    let w = poll_json(&web, WITHIN, |w| {
+        w["pods"].as_array().is_some_and(|p| p.len() == 3)
+            && w["rollout"]["revisions"]
+                .as_array()
+                .is_some_and(|r| r.len() == 1)
+    })
+    .await
+    .unwrap();
+    assert_eq!(w["rollout"]["revisions"][0]["revision"], 1, "{w}");
+    assert_eq!(
+        w["rollout"]["revisions"][0]["images"][0]["image"],
+        "registry.example/shop/web:1.14.2"
+    );
+    assert_eq!(w["backups"], json!([]));
+    // A new image is a new revision, on top; the old one stays in the history.
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "shop");
+    deployments
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [
+                {"name": "web", "image": "registry.example/shop/web:1.15.0"}]}}}})),
+        )
+        .await
+        .unwrap();
+    let w = poll_json(&web, WITHIN, |w| {
+        w["rollout"]["revisions"]
+            .as_array()
+            .is_some_and(|r| r.len() == 2)
+    })
+    .await
+    .unwrap();
+    let revisions = w["rollout"]["revisions"].as_array().unwrap();
+    assert_eq!(revisions[0]["revision"], 2, "{w}");
+    assert_eq!(
+        revisions[0]["images"][0]["image"],
+        "registry.example/shop/web:1.15.0"
+    );
+    assert_eq!(
+        revisions[1]["images"][0]["image"],
+        "registry.example/shop/web:1.14.2"
+    );
+    // A StatefulSet's history is its ControllerRevisions.
+    let db = poll_json(
+        &format!("{url}/api/v1/namespaces/data/workloads/statefulsets/postgres"),
+        WITHIN,
+        |w| {
+            w["rollout"]["revisions"]
+                .as_array()
+                .is_some_and(|r| r.len() == 1)
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        db["rollout"]["revisions"][0]["images"][0]["image"],
+        "registry.example/postgres:16"
+    );
+    // A backup of the namespace holds it.
+    let http = lifeboat_e2e::http(&url);
+    let r = http
+        .post(format!("{url}/api/v1/backups"))
+        .json(&json!({"name": "shop-1", "spec": {"includedNamespaces": ["shop"], "volumeData": false}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let w = poll_json(&web, WITHIN, |w| w["backups"][0]["name"] == "shop-1")
+        .await
+        .unwrap();
+    assert_eq!(w["backups"][0]["phase"], "Completed", "{w}");
+    let r = lifeboat_e2e::get(format!(
+        "{url}/api/v1/namespaces/shop/workloads/cronjobs/web"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 404);
+}

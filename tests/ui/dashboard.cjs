@@ -246,6 +246,7 @@ async function main() {
       }
 
       for (const [name, url] of [['namespaces', '/namespaces'], ['namespace', '/namespaces/shop'],
+                                 ['workload', '/namespaces/shop/deployments/web'],
                                  ['storage', '/storage'], ['activity', '/activity'], ['restore', '/restore']]) {
         await page.goto(`${base}${url}`);
         await page.locator('h1').waitFor();

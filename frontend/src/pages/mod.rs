@@ -12,6 +12,7 @@ mod pod;
 mod restore;
 mod schedules;
 mod storage;
+mod workload;
 
 use leptos::prelude::*;
 use serde_json::{Value, json};
@@ -31,6 +32,7 @@ pub fn page(kind: &str, page: RwSignal<PageData>) -> AnyView {
         "namespace" => namespaces::namespace(page).into_any(),
         "pod" => pod::pod(page).into_any(),
         "node" => node::node(page).into_any(),
+        "workload" => workload::workload(page).into_any(),
         "backups" => backups::backups(page).into_any(),
         "backup" => backup::backup(page).into_any(),
         "schedules" => schedules::schedules(page).into_any(),

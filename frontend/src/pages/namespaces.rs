@@ -42,6 +42,7 @@ pub(super) fn namespace(page: RwSignal<PageData>) -> impl IntoView {
                 return e.into_any();
             }
             let pods: Vec<Value> = items(&n["pods"]);
+            let name_of_ns = text(&n["name"]);
             view! {
                 <section class=format!("banner {}", n["health"]["state"].as_str().unwrap_or_default())>
                     <h2>"Health: " {badge(n["health"]["state"].as_str().unwrap_or_default())} " · Protection: " {badge(n["protection"].as_str().unwrap_or_default())} " " {proven(&n["restoreProven"])}</h2>
@@ -58,7 +59,8 @@ pub(super) fn namespace(page: RwSignal<PageData>) -> impl IntoView {
                             <thead><tr><th scope="col">"Kind"</th><th scope="col">"Name"</th><th scope="col">"Ready / desired"</th><th scope="col">"Updated"</th><th scope="col">"Available"</th><th scope="col">"Health"</th></tr></thead>
                             <tbody>{items(&n["workloads"]).into_iter().map(|w| view! {
                                 <tr data-workload=text(&w["name"])>
-                                    <td>{text(&w["kind"])}</td><th scope="row">{text(&w["name"])}</th>
+                                    <td>{text(&w["kind"])}</td>
+                                    <th scope="row"><a href=format!("/namespaces/{}/{}s/{}", name_of_ns.clone(), text(&w["kind"]).to_lowercase(), text(&w["name"]))>{text(&w["name"])}</a></th>
                                     <td class="ready">{format!("{} / {}", text(&w["ready"]), text(&w["desired"]))}</td>
                                     <td>{text(&w["updated"])}</td><td>{text(&w["available"])}</td>
                                     <td>{badge(w["health"]["state"].as_str().unwrap_or_default())} {reasons(&w["health"])}</td>

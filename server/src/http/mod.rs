@@ -14,6 +14,7 @@ mod restores;
 mod schedules;
 pub mod ui;
 pub mod views;
+mod workloads;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -221,6 +222,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(activity))
         .merge(health::routes())
         .merge(logs::routes())
+        .merge(workloads::routes())
         .merge(locations::routes())
         .merge(backups::routes())
         .merge(drills::routes())

@@ -30,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/namespaces/{name}", get(page))
         .route("/namespaces/{namespace}/pods/{name}", get(page))
         .route("/nodes/{name}", get(page))
+        .route("/namespaces/{namespace}/{kind}/{name}", get(page))
         .route("/backups", get(page))
         .route("/backups/{name}", get(page))
         .route("/schedules", get(page))
@@ -111,6 +112,20 @@ fn plan(path: &str) -> (String, String, Option<String>, Vec<(String, String)>) {
             vec![s(
                 "pod",
                 format!("/api/v1/namespaces/{namespace}/pods/{name}"),
+            )],
+        ),
+        [
+            "namespaces",
+            namespace,
+            kind @ ("deployments" | "statefulsets" | "daemonsets"),
+            name,
+        ] => (
+            "workload".into(),
+            format!("Workload {namespace}/{name}"),
+            Some(format!("{namespace}/{name}")),
+            vec![s(
+                "workload",
+                format!("/api/v1/namespaces/{namespace}/workloads/{kind}/{name}"),
             )],
         ),
         ["nodes", name] => (

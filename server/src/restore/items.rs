@@ -96,6 +96,13 @@ pub fn excluded_reason(
         gr::REPLICA_SETS if owners.contains(&"Deployment") => {
             return Some("its Deployment recreates it".into());
         }
+        "controllerrevisions.apps"
+            if owners
+                .iter()
+                .any(|k| matches!(*k, "StatefulSet" | "DaemonSet")) =>
+        {
+            return Some("its controller records a new one".into());
+        }
         gr::JOBS if owners.contains(&"CronJob") => {
             return Some("its CronJob recreates it".into());
         }
