@@ -267,7 +267,7 @@ pub fn verdict(inputs: &Inputs, now: DateTime<Utc>) -> Verdict {
         groups
             .iter()
             .find(|g| g.kind == kind && g.summary == cause)
-            .map(|g| describe(g))
+            .map(describe)
     };
     let no_nodes_root = root("node", "NotReady").or_else(|| root("node", "no nodes registered"));
     let explanations: Vec<Option<String>> = groups

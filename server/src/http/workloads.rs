@@ -118,7 +118,7 @@ async fn revisions(
             )
         })
         .collect();
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|(revision, _)| std::cmp::Reverse(*revision));
     Ok(out.into_iter().map(|(_, v)| v).collect())
 }
 
