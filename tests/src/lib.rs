@@ -686,6 +686,44 @@ pub async fn serve_lifeboat(
     Ok((url, state))
 }
 
+/// This process's resident memory (VmRSS) in MiB, for benchmarks.
+pub fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The names of the pods of `namespace` named `prefix…`, once `count` of
+/// them are Running (as Lifeboat's namespace view shows them).
+pub async fn running_pods(
+    url: &str,
+    namespace: &str,
+    prefix: &str,
+    count: usize,
+) -> Result<Vec<String>> {
+    let running = |v: &serde_json::Value| -> Vec<String> {
+        v["pods"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["phase"] == "Running")
+            .filter_map(|p| p["name"].as_str())
+            .filter(|n| n.starts_with(prefix))
+            .map(String::from)
+            .collect()
+    };
+    let ns = poll_json(
+        &format!("{url}/api/v1/namespaces/{namespace}"),
+        std::time::Duration::from_secs(30),
+        |v| running(v).len() >= count,
+    )
+    .await?;
+    Ok(running(&ns))
+}
+
 /// Polls `url` (JSON) until `done` holds for it, or fails after `within`
 /// with the last answer. Returns that answer.
 pub async fn poll_json(

@@ -4,37 +4,17 @@
 //! limits, a node's allocatable, requested and used, the history kept; and
 //! a cluster without the metrics API gets the explanation, not an error.
 
-use std::time::Duration;
-
-use lifeboat_e2e::{kubesim, poll_json, serve_lifeboat};
+use lifeboat_e2e::{kubesim, running_pods, serve_lifeboat};
 use serde_json::Value;
 
 const MIB: u64 = 1024 * 1024;
 
 /// The first pod in `shop` named `prefix…` once it runs.
 async fn running_pod(url: &str, prefix: &str) -> String {
-    let ns = poll_json(
-        &format!("{url}/api/v1/namespaces/shop"),
-        Duration::from_secs(30),
-        |v| {
-            v["pods"].as_array().is_some_and(|pods| {
-                pods.iter().any(|p| {
-                    p["name"].as_str().is_some_and(|n| n.starts_with(prefix))
-                        && p["phase"] == "Running"
-                })
-            })
-        },
-    )
-    .await
-    .unwrap();
-    ns["pods"]
-        .as_array()
+    running_pods(url, "shop", prefix, 1)
+        .await
         .unwrap()
-        .iter()
-        .find(|p| p["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
-        .and_then(|p| p["name"].as_str())
-        .unwrap()
-        .to_string()
+        .remove(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,23 +26,7 @@ async fn usage_is_shown_against_requests_and_limits_per_pod_and_node() {
         .unwrap();
     let pod = running_pod(&url, "recommendations-").await;
     // Every web replica runs too, so their requests count on their nodes.
-    poll_json(
-        &format!("{url}/api/v1/namespaces/shop"),
-        Duration::from_secs(30),
-        |v| {
-            v["pods"].as_array().is_some_and(|pods| {
-                pods.iter()
-                    .filter(|p| {
-                        p["name"].as_str().is_some_and(|n| n.starts_with("web-"))
-                            && p["phase"] == "Running"
-                    })
-                    .count()
-                    == 3
-            })
-        },
-    )
-    .await
-    .unwrap();
+    running_pods(&url, "shop", "web-", 3).await.unwrap();
     let usage = &state.health.as_ref().unwrap().usage;
     // Two readings now (the poller takes one every 30 s).
     usage.poll(&client).await;
