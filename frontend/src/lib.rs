@@ -217,7 +217,12 @@ mod tests {
         data.data.insert(
             "summary".into(),
             serde_json::json!({
-                "health": {"state": "degraded", "reasons": ["container web of pod web-1: CrashLoopBackOff"]},
+                "health": {"state": "degraded", "reasons": ["1 pod CrashLoopBackOff"]},
+                "verdict": {"state": "degraded", "headline": "1 pod CrashLoopBackOff", "groups": [
+                    {"summary": "1 pod CrashLoopBackOff", "state": "failing", "kind": "pod", "count": 1,
+                     "subjects": ["shop/web-1"], "explainedBy": null},
+                    {"summary": "1 Deployment: replicas unavailable", "state": "degraded", "kind": "Deployment", "count": 1,
+                     "subjects": ["shop/web"], "explainedBy": "1 pod CrashLoopBackOff"}]},
                 "nodes": {"total": 2, "ready": 1, "items": [{"name": "node-a", "health": {"state": "healthy", "reasons": []}},
                                                            {"name": "node-b", "health": {"state": "failing", "reasons": ["node node-b is NotReady (KubeletStopped)"]}}]},
                 "pods": {"byPhase": {"Running": 5}, "unhealthy": []},
@@ -232,7 +237,9 @@ mod tests {
         let owner = Owner::new();
         let html = owner.with(|| view! { <App data /> }.to_html());
         for expected in [
-            "CrashLoopBackOff",
+            "1 pod CrashLoopBackOff",
+            "shop/web-1",
+            "because of: 1 pod CrashLoopBackOff",
             "node-b",
             "KubeletStopped",
             "shop",

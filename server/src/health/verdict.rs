@@ -222,8 +222,8 @@ pub fn verdict(inputs: &Inputs, now: DateTime<Utc>) -> Verdict {
     let mut pod_causes: Vec<(&Value, String)> = Vec::new();
     for p in inputs.pods {
         let summary = model::pod(p, now);
-        let pending_long = summary.phase == "Pending";
-        if summary.health.state == State::Healthy && !(pending_long && no_ready_nodes) {
+        let pending = summary.phase == "Pending";
+        if summary.health.state == State::Healthy && !(pending && no_ready_nodes) {
             continue;
         }
         if let Some(cause) = pod_cause(p, no_ready_nodes, &unbound) {

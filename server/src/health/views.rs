@@ -136,10 +136,9 @@ pub fn usage_block(w: &ClusterState, series: Option<usage::Series>) -> Value {
     })
 }
 
-/// CPU (millicores) and memory (bytes) the running pods on `node` request.
-fn requested_on(w: &ClusterState, node: &str) -> (u64, u64) {
-    let mut cpu = 0.0;
-    let mut memory = 0.0;
+/// CPU (millicores) and memory (bytes) the running pods request, by node.
+fn requested_by_node(w: &ClusterState) -> std::collections::HashMap<String, (u64, u64)> {
+    let mut out: std::collections::HashMap<String, (f64, f64)> = Default::default();
     for pod in w.pods.state() {
         let Some(spec) = pod.spec.as_ref() else {
             continue;
@@ -149,9 +148,10 @@ fn requested_on(w: &ClusterState, node: &str) -> (u64, u64) {
             .as_ref()
             .and_then(|s| s.phase.as_deref())
             .is_some_and(|p| p == "Succeeded" || p == "Failed");
-        if spec.node_name.as_deref() != Some(node) || finished {
+        let Some(node) = spec.node_name.as_ref().filter(|_| !finished) else {
             continue;
-        }
+        };
+        let total = out.entry(node.clone()).or_default();
         for c in &spec.containers {
             let requests = c.resources.as_ref().and_then(|r| r.requests.as_ref());
             let get = |name: &str| {
@@ -160,15 +160,17 @@ fn requested_on(w: &ClusterState, node: &str) -> (u64, u64) {
                     .and_then(|q| usage::quantity(&q.0))
                     .unwrap_or(0.0)
             };
-            cpu += get("cpu") * 1000.0;
-            memory += get("memory");
+            total.0 += get("cpu") * 1000.0;
+            total.1 += get("memory");
         }
     }
-    (cpu.round() as u64, memory.round() as u64)
+    out.into_iter()
+        .map(|(node, (cpu, memory))| (node, (cpu.round() as u64, memory.round() as u64)))
+        .collect()
 }
 
 /// A node's capacity as the API shows it: allocatable, requested and used.
-fn node_resources(w: &ClusterState, n: &Value) -> Value {
+fn node_resources(w: &ClusterState, n: &Value, requested: (u64, u64)) -> Value {
     let name = n["metadata"]["name"].as_str().unwrap_or_default();
     let amount = |v: &Value, cores: bool| {
         v.as_str().and_then(usage::quantity).map(|q| {
@@ -179,7 +181,7 @@ fn node_resources(w: &ClusterState, n: &Value) -> Value {
             }
         })
     };
-    let (cpu, memory) = requested_on(w, name);
+    let (cpu, memory) = requested;
     json!({
         "allocatable": {"cpuMillicores": amount(&n["status"]["allocatable"]["cpu"], true),
                         "memoryBytes": amount(&n["status"]["allocatable"]["memory"], false),
@@ -191,6 +193,7 @@ fn node_resources(w: &ClusterState, n: &Value) -> Value {
 
 /// Nodes as the list shows them: health, cordon, versions and resources.
 pub fn nodes(w: &ClusterState) -> Vec<Value> {
+    let requested = requested_by_node(w);
     w.nodes
         .state()
         .iter()
@@ -198,7 +201,13 @@ pub fn nodes(w: &ClusterState) -> Vec<Value> {
         .map(|n| {
             let mut v = json!({"name": n["metadata"]["name"], "health": model::node(&n), "capacity": n["status"]["capacity"],
                    "kubeletVersion": n["status"]["nodeInfo"]["kubeletVersion"], "unschedulable": n["spec"]["unschedulable"] == true});
-            if let (Some(out), Value::Object(more)) = (v.as_object_mut(), node_resources(w, &n)) {
+            let asked = n["metadata"]["name"]
+                .as_str()
+                .and_then(|name| requested.get(name).copied())
+                .unwrap_or_default();
+            if let (Some(out), Value::Object(more)) =
+                (v.as_object_mut(), node_resources(w, &n, asked))
+            {
                 out.extend(more);
             }
             v
@@ -257,7 +266,8 @@ pub fn node(w: &ClusterState, name: &str) -> Option<Value> {
         "labels": n["metadata"]["labels"],
         "pods": pods,
     });
-    if let (Some(out), Value::Object(more)) = (v.as_object_mut(), node_resources(w, &n)) {
+    let asked = requested_by_node(w).get(name).copied().unwrap_or_default();
+    if let (Some(out), Value::Object(more)) = (v.as_object_mut(), node_resources(w, &n, asked)) {
         out.extend(more);
     }
     Some(v)

@@ -54,10 +54,7 @@ pub struct AppState {
 /// Everything: the UI's pages and assets, health endpoints and the API.
 /// Every route but the public ones (`auth::is_public`) needs a principal.
 pub fn router(state: AppState) -> Router {
-    api_routes()
-        .split_for_parts()
-        .0
-        .merge(agent::file_routes())
+    api_table()
         .merge(ui::routes())
         .merge(auth::routes())
         .fallback(not_found)
@@ -197,10 +194,7 @@ async fn security_headers(
 /// The JSON API and health endpoints alone (the UI reads its pages' data
 /// through it, with the page's principal on each request).
 pub fn api_router(state: AppState) -> Router {
-    api_routes()
-        .split_for_parts()
-        .0
-        .merge(agent::file_routes())
+    api_table()
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -208,6 +202,14 @@ pub fn api_router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(json_rejections))
         .with_state(state)
+}
+
+/// Every API route (the documented ones and the agents' repository files),
+/// built once per process: pages read their data through it on every request.
+fn api_table() -> Router<AppState> {
+    static TABLE: std::sync::LazyLock<Router<AppState>> =
+        std::sync::LazyLock::new(|| api_routes().split_for_parts().0.merge(agent::file_routes()));
+    TABLE.clone()
 }
 
 /// The API's routes, each registered from its handler's `#[utoipa::path]`
