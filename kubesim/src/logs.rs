@@ -246,6 +246,17 @@ fn container_status<'a>(pod: &'a Value, q: &Query) -> Result<&'a Value, ApiError
 /// Every line of the asked-for log up to `now`, oldest first (at most
 /// [`KEPT_LINES`]), and whether more will come (a running container).
 fn lines(pod: &Value, q: &Query, now: DateTime<Utc>) -> Result<(Vec<Line>, bool), ApiError> {
+    lines_after(pod, q, None, now)
+}
+
+/// [`lines`] written after `after` only (what a follower has not seen):
+/// a running container's lines are made from that point, not from its start.
+fn lines_after(
+    pod: &Value,
+    q: &Query,
+    after: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<(Vec<Line>, bool), ApiError> {
     let pod_name = pod["metadata"]["name"].as_str().unwrap_or_default();
     let status = container_status(pod, q)?;
     let created = pod["metadata"]["creationTimestamp"]
@@ -296,8 +307,12 @@ fn lines(pod: &Value, q: &Query, now: DateTime<Utc>) -> Result<(Vec<Line>, bool)
     let every_ms = every.as_millis() as i64;
     let elapsed = (now - started).num_milliseconds().max(0);
     let count = (elapsed / every_ms) as u64;
-    // Lines 0 (start-up) to `count`, of which the newest KEPT_LINES.
-    let first = (count + 1).saturating_sub(KEPT_LINES);
+    // Lines 0 (start-up) to `count`, of which the newest KEPT_LINES (and
+    // of those, the ones after `after`).
+    let seen = after.map_or(0, |a| {
+        ((a - started).num_milliseconds().max(-1) / every_ms + 1).max(0) as u64
+    });
+    let first = (count + 1).saturating_sub(KEPT_LINES).max(seen);
     let mut out = Vec::new();
     if first == 0 {
         out.push((started, format!("INFO  {} listening", q.container)));
@@ -365,7 +380,7 @@ pub fn serve(
                 return;
             };
             let now = Utc::now();
-            let Ok((lines, more)) = lines(&pod, &q, now) else {
+            let Ok((lines, more)) = lines_after(&pod, &q, Some(last), now) else {
                 return;
             };
             let fresh: String = lines
@@ -443,6 +458,22 @@ mod tests {
         assert!(!more);
         assert!(lines.last().unwrap().1.starts_with("FATAL"));
         assert!(lines[0].1.contains("attempt 3"), "{:?}", lines[0]);
+    }
+
+    #[test]
+    fn a_follower_gets_only_what_it_has_not_seen() {
+        let p = pod(false, 0, true);
+        let q = parse(&p, &query(&[])).unwrap();
+        let (all, _) = lines(&p, &q, at("2026-11-30T12:00:02Z")).unwrap();
+        let (fresh, _) = lines_after(
+            &p,
+            &q,
+            Some(at("2026-11-30T12:00:01Z")),
+            at("2026-11-30T12:00:02Z"),
+        )
+        .unwrap();
+        // Lines at 1.2, 1.6 and 2.0 s: the newest three of the six.
+        assert_eq!(fresh, all[3..].to_vec());
     }
 
     #[test]
