@@ -299,11 +299,7 @@ fn controller_revision(store: &Store, owner: &Value) {
 
 /// FNV-1a of the pod template, as a stable pod-template-hash.
 fn template_hash(template: &Value) -> String {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in template.to_string().bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
+    let h = crate::fnv1a(template.to_string().bytes());
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     (0..10)
         .map(|i| ALPHABET[((h >> (i * 6)) % ALPHABET.len() as u64) as usize] as char)

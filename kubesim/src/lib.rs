@@ -46,6 +46,14 @@ use hyper_util::service::TowerToHyperService;
 use tokio::task::JoinSet;
 
 pub use controllers::Controllers;
+
+/// FNV-1a over `bytes`: the one stable hash the simulator's made-up names,
+/// log lines and usage figures are drawn from.
+pub(crate) fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
 pub use store::Store;
 
 #[derive(Clone, Debug)]

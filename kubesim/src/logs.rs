@@ -144,12 +144,7 @@ fn kind_of(pod: &Value, container: &str) -> Kind {
 
 /// A small deterministic hash, so a line's content depends on its pod and number.
 fn mix(seed: &str, n: u64) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in seed.bytes().chain(n.to_le_bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
+    crate::fnv1a(seed.bytes().chain(n.to_le_bytes()))
 }
 
 fn periodic_line(kind: Kind, pod: &str, n: u64, at: DateTime<Utc>) -> String {

@@ -62,15 +62,6 @@ pub fn quantity(q: &str) -> Option<f64> {
     Some(n * factor)
 }
 
-fn mix(seed: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in seed.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
-}
-
 fn resource(container: &Value, kind: &str, name: &str) -> Option<f64> {
     container["resources"][kind][name]
         .as_str()
@@ -85,7 +76,7 @@ fn container_usage(pod: &Value, container: &Value, now: DateTime<Utc>) -> (f64, 
         pod["metadata"]["name"].as_str().unwrap_or_default(),
         container["name"].as_str().unwrap_or_default()
     );
-    let h = mix(&key);
+    let h = crate::fnv1a(key.bytes());
     let t = now.timestamp_millis() as f64 / 1000.0;
     let phase = (h % 628) as f64 / 100.0;
     let wave = 1.0 + 0.35 * (t / 90.0 + phase).sin();

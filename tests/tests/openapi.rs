@@ -35,9 +35,7 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_contract()
         .await
         .unwrap();
     assert_eq!(anonymous.status(), 401);
-    let served: Value = http
-        .get(format!("{url}/api/v1/openapi.json"))
-        .send()
+    let served: Value = lifeboat_e2e::get(format!("{url}/api/v1/openapi.json"))
         .await
         .unwrap()
         .json()

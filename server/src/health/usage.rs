@@ -295,14 +295,17 @@ impl Usage {
                     other => format!("metrics.k8s.io did not answer: {other}"),
                 })
         };
-        let nodes = get("/apis/metrics.k8s.io/v1beta1/nodes").await;
-        let pods = get("/apis/metrics.k8s.io/v1beta1/pods").await;
-        match (nodes, pods) {
-            (Ok(nodes), Ok(pods)) => {
+        let read = async {
+            let nodes = get("/apis/metrics.k8s.io/v1beta1/nodes").await?;
+            let pods = get("/apis/metrics.k8s.io/v1beta1/pods").await?;
+            Ok::<_, String>((nodes, pods))
+        };
+        match read.await {
+            Ok((nodes, pods)) => {
                 let at = chrono::Utc::now().timestamp().clamp(0, i64::from(u32::MAX)) as u32;
                 self.record(at, &nodes, &pods);
             }
-            (Err(e), _) | (_, Err(e)) => {
+            Err(e) => {
                 tracing::debug!(reason = %e, "no usage this time");
                 self.unavailable(e);
             }

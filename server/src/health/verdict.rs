@@ -376,6 +376,25 @@ mod tests {
         )
     }
 
+    /// The verdict of a cluster (nodes included) at noon.
+    fn judge(
+        nodes: &[Value],
+        pods: &[Value],
+        workloads: &[(&'static str, Value)],
+        claims: &[Value],
+    ) -> Verdict {
+        verdict(
+            &Inputs {
+                nodes,
+                pods,
+                workloads,
+                claims,
+                with_nodes: true,
+            },
+            now(),
+        )
+    }
+
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-30T12:00:00Z")
             .unwrap()
@@ -389,16 +408,7 @@ mod tests {
             .map(|i| pending(&format!("web-{i}"), None))
             .collect();
         let workloads = [deployment("web")];
-        let v = verdict(
-            &Inputs {
-                nodes: &nodes,
-                pods: &pods,
-                workloads: &workloads,
-                claims: &[],
-                with_nodes: true,
-            },
-            now(),
-        );
+        let v = judge(&nodes, &pods, &workloads, &[]);
         assert_eq!(v.state, State::Failing);
         assert_eq!(v.headline, "2 nodes NotReady");
         let pods = v.groups.iter().find(|g| g.kind == "pod").unwrap();
@@ -418,16 +428,7 @@ mod tests {
         let nodes = [node("a", true)];
         let pods = [crashing("recommendations-5d9f-x1")];
         let workloads = [deployment("recommendations")];
-        let v = verdict(
-            &Inputs {
-                nodes: &nodes,
-                pods: &pods,
-                workloads: &workloads,
-                claims: &[],
-                with_nodes: true,
-            },
-            now(),
-        );
+        let v = judge(&nodes, &pods, &workloads, &[]);
         assert_eq!(v.state, State::Degraded);
         assert_eq!(v.headline, "1 pod CrashLoopBackOff");
         let d = v.groups.iter().find(|g| g.kind == "Deployment").unwrap();
@@ -438,16 +439,7 @@ mod tests {
     fn an_unbound_claim_explains_the_pods_that_wait_for_it() {
         let claim = json!({"metadata": {"name": "data-db-0", "namespace": "shop"}, "status": {"phase": "Pending"}});
         let pods = [pending("db-0", Some("data-db-0"))];
-        let v = verdict(
-            &Inputs {
-                nodes: &[node("a", true)],
-                pods: &pods,
-                workloads: &[],
-                claims: &[claim],
-                with_nodes: true,
-            },
-            now(),
-        );
+        let v = judge(&[node("a", true)], &pods, &[], &[claim]);
         let pod = v.groups.iter().find(|g| g.kind == "pod").unwrap();
         assert_eq!(pod.summary, "1 pod Pending: claim data-db-0 is not bound");
         assert_eq!(pod.explained_by.as_deref(), Some("1 claim not bound"));
@@ -456,16 +448,7 @@ mod tests {
 
     #[test]
     fn a_healthy_cluster_says_so() {
-        let v = verdict(
-            &Inputs {
-                nodes: &[node("a", true)],
-                pods: &[],
-                workloads: &[],
-                claims: &[],
-                with_nodes: true,
-            },
-            now(),
-        );
+        let v = judge(&[node("a", true)], &[], &[], &[]);
         assert_eq!(v.state, State::Healthy);
         assert!(v.groups.is_empty());
     }

@@ -78,7 +78,8 @@ async fn revisions(
     let api = kube::Api::<DynamicObject>::namespaced_with(client.clone(), namespace, &ar);
     let selector = selector_of(w);
     let listed = api
-        .list(&ListParams::default().labels(&selector))
+        // A controller keeps 10 old revisions by default; a page of 500 is plenty.
+        .list(&ListParams::default().labels(&selector).limit(500))
         .await
         .map_err(|e| format!("the rollout history could not be read: {e}"))?;
     let uid = w["metadata"]["uid"].as_str().unwrap_or_default();
