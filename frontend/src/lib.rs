@@ -225,7 +225,9 @@ mod tests {
                      "subjects": ["shop/web"], "explainedBy": "1 pod CrashLoopBackOff"}]},
                 "nodes": {"total": 2, "ready": 1, "items": [{"name": "node-a", "health": {"state": "healthy", "reasons": []}},
                                                            {"name": "node-b", "health": {"state": "failing", "reasons": ["node node-b is NotReady (KubeletStopped)"]}}]},
-                "pods": {"byPhase": {"Running": 5}, "unhealthy": []},
+                "pods": {"byPhase": {"Running": 5}, "unhealthy": [],
+                         "nearMemoryLimit": [{"namespace": "shop", "pod": "recommendations-7d9", "container": "recommender",
+                                              "memoryBytes": 251658240u64, "limitBytes": 268435456u64, "memoryOfLimit": 0.9375}]},
                 "warnings": [], "watches": {}
             }),
         );
@@ -245,6 +247,9 @@ mod tests {
             "shop",
             "unprotected",
             "Lifeboat 9.9.9",
+            "Containers near their memory limit",
+            "/namespaces/shop/pods/recommendations-7d9",
+            "94%",
         ] {
             assert!(html.contains(expected), "{expected} missing from {html}");
         }

@@ -133,3 +133,44 @@ async fn without_the_metrics_api_the_pages_say_how_to_get_it() {
         100
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_summary_lists_containers_near_their_memory_limit() {
+    let (sim, client) = kubesim(kubesim::Options::default(), true).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (url, state) = serve_lifeboat(client.clone(), &sim, dir.path())
+        .await
+        .unwrap();
+    let recommender = running_pod(&url, "recommendations-").await;
+    let web = running_pod(&url, "web-").await;
+    let usage = &state.health.as_ref().unwrap().usage;
+    // A reading as metrics-server gives it: the recommender at 250 of its
+    // 256 MiB, web far below its 128 MiB.
+    let pods = serde_json::json!({"items": [
+        {"metadata": {"name": recommender, "namespace": "shop"},
+         "containers": [{"name": "recommender", "usage": {"cpu": "20m", "memory": "250Mi"}}]},
+        {"metadata": {"name": web, "namespace": "shop"},
+         "containers": [{"name": "web", "usage": {"cpu": "20m", "memory": "20Mi"}}]}]});
+    usage.record(1, &serde_json::json!({"items": []}), &pods);
+
+    let summary: Value = lifeboat_e2e::get(format!("{url}/api/v1/cluster/summary"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let near = summary["pods"]["nearMemoryLimit"].as_array().unwrap();
+    assert_eq!(near.len(), 1, "{summary}");
+    assert_eq!(near[0]["pod"], recommender.as_str());
+    assert_eq!(near[0]["container"], "recommender");
+    assert_eq!(near[0]["limitBytes"], 256 * MIB);
+    assert_eq!(near[0]["memoryBytes"], 250 * MIB);
+    // The pod page agrees.
+    let p: Value = lifeboat_e2e::get(format!("{url}/api/v1/namespaces/shop/pods/{recommender}"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(p["usage"]["containers"][0]["oomRisk"], true, "{p}");
+}

@@ -111,6 +111,22 @@ async function main() {
       await accessible('node');
       await shot('node');
 
+      // A web pod's log, followed: access lines written after the page
+      // opened appear without a reload.
+      await page.goto(`${base}/namespaces/shop`);
+      await hydrated();
+      await page.getByRole('link', { name: /^web-/ }).first().click();
+      await page.getByRole('heading', { name: /^Pod web-/ }).waitFor({ timeout: WAIT });
+      await hydrated();
+      await page.getByRole('log', { name: 'Log lines' }).filter({ hasText: '"GET /' }).waitFor({ timeout: WAIT });
+      await page.getByLabel('Follow').check();
+      await page.locator('.logs p.status').filter({ hasText: 'Following' }).waitFor({ timeout: WAIT });
+      const followedFrom = await page.evaluate(() => document.querySelector('pre.log').textContent.trim().split('\n').pop());
+      await page.waitForFunction((before) => {
+        const lines = document.querySelector('pre.log').textContent.trim().split('\n');
+        return lines[lines.length - 1] !== before;
+      }, followedFrom, { timeout: WAIT });
+
       // A backup from the UI: the form works only if the page hydrated.
       await page.goto(`${base}/backups`);
       await hydrated();

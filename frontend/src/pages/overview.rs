@@ -52,6 +52,13 @@ pub(super) fn overview(page: RwSignal<PageData>) -> impl IntoView {
                         <h2 id="failing-h">"Pods that need attention"</h2>
                         {pod_table(items(&s["pods"]["unhealthy"]), true)}
                     </section>
+                    {(!items(&s["pods"]["nearMemoryLimit"]).is_empty()).then(|| view! {
+                        <section aria-labelledby="oom-h">
+                            <h2 id="oom-h">"Containers near their memory limit"</h2>
+                            <p class="note">"At 90% of their memory limit or more in the latest reading: the kernel kills a container (OOMKilled) that goes past it."</p>
+                            {near_limit_table(items(&s["pods"]["nearMemoryLimit"]))}
+                        </section>
+                    })}
                     <section aria-labelledby="warn-h">
                         <h2 id="warn-h">"Recent warning events"</h2>
                         {events_table(items(&s["warnings"]), true)}
@@ -63,5 +70,31 @@ pub(super) fn overview(page: RwSignal<PageData>) -> impl IntoView {
             <h2 id="ns-h">"Namespaces and their protection"</h2>
             {move || namespace_table(&namespaces())}
         </section>
+    }
+}
+
+fn near_limit_table(near: Vec<Value>) -> impl IntoView {
+    view! {
+        <table data-near-memory-limit="">
+            <thead><tr>
+                <th scope="col">"Namespace"</th><th scope="col">"Pod"</th><th scope="col">"Container"</th><th scope="col">"Memory"</th><th scope="col">"Limit"</th><th scope="col">"Of limit"</th>
+            </tr></thead>
+            <tbody>
+                {near.into_iter().map(|n| {
+                    let ns = text(&n["namespace"]);
+                    let pod = text(&n["pod"]);
+                    view! {
+                        <tr>
+                            <td><a href=format!("/namespaces/{ns}")>{ns.clone()}</a></td>
+                            <th scope="row"><a href=format!("/namespaces/{ns}/pods/{pod}")>{pod.clone()}</a></th>
+                            <td>{text(&n["container"])}</td>
+                            <td>{bytes(&n["memoryBytes"])}</td>
+                            <td>{bytes(&n["limitBytes"])}</td>
+                            <td><span class="oom">{format!("{:.0}%", n["memoryOfLimit"].as_f64().unwrap_or(0.0) * 100.0)}</span></td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
     }
 }

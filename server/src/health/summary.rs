@@ -190,7 +190,8 @@ fn compute_cluster(state: &ClusterState, scope: Scope, show_nodes: bool) -> Valu
             "ready": nodes.iter().filter(|(_, h)| h.state != State::Failing).count(),
             "items": nodes.iter().map(|(n, h)| json!({"name": n, "health": h})).collect::<Vec<_>>(),
         },
-        "pods": {"byPhase": pods_by_phase, "unhealthy": unhealthy_pods},
+        "pods": {"byPhase": pods_by_phase, "unhealthy": unhealthy_pods,
+                 "nearMemoryLimit": near_memory_limit(state, scope, 20)},
         "namespaces": namespaces.iter().map(|(ns, (h, c))| json!({"name": ns, "health": h, "counts": c})).collect::<Vec<_>>(),
         "warnings": warnings(state, scope, 20),
         "watches": state.watch_states(),
@@ -240,6 +241,35 @@ pub fn verdict(state: &ClusterState, scope: Scope, with_nodes: bool) -> super::v
         },
         now,
     )
+}
+
+/// The containers at [`super::usage::OOM_RISK`] of their memory limit or
+/// more in the namespaces of `scope`, by the latest usage reading, nearest
+/// first: the ones to look at before the kernel kills them.
+fn near_memory_limit(
+    state: &ClusterState,
+    scope: Scope,
+    limit: usize,
+) -> Vec<super::usage::NearLimit> {
+    let pods = state.pods.state();
+    let asked = pods.iter().filter_map(|p| {
+        let namespace = p.metadata.namespace.as_deref()?;
+        if !scope.includes(namespace) {
+            return None;
+        }
+        let limits: Vec<(&str, f64)> = p
+            .spec
+            .as_ref()?
+            .containers
+            .iter()
+            .filter_map(|c| {
+                let q = c.resources.as_ref()?.limits.as_ref()?.get("memory")?;
+                Some((c.name.as_str(), super::usage::quantity(&q.0)?))
+            })
+            .collect();
+        Some((namespace, p.metadata.name.as_deref()?, limits))
+    });
+    state.usage.near_memory_limit(asked, limit)
 }
 
 /// The newest Warning events across the namespaces of `scope`.

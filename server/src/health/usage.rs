@@ -70,6 +70,21 @@ pub struct PodUsage {
     pub containers: Vec<ContainerUsage>,
 }
 
+/// The share of its memory limit at which a container is an OOM risk.
+pub const OOM_RISK: f64 = 0.9;
+
+/// A container near its memory limit, as the overview lists it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NearLimit {
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    pub memory_bytes: u64,
+    pub limit_bytes: u64,
+    pub memory_of_limit: f64,
+}
+
 /// Whether the cluster serves the metrics API.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "state", rename_all = "camelCase")]
@@ -264,6 +279,49 @@ impl Usage {
         });
     }
 
+    /// The containers whose latest memory is at [`OOM_RISK`] of their limit
+    /// or more, among `pods` (namespace, name, and each container's memory
+    /// limit in bytes, where it has one), nearest to the limit first, at most
+    /// `limit` of them. One read of the state for all.
+    pub fn near_memory_limit<'a>(
+        &self,
+        pods: impl IntoIterator<Item = (&'a str, &'a str, Vec<(&'a str, f64)>)>,
+        limit: usize,
+    ) -> Vec<NearLimit> {
+        let mut near = self.read(|s| {
+            let mut near = Vec::new();
+            for (namespace, pod, limits) in pods {
+                if limits.is_empty() {
+                    continue;
+                }
+                let Some(found) = s.pods.get(&(namespace.to_string(), pod.to_string())) else {
+                    continue;
+                };
+                for (container, limit_bytes) in limits {
+                    let Some(used) = found.containers.iter().find(|c| c.name == container) else {
+                        continue;
+                    };
+                    let bytes = u64::from(used.mem_kib) * 1024;
+                    let share = bytes as f64 / limit_bytes;
+                    if limit_bytes > 0.0 && share >= OOM_RISK {
+                        near.push(NearLimit {
+                            namespace: namespace.to_string(),
+                            pod: pod.to_string(),
+                            container: container.to_string(),
+                            memory_bytes: bytes,
+                            limit_bytes: limit_bytes as u64,
+                            memory_of_limit: share,
+                        });
+                    }
+                }
+            }
+            near
+        });
+        near.sort_by(|a, b| b.memory_of_limit.total_cmp(&a.memory_of_limit));
+        near.truncate(limit);
+        near
+    }
+
     /// Reads usage every [`INTERVAL`] for as long as the process runs.
     pub fn spawn_poller(&self, client: kube::Client) {
         let usage = self.clone();
@@ -314,7 +372,7 @@ impl Usage {
 }
 
 /// A container's usage against its spec's requests and limits, as the API
-/// shows it; `oomRisk` when its memory is at 90 % of its limit or more.
+/// shows it; `oomRisk` when its memory is at [`OOM_RISK`] of its limit or more.
 pub fn container_view(spec: &Value, usage: Option<&ContainerUsage>) -> Value {
     let request =
         |kind: &str, name: &str| spec["resources"][kind][name].as_str().and_then(quantity);
@@ -335,7 +393,7 @@ pub fn container_view(spec: &Value, usage: Option<&ContainerUsage>) -> Value {
         "limits": {"cpuMillicores": request("limits", "cpu").map(|c| (c * 1000.0).round() as u64),
                    "memoryBytes": memory_limit.map(|b| b as u64)},
         "memoryOfLimit": share,
-        "oomRisk": share.is_some_and(|s| s >= 0.9),
+        "oomRisk": share.is_some_and(|s| s >= OOM_RISK),
     })
 }
 
@@ -400,5 +458,40 @@ mod tests {
         let v = container_view(&json!({"name": "c"}), Some(&calm));
         assert_eq!(v["oomRisk"], false);
         assert!(v["memoryOfLimit"].is_null());
+    }
+
+    #[test]
+    fn containers_near_their_limit_are_listed_nearest_first() {
+        let usage = Usage::default();
+        let pods = json!({"items": [
+            {"metadata": {"name": "a", "namespace": "shop"},
+             "containers": [{"name": "app", "usage": {"cpu": "1m", "memory": "250Mi"}},
+                            {"name": "sidecar", "usage": {"cpu": "1m", "memory": "10Mi"}}]},
+            {"metadata": {"name": "b", "namespace": "shop"},
+             "containers": [{"name": "app", "usage": {"cpu": "1m", "memory": "235Mi"}}]},
+            {"metadata": {"name": "c", "namespace": "shop"},
+             "containers": [{"name": "app", "usage": {"cpu": "1m", "memory": "100Mi"}}]}]});
+        usage.record(1, &json!({"items": []}), &pods);
+        let mib = 1024.0 * 1024.0;
+        let asked = [
+            ("shop", "b", vec![("app", 256.0 * mib)]),
+            (
+                "shop",
+                "a",
+                vec![("app", 256.0 * mib), ("sidecar", 11.0 * mib)],
+            ),
+            ("shop", "c", vec![("app", 256.0 * mib)]),
+            // No limit, no judgement; a pod without a reading is skipped.
+            ("shop", "d", vec![("app", 1.0)]),
+        ];
+        let near = usage.near_memory_limit(asked.clone(), 10);
+        let names: Vec<_> = near
+            .iter()
+            .map(|n| (n.pod.as_str(), n.container.as_str()))
+            .collect();
+        assert_eq!(names, [("a", "app"), ("b", "app"), ("a", "sidecar")]);
+        assert_eq!(near[0].limit_bytes, 256 * 1024 * 1024);
+        assert_eq!(near[0].memory_bytes, 250 * 1024 * 1024);
+        assert_eq!(usage.near_memory_limit(asked, 1).len(), 1);
     }
 }
