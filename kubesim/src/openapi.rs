@@ -319,6 +319,9 @@ pub fn unknown_fields(rt: &ResourceType, crds: &[Value], obj: &Value) -> Vec<Str
                         match k.as_str() {
                             "apiVersion" | "kind" => {}
                             "metadata" => walk_message(meta, v, "metadata", &mut out, false),
+                            // A root that keeps unknown fields keeps them at the top too.
+                            _ if schema["properties"].get(k).is_none()
+                                && schema["x-kubernetes-preserve-unknown-fields"] == true => {}
                             _ => walk_structural(&schema["properties"][k], v, k, &mut out),
                         }
                     }
@@ -478,5 +481,11 @@ mod tests {
         let w = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
                        "spec": {"size": 1, "colour": "red"}});
         assert_eq!(unknown_fields(&widgets, &[crd], &w), ["spec.colour"]);
+        // A root schema that preserves unknown fields (as the demo's
+        // Database) accepts any top-level field, as kube-apiserver does.
+        let open = json!({"spec": {"group": "example.com", "names": {"plural": "widgets"},
+            "versions": [{"name": "v1", "schema": {"openAPIV3Schema": {"type": "object",
+                "x-kubernetes-preserve-unknown-fields": true}}}]}});
+        assert!(unknown_fields(&widgets, &[open], &w).is_empty());
     }
 }

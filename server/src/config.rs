@@ -79,6 +79,9 @@ pub struct Config {
     pub storage: StorageConfig,
     /// Who runs schedules and garbage collection when several replicas share PostgreSQL.
     pub scheduler: SchedulerConfig,
+    /// Continuous protection's change journal: how segments are cut and
+    /// how much waits while storage is down.
+    pub journal: JournalConfig,
     /// Sign-in: every route but health, assets and sign-in needs a principal.
     pub auth: AuthConfig,
     /// HTTPS on the listener.
@@ -218,6 +221,45 @@ impl Default for SchedulerConfig {
     }
 }
 
+/// The change journal of schedules with continuous protection.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JournalConfig {
+    /// A segment is written at least this often when anything changed (seconds).
+    pub segment_seconds: u64,
+    /// … or once it holds this many MiB of entries (uncompressed).
+    pub segment_mib: u64,
+    /// Written segments kept in memory while storage is down (MiB) …
+    pub buffer_mib: u64,
+    /// … then on local disk under `<data_dir>/journal-spool/` (MiB); past
+    /// that the oldest are dropped and recorded as a gap.
+    pub spool_mib: u64,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        Self {
+            segment_seconds: 300,
+            segment_mib: 8,
+            buffer_mib: 64,
+            spool_mib: 1024,
+        }
+    }
+}
+
+impl JournalConfig {
+    /// The writer's settings; the spool lives under `data_dir`.
+    pub fn settings(&self, data_dir: &std::path::Path) -> crate::journal::Settings {
+        crate::journal::Settings {
+            segment_every: std::time::Duration::from_secs(self.segment_seconds.max(1)),
+            segment_bytes: (self.segment_mib.max(1) << 20) as usize,
+            buffer_bytes: (self.buffer_mib << 20) as usize,
+            spool_bytes: self.spool_mib << 20,
+            spool_dir: Some(data_dir.join("journal-spool")),
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StorageConfig {
@@ -273,6 +315,7 @@ impl Default for Config {
             log_format: LogFormat::Json,
             storage: StorageConfig::default(),
             scheduler: SchedulerConfig::default(),
+            journal: JournalConfig::default(),
             auth: AuthConfig::default(),
             tls: TlsConfig::default(),
             site_dir: None,

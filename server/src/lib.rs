@@ -14,6 +14,7 @@ pub mod drill;
 pub mod health;
 pub mod http;
 pub mod install;
+pub mod journal;
 pub mod location;
 pub mod metrics;
 pub mod notify;

@@ -216,6 +216,13 @@ pub async fn open(config: &Config) -> Result<AppState, StartError> {
         cluster.as_ref().ok().map(|c| c.client.clone()),
         catalog.clone(),
     );
+    let journals = crate::journal::Journals::new(
+        catalog.clone(),
+        locations.clone(),
+        cluster.as_ref().ok().map(|c| c.client.clone()),
+        leadership.clone(),
+        config.journal.settings(&config.data_dir),
+    );
     Ok(AppState {
         catalog,
         locations,
@@ -224,6 +231,7 @@ pub async fn open(config: &Config) -> Result<AppState, StartError> {
         leadership,
         site_dir: site_dir(config),
         auth,
+        journals,
     })
 }
 
@@ -398,6 +406,8 @@ pub async fn serve(
         leadership: state.leadership.clone(),
     }
     .spawn();
+    // Change journals of schedules with continuous protection: the leader's.
+    state.journals.clone().spawn();
     let scheme = if tls.is_some() { "https" } else { "http" };
     if let Some(token) = sign_in_token {
         let code = state.auth.sessions().issue_code(token);

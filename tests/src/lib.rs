@@ -664,9 +664,20 @@ pub async fn serve_lifeboat(
         Some(client.clone()),
         catalog.clone(),
     );
+    let locations = lifeboat::storage::Locations::new(storage);
+    let journals = lifeboat::journal::Journals::new(
+        catalog.clone(),
+        locations.clone(),
+        Some(client.clone()),
+        lifeboat::schedule::Leadership::Single,
+        lifeboat::journal::Settings {
+            spool_dir: Some(dir.join("journal-spool")),
+            ..Default::default()
+        },
+    );
     let state = lifeboat::http::AppState {
         catalog,
-        locations: lifeboat::storage::Locations::new(storage),
+        locations,
         cluster: std::sync::Arc::new(Ok(lifeboat::cluster::Cluster {
             client,
             ..connected
@@ -675,6 +686,7 @@ pub async fn serve_lifeboat(
         leadership: lifeboat::schedule::Leadership::Single,
         site_dir: lifeboat::http::ui::find_site_dir(None),
         auth,
+        journals,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);

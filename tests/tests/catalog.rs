@@ -149,6 +149,7 @@ async fn suite(catalog: &Catalog) {
         created_at: lifeboat::catalog::now(),
         updated_at: lifeboat::catalog::now(),
         drill: 0,
+        continuous: 0,
     };
     catalog.insert_schedule(&schedule).await.unwrap();
     catalog.set_schedule_paused("nightly", true).await.unwrap();

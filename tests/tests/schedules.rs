@@ -29,6 +29,7 @@ fn spec(name: &str, cron: &str, keep_last: Option<i64>, ttl: Option<&str>) -> Sc
         },
         paused: false,
         drill: false,
+        continuous: false,
     }
 }
 

@@ -166,7 +166,7 @@ pub enum EngineError {
 
 /// Every listable resource, each underlying resource once (see
 /// `take_cohabiting_once`), noting choices in the backup's log.
-async fn listable_resources(
+pub(crate) async fn listable_resources(
     client: &kube::Client,
     log: &mut Log,
 ) -> Result<Vec<(ApiResource, ApiCapabilities)>, EngineError> {

@@ -32,7 +32,7 @@ pub struct BackupContext {
 const PROGRESS_EVERY: Duration = Duration::from_millis(500);
 
 /// Aborts a task when dropped.
-pub(crate) struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(crate) struct AbortOnDrop(pub(crate) tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -242,7 +242,7 @@ pub async fn run(
 
 /// Whether `location` was explicitly set to keep archives in the clear
 /// (`encryption: none` in its settings).
-async fn in_the_clear(catalog: &crate::catalog::Catalog, location: &str) -> bool {
+pub(crate) async fn in_the_clear(catalog: &crate::catalog::Catalog, location: &str) -> bool {
     catalog
         .storage_location(location)
         .await

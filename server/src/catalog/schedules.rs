@@ -20,13 +20,16 @@ pub struct ScheduleRecord {
     pub updated_at: String,
     /// 1: each backup it makes is drilled (restored into scratch namespaces).
     pub drill: i64,
+    /// 1: a change journal is kept (continuous protection).
+    pub continuous: i64,
 }
 
 impl Catalog {
     pub async fn insert_schedule(&self, s: &ScheduleRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO schedules (name, cron, timezone, template, ttl_seconds, keep_last, paused, \
-             last_run_at, created_at, updated_at, drill) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+             last_run_at, created_at, updated_at, drill, continuous) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&s.name)
         .bind(&s.cron)
@@ -39,6 +42,7 @@ impl Catalog {
         .bind(&s.created_at)
         .bind(&s.updated_at)
         .bind(s.drill)
+        .bind(s.continuous)
         .execute(self.pool())
         .await
         .map_err(unique_violation("schedule", &s.name))?;
@@ -60,7 +64,7 @@ impl Catalog {
     pub async fn update_schedule(&self, s: &ScheduleRecord) -> Result<()> {
         let done = sqlx::query(
             "UPDATE schedules SET cron = $1, timezone = $2, template = $3, ttl_seconds = $4, \
-             keep_last = $5, paused = $6, updated_at = $7, drill = $9 WHERE name = $8",
+             keep_last = $5, paused = $6, updated_at = $7, drill = $9, continuous = $10 WHERE name = $8",
         )
         .bind(&s.cron)
         .bind(&s.timezone)
@@ -71,6 +75,7 @@ impl Catalog {
         .bind(now())
         .bind(&s.name)
         .bind(s.drill)
+        .bind(s.continuous)
         .execute(self.pool())
         .await?;
         changed(done.rows_affected(), "schedule", &s.name)

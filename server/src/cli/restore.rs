@@ -13,12 +13,22 @@ use super::{Api, Filters};
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum RestoreCommand {
-    /// Restore from a backup (plan first with --dry-run).
+    /// Restore from a backup (plan first with --dry-run), or a schedule's
+    /// state at an instant (--from-schedule S --at 2026-11-29T14:32:07Z).
     Create {
         /// Name of the restore (default: <backup>-<timestamp>).
         name: Option<String>,
-        #[arg(long)]
-        from_backup: String,
+        /// The backup to restore (with --from-schedule: its base; default:
+        /// the schedule's newest backup before --at).
+        #[arg(long, required_unless_present = "from_schedule")]
+        from_backup: Option<String>,
+        /// A schedule with continuous protection: its journal is replayed
+        /// over its newest backup before --at.
+        #[arg(long, requires = "at")]
+        from_schedule: Option<String>,
+        /// The instant to restore to (RFC 3339), with --from-schedule.
+        #[arg(long, requires = "from_schedule")]
+        at: Option<String>,
         #[command(flatten)]
         filters: Filters,
         /// old:new, several allowed (comma-separated or repeated).
@@ -57,6 +67,8 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
         RestoreCommand::Create {
             name,
             from_backup,
+            from_schedule,
+            at,
             filters,
             namespace_mapping,
             existing_resource_policy,
@@ -70,7 +82,9 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
                 .map_err(|e| anyhow!("--namespace-mapping: {}", e.message))?;
             let mut spec = filters.spec();
             for (k, v) in [
-                ("backupName", json!(from_backup)),
+                ("backupName", json!(from_backup.unwrap_or_default())),
+                ("fromSchedule", json!(from_schedule)),
+                ("at", json!(at)),
                 ("namespaceMapping", json!(mapping)),
                 ("existingResourcePolicy", json!(existing_resource_policy)),
                 ("restoreStatus", json!(restore_status)),
@@ -221,6 +235,32 @@ fn print_plan(restore: &Value) {
     let Some(items) = restore["plan"]["items"].as_array() else {
         return;
     };
+    let pit = &restore["plan"]["pointInTime"];
+    if pit.is_object() {
+        println!(
+            "point in time {}: backup {} (begun {}) and {} journal change(s) from {} segment(s)",
+            pit["at"].as_str().unwrap_or_default(),
+            pit["base"].as_str().unwrap_or_default(),
+            pit["baseStartedAt"].as_str().unwrap_or_default(),
+            pit["changesApplied"],
+            pit["segmentsRead"],
+        );
+        if let Some(v) = pit["volumesFrom"].as_str() {
+            println!("volume data: {v}");
+        }
+        for g in pit["gaps"].as_array().into_iter().flatten() {
+            println!(
+                "GAP {} – {} ({}): {}",
+                g["from"].as_str().unwrap_or_default(),
+                g["to"].as_str().unwrap_or_default(),
+                g["groupResource"].as_str().unwrap_or_default(),
+                g["reason"].as_str().unwrap_or_default()
+            );
+        }
+        if let Some(u) = pit["unwritten"].as_str() {
+            println!("warning: {u}");
+        }
+    }
     println!(
         "{:<10} {:<9} {:<44} {:<20} NAME / DETAIL",
         "ACTION", "RESULT", "RESOURCE", "NAMESPACE"

@@ -39,6 +39,11 @@ pub enum ScheduleCommand {
         /// wait for its workloads, record the outcome, delete them.
         #[arg(long)]
         drill: bool,
+        /// Continuous protection: journal every change to what it selects,
+        /// so `restore create --from-schedule … --at …` can go back to any
+        /// instant since its oldest backup.
+        #[arg(long)]
+        continuous: bool,
     },
     /// List schedules, or show one with its next runs and backups.
     Get { name: Option<String> },
@@ -69,6 +74,7 @@ pub async fn run_schedule(server: &str, command: ScheduleCommand) -> Result<()> 
             storage_location,
             paused,
             drill,
+            continuous,
         } => {
             let mut template = filters.spec();
             template.insert(
@@ -78,7 +84,7 @@ pub async fn run_schedule(server: &str, command: ScheduleCommand) -> Result<()> 
             template.insert("storageLocation".into(), json!(storage_location));
             let body = json!({"name": name, "schedule": schedule, "timezone": timezone,
                 "template": template, "retention": {"ttl": ttl, "keepLast": keep_last}, "paused": paused,
-                "drill": drill});
+                "drill": drill, "continuous": continuous});
             let created = api
                 .json(
                     api.request(reqwest::Method::POST, "/api/v1/schedules")

@@ -24,6 +24,9 @@ pub struct Pager {
     api_version: String,
     kind: String,
     calls: Arc<AtomicU64>,
+    /// The list's resourceVersion (from its first page): where a watch of
+    /// what was listed starts.
+    resource_version: Option<String>,
 }
 
 impl Pager {
@@ -47,6 +50,7 @@ impl Pager {
             api_version: ar.api_version.clone(),
             kind: ar.kind.clone(),
             calls,
+            resource_version: None,
         }
     }
 
@@ -75,6 +79,11 @@ impl Pager {
         let (mut page, params) = pending
             .await
             .map_err(|e| kube::Error::Service(Box::new(e)))??;
+        if self.resource_version.is_none() {
+            self.resource_version = page["metadata"]["resourceVersion"]
+                .as_str()
+                .map(String::from);
+        }
         if let Some(token) = page["metadata"]["continue"]
             .as_str()
             .filter(|c| !c.is_empty())
@@ -99,6 +108,13 @@ impl Pager {
                 })
                 .collect(),
         ))
+    }
+}
+
+impl Pager {
+    /// The list's resourceVersion, once its first page was read.
+    pub fn resource_version(&self) -> Option<&str> {
+        self.resource_version.as_deref()
     }
 }
 

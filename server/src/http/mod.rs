@@ -49,6 +49,8 @@ pub struct AppState {
     pub site_dir: Option<std::path::PathBuf>,
     /// Sign-in and authorization.
     pub auth: crate::auth::Auth,
+    /// The change journals this replica writes (while it leads).
+    pub journals: crate::journal::Journals,
 }
 
 /// Everything: the UI's pages and assets, health endpoints and the API.

@@ -69,7 +69,9 @@ async fn create(
     Extension(who): Extension<Principal>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let request: CreateRequest = super::parse_body(&body, "restore")?;
+    let mut request: CreateRequest = super::parse_body(&body, "restore")?;
+    // A point in time names its base backup first: authorization reads it.
+    restore::resolve_point_in_time(&state.catalog, &mut request.spec).await?;
     let namespaces = targets(&state, &request.spec).await;
     state
         .auth

@@ -144,6 +144,7 @@ async fn describe(
         .collect();
     let mut out = view(&record);
     out.backups = Some(backups);
+    out.journal = state.journals.status(&name);
     Ok(Json(out).into_response())
 }
 

@@ -195,6 +195,12 @@ pub struct ScheduleView {
     pub paused: bool,
     /// Each backup it makes is drilled.
     pub drill: bool,
+    /// A change journal is kept (continuous protection).
+    pub continuous: bool,
+    /// The journal writer's state, when it runs on the replica answering.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub journal: Option<crate::journal::writer::Status>,
     pub last_run_at: Option<String>,
     pub next_runs: Vec<String>,
     pub created_at: String,
@@ -220,6 +226,8 @@ impl ScheduleView {
             error,
             paused: record.paused != 0,
             drill: record.drill != 0,
+            continuous: record.continuous != 0,
+            journal: None,
             last_run_at: record.last_run_at.clone(),
             next_runs,
             created_at: record.created_at.clone(),

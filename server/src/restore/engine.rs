@@ -136,6 +136,8 @@ pub enum RestoreError {
     CrdsNotEstablished(Vec<String>),
     #[error("creating namespace {namespace}: {message}")]
     Namespace { namespace: String, message: String },
+    #[error("the change journal could not be replayed, nothing was applied: {0}")]
+    Journal(#[from] crate::journal::JournalError),
 }
 
 /// The resources a restore can create, by group-resource.

@@ -78,54 +78,65 @@ pub fn excluded_reason(
     {
         return Some("excluded by the label selector".into());
     }
+    if let Some(why) = left_to_the_cluster(item) {
+        return Some(why);
+    }
+    if gr == gr::PERSISTENT_VOLUMES {
+        let policy = item.object["spec"]["persistentVolumeReclaimPolicy"]
+            .as_str()
+            .unwrap_or("Delete");
+        if policy != "Retain" && !restored_pvs.contains(&item.name) {
+            return Some(
+                "reclaim policy Delete and no volume data comes with it; its claim gets a new volume"
+                    .into(),
+            );
+        }
+    }
+    None
+}
+
+/// Whether a restore never brings this type back (the cluster recreates it).
+pub fn never_restored(group_resource: &str) -> bool {
+    NEVER.contains(&group_resource)
+}
+
+/// Why the cluster, not a restore, makes this object (its controller, the
+/// kubelet, the cluster's own CA or tokens), or `None`.
+pub fn left_to_the_cluster(item: &Item) -> Option<String> {
+    let gr = item.group_resource.as_str();
     let owners = item.owner_kinds();
-    match gr {
+    let why = match gr {
         "pods"
             if owners
                 .iter()
                 .any(|k| matches!(*k, "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job")) =>
         {
-            return Some("its controller recreates it".into());
+            "its controller recreates it"
         }
         "pods"
             if item.object["metadata"]["annotations"]["kubernetes.io/config.mirror"]
                 .is_string() =>
         {
-            return Some("mirror pods belong to the kubelet".into());
+            "mirror pods belong to the kubelet"
         }
-        gr::REPLICA_SETS if owners.contains(&"Deployment") => {
-            return Some("its Deployment recreates it".into());
-        }
+        gr::REPLICA_SETS if owners.contains(&"Deployment") => "its Deployment recreates it",
         "controllerrevisions.apps"
             if owners
                 .iter()
                 .any(|k| matches!(*k, "StatefulSet" | "DaemonSet")) =>
         {
-            return Some("its controller records a new one".into());
+            "its controller records a new one"
         }
-        gr::JOBS if owners.contains(&"CronJob") => {
-            return Some("its CronJob recreates it".into());
-        }
+        gr::JOBS if owners.contains(&"CronJob") => "its CronJob recreates it",
         "configmaps" if item.name == "kube-root-ca.crt" => {
-            return Some("the cluster publishes its own CA bundle".into());
+            "the cluster publishes its own CA bundle"
         }
         "secrets" if item.object["type"] == "kubernetes.io/service-account-token" => {
-            return Some("ServiceAccount token Secrets are issued by the cluster".into());
+            "ServiceAccount token Secrets are issued by the cluster"
         }
-        gr::PERSISTENT_VOLUMES => {
-            let policy = item.object["spec"]["persistentVolumeReclaimPolicy"]
-                .as_str()
-                .unwrap_or("Delete");
-            if policy != "Retain" && !restored_pvs.contains(&item.name) {
-                return Some(
-                    "reclaim policy Delete and no volume data comes with it; its claim gets a new volume"
-                        .into(),
-                );
-            }
-        }
-        _ => {}
-    }
-    None
+        _ => return None,
+    };
+    Some(why.into())
 }
 
 /// Restore order: lower tiers first. Custom resources and anything unknown come last.

@@ -141,6 +141,74 @@ pub fn generated_name(
     format!("{head}{tail}")
 }
 
+/// For a point-in-time restore (`fromSchedule` and `at`): names its base,
+/// the schedule's newest finished backup that began at or before the
+/// instant (or checks the one named). Other restores are left as they are.
+pub async fn resolve_point_in_time(
+    catalog: &Catalog,
+    spec: &mut RestoreSpec,
+) -> Result<(), BackupError> {
+    let invalid = |field: &str, message: String| {
+        BackupError::Invalid(SpecError {
+            field: field.into(),
+            message,
+        })
+    };
+    spec.validate()?;
+    let (Some(schedule), Some(at)) = (spec.from_schedule.clone(), spec.instant()) else {
+        return Ok(());
+    };
+    if at > chrono::Utc::now() + chrono::Duration::seconds(5) {
+        return Err(invalid(
+            "at",
+            format!("{at} is in the future; restore to an instant that has passed"),
+        ));
+    }
+    let started = |b: &crate::catalog::BackupRecord| {
+        b.started_at
+            .as_deref()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+    };
+    let finished: Vec<_> = catalog
+        .backups(&crate::catalog::BackupFilter {
+            schedule: Some(schedule.clone()),
+            ..Default::default()
+        })
+        .await
+        .map_err(BackupError::Catalog)?
+        .into_iter()
+        .filter(|b| crate::backup::BackupPhase::parse(&b.phase).is_some_and(|p| p.is_restorable()))
+        .filter(|b| started(b).is_some_and(|s| s <= at))
+        .collect();
+    if !spec.backup_name.is_empty() {
+        return if finished.iter().any(|b| b.name == spec.backup_name) {
+            Ok(())
+        } else {
+            Err(invalid(
+                "backupName",
+                format!(
+                    "backup `{}` is not a finished backup of schedule {schedule} begun before {at}; leave it out to use the newest one",
+                    spec.backup_name
+                ),
+            ))
+        };
+    }
+    let base = finished
+        .into_iter()
+        .max_by_key(|b| started(b))
+        .ok_or_else(|| {
+            invalid(
+                "at",
+                format!(
+                    "schedule {schedule} has no finished backup begun at or before {at}: a point-in-time restore replays the journal over a full backup; choose a later instant"
+                ),
+            )
+        })?;
+    spec.backup_name = base.name;
+    Ok(())
+}
+
 /// Validates, records (phase New) and starts a restore.
 pub async fn start(
     catalog: &Catalog,
@@ -157,7 +225,8 @@ pub async fn start(
     BackupError,
 > {
     crate::backup::validate_name(name)?;
-    spec.validate()?;
+    let mut spec = spec;
+    resolve_point_in_time(catalog, &mut spec).await?;
     let backup = catalog.backup(&spec.backup_name).await.map_err(|_| {
         BackupError::Invalid(SpecError {
             field: "backupName".into(),

@@ -33,9 +33,20 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(250);
 struct Recorder {
     catalog: Catalog,
     name: String,
+    /// A point-in-time restore's report, shown with its plan.
+    point_in_time: Option<Value>,
 }
 
 impl Recorder {
+    /// The plan as recorded: its lines and counts, and the point in time.
+    fn plan_json(&self, plan: &[PlanItem]) -> Value {
+        let mut v = engine::plan_json(plan);
+        if let Some(p) = &self.point_in_time {
+            v["pointInTime"] = p.clone();
+        }
+        v
+    }
+
     /// The plan before anything is applied (no counts yet).
     async fn planned(
         &self,
@@ -49,7 +60,7 @@ impl Recorder {
                 &self.name,
                 phase,
                 reason,
-                Some(&engine::plan_json(plan)),
+                Some(&self.plan_json(plan)),
                 0,
                 Some(total),
                 0,
@@ -66,7 +77,7 @@ impl Recorder {
                 &self.name,
                 o.phase,
                 o.reason.as_deref(),
-                Some(&engine::plan_json(plan)),
+                Some(&self.plan_json(plan)),
                 o.done,
                 Some(o.total),
                 o.conflicts,
@@ -164,9 +175,10 @@ async fn run_recorded(
     name: String,
     spec: RestoreSpec,
 ) -> Result<RestorePhase, CatalogError> {
-    let recorder = Recorder {
+    let mut recorder = Recorder {
         catalog: ctx.catalog.clone(),
         name: name.clone(),
+        point_in_time: None,
     };
     ctx.catalog
         .update_restore(&name, RestorePhase::InProgress, None, None, 0, None, 0, 0)
@@ -200,6 +212,58 @@ async fn run_recorded(
         Ok(loaded) => loaded,
         Err(e) => return recorder.failed(e.into()).await,
     };
+    let items = match (&spec.from_schedule, spec.instant()) {
+        (Some(schedule), Some(at)) => {
+            let base_started = ctx
+                .catalog
+                .backup(&spec.backup_name)
+                .await
+                .ok()
+                .and_then(|b| chrono::DateTime::parse_from_rfc3339(b.started_at.as_deref()?).ok());
+            let since = base_started.map_or(at, |t| t.with_timezone(&chrono::Utc));
+            let mut report = crate::journal::replay::Report {
+                at: Some(at),
+                base: spec.backup_name.clone(),
+                base_started_at: Some(since),
+                volumes_from: (!manifest.volumes.is_empty()).then(|| {
+                    format!(
+                        "backup {} ({} volume(s), taken from {since}): the newest volume snapshots before the instant",
+                        spec.backup_name,
+                        manifest.volumes.len()
+                    )
+                }),
+                ..Default::default()
+            };
+            // What the writer holds goes to storage first (when it runs here).
+            report.unwritten = crate::journal::flush(ctx.store.as_ref(), schedule)
+                .await
+                .err();
+            let selected = |gr: &str, ns: Option<&str>| {
+                spec.includes_resource(gr) && ns.is_none_or(|ns| spec.includes_namespace(ns))
+            };
+            let replayed = crate::journal::replay::to_instant(
+                crate::journal::replay::Source {
+                    store: &ctx.store,
+                    schedule,
+                    key: key.as_ref(),
+                },
+                items,
+                since,
+                at,
+                &selected,
+                &mut report,
+            )
+            .await;
+            match replayed {
+                Ok(items) => {
+                    recorder.point_in_time = serde_json::to_value(&report).ok();
+                    items
+                }
+                Err(e) => return recorder.failed(RestoreError::Journal(e)).await,
+            }
+        }
+        _ => items,
+    };
     let planned = match engine::plan(&ctx.client, &spec, &name, items, &manifest.volumes).await {
         Ok(p) => p,
         Err(e) => return recorder.failed(e).await,
@@ -222,6 +286,7 @@ async fn run_recorded(
     let every = PROGRESS_EVERY.max(Duration::from_micros(250 * planned.len() as u64));
     let (publish, latest) = watch::channel(None);
     let writer = recorder.progress_writer(latest);
+    let recorded = |plan: &[PlanItem]| recorder.plan_json(plan);
     let mut last = Instant::now();
     let volumes = engine::VolumeRestore {
         work: ctx.volumes.clone(),
@@ -232,7 +297,7 @@ async fn run_recorded(
     let applied = engine::apply(&ctx.client, &name, planned, Some(&volumes), |plan| {
         if last.elapsed() >= every {
             last = Instant::now();
-            publish.send_replace(Some((engine::plan_json(plan), engine::outcome(plan))));
+            publish.send_replace(Some((recorded(plan), engine::outcome(plan))));
         }
     })
     .await;

@@ -41,9 +41,21 @@ pub struct RestoreSpec {
     /// `false`: namespaced objects only (and the namespaces themselves), as
     /// Velero's `includeClusterResources: false`; what drills use.
     pub include_cluster_resources: Option<bool>,
+    /// Point in time: the schedule whose change journal is replayed over
+    /// its newest backup before `at` (which becomes `backupName`).
+    pub from_schedule: Option<String>,
+    /// The instant (RFC 3339) restored to, with `fromSchedule`.
+    pub at: Option<String>,
 }
 
 impl RestoreSpec {
+    /// The point in time restored to, when this restore replays a journal.
+    pub fn instant(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        chrono::DateTime::parse_from_rfc3339(self.at.as_deref()?)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Utc))
+    }
+
     /// Whether cluster-scoped objects other than namespaces are restored.
     pub fn cluster_resources(&self) -> bool {
         self.include_cluster_resources != Some(false)
@@ -52,8 +64,32 @@ impl RestoreSpec {
 
 impl RestoreSpec {
     pub fn validate(&self) -> Result<(), SpecError> {
-        if self.backup_name.is_empty() {
-            return Err(err("backupName", "is required"));
+        match (&self.from_schedule, &self.at) {
+            (Some(_), None) => {
+                return Err(err(
+                    "at",
+                    "is required with fromSchedule: the instant to restore to (RFC 3339, e.g. 2026-11-29T14:32:07Z)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(err(
+                    "fromSchedule",
+                    "is required with at: the schedule whose journal is replayed",
+                ));
+            }
+            _ => {}
+        }
+        if self.at.is_some() && self.instant().is_none() {
+            return Err(err(
+                "at",
+                format!(
+                    "`{}` is not an RFC 3339 instant; use e.g. 2026-11-29T14:32:07Z",
+                    self.at.as_deref().unwrap_or_default()
+                ),
+            ));
+        }
+        if self.backup_name.is_empty() && self.from_schedule.is_none() {
+            return Err(err("backupName", "is required (or fromSchedule and at)"));
         }
         selection::Filters {
             included_namespaces: &self.included_namespaces,

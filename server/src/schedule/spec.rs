@@ -40,6 +40,11 @@ pub struct ScheduleSpec {
     /// wait until its workloads are ready, record the outcome, clean up.
     #[serde(default)]
     pub drill: bool,
+    /// Continuous protection: keep a journal of every change to what the
+    /// template selects, so a restore can go back to any instant since the
+    /// oldest backup kept (`restore create --from-schedule … --at …`).
+    #[serde(default)]
+    pub continuous: bool,
 }
 
 fn utc() -> String {
@@ -334,6 +339,7 @@ impl ScheduleSpec {
             created_at: now.clone(),
             updated_at: now,
             drill: i64::from(self.drill),
+            continuous: i64::from(self.continuous),
         }
     }
 
@@ -358,6 +364,7 @@ impl ScheduleSpec {
             template,
             paused: r.paused != 0,
             drill: r.drill != 0,
+            continuous: r.continuous != 0,
         })
     }
 }
@@ -434,6 +441,7 @@ mod tests {
             },
             paused: false,
             drill: false,
+            continuous: false,
         };
         assert!(spec("nightly", Some(7), Some("720h")).validate().is_ok());
         assert_eq!(

@@ -1,0 +1,561 @@
+//! Reading a journal back: segments listed by their manifests' keys, each
+//! read bounded and checked against its manifest (size, SHA-256, then
+//! decrypted and decompressed with a cap), and replayed over a base
+//! backup's objects up to an instant (`replay`, pure).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, Read};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{Entry, Gap, JournalError, Op, SegmentManifest};
+use crate::archive::ArchiveKey;
+use crate::restore::items::Item;
+use crate::storage::{DynStore, read_capped};
+
+/// One schedule's journal in a location, and the key to read it.
+#[derive(Clone, Copy)]
+pub struct Source<'a> {
+    pub store: &'a DynStore,
+    pub schedule: &'a str,
+    pub key: Option<&'a ArchiveKey>,
+}
+
+/// A segment as its manifest's key names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listed {
+    /// The manifest's key.
+    pub key: String,
+    pub seq: u64,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+/// Every segment with a manifest, oldest first.
+pub async fn list_segments(store: &DynStore, schedule: &str) -> Result<Vec<Listed>, JournalError> {
+    let mut listed: Vec<Listed> =
+        crate::storage::list_all(store.as_ref(), &super::prefix(schedule))
+            .await?
+            .into_iter()
+            .filter_map(|o| {
+                let (seq, from, to) = super::parse_manifest_key(&o.key)?;
+                Some(Listed {
+                    key: o.key,
+                    seq,
+                    from,
+                    to,
+                })
+            })
+            .collect();
+    listed.sort_by_key(|l| l.seq);
+    Ok(listed)
+}
+
+/// A manifest, read bounded.
+pub async fn read_manifest(store: &DynStore, key: &str) -> Result<SegmentManifest, JournalError> {
+    let bytes = read_capped(store.as_ref(), key, None, super::MAX_MANIFEST_BYTES).await?;
+    let manifest: SegmentManifest =
+        serde_json::from_slice(&bytes).map_err(|e| JournalError::Damaged {
+            key: key.to_string(),
+            message: format!("the manifest is not JSON of this version: {e}"),
+        })?;
+    if manifest.format != super::FORMAT {
+        return Err(JournalError::Damaged {
+            key: key.to_string(),
+            message: format!(
+                "journal format {} is not one this Lifeboat reads ({})",
+                manifest.format,
+                super::FORMAT
+            ),
+        });
+    }
+    Ok(manifest)
+}
+
+/// A segment's entries, checked against its manifest first.
+pub async fn read_segment(
+    store: &DynStore,
+    manifest: &SegmentManifest,
+    key: Option<&ArchiveKey>,
+) -> Result<Vec<Entry>, JournalError> {
+    let data_key = super::segment_key(&manifest.schedule, manifest.seq);
+    let damaged = |message: String| JournalError::Damaged {
+        key: data_key.clone(),
+        message,
+    };
+    let bytes = read_capped(store.as_ref(), &data_key, None, super::MAX_SEGMENT_BYTES).await?;
+    if bytes.len() as u64 != manifest.size {
+        return Err(damaged(format!(
+            "{} bytes where its manifest says {}",
+            bytes.len(),
+            manifest.size
+        )));
+    }
+    if hex::encode(Sha256::digest(&bytes)) != manifest.sha256 {
+        return Err(damaged("its SHA-256 is not its manifest's".into()));
+    }
+    let key = key.cloned();
+    let encryption = manifest.encryption.clone();
+    let decoded =
+        tokio::task::spawn_blocking(move || decode(&bytes, encryption.as_ref(), key.as_ref()))
+            .await
+            .map_err(|e| damaged(e.to_string()))?;
+    decoded.map_err(|e| match e {
+        Decode::NoKey => JournalError::NoKey {
+            key: data_key.clone(),
+        },
+        Decode::Crypto(c) => JournalError::Crypto(c),
+        Decode::Bad(m) => damaged(m),
+    })
+}
+
+enum Decode {
+    NoKey,
+    Crypto(crate::archive::crypto::CryptoError),
+    Bad(String),
+}
+
+fn decode(
+    bytes: &[u8],
+    encryption: Option<&crate::archive::crypto::Encryption>,
+    key: Option<&ArchiveKey>,
+) -> Result<Vec<Entry>, Decode> {
+    let plain: Box<dyn Read + '_> = match encryption {
+        Some(enc) => {
+            let key = key.ok_or(Decode::NoKey)?;
+            Box::new(key.decrypting(bytes, enc).map_err(Decode::Crypto)?)
+        }
+        None => Box::new(bytes),
+    };
+    let decoder =
+        zstd::stream::read::Decoder::new(plain).map_err(|e| Decode::Bad(e.to_string()))?;
+    let mut reader = std::io::BufReader::new(decoder.take(super::MAX_SEGMENT_RAW_BYTES + 1));
+    let mut entries = Vec::new();
+    let mut line = Vec::new();
+    let mut total = 0u64;
+    loop {
+        line.clear();
+        let n = reader
+            .by_ref()
+            .take(super::MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Decode::Bad(format!("it does not decompress: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        if total > super::MAX_SEGMENT_RAW_BYTES {
+            return Err(Decode::Bad(format!(
+                "it expands past {} MiB",
+                super::MAX_SEGMENT_RAW_BYTES >> 20
+            )));
+        }
+        if n > super::MAX_LINE_BYTES {
+            return Err(Decode::Bad(format!(
+                "a line is longer than {} MiB",
+                super::MAX_LINE_BYTES >> 20
+            )));
+        }
+        let text = line.strip_suffix(b"\n").unwrap_or(&line);
+        if text.is_empty() {
+            continue;
+        }
+        let entry: Entry = serde_json::from_slice(text).map_err(|e| {
+            Decode::Bad(format!(
+                "entry {} is not a journal entry: {e}",
+                entries.len() + 1
+            ))
+        })?;
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+/// What a replay did, as the plan shows it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// The instant restored to.
+    pub at: Option<DateTime<Utc>>,
+    /// The full backup it rests on, and when that began.
+    pub base: String,
+    pub base_started_at: Option<DateTime<Utc>>,
+    pub segments_read: u64,
+    /// Changes applied over the base (up to the instant).
+    pub changes_applied: u64,
+    /// The journal's window: from its first entry to its last written one.
+    pub journal_from: Option<DateTime<Utc>>,
+    pub journal_to: Option<DateTime<Utc>>,
+    /// Windows between the base and the instant whose changes are unknown.
+    pub gaps: Vec<Gap>,
+    /// Where volume data comes from: the base backup's snapshots.
+    pub volumes_from: Option<String>,
+    /// Why the newest changes may be missing (the writer's segments still
+    /// waiting for storage).
+    pub unwritten: Option<String>,
+}
+
+/// The objects a replay works on, by (group-resource, namespace, name).
+type Objects = BTreeMap<(String, Option<String>, String), Item>;
+
+/// Applies `entries` (in order) up to and including `at` over `objects`;
+/// `selected(gr, namespace)` says which entries the restore wants. Returns
+/// the changes applied and the gaps that reach into `(since, at]`.
+pub fn replay(
+    objects: &mut Objects,
+    entries: impl IntoIterator<Item = Entry>,
+    since: DateTime<Utc>,
+    at: DateTime<Utc>,
+    selected: &(dyn Fn(&str, Option<&str>) -> bool + Sync),
+) -> (u64, Vec<Gap>) {
+    let mut applied = 0;
+    let mut gaps = Vec::new();
+    for entry in entries {
+        match entry {
+            Entry::Change {
+                at: when,
+                op,
+                group_resource,
+                namespace,
+                name,
+                object,
+                ..
+            } => {
+                if when > at || !selected(&group_resource, namespace.as_deref()) {
+                    continue;
+                }
+                let key = (group_resource.clone(), namespace.clone(), name.clone());
+                if op == Op::Deleted {
+                    objects.remove(&key);
+                } else {
+                    objects.insert(
+                        key,
+                        Item {
+                            group_resource,
+                            namespace,
+                            name,
+                            object,
+                        },
+                    );
+                }
+                applied += 1;
+            }
+            Entry::Listed {
+                at: when,
+                group_resource,
+                keys,
+            } => {
+                if when > at {
+                    continue;
+                }
+                let present: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
+                objects.retain(|(gr, ns, name), _| {
+                    *gr != group_resource
+                        || !selected(gr, ns.as_deref())
+                        || present.contains(super::object_key(ns.as_deref(), name).as_str())
+                });
+            }
+            Entry::Gap {
+                group_resource,
+                from,
+                to,
+                reason,
+            } => {
+                if from <= at && to > since {
+                    gaps.push(Gap {
+                        group_resource,
+                        from,
+                        to,
+                        reason,
+                    });
+                }
+            }
+        }
+    }
+    (applied, gaps)
+}
+
+/// Replays `schedule`'s journal over `items` (a base backup's, begun at
+/// `since`) up to `at`: reads only the segments whose window reaches
+/// `[since, at]`, and reports the gaps in it, including where the journal
+/// does not reach.
+pub async fn to_instant(
+    journal: Source<'_>,
+    items: Vec<Item>,
+    since: DateTime<Utc>,
+    at: DateTime<Utc>,
+    selected: &(dyn Fn(&str, Option<&str>) -> bool + Sync),
+    report: &mut Report,
+) -> Result<Vec<Item>, JournalError> {
+    let Source {
+        store,
+        schedule,
+        key,
+    } = journal;
+    let listed = list_segments(store, schedule).await?;
+    report.journal_from = listed.first().map(|l| l.from);
+    report.journal_to = listed.last().map(|l| l.to);
+    let mut objects: Objects = items
+        .into_iter()
+        .map(|i| {
+            (
+                (
+                    i.group_resource.clone(),
+                    i.namespace.clone(),
+                    i.name.clone(),
+                ),
+                i,
+            )
+        })
+        .collect();
+    for l in listed.iter().filter(|l| l.to >= since && l.from <= at) {
+        let manifest = read_manifest(store, &l.key).await?;
+        let entries = read_segment(store, &manifest, key).await?;
+        let (applied, gaps) = replay(&mut objects, entries, since, at, selected);
+        report.segments_read += 1;
+        report.changes_applied += applied;
+        report.gaps.extend(gaps);
+    }
+    // Where the journal does not reach, changes are unknown too.
+    match (report.journal_from, report.journal_to) {
+        (Some(from), Some(to)) => {
+            if from > since {
+                report.gaps.push(Gap {
+                    group_resource: "*".into(),
+                    from: since,
+                    to: from.min(at),
+                    reason: "the journal begins after the base backup".into(),
+                });
+            }
+            if to < at {
+                report.gaps.push(Gap {
+                    group_resource: "*".into(),
+                    from: to.max(since),
+                    to: at,
+                    reason: "the journal written so far ends before this instant".into(),
+                });
+            }
+        }
+        _ => report.gaps.push(Gap {
+            group_resource: "*".into(),
+            from: since,
+            to: at,
+            reason: "the schedule has no journal yet".into(),
+        }),
+    }
+    Ok(objects.into_values().collect())
+}
+
+/// Calls `each` with the journal's changes in `[from, to]` that `selected`
+/// accepts, oldest first; returns the gaps in that window.
+pub async fn changes(
+    journal: Source<'_>,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    selected: &(dyn Fn(&str, Option<&str>) -> bool + Sync),
+    mut each: impl FnMut(&Entry),
+) -> Result<Vec<Gap>, JournalError> {
+    let Source {
+        store,
+        schedule,
+        key,
+    } = journal;
+    let mut gaps = Vec::new();
+    for l in list_segments(store, schedule)
+        .await?
+        .into_iter()
+        .filter(|l| l.to >= from && l.from <= to)
+    {
+        let manifest = read_manifest(store, &l.key).await?;
+        for entry in read_segment(store, &manifest, key).await? {
+            match &entry {
+                Entry::Change {
+                    at,
+                    group_resource,
+                    namespace,
+                    ..
+                } if *at >= from && *at <= to && selected(group_resource, namespace.as_deref()) => {
+                    each(&entry)
+                }
+                Entry::Gap {
+                    group_resource,
+                    from: f,
+                    to: t,
+                    reason,
+                } if *f <= to && *t >= from => gaps.push(Gap {
+                    group_resource: group_resource.clone(),
+                    from: *f,
+                    to: *t,
+                    reason: reason.clone(),
+                }),
+                _ => {}
+            }
+        }
+    }
+    Ok(gaps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn t(s: u32) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_764_400_000 + i64::from(s), 0).unwrap()
+    }
+
+    fn change(at: u32, op: Op, name: &str, value: &str) -> Entry {
+        Entry::Change {
+            at: t(at),
+            op,
+            group_resource: "configmaps".into(),
+            namespace: Some("shop".into()),
+            name: name.into(),
+            resource_version: at.to_string(),
+            manager: None,
+            operation: None,
+            object: json!({"metadata": {"name": name, "namespace": "shop"}, "data": {"v": value}}),
+        }
+    }
+
+    fn item(name: &str, value: &str) -> Item {
+        Item {
+            group_resource: "configmaps".into(),
+            namespace: Some("shop".into()),
+            name: name.into(),
+            object: json!({"metadata": {"name": name, "namespace": "shop"}, "data": {"v": value}}),
+        }
+    }
+
+    fn state(objects: &Objects) -> Vec<(String, String)> {
+        objects
+            .values()
+            .map(|i| {
+                (
+                    i.name.clone(),
+                    i.object["data"]["v"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+            })
+            .collect()
+    }
+
+    fn base() -> Objects {
+        [item("a", "1"), item("gone", "x")]
+            .into_iter()
+            .map(|i| {
+                (
+                    (
+                        i.group_resource.clone(),
+                        i.namespace.clone(),
+                        i.name.clone(),
+                    ),
+                    i,
+                )
+            })
+            .collect()
+    }
+
+    fn journal() -> Vec<Entry> {
+        vec![
+            change(10, Op::Modified, "a", "2"),
+            change(20, Op::Added, "b", "1"),
+            change(30, Op::Deleted, "gone", "x"),
+            change(40, Op::Modified, "a", "3"),
+            change(50, Op::Deleted, "b", "1"),
+        ]
+    }
+
+    #[test]
+    fn each_instant_gets_the_state_of_its_last_change() {
+        let all = |_: &str, _: Option<&str>| true;
+        let at = |s: u32| {
+            let mut objects = base();
+            replay(&mut objects, journal(), t(0), t(s), &all);
+            state(&objects)
+        };
+        let v = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        assert_eq!(at(5), v(&[("a", "1"), ("gone", "x")]));
+        assert_eq!(at(25), v(&[("a", "2"), ("b", "1"), ("gone", "x")]));
+        // The change at the instant itself counts.
+        assert_eq!(at(30), v(&[("a", "2"), ("b", "1")]));
+        assert_eq!(at(45), v(&[("a", "3"), ("b", "1")]));
+        assert_eq!(at(60), v(&[("a", "3")]));
+    }
+
+    #[test]
+    fn a_list_after_a_gap_removes_what_it_did_not_see_and_the_gap_is_reported() {
+        let all = |_: &str, _: Option<&str>| true;
+        let mut entries = journal();
+        entries.push(Entry::Gap {
+            group_resource: "configmaps".into(),
+            from: t(60),
+            to: t(90),
+            reason: "410".into(),
+        });
+        entries.push(change(90, Op::Listed, "c", "1"));
+        entries.push(Entry::Listed {
+            at: t(90),
+            group_resource: "configmaps".into(),
+            keys: vec!["shop/c".into()],
+        });
+        let mut objects = base();
+        let (_, gaps) = replay(&mut objects, entries.clone(), t(0), t(100), &all);
+        assert_eq!(state(&objects), [("c".to_string(), "1".to_string())]);
+        assert_eq!(gaps.len(), 1);
+        // Before the gap, no gap to report; inside it, the state before it.
+        let mut objects = base();
+        let (_, gaps) = replay(&mut objects, entries.clone(), t(0), t(55), &all);
+        assert!(gaps.is_empty());
+        let mut objects = base();
+        let (_, gaps) = replay(&mut objects, entries, t(0), t(70), &all);
+        assert_eq!(gaps.len(), 1);
+        assert_eq!(state(&objects), [("a".to_string(), "3".to_string())]);
+    }
+
+    #[test]
+    fn entries_outside_the_selection_are_left_alone() {
+        let only_other = |_: &str, ns: Option<&str>| ns == Some("other");
+        let mut objects = base();
+        let (applied, _) = replay(&mut objects, journal(), t(0), t(60), &only_other);
+        assert_eq!(applied, 0);
+        assert_eq!(
+            state(&objects),
+            [
+                ("a".to_string(), "1".to_string()),
+                ("gone".to_string(), "x".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn damaged_segments_are_refused() {
+        let raw = b"{\"type\":\"gap\",\"groupResource\":\"*\",\"from\":\"2026-11-29T00:00:00Z\",\"to\":\"2026-11-29T00:00:01Z\",\"reason\":\"r\"}\nnot json\n";
+        let sealed = zstd::encode_all(&raw[..], 3).unwrap();
+        match decode(&sealed, None, None) {
+            Err(Decode::Bad(m)) => assert!(m.contains("entry 2"), "{m}"),
+            _ => panic!("a line that is not an entry must be refused"),
+        }
+        assert!(matches!(
+            decode(b"not zstd", None, None),
+            Err(Decode::Bad(_))
+        ));
+        let enc = crate::archive::crypto::Encryption {
+            cipher: "age".into(),
+            key_id: "x".into(),
+        };
+        assert!(matches!(
+            decode(&sealed, Some(&enc), None),
+            Err(Decode::NoKey)
+        ));
+    }
+}

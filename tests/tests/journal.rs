@@ -1,0 +1,413 @@
+//! Continuous protection on kubesim: a schedule's change journal, replayed
+//! over its backup to restore namespaces as they were at an instant; the
+//! journal resumes where it stopped, and a watch that cannot resume (410)
+//! is recorded as a gap that the restore plan shows.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, DynamicObject};
+use kube::discovery::ApiResource;
+use lifeboat::journal::{Entry, replay};
+use lifeboat_e2e::{kubectl, kubesim, post_json, serve_lifeboat};
+use serde_json::{Value, json};
+
+const SCHEDULE: &str = "pit";
+
+struct Env {
+    _sim: kubesim::Kubesim,
+    _dir: tempfile::TempDir,
+    url: String,
+    state: lifeboat::http::AppState,
+    client: kube::Client,
+    kubeconfig: std::path::PathBuf,
+}
+
+async fn env(options: kubesim::Options) -> Env {
+    let (sim, client) = kubesim(options, true).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (url, state) = serve_lifeboat(client.clone(), &sim, dir.path())
+        .await
+        .unwrap();
+    let kubeconfig = dir.path().join("kubectl.kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let (status, body) = post_json(
+        &format!("{url}/api/v1/schedules"),
+        json!({"name": SCHEDULE, "schedule": "0 3 * * *", "continuous": true,
+               "template": {"includedNamespaces": ["shop", "data"]}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    Env {
+        _sim: sim,
+        _dir: dir,
+        url,
+        state,
+        client,
+        kubeconfig,
+    }
+}
+
+impl Env {
+    /// Starts the writer and waits until every type it watches is current.
+    async fn start_journal(&self) {
+        self.state.journals.reconcile().await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let _ = lifeboat::journal::flush(self.store().as_ref(), SCHEDULE).await;
+            let s = self.state.journals.status(SCHEDULE).unwrap_or_default();
+            if s.resource_types > 0 && s.current_types == s.resource_types {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the journal never became current: {s:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn set_paused(&self, paused: bool) {
+        let verb = if paused { "pause" } else { "resume" };
+        let (status, body) = post_json(
+            &format!("{}/api/v1/schedules/{SCHEDULE}/{verb}", self.url),
+            json!({}),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        self.state.journals.reconcile().await.unwrap();
+    }
+
+    fn store(&self) -> lifeboat::storage::DynStore {
+        self.state.locations.get("default").unwrap()
+    }
+
+    async fn key(&self) -> Option<lifeboat::archive::ArchiveKey> {
+        lifeboat::volumes::archive_key(&self.state.catalog, "default")
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the journal in storage holds the change that gave
+    /// `name` the resourceVersion `rv`; returns an instant just after it.
+    async fn recorded(&self, name: &str, rv: &str) -> DateTime<Utc> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let since = DateTime::<Utc>::MIN_UTC;
+        loop {
+            lifeboat::journal::flush(self.store().as_ref(), SCHEDULE)
+                .await
+                .unwrap();
+            let mut found = false;
+            let (store, key) = (self.store(), self.key().await);
+            replay::changes(
+                replay::Source {
+                    store: &store,
+                    schedule: SCHEDULE,
+                    key: key.as_ref(),
+                },
+                since,
+                Utc::now(),
+                &|_, _| true,
+                |e| {
+                    if let Entry::Change {
+                        name: n,
+                        resource_version,
+                        ..
+                    } = e
+                    {
+                        found |= n == name && resource_version == rv;
+                    }
+                },
+            )
+            .await
+            .unwrap();
+            if found {
+                return Utc::now();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}@{rv} never reached the journal"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn apply(&self, manifest: &str) -> Value {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), manifest).unwrap();
+        let out = kubectl(
+            &self.kubeconfig,
+            &[
+                "apply",
+                "-o",
+                "json",
+                "-f",
+                &file.path().display().to_string(),
+            ],
+        )
+        .unwrap();
+        serde_json::from_str(&out).unwrap()
+    }
+
+    fn kubectl(&self, args: &[&str]) -> String {
+        kubectl(&self.kubeconfig, args).unwrap()
+    }
+
+    async fn restore(&self, spec: Value) -> Value {
+        let (status, created) = post_json(
+            &format!("{}/api/v1/restores", self.url),
+            json!({"spec": spec}),
+        )
+        .await;
+        assert_eq!(status, 202, "{created}");
+        let name = created["name"].as_str().unwrap().to_string();
+        lifeboat_e2e::poll_json(
+            &format!("{}/api/v1/restores/{name}", self.url),
+            Duration::from_secs(120),
+            |r| !matches!(r["phase"].as_str(), Some("New" | "InProgress")),
+        )
+        .await
+        .unwrap()
+    }
+}
+
+fn rv(object: &Value) -> String {
+    object["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn base_backup(env: &Env) {
+    let (record, handle) = lifeboat::backup::start(
+        &env.state.catalog,
+        &env.state.locations,
+        Some(&env.client),
+        "pit-base",
+        serde_json::from_value(json!({"includedNamespaces": ["shop", "data"]})).unwrap(),
+        Some(SCHEDULE.into()),
+        "test",
+    )
+    .await
+    .unwrap();
+    let phase = handle.await.unwrap();
+    assert_eq!(phase.phase.as_str(), "Completed", "{record:?} {phase:?}");
+}
+
+fn databases() -> ApiResource {
+    ApiResource {
+        group: "demo.lifeboat.io".into(),
+        version: "v1".into(),
+        api_version: "demo.lifeboat.io/v1".into(),
+        kind: "Database".into(),
+        plural: "databases".into(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_comes_back_as_it_was_at_an_instant() {
+    let env = env(kubesim::Options::default()).await;
+    env.start_journal().await;
+    base_backup(&env).await;
+
+    // Before the instant: a new ConfigMap, an edited one, one to be
+    // deleted later, a Secret, the Database and the Deployment's scale.
+    let settings = env.apply(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: shop}\ndata: {mode: one}\n",
+    );
+    env.recorded("settings", &rv(&settings)).await;
+    let settings = env.apply(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: shop}\ndata: {mode: two}\n",
+    );
+    let legacy = env.apply(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: legacy, namespace: shop}\ndata: {keep: me}\n",
+    );
+    let secret = env.apply(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: api-token, namespace: shop}\nstringData: {token: before}\n",
+    );
+    let db = env.apply(
+        "apiVersion: demo.lifeboat.io/v1\nkind: Database\nmetadata: {name: orders, namespace: data}\nspec: {engine: postgres, version: \"17\", sizeGi: 5}\n",
+    );
+    env.kubectl(&["scale", "-n", "shop", "deployment/web", "--replicas=4"]);
+    let web: Api<Deployment> = Api::namespaced(env.client.clone(), "shop");
+    let scaled = serde_json::to_value(web.get("web").await.unwrap()).unwrap();
+    for (name, object) in [
+        ("settings", &settings),
+        ("legacy", &legacy),
+        ("api-token", &secret),
+        ("orders", &db),
+        ("web", &scaled),
+    ] {
+        env.recorded(name, &rv(object)).await;
+    }
+    let instant = Utc::now();
+
+    // After it: every one of them changes again, and legacy goes.
+    let settings = env.apply(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings, namespace: shop}\ndata: {mode: three}\n",
+    );
+    let secret = env.apply(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: api-token, namespace: shop}\nstringData: {token: after}\n",
+    );
+    let db = env.apply(
+        "apiVersion: demo.lifeboat.io/v1\nkind: Database\nmetadata: {name: orders, namespace: data}\nspec: {engine: postgres, version: \"18\", sizeGi: 50}\n",
+    );
+    env.kubectl(&["scale", "-n", "shop", "deployment/web", "--replicas=1"]);
+    env.kubectl(&["delete", "configmap", "-n", "shop", "legacy"]);
+    let scaled = serde_json::to_value(web.get("web").await.unwrap()).unwrap();
+    for (name, object) in [
+        ("settings", &settings),
+        ("api-token", &secret),
+        ("orders", &db),
+        ("web", &scaled),
+    ] {
+        env.recorded(name, &rv(object)).await;
+    }
+
+    let at = instant.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let done = env
+        .restore(json!({"fromSchedule": SCHEDULE, "at": at,
+                        "namespaceMapping": {"shop": "shop-pit", "data": "data-pit"}}))
+        .await;
+    assert_eq!(done["phase"], "Completed", "{done}");
+    assert_eq!(done["backupName"], "pit-base");
+    let pit = &done["plan"]["pointInTime"];
+    assert_eq!(pit["base"], "pit-base", "{pit}");
+    assert!(pit["changesApplied"].as_u64().unwrap() >= 6, "{pit}");
+    assert_eq!(pit["gaps"], json!([]), "{pit}");
+
+    let maps: Api<ConfigMap> = Api::namespaced(env.client.clone(), "shop-pit");
+    let data = |cm: ConfigMap| cm.data.unwrap_or_default();
+    assert_eq!(data(maps.get("settings").await.unwrap())["mode"], "two");
+    assert_eq!(data(maps.get("legacy").await.unwrap())["keep"], "me");
+    let secrets: Api<Secret> = Api::namespaced(env.client.clone(), "shop-pit");
+    let token = secrets.get("api-token").await.unwrap().data.unwrap()["token"].clone();
+    assert_eq!(token.0, b"before");
+    let restored_web: Api<Deployment> = Api::namespaced(env.client.clone(), "shop-pit");
+    let replicas = restored_web.get("web").await.unwrap().spec.replicas;
+    assert_eq!(replicas, Some(4));
+    let dbs: Api<DynamicObject> =
+        Api::namespaced_with(env.client.clone(), "data-pit", &databases());
+    let orders = dbs.get("orders").await.unwrap();
+    assert_eq!(orders.data["spec"]["version"], "17");
+
+    // The live namespaces were left as they are now.
+    let live: Api<ConfigMap> = Api::namespaced(env.client.clone(), "shop");
+    assert_eq!(data(live.get("settings").await.unwrap())["mode"], "three");
+    assert!(live.get_opt("legacy").await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journal_resumes_after_a_stop_and_records_a_gap_when_it_cannot() {
+    // A short watch history, so a long stop outlives it.
+    let env = env(kubesim::Options {
+        history: 40,
+        ..Default::default()
+    })
+    .await;
+    env.start_journal().await;
+    base_backup(&env).await;
+
+    // A short stop: the watches resume from their cursors, nothing is lost.
+    env.set_paused(true).await;
+    let during = env.apply(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: while-stopped, namespace: shop}\ndata: {v: '1'}\n",
+    );
+    env.set_paused(false).await;
+    env.start_journal().await;
+    env.recorded("while-stopped", &rv(&during)).await;
+    let resumed = env.state.journals.status(SCHEDULE).unwrap();
+    assert_eq!(resumed.gaps, 0, "{resumed:?}");
+
+    // A long one: more changes than the history keeps, so the watches
+    // answer 410 Gone; a gap is recorded and a fresh list bridges it.
+    env.set_paused(true).await;
+    let stopped_at = Utc::now();
+    for i in 0..60 {
+        env.kubectl(&[
+            "annotate",
+            "--overwrite",
+            "configmap",
+            "-n",
+            "shop",
+            "web-config",
+            &format!("churn={i}"),
+        ]);
+    }
+    let gone = env.apply(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: made-while-blind, namespace: shop}\ndata: {v: '1'}\n",
+    );
+    env.set_paused(false).await;
+    env.start_journal().await;
+    env.recorded("made-while-blind", &rv(&gone)).await;
+
+    let mut gaps = Vec::new();
+    let (store, key) = (env.store(), env.key().await);
+    replay::changes(
+        replay::Source {
+            store: &store,
+            schedule: SCHEDULE,
+            key: key.as_ref(),
+        },
+        stopped_at,
+        Utc::now(),
+        &|_, _| true,
+        |_| {},
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .for_each(|g| gaps.push(g));
+    assert!(
+        gaps.iter().any(|g| g.group_resource == "configmaps"
+            && g.from <= stopped_at + chrono::Duration::seconds(1)),
+        "{gaps:?}"
+    );
+
+    // A plan to an instant inside the gap shows it.
+    let at = (stopped_at + chrono::Duration::milliseconds(100))
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let planned = env
+        .restore(json!({"fromSchedule": SCHEDULE, "at": at, "dryRun": true,
+                        "namespaceMapping": {"shop": "shop-plan", "data": "data-plan"}}))
+        .await;
+    assert_eq!(planned["phase"], "Planned", "{planned}");
+    let shown = planned["plan"]["pointInTime"]["gaps"].as_array().unwrap();
+    assert!(
+        shown.iter().any(|g| g["groupResource"] == "configmaps"
+            && g["reason"].as_str().unwrap().contains("could not resume")),
+        "{planned}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_point_in_time_requests_are_refused_with_the_reason() {
+    let env = env(kubesim::Options::default()).await;
+    let url = format!("{}/api/v1/restores", env.url);
+    for (spec, field) in [
+        (json!({"fromSchedule": SCHEDULE}), "at"),
+        (json!({"at": "2026-11-29T14:32:07Z"}), "fromSchedule"),
+        (json!({"fromSchedule": SCHEDULE, "at": "yesterday"}), "at"),
+        (
+            json!({"fromSchedule": SCHEDULE, "at": "2999-01-01T00:00:00Z"}),
+            "at",
+        ),
+        // No backup of the schedule yet: nothing to replay over.
+        (
+            json!({"fromSchedule": SCHEDULE, "at": "2026-11-29T14:32:07Z"}),
+            "at",
+        ),
+    ] {
+        let (status, body) = post_json(&url, json!({"spec": spec})).await;
+        assert_eq!(status, 422, "{spec} → {body}");
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("{field}:")),
+            "{body}"
+        );
+    }
+}
