@@ -182,6 +182,72 @@ pub fn timeline(backups: &[Value]) -> impl IntoView + use<> {
     })
 }
 
+/// Changes per minute between `since` and `until`: one bar per minute
+/// that had any, as tall as its count; gaps shaded.
+pub fn changes_per_minute(
+    per_minute: &[Value],
+    gaps: &[Value],
+    since: &Value,
+    until: &Value,
+) -> impl IntoView + use<> {
+    let span = seconds_between(since, until).unwrap_or(0).max(60) as f64;
+    let x = |t: &Value| {
+        4.0 + seconds_between(since, t).unwrap_or(0).clamp(0, span as i64) as f64 / span * (W - 8.0)
+    };
+    let most = per_minute
+        .iter()
+        .filter_map(|m| m["count"].as_u64())
+        .max()
+        .unwrap_or(1)
+        .max(1) as f64;
+    let width = ((W - 8.0) / (span / 60.0)).clamp(1.5, 12.0);
+    let total: u64 = per_minute.iter().filter_map(|m| m["count"].as_u64()).sum();
+    let shaded = gaps
+        .iter()
+        .map(|g| {
+            let (a, b) = (x(&g["from"]), x(&g["to"]));
+            view! {
+                <rect class="gap" x=format!("{a:.1}") y="0" width=format!("{:.1}", (b - a).max(2.0)) height=H.to_string()>
+                    <title>{format!("gap {} – {}: {}", time(&g["from"]), time(&g["to"]), text(&g["reason"]))}</title>
+                </rect>
+            }
+        })
+        .collect_view();
+    let bars = per_minute
+        .iter()
+        .map(|m| {
+            let n = m["count"].as_u64().unwrap_or(0);
+            let h = (n as f64 / most * (H - 12.0)).max(2.0);
+            view! {
+                <rect class="good" x=format!("{:.1}", x(&m["minute"])) y=format!("{:.1}", H - h) width=format!("{width:.1}") height=format!("{h:.1}")>
+                    <title>{format!("{n} change(s) at {}", time(&m["minute"]))}</title>
+                </rect>
+            }
+        })
+        .collect_view();
+    let summary = format!(
+        "{total} change(s) from {} to {}, in {} minute(s) with changes{}",
+        time(since),
+        time(until),
+        per_minute.len(),
+        if gaps.is_empty() {
+            String::new()
+        } else {
+            format!("; {} gap(s)", gaps.len())
+        }
+    );
+    view! {
+        <figure class="chart">
+            <svg viewBox=format!("0 0 {W} {H}") role="img" aria-label=summary.clone() preserveAspectRatio="none">
+                {shaded}
+                {bars}
+                <line class="axis" x1="0" y1=H.to_string() x2=W.to_string() y2=H.to_string() />
+            </svg>
+            <figcaption>{summary}</figcaption>
+        </figure>
+    }
+}
+
 /// Millicores as `250m` or `1.5 cores`.
 pub fn cores(millicores: f64) -> String {
     if millicores >= 1000.0 {

@@ -1960,3 +1960,43 @@ async fn access_reviews_aggregation_and_impersonation_follow_rbac() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secrets_string_data_is_folded_into_data_on_every_write() {
+    use k8s_openapi::api::core::v1::Secret;
+    let t = target().await;
+    let ns = namespace(&t, "string-data").await;
+    let secrets: Api<Secret> = Api::namespaced(t.client.clone(), &ns);
+    let value =
+        |s: &Secret, k: &str| String::from_utf8(s.data.as_ref().unwrap()[k].0.clone()).unwrap();
+    let created: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "token"}, "stringData": {"token": "one"}}))
+    .unwrap();
+    let created = secrets
+        .create(&PostParams::default(), &created)
+        .await
+        .unwrap();
+    assert_eq!(value(&created, "token"), "one");
+    assert!(created.string_data.is_none());
+    // A merge patch (what kubectl apply sends for a Secret's change).
+    let patched = secrets
+        .patch(
+            "token",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"token": "two", "extra": "x"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(value(&patched, "token"), "two");
+    assert_eq!(value(&patched, "extra"), "x");
+    assert!(patched.string_data.is_none());
+    // A replace.
+    let mut replaced = secrets.get("token").await.unwrap();
+    replaced.string_data = Some(BTreeMap::from([("token".to_string(), "three".to_string())]));
+    let replaced = secrets
+        .replace("token", &PostParams::default(), &replaced)
+        .await
+        .unwrap();
+    assert_eq!(value(&replaced, "token"), "three");
+    assert!(secrets.get("token").await.unwrap().string_data.is_none());
+}

@@ -56,7 +56,7 @@ impl Env {
         self.state.journals.reconcile().await.unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            let _ = lifeboat::journal::flush(self.store().as_ref(), SCHEDULE).await;
+            let _ = lifeboat::journal::flush(self.store().as_ref(), SCHEDULE, true).await;
             let s = self.state.journals.status(SCHEDULE).unwrap_or_default();
             if s.resource_types > 0 && s.current_types == s.resource_types {
                 return;
@@ -96,7 +96,7 @@ impl Env {
         let deadline = Instant::now() + Duration::from_secs(30);
         let since = DateTime::<Utc>::MIN_UTC;
         loop {
-            lifeboat::journal::flush(self.store().as_ref(), SCHEDULE)
+            lifeboat::journal::flush(self.store().as_ref(), SCHEDULE, true)
                 .await
                 .unwrap();
             let mut found = false;
@@ -180,20 +180,27 @@ fn rv(object: &Value) -> String {
         .to_string()
 }
 
-async fn base_backup(env: &Env) {
-    let (record, handle) = lifeboat::backup::start(
-        &env.state.catalog,
-        &env.state.locations,
-        Some(&env.client),
-        "pit-base",
-        serde_json::from_value(json!({"includedNamespaces": ["shop", "data"]})).unwrap(),
-        Some(SCHEDULE.into()),
-        "test",
+/// A backup of the schedule now (as `lifeboat backup create --from-schedule`).
+async fn base_backup(env: &Env) -> String {
+    let (status, created) = post_json(
+        &format!("{}/api/v1/backups", env.url),
+        json!({"fromSchedule": SCHEDULE}),
+    )
+    .await;
+    assert_eq!(status, 202, "{created}");
+    let name = created["name"].as_str().unwrap().to_string();
+    assert!(name.starts_with("pit-"), "{name}");
+    assert_eq!(created["schedule"], SCHEDULE, "{created}");
+    let done = lifeboat_e2e::poll_json(
+        &format!("{}/api/v1/backups/{name}", env.url),
+        Duration::from_secs(60),
+        |b| !matches!(b["phase"].as_str(), Some("New" | "InProgress")),
     )
     .await
     .unwrap();
-    let phase = handle.await.unwrap();
-    assert_eq!(phase.phase.as_str(), "Completed", "{record:?} {phase:?}");
+    assert_eq!(done["phase"], "Completed", "{done}");
+    assert_eq!(done["spec"]["includedNamespaces"], json!(["shop", "data"]));
+    name
 }
 
 fn databases() -> ApiResource {
@@ -210,7 +217,7 @@ fn databases() -> ApiResource {
 async fn a_namespace_comes_back_as_it_was_at_an_instant() {
     let env = env(kubesim::Options::default()).await;
     env.start_journal().await;
-    base_backup(&env).await;
+    let base = base_backup(&env).await;
 
     // Before the instant: a new ConfigMap, an edited one, one to be
     // deleted later, a Secret, the Database and the Deployment's scale.
@@ -272,9 +279,9 @@ async fn a_namespace_comes_back_as_it_was_at_an_instant() {
                         "namespaceMapping": {"shop": "shop-pit", "data": "data-pit"}}))
         .await;
     assert_eq!(done["phase"], "Completed", "{done}");
-    assert_eq!(done["backupName"], "pit-base");
+    assert_eq!(done["backupName"], base.as_str());
     let pit = &done["plan"]["pointInTime"];
-    assert_eq!(pit["base"], "pit-base", "{pit}");
+    assert_eq!(pit["base"], base.as_str(), "{pit}");
     assert!(pit["changesApplied"].as_u64().unwrap() >= 6, "{pit}");
     assert_eq!(pit["gaps"], json!([]), "{pit}");
 
@@ -297,6 +304,97 @@ async fn a_namespace_comes_back_as_it_was_at_an_instant() {
     let live: Api<ConfigMap> = Api::namespaced(env.client.clone(), "shop");
     assert_eq!(data(live.get("settings").await.unwrap())["mode"], "three");
     assert!(live.get_opt("legacy").await.unwrap().is_none());
+    let live_secrets: Api<Secret> = Api::namespaced(env.client.clone(), "shop");
+    let live_token = live_secrets.get("api-token").await.unwrap().data.unwrap()["token"].clone();
+    assert_eq!(live_token.0, b"after");
+
+    // The timeline: every change with who made it, counted per minute.
+    let t: Value = lifeboat_e2e::get(format!(
+        "{}/api/v1/namespaces/shop/timeline?hours=1",
+        env.url
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let changes = t["changes"].as_array().unwrap();
+    let counted: u64 = t["perMinute"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(counted, t["total"].as_u64().unwrap(), "{t}");
+    let of = |name: &str, op: &str| {
+        changes
+            .iter()
+            .filter(|c| c["name"] == name && c["op"] == op)
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    let edits = of("settings", "modified");
+    assert_eq!(edits.len(), 2, "{t}");
+    assert_eq!(edits[0]["manager"], "kubectl-client-side-apply", "{t}");
+    assert_eq!(of("legacy", "deleted").len(), 1, "{t}");
+    assert!(changes.iter().all(|c| c["kind"].is_string()), "{t}");
+    // Newest first; the Secret's edit is there, its value is not.
+    assert!(
+        changes
+            .windows(2)
+            .all(|w| w[0]["at"].as_str() >= w[1]["at"].as_str())
+    );
+    assert!(!t.to_string().contains("YWZ0ZXI="), "{t}");
+
+    // What the older edit of settings changed, and a Secret's, redacted.
+    let older = &edits[1];
+    let object: Value = lifeboat_e2e::get(format!(
+        "{}/api/v1/namespaces/shop/timeline/object?resource=configmaps&name=settings&at={}&compareTo=before",
+        env.url,
+        older["at"].as_str().unwrap()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(object["exists"], true, "{object}");
+    let diff = object["diff"].as_array().unwrap();
+    let mode = diff
+        .iter()
+        .find(|d| d["path"] == "data.mode")
+        .unwrap_or_else(|| panic!("{object}"));
+    assert_eq!(
+        (&mode["before"], &mode["after"]),
+        (&json!("one"), &json!("two")),
+        "{object}"
+    );
+    let secret_edit = &of("api-token", "modified")[0];
+    let object: Value = lifeboat_e2e::get(format!(
+        "{}/api/v1/namespaces/shop/timeline/object?resource=secrets&name=api-token&at={}&compareTo=before",
+        env.url,
+        secret_edit["at"].as_str().unwrap()
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let token = object["diff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["path"] == "data.token")
+        .cloned();
+    assert_eq!(
+        token,
+        Some(json!({"path": "data.token", "before": "<redacted>", "after": "<redacted>"})),
+        "{object}"
+    );
+    assert!(
+        !object.to_string().contains("YWZ0ZXI=") && !object.to_string().contains("YmVmb3Jl"),
+        "{object}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

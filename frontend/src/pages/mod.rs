@@ -12,6 +12,7 @@ mod pod;
 mod restore;
 mod schedules;
 mod storage;
+mod timeline;
 mod workload;
 
 use leptos::prelude::*;
@@ -33,6 +34,7 @@ pub fn page(kind: &str, page: RwSignal<PageData>) -> AnyView {
         "pod" => pod::pod(page).into_any(),
         "node" => node::node(page).into_any(),
         "workload" => workload::workload(page).into_any(),
+        "timeline" => timeline::timeline(page).into_any(),
         "backups" => backups::backups(page).into_any(),
         "backup" => backup::backup(page).into_any(),
         "schedules" => schedules::schedules(page).into_any(),

@@ -34,6 +34,7 @@ pub(super) fn namespace(page: RwSignal<PageData>) -> impl IntoView {
         <div class="actions">
             <button type="button" on:click=back_up_now>"Back up now"</button>
             <a class="button" href=format!("/restore?namespace={name}")>"Restore…"</a>
+            <a class="button" href=format!("/namespaces/{name}/timeline")>"Timeline"</a>
             <span role="status" aria-live="polite">{move || status.get()}</span>
         </div>
         {move || {

@@ -21,7 +21,13 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
         })
     });
     let backup = RwSignal::new(preselected);
-    let available = RwSignal::new(Vec::<String>::new());
+    // From a timeline's "Restore to here": a schedule's state at an instant.
+    let point_in_time = query(page, "schedule").zip(query(page, "at"));
+    let instant = StoredValue::new(point_in_time.clone());
+    let available = RwSignal::new(match &point_in_time {
+        Some(_) => query(page, "namespace").into_iter().collect(),
+        None => Vec::<String>::new(),
+    });
     let chosen = RwSignal::new(
         query(page, "namespace")
             .into_iter()
@@ -72,7 +78,14 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
             .map(|r| r.trim().to_string())
             .filter(|r| !r.is_empty())
             .collect();
-        json!({"spec": {"backupName": backup.get_untracked(), "includedNamespaces": chosen.get_untracked(),
+        let (from_schedule, at) = instant.get_value().unzip();
+        let backup_name = if at.is_some() {
+            String::new()
+        } else {
+            backup.get_untracked()
+        };
+        json!({"spec": {"backupName": backup_name, "fromSchedule": from_schedule, "at": at,
+                        "includedNamespaces": chosen.get_untracked(),
                         "includedResources": included_resources,
                         "namespaceMapping": map, "existingResourcePolicy": policy.get_untracked(), "dryRun": dry_run}})
     };
@@ -94,6 +107,10 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
             }
             sleep_ms(400).await;
         }
+    };
+    let has_source = {
+        let pit = point_in_time.is_some();
+        move || pit || !backup.get().is_empty()
     };
     let make_plan = move |_| {
         status.set("Planning…".into());
@@ -131,7 +148,14 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
         <h1>"Restore"</h1>
         <noscript><p class="note">"The restore wizard needs JavaScript; the CLI does the same: lifeboat restore create --from-backup NAME."</p></noscript>
         <ol class="steps">
-            <li>
+            {point_in_time.clone().map(|(schedule, at)| view! {
+                <li data-point-in-time="">
+                    <h2>"1. A point in time"</h2>
+                    <p>"As it was at " <strong>{when(Some(&at))}</strong> " (" <code>{at.clone()}</code> "): schedule "
+                        <code>{schedule.clone()}</code> "'s newest backup before then, with every change after it replayed up to that instant. The plan names the backup and any gaps."</p>
+                </li>
+            })}
+            <li class:hidden=point_in_time.is_some()>
                 <h2>"1. Choose a backup"</h2>
                 {move || if backup_names().is_empty() { Some(empty("No completed backups to restore from. Back up first.")) } else { None }}
                 <label>"Backup "
@@ -178,7 +202,7 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
             </li>
             <li>
                 <h2>"3. Review the plan"</h2>
-                <button type="button" on:click=make_plan prop:disabled=move || backup.get().is_empty()>"Show the plan"</button>
+                <button type="button" on:click=make_plan prop:disabled=move || !has_source()>"Show the plan"</button>
                 {move || plan.get().map(plan_view)}
             </li>
             <li>
@@ -219,6 +243,7 @@ fn plan_view(r: Value) -> impl IntoView {
     view! {
         <div class="plan" data-phase=text(&r["phase"])>
             <p>{badge(r["phase"].as_str().unwrap_or_default())} " " {note(&r["phaseReason"])}</p>
+            {point_in_time_view(&r["plan"]["pointInTime"])}
             {(!volume_lines.is_empty()).then(|| view! {
                 <section class="volumes" aria-labelledby="plan-volumes-h">
                     <h3 id="plan-volumes-h">"Volume data"</h3>
@@ -248,6 +273,35 @@ fn plan_view(r: Value) -> impl IntoView {
             </details>
         </div>
     }
+}
+
+/// What a point-in-time plan rests on: the backup, the changes replayed,
+/// where volume data comes from, and the gaps in the window.
+fn point_in_time_view(p: &Value) -> Option<impl IntoView + use<>> {
+    if !p.is_object() {
+        return None;
+    }
+    let gaps = items(&p["gaps"]);
+    Some(view! {
+        <section class="point-in-time" aria-labelledby="pit-h">
+            <h3 id="pit-h">{format!("As at {}", time(&p["at"]))}</h3>
+            <p>"Backup " <a href=format!("/backups/{}", text(&p["base"]))>{text(&p["base"])}</a>
+                {format!(" (begun {}), and {} change(s) from {} journal segment(s) replayed over it.",
+                    time(&p["baseStartedAt"]), text(&p["changesApplied"]), text(&p["segmentsRead"]))}</p>
+            {p["volumesFrom"].as_str().map(|v| view! { <p>"Volume data: " {v.to_string()}</p> })}
+            {p["unwritten"].as_str().map(|u| view! { <p class="note">{badge("Warning")} {format!(" {u}")}</p> })}
+            {if gaps.is_empty() {
+                view! { <p data-gaps="none">"No gaps: every change up to the instant is known."</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="plain gaps">{gaps.into_iter().map(|g| view! {
+                        <li data-gap=text(&g["groupResource"])>{badge("Warning")}
+                            {format!(" gap {} – {} ({}): {}", time(&g["from"]), time(&g["to"]), text(&g["groupResource"]), text(&g["reason"]))}</li>
+                    }).collect_view()}</ul>
+                }.into_any()
+            }}
+        </section>
+    })
 }
 
 /// A running or finished restore: counts, then every item it creates or

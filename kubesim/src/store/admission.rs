@@ -8,6 +8,21 @@ use serde_json::{Value, json};
 
 use super::*;
 
+/// A Secret's `stringData` is write-only, on create and on every update
+/// and patch: merged into `data`, base64-encoded, and not stored.
+pub(super) fn fold_string_data(obj: &mut Value) {
+    if let Some(Value::Object(plain)) = obj.as_object_mut().and_then(|m| m.remove("stringData")) {
+        if !obj["data"].is_object() {
+            obj["data"] = json!({});
+        }
+        for (k, v) in plain {
+            use base64::Engine;
+            let text = v.as_str().unwrap_or_default();
+            obj["data"][k] = json!(base64::engine::general_purpose::STANDARD.encode(text));
+        }
+    }
+}
+
 impl Store {
     /// Kind-specific defaults and checks on create.
     pub(super) fn admit_create(
@@ -33,20 +48,7 @@ impl Store {
             }
             ("", "services") => self.allocate_service(state, obj, None)?,
             ("", "secrets") => {
-                // stringData is write-only: merged into data, base64-encoded.
-                if let Some(Value::Object(plain)) =
-                    obj.as_object_mut().and_then(|m| m.remove("stringData"))
-                {
-                    if !obj["data"].is_object() {
-                        obj["data"] = json!({});
-                    }
-                    for (k, v) in plain {
-                        use base64::Engine;
-                        let text = v.as_str().unwrap_or_default();
-                        obj["data"][k] =
-                            json!(base64::engine::general_purpose::STANDARD.encode(text));
-                    }
-                }
+                fold_string_data(obj);
                 if obj["type"].is_null() {
                     obj["type"] = json!("Opaque");
                 }

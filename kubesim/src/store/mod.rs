@@ -744,6 +744,9 @@ impl Store {
         if !obj["metadata"].is_object() {
             obj["metadata"] = json!({});
         }
+        if rt.group.is_empty() && rt.resource == "secrets" && !status {
+            admission::fold_string_data(obj);
+        }
         if status {
             // Only status changes through the status subresource.
             let new_status = obj["status"].clone();

@@ -16,7 +16,12 @@ use super::{Api, Filters, confirm, human_bytes};
 pub enum BackupCommand {
     /// Start a backup.
     Create {
-        name: String,
+        /// Its name (with --from-schedule, default: <schedule>-<timestamp>).
+        #[arg(required_unless_present = "from_schedule")]
+        name: Option<String>,
+        /// Back up now with this schedule's template, as one of its backups.
+        #[arg(long, conflicts_with_all = ["include_namespaces", "exclude_namespaces", "include_resources", "exclude_resources", "selector", "ttl", "storage_location"])]
+        from_schedule: Option<String>,
         #[command(flatten)]
         filters: Filters,
         /// Cluster-scoped resources: auto, all or none.
@@ -91,6 +96,7 @@ pub async fn run(server: &str, command: BackupCommand) -> Result<()> {
     match command {
         BackupCommand::Create {
             name,
+            from_schedule,
             filters,
             include_cluster_resources,
             ttl,
@@ -104,12 +110,19 @@ pub async fn run(server: &str, command: BackupCommand) -> Result<()> {
             );
             spec.insert("ttl".into(), json!(ttl));
             spec.insert("storageLocation".into(), json!(storage_location));
-            let body = json!({"name": name, "spec": spec});
-            api.json(
-                api.request(reqwest::Method::POST, "/api/v1/backups")
-                    .json(&body),
-            )
-            .await?;
+            let body = match &from_schedule {
+                Some(schedule) => {
+                    json!({"name": name.unwrap_or_default(), "fromSchedule": schedule})
+                }
+                None => json!({"name": name, "spec": spec}),
+            };
+            let created = api
+                .json(
+                    api.request(reqwest::Method::POST, "/api/v1/backups")
+                        .json(&body),
+                )
+                .await?;
+            let name = created["name"].as_str().unwrap_or_default().to_string();
             println!("backup {name} started");
             if wait {
                 wait_for(&api, &name).await?;

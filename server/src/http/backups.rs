@@ -147,10 +147,16 @@ pub(super) async fn backup_store(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CreateRequest {
-    /// A DNS label, unique among backups.
+    /// A DNS label, unique among backups (default with `fromSchedule`:
+    /// `<schedule>-<YYYYMMDDhhmmss>`).
+    #[serde(default)]
     name: String,
     #[serde(default)]
     spec: BackupSpec,
+    /// Back up now with this schedule's template, as one of its backups
+    /// (Velero's `backup create --from-schedule`): its retention, drills
+    /// and point-in-time restores count it. Not with `spec`.
+    from_schedule: Option<String>,
 }
 
 #[utoipa::path(post, operation_id = "createBackup", path = "/api/v1/backups", tag = "backups",
@@ -162,7 +168,24 @@ async fn create(
     Extension(who): Extension<Principal>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let request: CreateRequest = super::parse_body(&body, "backup")?;
+    let mut request: CreateRequest = super::parse_body(&body, "backup")?;
+    if let Some(schedule) = &request.from_schedule {
+        if request.spec != BackupSpec::default() {
+            return Err(ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                message:
+                    "give either spec or fromSchedule: a backup from a schedule takes its template"
+                        .into(),
+            });
+        }
+        let record = state.catalog.schedule(schedule).await?;
+        let template = crate::schedule::spec::ScheduleSpec::from_record(&record)
+            .map_err(crate::backup::BackupError::Invalid)?;
+        request.spec = template.backup_template();
+        if request.name.is_empty() {
+            request.name = crate::schedule::spec::backup_name(schedule, chrono::Utc::now());
+        }
+    }
     let namespaces = request.spec.namespaces_concerned();
     state
         .auth
@@ -178,7 +201,7 @@ async fn create(
         client,
         &request.name,
         request.spec,
-        None,
+        request.from_schedule.clone(),
         &who.actor(),
     )
     .await?;

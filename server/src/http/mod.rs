@@ -12,6 +12,7 @@ mod logs;
 mod notifications;
 mod restores;
 mod schedules;
+mod timeline;
 pub mod ui;
 pub mod views;
 mod workloads;
@@ -227,6 +228,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .merge(health::routes())
         .merge(logs::routes())
         .merge(workloads::routes())
+        .merge(timeline::routes())
         .merge(locations::routes())
         .merge(backups::routes())
         .merge(drills::routes())

@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/namespaces", get(page))
         .route("/namespaces/{name}", get(page))
         .route("/namespaces/{namespace}/pods/{name}", get(page))
+        .route("/namespaces/{namespace}/timeline", get(page))
         .route("/nodes/{name}", get(page))
         .route("/namespaces/{namespace}/{kind}/{name}", get(page))
         .route("/backups", get(page))
@@ -126,6 +127,15 @@ fn plan(path: &str) -> (String, String, Option<String>, Vec<(String, String)>) {
             vec![s(
                 "workload",
                 format!("/api/v1/namespaces/{namespace}/workloads/{kind}/{name}"),
+            )],
+        ),
+        ["namespaces", namespace, "timeline"] => (
+            "timeline".into(),
+            format!("Timeline of {namespace}"),
+            Some(namespace.to_string()),
+            vec![s(
+                "timeline",
+                format!("/api/v1/namespaces/{namespace}/timeline"),
             )],
         ),
         ["nodes", name] => (

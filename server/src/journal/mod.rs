@@ -19,6 +19,7 @@
 //! read).
 
 pub mod replay;
+pub mod timeline;
 pub mod writer;
 
 use std::collections::{BTreeMap, HashMap};
@@ -211,6 +212,13 @@ pub fn last_manager(object: &Value) -> (Option<String>, Option<String>) {
     }
 }
 
+/// Now, to the millisecond: the journal's precision (instants are written
+/// and asked for in RFC 3339 with milliseconds).
+pub fn now() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}
+
 /// `namespace/name`, or `name` for a cluster-scoped object.
 pub fn object_key(namespace: Option<&str>, name: &str) -> String {
     match namespace {
@@ -221,15 +229,18 @@ pub fn object_key(namespace: Option<&str>, name: &str) -> String {
 
 /// A writer's answer to a flush: `Err` says why not all it held is in storage.
 pub(crate) type FlushReply = tokio::sync::oneshot::Sender<Result<(), String>>;
+/// A flush request: whether to write a segment even when nothing changed
+/// (so the journal's window reaches now), and where to answer.
+pub(crate) type FlushRequest = (bool, FlushReply);
 
 /// Flush requests for the writers running in this process, by location
 /// (its store's description) and schedule.
 static FLUSHERS: std::sync::LazyLock<
-    Mutex<HashMap<String, tokio::sync::mpsc::Sender<FlushReply>>>,
+    Mutex<HashMap<String, tokio::sync::mpsc::Sender<FlushRequest>>>,
 > = std::sync::LazyLock::new(Mutex::default);
 
 fn flushers()
--> std::sync::MutexGuard<'static, HashMap<String, tokio::sync::mpsc::Sender<FlushReply>>> {
+-> std::sync::MutexGuard<'static, HashMap<String, tokio::sync::mpsc::Sender<FlushRequest>>> {
     FLUSHERS
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -241,14 +252,19 @@ fn flusher_key(store: &dyn crate::storage::ObjectStore, schedule: &str) -> Strin
 }
 
 /// Asks the schedule's writer into `store`, when it runs in this process,
-/// to write what it holds now (a restore to an instant reads the journal
-/// right after). `Err` says why what it holds is not all in storage.
-pub async fn flush(store: &dyn crate::storage::ObjectStore, schedule: &str) -> Result<(), String> {
+/// to write what it holds now (a restore to an instant, `force`: even when
+/// nothing changed, reads the journal right after; the timeline reads what
+/// changed). `Err` says why what it holds is not all in storage.
+pub async fn flush(
+    store: &dyn crate::storage::ObjectStore,
+    schedule: &str,
+    force: bool,
+) -> Result<(), String> {
     let Some(tx) = flushers().get(&flusher_key(store, schedule)).cloned() else {
         return Ok(());
     };
     let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    if tx.send(done_tx).await.is_err() {
+    if tx.send((force, done_tx)).await.is_err() {
         return Ok(());
     }
     match tokio::time::timeout(std::time::Duration::from_secs(30), done_rx).await {

@@ -27,7 +27,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
 
-use super::{Entry, FlushReply, Gap, JournalError, Op, SegmentManifest};
+use super::{Entry, FlushRequest, Gap, JournalError, Op, SegmentManifest};
 use crate::archive::ArchiveKey;
 use crate::backup::BackupSpec;
 use crate::catalog::Catalog;
@@ -278,7 +278,7 @@ impl Writer {
         }
     }
 
-    async fn run(self, mut flushes: mpsc::Receiver<FlushReply>) {
+    async fn run(self, mut flushes: mpsc::Receiver<FlushRequest>) {
         // Start only once discovery, the key and the resume point are known.
         let mut delay = Duration::from_secs(1);
         let (types, key, resumed) = loop {
@@ -361,12 +361,12 @@ impl Writer {
                     self.upload(&mut segments).await;
                 }
                 asked = flushes.recv() => {
-                    let Some(done) = asked else { continue };
+                    let Some((force, done)) = asked else { continue };
                     // What the watches already sent comes first.
                     while let Ok(msg) = rx.try_recv() {
                         segments.take(msg);
                     }
-                    segments.seal(true);
+                    segments.seal(force);
                     self.upload(&mut segments).await;
                     let _ = done.send(match segments.pending.len() {
                         0 => Ok(()),
@@ -523,7 +523,7 @@ impl Segments {
         }
         let open = std::mem::take(&mut self.open);
         self.cursors_moved = false;
-        let now = Utc::now();
+        let now = super::now();
         let data = match seal_bytes(&open.bytes, self.key.as_ref()) {
             Ok(d) => d,
             Err(e) => {
@@ -599,7 +599,7 @@ impl Segments {
         self.push(Entry::Gap {
             group_resource: "*".into(),
             from: dropped.manifest.from,
-            to: Utc::now(),
+            to: super::now(),
             reason: format!(
                 "storage was unavailable and the journal's buffer ({} MiB in memory, {} MiB on disk) was full; {} change(s) were dropped",
                 self.settings.buffer_bytes >> 20,
@@ -765,7 +765,7 @@ impl TypeWatch {
         let mut keys = Vec::new();
         let mut entries = Vec::new();
         while let Some(page) = pager.next().await? {
-            let at = Utc::now();
+            let at = super::now();
             for object in page {
                 if let Some(e) = change(
                     &self.gr,
@@ -793,7 +793,7 @@ impl TypeWatch {
         }
         self.send(
             Some(Entry::Listed {
-                at: Utc::now(),
+                at: super::now(),
                 group_resource: self.gr.clone(),
                 keys,
             }),
@@ -811,7 +811,7 @@ impl TypeWatch {
                 Some(rv) => rv,
                 None => match self.list().await {
                     Ok(listed) => {
-                        known_until = Utc::now();
+                        known_until = super::now();
                         listed
                     }
                     Err(e) => {
@@ -852,7 +852,7 @@ impl TypeWatch {
                         break;
                     }
                 };
-                let now = Utc::now();
+                let now = super::now();
                 let (op, object) = match event {
                     Some(Ok(WatchEvent::Added(o))) => (Op::Added, o),
                     Some(Ok(WatchEvent::Modified(o))) => (Op::Modified, o),
@@ -906,7 +906,7 @@ impl TypeWatch {
             Some(Entry::Gap {
                 group_resource: self.gr.clone(),
                 from,
-                to: Utc::now(),
+                to: super::now(),
                 reason: format!("the watch could not resume ({why}); bridged by a fresh list"),
             }),
             None,

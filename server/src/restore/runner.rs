@@ -235,7 +235,7 @@ async fn run_recorded(
                 ..Default::default()
             };
             // What the writer holds goes to storage first (when it runs here).
-            report.unwritten = crate::journal::flush(ctx.store.as_ref(), schedule)
+            report.unwritten = crate::journal::flush(ctx.store.as_ref(), schedule, true)
                 .await
                 .err();
             let selected = |gr: &str, ns: Option<&str>| {
