@@ -181,10 +181,11 @@ fn rv(object: &Value) -> String {
 }
 
 /// A backup of the schedule now (as `lifeboat backup create --from-schedule`).
-async fn base_backup(env: &Env) -> String {
+/// `name` empty: the schedule's default name.
+async fn base_backup(env: &Env, name: &str) -> String {
     let (status, created) = post_json(
         &format!("{}/api/v1/backups", env.url),
-        json!({"fromSchedule": SCHEDULE}),
+        json!({"fromSchedule": SCHEDULE, "name": name}),
     )
     .await;
     assert_eq!(status, 202, "{created}");
@@ -217,7 +218,7 @@ fn databases() -> ApiResource {
 async fn a_namespace_comes_back_as_it_was_at_an_instant() {
     let env = env(kubesim::Options::default()).await;
     env.start_journal().await;
-    let base = base_backup(&env).await;
+    let base = base_backup(&env, "").await;
 
     // Before the instant: a new ConfigMap, an edited one, one to be
     // deleted later, a Secret, the Database and the Deployment's scale.
@@ -406,7 +407,7 @@ async fn the_journal_resumes_after_a_stop_and_records_a_gap_when_it_cannot() {
     })
     .await;
     env.start_journal().await;
-    base_backup(&env).await;
+    base_backup(&env, "").await;
 
     // A short stop: the watches resume from their cursors, nothing is lost.
     env.set_paused(true).await;
@@ -508,4 +509,81 @@ async fn bad_point_in_time_requests_are_refused_with_the_reason() {
             "{body}"
         );
     }
+}
+
+async fn started(env: &Env, backup: &str) -> DateTime<Utc> {
+    let b: Value = lifeboat_e2e::get(format!("{}/api/v1/backups/{backup}", env.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    b["startedAt"].as_str().unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journal_is_kept_as_long_as_the_backups_it_rests_on() {
+    let env = env(kubesim::Options::default()).await;
+    env.start_journal().await;
+    let first = base_backup(&env, "").await;
+    let change = env.apply(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: between, namespace: shop}\ndata: {v: '1'}\n",
+    );
+    env.recorded("between", &rv(&change)).await;
+    let second = base_backup(&env, "pit-second").await;
+    let second_started: DateTime<Utc> =
+        lifeboat_e2e::get(format!("{}/api/v1/backups/{second}", env.url))
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["startedAt"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+    let later = env.apply(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: after-second, namespace: shop}\ndata: {v: '1'}\n",
+    );
+    env.recorded("after-second", &rv(&later)).await;
+    let segments = || async { replay::list_segments(&env.store(), SCHEDULE).await.unwrap() };
+    let scheduler = lifeboat::schedule::Scheduler {
+        catalog: env.state.catalog.clone(),
+        locations: env.state.locations.clone(),
+        client: Some(env.client.clone()),
+        drill_client: None,
+        leadership: lifeboat::schedule::Leadership::Single,
+    };
+    // While the first backup is kept, so is the journal since it began
+    // (what the journal wrote before it cannot be replayed: it goes).
+    let first_started = started(&env, &first).await;
+    let all = segments().await;
+    let report = scheduler.collect_garbage(Utc::now()).await.unwrap();
+    let before = segments().await;
+    assert_eq!(report.journal_segments as usize, all.len() - before.len());
+    assert!(before.iter().all(|s| s.to >= first_started), "{before:?}");
+    assert!(before.iter().any(|s| s.to < second_started), "{before:?}");
+    let r = lifeboat_e2e::http(&env.url)
+        .delete(format!("{}/api/v1/backups/{first}", env.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let report = scheduler.collect_garbage(Utc::now()).await.unwrap();
+    let after = segments().await;
+    assert_eq!(report.journal_segments as usize, before.len() - after.len());
+    assert!(report.journal_segments > 0);
+    assert!(after.iter().all(|s| s.to >= second_started), "{after:?}");
+    // What the second backup needs is still there: a restore to now works.
+    let at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let planned = env
+        .restore(json!({"fromSchedule": SCHEDULE, "at": at, "dryRun": true,
+                        "namespaceMapping": {"shop": "shop-gc", "data": "data-gc"}}))
+        .await;
+    assert_eq!(planned["phase"], "Planned", "{planned}");
+    assert_eq!(
+        planned["plan"]["pointInTime"]["gaps"],
+        json!([]),
+        "{planned}"
+    );
 }

@@ -212,6 +212,39 @@ pub fn last_manager(object: &Value) -> (Option<String>, Option<String>) {
     }
 }
 
+/// Retention: deletes the segments of `schedule`'s journal that end before
+/// `keep_from` (the start of its oldest backup kept: nothing older can be
+/// replayed), all of them with `None`. The manifest goes first, so a
+/// deletion cut short leaves no segment that would be read. Returns how
+/// many segments went.
+pub async fn forget_before(
+    store: &crate::storage::DynStore,
+    schedule: &str,
+    keep_from: Option<DateTime<Utc>>,
+) -> Result<u64, JournalError> {
+    let mut deleted = 0;
+    for segment in replay::list_segments(store, schedule).await? {
+        if keep_from.is_some_and(|from| segment.to >= from) {
+            continue;
+        }
+        store.delete(&segment.key).await?;
+        store.delete(&segment_key(schedule, segment.seq)).await?;
+        deleted += 1;
+    }
+    Ok(deleted)
+}
+
+/// The schedules that have a journal in `store`.
+pub async fn journaled_schedules(
+    store: &crate::storage::DynStore,
+) -> Result<std::collections::BTreeSet<String>, JournalError> {
+    Ok(crate::storage::list_all(store.as_ref(), "journal/")
+        .await?
+        .into_iter()
+        .filter_map(|o| o.key.split('/').nth(1).map(String::from))
+        .collect())
+}
+
 /// Now, to the millisecond: the journal's precision (instants are written
 /// and asked for in RFC 3339 with milliseconds).
 pub fn now() -> DateTime<Utc> {

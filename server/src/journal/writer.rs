@@ -328,6 +328,7 @@ impl Writer {
             key,
             settings: self.settings.clone(),
             next_seq: resumed.as_ref().map_or(0, |m| m.seq + 1),
+            covered_until: resumed.as_ref().map(|m| m.to),
             open: Open::default(),
             cursors: cursors.clone(),
             cursors_moved: false,
@@ -460,6 +461,9 @@ struct Segments {
     key: Option<ArchiveKey>,
     settings: Settings,
     next_seq: u64,
+    /// Where the last sealed segment ended: the next one begins there, so
+    /// the journal's window has no holes but its recorded gaps.
+    covered_until: Option<DateTime<Utc>>,
     open: Open,
     cursors: BTreeMap<String, String>,
     cursors_moved: bool,
@@ -535,7 +539,10 @@ impl Segments {
             format: super::FORMAT,
             schedule: self.schedule.clone(),
             seq: self.next_seq,
-            from: open.from.unwrap_or(now),
+            from: self
+                .covered_until
+                .unwrap_or(now)
+                .min(open.from.unwrap_or(now)),
             to: now.max(open.to.unwrap_or(now)),
             entries: open.entries,
             changes: open.changes,
@@ -546,6 +553,7 @@ impl Segments {
             gaps: open.gaps,
         };
         self.next_seq += 1;
+        self.covered_until = Some(manifest.to);
         self.pending_memory += data.len();
         self.pending.push_back(Sealed {
             manifest,

@@ -170,6 +170,8 @@ pub struct GcReport {
     pub prune_deferred: Vec<String>,
     /// Due for deletion but held by S3 Object Lock: (backup, locked until).
     pub locked: Vec<(String, String)>,
+    /// Journal segments deleted with the backups they rested on.
+    pub journal_segments: u64,
 }
 
 /// Runs schedules and GC for one replica, when it leads.
@@ -375,8 +377,61 @@ impl Scheduler {
         }
         if self.leadership.is_leader() {
             self.prune_volume_repositories(&mut report).await;
+            self.forget_journals(&mut report).await?;
         }
         Ok(report)
+    }
+
+    /// Journals are kept as long as the backups they rest on: segments that
+    /// end before a schedule's oldest backup go; a schedule gone (or no
+    /// longer continuous) with no backup left takes its journal with it.
+    async fn forget_journals(&self, report: &mut GcReport) -> Result<(), ScheduleError> {
+        let backups = self.catalog.backups(&Default::default()).await?;
+        let continuous: std::collections::BTreeSet<String> = self
+            .catalog
+            .schedules()
+            .await?
+            .into_iter()
+            .filter(|s| s.continuous != 0)
+            .map(|s| s.name)
+            .collect();
+        for (location, store) in self.locations.all() {
+            let journaled = match crate::journal::journaled_schedules(&store).await {
+                Ok(j) => j,
+                Err(e) => {
+                    tracing::warn!(%location, error = %e, "listing journals failed; retried next pass");
+                    continue;
+                }
+            };
+            for schedule in journaled {
+                let oldest = backups
+                    .iter()
+                    .filter(|b| b.schedule.as_deref() == Some(schedule.as_str()))
+                    .filter(|b| b.storage_location == location)
+                    .filter(|b| BackupPhase::parse(&b.phase).is_some_and(|p| p.is_restorable()))
+                    .filter_map(|b| b.started_at.as_deref())
+                    .filter_map(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.with_timezone(&Utc))
+                    .min();
+                let keep_from = match oldest {
+                    Some(t) => Some(t),
+                    // Waiting for its first backup.
+                    None if continuous.contains(&schedule) => continue,
+                    None => None,
+                };
+                match crate::journal::forget_before(&store, &schedule, keep_from).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(%schedule, %location, segments = n, "journal segments deleted by retention");
+                        report.journal_segments += n;
+                    }
+                    Err(e) => {
+                        tracing::warn!(%schedule, %location, error = %e, "journal retention failed; retried next pass")
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Prunes the volume repositories of every open location where it is due
