@@ -587,3 +587,185 @@ async fn the_journal_is_kept_as_long_as_the_backups_it_rests_on() {
         "{planned}"
     );
 }
+
+/// A writer with small bounds, for the storage outage tests.
+fn small_journals(env: &Env, buffer_bytes: usize, spool_bytes: u64) -> lifeboat::journal::Journals {
+    lifeboat::journal::Journals::new(
+        env.state.catalog.clone(),
+        env.state.locations.clone(),
+        Some(env.client.clone()),
+        lifeboat::schedule::Leadership::Single,
+        lifeboat::journal::Settings {
+            segment_every: Duration::from_secs(3600),
+            segment_bytes: 4 << 10,
+            buffer_bytes,
+            spool_bytes,
+            spool_dir: Some(env._dir.path().join("spool")),
+        },
+    )
+}
+
+/// Storage fails for the journal: its directory becomes a file (writes
+/// under it fail, as on a bucket that went away) until `heal` puts it back.
+struct Outage {
+    journal: std::path::PathBuf,
+    aside: std::path::PathBuf,
+}
+
+impl Outage {
+    fn start(env: &Env) -> Self {
+        let journal = env._dir.path().join("backups/journal").join(SCHEDULE);
+        let aside = env._dir.path().join("journal-aside");
+        std::fs::rename(&journal, &aside).unwrap();
+        std::fs::write(&journal, b"not a directory").unwrap();
+        Self { journal, aside }
+    }
+
+    fn heal(self) {
+        std::fs::remove_file(&self.journal).unwrap();
+        std::fs::rename(&self.aside, &self.journal).unwrap();
+    }
+}
+
+async fn start_with(env: &Env, journals: &lifeboat::journal::Journals) {
+    journals.reconcile().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let _ = lifeboat::journal::flush(env.store().as_ref(), SCHEDULE, true).await;
+        let s = journals.status(SCHEDULE).unwrap_or_default();
+        if s.resource_types > 0 && s.current_types == s.resource_types && s.pending_segments == 0 {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the journal never became current: {s:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn config_map(name: &str, filler: usize) -> String {
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: shop}}\ndata: {{filler: '{}'}}\n",
+        "x".repeat(filler)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_made_while_storage_is_down_are_written_when_it_returns() {
+    let env = env(kubesim::Options::default()).await;
+    let journals = small_journals(&env, 8 << 10, 4 << 20);
+    start_with(&env, &journals).await;
+
+    let outage = Outage::start(&env);
+    let mut made = Vec::new();
+    for i in 0..12 {
+        let cm = env.apply(&config_map(&format!("offline-{i}"), 2000));
+        made.push((format!("offline-{i}"), rv(&cm)));
+    }
+    let held = lifeboat::journal::flush(env.store().as_ref(), SCHEDULE, true).await;
+    assert!(
+        held.is_err(),
+        "nothing could be written, yet the flush said all was"
+    );
+    let s = journals.status(SCHEDULE).unwrap();
+    assert!(s.pending_segments > 0 && s.last_error.is_some(), "{s:?}");
+    // The memory bound holds: what is over it went to the spool on disk.
+    let spooled: u64 = std::fs::read_dir(env._dir.path().join("spool").join(SCHEDULE))
+        .map(|d| {
+            d.filter_map(|e| e.ok()?.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0);
+    assert!(spooled > 0, "{s:?}");
+    assert!(
+        s.pending_bytes - spooled <= 8 << 10,
+        "{s:?} spooled {spooled}"
+    );
+
+    outage.heal();
+    for (name, rv) in &made {
+        env.recorded(name, rv).await;
+    }
+    let s = journals.status(SCHEDULE).unwrap();
+    assert_eq!((s.pending_segments, s.gaps), (0, 0), "{s:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_the_buffer_bound_the_journal_records_a_gap_and_lists_again() {
+    let env = env(kubesim::Options::default()).await;
+    // Room for about one segment in memory, none on disk.
+    let journals = small_journals(&env, 6 << 10, 0);
+    start_with(&env, &journals).await;
+    base_backup(&env, "").await;
+
+    let outage = Outage::start(&env);
+    let down_at = Utc::now();
+    for i in 0..12 {
+        env.apply(&config_map(&format!("lost-{i}"), 2000));
+    }
+    let _ = lifeboat::journal::flush(env.store().as_ref(), SCHEDULE, true).await;
+    let s = journals.status(SCHEDULE).unwrap();
+    assert!(s.gaps > 0, "{s:?}");
+    assert!(s.pending_bytes <= 6 << 10, "the bound was not kept: {s:?}");
+    outage.heal();
+
+    // The re-list after the gap brings the state back: a later change and
+    // the objects made while storage was down are all in the journal.
+    let after = env.apply(&config_map("after-outage", 10));
+    env.recorded("after-outage", &rv(&after)).await;
+    let (store, key) = (env.store(), env.key().await);
+    let mut listed = Vec::new();
+    let gaps = replay::changes(
+        replay::Source {
+            store: &store,
+            schedule: SCHEDULE,
+            key: key.as_ref(),
+        },
+        down_at,
+        Utc::now(),
+        &|_, _| true,
+        |e| {
+            if let Entry::Change { name, op, .. } = e
+                && *op == lifeboat::journal::Op::Listed
+            {
+                listed.push(name.clone());
+            }
+        },
+    )
+    .await
+    .unwrap();
+    assert!(
+        gaps.iter()
+            .any(|g| g.group_resource == "*" && g.reason.contains("buffer")),
+        "{gaps:?}"
+    );
+    for i in 0..12 {
+        assert!(
+            listed.contains(&format!("lost-{i}")),
+            "lost-{i} not re-listed: {listed:?}"
+        );
+    }
+    // A restore to now has the gap in its plan, and every object.
+    let at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let planned = env
+        .restore(json!({"fromSchedule": SCHEDULE, "at": at, "dryRun": true,
+                        "namespaceMapping": {"shop": "shop-o", "data": "data-o"}}))
+        .await;
+    let plan = &planned["plan"];
+    assert!(
+        !plan["pointInTime"]["gaps"].as_array().unwrap().is_empty(),
+        "{plan}"
+    );
+    let names: Vec<&str> = plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"lost-11") && names.contains(&"after-outage"),
+        "{names:?}"
+    );
+}

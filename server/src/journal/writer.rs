@@ -337,6 +337,7 @@ impl Writer {
             pending_disk: 0,
             current: cursors.keys().cloned().collect(),
             gaps_recorded: 0,
+            dropped: None,
             resync: resync_tx,
         };
         let mut seal_tick = tokio::time::interval(self.settings.segment_every);
@@ -474,6 +475,10 @@ struct Segments {
     current: std::collections::BTreeSet<String>,
     /// Gaps recorded since the status last read them.
     gaps_recorded: u64,
+    /// Segments were dropped (from when, and how many changes): recorded
+    /// as a gap with a re-list of every type once storage takes writes
+    /// again (not before, or the lists would be dropped too).
+    dropped: Option<(DateTime<Utc>, u64)>,
     resync: watch::Sender<u64>,
 }
 
@@ -591,7 +596,7 @@ impl Segments {
     }
 
     /// Drops the oldest waiting segment: its window becomes a gap, and every
-    /// type re-lists so the state is exact again after it.
+    /// type re-lists once storage is back, so the state is exact after it.
     fn drop_oldest(&mut self) {
         let Some(dropped) = self.pending.pop_front() else {
             return;
@@ -604,18 +609,35 @@ impl Segments {
             }
         }
         tracing::warn!(schedule = %self.schedule, seq = dropped.manifest.seq, "storage is down and the journal's buffer is full: a segment was dropped, recorded as a gap");
+        let (from, changes) = self.dropped.unwrap_or((dropped.manifest.from, 0));
+        self.dropped = Some((
+            from.min(dropped.manifest.from),
+            changes + dropped.manifest.changes,
+        ));
+        self.gaps_recorded += 1;
+    }
+
+    /// Once storage takes writes again after segments were dropped: the gap
+    /// (from the first dropped until now) and a re-list of every type, after
+    /// which the state is exact again.
+    fn bridge(&mut self) {
+        let Some((from, changes)) = self.dropped.take() else {
+            return;
+        };
+        let size = |b: u64| match b {
+            b if b >= 1 << 20 => format!("{} MiB", b >> 20),
+            b => format!("{} KiB", b >> 10),
+        };
         self.push(Entry::Gap {
             group_resource: "*".into(),
-            from: dropped.manifest.from,
+            from,
             to: super::now(),
             reason: format!(
-                "storage was unavailable and the journal's buffer ({} MiB in memory, {} MiB on disk) was full; {} change(s) were dropped",
-                self.settings.buffer_bytes >> 20,
-                self.settings.spool_bytes >> 20,
-                dropped.manifest.changes
+                "storage was unavailable and the journal's buffer ({} in memory, {} on disk) was full; {changes} change(s) were dropped, and every type was listed again",
+                size(self.settings.buffer_bytes as u64),
+                size(self.settings.spool_bytes),
             ),
         });
-        self.gaps_recorded += 1;
         self.resync.send_modify(|g| *g += 1);
     }
 
@@ -665,6 +687,7 @@ impl Segments {
                 }
             }
         }
+        self.bridge();
         Ok((written, changes, until))
     }
 }
