@@ -82,4 +82,79 @@ async fn the_dashboard_backs_up_browses_and_restores_in_a_real_browser() {
         restored.is_some(),
         "the wizard did not create shop-restored"
     );
+
+    // Continuous protection of `ops`: a schedule keeping a journal, its
+    // first backup, then a ConfigMap made and deleted.
+    lifeboat_e2e::sign_in_as(&demo.url, &token);
+    let (status, body) = lifeboat_e2e::post_json(
+        &format!("{}/api/v1/schedules", demo.url),
+        serde_json::json!({"name": "ops-pit", "schedule": "0 3 * * *", "continuous": true,
+                           "template": {"includedNamespaces": ["ops"]}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    lifeboat_e2e::poll_json(
+        &format!("{}/api/v1/schedules/ops-pit", demo.url),
+        Duration::from_secs(60),
+        |s| {
+            let j = &s["journal"];
+            j["resourceTypes"].as_u64().is_some_and(|n| n > 0)
+                && j["currentTypes"] == j["resourceTypes"]
+        },
+    )
+    .await
+    .expect("the journal of ops-pit became current");
+    let (status, body) = lifeboat_e2e::post_json(
+        &format!("{}/api/v1/backups", demo.url),
+        serde_json::json!({"fromSchedule": "ops-pit", "name": "ops-pit-base"}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    lifeboat_e2e::poll_json(
+        &format!("{}/api/v1/backups/ops-pit-base", demo.url),
+        Duration::from_secs(60),
+        |b| b["phase"] == "Completed",
+    )
+    .await
+    .expect("the base backup completed");
+    lifeboat_e2e::kubectl(
+        &kubeconfig,
+        &[
+            "create",
+            "configmap",
+            "keepsake",
+            "-n",
+            "ops",
+            "--from-literal=note=remember-me",
+        ],
+    )
+    .unwrap();
+    lifeboat_e2e::kubectl(
+        &kubeconfig,
+        &["delete", "configmap", "keepsake", "-n", "ops"],
+    )
+    .unwrap();
+    lifeboat_e2e::poll_json(
+        &format!("{}/api/v1/namespaces/ops/timeline?hours=1", demo.url),
+        Duration::from_secs(60),
+        |t| {
+            t["changes"].as_array().is_some_and(|c| {
+                c.iter()
+                    .any(|c| c["name"] == "keepsake" && c["op"] == "deleted")
+            })
+        },
+    )
+    .await
+    .expect("the timeline shows keepsake's deletion");
+    run_browser("timeline", &demo.url, &spare, &token);
+    let maps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(namespaces.into_client(), "ops");
+    let back = maps.get_opt("keepsake").await.unwrap();
+    assert_eq!(
+        back.and_then(|c| c.data)
+            .map(|d| d["note"].clone())
+            .as_deref(),
+        Some("remember-me"),
+        "Restore to here did not bring keepsake back"
+    );
 }

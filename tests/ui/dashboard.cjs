@@ -8,7 +8,10 @@
 //                    page checked for accessible names and contrast and
 //                    screenshotted, then signs out (the session ends);
 //   phase "restore": signs in by pasting a token on the page it was sent to, the wizard brings `shop` back as `shop-restored`
-//                    (run after the test deleted `shop`), its pods return.
+//                    (run after the test deleted `shop`), its pods return;
+//   phase "timeline": signs in with a token; the timeline of `ops` shows a ConfigMap made and
+//                    deleted, what its creation did, and "Restore to here" brings it back
+//                    through the wizard's point-in-time plan.
 // Exits non-zero with a message on the first failed expectation.
 const { chromium } = require('playwright-core');
 const fs = require('fs');
@@ -342,6 +345,36 @@ async function main() {
       await hydrated();
       await page.locator('tr[data-workload="web"] td.ready').filter({ hasText: /^3 \/ 3$/ }).waitFor({ timeout: WAIT });
       await shot('namespace-restored');
+    } else if (phase === 'timeline') {
+      await page.goto(`${base}/namespaces/ops/timeline`);
+      await page.waitForURL((u) => u.pathname === '/login');
+      await page.getByLabel('Kubernetes token').fill(signIn);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.waitForURL((u) => u.pathname === '/namespaces/ops/timeline');
+      await hydrated();
+      const rows = page.locator('tr[data-change="ConfigMap/keepsake"]');
+      await rows.filter({ hasText: 'deleted' }).waitFor({ timeout: WAIT });
+      await page.getByRole('img', { name: /change\(s\) from/ }).waitFor({ timeout: WAIT });
+      // What its creation did, field by field.
+      const created = rows.filter({ hasText: 'added' });
+      await created.getByRole('button', { name: 'What changed' }).click();
+      await page.locator('table.diff tr').filter({ hasText: 'data.note' }).filter({ hasText: 'remember-me' }).waitFor({ timeout: WAIT });
+      await accessible('timeline');
+      await shot('timeline');
+      // Restore to just after its creation: the wizard plans first.
+      await created.getByRole('link', { name: /^Restore to here/ }).click();
+      await page.waitForURL((u) => u.pathname === '/restore' && u.searchParams.get('schedule') === 'ops-pit');
+      await hydrated();
+      await page.locator('[data-point-in-time]').waitFor({ timeout: WAIT });
+      if (!(await page.locator('input[name="namespace"][value="ops"]').isChecked())) throw new Error('the namespace is not preselected');
+      await page.getByRole('button', { name: 'Show the plan' }).click();
+      await page.locator('.plan[data-phase="Planned"]').waitFor({ timeout: WAIT });
+      await page.locator('.point-in-time [data-gaps="none"]').waitFor({ timeout: WAIT });
+      await accessible('restore-point-in-time');
+      await shot('restore-point-in-time-plan');
+      await page.getByRole('button', { name: 'Restore now' }).click();
+      await page.locator('.run[data-phase="Completed"]').waitFor({ timeout: WAIT });
+      await page.locator('.run tr[data-result="created"]').filter({ hasText: 'keepsake' }).waitFor({ timeout: WAIT });
     } else {
       throw new Error(`unknown phase ${phase}`);
     }

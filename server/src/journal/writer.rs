@@ -349,7 +349,12 @@ impl Writer {
             tokio::select! {
                 msg = rx.recv() => {
                     let Some(msg) = msg else { break };
+                    let current = segments.current.len();
                     segments.take(msg);
+                    if segments.current.len() != current {
+                        let now = segments.current.len();
+                        self.set_status(|s| s.current_types = now);
+                    }
                     if segments.open.bytes.len() >= self.settings.segment_bytes {
                         segments.seal(false);
                         self.upload(&mut segments).await;
@@ -747,7 +752,12 @@ fn change(
     if !selected {
         return None;
     }
-    let (manager, operation) = super::last_manager(&object);
+    // A deleted object's fields name who changed it last, not who deleted
+    // it (the API does not say): no manager for a delete.
+    let (manager, operation) = match op {
+        Op::Deleted => (None, None),
+        _ => super::last_manager(&object),
+    };
     if let Some(meta) = object["metadata"].as_object_mut() {
         meta.remove("managedFields");
     }
