@@ -22,7 +22,7 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::{ApiError, AppState};
 use crate::auth::{Check, Principal};
 use crate::backup::BackupSpec;
-use crate::journal::{Entry, replay, timeline};
+use crate::journal::{replay, timeline};
 use crate::restore::spec::RestoreSpec;
 
 /// The longest window one request reads.
@@ -154,26 +154,14 @@ async fn namespace_timeline(
             since,
             until,
             &|_, ns| ns == Some(namespace.as_str()),
-            |e| {
-                if let Entry::Change {
-                    at,
-                    op,
-                    group_resource,
-                    name,
-                    resource_version,
-                    manager,
-                    operation,
-                    object,
-                    ..
-                } = e
-                {
-                    times.push(*at);
-                    changes.push(json!({
-                        "at": rfc3339(*at), "op": op, "groupResource": group_resource,
-                        "kind": object["kind"], "name": name, "resourceVersion": resource_version,
-                        "manager": manager, "operation": operation, "schedule": schedule,
-                    }));
-                }
+            |line| {
+                let Some(at) = line.at else { return };
+                times.push(at);
+                changes.push(json!({
+                    "at": rfc3339(at), "op": line.op, "groupResource": line.group_resource,
+                    "kind": line.object_kind(), "name": line.name, "resourceVersion": line.resource_version,
+                    "manager": line.manager, "operation": line.operation, "schedule": schedule,
+                }));
             },
         )
         .await;

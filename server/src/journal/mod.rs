@@ -141,6 +141,61 @@ impl Entry {
     }
 }
 
+/// Which kind of [`Entry`] a [`Line`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LineKind {
+    Change,
+    Listed,
+    Gap,
+}
+
+/// An [`Entry`] as read back, its object left unparsed until it is needed
+/// (a replay parses only each object's last state; the timeline none).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Line {
+    #[serde(rename = "type")]
+    pub kind: LineKind,
+    pub group_resource: String,
+    pub at: Option<DateTime<Utc>>,
+    pub op: Option<Op>,
+    pub namespace: Option<String>,
+    pub name: Option<String>,
+    pub resource_version: Option<String>,
+    pub manager: Option<String>,
+    pub operation: Option<String>,
+    pub object: Option<Box<serde_json::value::RawValue>>,
+    pub keys: Option<Vec<String>>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+}
+
+impl Line {
+    /// The gap it records, when it is one (and whole).
+    pub fn gap(&self) -> Option<Gap> {
+        (self.kind == LineKind::Gap).then_some(())?;
+        Some(Gap {
+            group_resource: self.group_resource.clone(),
+            from: self.from?,
+            to: self.to?,
+            reason: self.reason.clone().unwrap_or_default(),
+        })
+    }
+
+    /// The object's `kind`, read from the unparsed object.
+    pub fn object_kind(&self) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Kind {
+            kind: Option<String>,
+        }
+        serde_json::from_str::<Kind>(self.object.as_ref()?.get())
+            .ok()?
+            .kind
+    }
+}
+
 /// A gap as manifests and plans show it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -344,6 +399,13 @@ mod tests {
         for e in entries {
             let line = serde_json::to_string(&e).unwrap();
             assert_eq!(serde_json::from_str::<Entry>(&line).unwrap(), e, "{line}");
+            // Read back lazily: the same fields, the object unparsed.
+            let lazy: Line = serde_json::from_str(&line).unwrap();
+            assert_eq!(lazy.at.or(lazy.to), Some(e.at()), "{line}");
+            if let Entry::Change { object, .. } = &e {
+                let raw = lazy.object.as_ref().unwrap().get();
+                assert_eq!(serde_json::from_str::<Value>(raw).unwrap(), *object);
+            }
         }
     }
 

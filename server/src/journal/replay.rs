@@ -6,11 +6,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Read};
 
+use futures::StreamExt;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::{Entry, Gap, JournalError, Op, SegmentManifest};
+use super::{Gap, JournalError, Line, LineKind, Op, SegmentManifest};
 use crate::archive::ArchiveKey;
 use crate::restore::items::Item;
 use crate::storage::{DynStore, read_capped};
@@ -74,12 +76,12 @@ pub async fn read_manifest(store: &DynStore, key: &str) -> Result<SegmentManifes
     Ok(manifest)
 }
 
-/// A segment's entries, checked against its manifest first.
+/// A segment's lines, checked against its manifest first.
 pub async fn read_segment(
     store: &DynStore,
     manifest: &SegmentManifest,
     key: Option<&ArchiveKey>,
-) -> Result<Vec<Entry>, JournalError> {
+) -> Result<Vec<Line>, JournalError> {
     let data_key = super::segment_key(&manifest.schedule, manifest.seq);
     let damaged = |message: String| JournalError::Damaged {
         key: data_key.clone(),
@@ -121,7 +123,7 @@ fn decode(
     bytes: &[u8],
     encryption: Option<&crate::archive::crypto::Encryption>,
     key: Option<&ArchiveKey>,
-) -> Result<Vec<Entry>, Decode> {
+) -> Result<Vec<Line>, Decode> {
     let plain: Box<dyn Read + '_> = match encryption {
         Some(enc) => {
             let key = key.ok_or(Decode::NoKey)?;
@@ -162,7 +164,7 @@ fn decode(
         if text.is_empty() {
             continue;
         }
-        let entry: Entry = serde_json::from_slice(text).map_err(|e| {
+        let entry: Line = serde_json::from_slice(text).map_err(|e| {
             Decode::Bad(format!(
                 "entry {} is not a journal entry: {e}",
                 entries.len() + 1
@@ -197,79 +199,104 @@ pub struct Report {
     pub unwritten: Option<String>,
 }
 
-/// The objects a replay works on, by (group-resource, namespace, name).
-type Objects = BTreeMap<(String, Option<String>, String), Item>;
+/// An object during a replay: the base backup's, or a journaled state
+/// still unparsed (only the last one of each object is ever parsed).
+pub enum Slot {
+    Base(Item),
+    Journaled(Box<serde_json::value::RawValue>),
+}
 
-/// Applies `entries` (in order) up to and including `at` over `objects`;
-/// `selected(gr, namespace)` says which entries the restore wants. Returns
-/// the changes applied and the gaps that reach into `(since, at]`.
+/// The objects a replay works on, by (group-resource, namespace, name).
+pub type Objects = BTreeMap<(String, Option<String>, String), Slot>;
+
+/// The base's items as replay works on them.
+pub fn objects(items: Vec<Item>) -> Objects {
+    items
+        .into_iter()
+        .map(|i| {
+            (
+                (
+                    i.group_resource.clone(),
+                    i.namespace.clone(),
+                    i.name.clone(),
+                ),
+                Slot::Base(i),
+            )
+        })
+        .collect()
+}
+
+/// The replayed objects as items; a journaled state that does not parse
+/// (the segment's checksum matched, so it was written so) is an error.
+pub fn items(objects: Objects) -> Result<Vec<Item>, String> {
+    objects
+        .into_iter()
+        .map(|((group_resource, namespace, name), slot)| match slot {
+            Slot::Base(item) => Ok(item),
+            Slot::Journaled(raw) => serde_json::from_str(raw.get())
+                .map(|object| Item {
+                    group_resource,
+                    namespace,
+                    name,
+                    object,
+                })
+                .map_err(|e| format!("a journaled object does not read: {e}")),
+        })
+        .collect()
+}
+
+/// Applies `lines` (in order) up to and including `at` over `objects`;
+/// `selected(gr, namespace)` says which the restore wants. Returns the
+/// changes applied and the gaps that reach into `(since, at]`.
 pub fn replay(
     objects: &mut Objects,
-    entries: impl IntoIterator<Item = Entry>,
+    lines: impl IntoIterator<Item = Line>,
     since: DateTime<Utc>,
     at: DateTime<Utc>,
-    selected: &(dyn Fn(&str, Option<&str>) -> bool + Sync),
+    selected: &dyn Fn(&str, Option<&str>) -> bool,
 ) -> (u64, Vec<Gap>) {
     let mut applied = 0;
     let mut gaps = Vec::new();
-    for entry in entries {
-        match entry {
-            Entry::Change {
-                at: when,
-                op,
-                group_resource,
-                namespace,
-                name,
-                object,
-                ..
-            } => {
-                if when > at || !selected(&group_resource, namespace.as_deref()) {
+    for line in lines {
+        match line.kind {
+            LineKind::Change => {
+                let (Some(when), Some(name)) = (line.at, line.name) else {
+                    continue;
+                };
+                if when > at || !selected(&line.group_resource, line.namespace.as_deref()) {
                     continue;
                 }
-                let key = (group_resource.clone(), namespace.clone(), name.clone());
-                if op == Op::Deleted {
-                    objects.remove(&key);
-                } else {
-                    objects.insert(
-                        key,
-                        Item {
-                            group_resource,
-                            namespace,
-                            name,
-                            object,
-                        },
-                    );
+                let key = (line.group_resource, line.namespace, name);
+                match (line.op, line.object) {
+                    (Some(Op::Deleted), _) => {
+                        objects.remove(&key);
+                    }
+                    (_, Some(object)) => {
+                        objects.insert(key, Slot::Journaled(object));
+                    }
+                    _ => continue,
                 }
                 applied += 1;
             }
-            Entry::Listed {
-                at: when,
-                group_resource,
-                keys,
-            } => {
-                if when > at {
+            LineKind::Listed => {
+                if line.at.is_none_or(|when| when > at) {
                     continue;
                 }
-                let present: BTreeSet<&str> = keys.iter().map(String::as_str).collect();
+                let present: BTreeSet<&str> =
+                    line.keys.iter().flatten().map(String::as_str).collect();
+                let group_resource = &line.group_resource;
                 objects.retain(|(gr, ns, name), _| {
-                    *gr != group_resource
+                    gr != group_resource
                         || !selected(gr, ns.as_deref())
                         || present.contains(super::object_key(ns.as_deref(), name).as_str())
                 });
             }
-            Entry::Gap {
-                group_resource,
-                from,
-                to,
-                reason,
-            } => {
-                if from <= at && to > since {
-                    gaps.push(Gap {
-                        group_resource,
-                        from,
-                        to,
-                        reason,
-                    });
+            LineKind::Gap => {
+                if let Some(gap) = line.gap()
+                    && gap.from <= at
+                    && gap.to > since
+                {
+                    gaps.push(gap);
                 }
             }
         }
@@ -283,7 +310,7 @@ pub fn replay(
 /// does not reach.
 pub async fn to_instant(
     journal: Source<'_>,
-    items: Vec<Item>,
+    base: Vec<Item>,
     since: DateTime<Utc>,
     at: DateTime<Utc>,
     selected: &(dyn Fn(&str, Option<&str>) -> bool + Sync),
@@ -297,23 +324,21 @@ pub async fn to_instant(
     let listed = list_segments(store, schedule).await?;
     report.journal_from = listed.first().map(|l| l.from);
     report.journal_to = listed.last().map(|l| l.to);
-    let mut objects: Objects = items
-        .into_iter()
-        .map(|i| {
-            (
-                (
-                    i.group_resource.clone(),
-                    i.namespace.clone(),
-                    i.name.clone(),
-                ),
-                i,
-            )
-        })
+    let mut objects = objects(base);
+    // Two segments read and decoded at once, applied in order.
+    let needed: Vec<Listed> = listed
+        .iter()
+        .filter(|l| l.to >= since && l.from <= at)
+        .cloned()
         .collect();
-    for l in listed.iter().filter(|l| l.to >= since && l.from <= at) {
-        let manifest = read_manifest(store, &l.key).await?;
-        let entries = read_segment(store, &manifest, key).await?;
-        let (applied, gaps) = replay(&mut objects, entries, since, at, selected);
+    let mut segments = futures::stream::iter(needed)
+        .map(|l: Listed| async move {
+            let manifest = read_manifest(store, &l.key).await?;
+            read_segment(store, &manifest, key).await
+        })
+        .buffered(2);
+    while let Some(lines) = segments.next().await {
+        let (applied, gaps) = replay(&mut objects, lines?, since, at, selected);
         report.segments_read += 1;
         report.changes_applied += applied;
         report.gaps.extend(gaps);
@@ -345,17 +370,21 @@ pub async fn to_instant(
             reason: "the schedule has no journal yet".into(),
         }),
     }
-    Ok(objects.into_values().collect())
+    items(objects).map_err(|message| JournalError::Damaged {
+        key: super::prefix(schedule),
+        message,
+    })
 }
 
 /// Calls `each` with the journal's changes in `[from, to]` that `selected`
-/// accepts, oldest first; returns the gaps in that window.
+/// accepts (their objects unparsed), oldest first; returns the gaps in
+/// that window.
 pub async fn changes(
     journal: Source<'_>,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     selected: &(dyn Fn(&str, Option<&str>) -> bool + Sync),
-    mut each: impl FnMut(&Entry),
+    mut each: impl FnMut(&Line),
 ) -> Result<Vec<Gap>, JournalError> {
     let Source {
         store,
@@ -369,27 +398,19 @@ pub async fn changes(
         .filter(|l| l.to >= from && l.from <= to)
     {
         let manifest = read_manifest(store, &l.key).await?;
-        for entry in read_segment(store, &manifest, key).await? {
-            match &entry {
-                Entry::Change {
-                    at,
-                    group_resource,
-                    namespace,
-                    ..
-                } if *at >= from && *at <= to && selected(group_resource, namespace.as_deref()) => {
-                    each(&entry)
+        for line in read_segment(store, &manifest, key).await? {
+            match line.kind {
+                LineKind::Change
+                    if line.at.is_some_and(|at| at >= from && at <= to)
+                        && selected(&line.group_resource, line.namespace.as_deref()) =>
+                {
+                    each(&line)
                 }
-                Entry::Gap {
-                    group_resource,
-                    from: f,
-                    to: t,
-                    reason,
-                } if *f <= to && *t >= from => gaps.push(Gap {
-                    group_resource: group_resource.clone(),
-                    from: *f,
-                    to: *t,
-                    reason: reason.clone(),
-                }),
+                LineKind::Gap => {
+                    if let Some(gap) = line.gap().filter(|g| g.from <= to && g.to >= from) {
+                        gaps.push(gap);
+                    }
+                }
                 _ => {}
             }
         }
@@ -400,7 +421,16 @@ pub async fn changes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::journal::Entry;
     use serde_json::json;
+
+    /// Entries as a segment holds them, read back as lines.
+    fn lines(entries: Vec<Entry>) -> Vec<Line> {
+        entries
+            .iter()
+            .map(|e| serde_json::from_str(&serde_json::to_string(e).unwrap()).unwrap())
+            .collect()
+    }
 
     fn t(s: u32) -> DateTime<Utc> {
         DateTime::from_timestamp(1_764_400_000 + i64::from(s), 0).unwrap()
@@ -430,8 +460,19 @@ mod tests {
     }
 
     fn state(objects: &Objects) -> Vec<(String, String)> {
-        objects
-            .values()
+        let copy: Objects = objects
+            .iter()
+            .map(|(k, slot)| {
+                let slot = match slot {
+                    Slot::Base(i) => Slot::Base(i.clone()),
+                    Slot::Journaled(raw) => Slot::Journaled(raw.clone()),
+                };
+                (k.clone(), slot)
+            })
+            .collect();
+        items(copy)
+            .unwrap()
+            .iter()
             .map(|i| {
                 (
                     i.name.clone(),
@@ -445,19 +486,7 @@ mod tests {
     }
 
     fn base() -> Objects {
-        [item("a", "1"), item("gone", "x")]
-            .into_iter()
-            .map(|i| {
-                (
-                    (
-                        i.group_resource.clone(),
-                        i.namespace.clone(),
-                        i.name.clone(),
-                    ),
-                    i,
-                )
-            })
-            .collect()
+        objects(vec![item("a", "1"), item("gone", "x")])
     }
 
     fn journal() -> Vec<Entry> {
@@ -475,7 +504,7 @@ mod tests {
         let all = |_: &str, _: Option<&str>| true;
         let at = |s: u32| {
             let mut objects = base();
-            replay(&mut objects, journal(), t(0), t(s), &all);
+            replay(&mut objects, lines(journal()), t(0), t(s), &all);
             state(&objects)
         };
         let v = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
@@ -509,15 +538,15 @@ mod tests {
             keys: vec!["shop/c".into()],
         });
         let mut objects = base();
-        let (_, gaps) = replay(&mut objects, entries.clone(), t(0), t(100), &all);
+        let (_, gaps) = replay(&mut objects, lines(entries.clone()), t(0), t(100), &all);
         assert_eq!(state(&objects), [("c".to_string(), "1".to_string())]);
         assert_eq!(gaps.len(), 1);
         // Before the gap, no gap to report; inside it, the state before it.
         let mut objects = base();
-        let (_, gaps) = replay(&mut objects, entries.clone(), t(0), t(55), &all);
+        let (_, gaps) = replay(&mut objects, lines(entries.clone()), t(0), t(55), &all);
         assert!(gaps.is_empty());
         let mut objects = base();
-        let (_, gaps) = replay(&mut objects, entries, t(0), t(70), &all);
+        let (_, gaps) = replay(&mut objects, lines(entries), t(0), t(70), &all);
         assert_eq!(gaps.len(), 1);
         assert_eq!(state(&objects), [("a".to_string(), "3".to_string())]);
     }
@@ -526,7 +555,7 @@ mod tests {
     fn entries_outside_the_selection_are_left_alone() {
         let only_other = |_: &str, ns: Option<&str>| ns == Some("other");
         let mut objects = base();
-        let (applied, _) = replay(&mut objects, journal(), t(0), t(60), &only_other);
+        let (applied, _) = replay(&mut objects, lines(journal()), t(0), t(60), &only_other);
         assert_eq!(applied, 0);
         assert_eq!(
             state(&objects),

@@ -298,7 +298,7 @@ impl Writer {
             .as_ref()
             .map(|m| m.cursors.clone())
             .unwrap_or_default();
-        let known_until = resumed.as_ref().map_or_else(Utc::now, |m| m.to);
+        let known_until = resumed.as_ref().map_or_else(super::now, |m| m.to);
         let mut watches = Vec::new();
         for (ar, namespaced) in &types {
             let gr = group_resource(ar);
@@ -803,35 +803,33 @@ impl TypeWatch {
         let calls = Arc::new(std::sync::atomic::AtomicU64::new(0));
         let mut pager =
             crate::cluster::pager::Pager::new(&self.client, calls, &self.ar, None, None);
+        // Each page goes out as it comes: only the names are kept to the end.
         let mut keys = Vec::new();
-        let mut entries = Vec::new();
         while let Some(page) = pager.next().await? {
             let at = super::now();
             for object in page {
-                if let Some(e) = change(
+                let Some(e) = change(
                     &self.gr,
                     self.namespaced,
                     &self.template,
                     Op::Listed,
                     object,
                     at,
-                ) {
-                    if let Entry::Change {
-                        namespace, name, ..
-                    } = &e
-                    {
-                        keys.push(super::object_key(namespace.as_deref(), name));
-                    }
-                    entries.push(e);
+                ) else {
+                    continue;
+                };
+                if let Entry::Change {
+                    namespace, name, ..
+                } = &e
+                {
+                    keys.push(super::object_key(namespace.as_deref(), name));
+                }
+                if !self.send(Some(e), None).await {
+                    return Ok(String::new());
                 }
             }
         }
         let rv = pager.resource_version().unwrap_or_default().to_string();
-        for e in entries {
-            if !self.send(Some(e), None).await {
-                return Ok(rv);
-            }
-        }
         self.send(
             Some(Entry::Listed {
                 at: super::now(),
