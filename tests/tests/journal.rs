@@ -782,3 +782,146 @@ async fn past_the_buffer_bound_the_journal_records_a_gap_and_lists_again() {
         "{names:?}"
     );
 }
+
+/// Polls a namespace's timeline until `done` holds for its changes.
+async fn timeline_until(url: &str, namespace: &str, done: impl Fn(&[Value]) -> bool) -> Value {
+    lifeboat_e2e::poll_json(
+        &format!("{url}/api/v1/namespaces/{namespace}/timeline?hours=1"),
+        Duration::from_secs(60),
+        |t| t["changes"].as_array().is_some_and(|c| done(c)),
+    )
+    .await
+    .unwrap()
+}
+
+fn has(changes: &[Value], name: &str, op: &str) -> bool {
+    changes.iter().any(|c| c["name"] == name && c["op"] == op)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_and_started_again_resumes_its_journal() {
+    let (sim, _client) = kubesim(kubesim::Options::default(), true).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let env = vec![
+        ("LIFEBOAT_KUBECONFIG", kubeconfig.display().to_string()),
+        (
+            "LIFEBOAT_DATA_DIR",
+            dir.path().join("data").display().to_string(),
+        ),
+    ];
+    let mut server = lifeboat_e2e::LifeboatProcess::start(dir.path(), &env).unwrap();
+    let (status, body) = post_json(
+        &format!("{}/api/v1/schedules", server.url),
+        json!({"name": SCHEDULE, "schedule": "0 3 * * *", "continuous": true,
+               "template": {"includedNamespaces": ["shop"]}}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let current = |url: String| async move {
+        lifeboat_e2e::poll_json(
+            &format!("{url}/api/v1/schedules/{SCHEDULE}"),
+            Duration::from_secs(60),
+            |s| {
+                let j = &s["journal"];
+                j["resourceTypes"].as_u64().is_some_and(|n| n > 0)
+                    && j["currentTypes"] == j["resourceTypes"]
+            },
+        )
+        .await
+        .unwrap()
+    };
+    current(server.url.clone()).await;
+    let (status, body) = post_json(
+        &format!("{}/api/v1/backups", server.url),
+        json!({"fromSchedule": SCHEDULE, "name": "pit-base"}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    lifeboat_e2e::poll_json(
+        &format!("{}/api/v1/backups/pit-base", server.url),
+        Duration::from_secs(60),
+        |b| b["phase"] == "Completed",
+    )
+    .await
+    .unwrap();
+    let cm = |name: &str| {
+        let file = dir.path().join(format!("{name}.yaml"));
+        std::fs::write(
+            &file,
+            format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: shop}}\ndata: {{v: '1'}}\n"),
+        )
+        .unwrap();
+        kubectl(&kubeconfig, &["apply", "-f", &file.display().to_string()]).unwrap();
+    };
+    cm("before-crash");
+    timeline_until(&server.url, "shop", |c| has(c, "before-crash", "added")).await;
+
+    // Killed: what happens meanwhile reaches the journal after the restart,
+    // from the cursors the bucket holds (the API server replays it).
+    server.kill();
+    cm("while-down");
+    kubectl(
+        &kubeconfig,
+        &["delete", "configmap", "-n", "shop", "before-crash"],
+    )
+    .unwrap();
+    let server = lifeboat_e2e::LifeboatProcess::start(dir.path(), &env).unwrap();
+    // Resumed: every type current again from its cursor, without a list.
+    let resumed = current(server.url.clone()).await;
+    assert_eq!(resumed["journal"]["gaps"], 0, "{resumed}");
+    cm("after-restart");
+    let t = timeline_until(&server.url, "shop", |c| {
+        has(c, "while-down", "added")
+            && has(c, "before-crash", "deleted")
+            && has(c, "after-restart", "added")
+    })
+    .await;
+    assert_eq!(t["gaps"], json!([]), "{t}");
+    // Listed only once: the journal resumed rather than started again.
+    let listed = t["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["name"] == "web-config")
+        .count();
+    assert_eq!(listed, 1, "{t}");
+
+    let at = Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let (status, created) = post_json(
+        &format!("{}/api/v1/restores", server.url),
+        json!({"spec": {"fromSchedule": SCHEDULE, "at": at, "dryRun": true,
+                        "namespaceMapping": {"shop": "shop-after"}}}),
+    )
+    .await;
+    assert_eq!(status, 202, "{created}");
+    let planned = lifeboat_e2e::poll_json(
+        &format!(
+            "{}/api/v1/restores/{}",
+            server.url,
+            created["name"].as_str().unwrap()
+        ),
+        Duration::from_secs(60),
+        |r| r["phase"] == "Planned",
+    )
+    .await
+    .unwrap();
+    let names: Vec<&str> = planned["plan"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["groupResource"] == "configmaps")
+        .filter_map(|i| i["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&"while-down") && names.contains(&"after-restart"),
+        "{names:?}"
+    );
+    assert!(!names.contains(&"before-crash"), "{names:?}");
+    assert_eq!(
+        planned["plan"]["pointInTime"]["gaps"],
+        json!([]),
+        "{planned}"
+    );
+}

@@ -316,9 +316,19 @@ impl Writer {
             )));
         }
         drop(tx);
+        // Types resumed from a cursor are current; a cursor of a type no
+        // longer served is dropped with it.
+        let watched: std::collections::BTreeSet<String> =
+            types.iter().map(|(ar, _)| group_resource(ar)).collect();
+        let cursors: BTreeMap<String, String> = cursors
+            .into_iter()
+            .filter(|(gr, _)| watched.contains(gr))
+            .collect();
+        let resumed_types = cursors.len();
         self.set_status(|s| {
             s.running = true;
             s.resource_types = types.len();
+            s.current_types = resumed_types;
             s.written_until = resumed.as_ref().map(|m| m.to);
             s.last_error = None;
         });
