@@ -9,8 +9,9 @@
 //! (zstd, then age to the location's key), writes it, then its manifest.
 //! While storage fails, sealed segments wait in memory up to
 //! `buffer_bytes`, then on local disk up to `spool_bytes`; past that the
-//! oldest are dropped, a gap is recorded for their window, and every type
-//! re-lists so the state is exact again after it.
+//! oldest are dropped, and once storage takes writes again one gap (from
+//! the first dropped until then) is recorded and every type re-lists, so
+//! the state is exact again after it.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Write;
