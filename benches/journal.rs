@@ -120,14 +120,19 @@ fn seed_pods(store: &kubesim::Store) {
     }
 }
 
-async fn schedule(http: &reqwest::Client, url: &str) -> Value {
-    http.get(format!("{url}/api/v1/schedules/bench"))
+/// A GET's JSON answer (`null` when it is not JSON).
+async fn get_json(http: &reqwest::Client, url: impl reqwest::IntoUrl) -> Value {
+    http.get(url)
         .send()
         .await
-        .expect("schedule")
+        .expect("the server answers")
         .json()
         .await
-        .expect("json")
+        .unwrap_or_default()
+}
+
+async fn schedule(http: &reqwest::Client, url: &str) -> Value {
+    get_json(http, format!("{url}/api/v1/schedules/bench")).await
 }
 
 /// Waits until the journal watches every type and has written `changes`.
@@ -205,14 +210,7 @@ async fn overhead() {
     // Settled: the watchers have listed (the summary counts every pod).
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let s: Value = http
-            .get(format!("{url}/api/v1/cluster/summary"))
-            .send()
-            .await
-            .expect("summary")
-            .json()
-            .await
-            .unwrap_or_default();
+        let s: Value = get_json(&http, format!("{url}/api/v1/cluster/summary")).await;
         if s["pods"]["byPhase"]["Running"] == PODS {
             break;
         }
@@ -281,14 +279,7 @@ async fn plan(http: &reqwest::Client, url: &str, spec: Value) -> (Duration, Valu
         .unwrap_or_else(|| panic!("{created}"))
         .to_string();
     loop {
-        let r: Value = http
-            .get(format!("{url}/api/v1/restores/{name}"))
-            .send()
-            .await
-            .expect("get")
-            .json()
-            .await
-            .expect("json");
+        let r: Value = get_json(http, format!("{url}/api/v1/restores/{name}")).await;
         match r["phase"].as_str() {
             Some("Planned") => return (t0.elapsed(), r),
             Some("New" | "InProgress") => tokio::time::sleep(Duration::from_millis(20)).await,
@@ -343,14 +334,7 @@ async fn restore_to_an_instant() {
         .expect("json");
     assert_eq!(base["name"], "bench-base", "{base}");
     loop {
-        let b: Value = http
-            .get(format!("{url}/api/v1/backups/bench-base"))
-            .send()
-            .await
-            .expect("get")
-            .json()
-            .await
-            .expect("json");
+        let b: Value = get_json(&http, format!("{url}/api/v1/backups/bench-base")).await;
         if b["phase"] == "Completed" {
             break;
         }

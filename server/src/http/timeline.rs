@@ -211,14 +211,15 @@ struct ObjectQuery {
     schedule: Option<String>,
 }
 
-/// The object as it was at `at`, and the replay's report.
+/// The object as it was at `at`, and the replay's report. `read` keeps
+/// what a base backup held of the object, so that two instants over the
+/// same base read its archive once.
 async fn state_at(
     state: &AppState,
     schedule: &str,
-    namespace: &str,
-    resource: &str,
-    name: &str,
+    (namespace, resource, name): (&str, &str, &str),
     at: DateTime<Utc>,
+    read: &mut Option<(String, Vec<crate::restore::items::Item>)>,
 ) -> Result<(Option<Value>, replay::Report), ApiError> {
     let mut spec = RestoreSpec {
         from_schedule: Some(schedule.to_string()),
@@ -248,18 +249,33 @@ async fn state_at(
         .flatten();
     let (items, since) = match &base {
         Some(b) => {
-            let (_, items) = crate::restore::engine::load(
-                &store,
-                &b.name,
-                Some(&spec),
-                key.as_ref(),
-                b.format_version,
-            )
-            .await
-            .map_err(|e| ApiError {
-                status: StatusCode::BAD_GATEWAY,
-                message: format!("backup {} could not be read: {e}", b.name),
-            })?;
+            let cached = read
+                .as_ref()
+                .filter(|(n, _)| *n == b.name)
+                .map(|(_, i)| i.clone());
+            let items = match cached {
+                Some(items) => items,
+                None => {
+                    let (_, items) = crate::restore::engine::load(
+                        &store,
+                        &b.name,
+                        Some(&spec),
+                        key.as_ref(),
+                        b.format_version,
+                    )
+                    .await
+                    .map_err(|e| ApiError {
+                        status: StatusCode::BAD_GATEWAY,
+                        message: format!("backup {} could not be read: {e}", b.name),
+                    })?;
+                    let items: Vec<_> = items
+                        .into_iter()
+                        .filter(|i| i.group_resource == resource && i.name == name)
+                        .collect();
+                    *read = Some((b.name.clone(), items.clone()));
+                    items
+                }
+            };
             let since = b
                 .started_at
                 .as_deref()
@@ -269,10 +285,6 @@ async fn state_at(
         }
         None => (Vec::new(), DateTime::<Utc>::MIN_UTC),
     };
-    let items: Vec<_> = items
-        .into_iter()
-        .filter(|i| i.group_resource == resource && i.name == name)
-        .collect();
     let mut report = replay::Report {
         at: Some(at),
         base: spec.backup_name.clone(),
@@ -336,13 +348,11 @@ async fn object_at(
             }
         },
     };
-    let (after, report) = state_at(&state, &schedule, &namespace, &q.resource, &q.name, at).await?;
+    let object = (namespace.as_str(), q.resource.as_str(), q.name.as_str());
+    let mut read = None;
+    let (after, report) = state_at(&state, &schedule, object, at, &mut read).await?;
     let before = match compare_to {
-        Some(t) => Some(
-            state_at(&state, &schedule, &namespace, &q.resource, &q.name, t)
-                .await?
-                .0,
-        ),
+        Some(t) => Some(state_at(&state, &schedule, object, t, &mut read).await?.0),
         None => None,
     };
     let diff = before.as_ref().map(|b| {

@@ -61,6 +61,10 @@ impl Default for Settings {
     }
 }
 
+/// The shortest interval between segments sealed for a reader's flush
+/// (restores to an instant always seal).
+const READER_SEAL_EVERY: Duration = Duration::from_secs(5);
+
 /// What a writer reports about itself (the API's schedule status).
 #[derive(Clone, Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -340,6 +344,7 @@ impl Writer {
             settings: self.settings.clone(),
             next_seq: resumed.as_ref().map_or(0, |m| m.seq + 1),
             covered_until: resumed.as_ref().map(|m| m.to),
+            last_sealed: None,
             open: Open::default(),
             cursors: cursors.clone(),
             cursors_moved: false,
@@ -384,7 +389,12 @@ impl Writer {
                     while let Ok(msg) = rx.try_recv() {
                         segments.take(msg);
                     }
-                    segments.seal(force);
+                    // A reader's flush (the timeline, refetched on every
+                    // change) seals at most every READER_SEAL_EVERY, so an
+                    // open page does not cut a segment per change.
+                    if force || segments.last_sealed.is_none_or(|t| t.elapsed() >= READER_SEAL_EVERY) {
+                        segments.seal(force);
+                    }
                     self.upload(&mut segments).await;
                     let _ = done.send(match segments.pending.len() {
                         0 => Ok(()),
@@ -481,6 +491,8 @@ struct Segments {
     /// Where the last sealed segment ended: the next one begins there, so
     /// the journal's window has no holes but its recorded gaps.
     covered_until: Option<DateTime<Utc>>,
+    /// When a segment was last sealed (by this writer).
+    last_sealed: Option<std::time::Instant>,
     open: Open,
     cursors: BTreeMap<String, String>,
     cursors_moved: bool,
@@ -575,6 +587,7 @@ impl Segments {
         };
         self.next_seq += 1;
         self.covered_until = Some(manifest.to);
+        self.last_sealed = Some(std::time::Instant::now());
         self.pending_memory += data.len();
         self.pending.push_back(Sealed {
             manifest,
