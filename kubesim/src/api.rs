@@ -49,6 +49,8 @@ pub struct Api {
     /// Writes (POST, PUT, PATCH, DELETE) are answered this much later, like an
     /// API server across a network with admission webhooks; zero by default.
     pub write_latency: Duration,
+    /// The writes' priority level: seats and queue, past which 429 (`None`: unlimited).
+    pub writes: Option<Arc<crate::flowcontrol::WriteSeats>>,
     /// Tokens of users other than the admin; their requests go through RBAC.
     pub identities: Identities,
     snapshots: Arc<Mutex<HashMap<String, Snapshot>>>,
@@ -62,6 +64,7 @@ impl Api {
             bookmark_interval: Duration::from_secs(5),
             forbidden: Vec::new(),
             write_latency: Duration::ZERO,
+            writes: None,
             identities: Identities::default(),
             snapshots: Arc::default(),
         }
@@ -223,6 +226,14 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let path = uri.path().trim_end_matches('/').to_string();
+    // A seat is held for the whole request, its latency included.
+    let _seat = match &api.writes {
+        Some(level) if crate::flowcontrol::is_mutating(&method) => match level.admit().await {
+            Ok(seat) => Some(seat),
+            Err(refused) => return refused,
+        },
+        _ => None,
+    };
     if !api.write_latency.is_zero() && method != Method::GET {
         tokio::time::sleep(api.write_latency).await;
     }

@@ -20,6 +20,7 @@ pub mod bootstrap;
 pub mod controllers;
 pub mod defaults;
 pub mod error;
+pub mod flowcontrol;
 pub mod logs;
 pub mod managed;
 pub mod openapi;
@@ -80,6 +81,9 @@ pub struct Options {
     pub certificates: Option<Arc<tls::Certificates>>,
     /// How much later writes are answered (a remote API server's round trip).
     pub write_latency: Duration,
+    /// Seats and queue for mutating requests, past which they get 429 as
+    /// from API Priority and Fairness (`None`: unlimited).
+    pub write_limit: Option<flowcontrol::WriteLimit>,
     /// Tokens of other users, authorized through RBAC (see [`Kubesim::issue_token`]).
     pub identities: authn::Identities,
     /// Serve `metrics.k8s.io` (NodeMetrics, PodMetrics) as a cluster with
@@ -101,6 +105,7 @@ impl Default for Options {
             forbidden: Vec::new(),
             certificates: None,
             write_latency: Duration::ZERO,
+            write_limit: None,
             identities: authn::Identities::default(),
             metrics_server: true,
         }
@@ -115,6 +120,8 @@ pub struct Kubesim {
     pub token: String,
     pub ca_pem: Option<String>,
     pub store: Store,
+    /// The writes' priority level, when limited (its counts: 429s, peak seats).
+    pub writes: Option<Arc<flowcontrol::WriteSeats>>,
     options: Options,
     tasks: JoinSet<()>,
 }
@@ -154,6 +161,10 @@ impl Kubesim {
         api.bookmark_interval = options.bookmark_interval;
         api.forbidden = options.forbidden.clone();
         api.write_latency = options.write_latency;
+        let writes = options
+            .write_limit
+            .map(|l| Arc::new(flowcontrol::WriteSeats::new(l)));
+        api.writes = writes.clone();
         api.identities = options.identities.clone();
         let router = api.router();
         let mut options = options;
@@ -203,6 +214,7 @@ impl Kubesim {
             token,
             ca_pem,
             store,
+            writes,
             options,
             tasks,
         })

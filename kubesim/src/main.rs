@@ -42,6 +42,14 @@ struct Cli {
     /// Answer writes this many milliseconds later, like a remote API server.
     #[arg(long, default_value_t = 0)]
     write_latency_ms: u64,
+    /// Serve at most this many mutating requests at once, like the priority
+    /// level of API Priority and Fairness (kube-apiserver's
+    /// `--max-mutating-requests-inflight`); 0: no limit.
+    #[arg(long, default_value_t = 0)]
+    max_mutating_requests_inflight: usize,
+    /// Writes that may wait for a seat; past that they get 429 with `Retry-After`.
+    #[arg(long, default_value_t = 0)]
+    mutating_queue_length: usize,
     /// Serve no `metrics.k8s.io` (a cluster without metrics-server).
     #[arg(long)]
     no_metrics_server: bool,
@@ -96,6 +104,12 @@ async fn main() -> anyhow::Result<()> {
         forbidden: cli.forbid,
         certificates: None,
         write_latency: Duration::from_millis(cli.write_latency_ms),
+        write_limit: (cli.max_mutating_requests_inflight > 0).then_some(
+            kubesim::flowcontrol::WriteLimit {
+                seats: cli.max_mutating_requests_inflight,
+                queue: cli.mutating_queue_length,
+            },
+        ),
         identities,
         metrics_server: !cli.no_metrics_server,
     })

@@ -697,6 +697,75 @@ async fn a_running_restore_shows_each_items_result_as_it_lands() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_throttling_api_server_is_not_flooded_and_every_item_lands() {
+    let env = env().await;
+    let mut objects =
+        vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "busy"}})];
+    objects.extend((0..240).map(|i| {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": format!("cm-{i:03}"), "namespace": "busy"}, "data": {"i": i.to_string()}})
+    }));
+    kubesim::seed::apply(&env.sim.store, objects).unwrap();
+    back_up(&env, "busy", &["busy"]).await;
+    // A remote API server whose writes' priority level has 4 seats and a
+    // queue of 4: past that it answers 429 with `Retry-After: 1`, as APF does.
+    let (busy_sim, busy) = lifeboat_e2e::kubesim(
+        kubesim::Options {
+            write_latency: Duration::from_millis(15),
+            write_limit: Some(kubesim::flowcontrol::WriteLimit { seats: 4, queue: 4 }),
+            ..Default::default()
+        },
+        false,
+    )
+    .await
+    .unwrap();
+    let before = lifeboat::cluster::pacing::totals();
+    let handle = start_restore(
+        &env,
+        &busy,
+        "busy-elsewhere",
+        RestoreSpec {
+            backup_name: "busy".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        handle.await.unwrap().unwrap(),
+        restore::RestorePhase::Completed
+    );
+    let r = env.catalog.restore("busy-elsewhere").await.unwrap();
+    assert_eq!(r.errors, 0);
+    assert!(r.items_done >= 241, "{}", r.items_done);
+    let level = busy_sim.writes.as_ref().unwrap();
+    let after = lifeboat::cluster::pacing::totals();
+    // The window starts above what the level takes, so the server pushes back…
+    assert!(level.rejected() > 0, "no 429 was ever sent");
+    // …and each 429 was waited out and sent again, none given up on.
+    assert!(after.retries - before.retries >= level.rejected());
+    assert_eq!(after.gave_up, before.gave_up);
+    // The client backed off: far fewer rejections than writes.
+    assert!(
+        level.rejected() * 4 < level.served(),
+        "{} rejected of {} served",
+        level.rejected(),
+        level.served()
+    );
+    let cms: Api<ConfigMap> = Api::namespaced(busy.clone(), "busy");
+    let restored = cms.list(&Default::default()).await.unwrap().items;
+    let restored = restored
+        .iter()
+        .filter(|c| {
+            c.metadata
+                .name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("cm-"))
+        })
+        .count();
+    assert_eq!(restored, 240);
+}
+
 fn fixture(name: &str) -> String {
     format!("{}/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
 }

@@ -3,6 +3,7 @@
 //! exactly as kube-rs resolves it. Lifeboat has no other path to a cluster.
 
 pub mod discovery;
+pub mod pacing;
 pub mod pager;
 
 use std::time::Duration;
@@ -26,6 +27,13 @@ pub enum ClusterError {
 /// Who restore drills act as (RBAC: `docker/rbac.yaml`, `lifeboat-drill`).
 pub const DRILL_USER: &str = "lifeboat:drill";
 pub const DRILL_GROUP: &str = "lifeboat:drills";
+
+/// A client from `config`, paced ([`pacing`]: a write window, 429s retried
+/// after `Retry-After`) in place of kube-rs's own retries.
+fn client_for(mut config: kube::Config) -> Result<kube::Client, kube::Error> {
+    config.default_retry = false;
+    Ok(pacing::paced(kube::Client::try_from(config)?))
+}
 
 /// A client for one cluster and the address it talks to.
 #[derive(Clone)]
@@ -59,7 +67,7 @@ impl Cluster {
             None => kube::Config::infer().await.map_err(|e| no_config(&e))?,
         };
         let url = kube_config.cluster_url.to_string();
-        let client = kube::Client::try_from(kube_config.clone()).map_err(|e| no_config(&e))?;
+        let client = client_for(kube_config.clone()).map_err(|e| no_config(&e))?;
         Ok(Self {
             client,
             url,
@@ -86,7 +94,7 @@ impl Cluster {
             .collect();
         config.auth_info.impersonate_groups = (!groups.is_empty()).then_some(groups);
         config.auth_info.impersonate_uid = (!who.uid.is_empty()).then(|| who.uid.clone());
-        kube::Client::try_from(config).map_err(|e| ClusterError::NoConfig(e.to_string()))
+        client_for(config).map_err(|e| ClusterError::NoConfig(e.to_string()))
     }
 
     /// The client restore drills write with: Lifeboat's credentials
@@ -97,7 +105,7 @@ impl Cluster {
         let mut config = self.config.clone();
         config.auth_info.impersonate = Some(DRILL_USER.to_string());
         config.auth_info.impersonate_groups = Some(vec![DRILL_GROUP.to_string()]);
-        kube::Client::try_from(config).map_err(|e| ClusterError::NoConfig(e.to_string()))
+        client_for(config).map_err(|e| ClusterError::NoConfig(e.to_string()))
     }
 
     /// Asks the API server for its version, within `timeout`.

@@ -23,8 +23,13 @@ use crate::volumes::VolumeEntry;
 
 pub use super::volumes::VolumeRestore;
 
-/// Objects created at once within one tier.
-pub const CONCURRENCY: usize = 8;
+/// Items started at once within one tier. How many of their writes reach
+/// the server at once is the client's write window's to decide
+/// ([`crate::cluster::pacing`]: more while the server takes them, fewer when
+/// it answers 429 or 5xx).
+pub const CONCURRENCY: usize = crate::cluster::pacing::MAX_WINDOW;
+/// Volume restores run at once (each is a node agent's work).
+const VOLUME_CONCURRENCY: usize = 8;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -182,7 +187,7 @@ pub async fn plan(
         .map(|i| i.name.clone())
         .collect();
     let mut out = Vec::with_capacity(items.len());
-    for item in items {
+    for mut item in items {
         let target_ns = item
             .namespace
             .as_deref()
@@ -219,7 +224,8 @@ pub async fn plan(
             out.push(line);
             continue;
         }
-        line.object = items::rewrite(&item, spec, &restored_pvs, restore_name);
+        let object = std::mem::take(&mut item.object);
+        line.object = items::rewrite_object(object, &item, spec, &restored_pvs, restore_name);
         out.push(line);
     }
     compare_with_live(client, spec, &resources, &mut out).await;
@@ -323,9 +329,10 @@ pub fn decide(line: &mut PlanItem, existing: Option<&Value>, policy: ExistingRes
     }
 }
 
-/// Whether an API error is worth another try.
+/// Whether an API error is worth another try (429s were retried by the
+/// client, after the server's `Retry-After`, before they get here).
 fn retryable(e: &kube::Error) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == 409 && s.reason == "Conflict" || s.code == 429 || s.code >= 500)
+    matches!(e, kube::Error::Api(s) if s.code == 409 && s.reason == "Conflict" || s.code >= 500 && s.code != 503 && s.code != 504)
         || matches!(e, kube::Error::HyperError(_) | kube::Error::Service(_))
 }
 
@@ -350,7 +357,8 @@ async fn apply_one(
         return;
     };
     let api = api_for(client, ar, *namespaced, line.namespace.as_deref());
-    let mut obj: DynamicObject = match serde_json::from_value(line.object.clone()) {
+    // The object is no longer needed on the line once sent (its result is what is kept).
+    let mut obj: DynamicObject = match serde_json::from_value(std::mem::take(&mut line.object)) {
         Ok(o) => o,
         Err(e) => {
             line.result = Some(ItemResult::Failed);
@@ -475,14 +483,21 @@ pub async fn apply(
     // Claims whose data did not come back: nothing that mounts them is created.
     let mut failed_claims: BTreeSet<(String, String)> = BTreeSet::new();
     for tier in tiers {
+        // Each line leaves the plan with its object (not a copy) and comes back with its result.
         let batch: Vec<(usize, PlanItem)> = plan
-            .iter()
+            .iter_mut()
             .enumerate()
             .filter(|(_, p)| p.tier == tier)
-            .map(|(i, p)| (i, p.clone()))
+            .map(|(i, p)| {
+                let object = std::mem::take(&mut p.object);
+                let mut line = p.clone();
+                line.object = object;
+                (i, line)
+            })
             .collect();
         let res = resources.clone();
         let failed_claims_now = &failed_claims;
+        let volume_slots = &tokio::sync::Semaphore::new(VOLUME_CONCURRENCY);
         let mut finished = futures::stream::iter(batch)
             .map(|(i, mut line)| {
                 let client = client.clone();
@@ -499,6 +514,7 @@ pub async fn apply(
                         Action::Create if line.group_resource == super::volumes::GROUP_RESOURCE => {
                             match volumes {
                                 Some(ctx) => {
+                                    let _slot = volume_slots.acquire().await;
                                     super::volumes::apply_line(
                                         &client,
                                         ctx,

@@ -198,7 +198,18 @@ pub fn rewrite(
     restored_pvs: &BTreeSet<String>,
     restore_name: &str,
 ) -> Value {
-    let mut obj = item.object.clone();
+    rewrite_object(item.object.clone(), item, spec, restored_pvs, restore_name)
+}
+
+/// [`rewrite`] of `obj`, the item's object taken out of it (not copied):
+/// `item.object` itself is not read.
+pub fn rewrite_object(
+    mut obj: Value,
+    item: &Item,
+    spec: &RestoreSpec,
+    restored_pvs: &BTreeSet<String>,
+    restore_name: &str,
+) -> Value {
     let gr = item.group_resource.as_str();
     if let Some(meta) = obj["metadata"].as_object_mut() {
         for field in [

@@ -131,6 +131,8 @@ impl Recorder {
         mut latest: watch::Receiver<Option<(Value, engine::Outcome)>>,
     ) -> tokio::task::JoinHandle<()> {
         let (catalog, name) = (self.catalog.clone(), self.name.clone());
+        // The channel's first value counts as a change: the plan is written first.
+        latest.mark_changed();
         tokio::spawn(async move {
             while latest.changed().await.is_ok() {
                 let Some((plan, o)) = latest.borrow_and_update().clone() else {
@@ -278,15 +280,12 @@ async fn run_recorded(
             .await?;
         return Ok(RestorePhase::Planned);
     }
-    recorder
-        .planned(RestorePhase::InProgress, None, &planned)
-        .await?;
-
-    // Each item's result becomes visible as it lands, at most every `every`.
+    // The plan, then each item's result as it lands (at most every `every`),
+    // are written by their own task: the first items go out meanwhile.
     let every = PROGRESS_EVERY.max(Duration::from_micros(250 * planned.len() as u64));
-    let (publish, latest) = watch::channel(None);
-    let writer = recorder.progress_writer(latest);
     let recorded = |plan: &[PlanItem]| recorder.plan_json(plan);
+    let (publish, latest) = watch::channel(Some((recorded(&planned), engine::outcome(&planned))));
+    let writer = recorder.progress_writer(latest);
     let mut last = Instant::now();
     let volumes = engine::VolumeRestore {
         work: ctx.volumes.clone(),
