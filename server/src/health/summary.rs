@@ -264,7 +264,7 @@ fn near_memory_limit(
             .iter()
             .filter_map(|c| {
                 let q = c.resources.as_ref()?.limits.as_ref()?.get("memory")?;
-                Some((c.name.as_str(), super::usage::quantity(&q.0)?))
+                Some((c.name.as_str(), super::usage::quantity(q)?))
             })
             .collect();
         Some((namespace, p.metadata.name.as_deref()?, limits))

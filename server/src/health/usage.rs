@@ -362,6 +362,8 @@ impl Usage {
             Ok((nodes, pods)) => {
                 let at = chrono::Utc::now().timestamp().clamp(0, i64::from(u32::MAX)) as u32;
                 self.record(at, &nodes, &pods);
+                drop((nodes, pods));
+                super::release_freed_memory();
             }
             Err(e) => {
                 tracing::debug!(reason = %e, "no usage this time");

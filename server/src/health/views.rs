@@ -157,7 +157,7 @@ fn requested_by_node(w: &ClusterState) -> std::collections::HashMap<String, (u64
             let get = |name: &str| {
                 requests
                     .and_then(|r| r.get(name))
-                    .and_then(|q| usage::quantity(&q.0))
+                    .and_then(usage::quantity)
                     .unwrap_or(0.0)
             };
             total.0 += get("cpu") * 1000.0;

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
-    Event, Namespace, Node, PersistentVolume, PersistentVolumeClaim, Pod, PodTemplateSpec, Service,
+    Event, Namespace, Node, PersistentVolume, PersistentVolumeClaim, PodTemplateSpec, Service,
 };
 use k8s_openapi::api::networking::v1::Ingress;
 use kube::Api;
@@ -148,24 +148,15 @@ fn lean_template(t: &mut PodTemplateSpec) {
     }
 }
 
-impl Watched for Pod {
+/// Pods are decoded straight into the compact [`super::lean::Pod`]: what it
+/// does not name never reaches memory.
+impl Watched for super::lean::Pod {
     fn summary(&self) -> Option<serde_json::Value> {
         serde_json::to_value(model::pod(&json_of(self, None), chrono::Utc::now())).ok()
     }
     fn lean(&mut self) {
-        if let Some(spec) = self.spec.as_mut() {
-            spec.affinity = None;
-            spec.tolerations = None;
-            spec.topology_spread_constraints = None;
-            for c in &mut spec.containers {
-                c.liveness_probe = None;
-                c.readiness_probe = None;
-                c.startup_probe = None;
-                c.command = None;
-                c.args = None;
-                c.volume_mounts = None;
-            }
-        }
+        // Nothing on a pod's page reads its annotations.
+        self.metadata.annotations = None;
     }
 }
 impl Watched for Deployment {
@@ -254,7 +245,7 @@ impl Watched for Event {}
 pub struct ClusterState {
     pub nodes: Store<Node>,
     pub namespaces: Store<Namespace>,
-    pub pods: Store<Pod>,
+    pub pods: Store<super::lean::Pod>,
     pub deployments: Store<Deployment>,
     pub statefulsets: Store<StatefulSet>,
     pub daemonsets: Store<DaemonSet>,
@@ -377,7 +368,10 @@ where
                     match &event {
                         watcher::Event::Apply(o) => record("applied", Some(o)),
                         watcher::Event::Delete(o) => record("deleted", Some(o)),
-                        watcher::Event::InitDone => record("relisted", None),
+                        watcher::Event::InitDone => {
+                            record("relisted", None);
+                            super::release_freed_memory();
+                        }
                         _ => {}
                     }
                 }
