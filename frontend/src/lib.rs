@@ -151,6 +151,8 @@ pub fn shell(options: leptos::config::LeptosOptions, data: PageData) -> impl Int
     use leptos::hydration::HydrationScripts;
     let title = format!("{} · Lifeboat", data.title);
     let json = script_json(&data);
+    // Inlined (under the page's nonce): the first paint waits on no other request.
+    let nonce = leptos::nonce::use_nonce();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -158,7 +160,7 @@ pub fn shell(options: leptos::config::LeptosOptions, data: PageData) -> impl Int
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <title>{title}</title>
-                <link rel="stylesheet" href="/assets/lifeboat.css" />
+                <style nonce=nonce inner_html=STYLESHEET></style>
                 <link rel="icon" href="data:," />
                 <script id="page-data" type="application/json" inner_html=json></script>
                 <HydrationScripts options />
@@ -170,7 +172,7 @@ pub fn shell(options: leptos::config::LeptosOptions, data: PageData) -> impl Int
     }
 }
 
-/// The stylesheet, served at `/assets/lifeboat.css`.
+/// The stylesheet: inlined in every page, and served at `/assets/lifeboat.css`.
 pub const STYLESHEET: &str = include_str!("../style/lifeboat.css");
 
 /// The browser's entry point: read the page's data and hydrate.

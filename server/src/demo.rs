@@ -96,6 +96,15 @@ async fn start_agents(
     use k8s_openapi::api::core::v1::{Node, Pod};
     use kube::api::{Api, PostParams};
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    // The agents are this executable run as `lifeboat agent`: a program
+    // that embeds the demo (a benchmark) would start itself again instead.
+    if exe.file_stem().and_then(|s| s.to_str()) != Some("lifeboat") {
+        tracing::warn!(
+            exe = %exe.display(),
+            "node agents not started: the demo runs inside a program that is not `lifeboat`; volume data cannot be backed up"
+        );
+        return Ok(Vec::new());
+    }
     let nodes: Api<Node> = Api::all(client.clone());
     let pods: Api<Pod> = Api::namespaced(client.clone(), "lifeboat");
     let mut children = Vec::new();

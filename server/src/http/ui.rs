@@ -235,8 +235,11 @@ async fn page(
         }),
         ..Default::default()
     };
-    for (name, api_path) in sources {
-        let value = api_get(&state, &api_path, &principal).await;
+    // The sources are read at once: the page waits for the slowest, not their sum.
+    let values =
+        futures::future::join_all(sources.iter().map(|(_, p)| api_get(&state, p, &principal)))
+            .await;
+    for ((name, api_path), value) in sources.into_iter().zip(values) {
         data.data.insert(name.clone(), value);
         data.sources.insert(name, api_path);
     }
@@ -280,11 +283,11 @@ async fn page(
     response
 }
 
-/// A page's Content-Security-Policy: its own scripts and the nonce'd
-/// hydration script, WebAssembly, nothing framed and nothing elsewhere.
+/// A page's Content-Security-Policy: its own scripts, the nonce'd hydration
+/// script and stylesheet, WebAssembly, nothing framed and nothing elsewhere.
 fn page_policy(nonce: &leptos::nonce::Nonce) -> String {
     format!(
-        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self'; \
+        "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; style-src 'self' 'nonce-{nonce}'; \
          img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
          form-action 'self'; frame-ancestors 'none'"
     )
