@@ -39,6 +39,48 @@ async fn main() {
     let mut raw = Duration::MAX;
     let mut raw_objects = 0usize;
     let mut raw_calls = 0usize;
+    // The same listing through a kube-rs client as kube-rs builds it (its
+    // own retries, no pacing): what Lifeboat's pacing costs a read.
+    let dir_for_config = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir_for_config.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let unpaced = kube::Client::try_from(
+        kube::Config::from_custom_kubeconfig(
+            kube::config::Kubeconfig::read_from(&kubeconfig).expect("kubeconfig"),
+            &Default::default(),
+        )
+        .await
+        .expect("config"),
+    )
+    .expect("client");
+    let list_with = |client: kube::Client| {
+        let resources = &resources;
+        async move {
+            let mut objects = 0usize;
+            for (ar, _) in resources {
+                let api: Api<DynamicObject> = Api::all_with(client.clone(), ar);
+                let mut params = ListParams::default().limit(lifeboat::cluster::pager::PAGE_SIZE);
+                loop {
+                    let page = api.list(&params).await.expect("list");
+                    objects += page.items.len();
+                    match page.metadata.continue_.filter(|c| !c.is_empty()) {
+                        Some(t) => params = params.continue_token(&t),
+                        None => break,
+                    }
+                }
+            }
+            objects
+        }
+    };
+    let (mut paced_best, mut unpaced_best) = (Duration::MAX, Duration::MAX);
+    for _ in 0..3 {
+        let started = Instant::now();
+        list_with(client.clone()).await;
+        paced_best = paced_best.min(started.elapsed());
+        let started = Instant::now();
+        list_with(unpaced.clone()).await;
+        unpaced_best = unpaced_best.min(started.elapsed());
+    }
     let list_all = || async {
         let (mut objects, mut calls) = (0usize, 0usize);
         for (ar, _) in &resources {
@@ -118,6 +160,11 @@ async fn main() {
     println!(
         "raw_paginated_listing_best_of_3: {:.0} ms ({raw_calls} list calls)",
         raw.as_secs_f64() * 1000.0
+    );
+    println!(
+        "raw_listing_paced_vs_plain_kube_rs_client_best_of_3: {:.0} ms / {:.0} ms",
+        paced_best.as_secs_f64() * 1000.0,
+        unpaced_best.as_secs_f64() * 1000.0
     );
     println!(
         "backup_wall_time_best_of_3: {:.0} ms",

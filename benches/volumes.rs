@@ -157,15 +157,6 @@ async fn stored_bytes(store: &DynStore) -> u64 {
         .sum()
 }
 
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 /// The child process of the memory measurement: backs up `files` small
 /// files into a local repository and prints its peak RSS.
 fn small_files_child(files: usize) {
@@ -183,7 +174,7 @@ fn small_files_child(files: usize) {
         "made {files} files in {:.0} s",
         started.elapsed().as_secs_f64()
     );
-    let before = peak_rss_mib();
+    let before = lifeboat_e2e::peak_rss_mib();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let store: DynStore = Arc::new(LocalStore::new(work.path().join("repo")).unwrap());
     let repo = VolumeRepo::new(StoreBackend::new(store, runtime.handle().clone()), KEY);
@@ -202,7 +193,7 @@ fn small_files_child(files: usize) {
     println!("small_files_rss_before_mib: {before:.0} MiB");
     println!(
         "small_files_peak_rss_mib: {:.0} MiB (goal <= 300)",
-        peak_rss_mib()
+        lifeboat_e2e::peak_rss_mib()
     );
 }
 

@@ -700,10 +700,19 @@ pub async fn serve_lifeboat(
 
 /// This process's resident memory (VmRSS) in MiB, for benchmarks.
 pub fn rss_mib() -> f64 {
+    status_mib("VmRSS:")
+}
+
+/// This process's peak resident memory (`VmHWM`) in MiB.
+pub fn peak_rss_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+fn status_mib(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }
