@@ -745,6 +745,30 @@ pub async fn running_pods(
     Ok(running(&ns))
 }
 
+/// The environment of a `lifeboat serve` process ([`LifeboatProcess::start`])
+/// on `kubeconfig`, keeping its data under `dir/data`.
+pub fn serve_env(dir: &Path, kubeconfig: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("LIFEBOAT_KUBECONFIG", kubeconfig.display().to_string()),
+        ("LIFEBOAT_DATA_DIR", dir.join("data").display().to_string()),
+    ]
+}
+
+/// Waits until the continuous schedule `schedule` of the Lifeboat at `url`
+/// watches every type it journals; its answer then.
+pub async fn journal_current(url: &str, schedule: &str) -> Result<serde_json::Value> {
+    poll_json(
+        &format!("{url}/api/v1/schedules/{schedule}"),
+        std::time::Duration::from_secs(60),
+        |s| {
+            let j = &s["journal"];
+            j["resourceTypes"].as_u64().is_some_and(|n| n > 0)
+                && j["currentTypes"] == j["resourceTypes"]
+        },
+    )
+    .await
+}
+
 /// Polls `url` (JSON) until `done` holds for it, or fails after `within`
 /// with the last answer. Returns that answer.
 pub async fn poll_json(

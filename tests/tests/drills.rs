@@ -267,13 +267,7 @@ async fn a_drill_cut_short_by_a_crash_is_cleaned_up_after_the_restart() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     sim.write_kubeconfig(&kubeconfig).unwrap();
-    let env = vec![
-        ("LIFEBOAT_KUBECONFIG", kubeconfig.display().to_string()),
-        (
-            "LIFEBOAT_DATA_DIR",
-            dir.path().join("data").display().to_string(),
-        ),
-    ];
+    let env = lifeboat_e2e::serve_env(dir.path(), &kubeconfig);
     let mut server = LifeboatProcess::start(dir.path(), &env).unwrap();
     backup_shop(&server.url, "shop-1").await;
     // The drill waits (nothing can be scheduled) when the server is killed.

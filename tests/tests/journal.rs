@@ -804,13 +804,7 @@ async fn a_server_killed_and_started_again_resumes_its_journal() {
     let dir = tempfile::tempdir().unwrap();
     let kubeconfig = dir.path().join("kubeconfig");
     sim.write_kubeconfig(&kubeconfig).unwrap();
-    let env = vec![
-        ("LIFEBOAT_KUBECONFIG", kubeconfig.display().to_string()),
-        (
-            "LIFEBOAT_DATA_DIR",
-            dir.path().join("data").display().to_string(),
-        ),
-    ];
+    let env = lifeboat_e2e::serve_env(dir.path(), &kubeconfig);
     let mut server = lifeboat_e2e::LifeboatProcess::start(dir.path(), &env).unwrap();
     let (status, body) = post_json(
         &format!("{}/api/v1/schedules", server.url),
@@ -819,19 +813,8 @@ async fn a_server_killed_and_started_again_resumes_its_journal() {
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    let current = |url: String| async move {
-        lifeboat_e2e::poll_json(
-            &format!("{url}/api/v1/schedules/{SCHEDULE}"),
-            Duration::from_secs(60),
-            |s| {
-                let j = &s["journal"];
-                j["resourceTypes"].as_u64().is_some_and(|n| n > 0)
-                    && j["currentTypes"] == j["resourceTypes"]
-            },
-        )
-        .await
-        .unwrap()
-    };
+    let current =
+        |url: String| async move { lifeboat_e2e::journal_current(&url, SCHEDULE).await.unwrap() };
     current(server.url.clone()).await;
     let (status, body) = post_json(
         &format!("{}/api/v1/backups", server.url),

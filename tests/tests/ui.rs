@@ -93,17 +93,9 @@ async fn the_dashboard_backs_up_browses_and_restores_in_a_real_browser() {
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    lifeboat_e2e::poll_json(
-        &format!("{}/api/v1/schedules/ops-pit", demo.url),
-        Duration::from_secs(60),
-        |s| {
-            let j = &s["journal"];
-            j["resourceTypes"].as_u64().is_some_and(|n| n > 0)
-                && j["currentTypes"] == j["resourceTypes"]
-        },
-    )
-    .await
-    .expect("the journal of ops-pit became current");
+    lifeboat_e2e::journal_current(&demo.url, "ops-pit")
+        .await
+        .expect("the journal of ops-pit became current");
     let (status, body) = lifeboat_e2e::post_json(
         &format!("{}/api/v1/backups", demo.url),
         serde_json::json!({"fromSchedule": "ops-pit", "name": "ops-pit-base"}),
