@@ -654,10 +654,14 @@ async fn start_with(env: &Env, journals: &lifeboat::journal::Journals) {
     }
 }
 
+/// A ConfigMap carrying `filler` random letters: they do not compress, so
+/// what the journal holds grows by about that much per object, whatever
+/// zstd makes of the rest.
 fn config_map(name: &str, filler: usize) -> String {
+    use rand::distr::{Alphanumeric, SampleString};
     format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: {name}, namespace: shop}}\ndata: {{filler: '{}'}}\n",
-        "x".repeat(filler)
+        Alphanumeric.sample_string(&mut rand::rng(), filler)
     )
 }
 
@@ -670,7 +674,7 @@ async fn changes_made_while_storage_is_down_are_written_when_it_returns() {
     let outage = Outage::start(&env);
     let mut made = Vec::new();
     for i in 0..12 {
-        let cm = env.apply(&config_map(&format!("offline-{i}"), 2000));
+        let cm = env.apply(&config_map(&format!("offline-{i}"), 3000));
         made.push((format!("offline-{i}"), rv(&cm)));
     }
     let held = lifeboat::journal::flush(env.store().as_ref(), SCHEDULE, true).await;
@@ -713,7 +717,7 @@ async fn past_the_buffer_bound_the_journal_records_a_gap_and_lists_again() {
     let outage = Outage::start(&env);
     let down_at = Utc::now();
     for i in 0..12 {
-        env.apply(&config_map(&format!("lost-{i}"), 2000));
+        env.apply(&config_map(&format!("lost-{i}"), 3000));
     }
     let _ = lifeboat::journal::flush(env.store().as_ref(), SCHEDULE, true).await;
     let s = journals.status(SCHEDULE).unwrap();
