@@ -10,6 +10,15 @@
 
 #![recursion_limit = "256"]
 
+// The server renders what the browser hydrates: both must be built with
+// Leptos's type-erased components, or hydration fails in the browser. The
+// cfg comes from .cargo/config.toml, which RUSTFLAGS in the environment
+// replaces.
+#[cfg(not(erase_components))]
+compile_error!(
+    "build with `--cfg erase_components` (set in .cargo/config.toml; add it to RUSTFLAGS when you set that)"
+);
+
 use std::collections::BTreeMap;
 
 use leptos::prelude::*;
