@@ -35,6 +35,22 @@ fn status_kib(pid: u32, field: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// What of the server's memory is its heap (glibc's figures, written by
+/// the child): in use by live allocations, and free but kept by malloc.
+fn heap_figures(data_dir: &std::path::Path) {
+    let text = std::fs::read_to_string(data_dir.join("heap")).unwrap_or_default();
+    let figures: Vec<f64> = text
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .map(|b: f64| b / (1024.0 * 1024.0))
+        .collect();
+    if let [in_use, free, total] = figures[..] {
+        println!(
+            "server_heap_in_use: {in_use:.0} MiB (of {total:.0} MiB taken from the system; {free:.0} MiB free in it)"
+        );
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[i]
@@ -43,6 +59,24 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 /// The child: Lifeboat's `serve`, configured by the parent through the environment.
 async fn serve_child() {
     let dir = std::env::var("BENCH_DATA_DIR").expect("BENCH_DATA_DIR");
+    // glibc's heap figures, for the parent to print beside the RSS.
+    let heap_file = std::path::Path::new(&dir).join("heap");
+    std::thread::spawn(move || {
+        loop {
+            // SAFETY: mallinfo2 takes no arguments and only reads glibc's counters.
+            let m = unsafe { libc::mallinfo2() };
+            let _ = std::fs::write(
+                &heap_file,
+                format!(
+                    "{} {} {}",
+                    m.uordblks + m.hblkhd,
+                    m.fordblks,
+                    m.arena + m.hblkhd
+                ),
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
     let kubeconfig = std::env::var("BENCH_KUBECONFIG").expect("BENCH_KUBECONFIG");
     let mut config = lifeboat::config::Config {
         data_dir: dir.into(),
@@ -138,6 +172,7 @@ async fn main() {
         "server_rss_watching: {:.0} MiB",
         status_kib(pid, "VmRSS:") / 1024.0
     );
+    heap_figures(&dir.path().join("data"));
 
     // Change → SSE latency: one Deployment patched at a time, timed from
     // sending the patch to its change event arriving on the stream.

@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -24,29 +24,37 @@ pub struct Pod {
     pub status: Option<PodStatus>,
 }
 
-impl kube::Resource for Pod {
-    type DynamicType = ();
-    type Scope = kube::core::NamespaceResourceScope;
+/// `kube::Resource` for a compact type of a namespaced built-in kind:
+/// watched as the kind itself, decoded into the compact type.
+macro_rules! namespaced_resource {
+    ($ty:ty, $kind:expr, $group:literal, $plural:expr) => {
+        impl kube::Resource for $ty {
+            type DynamicType = ();
+            type Scope = kube::core::NamespaceResourceScope;
 
-    fn kind(_: &()) -> Cow<'_, str> {
-        "Pod".into()
-    }
-    fn group(_: &()) -> Cow<'_, str> {
-        "".into()
-    }
-    fn version(_: &()) -> Cow<'_, str> {
-        "v1".into()
-    }
-    fn plural(_: &()) -> Cow<'_, str> {
-        "pods".into()
-    }
-    fn meta(&self) -> &ObjectMeta {
-        &self.metadata
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut self.metadata
-    }
+            fn kind(_: &()) -> Cow<'_, str> {
+                $kind.into()
+            }
+            fn group(_: &()) -> Cow<'_, str> {
+                $group.into()
+            }
+            fn version(_: &()) -> Cow<'_, str> {
+                "v1".into()
+            }
+            fn plural(_: &()) -> Cow<'_, str> {
+                $plural.into()
+            }
+            fn meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+            fn meta_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+        }
+    };
 }
+
+namespaced_resource!(Pod, "Pod", "", "pods");
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -245,6 +253,9 @@ pub struct Condition {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<String>,
+    /// A Deployment's conditions have it; a pod's do not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_update_time: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -300,6 +311,123 @@ pub struct Terminated {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
 }
+
+/// Which workload a [`Workload`] is (all three are in `apps/v1`).
+pub trait WorkloadKind:
+    Clone + std::fmt::Debug + Default + PartialEq + Send + Sync + 'static
+{
+    const KIND: &'static str;
+}
+
+macro_rules! workload_kind {
+    ($($marker:ident => $kind:literal, $plural:literal;)*) => {$(
+        #[doc = concat!("Marks a [`Workload`] as a ", $kind, ".")]
+        #[derive(Clone, Debug, Default, PartialEq)]
+        pub struct $marker;
+        impl WorkloadKind for $marker {
+            const KIND: &'static str = $kind;
+        }
+        namespaced_resource!(Workload<$marker>, $kind, "apps", $plural);
+    )*};
+}
+
+workload_kind! {
+    Deployments => "Deployment", "deployments";
+    StatefulSets => "StatefulSet", "statefulsets";
+    DaemonSets => "DaemonSet", "daemonsets";
+}
+
+pub type Deployment = Workload<Deployments>;
+pub type StatefulSet = Workload<StatefulSets>;
+pub type DaemonSet = Workload<DaemonSets>;
+
+/// A Deployment, StatefulSet or DaemonSet as the dashboard keeps it: its
+/// metadata (without annotations), replicas, selector, containers' names
+/// and images, and the status counts and conditions
+/// ([`super::model::workload`] and the workload page read nothing else).
+/// `k8s-openapi`'s types keep a whole `PodSpec` inline in the template, a
+/// few KB each even when emptied.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub struct Workload<K: WorkloadKind> {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<WorkloadSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<WorkloadStatus>,
+    #[serde(skip)]
+    kind: std::marker::PhantomData<K>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WorkloadSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<LabelSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<Template>,
+}
+
+/// A pod template: its containers' names and images.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Template {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec: Option<TemplateSpec>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TemplateSpec {
+    #[serde(default)]
+    pub containers: Vec<Image>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Image {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+}
+
+/// The status counts of all three kinds (a DaemonSet's are per node).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub available_replicas: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub desired_number_scheduled: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number_ready: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_number_scheduled: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number_available: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conditions: Option<Vec<Condition>>,
+}
+
+/// A ReplicaSet as the dashboard keeps it: its metadata, without
+/// annotations (a pod's page finds its Deployment through the ReplicaSet's
+/// owner; nothing else reads them, and a cluster keeps ten old ReplicaSets
+/// per Deployment).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaSet {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+}
+
+namespaced_resource!(ReplicaSet, "ReplicaSet", "apps", "replicasets");
 
 #[cfg(test)]
 mod tests {
@@ -378,5 +506,73 @@ mod tests {
                 .and_then(|q| q.get("cpu")),
             Some("100m")
         );
+    }
+
+    /// A Deployment as kube-apiserver serves it after `kubectl apply`, mid-rollout.
+    fn served_deployment() -> Value {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "shop", "uid": "77", "generation": 4,
+                "labels": {"app": "web"}, "creationTimestamp": "2026-11-30T10:00:00Z",
+                "annotations": {"deployment.kubernetes.io/revision": "3"}},
+            "spec": {"replicas": 3, "revisionHistoryLimit": 10, "progressDeadlineSeconds": 600,
+                "selector": {"matchLabels": {"app": "web"}, "matchExpressions": [{"key": "tier", "operator": "In", "values": ["front"]}]},
+                "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}},
+                "template": {"metadata": {"labels": {"app": "web"}},
+                    "spec": {"restartPolicy": "Always", "terminationGracePeriodSeconds": 30,
+                        "containers": [{"name": "main", "image": "registry.example/web:1.3",
+                            "resources": {"requests": {"cpu": "100m"}}, "terminationMessagePath": "/dev/termination-log"},
+                                       {"name": "proxy", "image": "envoy:1.30"}]}}},
+            "status": {"observedGeneration": 3, "replicas": 4, "readyReplicas": 2, "updatedReplicas": 1,
+                "availableReplicas": 2, "unavailableReplicas": 2,
+                "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
+                    "message": "ReplicaSet \"web-5d\" has timed out progressing.",
+                    "lastUpdateTime": "2026-11-30T10:20:00Z", "lastTransitionTime": "2026-11-30T10:20:00Z"}]}
+        })
+    }
+
+    #[test]
+    fn a_compact_workload_reads_as_the_served_one() {
+        let full = served_deployment();
+        let lean: Deployment = serde_json::from_value(full.clone()).expect("a deployment");
+        let mut kept = serde_json::to_value(&lean).expect("json");
+        kept["kind"] = json!("Deployment");
+        let summary = super::super::model::workload(&kept);
+        assert_eq!(summary, super::super::model::workload(&full));
+        // The fixture is one the model has something to say about.
+        assert_ne!(summary.health.state, super::super::model::State::Healthy);
+        for path in [
+            "/spec/selector",
+            "/spec/replicas",
+            "/status/conditions",
+            "/metadata/generation",
+            "/metadata/uid",
+        ] {
+            assert_eq!(kept.pointer(path), full.pointer(path), "{path}");
+        }
+        let images = |v: &Value| -> Vec<(Value, Value)> {
+            v["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| (c["name"].clone(), c["image"].clone()))
+                .collect()
+        };
+        assert_eq!(images(&kept), images(&full));
+        assert!(kept["spec"]["strategy"].is_null());
+        assert!(kept["spec"]["template"]["spec"]["containers"][0]["resources"].is_null());
+
+        // A DaemonSet's counts are per node.
+        let ds = json!({"kind": "DaemonSet", "metadata": {"name": "agent", "namespace": "kube-system"},
+            "status": {"desiredNumberScheduled": 3, "numberReady": 2, "updatedNumberScheduled": 3, "numberAvailable": 2,
+                       "currentNumberScheduled": 3, "numberMisscheduled": 0}});
+        let lean: DaemonSet = serde_json::from_value(ds.clone()).expect("a daemonset");
+        let mut kept = serde_json::to_value(&lean).expect("json");
+        kept["kind"] = json!("DaemonSet");
+        assert_eq!(
+            super::super::model::workload(&kept),
+            super::super::model::workload(&ds)
+        );
+        assert_eq!(<DaemonSet as kube::Resource>::plural(&()), "daemonsets");
     }
 }

@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 
 use futures::StreamExt;
-use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
     Event, Namespace, Node, PersistentVolume, PersistentVolumeClaim, PodTemplateSpec, Service,
@@ -159,46 +158,18 @@ impl Watched for super::lean::Pod {
         self.metadata.annotations = None;
     }
 }
-impl Watched for Deployment {
+/// Workloads and ReplicaSets are decoded into compact types as well.
+impl<K: super::lean::WorkloadKind> Watched for super::lean::Workload<K> {
     fn summary(&self) -> Option<serde_json::Value> {
-        workload_summary(self, "Deployment")
+        workload_summary(self, K::KIND)
     }
     fn lean(&mut self) {
-        {
-            let spec = &mut self.spec;
-            lean_template(&mut spec.template);
-        }
+        self.metadata.annotations = None;
     }
 }
-impl Watched for StatefulSet {
-    fn summary(&self) -> Option<serde_json::Value> {
-        workload_summary(self, "StatefulSet")
-    }
+impl Watched for super::lean::ReplicaSet {
     fn lean(&mut self) {
-        {
-            let spec = &mut self.spec;
-            lean_template(&mut spec.template);
-            spec.volume_claim_templates = None;
-        }
-    }
-}
-impl Watched for DaemonSet {
-    fn summary(&self) -> Option<serde_json::Value> {
-        workload_summary(self, "DaemonSet")
-    }
-    fn lean(&mut self) {
-        {
-            let spec = &mut self.spec;
-            lean_template(&mut spec.template);
-        }
-    }
-}
-impl Watched for ReplicaSet {
-    fn lean(&mut self) {
-        {
-            let spec = &mut self.spec;
-            spec.template = None;
-        }
+        self.metadata.annotations = None;
     }
 }
 impl Watched for Job {
@@ -246,11 +217,11 @@ pub struct ClusterState {
     pub nodes: Store<Node>,
     pub namespaces: Store<Namespace>,
     pub pods: Store<super::lean::Pod>,
-    pub deployments: Store<Deployment>,
-    pub statefulsets: Store<StatefulSet>,
-    pub daemonsets: Store<DaemonSet>,
+    pub deployments: Store<super::lean::Deployment>,
+    pub statefulsets: Store<super::lean::StatefulSet>,
+    pub daemonsets: Store<super::lean::DaemonSet>,
     /// For ownership: which Deployment a pod belongs to.
-    pub replicasets: Store<ReplicaSet>,
+    pub replicasets: Store<super::lean::ReplicaSet>,
     pub jobs: Store<Job>,
     pub cronjobs: Store<CronJob>,
     pub pvcs: Store<PersistentVolumeClaim>,

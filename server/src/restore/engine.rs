@@ -146,9 +146,11 @@ pub enum RestoreError {
 }
 
 /// The resources a restore can create, by group-resource.
-async fn discover(
-    client: &kube::Client,
-) -> Result<HashMap<String, (ApiResource, bool)>, RestoreError> {
+pub type Creatable = HashMap<String, (ApiResource, bool)>;
+
+/// The resources a restore can create (the runner asks while it reads the
+/// archive).
+pub async fn discover(client: &kube::Client) -> Result<Creatable, RestoreError> {
     Ok(discovery::discover(client).await?.by_name(verbs::CREATE))
 }
 
@@ -164,15 +166,16 @@ fn api_for(
     }
 }
 
-/// Plans every item against the live cluster (nothing is changed).
+/// Plans every item against the live cluster (nothing is changed), with
+/// the resources [`discover`] found.
 pub async fn plan(
     client: &kube::Client,
+    resources: &Creatable,
     spec: &RestoreSpec,
     restore_name: &str,
     items: Vec<Item>,
     volumes: &[VolumeEntry],
 ) -> Result<Vec<PlanItem>, RestoreError> {
-    let resources = discover(client).await?;
     let with_data = super::volumes::volumes_with_data(volumes);
     let restored_pvs: BTreeSet<String> = items
         .iter()
@@ -228,7 +231,7 @@ pub async fn plan(
         line.object = items::rewrite_object(object, &item, spec, &restored_pvs, restore_name);
         out.push(line);
     }
-    compare_with_live(client, spec, &resources, &mut out).await;
+    compare_with_live(client, spec, resources, &mut out).await;
     let volume_lines = super::volumes::plan_lines(volumes, spec, &out);
     out.extend(volume_lines);
     out.sort_by(|a, b| {
@@ -243,11 +246,12 @@ pub async fn plan(
 }
 
 /// Sets each line's action from the live cluster: one paginated list per
-/// resource (per namespace when only a few are involved), not a GET per item.
+/// resource (per namespace when only a few are involved), not a GET per
+/// item; up to [`LISTS_AT_ONCE`] resources are listed at once.
 async fn compare_with_live(
     client: &kube::Client,
     spec: &RestoreSpec,
-    resources: &HashMap<String, (ApiResource, bool)>,
+    resources: &Creatable,
     lines: &mut [PlanItem],
 ) {
     let mut wanted: BTreeMap<String, BTreeSet<Option<String>>> = BTreeMap::new();
@@ -258,54 +262,71 @@ async fn compare_with_live(
             .insert(line.namespace.clone());
     }
     let calls = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    for (gr, namespaces) in wanted {
-        // Resources of CRDs restored in this run are not served yet: they are creates.
-        let Some((ar, namespaced)) = resources.get(&gr) else {
-            continue;
-        };
-        let scopes: Vec<Option<String>> = if *namespaced && namespaces.len() <= 5 {
-            namespaces.into_iter().collect()
-        } else {
-            vec![None]
-        };
-        let mut live: HashMap<(Option<String>, String), Value> = HashMap::new();
-        let mut failure = None;
-        for scope in scopes {
-            let mut pager = Pager::new(client, calls.clone(), ar, scope.as_deref(), None);
-            loop {
-                match pager.next().await {
-                    Ok(Some(page)) => {
-                        for obj in page {
-                            let key = (
-                                obj["metadata"]["namespace"].as_str().map(str::to_string),
-                                obj["metadata"]["name"]
-                                    .as_str()
-                                    .unwrap_or_default()
-                                    .to_string(),
-                            );
-                            live.insert(key, obj);
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        failure = Some(describe(&e));
-                        break;
-                    }
-                }
+    // Resources of CRDs restored in this run are not served yet: they are creates.
+    let served: Vec<_> = wanted
+        .into_iter()
+        .filter_map(|(gr, namespaces)| {
+            let (ar, namespaced) = resources.get(&gr)?.clone();
+            Some((gr, ar, namespaced, namespaces))
+        })
+        .collect();
+    let listed: HashMap<String, Result<LiveObjects, String>> = futures::stream::iter(served)
+        .map(|(gr, ar, namespaced, namespaces)| {
+            let calls = calls.clone();
+            async move {
+                let scopes: Vec<Option<String>> = if namespaced && namespaces.len() <= 5 {
+                    namespaces.into_iter().collect()
+                } else {
+                    vec![None]
+                };
+                (gr, list_live(client, calls, &ar, scopes).await)
             }
-        }
-        for line in lines
-            .iter_mut()
-            .filter(|l| l.group_resource == gr && l.action != Action::Excluded)
-        {
-            if let Some(e) = &failure {
-                line.reason = Some(format!("could not read the live objects: {e}"));
-                continue;
+        })
+        .buffer_unordered(LISTS_AT_ONCE)
+        .collect()
+        .await;
+    for line in lines.iter_mut().filter(|l| l.action != Action::Excluded) {
+        match listed.get(&line.group_resource) {
+            None => {}
+            Some(Err(e)) => line.reason = Some(format!("could not read the live objects: {e}")),
+            Some(Ok(live)) => {
+                let existing = live.get(&(line.namespace.clone(), line.name.clone()));
+                decide(line, existing, spec.existing_resource_policy);
             }
-            let existing = live.get(&(line.namespace.clone(), line.name.clone()));
-            decide(line, existing, spec.existing_resource_policy);
         }
     }
+}
+
+/// How many resources the plan lists at once.
+const LISTS_AT_ONCE: usize = 8;
+
+/// Live objects by namespace and name.
+type LiveObjects = HashMap<(Option<String>, String), Value>;
+
+/// Every live object of one resource in `scopes` (`None`: all namespaces).
+async fn list_live(
+    client: &kube::Client,
+    calls: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ar: &ApiResource,
+    scopes: Vec<Option<String>>,
+) -> Result<LiveObjects, String> {
+    let mut live = HashMap::new();
+    for scope in scopes {
+        let mut pager = Pager::new(client, calls.clone(), ar, scope.as_deref(), None);
+        while let Some(page) = pager.next().await.map_err(|e| describe(&e))? {
+            for obj in page {
+                let key = (
+                    obj["metadata"]["namespace"].as_str().map(str::to_string),
+                    obj["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
+                live.insert(key, obj);
+            }
+        }
+    }
+    Ok(live)
 }
 
 /// A line's action given the live object of its name, if any: created when

@@ -202,17 +202,24 @@ async fn run_recorded(
         .await
         .ok()
         .and_then(|b| b.format_version);
-    let (manifest, items) = match engine::load(
-        &ctx.store,
-        &spec.backup_name,
-        Some(&spec),
-        key.as_ref(),
-        known_format,
-    )
-    .await
-    {
+    // The cluster's resources are discovered while the archive is read.
+    let (loaded, resources) = tokio::join!(
+        engine::load(
+            &ctx.store,
+            &spec.backup_name,
+            Some(&spec),
+            key.as_ref(),
+            known_format,
+        ),
+        engine::discover(&ctx.client)
+    );
+    let (manifest, items) = match loaded {
         Ok(loaded) => loaded,
         Err(e) => return recorder.failed(e.into()).await,
+    };
+    let resources = match resources {
+        Ok(r) => r,
+        Err(e) => return recorder.failed(e).await,
     };
     let items = match (&spec.from_schedule, spec.instant()) {
         (Some(schedule), Some(at)) => {
@@ -266,7 +273,16 @@ async fn run_recorded(
         }
         _ => items,
     };
-    let planned = match engine::plan(&ctx.client, &spec, &name, items, &manifest.volumes).await {
+    let planned = match engine::plan(
+        &ctx.client,
+        &resources,
+        &spec,
+        &name,
+        items,
+        &manifest.volumes,
+    )
+    .await
+    {
         Ok(p) => p,
         Err(e) => return recorder.failed(e).await,
     };
