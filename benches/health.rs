@@ -324,7 +324,18 @@ fn start_child(
     kubeconfig: &std::path::Path,
     open: bool,
 ) -> (std::process::Child, String) {
-    let mut command = Command::new(std::env::current_exe().expect("own path"));
+    let exe = std::env::current_exe().expect("own path");
+    // `BENCH_CHILD_WRAPPER="heaptrack -o /tmp/serve"`: the server runs under
+    // a profiler (its own output lines come first).
+    let mut command = match std::env::var("BENCH_CHILD_WRAPPER") {
+        Ok(wrapper) => {
+            let mut words = wrapper.split_whitespace();
+            let mut command = Command::new(words.next().expect("a wrapper command"));
+            command.args(words).arg(exe);
+            command
+        }
+        Err(_) => Command::new(exe),
+    };
     command
         .env("BENCH_CHILD", "1")
         .env("BENCH_DATA_DIR", data)
@@ -335,16 +346,16 @@ fn start_child(
         command.env("BENCH_AUTH_DISABLED", "1");
     }
     let mut child = command.spawn().expect("child");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("first line");
-    let url = line
-        .trim()
-        .strip_prefix("lifeboat listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
-    (child, url)
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    loop {
+        let mut line = String::new();
+        if stdout.read_line(&mut line).expect("a line") == 0 {
+            panic!("the server ended before it listened");
+        }
+        if let Some(url) = line.trim().strip_prefix("lifeboat listening on ") {
+            return (child, url.to_string());
+        }
+    }
 }
 
 /// Waits until the server's summary counts every pod and every watch is live.

@@ -82,14 +82,14 @@ impl Catalog {
             .await
     }
 
-    /// Records a restore's phase (stamping start and end), its plan or results, and counts.
+    /// Records a restore's phase (stamping start and end), its plan or results (JSON text), and counts.
     #[allow(clippy::too_many_arguments)]
     pub async fn update_restore(
         &self,
         name: &str,
         phase: RestorePhase,
         reason: Option<&str>,
-        plan: Option<&serde_json::Value>,
+        plan: Option<&str>,
         items_done: i64,
         items_total: Option<i64>,
         warnings: i64,
@@ -105,7 +105,7 @@ impl Catalog {
         )
         .bind(phase.as_str())
         .bind(reason)
-        .bind(plan.map(|p| p.to_string()))
+        .bind(plan)
         .bind(items_done)
         .bind(items_total)
         .bind(warnings)

@@ -77,10 +77,11 @@ pub struct PlanItem {
 /// Keeps the entries a restore can use: namespaced objects of the
 /// namespaces its spec selects (all without a spec), and every
 /// cluster-scoped one (the plan says why each is left out). The rest are
-/// skipped unread.
+/// skipped unread. What it keeps goes to a parser on its own thread, so
+/// objects are parsed while the archive is still being decompressed.
 struct Selection {
     spec: Option<RestoreSpec>,
-    items: Vec<Item>,
+    parser: std::sync::mpsc::SyncSender<archive::Entry>,
 }
 
 impl archive::reader::Visitor for Selection {
@@ -92,19 +93,39 @@ impl archive::reader::Visitor for Selection {
     }
 
     fn visit(&mut self, entry: archive::Entry) -> Result<(), ArchiveError> {
-        let object: Value =
-            serde_json::from_slice(&entry.data).map_err(|e| ArchiveError::Damaged {
-                file: archive::RESOURCES_FILE.into(),
-                message: format!("`{}` is not JSON: {e}", entry.name.path),
-            })?;
-        self.items.push(Item {
-            group_resource: entry.name.group_resource,
-            namespace: entry.name.namespace,
-            name: entry.name.name,
-            object,
-        });
-        Ok(())
+        self.parser
+            .send(entry)
+            .map_err(|_| ArchiveError::damaged(archive::RESOURCES_FILE, "the parser stopped"))
     }
+}
+
+/// Entries parsed into items, in the order they came; the first entry that
+/// is not JSON fails them all.
+fn parse_entries(
+    entries: std::sync::mpsc::Receiver<archive::Entry>,
+) -> Result<Vec<Item>, ArchiveError> {
+    let mut items = Vec::new();
+    let mut failed = None;
+    for entry in entries {
+        if failed.is_some() {
+            continue;
+        }
+        match serde_json::from_slice(&entry.data) {
+            Ok(object) => items.push(Item {
+                group_resource: entry.name.group_resource,
+                namespace: entry.name.namespace,
+                name: entry.name.name,
+                object,
+            }),
+            Err(e) => {
+                failed = Some(ArchiveError::Damaged {
+                    file: archive::RESOURCES_FILE.into(),
+                    message: format!("`{}` is not JSON: {e}", entry.name.path),
+                })
+            }
+        }
+    }
+    failed.map_or(Ok(items), Err)
 }
 
 /// Reads a backup through the verifying reader: the manifest (its signature
@@ -120,13 +141,22 @@ pub async fn load(
     known_format: Option<i64>,
 ) -> Result<(Manifest, Vec<Item>), ArchiveError> {
     let manifest = archive::verify_manifest(store.as_ref(), backup, key, known_format).await?;
+    // A bounded queue: the parser never holds more than this many entries unread.
+    let (entries, queued) = std::sync::mpsc::sync_channel(1024);
+    let parser = tokio::task::spawn_blocking(move || parse_entries(queued));
     let selection = Selection {
         spec: spec.cloned(),
-        items: Vec::new(),
+        parser: entries,
     };
-    let selection =
-        archive::read_resources(store.as_ref(), backup, &manifest, key, selection).await?;
-    Ok((manifest, selection.items))
+    // The selection (the queue's sender) is dropped here, so the parser ends.
+    let read = archive::read_resources(store.as_ref(), backup, &manifest, key, selection)
+        .await
+        .map(drop);
+    let parsed = parser.await.map_err(|e| {
+        ArchiveError::damaged(archive::RESOURCES_FILE, format!("the parser stopped: {e}"))
+    })?;
+    read?;
+    Ok((manifest, parsed?))
 }
 
 /// Why a restore stopped before its items were all tried (an item that
@@ -629,8 +659,24 @@ pub fn outcome(plan: &[PlanItem]) -> Outcome {
 }
 
 /// The plan as the API shows it: counts by action and by result, and every item.
-pub fn plan_json(plan: &[PlanItem]) -> Value {
-    json!({"summary": summary(plan), "items": plan})
+/// The plan as the catalog keeps it (JSON text): its counts and lines, and
+/// a point-in-time restore's report. Written straight to text: a plan of
+/// 10,000 lines is recorded as it starts, as it goes and when it ends.
+pub fn plan_text(plan: &[PlanItem], point_in_time: Option<&Value>) -> String {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Recorded<'a> {
+        summary: Value,
+        items: &'a [PlanItem],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        point_in_time: Option<&'a Value>,
+    }
+    serde_json::to_string(&Recorded {
+        summary: summary(plan),
+        items: plan,
+        point_in_time,
+    })
+    .unwrap_or_default()
 }
 
 /// Counts by action and by result.

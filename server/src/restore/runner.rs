@@ -39,12 +39,8 @@ struct Recorder {
 
 impl Recorder {
     /// The plan as recorded: its lines and counts, and the point in time.
-    fn plan_json(&self, plan: &[PlanItem]) -> Value {
-        let mut v = engine::plan_json(plan);
-        if let Some(p) = &self.point_in_time {
-            v["pointInTime"] = p.clone();
-        }
-        v
+    fn plan_text(&self, plan: &[PlanItem]) -> String {
+        engine::plan_text(plan, self.point_in_time.as_ref())
     }
 
     /// The plan before anything is applied (no counts yet).
@@ -60,7 +56,7 @@ impl Recorder {
                 &self.name,
                 phase,
                 reason,
-                Some(&self.plan_json(plan)),
+                Some(&self.plan_text(plan)),
                 0,
                 Some(total),
                 0,
@@ -77,7 +73,7 @@ impl Recorder {
                 &self.name,
                 o.phase,
                 o.reason.as_deref(),
-                Some(&self.plan_json(plan)),
+                Some(&self.plan_text(plan)),
                 o.done,
                 Some(o.total),
                 o.conflicts,
@@ -128,7 +124,7 @@ impl Recorder {
     /// is dropped. A failed write only delays what the UI sees.
     fn progress_writer(
         &self,
-        mut latest: watch::Receiver<Option<(Value, engine::Outcome)>>,
+        mut latest: watch::Receiver<Option<(String, engine::Outcome)>>,
     ) -> tokio::task::JoinHandle<()> {
         let (catalog, name) = (self.catalog.clone(), self.name.clone());
         // The channel's first value counts as a change: the plan is written first.
@@ -143,7 +139,7 @@ impl Recorder {
                         &name,
                         RestorePhase::InProgress,
                         None,
-                        Some(&plan),
+                        Some(plan.as_str()),
                         o.done,
                         Some(o.total),
                         o.conflicts,
@@ -299,7 +295,7 @@ async fn run_recorded(
     // The plan, then each item's result as it lands (at most every `every`),
     // are written by their own task: the first items go out meanwhile.
     let every = PROGRESS_EVERY.max(Duration::from_micros(250 * planned.len() as u64));
-    let recorded = |plan: &[PlanItem]| recorder.plan_json(plan);
+    let recorded = |plan: &[PlanItem]| recorder.plan_text(plan);
     let (publish, latest) = watch::channel(Some((recorded(&planned), engine::outcome(&planned))));
     let writer = recorder.progress_writer(latest);
     let mut last = Instant::now();
