@@ -51,6 +51,30 @@ fn heap_figures(data_dir: &std::path::Path) {
     }
 }
 
+/// `BENCH_SMAPS=1`: the server's resident memory by mapping (its binary,
+/// the heap, anonymous mappings, libraries), largest first.
+fn smaps(pid: u32) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let mut by: std::collections::BTreeMap<String, u64> = Default::default();
+    let mut current = String::new();
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words
+            .first()
+            .is_some_and(|w| w.contains('-') && !w.ends_with(':'))
+        {
+            current = words.get(5).map_or("[anonymous]".into(), |n| n.to_string());
+        } else if words.first() == Some(&"Rss:") {
+            *by.entry(current.clone()).or_default() += words[1].parse::<u64>().unwrap_or(0);
+        }
+    }
+    let mut by: Vec<_> = by.into_iter().collect();
+    by.sort_by_key(|(_, kib)| std::cmp::Reverse(*kib));
+    for (name, kib) in by.iter().take(8) {
+        println!("server_rss_in {name}: {:.1} MiB", *kib as f64 / 1024.0);
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[i]
@@ -173,6 +197,9 @@ async fn main() {
         status_kib(pid, "VmRSS:") / 1024.0
     );
     heap_figures(&dir.path().join("data"));
+    if std::env::var_os("BENCH_SMAPS").is_some() {
+        smaps(pid);
+    }
 
     // Change → SSE latency: one Deployment patched at a time, timed from
     // sending the patch to its change event arriving on the stream.

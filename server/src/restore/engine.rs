@@ -485,17 +485,18 @@ async fn wait_for_crds(
     }
 }
 
-/// Applies the plan tier by tier; returns it with each item's result.
+/// Applies the plan tier by tier with the resources [`discover`] found (a
+/// CRD restored here adds its own); returns it with each item's result.
 /// `on_progress` sees the plan each time an item lands (results are written
 /// in place, so it keeps `plan`'s order); it should be cheap.
 pub async fn apply(
     client: &kube::Client,
+    mut resources: Creatable,
     restore_name: &str,
     mut plan: Vec<PlanItem>,
     volumes: Option<&VolumeRestore>,
     mut on_progress: impl FnMut(&[PlanItem]),
 ) -> Result<Vec<PlanItem>, RestoreError> {
-    let mut resources = discover(client).await?;
     // Namespaces that objects land in must exist, even when the backup did not carry them.
     let namespaces_rt = resources.get(gr::NAMESPACES).map(|(ar, _)| ar.clone());
     if let Some(ar) = namespaces_rt {
@@ -546,13 +547,12 @@ pub async fn apply(
                 (i, line)
             })
             .collect();
-        let res = resources.clone();
+        let res = &resources;
         let failed_claims_now = &failed_claims;
         let volume_slots = &tokio::sync::Semaphore::new(VOLUME_CONCURRENCY);
         let mut finished = futures::stream::iter(batch)
             .map(|(i, mut line)| {
                 let client = client.clone();
-                let res = res.clone();
                 async move {
                     match line.action {
                         Action::Create | Action::Update
@@ -581,9 +581,7 @@ pub async fn apply(
                                 }
                             }
                         }
-                        Action::Create | Action::Update => {
-                            apply_one(&client, &res, &mut line).await
-                        }
+                        Action::Create | Action::Update => apply_one(&client, res, &mut line).await,
                         Action::Skip | Action::Conflict => line.result = Some(ItemResult::Skipped),
                         Action::Excluded => {}
                     }

@@ -305,12 +305,19 @@ async fn run_recorded(
         backup: spec.backup_name.clone(),
         helper_image: crate::volumes::helper::DEFAULT_IMAGE.to_string(),
     };
-    let applied = engine::apply(&ctx.client, &name, planned, Some(&volumes), |plan| {
-        if last.elapsed() >= every {
-            last = Instant::now();
-            publish.send_replace(Some((recorded(plan), engine::outcome(plan))));
-        }
-    })
+    let applied = engine::apply(
+        &ctx.client,
+        resources,
+        &name,
+        planned,
+        Some(&volumes),
+        |plan| {
+            if last.elapsed() >= every {
+                last = Instant::now();
+                publish.send_replace(Some((recorded(plan), engine::outcome(plan))));
+            }
+        },
+    )
     .await;
     drop(publish);
     // The last progress write lands before the outcome, never after it.
