@@ -373,14 +373,21 @@ fn start_child(
         command.env("BENCH_AUTH_DISABLED", "1");
     }
     let mut child = command.spawn().expect("child");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    loop {
-        let mut line = String::new();
-        if stdout.read_line(&mut line).expect("a line") == 0 {
-            panic!("the server ended before it listened");
-        }
-        if let Some(url) = line.trim().strip_prefix("lifeboat listening on ") {
-            return (child, url.to_string());
+    let url = child.stdout.take().and_then(|out| {
+        BufReader::new(out)
+            .lines()
+            .map_while(Result::ok)
+            .find_map(|line| {
+                line.trim()
+                    .strip_prefix("lifeboat listening on ")
+                    .map(str::to_string)
+            })
+    });
+    match url {
+        Some(url) => (child, url),
+        None => {
+            let status = child.wait();
+            panic!("the server ended before it listened: {status:?}");
         }
     }
 }
