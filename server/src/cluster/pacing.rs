@@ -380,20 +380,22 @@ mod tests {
         let pacer = Arc::new(Pacer::default());
         let mut held: Vec<Slot> =
             futures::future::join_all((0..INITIAL_WINDOW).map(|_| pacer.acquire())).await;
-        let waiting = tokio::spawn({
-            let pacer = pacer.clone();
-            async move { pacer.acquire().await.sent }
-        });
-        tokio::task::yield_now().await;
-        assert!(!waiting.is_finished(), "the window is full");
+        // Polled here, so "pending" means it asked and was told to wait.
+        let mut waiting = Box::pin(pacer.acquire());
+        assert!(
+            futures::poll!(&mut waiting).is_pending(),
+            "the window is full"
+        );
         // A rejection halves the window: freeing one slot of eight in flight admits no one.
         held.pop()
             .expect("slot")
             .finish(Signal::Throttled(Some(Duration::from_secs(1))));
-        tokio::task::yield_now().await;
-        assert!(!waiting.is_finished(), "seven in flight, window four");
+        assert!(
+            futures::poll!(&mut waiting).is_pending(),
+            "seven in flight, window four"
+        );
         held.truncate(3);
-        waiting
+        tokio::time::timeout(Duration::from_secs(5), waiting)
             .await
             .expect("admitted once fewer than four are in flight");
     }
