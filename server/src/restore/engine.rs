@@ -656,7 +656,6 @@ pub fn outcome(plan: &[PlanItem]) -> Outcome {
     }
 }
 
-/// The plan as the API shows it: counts by action and by result, and every item.
 /// The plan as the catalog keeps it (JSON text): its counts and lines, and
 /// a point-in-time restore's report. Written straight to text: a plan of
 /// 10,000 lines is recorded as it starts, as it goes and when it ends.
@@ -674,7 +673,9 @@ pub fn plan_text(plan: &[PlanItem], point_in_time: Option<&Value>) -> String {
         items: plan,
         point_in_time,
     })
-    .unwrap_or_default()
+    .unwrap_or_else(|e| {
+        json!({"error": format!("the plan could not be recorded: {e}")}).to_string()
+    })
 }
 
 /// Counts by action and by result.
