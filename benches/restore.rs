@@ -21,7 +21,7 @@ use futures::StreamExt;
 use kube::api::{Api, DynamicObject, PostParams};
 use lifeboat::backup::{BackupContext, BackupSpec, Work, runner};
 use lifeboat::catalog::BackupRecord;
-use lifeboat::restore::{self, RestoreContext, RestoreSpec, items};
+use lifeboat::restore::{self, RestoreSpec, items};
 use serde_json::json;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -155,23 +155,8 @@ async fn main() {
         stream.next().await;
         Instant::now()
     });
-    catalog
-        .insert_restore("bench-restore", "bench", &json!({}))
-        .await
-        .expect("restore row");
-    let rctx = RestoreContext {
-        location: "default".into(),
-        volumes: Arc::new(lifeboat::volumes::dispatch::Dispatcher {
-            catalog: catalog.clone(),
-        }),
-        catalog: catalog.clone(),
-        store: store.clone(),
-        client: target_client,
-    };
     let started = Instant::now();
-    let phase = restore::runner::run(rctx, "bench-restore".into(), rspec)
-        .await
-        .expect("run");
+    let phase = run_restore(&catalog, &store, &target_client, "bench-restore", rspec).await;
     let restore_time = started.elapsed();
     let first_object = first.await.expect("watch").duration_since(started);
     assert_eq!(phase, restore::RestorePhase::Completed);
@@ -245,32 +230,36 @@ async fn restore_into(
     name: &str,
 ) -> (kubesim::Kubesim, f64, i64) {
     let (sim, client) = lifeboat_e2e::kubesim(options, false).await.expect("target");
-    catalog
-        .insert_restore(name, "bench", &json!({}))
-        .await
-        .expect("restore row");
-    let ctx = RestoreContext {
-        location: "default".into(),
-        volumes: Arc::new(lifeboat::volumes::dispatch::Dispatcher {
-            catalog: catalog.clone(),
-        }),
-        catalog: catalog.clone(),
-        store: store.clone(),
-        client,
-    };
     let started = Instant::now();
-    let phase = restore::runner::run(
-        ctx,
-        name.into(),
+    let phase = run_restore(
+        catalog,
+        store,
+        &client,
+        name,
         RestoreSpec {
             backup_name: "bench".into(),
             ..Default::default()
         },
     )
-    .await
-    .expect("run");
+    .await;
     let secs = started.elapsed().as_secs_f64();
     assert_eq!(phase, restore::RestorePhase::Completed, "{name}");
     let record = catalog.restore(name).await.expect("record");
     (sim, secs, record.items_done)
+}
+
+/// A restore as the API starts one (`restore::start`: the row, then the
+/// runner), from the default location into `client`'s cluster; its phase.
+async fn run_restore(
+    catalog: &lifeboat::catalog::Catalog,
+    store: &lifeboat::storage::DynStore,
+    client: &kube::Client,
+    name: &str,
+    spec: RestoreSpec,
+) -> restore::RestorePhase {
+    let locations = lifeboat::storage::Locations::new(store.clone());
+    let (_, handle) = restore::start(catalog, &locations, Some(client), name, spec, "bench")
+        .await
+        .expect("start");
+    handle.await.expect("runner").expect("run")
 }

@@ -121,9 +121,13 @@ fn seed(store: &kubesim::Store) -> usize {
     created
 }
 
-/// What the children share: the kubeconfig and a data directory (catalog
-/// and backups), given through the environment.
-fn child_env() -> (std::path::PathBuf, lifeboat::config::Config) {
+/// What the children share, given through the environment: the cluster
+/// (its kubeconfig) and a data directory (catalog and backups).
+async fn child_env() -> (
+    lifeboat::cluster::Cluster,
+    lifeboat::catalog::Catalog,
+    lifeboat::storage::DynStore,
+) {
     let dir = std::path::PathBuf::from(std::env::var("BENCH_DATA_DIR").expect("BENCH_DATA_DIR"));
     let config = lifeboat::config::Config {
         kubeconfig: Some(
@@ -133,15 +137,15 @@ fn child_env() -> (std::path::PathBuf, lifeboat::config::Config) {
         ),
         ..Default::default()
     };
-    (dir, config)
-}
-
-async fn child_backup() {
-    let (dir, config) = child_env();
     let cluster = lifeboat::cluster::Cluster::connect(&config)
         .await
         .expect("cluster");
     let (catalog, store) = lifeboat_e2e::local_catalog(&dir).await.expect("catalog");
+    (cluster, catalog, store)
+}
+
+async fn child_backup() {
+    let (cluster, catalog, store) = child_env().await;
     lifeboat::volumes::provision(&catalog, &store, "default")
         .await
         .expect("the location's key");
@@ -194,24 +198,8 @@ async fn child_backup() {
 }
 
 async fn child_restore() {
-    let (dir, config) = child_env();
-    let cluster = lifeboat::cluster::Cluster::connect(&config)
-        .await
-        .expect("cluster");
-    let (catalog, store) = lifeboat_e2e::local_catalog(&dir).await.expect("catalog");
-    catalog
-        .insert_restore("one-namespace", "scale", &json!({}))
-        .await
-        .expect("restore row");
-    let ctx = lifeboat::restore::RestoreContext {
-        location: "default".into(),
-        volumes: Arc::new(lifeboat::volumes::dispatch::Dispatcher {
-            catalog: catalog.clone(),
-        }),
-        catalog: catalog.clone(),
-        store,
-        client: cluster.client.clone(),
-    };
+    let (cluster, catalog, store) = child_env().await;
+    let locations = lifeboat::storage::Locations::new(store);
     let spec = lifeboat::restore::RestoreSpec {
         backup_name: "scale".into(),
         included_namespaces: vec![RESTORED.into()],
@@ -219,9 +207,17 @@ async fn child_restore() {
         ..Default::default()
     };
     let started = Instant::now();
-    let phase = lifeboat::restore::runner::run(ctx, "one-namespace".into(), spec)
-        .await
-        .expect("run");
+    let (_, handle) = lifeboat::restore::start(
+        &catalog,
+        &locations,
+        Some(&cluster.client),
+        "one-namespace",
+        spec,
+        "bench",
+    )
+    .await
+    .expect("start");
+    let phase = handle.await.expect("runner").expect("run");
     let wall = started.elapsed();
     assert_eq!(phase, lifeboat::restore::RestorePhase::Completed);
     let record = catalog.restore("one-namespace").await.expect("record");

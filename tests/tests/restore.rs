@@ -627,17 +627,23 @@ async fn a_cluster_that_forbids_a_kind_gets_everything_else() {
     assert!(deploys.get("web").await.is_ok());
 }
 
+/// Namespace `name` with `count` ConfigMaps (`cm-000`, …) in the source
+/// cluster, backed up as backup `name`.
+async fn back_up_config_maps(env: &Env, name: &str, count: usize) {
+    let mut objects =
+        vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})];
+    objects.extend((0..count).map(|i| {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": format!("cm-{i:03}"), "namespace": name}, "data": {"i": i.to_string()}})
+    }));
+    kubesim::seed::apply(&env.sim.store, objects).unwrap();
+    back_up(env, name, &[name]).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_restore_shows_each_items_result_as_it_lands() {
     let env = env().await;
-    let mut objects =
-        vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bulk"}})];
-    objects.extend((0..200).map(|i| {
-        json!({"apiVersion": "v1", "kind": "ConfigMap",
-               "metadata": {"name": format!("cm-{i:03}"), "namespace": "bulk"}, "data": {"i": i.to_string()}})
-    }));
-    kubesim::seed::apply(&env.sim.store, objects).unwrap();
-    back_up(&env, "bulk", &["bulk"]).await;
+    back_up_config_maps(&env, "bulk", 200).await;
     // A cluster whose API server answers writes 20 ms later, as a remote one would.
     let (_slow_sim, slow) = lifeboat_e2e::kubesim(
         kubesim::Options {
@@ -700,14 +706,7 @@ async fn a_running_restore_shows_each_items_result_as_it_lands() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_throttling_api_server_is_not_flooded_and_every_item_lands() {
     let env = env().await;
-    let mut objects =
-        vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "busy"}})];
-    objects.extend((0..240).map(|i| {
-        json!({"apiVersion": "v1", "kind": "ConfigMap",
-               "metadata": {"name": format!("cm-{i:03}"), "namespace": "busy"}, "data": {"i": i.to_string()}})
-    }));
-    kubesim::seed::apply(&env.sim.store, objects).unwrap();
-    back_up(&env, "busy", &["busy"]).await;
+    back_up_config_maps(&env, "busy", 240).await;
     // A remote API server whose writes' priority level has 4 seats and a
     // queue of 4: past that it answers 429 with `Retry-After: 1`, as APF does.
     let (busy_sim, busy) = lifeboat_e2e::kubesim(

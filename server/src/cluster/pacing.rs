@@ -18,7 +18,7 @@
 //! - **Reads** (lists, watches, gets) take no slot.
 //!
 //! [`totals`] counts what happened, process-wide (the restore benchmark and
-//! `/metrics` read it).
+//! the throttling test read it; `/metrics` does not show it yet).
 
 use std::future::Future;
 use std::pin::Pin;
