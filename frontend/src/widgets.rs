@@ -101,7 +101,7 @@ pub fn badge(state: &str) -> impl IntoView + use<> {
         "degraded" | "Warning" | "PartiallyFailed" | "stale" | "Pending" | "reconnecting"
         | "InProgress" | "New" | "Planned" | "starting" => "badge warn",
         "failing" | "Failed" | "unprotected" | "unavailable" | "not_permitted" | "Lost"
-        | "failed" => "badge bad",
+        | "failed" | "damaged" => "badge bad",
         _ => "badge",
     };
     view! { <span class=class>{state.replace('_', " ")}</span> }

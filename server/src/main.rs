@@ -231,6 +231,10 @@ fn run_client(work: impl std::future::Future<Output = anyhow::Result<()>>) -> Ex
     };
     match runtime.block_on(work) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<cli::PartiallyFailed>().is_some() => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(cli::EXIT_PARTIALLY_FAILED)
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE

@@ -202,6 +202,21 @@ pub async fn open(config: &Config) -> Result<AppState, StartError> {
             }
         });
     }
+    // Temporary objects (helper pods, snapshots and their claims) of the
+    // operations the stop cut short go now; GC sweeps again on every pass.
+    if let Ok(c) = cluster.as_ref() {
+        let (catalog, client) = (catalog.clone(), c.client.clone());
+        tokio::spawn(async move {
+            if let Err(e) = crate::schedule::sweep_temporaries(&catalog, &client).await {
+                tracing::warn!(error = %e, "looking for leftover temporary objects failed; GC retries");
+            }
+        });
+    }
+    // A volume repository damaged before this start is reported from the start.
+    for (name, store) in locations.all() {
+        let catalog = catalog.clone();
+        tokio::spawn(async move { crate::volumes::check_open(&catalog, &store, &name).await });
+    }
     let leadership = leadership(config, &catalog, cluster.as_ref().ok());
     if config.auth.disabled {
         tracing::warn!(

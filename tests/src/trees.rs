@@ -87,6 +87,67 @@ pub fn build_tree(root: &Path, shape: TreeShape) -> Result<()> {
     Ok(())
 }
 
+/// Fills `root` (which must exist) with what volumes hold besides ordinary
+/// files, the cases a backup must bring back exactly: directories that hold
+/// nothing, 0-byte files, a dangling symlink and an absolute one pointing
+/// outside the volume (restored as links, never followed), a hardlinked
+/// pair, a sparse file, names with a newline, non-UTF-8 bytes and 255
+/// bytes, and a directory tree `depth` levels deep.
+pub fn build_odd_tree(root: &Path, depth: usize) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    for dir in ["empty-a", "empty-b/nested/deeper", "empty-c/x"] {
+        fs::create_dir_all(root.join(dir))?;
+    }
+    fs::create_dir_all(root.join("files"))?;
+    for n in 0..3 {
+        fs::write(root.join(format!("files/zero-{n}")), b"")?;
+    }
+    symlink("/nowhere/at/all", root.join("files/dangling"))?;
+    symlink("/etc/hostname", root.join("files/absolute"))?;
+    fs::write(root.join("files/linked-a"), b"one inode, two names\n")?;
+    fs::hard_link(root.join("files/linked-a"), root.join("files/linked-b"))?;
+    {
+        let mut file = fs::File::create(root.join("files/sparse.img"))?;
+        file.seek(SeekFrom::Start(32 << 20))?;
+        file.write_all(b"end")?;
+    }
+    fs::write(root.join("files/new\nline"), b"a newline in the name")?;
+    let latin1 = std::ffi::OsStr::from_bytes(b"caf\xe9-latin1");
+    fs::write(root.join("files").join(latin1), b"not UTF-8")?;
+    fs::write(
+        root.join("files").join("n".repeat(255)),
+        b"a name of 255 bytes",
+    )?;
+    let mut deep = root.join("deep");
+    for _ in 0..depth {
+        deep.push("d");
+    }
+    fs::create_dir_all(&deep)?;
+    fs::write(deep.join("bottom.txt"), b"the bottom")?;
+    for (n, path) in walk(root)?.iter().enumerate() {
+        let meta = fs::symlink_metadata(path)?;
+        if meta.is_file() {
+            fs::set_permissions(
+                path,
+                fs::Permissions::from_mode([0o640, 0o600, 0o755][n % 3]),
+            )?;
+            set_mtime(path, 1_600_000_000 + n as u64)?;
+        }
+    }
+    // Directory times last, deepest first: writing into a directory changes its mtime.
+    let mut dirs: Vec<_> = walk(root)?
+        .into_iter()
+        .filter(|p| {
+            p.is_dir() && !fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink())
+        })
+        .collect();
+    dirs.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for (n, dir) in dirs.iter().enumerate() {
+        set_mtime(dir, 1_640_000_000 + n as u64)?;
+    }
+    Ok(())
+}
+
 /// Rewrites every `1/every`-th regular file (by sorted path) with new content
 /// of the same size; returns how many bytes changed.
 pub fn change_files(root: &Path, every: usize) -> Result<u64> {
@@ -137,9 +198,16 @@ pub struct TreeDigest {
 pub fn tree_digest(root: &Path) -> Result<TreeDigest> {
     let mut hasher = Sha256::new();
     let (mut entries, mut bytes, mut allocated) = (0, 0, 0);
+    let mut inodes = std::collections::BTreeMap::new();
     for path in walk(root)? {
         let meta = fs::symlink_metadata(&path)?;
-        let rel = path.strip_prefix(root)?.to_string_lossy().into_owned();
+        // Names by their bytes (escaped), so non-UTF-8 names compare exactly.
+        let rel = path
+            .strip_prefix(root)?
+            .as_os_str()
+            .as_encoded_bytes()
+            .escape_ascii()
+            .to_string();
         let kind = if meta.is_dir() {
             "d"
         } else if meta.file_type().is_symlink() {
@@ -158,6 +226,13 @@ pub fn tree_digest(root: &Path) -> Result<TreeDigest> {
             meta.mtime_nsec(),
             if meta.is_dir() { 0 } else { meta.len() },
         ));
+        // Hardlinks: which earlier path shares the inode.
+        if kind == "f" && meta.nlink() > 1 {
+            let first = inodes
+                .entry((meta.dev(), meta.ino()))
+                .or_insert_with(|| rel.clone());
+            hasher.update(format!("link\0{first}\0"));
+        }
         if kind == "l" {
             hasher.update(fs::read_link(&path)?.to_string_lossy().as_bytes());
         } else if kind == "f" {

@@ -555,6 +555,304 @@ async fn agents_back_up_the_volumes_of_their_own_nodes_only() -> Result<()> {
     Ok(())
 }
 
+/// A namespace whose Deployment mounts a claim nothing has written yet and
+/// one holding the odd contents real volumes hold. Backed up, verified, the
+/// namespace deleted and restored: the empty claim comes back as an empty
+/// directory (rustic records no node for it; the restore took that for a
+/// missing one and withheld the Deployment), the odd one exactly, and the
+/// Deployment is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_claim_and_odd_contents_restore_exactly_with_their_deployment() -> Result<()> {
+    let setup = Setup::start().await?;
+    let Setup {
+        data,
+        client,
+        url,
+        state,
+        ..
+    } = &setup;
+    create(client, "/apis/storage.k8s.io/v1/storageclasses",
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "plain"},
+               "provisioner": "example.com/plain", "reclaimPolicy": "Delete"})).await?;
+    create(
+        client,
+        "/api/v1/namespaces",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "empty"}}),
+    )
+    .await?;
+    for claim in ["blank", "odd"] {
+        create(
+            client,
+            "/api/v1/namespaces/empty/persistentvolumeclaims",
+            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": claim},
+                   "spec": {"storageClassName": "plain", "accessModes": ["ReadWriteOnce"],
+                            "resources": {"requests": {"storage": "1Gi"}}}}),
+        )
+        .await?;
+    }
+    create(client, "/apis/apps/v1/namespaces/empty/deployments",
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "app"},
+               "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "app"}},
+                        "template": {"metadata": {"labels": {"app": "app"}},
+                                     "spec": {"containers": [{"name": "app", "image": "registry.example/app:1",
+                                                               "volumeMounts": [{"name": "blank", "mountPath": "/blank"},
+                                                                                {"name": "odd", "mountPath": "/odd"}]}],
+                                              "volumes": [{"name": "blank", "persistentVolumeClaim": {"claimName": "blank"}},
+                                                          {"name": "odd", "persistentVolumeClaim": {"claimName": "odd"}}]}}}})).await?;
+    let claims: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "empty",
+        &kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::PersistentVolumeClaim>(&()),
+    );
+    let blank_pv = bound_volume(&claims, "blank").await?;
+    let odd_pv = bound_volume(&claims, "odd").await?;
+    let blank_root = kubesim::controllers::volume_dir(data, &blank_pv);
+    assert_eq!(
+        std::fs::read_dir(&blank_root)?.count(),
+        0,
+        "a fresh volume is empty"
+    );
+    let odd_root = kubesim::controllers::volume_dir(data, &odd_pv);
+    lifeboat_e2e::trees::build_odd_tree(&odd_root, 1000)?;
+    let odd = tree_digest(&odd_root)?;
+    deployment_running(url, "empty", "app-").await?;
+
+    let done = backup(url, "e1", json!({"includedNamespaces": ["empty"]})).await?;
+    assert_eq!(done["phase"], "Completed", "{done:#}");
+    let volumes = done["manifest"]["volumes"].as_array().context("volumes")?;
+    assert_eq!(volumes.len(), 2, "{volumes:#?}");
+    for v in volumes {
+        assert_eq!(
+            (v["phase"].as_str(), v["method"].as_str()),
+            (Some("Completed"), Some("fs")),
+            "{v:#}"
+        );
+    }
+    let report =
+        lifeboat::backup::verify::verify(&state.catalog, &state.locations, "e1", "test", None)
+            .await?;
+    assert!(report.ok, "{report:?}");
+
+    // Debian's restic, as an independent reader, finds the odd tree whole.
+    let key = state
+        .catalog
+        .repository_key("default")
+        .await?
+        .context("a repository key")?;
+    let odd_snapshot = volumes
+        .iter()
+        .find(|v| v["pvc"] == "odd")
+        .and_then(|v| v["snapshot"].as_str())
+        .context("the odd claim's snapshot")?;
+    let repository = setup.dir.path().join("backups/volumes");
+    let listed = restic(&repository, &key, &["ls", odd_snapshot])?;
+    assert!(listed.contains("/empty/odd/deep/d/d/d"), "{listed}");
+    restic(&repository, &key, &["check"])?;
+
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    namespaces.delete("empty", &Default::default()).await?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while namespaces.get_opt("empty").await?.is_some() {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "namespace empty was never deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        !blank_root.exists() && !odd_root.exists(),
+        "the volumes went with the namespace"
+    );
+
+    let restored = restore(url, json!({"backupName": "e1"})).await?;
+    let lines = restored["plan"]["items"].as_array().context("the plan")?;
+    let deployment = lines
+        .iter()
+        .find(|l| l["groupResource"] == "deployments.apps" && l["name"] == "app")
+        .context("the Deployment's line")?;
+    assert_eq!(deployment["result"], "created", "{deployment:#}");
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), "empty");
+    assert!(
+        deployments.get_opt("app").await?.is_some(),
+        "the Deployment is back"
+    );
+    let blank_back = kubesim::controllers::volume_dir(data, &bound_volume(&claims, "blank").await?);
+    assert_ne!(blank_back, blank_root, "a fresh volume");
+    assert!(blank_back.is_dir(), "the empty claim's volume exists");
+    assert_eq!(std::fs::read_dir(&blank_back)?.count(), 0, "and is empty");
+    let odd_back = kubesim::controllers::volume_dir(data, &bound_volume(&claims, "odd").await?);
+    let back = tree_digest(&odd_back)?;
+    assert_eq!(back.digest, odd.digest, "the odd tree, exactly");
+    assert!(
+        back.allocated < 4 << 20,
+        "the sparse file stayed sparse: {} bytes allocated",
+        back.allocated
+    );
+    Ok(())
+}
+
+/// Four backups of one namespace started together against a location that
+/// has no key yet, as four `lifeboat backup create` calls on a fresh
+/// install: one key and one repository come of it (they made four, and
+/// every later volume operation failed with a MAC error), Debian's restic
+/// checks it clean, every backup is Completed and verifies, and none took
+/// in the others' helper pods, snapshots or snapshot claims.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_first_backups_at_once_make_one_repository_and_take_no_temporaries() -> Result<()> {
+    let setup = Setup::start().await?;
+    let Setup {
+        dir,
+        client,
+        url,
+        state,
+        ..
+    } = &setup;
+    pods_running(url, &["postgres-0", "postgres-1"]).await?;
+    assert!(state.catalog.repository_key("default").await?.is_none());
+    let own_pods = kubesim_names(client, "/api/v1/namespaces/data/pods")
+        .await?
+        .into_iter()
+        .filter(|n| !n.starts_with("lifeboat-"))
+        .count() as u64;
+    // What a killed backup of an older version left behind (unlabelled but
+    // for the backup's name), what a killed one of this version leaves
+    // (labelled), and a user's pod whose name merely looks like one.
+    create(client, "/api/v1/namespaces/data/pods",
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "lifeboat-backup-data-postgres-0-0a1b2c",
+                            "labels": {"lifeboat.io/backup": "old", "app.kubernetes.io/managed-by": "lifeboat"}},
+               "spec": {"containers": [{"name": "hold", "image": "registry.k8s.io/pause:3.10"}]}})).await?;
+    create(client, "/api/v1/namespaces/data/persistentvolumeclaims",
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+               "metadata": {"name": "lifeboat-snap-data-postgres-0-0a1b2c", "labels": {"lifeboat.io/backup": "old"}},
+               "spec": {"storageClassName": "standard", "accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": "1Gi"}}}})).await?;
+    create(client, "/apis/snapshot.storage.k8s.io/v1/namespaces/data/volumesnapshots",
+        json!({"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
+               "metadata": {"name": "lifeboat-snap-data-postgres-1-3d4e5f",
+                            "labels": lifeboat::cluster::temporary::labels(
+                                "snapshot", &lifeboat::cluster::temporary::Operation::Backup("killed".into()))},
+               "spec": {"source": {"persistentVolumeClaimName": "data-postgres-1"}}})).await?;
+    create(client, "/api/v1/namespaces/data/pods",
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "lifeboat-backup-tool", "labels": {"app": "tool"}},
+               "spec": {"containers": [{"name": "tool", "image": "registry.example/tool:1"}]}})).await?;
+    let own_pods = own_pods + 1;
+    let names = ["c1", "c2", "c3", "c4"];
+    let started = futures::future::join_all(names.iter().map(|name| {
+        http(url)
+            .post(format!("{url}/api/v1/backups"))
+            .json(&json!({"name": name, "spec": {"includedNamespaces": ["data"]}}))
+            .send()
+    }))
+    .await;
+    for answer in started {
+        assert_eq!(answer?.status(), 202);
+    }
+    for name in names {
+        let done = poll_json(
+            &format!("{url}/api/v1/backups/{name}"),
+            Duration::from_secs(180),
+            |b| !matches!(b["phase"].as_str(), Some("New" | "InProgress")),
+        )
+        .await?;
+        assert_eq!(done["phase"], "Completed", "{done:#}");
+        let manifest = &done["manifest"];
+        let volumes = manifest["volumes"].as_array().context("volumes")?;
+        assert_eq!(volumes.len(), 2, "{name}: {volumes:#?}");
+        assert!(
+            volumes.iter().all(|v| v["phase"] == "Completed"),
+            "{volumes:#?}"
+        );
+        let resources = &manifest["resources"];
+        assert_eq!(
+            resources["persistentvolumeclaims"], 2,
+            "{name}: {resources:#}"
+        );
+        assert_eq!(resources["pods"], own_pods, "{name}: {resources:#}");
+        assert!(
+            resources["volumesnapshots.snapshot.storage.k8s.io"].is_null(),
+            "{name}: {resources:#}"
+        );
+    }
+    let repository = dir.path().join("backups/volumes");
+    let keys = std::fs::read_dir(repository.join("keys"))?.count();
+    assert_eq!(keys, 1, "one repository, one key");
+    let key = state
+        .catalog
+        .repository_key("default")
+        .await?
+        .context("a repository key")?;
+    restic(&repository, &key, &["check"])?;
+    let snapshots = restic(&repository, &key, &["snapshots", "--json"])?;
+    let snapshots: Vec<Value> = serde_json::from_str(&snapshots)?;
+    assert_eq!(snapshots.len(), 8, "two volumes from each of four backups");
+    for name in names {
+        let report =
+            lifeboat::backup::verify::verify(&state.catalog, &state.locations, name, "test", None)
+                .await?;
+        assert!(report.ok, "{name}: {report:?}");
+    }
+    // The sweep (at start and every GC pass) removes the leftovers of
+    // operations no longer running, and nothing it did not label.
+    let mut removed = lifeboat::schedule::sweep_temporaries(&state.catalog, client).await?;
+    removed.sort();
+    assert_eq!(
+        removed,
+        vec![
+            "PersistentVolumeClaim data/lifeboat-snap-data-postgres-0-0a1b2c (backup old)",
+            "Pod data/lifeboat-backup-data-postgres-0-0a1b2c (backup old)",
+            "VolumeSnapshot data/lifeboat-snap-data-postgres-1-3d4e5f (backup killed)",
+        ]
+    );
+    let pods = kubesim_names(client, "/api/v1/namespaces/data/pods").await?;
+    assert!(
+        pods.contains(&"lifeboat-backup-tool".to_string()),
+        "{pods:?}"
+    );
+    Ok(())
+}
+
+/// Runs Debian's `restic` on a repository directory with `key`; its stdout.
+fn restic(repository: &std::path::Path, key: &str, args: &[&str]) -> Result<String> {
+    let out = Command::new("restic")
+        .arg("-r")
+        .arg(repository)
+        .args(args)
+        .env("RESTIC_PASSWORD", key)
+        .env(
+            "RESTIC_CACHE_DIR",
+            repository.with_extension("restic-cache"),
+        )
+        .output()
+        .context("running Debian's restic (apt-get install restic)")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "restic {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Waits until a pod whose name starts with `prefix` runs in `namespace`.
+async fn deployment_running(url: &str, namespace: &str, prefix: &str) -> Result<()> {
+    poll_json(
+        &format!("{url}/api/v1/namespaces/{namespace}"),
+        Duration::from_secs(30),
+        |ns| {
+            ns["pods"].as_array().is_some_and(|pods| {
+                pods.iter().any(|p| {
+                    p["name"].as_str().is_some_and(|n| n.starts_with(prefix))
+                        && p["phase"] == "Running"
+                })
+            })
+        },
+    )
+    .await?;
+    Ok(())
+}
+
 /// The PV a claim is bound to, once the StatefulSet controller has made
 /// the claim and the provisioner bound it.
 async fn bound_volume(claims: &Api<DynamicObject>, pvc: &str) -> Result<String> {

@@ -19,6 +19,7 @@ use crate::archive::{self, ArchiveWriter, ClusterInfo, Manifest, ObjectLock};
 use crate::cluster::discovery::gr;
 use crate::cluster::discovery::{self, group_resource};
 use crate::cluster::pager::Pager;
+use crate::cluster::temporary;
 use crate::storage::{DynStore, put_bytes};
 
 /// At most this many exactly-named namespaces are listed one by one; more are
@@ -311,6 +312,8 @@ pub async fn capture(
         .exact_namespaces()
         .filter(|n| n.len() <= PER_NAMESPACE_LISTING_MAX);
     let mut failure: Option<archive::WriteError> = None;
+    let mut temporary_claims: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut left_out = 0u64;
 
     'resources: for (ar, _) in &namespaced {
         let gr = group_resource(ar);
@@ -342,6 +345,25 @@ pub async fn capture(
                         .as_str()
                         .is_some_and(|ns| spec.includes_namespace(ns))
                 }) {
+                    // Lifeboat's own helper pods, snapshots and snapshot
+                    // claims (this backup's, another's running at once, or
+                    // a killed one's) are never part of a backup.
+                    if temporary::is_temporary(obj) {
+                        if gr == gr::PERSISTENT_VOLUME_CLAIMS {
+                            temporary_claims.insert((
+                                obj["metadata"]["namespace"]
+                                    .as_str()
+                                    .unwrap_or_default()
+                                    .to_string(),
+                                obj["metadata"]["name"]
+                                    .as_str()
+                                    .unwrap_or_default()
+                                    .to_string(),
+                            ));
+                        }
+                        left_out += 1;
+                        continue;
+                    }
                     refs.note(&gr, obj);
                     volume_scan.note(&gr, obj);
                     add(&mut batch, &gr, obj);
@@ -401,6 +423,18 @@ pub async fn capture(
                     if auto_refs && !refs.wants(spec, &gr, obj) {
                         continue;
                     }
+                    // The volume of a temporary claim is as temporary as the claim.
+                    if gr == gr::PERSISTENT_VOLUMES {
+                        let claim = &obj["spec"]["claimRef"];
+                        let key = (
+                            claim["namespace"].as_str().unwrap_or_default().to_string(),
+                            claim["name"].as_str().unwrap_or_default().to_string(),
+                        );
+                        if temporary_claims.contains(&key) {
+                            left_out += 1;
+                            continue;
+                        }
+                    }
                     if gr == gr::PERSISTENT_VOLUMES
                         && let Some(class) = obj["spec"]["storageClassName"].as_str()
                     {
@@ -419,6 +453,12 @@ pub async fn capture(
                 items += n;
             }
         }
+    }
+    if left_out > 0 {
+        log.info(format!(
+            "left out {left_out} of Lifeboat's own temporary objects (helper pods, VolumeSnapshots \
+             and the claims and volumes made from them)"
+        ));
     }
     if let Some(e) = failure {
         writer.abort().await;

@@ -15,7 +15,7 @@ use super::volumes::{self, Planned};
 use crate::catalog::{Catalog, CatalogError};
 use crate::volumes::VolumeEntry;
 use crate::volumes::dispatch::VolumeWork;
-use crate::volumes::repo::{StoreBackend, VolumeRepo};
+use crate::volumes::repo::{RepoError, StoreBackend, VolumeRepo};
 
 /// What a backup run needs.
 #[derive(Clone)]
@@ -341,10 +341,22 @@ async fn volume_data(
     entries
 }
 
-/// The location's repository key and the repository, made on first use;
-/// an existing repository must open with the key this install has (a
-/// bucket from another install needs its recovery key first).
+/// The location's repository key and the repository, made on first use
+/// (or finished, when a killed process left a key and no repository); an
+/// existing repository must open with the key this install has (a bucket
+/// from another install needs its recovery key first). Damage found here
+/// is reported (`volumes::damaged`), never built over.
 async fn prepare_repository(ctx: &BackupContext) -> Result<(), String> {
+    let known = ctx
+        .catalog
+        .repository_key(&ctx.location)
+        .await
+        .map_err(|e| e.to_string())?;
+    if known.is_none() {
+        crate::volumes::provision(&ctx.catalog, &ctx.work.store, &ctx.location)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     let key = match ctx
         .catalog
         .repository_key(&ctx.location)
@@ -352,17 +364,26 @@ async fn prepare_repository(ctx: &BackupContext) -> Result<(), String> {
         .map_err(|e| e.to_string())?
     {
         Some(key) => key,
-        None => crate::volumes::provision(&ctx.catalog, &ctx.work.store, &ctx.location)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| crate::volumes::KeyError::Foreign(ctx.location.clone()).to_string())?,
+        None => return Err(crate::volumes::KeyError::Foreign(ctx.location.clone()).to_string()),
     };
-    let repo = VolumeRepo::new(
-        StoreBackend::new(ctx.work.store.clone(), tokio::runtime::Handle::current()),
-        &key,
-    );
-    tokio::task::spawn_blocking(move || repo.open().map(|_| ()))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())
+    let open = || {
+        let repo = VolumeRepo::new(
+            StoreBackend::new(ctx.work.store.clone(), tokio::runtime::Handle::current()),
+            &key,
+        );
+        async move {
+            tokio::task::spawn_blocking(move || repo.open().map(|_| ()))
+                .await
+                .map_err(|e| RepoError::Repository(e.to_string()))?
+        }
+    };
+    let mut opened = open().await;
+    if matches!(opened, Err(RepoError::NotInitialized)) {
+        crate::volumes::provision(&ctx.catalog, &ctx.work.store, &ctx.location)
+            .await
+            .map_err(|e| e.to_string())?;
+        opened = open().await;
+    }
+    crate::volumes::note_open(&ctx.location, &opened);
+    opened.map_err(|e| e.to_string())
 }

@@ -8,6 +8,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::cluster::discovery::gr;
+use crate::cluster::temporary;
 use crate::volumes::dispatch::{VolumeTask, VolumeWork};
 use crate::volumes::{
     Method, SKIP_ANNOTATION, TaskKind, TaskResult, TaskSpec, VolumeEntry, helper,
@@ -268,7 +269,10 @@ async fn through_helper(
     claim: &str,
 ) -> Result<TaskResult, String> {
     let name = helper::name_for("backup", &entry.pvc);
-    let labels = serde_json::json!({"lifeboat.io/backup": take.backup, "app.kubernetes.io/managed-by": "lifeboat"});
+    let labels = temporary::labels(
+        "backup-helper",
+        &temporary::Operation::Backup(take.backup.to_string()),
+    );
     let started = helper::start(
         take.client,
         &entry.namespace,
@@ -304,6 +308,7 @@ mod csi {
     use serde_json::json;
 
     use super::{Take, through_helper};
+    use crate::cluster::temporary;
     use crate::volumes::{TaskResult, VolumeEntry, helper};
 
     fn resource(kind: &str, plural: &str) -> ApiResource {
@@ -362,6 +367,7 @@ mod csi {
     ) -> Result<TaskResult, String> {
         let ns = entry.namespace.clone();
         let name = helper::name_for("snap", &entry.pvc);
+        let operation = temporary::Operation::Backup(take.backup.to_string());
         let snapshots: Api<DynamicObject> = Api::namespaced_with(
             take.client.clone(),
             &ns,
@@ -372,7 +378,7 @@ mod csi {
         let outcome = async {
             let snapshot: DynamicObject = serde_json::from_value(json!({
                 "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
-                "metadata": {"name": name, "labels": {"lifeboat.io/backup": take.backup}},
+                "metadata": {"name": name, "labels": temporary::labels("snapshot", &operation)},
                 "spec": {"volumeSnapshotClassName": class, "source": {"persistentVolumeClaimName": entry.pvc}},
             }))
             .map_err(|e| e.to_string())?;
@@ -404,7 +410,7 @@ mod csi {
                 _ => entry.capacity.clone().unwrap_or_else(|| "1Gi".into()),
             };
             let claim: k8s_openapi::api::core::v1::PersistentVolumeClaim = serde_json::from_value(json!({
-                "metadata": {"name": name, "labels": {"lifeboat.io/backup": take.backup}},
+                "metadata": {"name": name, "labels": temporary::labels("snapshot-claim", &operation)},
                 "spec": {
                     "storageClassName": entry.storage_class,
                     "accessModes": ["ReadWriteOnce"],

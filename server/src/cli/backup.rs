@@ -356,6 +356,27 @@ async fn wait_for(api: &Api, name: &str) -> Result<()> {
                 if phase == lifeboat::backup::BackupPhase::Failed.as_str() {
                     bail!("backup {name} failed");
                 }
+                if phase == lifeboat::backup::BackupPhase::PartiallyFailed.as_str() {
+                    // What did not make it, last, where a script's reader looks.
+                    let b = api
+                        .json(api.request(reqwest::Method::GET, &format!("/api/v1/backups/{name}")))
+                        .await?;
+                    for v in b["manifest"]["volumes"].as_array().into_iter().flatten() {
+                        if v["phase"] == "Failed" {
+                            println!(
+                                "FAILED volume {}/{}: {}",
+                                v["namespace"].as_str().unwrap_or_default(),
+                                v["pvc"].as_str().unwrap_or_default(),
+                                v["reason"].as_str().unwrap_or("no reason given")
+                            );
+                        }
+                    }
+                    return Err(super::PartiallyFailed(format!(
+                        "backup {name} partially failed (`lifeboat backup logs {name}` says what); \
+                         what it holds restores, what failed does not"
+                    ))
+                    .into());
+                }
                 return Ok(());
             }
         }

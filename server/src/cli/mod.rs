@@ -14,6 +14,16 @@ pub mod schedule;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
+/// The exit code of a command whose backup or restore it waited for ended
+/// PartiallyFailed: not 0, so a script can tell, and not 1 (failed).
+pub const EXIT_PARTIALLY_FAILED: u8 = 3;
+
+/// A run the command waited for ended PartiallyFailed; `main` exits with
+/// [`EXIT_PARTIALLY_FAILED`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct PartiallyFailed(pub String);
+
 /// What a backup or restore selects; the same flags for both.
 #[derive(clap::Args, Debug)]
 pub struct Filters {

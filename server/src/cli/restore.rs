@@ -136,6 +136,26 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
                     if phase == lifeboat::backup::BackupPhase::Failed.as_str() {
                         bail!("restore {name} failed");
                     }
+                    if phase == lifeboat::restore::RestorePhase::PartiallyFailed.as_str() {
+                        // The items that did not come back, last.
+                        let items = r["plan"]["items"].as_array().into_iter().flatten();
+                        for item in items.filter(|i| i["result"] == "failed") {
+                            println!(
+                                "FAILED {} {}{}: {}",
+                                item["groupResource"].as_str().unwrap_or_default(),
+                                item["namespace"]
+                                    .as_str()
+                                    .map(|ns| format!("{ns}/"))
+                                    .unwrap_or_default(),
+                                item["name"].as_str().unwrap_or_default(),
+                                item["message"].as_str().unwrap_or("no reason given")
+                            );
+                        }
+                        return Err(super::PartiallyFailed(format!(
+                            "restore {name} partially failed: the items above did not come back"
+                        ))
+                        .into());
+                    }
                     return Ok(());
                 }
             }

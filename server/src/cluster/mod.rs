@@ -5,6 +5,7 @@
 pub mod discovery;
 pub mod pacing;
 pub mod pager;
+pub mod temporary;
 
 use std::time::Duration;
 

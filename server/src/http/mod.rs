@@ -481,7 +481,7 @@ struct Readiness {
 /// Readiness of one component, as `/readyz` reports it.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ComponentStatus {
-    /// `catalog`, `storage`, `cluster`, `watches` or `auth`.
+    /// `catalog`, `storage`, `cluster`, `watches`, `auth` or `volumes`.
     pub name: &'static str,
     pub ready: bool,
     pub detail: String,
@@ -567,6 +567,24 @@ pub async fn readiness(state: &AppState) -> Vec<ComponentStatus> {
             (
                 true,
                 "sign-in required: tokens checked with TokenReview, permissions with SubjectAccessReview".into(),
+            )
+        },
+    ));
+    // Reported for all to see, without taking the API out of service:
+    // resource backups and restores still work.
+    let damaged = crate::volumes::damaged();
+    components.push((
+        "volumes",
+        if damaged.is_empty() {
+            (true, "no damaged volume repository found".into())
+        } else {
+            (
+                true,
+                damaged
+                    .iter()
+                    .map(|(location, why)| format!("DAMAGED in location {location}: {why}"))
+                    .collect::<Vec<_>>()
+                    .join("; "),
             )
         },
     ));

@@ -51,6 +51,10 @@ impl From<ScheduleError> for ApiError {
                 status: StatusCode::UNPROCESSABLE_ENTITY,
                 message: e.to_string(),
             },
+            ScheduleError::Cluster(_) => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: e.to_string(),
+            },
         }
     }
 }

@@ -132,13 +132,20 @@ pub fn location_view(
     keys: &[(String, String, bool)],
 ) -> LocationView {
     let mine = || backups.iter().filter(|b| b.storage_location == row.name);
+    // A damaged volume repository outranks the store's availability: the
+    // store answers, but volume data there can be neither written nor read.
+    let damage = crate::volumes::damaged().remove(&row.name);
+    let (availability, availability_reason) = match damage {
+        Some(reason) => ("damaged".to_string(), Some(reason)),
+        None => (row.availability.clone(), row.availability_reason.clone()),
+    };
     LocationView {
         name: row.name.clone(),
         kind: row.kind.clone(),
         config: json_column(&row.config),
         is_default: row.is_default != 0,
-        availability: row.availability.clone(),
-        availability_reason: row.availability_reason.clone(),
+        availability,
+        availability_reason,
         checked_at: row.checked_at.clone(),
         created_at: row.created_at.clone(),
         updated_at: row.updated_at.clone(),

@@ -59,6 +59,13 @@ pub fn excluded_reason(
             "{gr} are never restored: the cluster recreates them"
         ));
     }
+    if crate::cluster::temporary::is_temporary(&item.object) {
+        return Some(
+            "one of Lifeboat's temporary objects (a helper pod, VolumeSnapshot or snapshot claim \
+             of the operation that made it): never restored"
+                .into(),
+        );
+    }
     if !spec.includes_resource(gr) {
         return Some("excluded by the resource filter".into());
     }
@@ -539,6 +546,39 @@ mod tests {
             "spec": {"persistentVolumeReclaimPolicy": "Retain"}}),
         );
         assert!(excluded_reason(&kept, &s, &none).is_none());
+    }
+
+    #[test]
+    fn temporary_objects_of_older_backups_are_never_restored() {
+        let none = BTreeSet::new();
+        let snap_claim = item(
+            "persistentvolumeclaims",
+            Some("data"),
+            json!({"kind": "PersistentVolumeClaim",
+                   "metadata": {"name": "lifeboat-snap-data-postgres-0-1a2b3c", "namespace": "data",
+                                "labels": {"lifeboat.io/backup": "old"}}}),
+        );
+        let why = excluded_reason(&snap_claim, &spec(), &none);
+        assert!(
+            why.as_deref().is_some_and(|w| w.contains("temporary")),
+            "{why:?}"
+        );
+        let helper = item(
+            "pods",
+            Some("data"),
+            json!({"kind": "Pod",
+                   "metadata": {"name": "lifeboat-backup-archive-9f8e7d", "namespace": "data",
+                                "labels": {"lifeboat.io/backup": "old", "app.kubernetes.io/managed-by": "lifeboat"}}}),
+        );
+        assert!(excluded_reason(&helper, &spec(), &none).is_some());
+        let claim = item(
+            "persistentvolumeclaims",
+            Some("data"),
+            json!({"kind": "PersistentVolumeClaim",
+                   "metadata": {"name": "data-postgres-0", "namespace": "data",
+                                "labels": {"lifeboat.io/backup": "old"}}}),
+        );
+        assert_eq!(excluded_reason(&claim, &spec(), &none), None);
     }
 
     #[test]

@@ -148,8 +148,10 @@ pub async fn apply_line(
         return;
     };
     let name = helper::name_for("restore", &line.name);
-    let labels =
-        json!({"lifeboat.io/restore": restore, "app.kubernetes.io/managed-by": "lifeboat"});
+    let labels = crate::cluster::temporary::labels(
+        "restore-helper",
+        &crate::cluster::temporary::Operation::Restore(restore.to_string()),
+    );
     let outcome = match helper::start(
         client,
         &ns,

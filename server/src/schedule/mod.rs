@@ -22,6 +22,8 @@ pub enum ScheduleError {
     Invalid(#[from] SpecError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error("the cluster did not answer: {0}")]
+    Cluster(String),
 }
 
 /// How many upcoming run times the API shows.
@@ -172,6 +174,54 @@ pub struct GcReport {
     pub locked: Vec<(String, String)>,
     /// Journal segments deleted with the backups they rested on.
     pub journal_segments: u64,
+    /// Lifeboat's temporary objects of operations no longer running, removed.
+    pub temporaries: Vec<String>,
+}
+
+/// Removes Lifeboat's temporary objects (helper pods, VolumeSnapshots and
+/// their claims) whose backup or restore is no longer running: after a
+/// restart (`serve` at start) and on every GC pass. The cluster is listed
+/// before the catalog is read, so an operation that starts meanwhile has
+/// its row before any object of its own, and is never swept.
+pub async fn sweep_temporaries(
+    catalog: &Catalog,
+    client: &kube::Client,
+) -> Result<Vec<String>, ScheduleError> {
+    use crate::cluster::temporary::{self, Operation};
+    let found = temporary::list(client)
+        .await
+        .map_err(|e| ScheduleError::Cluster(e.to_string()))?;
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut running = std::collections::BTreeSet::new();
+    for phase in [backup::BackupPhase::New, backup::BackupPhase::InProgress] {
+        let filter = crate::catalog::BackupFilter {
+            phase: Some(phase.as_str().into()),
+            ..Default::default()
+        };
+        for b in catalog.backups(&filter).await? {
+            running.insert(Operation::Backup(b.name));
+        }
+    }
+    for phase in [
+        crate::restore::RestorePhase::New,
+        crate::restore::RestorePhase::InProgress,
+    ] {
+        for r in catalog.restores_in(phase).await? {
+            running.insert(Operation::Restore(r.name));
+        }
+    }
+    let stale: Vec<_> = found
+        .into_iter()
+        .filter(|f| !running.contains(&f.operation))
+        .collect();
+    let removed = temporary::remove(client, stale).await;
+    let names: Vec<String> = removed.iter().map(ToString::to_string).collect();
+    if !names.is_empty() {
+        tracing::warn!(objects = ?names, "removed temporary objects of operations that are no longer running");
+    }
+    Ok(names)
 }
 
 /// Runs schedules and GC for one replica, when it leads.
@@ -378,6 +428,14 @@ impl Scheduler {
         if self.leadership.is_leader() {
             self.prune_volume_repositories(&mut report).await;
             self.forget_journals(&mut report).await?;
+            if let Some(client) = &self.client {
+                match sweep_temporaries(&self.catalog, client).await {
+                    Ok(removed) => report.temporaries = removed,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "looking for leftover temporary objects failed; will retry")
+                    }
+                }
+            }
         }
         Ok(report)
     }

@@ -321,47 +321,196 @@ pub enum KeyError {
     Failed(String),
 }
 
-/// Gives `location` a recovery key and a repository when it has neither:
-/// a new key is generated and the repository created with it. Returns the
-/// new key, or `None` when the location already had a key or holds another
-/// install's repository.
+/// How long a provisioning waits for another replica's to finish.
+pub const PROVISION_WAIT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// One provisioning at a time per location inside this process.
+fn provisioning_gate(location: &str) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    static GATES: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+    > = std::sync::OnceLock::new();
+    let gates = GATES.get_or_init(Default::default);
+    let mut gates = gates
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    gates.entry(location.to_string()).or_default().clone()
+}
+
+/// Gives `location` a recovery key and a repository when it has neither,
+/// and finishes a creation that a killed process left half done (a key in
+/// the catalog, no repository). Returns the new key, or `None` when the
+/// location already had a key or holds another install's repository.
+///
+/// It happens once, whatever runs at once: single-flight inside the
+/// process, and across replicas under the location's repository lock in
+/// the catalog (the lock a prune takes). The bucket is never asked to
+/// create-if-absent (Garage ignores `If-None-Match`); the check and the
+/// creation both happen under the lock. The key is recorded before the
+/// repository is written, so a crash in between leaves a key the next call
+/// completes, never a repository nobody holds the key of.
 pub async fn provision(
     catalog: &Catalog,
     store: &DynStore,
     location: &str,
 ) -> Result<Option<String>, KeyError> {
     let failed = |e: String| KeyError::Failed(e);
-    if catalog
+    let gate = provisioning_gate(location);
+    let _one_here = gate.lock().await;
+    // Made already (by whoever held the gate or the lock before): nothing
+    // to do, and no lock to wait for while that one's tasks run.
+    if let Some(key) = catalog
         .repository_key(location)
         .await
         .map_err(|e| failed(e.to_string()))?
-        .is_some()
     {
-        return Ok(None);
+        let probe = VolumeRepo::new(
+            StoreBackend::new(store.clone(), tokio::runtime::Handle::current()),
+            &key,
+        );
+        if tokio::task::spawn_blocking(move || probe.exists())
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .map_err(|e| failed(e.to_string()))?
+        {
+            return Ok(None);
+        }
     }
-    let key = generate_key();
+    let holder = format!("provision-{}", uuid::Uuid::new_v4());
+    let deadline = std::time::Instant::now() + PROVISION_WAIT;
+    loop {
+        let until = crate::catalog::stamp(chrono::Utc::now() + chrono::Duration::seconds(60));
+        if catalog
+            .lock_repository(location, &holder, &crate::catalog::now(), &until)
+            .await
+            .map_err(|e| failed(e.to_string()))?
+        {
+            break;
+        }
+        if std::time::Instant::now() >= deadline {
+            return Err(failed(format!(
+                "the volume repository of location `{location}` stayed locked for {} s (another \
+                 replica making it, or a prune); try again",
+                PROVISION_WAIT.as_secs()
+            )));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let outcome = provision_locked(catalog, store, location).await;
+    if let Err(e) = catalog.unlock_repository(location, &holder).await {
+        tracing::warn!(%location, error = %e, "could not release the repository lock; it expires by itself");
+    }
+    outcome
+}
+
+/// [`provision`]'s work, under the location's repository lock.
+async fn provision_locked(
+    catalog: &Catalog,
+    store: &DynStore,
+    location: &str,
+) -> Result<Option<String>, KeyError> {
+    let failed = |e: String| KeyError::Failed(e);
+    let known = catalog
+        .repository_key(location)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    let (key, new) = match known {
+        Some(key) => (key, false),
+        None => (generate_key(), true),
+    };
     let repo = VolumeRepo::new(
         StoreBackend::new(store.clone(), tokio::runtime::Handle::current()),
         &key,
     );
-    let created = tokio::task::spawn_blocking(move || -> Result<bool, RepoError> {
-        if repo.exists()? {
-            return Ok(false);
+    let exists = {
+        let probe = VolumeRepo::new(
+            StoreBackend::new(store.clone(), tokio::runtime::Handle::current()),
+            &key,
+        );
+        tokio::task::spawn_blocking(move || probe.exists())
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .map_err(|e| failed(e.to_string()))?
+    };
+    if exists {
+        // Ours (a key here), or another install's (none here): nothing to make.
+        return Ok(None);
+    }
+    let stored = if new {
+        catalog
+            .ensure_repository_key(location, &key, &crate::catalog::now())
+            .await
+            .map_err(|e| failed(e.to_string()))?
+    } else {
+        key.clone()
+    };
+    if stored != key {
+        // Recorded meanwhile outside this lock (`set-key`): theirs stands.
+        return Ok(None);
+    }
+    let location_name = location.to_string();
+    tokio::task::spawn_blocking(move || -> Result<(), RepoError> {
+        let stray = repo.clear_interrupted_creation()?;
+        if stray > 0 {
+            tracing::warn!(location = %location_name, stray, "removed the key files of a repository creation that never finished");
         }
-        repo.init()?;
-        Ok(true)
+        repo.init()
     })
     .await
     .map_err(|e| failed(e.to_string()))?
     .map_err(|e| failed(e.to_string()))?;
-    if !created {
-        return Ok(None);
+    tracing::info!(%location, "volume repository created");
+    Ok(new.then_some(stored))
+}
+
+/// Damaged repositories found by this process, by location: what
+/// `/readyz` and the Storage page report until an open succeeds again.
+fn damage_registry() -> &'static std::sync::Mutex<std::collections::BTreeMap<String, String>> {
+    static DAMAGE: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::BTreeMap<String, String>>,
+    > = std::sync::OnceLock::new();
+    DAMAGE.get_or_init(Default::default)
+}
+
+/// Notes what an open of `location`'s repository found: damage is kept
+/// until an open succeeds.
+pub fn note_open(location: &str, outcome: &Result<(), RepoError>) {
+    let mut damage = damage_registry()
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match outcome {
+        Err(err @ RepoError::Damaged(_)) => {
+            if damage
+                .insert(location.to_string(), err.to_string())
+                .is_none()
+            {
+                tracing::error!(%location, error = %err, "the volume repository is damaged");
+            }
+        }
+        Ok(()) => {
+            damage.remove(location);
+        }
+        Err(_) => {}
     }
-    let stored = catalog
-        .ensure_repository_key(location, &key, &crate::catalog::now())
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-    Ok(Some(stored))
+}
+
+/// The damaged repositories known here: location → what is wrong.
+pub fn damaged() -> std::collections::BTreeMap<String, String> {
+    damage_registry()
+        .lock()
+        .map(|d| d.clone())
+        .unwrap_or_default()
+}
+
+/// Opens `location`'s repository with its key (when it has one) to find
+/// damage, as `serve` does at start for each location.
+pub async fn check_open(catalog: &Catalog, store: &DynStore, location: &str) {
+    let Ok(Some(repo)) = location_repo(catalog, store, location).await else {
+        return;
+    };
+    let outcome = tokio::task::spawn_blocking(move || repo.open().map(|_| ())).await;
+    if let Ok(outcome) = outcome {
+        note_open(location, &outcome);
+    }
 }
 
 /// The archive key of `location` for a new backup: from its recovery key,

@@ -12,12 +12,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
-use rustic_core::repofile::SnapshotFile;
+use rustic_core::repofile::{Metadata, Node, NodeType, SnapshotFile};
 use rustic_core::{
     BackupOptions, BytesList, CheckOptions, ConfigOptions, Credentials, ErrorKind, FileType, Id,
-    KeyOptions, LocalDestination, LsOptions, OpenStatus, PathList, Progress, ProgressBars,
-    ProgressType, PruneOptions, ReadBackend, Repository, RepositoryBackends, RepositoryOptions,
-    RestoreOptions, RusticError, RusticProgress, RusticResult, SnapshotOptions, WriteBackend,
+    IndexedTree, KeyOptions, LocalDestination, LsOptions, OpenStatus, PathList, Progress,
+    ProgressBars, ProgressType, PruneOptions, ReadBackend, Repository, RepositoryBackends,
+    RepositoryOptions, RestoreOptions, RusticError, RusticProgress, RusticResult, SnapshotOptions,
+    WriteBackend,
 };
 use tokio::runtime::Handle;
 
@@ -43,6 +44,12 @@ pub enum RepoError {
          volume data creates it"
     )]
     NotInitialized,
+    #[error(
+        "the volume repository of this location is damaged: {0}. Lifeboat never creates a \
+         repository over a damaged one; resource archives are not affected. See \
+         docs/RELIABILITY.md, \"A damaged volume repository\", for what can be recovered"
+    )]
+    Damaged(String),
     #[error("the volume repository failed: {0}")]
     Repository(String),
     #[error("the volume repository check found problems: {0}")]
@@ -349,6 +356,55 @@ pub struct RestoreInfo {
     pub bytes: u64,
 }
 
+/// The node a restore of `snap` starts from: the snapshot's one path
+/// (`/<namespace>/<pvc>`). rustic records no node for a source directory
+/// that has no entries, so the snapshot of an empty volume is an empty root
+/// tree: that is an empty directory, not a missing one. A path missing from
+/// a tree that holds something is damage, and an error.
+fn volume_root<S: IndexedTree>(repo: &Repository<S>, snap: &SnapshotFile) -> Result<Node> {
+    let path = snap.paths.iter().next().cloned().unwrap_or_default();
+    match repo.node_from_snapshot_and_path(snap, &path) {
+        Ok(node) => Ok(node),
+        Err(err) => {
+            let root = repo.get_tree(&snap.tree)?;
+            if !root.nodes.is_empty() {
+                return Err(RepoError::CheckFailed(format!(
+                    "snapshot {} does not hold its path {path}: {}",
+                    snap.id,
+                    err.display_log()
+                )));
+            }
+            let name = path.rsplit('/').next().unwrap_or("volume").to_string();
+            let mut node = Node::new_node(
+                std::ffi::OsStr::new(&name),
+                NodeType::Dir,
+                Metadata::default(),
+            );
+            node.subtree = Some(snap.tree);
+            Ok(node)
+        }
+    }
+}
+
+/// Walks the whole tree a restore of `snap` would read, from the node it
+/// starts at to every path below it: a snapshot `verify` passes is one a
+/// restore can list.
+fn walk<S: IndexedTree>(repo: &Repository<S>, snap: &SnapshotFile) -> Result<u64> {
+    let root = volume_root(repo, snap)?;
+    let mut seen = 0u64;
+    for entry in repo.ls(&root, &LsOptions::default())? {
+        entry.map_err(|err| {
+            RepoError::CheckFailed(format!(
+                "snapshot {}: a tree cannot be read: {}",
+                snap.id,
+                err.display_log()
+            ))
+        })?;
+        seen += 1;
+    }
+    Ok(seen)
+}
+
 /// An open repository handle: the backend, the password and a progress counter.
 pub struct VolumeRepo {
     backend: StoreBackend,
@@ -403,13 +459,47 @@ impl VolumeRepo {
         Ok(())
     }
 
-    /// Opens the repository, checking the key.
+    /// Opens the repository, checking the key. A key that opens a key file
+    /// whose master key does not decrypt the config is damage (several
+    /// repositories created at once over each other), never a wrong key.
     pub fn open(&self) -> Result<Repository<OpenStatus>> {
         let repo = self.repository()?;
         if repo.config_id()?.is_none() {
             return Err(RepoError::NotInitialized);
         }
-        Ok(repo.open(&Credentials::password(&self.password))?)
+        match repo.open(&Credentials::password(&self.password)) {
+            Ok(open) => Ok(open),
+            Err(err) if err.is_code("C001") => {
+                let keys = self.key_files().unwrap_or_default();
+                Err(RepoError::Damaged(format!(
+                    "its config does not decrypt with the master key this location's recovery \
+                     key opens ({keys} key files under {PREFIX}keys/, where one repository has \
+                     1)"
+                )))
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// How many key files the repository holds.
+    pub fn key_files(&self) -> Result<usize> {
+        Ok(self.backend.list_with_size(FileType::Key)?.len())
+    }
+
+    /// Removes the key files of a creation that never wrote its config (a
+    /// process killed inside [`init`](Self::init)): with no config there is
+    /// no repository, and a stray key would make the next creation's
+    /// repository open with the wrong master key. Only for a caller that
+    /// holds the location's repository lock. Returns how many were removed.
+    pub fn clear_interrupted_creation(&self) -> Result<usize> {
+        if self.repository()?.config_id()?.is_some() {
+            return Ok(0);
+        }
+        let keys = self.backend.list_with_size(FileType::Key)?;
+        for (id, _) in &keys {
+            self.backend.remove(FileType::Key, id, false)?;
+        }
+        Ok(keys.len())
     }
 
     /// Opens the repository, creating it first when the location has none.
@@ -460,9 +550,7 @@ impl VolumeRepo {
     pub fn restore(&self, id: &str, dest: &Path) -> Result<RestoreInfo> {
         let repo = self.open()?.to_indexed()?;
         let snap = repo.get_snapshot_from_str(id, |_| true)?;
-        // The volume is stored under the snapshot's one path (`/<namespace>/<pvc>`).
-        let path = snap.paths.iter().next().cloned().unwrap_or_default();
-        let node = repo.node_from_snapshot_and_path(&snap, &path)?;
+        let node = volume_root(&repo, &snap)?;
         let dest_str = format!(
             "{}/",
             dest.to_str().ok_or_else(|| {
@@ -543,13 +631,14 @@ impl VolumeRepo {
     /// takes: `"10%"`, `"1/5"`, a size), checking each against its hash.
     /// A missing snapshot is an error naming it.
     pub fn verify_snapshots(&self, ids: &[String], sample: Option<&str>) -> Result<()> {
-        let repo = self.open()?;
+        let repo = self.open()?.to_indexed_ids()?;
         let mut trees = Vec::new();
         for id in ids {
             let snap = repo.get_snapshot_from_str(id, |_| true).map_err(|err| {
                 RepoError::CheckFailed(format!("snapshot {id} is missing: {}", err.display_log()))
             })?;
             trees.push(snap.tree);
+            walk(&repo, &snap)?;
         }
         let mut opts = CheckOptions::default();
         opts.read_data = true;

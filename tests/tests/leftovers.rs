@@ -1,0 +1,317 @@
+//! Lifeboat's own temporary objects after a crash: `lifeboat demo` (the
+//! binary: kubesim's demo cluster, saved across restarts, Lifeboat and one
+//! agent process per node) is SIGKILLed while a backup of `data` holds a
+//! VolumeSnapshot, the claim made from it and a helper pod. Started again,
+//! it removes them; the next backup holds none of them and restores
+//! Completed, as does the backup taken right after the demo first started.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use kube::api::{Api, DynamicObject};
+use lifeboat_e2e::{LifeboatProcess, http, poll_json};
+use serde_json::{Value, json};
+
+const WITHIN: Duration = Duration::from_secs(180);
+
+/// A client for the demo cluster, from the kubeconfig the demo wrote.
+async fn demo_client(dir: &Path) -> Result<kube::Client> {
+    lifeboat::install_crypto_provider();
+    let kc = kube::config::Kubeconfig::read_from(dir.join("lifeboat-data/demo.kubeconfig"))?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// Starts a backup of `data` and returns its name.
+async fn start_backup(url: &str, name: &str) -> Result<()> {
+    let created = http(url)
+        .post(format!("{url}/api/v1/backups"))
+        .json(&json!({"name": name, "spec": {"includedNamespaces": ["data"]}}))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        created.status() == 202,
+        "backup {name}: {}",
+        created.text().await?
+    );
+    Ok(())
+}
+
+/// Waits for backup `name` to end; returns it.
+async fn finished_backup(url: &str, name: &str) -> Result<Value> {
+    poll_json(&format!("{url}/api/v1/backups/{name}"), WITHIN, |b| {
+        !matches!(b["phase"].as_str(), Some("New" | "InProgress"))
+    })
+    .await
+}
+
+/// Runs a restore to its end; returns it.
+async fn restored(url: &str, spec: Value) -> Result<Value> {
+    let created = http(url)
+        .post(format!("{url}/api/v1/restores"))
+        .json(&json!({"spec": spec}))
+        .send()
+        .await?;
+    anyhow::ensure!(created.status() == 202, "{}", created.text().await?);
+    let created: Value = created.json().await?;
+    let name = created["name"].as_str().context("restore name")?;
+    poll_json(&format!("{url}/api/v1/restores/{name}"), WITHIN, |r| {
+        !matches!(r["phase"].as_str(), Some("New" | "InProgress"))
+    })
+    .await
+}
+
+/// The names of `data`'s objects of one resource that are Lifeboat's
+/// temporary ones (by name: the test must not trust the label it checks).
+async fn temporaries(client: &kube::Client, namespace: &str) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for (group, version, kind, plural) in [
+        ("", "v1", "Pod", "pods"),
+        ("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
+        (
+            "snapshot.storage.k8s.io",
+            "v1",
+            "VolumeSnapshot",
+            "volumesnapshots",
+        ),
+    ] {
+        let resource = kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk(group, version, kind),
+            plural,
+        );
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+        for item in api.list(&Default::default()).await?.items {
+            let name = item.metadata.name.unwrap_or_default();
+            if name.starts_with("lifeboat-") {
+                out.push(format!("{kind}/{name}"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Waits until the demo's postgres pods run.
+async fn postgres_running(client: &kube::Client, namespace: &str) -> Result<()> {
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), namespace);
+    let deadline = Instant::now() + WITHIN;
+    loop {
+        let running = pods
+            .list(&Default::default())
+            .await?
+            .items
+            .into_iter()
+            .filter(|p| {
+                p.metadata
+                    .name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("postgres-"))
+                    && p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
+            })
+            .count();
+        if running >= 2 {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "postgres never ran in {namespace}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// A claim's volume directory in the demo's volume data.
+async fn volume_of(
+    client: &kube::Client,
+    dir: &Path,
+    namespace: &str,
+    claim: &str,
+) -> Result<PathBuf> {
+    let claims: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+        Api::namespaced(client.clone(), namespace);
+    let deadline = Instant::now() + WITHIN;
+    loop {
+        if let Some(pv) = claims
+            .get_opt(claim)
+            .await?
+            .and_then(|c| c.spec)
+            .and_then(|s| s.volume_name)
+        {
+            return Ok(kubesim::controllers::volume_dir(
+                &dir.join("lifeboat-data/demo-volumes"),
+                &pv,
+            ));
+        }
+        anyhow::ensure!(Instant::now() < deadline, "{namespace}/{claim} never bound");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn sha256_of(path: &Path) -> Result<String> {
+    use sha2::Digest;
+    let mut hasher = sha2::Sha256::new();
+    let mut file = std::fs::File::open(path)?;
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(hex::encode(hasher.finalize()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_backup_leaves_nothing_behind_and_later_backups_restore_completed() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut demo = LifeboatProcess::start_demo(dir.path(), &[])?;
+    let client = demo_client(dir.path()).await?;
+
+    // Right after the demo starts: its database's volumes hold little or
+    // nothing yet. The backup must be one that restores.
+    start_backup(&demo.url, "first").await?;
+    let first = finished_backup(&demo.url, "first").await?;
+    assert_eq!(first["phase"], "Completed", "{first:#}");
+
+    // Enough data that a backup is still reading when it is killed.
+    postgres_running(&client, "data").await?;
+    let bulk = volume_of(&client, dir.path(), "data", "data-postgres-0")
+        .await?
+        .join("bulk.bin");
+    {
+        let mut random = std::fs::File::open("/dev/urandom")?;
+        let mut out = std::fs::File::create(&bulk)?;
+        std::io::copy(&mut std::io::Read::take(&mut random, 192 << 20), &mut out)?;
+    }
+    let bulk_sha = sha256_of(&bulk)?;
+
+    // Killed while it holds a snapshot, the claim made from it and a
+    // helper pod, once the demo cluster has saved them.
+    start_backup(&demo.url, "killed").await?;
+    let saved = dir.path().join("lifeboat-data/demo-cluster.json");
+    let deadline = Instant::now() + WITHIN;
+    let held = loop {
+        let now = temporaries(&client, "data").await?;
+        let has = |kind: &str| now.iter().any(|t| t.starts_with(kind));
+        if has("Pod/") && has("PersistentVolumeClaim/") && has("VolumeSnapshot/") {
+            let persisted = std::fs::read_to_string(&saved).unwrap_or_default();
+            if now
+                .iter()
+                .all(|t| persisted.contains(t.split_once('/').map_or("", |(_, n)| n)))
+            {
+                break now;
+            }
+        }
+        let phase = http(&demo.url)
+            .get(format!("{}/api/v1/backups/killed", demo.url))
+            .send()
+            .await?
+            .json::<Value>()
+            .await?["phase"]
+            .clone();
+        anyhow::ensure!(
+            phase == "InProgress" || phase == "New",
+            "the backup ended ({phase}) before it could be killed holding its temporaries"
+        );
+        anyhow::ensure!(Instant::now() < deadline, "no temporaries seen: {now:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    demo.kill();
+    drop(demo);
+
+    // Started again: the killed backup is Failed, and its temporaries go.
+    let demo = LifeboatProcess::start_demo(dir.path(), &[])?;
+    let client = demo_client(dir.path()).await?;
+    let deadline = Instant::now() + WITHIN;
+    let left = loop {
+        let now = temporaries(&client, "data").await?;
+        if now.is_empty() || Instant::now() >= deadline {
+            break now;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        left.is_empty(),
+        "held {held:?}, left after the restart: {left:?}"
+    );
+    let killed = finished_backup(&demo.url, "killed").await?;
+    assert_eq!(killed["phase"], "Failed", "{killed:#}");
+
+    // The next backup holds none of them, and restores Completed with the data.
+    postgres_running(&client, "data").await?;
+    start_backup(&demo.url, "after").await?;
+    let after = finished_backup(&demo.url, "after").await?;
+    assert_eq!(after["phase"], "Completed", "{after:#}");
+    let manifest = &after["manifest"];
+    assert_eq!(
+        manifest["volumes"].as_array().map(Vec::len),
+        Some(2),
+        "{manifest:#}"
+    );
+    assert_eq!(
+        manifest["resources"]["persistentvolumeclaims"], 2,
+        "{manifest:#}"
+    );
+    assert!(
+        manifest["resources"]["volumesnapshots.snapshot.storage.k8s.io"].is_null(),
+        "{manifest:#}"
+    );
+    let mut contents: Value = http(&demo.url)
+        .get(format!("{}/api/v1/backups/after/contents", demo.url))
+        .send()
+        .await?
+        .json()
+        .await?;
+    // Events about the temporaries are kept for inspection (a restore never
+    // brings events back); the objects themselves are not.
+    if let Some(resources) = contents["resources"].as_object_mut() {
+        resources.remove("events");
+        resources.remove("events.events.k8s.io");
+    }
+    assert!(
+        !contents.to_string().contains("lifeboat-snap-")
+            && !contents.to_string().contains("lifeboat-backup-"),
+        "the backup took temporaries in: {contents:#}"
+    );
+
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    namespaces.delete("data", &Default::default()).await?;
+    let deadline = Instant::now() + WITHIN;
+    while namespaces.get_opt("data").await?.is_some() {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "namespace data was never deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let back = restored(&demo.url, json!({"backupName": "after"})).await?;
+    assert_eq!(back["phase"], "Completed", "{back:#}");
+    let sets: Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        Api::namespaced(client.clone(), "data");
+    assert!(
+        sets.get_opt("postgres").await?.is_some(),
+        "postgres is back"
+    );
+    let bulk_back = volume_of(&client, dir.path(), "data", "data-postgres-0")
+        .await?
+        .join("bulk.bin");
+    assert_eq!(
+        sha256_of(&bulk_back)?,
+        bulk_sha,
+        "the volume's bytes came back"
+    );
+
+    // The backup taken right after the start restores too, beside it.
+    let early = restored(
+        &demo.url,
+        json!({"backupName": "first", "namespaceMapping": {"data": "data-first"}}),
+    )
+    .await?;
+    assert_eq!(early["phase"], "Completed", "{early:#}");
+    let sets: Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        Api::namespaced(client.clone(), "data-first");
+    assert!(
+        sets.get_opt("postgres").await?.is_some(),
+        "postgres is back in data-first"
+    );
+    assert!(
+        temporaries(&client, "data").await?.is_empty()
+            && temporaries(&client, "data-first").await?.is_empty(),
+        "the restores left helper pods behind"
+    );
+    Ok(())
+}
