@@ -22,6 +22,7 @@ use anyhow::{Context, Result, bail};
 use lifeboat::storage::{Availability, ChecksumMode, ObjectStore, S3Settings, S3Store};
 
 mod ceph;
+pub mod faults;
 pub mod trees;
 
 /// The token each Lifeboat server started by the harness is signed into, by base URL.

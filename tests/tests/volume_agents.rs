@@ -813,6 +813,151 @@ async fn four_first_backups_at_once_make_one_repository_and_take_no_temporaries(
     Ok(())
 }
 
+/// Garage behind the test crate's fault-injecting proxy, as an added S3
+/// location: round after round, one kind of fault on one kind of request at
+/// a rate, while the `data` namespace and its volumes are backed up there.
+/// Whatever ends Completed verifies (archive and every volume blob read
+/// back) with the faults off; the rest ends Failed or PartiallyFailed with
+/// a reason. With the storage gone for good, a backup fails and says so,
+/// and the earlier backups stay intact and restore.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_faults_never_leave_a_completed_backup_that_does_not_restore() -> Result<()> {
+    use lifeboat_e2e::faults::{Fault, FaultProxy, Op, Rule};
+    let setup = Setup::start().await?;
+    let Setup {
+        data,
+        client,
+        url,
+        state,
+        ..
+    } = &setup;
+    let s3 = lifeboat_e2e::S3Server::start().await?;
+    let proxy = FaultProxy::start(&s3.endpoint, 31).await?;
+    let (status, added) = lifeboat_e2e::post_json(
+        &format!("{url}/api/v1/storage-locations"),
+        json!({"name": "flaky", "kind": "s3", "endpoint": proxy.url, "region": s3.region,
+               "bucket": s3.bucket, "prefix": format!("flaky-{}", uuid::Uuid::new_v4().simple()),
+               "accessKeyId": s3.access_key_id, "secretAccessKey": s3.secret_access_key}),
+    )
+    .await;
+    assert_eq!(status, 201, "{added}");
+    let claims: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "data",
+        &kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::PersistentVolumeClaim>(&()),
+    );
+    for (n, pvc) in ["data-postgres-0", "data-postgres-1"].iter().enumerate() {
+        let root =
+            kubesim::controllers::volume_dir(data, &bound_volume(&claims, pvc).await?).join("tree");
+        std::fs::create_dir_all(&root)?;
+        build_tree(
+            &root,
+            TreeShape {
+                files: 200,
+                sparse_bytes: 0,
+                seed: n as u64 + 7,
+            },
+        )?;
+    }
+    pods_running(url, &["postgres-0", "postgres-1"]).await?;
+    let spec = json!({"includedNamespaces": ["data"], "storageLocation": "flaky"});
+    let good = backup(url, "good", spec.clone()).await?;
+    assert_eq!(good["phase"], "Completed", "{good:#}");
+
+    let verify = |name: String| async move {
+        lifeboat::backup::verify::verify(&state.catalog, &state.locations, &name, "test", None)
+            .await
+    };
+    let ops = [
+        Op::Put,
+        Op::UploadPart,
+        Op::CompleteMultipart,
+        Op::Get,
+        Op::RangedGet,
+        Op::List,
+        Op::Head,
+    ];
+    let faults = [
+        Fault::Drop,
+        Fault::InternalError,
+        Fault::SlowDown,
+        Fault::Truncate,
+        Fault::LoseAnswer,
+        Fault::Stall(Duration::from_secs(2)),
+    ];
+    let (mut runs, mut completed, mut unrestorable) = (0, 0, Vec::new());
+    let mut outcomes = BTreeMap::new();
+    for (round, fault) in faults.iter().enumerate() {
+        // Each fault kind on every operation at once, on a third of them.
+        proxy.set(
+            ops.iter()
+                .map(|op| Rule {
+                    op: *op,
+                    fault: *fault,
+                    rate: 0.3,
+                    limit: Some(20),
+                })
+                .collect(),
+        );
+        let name = format!("faulty-{round}");
+        let done = backup(url, &name, spec.clone()).await?;
+        proxy.set(Vec::new());
+        runs += 1;
+        let phase = done["phase"].as_str().unwrap_or_default().to_string();
+        *outcomes.entry(format!("{fault:?} → {phase}")).or_insert(0) += 1;
+        match phase.as_str() {
+            "Completed" => {
+                completed += 1;
+                let report = verify(name.clone()).await?;
+                if !report.ok {
+                    unrestorable.push(format!("{name}: {report:?}"));
+                }
+            }
+            "Failed" | "PartiallyFailed" => {
+                assert!(
+                    done["phaseReason"].as_str().is_some_and(|r| !r.is_empty())
+                        || done["errors"].as_i64() > Some(0)
+                        || done["warnings"].as_i64() > Some(0),
+                    "{name} ended {phase} without saying why: {done:#}"
+                );
+            }
+            other => panic!("{name} ended {other}"),
+        }
+    }
+    eprintln!(
+        "storage faults: {} injected over {runs} backups ({completed} Completed, {} of them unrestorable): {:?}; {outcomes:?}",
+        proxy.injected_total(),
+        unrestorable.len(),
+        proxy.injected()
+    );
+    assert!(proxy.injected_total() >= 20, "{:?}", proxy.injected());
+    assert!(unrestorable.is_empty(), "{unrestorable:#?}");
+
+    // Storage gone for good: the backup fails, and says it was the storage.
+    proxy.set(vec![Rule::always(Op::Any, Fault::Drop)]);
+    let down = backup(url, "while-down", spec.clone()).await?;
+    proxy.set(Vec::new());
+    assert_eq!(down["phase"], "Failed", "{down:#}");
+    let reason = down["phaseReason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(
+        reason.contains("storage") || reason.contains("s3") || reason.contains("reach"),
+        "{down:#}"
+    );
+    // What was Completed before is intact and restores.
+    let report = verify("good".into()).await?;
+    assert!(report.ok, "{report:?}");
+    let copy = restore(
+        url,
+        json!({"backupName": "good", "namespaceMapping": {"data": "data-good"}}),
+    )
+    .await?;
+    assert_eq!(copy["phase"], "Completed");
+    Ok(())
+}
+
 /// Runs Debian's `restic` on a repository directory with `key`; its stdout.
 fn restic(repository: &std::path::Path, key: &str, args: &[&str]) -> Result<String> {
     let out = Command::new("restic")

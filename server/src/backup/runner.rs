@@ -332,6 +332,16 @@ async fn volume_data(
                 "{volume} failed: {}",
                 e.reason.as_deref().unwrap_or("no reason given")
             )),
+            _ if e
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.starts_with(volumes::BLOCK_REFUSED)) =>
+            {
+                log.warn(format!(
+                    "{volume} not backed up: {}",
+                    e.reason.as_deref().unwrap_or_default()
+                ))
+            }
             _ => log.info(format!(
                 "{volume} skipped: {}",
                 e.reason.as_deref().unwrap_or_default()

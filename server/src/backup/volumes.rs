@@ -20,6 +20,8 @@ struct Claim {
     pv: Option<String>,
     storage_class: Option<String>,
     capacity: Option<String>,
+    /// `volumeMode: Block`: a raw device, with no files for an agent to read.
+    block: bool,
 }
 
 /// A running pod's use of a claim.
@@ -72,6 +74,7 @@ impl VolumeScan {
                         storage_class: text(&obj["spec"]["storageClassName"]),
                         capacity: text(&obj["status"]["capacity"]["storage"])
                             .or_else(|| text(&obj["spec"]["resources"]["requests"]["storage"])),
+                        block: obj["spec"]["volumeMode"] == "Block",
                     },
                 );
             }
@@ -140,6 +143,11 @@ impl VolumeScan {
             };
             let skip_reason = if claim.pv.is_none() {
                 Some("the claim is not bound to a volume".to_string())
+            } else if claim.block {
+                Some(format!(
+                    "{BLOCK_REFUSED}: the agent reads files, and a raw block device has none; \
+                     back it up from inside the workload that owns the device"
+                ))
             } else if reader.is_none() && !mounts.is_empty() {
                 Some(format!(
                     "opted out by the `{SKIP_ANNOTATION}` annotation of pod {}",
@@ -162,6 +170,11 @@ impl VolumeScan {
         out
     }
 }
+
+/// How a `volumeMode: Block` claim's entry begins: its data is not taken,
+/// which the backup's log records as a warning (PartiallyFailed), since a
+/// restore would bring the claim back empty.
+pub const BLOCK_REFUSED: &str = "volumeMode: Block claims are not backed up";
 
 /// What taking volumes needs besides the agents.
 #[derive(Clone)]
@@ -484,6 +497,9 @@ mod tests {
         scan.note(gr::PERSISTENT_VOLUME_CLAIMS, &claim("shared", Some("pv-2")));
         scan.note(gr::PERSISTENT_VOLUME_CLAIMS, &claim("idle", Some("pv-3")));
         scan.note(gr::PERSISTENT_VOLUME_CLAIMS, &claim("pending", None));
+        let mut raw = claim("raw", Some("pv-6"));
+        raw["spec"]["volumeMode"] = json!("Block");
+        scan.note(gr::PERSISTENT_VOLUME_CLAIMS, &raw);
         scan.note(
             gr::PERSISTENT_VOLUME_CLAIMS,
             &claim("opted-out", Some("pv-5")),
@@ -509,7 +525,7 @@ mod tests {
         let plan = scan.plan();
         let by_claim: BTreeMap<&str, &Planned> =
             plan.iter().map(|p| (p.entry.pvc.as_str(), p)).collect();
-        assert_eq!(plan.len(), 5);
+        assert_eq!(plan.len(), 6);
         let db = by_claim["data-db-0"];
         assert_eq!(db.reader, Some(Reader::Pod("uid-db-0".into())));
         assert_eq!(
@@ -527,6 +543,7 @@ mod tests {
         for (name, why) in [
             ("pending", "not bound"),
             ("opted-out", "lifeboat.io/skip-volumes"),
+            ("raw", BLOCK_REFUSED),
         ] {
             let p = by_claim[name];
             assert_eq!((p.entry.phase.as_str(), &p.reader), ("Skipped", &None));
