@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use lifeboat::storage::{Availability, ChecksumMode, ObjectStore, S3Settings, S3Store};
 
+pub mod campaign;
 mod ceph;
 pub mod faults;
 pub mod trees;
