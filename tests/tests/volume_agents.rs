@@ -958,6 +958,106 @@ async fn storage_faults_never_leave_a_completed_backup_that_does_not_restore() -
     Ok(())
 }
 
+/// The damage two creations at once left before provisioning was made
+/// exclusive: two key files, the config of the second, the catalog keeping
+/// the first. A backup finds it, fails its volumes naming the damage and
+/// what to do, and writes nothing over it; `/readyz` and the Storage list
+/// report it. The recovery `docs/RELIABILITY.md` gives (move `volumes/`
+/// aside) lets the next backup make a new repository with the same key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_repository_is_reported_and_never_created_over() -> Result<()> {
+    let setup = Setup::start().await?;
+    let Setup { url, state, .. } = &setup;
+    pods_running(url, &["postgres-0", "postgres-1"]).await?;
+    let store: DynStore = state.locations.default_store();
+    let (kept, other) = (
+        lifeboat::volumes::generate_key(),
+        lifeboat::volumes::generate_key(),
+    );
+    for key in [&kept, &other] {
+        // The second creation wrote its own key file and config over the first's.
+        let _ = store.delete("volumes/config").await;
+        let repo = VolumeRepo::new(
+            StoreBackend::new(store.clone(), tokio::runtime::Handle::current()),
+            key,
+        );
+        tokio::task::spawn_blocking(move || repo.init()).await??;
+    }
+    state
+        .catalog
+        .ensure_repository_key("default", &kept, &lifeboat::catalog::now())
+        .await?;
+    let config_before = lifeboat::storage::get_bytes(store.as_ref(), "volumes/config").await?;
+
+    let done = backup(url, "on-damage", json!({"includedNamespaces": ["data"]})).await?;
+    assert_eq!(done["phase"], "PartiallyFailed", "{done:#}");
+    for v in done["manifest"]["volumes"].as_array().context("volumes")? {
+        let reason = v["reason"].as_str().unwrap_or_default();
+        assert_eq!(v["phase"], "Failed", "{v:#}");
+        assert!(
+            reason.contains("damaged") && reason.contains("docs/RELIABILITY.md"),
+            "{v:#}"
+        );
+    }
+    let keys = lifeboat::storage::list_all(store.as_ref(), "volumes/keys/").await?;
+    assert_eq!(keys.len(), 2, "nothing was created over it: {keys:?}");
+    assert_eq!(
+        lifeboat::storage::get_bytes(store.as_ref(), "volumes/config").await?,
+        config_before
+    );
+    let ready: Value = reqwest::get(format!("{url}/readyz")).await?.json().await?;
+    let volumes = ready["components"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "volumes"))
+        .context("the volumes component")?;
+    assert!(
+        volumes["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("DAMAGED in location default")),
+        "{ready:#}"
+    );
+    let locations: Value = http(url)
+        .get(format!("{url}/api/v1/storage-locations"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let default = locations["items"]
+        .as_array()
+        .and_then(|l| l.iter().find(|l| l["name"] == "default"))
+        .context("the default location")?;
+    assert_eq!(default["availability"], "damaged", "{default:#}");
+
+    // The recovery: the damaged repository moved aside; the next backup makes
+    // a new one with the key the catalog kept, and the report clears.
+    for object in lifeboat::storage::list_all(store.as_ref(), "volumes/").await? {
+        let bytes = lifeboat::storage::get_bytes(store.as_ref(), &object.key).await?;
+        let aside = object.key.replacen("volumes/", "volumes-damaged/", 1);
+        lifeboat::storage::put_bytes(store.as_ref(), &aside, bytes).await?;
+        store.delete(&object.key).await?;
+    }
+    let after = backup(
+        url,
+        "after-recovery",
+        json!({"includedNamespaces": ["data"]}),
+    )
+    .await?;
+    assert_eq!(after["phase"], "Completed", "{after:#}");
+    let keys = lifeboat::storage::list_all(store.as_ref(), "volumes/keys/").await?;
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let repo = VolumeRepo::new(
+        StoreBackend::new(store.clone(), tokio::runtime::Handle::current()),
+        &kept,
+    );
+    tokio::task::spawn_blocking(move || repo.check()).await??;
+    let ready: Value = reqwest::get(format!("{url}/readyz")).await?.json().await?;
+    assert!(
+        !ready.to_string().contains("DAMAGED"),
+        "the report clears once the repository opens: {ready:#}"
+    );
+    Ok(())
+}
+
 /// Runs Debian's `restic` on a repository directory with `key`; its stdout.
 fn restic(repository: &std::path::Path, key: &str, args: &[&str]) -> Result<String> {
     let out = Command::new("restic")

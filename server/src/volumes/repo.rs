@@ -469,7 +469,9 @@ impl VolumeRepo {
         }
         match repo.open(&Credentials::password(&self.password)) {
             Ok(open) => Ok(open),
-            Err(err) if err.is_code("C001") => {
+            // C001: rustic's MAC failure, which reaches here wrapped in
+            // "error processing Config", so its text is what is certain.
+            Err(err) if err.is_code("C001") || err.display_log().contains("MAC check failed") => {
                 let keys = self.key_files().unwrap_or_default();
                 Err(RepoError::Damaged(format!(
                     "its config does not decrypt with the master key this location's recovery \
