@@ -232,3 +232,79 @@ async fn a_wrong_key_is_refused_and_changes_nothing() -> Result<()> {
     );
     Ok(())
 }
+
+/// What the review after a backup names: a file written to throughout its
+/// read (its copy may be torn) and a FIFO (not data; a restore does not make
+/// it), while the files that held still are not named, and the rest of the
+/// tree restores whole. On a local directory: the review is the same on any store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_changed_while_read_and_special_files_are_named() -> Result<()> {
+    let work = tempfile::tempdir()?;
+    let store: DynStore = Arc::new(lifeboat::storage::LocalStore::new(
+        work.path().join("store"),
+    )?);
+    let source = work.path().join("source");
+    std::fs::create_dir_all(source.join("db"))?;
+    std::fs::write(source.join("steady.txt"), b"holds still")?;
+    let live = source.join("db/live.bin");
+    {
+        let mut random = std::fs::File::open("/dev/urandom")?;
+        let mut out = std::fs::File::create(&live)?;
+        std::io::copy(&mut std::io::Read::take(&mut random, 32 << 20), &mut out)?;
+    }
+    let fifo = source.join("db/pipe");
+    let made = Command::new("mkfifo").arg(&fifo).status()?;
+    anyhow::ensure!(made.success(), "mkfifo failed");
+
+    // A writer appends to the live file for as long as the backup runs.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (stop, live) = (stop.clone(), live.clone());
+        std::thread::spawn(move || -> std::io::Result<u64> {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new().append(true).open(&live)?;
+            let mut writes = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                file.write_all(b"a row\n")?;
+                file.flush()?;
+                writes += 1;
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            Ok(writes)
+        })
+    };
+    let repository = repo(&store, "review").await;
+    let (info, repository) = blocking(move || {
+        repository.open_or_init().map(|_| ())?;
+        let info = repository.backup(&source, "/db/data", &["backup=b1".into()]);
+        info.map(|i| (i, repository))
+    })
+    .await?;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let writes = writer
+        .join()
+        .map_err(|_| anyhow::anyhow!("the writer panicked"))??;
+    assert!(writes > 0);
+    let named = |needle: &str| info.warnings.iter().any(|w| w.contains(needle));
+    assert!(
+        named("db/live.bin changed while it was read"),
+        "{:?}",
+        info.warnings
+    );
+    assert!(named("db/pipe is a FIFO"), "{:?}", info.warnings);
+    assert!(!named("steady.txt"), "{:?}", info.warnings);
+
+    // The restore makes no FIFO, and the steady file is whole.
+    let target = work.path().join("restored");
+    std::fs::create_dir(&target)?;
+    let id = info.id.clone();
+    let into = target.clone();
+    blocking(move || repository.restore(&id, &into)).await?;
+    assert_eq!(std::fs::read(target.join("steady.txt"))?, b"holds still");
+    assert!(target.join("db/live.bin").is_file());
+    assert!(
+        std::fs::symlink_metadata(target.join("db/pipe")).is_err(),
+        "a FIFO was made by the restore"
+    );
+    Ok(())
+}

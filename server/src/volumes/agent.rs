@@ -300,7 +300,7 @@ impl Agent {
                     files: info.files,
                     bytes: info.bytes,
                     bytes_uploaded: info.bytes_uploaded,
-                    warnings: Vec::new(),
+                    warnings: info.warnings,
                 }),
             TaskKind::Restore => {
                 let snapshot = spec.snapshot.clone().unwrap_or_default();
@@ -315,14 +315,18 @@ impl Agent {
         })
         .await;
         reporter.abort();
-        let warnings = TASK_WARNINGS
+        let mut warnings = TASK_WARNINGS
             .lock()
             .ok()
             .and_then(|mut w| w.take())
             .unwrap_or_default();
         match outcome {
             Ok(result) => result
-                .map(|result| TaskResult { warnings, ..result })
+                .map(|result| {
+                    warnings.extend(result.warnings.iter().cloned());
+                    warnings.truncate(MAX_WARNINGS);
+                    TaskResult { warnings, ..result }
+                })
                 .map_err(|e| e.to_string()),
             Err(e) => Err(format!("the volume work stopped: {e}")),
         }

@@ -347,6 +347,10 @@ pub struct SnapshotInfo {
     pub bytes_added: u64,
     /// Bytes written to storage for new data and trees (packed, compressed, encrypted).
     pub bytes_uploaded: u64,
+    /// What the review after the backup found: files that changed while
+    /// they were read, and special files (FIFOs, sockets, devices) that
+    /// are not data and are not restored. Each names its path.
+    pub warnings: Vec<String>,
 }
 
 /// What one volume's restore wrote.
@@ -384,6 +388,73 @@ fn volume_root<S: IndexedTree>(repo: &Repository<S>, snap: &SnapshotFile) -> Res
             Ok(node)
         }
     }
+}
+
+/// What a node is when it is not data: FIFOs, sockets and device files.
+fn special(node: &Node) -> Option<&'static str> {
+    match node.node_type {
+        NodeType::Fifo => Some("a FIFO"),
+        NodeType::Socket => Some("a socket"),
+        NodeType::Dev { .. } => Some("a block device"),
+        NodeType::Chardev { .. } => Some("a character device"),
+        _ => None,
+    }
+}
+
+/// The most review warnings one volume reports (the rest are counted).
+const MAX_REVIEW_WARNINGS: usize = 50;
+
+/// Compares what snapshot `snap` recorded of each file with the file in
+/// `source` now: one whose size or modification time differs changed while
+/// it was read, and its copy may be torn (a live database without a
+/// moment of consistency), so it is named. One removed since was read
+/// whole before it went, and needs no word. Special files are named too:
+/// they are recorded, never restored.
+fn review<S: IndexedTree>(
+    repo: &Repository<S>,
+    snap: &SnapshotFile,
+    source: &Path,
+) -> Result<Vec<String>> {
+    use std::os::unix::fs::MetadataExt;
+    let root = volume_root(repo, snap)?;
+    let mut warnings = Vec::new();
+    let mut more = 0usize;
+    let mut note = |warning: String| {
+        if warnings.len() < MAX_REVIEW_WARNINGS {
+            warnings.push(warning);
+        } else {
+            more += 1;
+        }
+    };
+    for entry in repo.ls(&root, &LsOptions::default())? {
+        let (path, node) = entry?;
+        if let Some(what) = special(&node) {
+            note(format!(
+                "{} is {what}, not data: it is not backed up as a file and a restore does not make it",
+                path.display()
+            ));
+            continue;
+        }
+        if !node.is_file() {
+            continue;
+        }
+        let Ok(now) = std::fs::symlink_metadata(source.join(&path)) else {
+            continue;
+        };
+        let mtime = i128::from(now.mtime()) * 1_000_000_000 + i128::from(now.mtime_nsec());
+        if now.len() != node.meta.size || node.meta.mtime.map(|t| t.as_nanosecond()) != Some(mtime)
+        {
+            note(format!(
+                "{} changed while it was read: its copy may be torn (back up a running \
+                 database through a CSI snapshot, or quiesce it first)",
+                path.display()
+            ));
+        }
+    }
+    if more > 0 {
+        warnings.push(format!("and {more} more files like these"));
+    }
+    Ok(warnings)
 }
 
 /// Walks the whole tree a restore of `snap` would read, from the node it
@@ -538,12 +609,16 @@ impl VolumeRepo {
             .map_err(|err| RepoError::Repository(err.to_string()))?;
         let snap: SnapshotFile = repo.backup(&opts, &sources, snap)?;
         let summary = snap.summary.clone().unwrap_or_default();
+        // The index now holds the snapshot's trees: a fresh handle reads them.
+        let written = self.open()?.to_indexed_ids()?;
+        let warnings = review(&written, &snap, source)?;
         Ok(SnapshotInfo {
             id: snap.id.to_hex().to_string(),
             files: summary.total_files_processed,
             bytes: summary.total_bytes_processed,
             bytes_added: summary.data_added,
             bytes_uploaded: summary.data_added_packed,
+            warnings,
         })
     }
 
@@ -569,12 +644,14 @@ impl VolumeRepo {
             serde_json::from_value(serde_json::json!("ByContent"))
                 .map_err(|err| RepoError::Repository(err.to_string()))?,
         );
-        let ls = repo.ls(&node, &LsOptions::default())?;
+        // FIFOs, sockets and devices are not data: never made in a volume.
+        let data = |entry: &RusticResult<(std::path::PathBuf, Node)>| !matches!(entry, Ok((_, node)) if special(node).is_some());
+        let ls = repo.ls(&node, &LsOptions::default())?.filter(data);
         let plan = repo.prepare_restore(&opts, ls, &destination, false)?;
         let bytes = plan.restore_size;
         let files = plan.stats.files.restore;
         self.progress.total.store(bytes, Ordering::Relaxed);
-        let ls = repo.ls(&node, &LsOptions::default())?;
+        let ls = repo.ls(&node, &LsOptions::default())?.filter(data);
         repo.restore(plan, &opts, ls, &destination)?;
         Ok(RestoreInfo { files, bytes })
     }
