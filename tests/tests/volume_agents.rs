@@ -1058,6 +1058,112 @@ async fn a_damaged_repository_is_reported_and_never_created_over() -> Result<()>
     Ok(())
 }
 
+/// A backup while GC prunes the same repository: the prune waits while a
+/// volume task runs (its lock is refused), runs once the backup is done,
+/// and every backup still there verifies; Debian's restic checks the
+/// repository clean.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_and_a_prune_of_one_repository_leave_every_backup_restorable() -> Result<()> {
+    let setup = Setup::start().await?;
+    let Setup {
+        dir,
+        data,
+        client,
+        url,
+        state,
+        ..
+    } = &setup;
+    let claims: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "data",
+        &kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::PersistentVolumeClaim>(&()),
+    );
+    let pv = bound_volume(&claims, "data-postgres-0").await?;
+    let root = kubesim::controllers::volume_dir(data, &pv);
+    std::fs::create_dir_all(root.join("tree"))?;
+    build_tree(
+        &root.join("tree"),
+        TreeShape {
+            files: 300,
+            sparse_bytes: 0,
+            seed: 3,
+        },
+    )?;
+    pods_running(url, &["postgres-0", "postgres-1"]).await?;
+    let spec = json!({"includedNamespaces": ["data"]});
+    for name in ["p1", "p2"] {
+        let done = backup(url, name, spec.clone()).await?;
+        assert_eq!(done["phase"], "Completed", "{done:#}");
+        // p2 holds data p1 does not, so deleting p1 leaves something to prune.
+        change_some(&root.join("tree"))?;
+    }
+    let deleted = http(url)
+        .delete(format!("{url}/api/v1/backups/p1"))
+        .send()
+        .await?;
+    assert!(deleted.status().is_success(), "{}", deleted.text().await?);
+
+    // Bulk, so the next backup's volume task runs a while.
+    {
+        let mut random = std::fs::File::open("/dev/urandom")?;
+        let mut out = std::fs::File::create(root.join("bulk.bin"))?;
+        std::io::copy(&mut std::io::Read::take(&mut random, 96 << 20), &mut out)?;
+    }
+    let created = http(url)
+        .post(format!("{url}/api/v1/backups"))
+        .json(&json!({"name": "p3", "spec": spec}))
+        .send()
+        .await?;
+    assert_eq!(created.status(), 202);
+    let store: DynStore = state.locations.default_store();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let tasks = state.catalog.volume_tasks_of("p3").await?;
+        if tasks.iter().any(|t| t.state == "running") {
+            break;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "no task ran: {tasks:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let busy = lifeboat::volumes::prune(&state.catalog, &store, "default")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert_eq!(busy, None, "a prune ran while a volume task did");
+    let p3 = poll_json(
+        &format!("{url}/api/v1/backups/p3"),
+        Duration::from_secs(180),
+        |b| !matches!(b["phase"].as_str(), Some("New" | "InProgress")),
+    )
+    .await?;
+    assert_eq!(p3["phase"], "Completed", "{p3:#}");
+    let pruned = lifeboat::volumes::prune(&state.catalog, &store, "default")
+        .await
+        .map_err(anyhow::Error::msg)?;
+    assert!(pruned.is_some(), "the prune ran once the backup was done");
+    for name in ["p2", "p3"] {
+        let report =
+            lifeboat::backup::verify::verify(&state.catalog, &state.locations, name, "test", None)
+                .await?;
+        assert!(report.ok, "{name}: {report:?}");
+    }
+    let key = state
+        .catalog
+        .repository_key("default")
+        .await?
+        .context("a key")?;
+    restic(&dir.path().join("backups/volumes"), &key, &["check"])?;
+    Ok(())
+}
+
+/// Rewrites every tenth file under `root` with new bytes.
+fn change_some(root: &std::path::Path) -> Result<()> {
+    lifeboat_e2e::trees::change_files(root, 10)?;
+    Ok(())
+}
+
 /// Runs Debian's `restic` on a repository directory with `key`; its stdout.
 fn restic(repository: &std::path::Path, key: &str, args: &[&str]) -> Result<String> {
     let out = Command::new("restic")
