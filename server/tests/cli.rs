@@ -906,6 +906,76 @@ async fn backups_through_the_api_and_the_cli() {
     assert!(!ok && out.contains("404"), "{out}");
     assert!(manifest.is_file(), "removing a location leaves its files");
 
+    // A backup that ends PartiallyFailed (a volumeMode: Block claim, whose
+    // data is not taken) exits 3, not 0, naming what was not taken last.
+    lifeboat::install_crypto_provider();
+    let kc = kube::config::Kubeconfig::read_from(demo_kubeconfig(dir.path())).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default())
+        .await
+        .unwrap();
+    let kube_client = kube::Client::try_from(config).unwrap();
+    let namespaces: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+        kube::Api::all(kube_client.clone());
+    namespaces
+        .create(
+            &Default::default(),
+            &serde_json::from_value(serde_json::json!({"metadata": {"name": "raw"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let claims: kube::Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+        kube::Api::namespaced(kube_client, "raw");
+    claims
+        .create(
+            &Default::default(),
+            &serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "disk"},
+                "spec": {"storageClassName": "standard", "volumeMode": "Block",
+                         "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while claims
+        .get("disk")
+        .await
+        .unwrap()
+        .spec
+        .and_then(|s| s.volume_name)
+        .is_none()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the claim was never bound"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let out = lifeboat(dir.path())
+        .args([
+            "backup",
+            "create",
+            "raw-1",
+            "--include-namespaces",
+            "raw",
+            "--wait",
+        ])
+        .args(["--server", &url])
+        .output()
+        .unwrap();
+    let printed = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{printed}");
+    assert!(printed.contains("PartiallyFailed"), "{printed}");
+    let last = printed
+        .lines()
+        .rev()
+        .find(|l| l.starts_with("WARNING"))
+        .unwrap_or_default();
+    assert!(
+        last.contains("raw/disk") && last.contains("volumeMode: Block"),
+        "{printed}"
+    );
+
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

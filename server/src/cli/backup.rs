@@ -361,6 +361,9 @@ async fn wait_for(api: &Api, name: &str) -> Result<()> {
                     let b = api
                         .json(api.request(reqwest::Method::GET, &format!("/api/v1/backups/{name}")))
                         .await?;
+                    for w in b["manifest"]["warnings"].as_array().into_iter().flatten() {
+                        println!("WARNING {}", w.as_str().unwrap_or_default());
+                    }
                     for v in b["manifest"]["volumes"].as_array().into_iter().flatten() {
                         if v["phase"] == "Failed" {
                             println!(
