@@ -308,3 +308,42 @@ async fn files_changed_while_read_and_special_files_are_named() -> Result<()> {
     );
     Ok(())
 }
+
+/// 100,000 files in one directory (a mail spool, a cache): one tree of
+/// 100,000 entries, backed up and restored whole, names and all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_of_100000_files_round_trips() -> Result<()> {
+    let work = tempfile::tempdir()?;
+    let store: DynStore = Arc::new(lifeboat::storage::LocalStore::new(
+        work.path().join("store"),
+    )?);
+    let source = work.path().join("source");
+    let spool = source.join("spool");
+    std::fs::create_dir_all(&spool)?;
+    for n in 0..100_000u32 {
+        // Every hundredth holds a little, the rest are empty, as spools are.
+        let body = if n % 100 == 0 {
+            n.to_string()
+        } else {
+            String::new()
+        };
+        std::fs::write(spool.join(format!("msg-{n:06}")), body)?;
+    }
+    let before = tree_digest(&source)?;
+    assert_eq!(before.entries, 100_001);
+    let repository = repo(&store, "spool").await;
+    let target = work.path().join("restored");
+    std::fs::create_dir(&target)?;
+    let into = target.clone();
+    let info = blocking(move || -> Result<_> {
+        repository.open_or_init().map(|_| ())?;
+        let info = repository.backup(&source, "/mail/spool", &["backup=b1".into()])?;
+        repository.restore(&info.id, &into)?;
+        Ok(info)
+    })
+    .await?;
+    assert_eq!(info.files, 100_000, "{info:?}");
+    assert!(info.warnings.is_empty(), "{:?}", info.warnings);
+    assert_eq!(tree_digest(&target)?.digest, before.digest);
+    Ok(())
+}
