@@ -355,3 +355,58 @@ async fn a_schedule_with_a_drill_drills_each_backup_it_makes_once() {
         .unwrap();
     assert_eq!(listed["items"].as_array().unwrap().len(), 1, "{listed}");
 }
+
+/// A backup of the whole cluster taken while a drill runs leaves the
+/// drill's scratch namespace, and everything in it, out: it is labelled as
+/// Lifeboat's temporary object.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_while_a_drill_runs_leaves_its_scratch_namespace_out() {
+    let (_sim, client, _dir, url, _state) = demo_with_drills().await;
+    backup_shop(&url, "shop-1").await;
+    // Nothing can be scheduled: the drill waits for its pods until its timeout.
+    cordon_all(&client).await;
+    let id = start_drill(&url, "shop-1", 30).await;
+    let scratch = format!("shop-drill-{id}");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let deadline = Instant::now() + WITHIN;
+    let labels = loop {
+        if let Some(ns) = namespaces.get_opt(&scratch).await.unwrap() {
+            break ns.metadata.labels.unwrap_or_default();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the scratch namespace never appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(
+        labels.get("lifeboat.io/temporary").map(String::as_str),
+        Some("drill-namespace"),
+        "{labels:?}"
+    );
+    let (status, body) = lifeboat_e2e::post_json(
+        &format!("{url}/api/v1/backups"),
+        json!({"name": "everything", "spec": {}}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let done = poll_json(&format!("{url}/api/v1/backups/everything"), WITHIN, |b| {
+        !matches!(b["phase"].as_str(), Some("New" | "InProgress"))
+    })
+    .await
+    .unwrap();
+    assert!(
+        namespaces.get_opt(&scratch).await.unwrap().is_some(),
+        "the drill ended before the backup did; the test proves nothing"
+    );
+    let contents = lifeboat_e2e::get(format!("{url}/api/v1/backups/everything/contents"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(contents.contains("\"shop\""), "{done}\n{contents}");
+    assert!(!contents.contains(&scratch), "{contents}");
+    let drill = finished_and_cleaned(&url, &id).await;
+    assert_eq!(drill["phase"], "Failed", "{drill}");
+}

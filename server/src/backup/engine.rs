@@ -314,6 +314,17 @@ pub async fn capture(
     let mut failure: Option<archive::WriteError> = None;
     let mut temporary_claims: BTreeSet<(String, String)> = BTreeSet::new();
     let mut left_out = 0u64;
+    // Drills' scratch namespaces, and everything in them, are not the user's.
+    let scratch: BTreeSet<String> = Api::<Namespace>::all(ctx.client.clone())
+        .list(&kube::api::ListParams::default().labels(temporary::TEMPORARY_LABEL))
+        .await
+        .map(|list| {
+            list.items
+                .into_iter()
+                .filter_map(|ns| ns.metadata.name)
+                .collect()
+        })
+        .unwrap_or_default();
 
     'resources: for (ar, _) in &namespaced {
         let gr = group_resource(ar);
@@ -348,7 +359,10 @@ pub async fn capture(
                     // Lifeboat's own helper pods, snapshots and snapshot
                     // claims (this backup's, another's running at once, or
                     // a killed one's) are never part of a backup.
-                    if temporary::is_temporary(obj) {
+                    let in_scratch = obj["metadata"]["namespace"]
+                        .as_str()
+                        .is_some_and(|ns| scratch.contains(ns));
+                    if in_scratch || temporary::is_temporary(obj) {
                         if gr == gr::PERSISTENT_VOLUME_CLAIMS {
                             temporary_claims.insert((
                                 obj["metadata"]["namespace"]
@@ -423,6 +437,10 @@ pub async fn capture(
                     if auto_refs && !refs.wants(spec, &gr, obj) {
                         continue;
                     }
+                    if temporary::is_temporary(obj) {
+                        left_out += 1;
+                        continue;
+                    }
                     // The volume of a temporary claim is as temporary as the claim.
                     if gr == gr::PERSISTENT_VOLUMES {
                         let claim = &obj["spec"]["claimRef"];
@@ -457,7 +475,7 @@ pub async fn capture(
     if left_out > 0 {
         log.info(format!(
             "left out {left_out} of Lifeboat's own temporary objects (helper pods, VolumeSnapshots \
-             and the claims and volumes made from them)"
+             and the claims and volumes made from them, drills' scratch namespaces)"
         ));
     }
     if let Some(e) = failure {

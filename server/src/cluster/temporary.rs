@@ -1,6 +1,6 @@
 //! Lifeboat's own temporary objects in a cluster: the helper pods that let
 //! an agent reach a claim, the VolumeSnapshots and the claims made from them
-//! while a backup reads a volume.
+//! while a backup reads a volume, and the scratch namespaces of drills.
 //!
 //! Every one carries [`TEMPORARY_LABEL`] (what it is) and the operation it
 //! belongs to (`lifeboat.io/backup` or `lifeboat.io/restore`: its name).
@@ -21,6 +21,9 @@ use serde_json::{Value, json};
 /// What a temporary object is: `backup-helper`, `restore-helper`,
 /// `snapshot` or `snapshot-claim`.
 pub const TEMPORARY_LABEL: &str = "lifeboat.io/temporary";
+/// The [`TEMPORARY_LABEL`] of a drill's scratch namespace. Backups leave
+/// such a namespace and everything in it out; the drill deletes it.
+pub const SCRATCH_NAMESPACE: &str = "drill-namespace";
 /// The backup a temporary object belongs to.
 pub const BACKUP_LABEL: &str = "lifeboat.io/backup";
 /// The restore (or drill) a temporary object belongs to.

@@ -299,6 +299,7 @@ impl Drills {
             namespace_mapping: mapping.clone(),
             include_cluster_resources: Some(false),
             excluded_resources: LEFT_OUT.iter().map(|r| r.to_string()).collect(),
+            scratch_namespaces: true,
             ..Default::default()
         };
         let mut outcome = DrillOutcome {

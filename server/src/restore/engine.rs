@@ -493,6 +493,7 @@ pub async fn apply(
     client: &kube::Client,
     mut resources: Creatable,
     restore_name: &str,
+    scratch_namespaces: bool,
     mut plan: Vec<PlanItem>,
     volumes: Option<&VolumeRestore>,
     mut on_progress: impl FnMut(&[PlanItem]),
@@ -520,9 +521,14 @@ pub async fn apply(
                     namespace: ns.clone(),
                     message,
                 };
+                let mut labels = json!({"lifeboat.io/restore": restore_name});
+                if scratch_namespaces {
+                    labels[crate::cluster::temporary::TEMPORARY_LABEL] =
+                        json!(crate::cluster::temporary::SCRATCH_NAMESPACE);
+                }
                 let obj: DynamicObject = serde_json::from_value(json!({
                     "apiVersion": "v1", "kind": "Namespace",
-                    "metadata": {"name": ns, "labels": {"lifeboat.io/restore": restore_name}},
+                    "metadata": {"name": ns, "labels": labels},
                 }))
                 .map_err(|e| namespace_error(e.to_string()))?;
                 api.create(&PostParams::default(), &obj)

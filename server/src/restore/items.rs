@@ -242,6 +242,10 @@ pub fn rewrite_object(
         }
         labels["lifeboat.io/backup"] = json!(spec.backup_name);
         labels["lifeboat.io/restore"] = json!(restore_name);
+        if spec.scratch_namespaces && item.group_resource == gr::NAMESPACES {
+            labels[crate::cluster::temporary::TEMPORARY_LABEL] =
+                json!(crate::cluster::temporary::SCRATCH_NAMESPACE);
+        }
     }
     if !spec.restore_status && gr != gr::CRDS {
         if let Some(m) = obj.as_object_mut() {

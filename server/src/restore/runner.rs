@@ -309,6 +309,7 @@ async fn run_recorded(
         &ctx.client,
         resources,
         &name,
+        spec.scratch_namespaces,
         planned,
         Some(&volumes),
         |plan| {

@@ -46,6 +46,11 @@ pub struct RestoreSpec {
     pub from_schedule: Option<String>,
     /// The instant (RFC 3339) restored to, with `fromSchedule`.
     pub at: Option<String>,
+    /// The namespaces this restore makes are scratch (a drill's): labelled
+    /// as Lifeboat's temporary objects, so no backup takes them in. Set by
+    /// drills, never by a request.
+    #[serde(skip)]
+    pub scratch_namespaces: bool,
 }
 
 impl RestoreSpec {
