@@ -362,18 +362,9 @@ pub async fn provision(
         .repository_key(location)
         .await
         .map_err(|e| failed(e.to_string()))?
+        && repository_exists(store, &key).await?
     {
-        let probe = VolumeRepo::new(
-            StoreBackend::new(store.clone(), tokio::runtime::Handle::current()),
-            &key,
-        );
-        if tokio::task::spawn_blocking(move || probe.exists())
-            .await
-            .map_err(|e| failed(e.to_string()))?
-            .map_err(|e| failed(e.to_string()))?
-        {
-            return Ok(None);
-        }
+        return Ok(None);
     }
     let holder = format!("provision-{}", uuid::Uuid::new_v4());
     let deadline = std::time::Instant::now() + PROVISION_WAIT;
@@ -402,6 +393,18 @@ pub async fn provision(
     outcome
 }
 
+/// Whether the location holds a repository (its `config`), whoever made it.
+async fn repository_exists(store: &DynStore, key: &str) -> Result<bool, KeyError> {
+    let probe = VolumeRepo::new(
+        StoreBackend::new(store.clone(), tokio::runtime::Handle::current()),
+        key,
+    );
+    tokio::task::spawn_blocking(move || probe.exists())
+        .await
+        .map_err(|e| KeyError::Failed(e.to_string()))?
+        .map_err(|e| KeyError::Failed(e.to_string()))
+}
+
 /// [`provision`]'s work, under the location's repository lock.
 async fn provision_locked(
     catalog: &Catalog,
@@ -421,17 +424,7 @@ async fn provision_locked(
         StoreBackend::new(store.clone(), tokio::runtime::Handle::current()),
         &key,
     );
-    let exists = {
-        let probe = VolumeRepo::new(
-            StoreBackend::new(store.clone(), tokio::runtime::Handle::current()),
-            &key,
-        );
-        tokio::task::spawn_blocking(move || probe.exists())
-            .await
-            .map_err(|e| failed(e.to_string()))?
-            .map_err(|e| failed(e.to_string()))?
-    };
-    if exists {
+    if repository_exists(store, &key).await? {
         // Ours (a key here), or another install's (none here): nothing to make.
         return Ok(None);
     }
