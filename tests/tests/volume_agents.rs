@@ -4,7 +4,9 @@
 //! A backup of the `data` namespace takes the StatefulSet's volumes through
 //! them into the location's repository; the snapshot restores to the same
 //! tree. Tokens that are not an agent's, or an agent's for another node,
-//! are refused.
+//! are refused. Then what "Completed means restorable" asks of volumes
+//! (`docs/RELIABILITY.md`): empty and odd contents, four first backups at
+//! once, a damaged repository, storage faults, a prune during a backup.
 
 use std::collections::BTreeMap;
 use std::process::{Child, Command, Stdio};
