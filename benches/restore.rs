@@ -93,7 +93,7 @@ async fn main() {
         .expect("discovery");
     let discovery_time = started.elapsed();
     let started = Instant::now();
-    let planned = restore::engine::plan(&raw_client, &creatable, &rspec, "raw", loaded, &[])
+    let planned = restore::engine::plan(&raw_client, None, &creatable, &rspec, "raw", loaded, &[])
         .await
         .expect("plan");
     let plan_time = started.elapsed();

@@ -863,3 +863,102 @@ async fn pages_carry_a_strict_policy_refusals_are_audited_and_bodies_are_bounded
         "{anonymous}"
     );
 }
+
+/// A namespace admin (the built-in `admin`, bound in `shop`) deletes their
+/// ConfigMaps and restores their backup of `shop`. The backup pulled in
+/// the Namespace and the ClusterRole its RoleBinding names; the admin may
+/// read neither. The plan neither calls them `create` (an unreadable object
+/// is not an absent one) nor shows anything of them: Lifeboat looks up
+/// whether they exist with its own account, and they are skipped. The
+/// restore is Completed, not PartiallyFailed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_admin_restores_their_namespace_completed_skipping_what_exists_cluster_wide() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, client) = kubesim(kubesim::Options::default(), true).await.unwrap();
+    apply_rbac(
+        &sim,
+        r#"
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: alice, namespace: shop}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: shop-admins, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}
+subjects: [{kind: ServiceAccount, name: alice, namespace: shop}]
+"#,
+    );
+    let (url, _state) = serve_lifeboat(client.clone(), &sim, dir.path())
+        .await
+        .unwrap();
+    let alice = with_token(&sim.issue_token(kubesim::rbac::User::service_account("shop", "alice")));
+    let (status, body) = post(
+        &alice,
+        &format!("{url}/api/v1/backups"),
+        json!({"name": "shop-1", "spec": {"includedNamespaces": ["shop"]}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let done = wait_finished(&alice, &format!("{url}/api/v1/backups/shop-1")).await;
+    assert_eq!(done["phase"], "Completed", "{done}");
+    assert!(
+        done["manifest"]["resources"]["clusterroles.rbac.authorization.k8s.io"].as_u64() >= Some(1),
+        "the backup pulled in the ClusterRole the RoleBinding names: {done}"
+    );
+
+    // The ConfigMaps are lost.
+    let maps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client.clone(), "shop");
+    let mut lost = 0;
+    for map in maps.list(&Default::default()).await.unwrap() {
+        let name = map.metadata.name.unwrap();
+        if name != "kube-root-ca.crt" {
+            maps.delete(&name, &Default::default()).await.unwrap();
+            lost += 1;
+        }
+    }
+    assert!(lost > 0);
+
+    let restores = format!("{url}/api/v1/restores");
+    let (status, body) = post(
+        &alice,
+        &restores,
+        json!({"name": "shop-plan", "spec": {"backupName": "shop-1", "dryRun": true}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let plan = wait_finished(&alice, &format!("{restores}/shop-plan")).await;
+    assert_eq!(plan["phase"], "Planned", "{plan}");
+    let lines = plan["plan"]["items"].as_array().unwrap();
+    let cluster_scoped: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["namespace"].is_null() && l["action"] != "excluded")
+        .collect();
+    assert!(!cluster_scoped.is_empty(), "{plan}");
+    for line in &cluster_scoped {
+        assert_eq!(line["action"], "skip", "{line}");
+        assert_eq!(
+            line["reason"], "exists (cluster-scoped, not changed by this restore)",
+            "{line}"
+        );
+        assert!(line["diff"].as_array().is_none_or(Vec::is_empty), "{line}");
+    }
+    let created = lines
+        .iter()
+        .filter(|l| l["groupResource"] == "configmaps" && l["action"] == "create")
+        .count();
+    assert_eq!(created, lost, "{plan}");
+
+    let (status, body) = post(
+        &alice,
+        &restores,
+        json!({"name": "shop-back", "spec": {"backupName": "shop-1"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let back = wait_finished(&alice, &format!("{restores}/shop-back")).await;
+    assert_eq!(back["phase"], "Completed", "{back}");
+    let now = maps.list(&Default::default()).await.unwrap().items.len();
+    assert_eq!(now, lost + 1, "every ConfigMap is back");
+}

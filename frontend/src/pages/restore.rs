@@ -261,6 +261,9 @@ fn plan_view(r: Value) -> impl IntoView {
                 <li><strong>{count("conflict")}</strong>" in conflict"</li>
                 <li><strong>{count("update")}</strong>" to update"</li>
                 <li><strong>{count("excluded")}</strong>" excluded"</li>
+                {(count("unknown") > 0).then(|| view! {
+                    <li><strong>{count("unknown")}</strong>" unknown (you may not read them)"</li>
+                })}
             </ul>
             <details><summary>"Every item"</summary>
                 <table>

@@ -89,15 +89,23 @@ async fn create(
         Err(_) => None,
     };
     let client = client.as_ref();
+    let own = state
+        .cluster
+        .as_ref()
+        .as_ref()
+        .ok()
+        .map(|c| c.client.clone());
+    let own = own.as_ref();
     let actor = who.actor();
     let start = |name: String, spec: RestoreSpec| {
         let state = state.clone();
         let actor = actor.clone();
         async move {
-            restore::start(
+            restore::start_as(
                 &state.catalog,
                 &state.locations,
                 client,
+                own,
                 &name,
                 spec,
                 &actor,

@@ -39,6 +39,9 @@ pub enum Action {
     Conflict,
     Update,
     Excluded,
+    /// Whether it exists is not known: the restoring user may not read it
+    /// (or the read failed). Applied as a create; an existing one is left.
+    Unknown,
 }
 
 /// What applying one item did.
@@ -200,6 +203,7 @@ fn api_for(
 /// the resources [`discover`] found.
 pub async fn plan(
     client: &kube::Client,
+    own: Option<&kube::Client>,
     resources: &Creatable,
     spec: &RestoreSpec,
     restore_name: &str,
@@ -261,7 +265,7 @@ pub async fn plan(
         line.object = items::rewrite_object(object, &item, spec, &restored_pvs, restore_name);
         out.push(line);
     }
-    compare_with_live(client, spec, resources, &mut out).await;
+    compare_with_live(client, own, spec, resources, &mut out).await;
     let volume_lines = super::volumes::plan_lines(volumes, spec, &out);
     out.extend(volume_lines);
     out.sort_by(|a, b| {
@@ -278,8 +282,17 @@ pub async fn plan(
 /// Sets each line's action from the live cluster: one paginated list per
 /// resource (per namespace when only a few are involved), not a GET per
 /// item; up to [`LISTS_AT_ONCE`] resources are listed at once.
+///
+/// A read the user may not make is not an absence. A namespaced object
+/// they may not read is `unknown`. A cluster-scoped one (the Namespace,
+/// ClusterRoles that bindings name, CRDs, StorageClasses: what a restore of
+/// a namespace pulls in) is looked up by name with Lifeboat's own account
+/// (`own`), existence only: one that exists is skipped, as this restore
+/// does not change cluster-scoped objects the user cannot see; nothing of
+/// it reaches the plan.
 async fn compare_with_live(
     client: &kube::Client,
+    own: Option<&kube::Client>,
     spec: &RestoreSpec,
     resources: &Creatable,
     lines: &mut [PlanItem],
@@ -300,7 +313,7 @@ async fn compare_with_live(
             Some((gr, ar, namespaced, namespaces))
         })
         .collect();
-    let listed: HashMap<String, Result<LiveObjects, String>> = futures::stream::iter(served)
+    let listed: HashMap<String, Result<LiveObjects, ListFailure>> = futures::stream::iter(served)
         .map(|(gr, ar, namespaced, namespaces)| {
             let calls = calls.clone();
             async move {
@@ -318,13 +331,56 @@ async fn compare_with_live(
     for line in lines.iter_mut().filter(|l| l.action != Action::Excluded) {
         match listed.get(&line.group_resource) {
             None => {}
-            Some(Err(e)) => line.reason = Some(format!("could not read the live objects: {e}")),
             Some(Ok(live)) => {
                 let existing = live.get(&(line.namespace.clone(), line.name.clone()));
                 decide(line, existing, spec.existing_resource_policy);
             }
+            Some(Err(failure)) => {
+                let cluster_scoped = line.namespace.is_none();
+                match (cluster_scoped, own, resources.get(&line.group_resource)) {
+                    (true, Some(own), Some((ar, _))) if failure.forbidden => {
+                        let api: Api<DynamicObject> = Api::all_with(own.clone(), ar);
+                        match api.get_opt(&line.name).await {
+                            Ok(Some(_)) => {
+                                line.action = Action::Skip;
+                                line.reason = Some(
+                                    "exists (cluster-scoped, not changed by this restore)".into(),
+                                );
+                            }
+                            Ok(None) => {
+                                line.reason = Some(format!(
+                                    "does not exist (Lifeboat looked; you may not read {})",
+                                    line.group_resource
+                                ));
+                            }
+                            Err(e) => unknown(line, &describe(&e)),
+                        }
+                    }
+                    _ => unknown(line, &failure.message),
+                }
+            }
         }
     }
+}
+
+/// A line whose live object could not be read: `unknown`, with why.
+fn unknown(line: &mut PlanItem, why: &str) {
+    line.action = Action::Unknown;
+    line.reason = Some(
+        if why.contains("403") || why.to_lowercase().contains("forbidden") {
+            format!("unknown — you may not read it: {why}")
+        } else {
+            format!("unknown — the live objects could not be read: {why}")
+        },
+    );
+}
+
+/// Why the live objects of a resource could not be listed.
+#[derive(Clone, Debug)]
+struct ListFailure {
+    /// The API server refused the user (403).
+    forbidden: bool,
+    message: String,
 }
 
 /// How many resources the plan lists at once.
@@ -339,11 +395,14 @@ async fn list_live(
     calls: std::sync::Arc<std::sync::atomic::AtomicU64>,
     ar: &ApiResource,
     scopes: Vec<Option<String>>,
-) -> Result<LiveObjects, String> {
+) -> Result<LiveObjects, ListFailure> {
     let mut live = HashMap::new();
     for scope in scopes {
         let mut pager = Pager::new(client, calls.clone(), ar, scope.as_deref(), None);
-        while let Some(page) = pager.next().await.map_err(|e| describe(&e))? {
+        while let Some(page) = pager.next().await.map_err(|e| ListFailure {
+            forbidden: matches!(&e, kube::Error::Api(s) if s.code == 403),
+            message: describe(&e),
+        })? {
             for obj in page {
                 let key = (
                     obj["metadata"]["namespace"].as_str().map(str::to_string),
@@ -444,8 +503,11 @@ async fn apply_one(
             Ok(result) => {
                 line.result = Some(result);
                 if result == ItemResult::Skipped {
-                    line.message =
-                        Some("it appeared in the cluster while restoring; left as it is".into());
+                    line.message = Some(if line.action == Action::Unknown {
+                        "it exists (you may not read it); left as it is".into()
+                    } else {
+                        "it appeared in the cluster while restoring; left as it is".into()
+                    });
                 }
                 return;
             }
@@ -503,7 +565,7 @@ pub async fn apply(
     if let Some(ar) = namespaces_rt {
         let wanted: BTreeSet<String> = plan
             .iter()
-            .filter(|p| matches!(p.action, Action::Create | Action::Update))
+            .filter(|p| matches!(p.action, Action::Create | Action::Update | Action::Unknown))
             .filter_map(|p| p.namespace.clone())
             .collect();
         let carried: BTreeSet<String> = plan
@@ -561,7 +623,7 @@ pub async fn apply(
                 let client = client.clone();
                 async move {
                     match line.action {
-                        Action::Create | Action::Update
+                        Action::Create | Action::Update | Action::Unknown
                             if let Some(why) =
                                 super::volumes::blocked_by(&line, failed_claims_now) =>
                         {
@@ -587,7 +649,9 @@ pub async fn apply(
                                 }
                             }
                         }
-                        Action::Create | Action::Update => apply_one(&client, res, &mut line).await,
+                        Action::Create | Action::Update | Action::Unknown => {
+                            apply_one(&client, res, &mut line).await
+                        }
                         Action::Skip | Action::Conflict => line.result = Some(ItemResult::Skipped),
                         Action::Excluded => {}
                     }
@@ -648,7 +712,7 @@ pub fn outcome(plan: &[PlanItem]) -> Outcome {
     Outcome {
         total: plan
             .iter()
-            .filter(|p| matches!(p.action, Action::Create | Action::Update))
+            .filter(|p| matches!(p.action, Action::Create | Action::Update | Action::Unknown))
             .count() as i64,
         done: result(ItemResult::Created) + result(ItemResult::Updated),
         failed,

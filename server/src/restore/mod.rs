@@ -224,6 +224,28 @@ pub async fn start(
     ),
     BackupError,
 > {
+    start_as(catalog, locations, client, None, name, spec, actor).await
+}
+
+/// [`start`], writing through `client` (the user's, impersonated) and
+/// looking up with `own` (Lifeboat's) whether the cluster-scoped objects
+/// the user may not read exist, so that the plan shows them skipped rather
+/// than unknown.
+pub async fn start_as(
+    catalog: &Catalog,
+    locations: &Locations,
+    client: Option<&kube::Client>,
+    own: Option<&kube::Client>,
+    name: &str,
+    spec: RestoreSpec,
+    actor: &str,
+) -> Result<
+    (
+        RestoreRecord,
+        tokio::task::JoinHandle<Result<RestorePhase, crate::catalog::CatalogError>>,
+    ),
+    BackupError,
+> {
     crate::backup::validate_name(name)?;
     let mut spec = spec;
     resolve_point_in_time(catalog, &mut spec).await?;
@@ -270,6 +292,7 @@ pub async fn start(
         catalog: catalog.clone(),
         store,
         client,
+        own_client: own.cloned(),
     };
     let handle = tokio::spawn(runner::run(ctx, name.to_string(), spec));
     Ok((record, handle))

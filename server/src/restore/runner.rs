@@ -19,6 +19,9 @@ pub struct RestoreContext {
     pub catalog: Catalog,
     pub store: DynStore,
     pub client: kube::Client,
+    /// Lifeboat's own client, for whether the cluster-scoped objects the
+    /// user may not read exist (existence only); `None` where there is none.
+    pub own_client: Option<kube::Client>,
     /// The backup's location and what writes volume data back (the agents).
     pub location: String,
     pub volumes: std::sync::Arc<dyn crate::volumes::dispatch::VolumeWork>,
@@ -271,6 +274,7 @@ async fn run_recorded(
     };
     let planned = match engine::plan(
         &ctx.client,
+        ctx.own_client.as_ref(),
         &resources,
         &spec,
         &name,
