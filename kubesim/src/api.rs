@@ -865,6 +865,10 @@ async fn serve(
                 )));
             }
             let warnings = field_validation(store, rt, query, &obj)?;
+            // Namespace lifecycle admission runs before the registry's
+            // escalation checks in kube-apiserver: a Role for a namespace
+            // that does not exist is a 404, not a 403.
+            store.admit_namespace(rt, ns)?;
             rbac::check_escalation(store, w.user, rt, ns, &obj)?;
             let created = store.create_by(rt, ns, obj, dry_run, w.manager)?;
             Ok(with_warnings(

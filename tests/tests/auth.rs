@@ -711,8 +711,9 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: olga}]
         "Completed"
     );
 
-    // Into kube-system, where she may not write: every item fails with the
-    // API server's 403 in her name, and nothing is created there.
+    // Into kube-system, where she may not write: the pre-flight check (a
+    // review asked as olga) marks every item forbidden, and the restore is
+    // refused before anything is created there.
     let (status, body) = post(
         &olga,
         &restores,
@@ -721,18 +722,18 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: olga}]
     .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     let done = wait_finished(&olga, &format!("{restores}/into-system")).await;
-    assert_eq!(done["phase"], "PartiallyFailed", "{done}");
+    assert_eq!(done["phase"], "Failed", "{done}");
     let items = done["plan"]["items"].as_array().unwrap();
     let web_config = items
         .iter()
         .find(|i| i["name"] == "web-config")
         .expect("the ConfigMap was planned");
-    assert_eq!(web_config["result"], "failed", "{web_config}");
-    let message = web_config["message"].as_str().unwrap();
+    assert_eq!(web_config["action"], "forbidden", "{web_config}");
+    assert!(web_config["result"].is_null(), "never tried: {web_config}");
+    let reason = web_config["reason"].as_str().unwrap();
     assert!(
-        message.starts_with("403")
-            && message.contains("User \"olga\" cannot create resource \"configmaps\""),
-        "{message}"
+        reason.contains("you may not create configmaps in kube-system"),
+        "{reason}"
     );
     let system: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
         kube::Api::namespaced(client.clone(), "kube-system");
@@ -961,4 +962,186 @@ subjects: [{kind: ServiceAccount, name: alice, namespace: shop}]
     assert_eq!(back["phase"], "Completed", "{back}");
     let now = maps.list(&Default::default()).await.unwrap().items.len();
     assert_eq!(now, lost + 1, "every ConfigMap is back");
+}
+
+/// Pre-flight authorization. The backup of `shop` holds a RoleBinding to
+/// `cluster-admin`. Its namespace admin's dry run marks that binding
+/// forbidden (the API server's escalation check, in its words) and nothing
+/// else; the real run is refused before anything is written; with
+/// `allowPartial` the rest comes back and the binding does not. An operator
+/// who holds `lifeboat-operator` but no Kubernetes rights sees every item
+/// forbidden, naming the permission and a binding that grants it, and their
+/// restore writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restores_are_checked_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, client) = kubesim(kubesim::Options::default(), true).await.unwrap();
+    apply_rbac(
+        &sim,
+        r#"
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: alice, namespace: shop}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: shop-admins, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: admin}
+subjects: [{kind: ServiceAccount, name: alice, namespace: shop}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: everything, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cluster-admin}
+subjects: [{kind: ServiceAccount, name: default, namespace: shop}]
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: ops, namespace: default}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: ops-operator}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: lifeboat-operator}
+subjects: [{kind: ServiceAccount, name: ops, namespace: default}]
+"#,
+    );
+    let (url, _state) = serve_lifeboat(client.clone(), &sim, dir.path())
+        .await
+        .unwrap();
+    let admin = lifeboat_e2e::http(&url);
+    let alice = with_token(&sim.issue_token(kubesim::rbac::User::service_account("shop", "alice")));
+    let ops = with_token(&sim.issue_token(kubesim::rbac::User::service_account("default", "ops")));
+    let (status, body) = post(
+        &admin,
+        &format!("{url}/api/v1/backups"),
+        json!({"name": "shop-1", "spec": {"includedNamespaces": ["shop"]}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let done = wait_finished(&admin, &format!("{url}/api/v1/backups/shop-1")).await;
+    assert_eq!(done["phase"], "Completed", "{done}");
+
+    // The binding and the ConfigMaps are lost.
+    let bindings: kube::Api<k8s_openapi::api::rbac::v1::RoleBinding> =
+        kube::Api::namespaced(client.clone(), "shop");
+    bindings
+        .delete("everything", &Default::default())
+        .await
+        .unwrap();
+    let maps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client.clone(), "shop");
+    let mut lost = 0;
+    for map in maps.list(&Default::default()).await.unwrap() {
+        let name = map.metadata.name.unwrap();
+        if name != "kube-root-ca.crt" {
+            maps.delete(&name, &Default::default()).await.unwrap();
+            lost += 1;
+        }
+    }
+    let maps_now = || async { maps.list(&Default::default()).await.unwrap().items.len() };
+    let restores = format!("{url}/api/v1/restores");
+    let run = |who: reqwest::Client, name: &'static str, spec: Value| {
+        let restores = restores.clone();
+        async move {
+            let (status, body) = post(&who, &restores, json!({"name": name, "spec": spec})).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+            wait_finished(&who, &format!("{restores}/{name}")).await
+        }
+    };
+    let forbidden_lines = |r: &Value| -> Vec<Value> {
+        r["plan"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|i| i["action"] == "forbidden")
+            .cloned()
+            .collect()
+    };
+
+    // The admin's dry run: the escalating binding, and only it, is forbidden.
+    let plan = run(
+        alice.clone(),
+        "alice-plan",
+        json!({"backupName": "shop-1", "dryRun": true}),
+    )
+    .await;
+    assert_eq!(plan["phase"], "Planned", "{plan}");
+    let forbidden = forbidden_lines(&plan);
+    assert_eq!(forbidden.len(), 1, "{plan}");
+    assert_eq!(forbidden[0]["name"], "everything", "{plan}");
+    let why = forbidden[0]["reason"].as_str().unwrap();
+    assert!(
+        why.contains("forbidden") && why.contains("cluster-admin") || why.contains("escalat"),
+        "{why}"
+    );
+    assert!(
+        plan["phaseReason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("1 item(s) you may not write"),
+        "{plan}"
+    );
+    // The real run is refused before anything is written.
+    let refused = run(alice.clone(), "alice-run", json!({"backupName": "shop-1"})).await;
+    assert_eq!(refused["phase"], "Failed", "{refused}");
+    assert!(
+        refused["phaseReason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("refused before anything was written"),
+        "{refused}"
+    );
+    assert_eq!(maps_now().await, 1, "nothing was written");
+    // With allowPartial, everything else comes back, and the binding does not.
+    let partial = run(
+        alice.clone(),
+        "alice-partial",
+        json!({"backupName": "shop-1", "allowPartial": true}),
+    )
+    .await;
+    assert_eq!(partial["phase"], "PartiallyFailed", "{partial}");
+    assert!(
+        partial["plan"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|i| i["result"] != "failed"),
+        "{partial}"
+    );
+    assert_eq!(maps_now().await, lost + 1, "the ConfigMaps are back");
+    assert!(bindings.get_opt("everything").await.unwrap().is_none());
+
+    // An operator without Kubernetes rights: every write forbidden, named.
+    for map in maps.list(&Default::default()).await.unwrap() {
+        let name = map.metadata.name.unwrap();
+        if name != "kube-root-ca.crt" {
+            maps.delete(&name, &Default::default()).await.unwrap();
+        }
+    }
+    let plan = run(
+        ops.clone(),
+        "ops-plan",
+        json!({"backupName": "shop-1", "dryRun": true}),
+    )
+    .await;
+    let lines = plan["plan"]["items"].as_array().unwrap();
+    let writes: Vec<&Value> = lines
+        .iter()
+        .filter(|i| matches!(i["action"].as_str(), Some("create" | "update" | "unknown")))
+        .collect();
+    assert!(writes.is_empty(), "only forbidden writes: {writes:?}");
+    let forbidden = forbidden_lines(&plan);
+    let maps_line = forbidden
+        .iter()
+        .find(|i| i["groupResource"] == "configmaps")
+        .expect("the ConfigMaps are forbidden");
+    let why = maps_line["reason"].as_str().unwrap();
+    assert!(
+        why.contains("may not create configmaps in shop") && why.contains("`admin`"),
+        "{why}"
+    );
+    let refused = run(ops, "ops-run", json!({"backupName": "shop-1"})).await;
+    assert_eq!(refused["phase"], "Failed", "{refused}");
+    assert_eq!(maps_now().await, 1, "nothing was written");
 }

@@ -212,8 +212,8 @@ async fn a_drill_of_shop_passes_and_leaves_nothing_behind() {
     let reason = drill["reason"].as_str().unwrap();
     assert!(
         reason.starts_with(&format!(
-            "namespaces shop-drill-{refused}: not restored: 403"
-        )) && reason.contains("User \"lifeboat:drill\" cannot create")
+            "namespaces shop-drill-{refused}: not restored: forbidden — you may not create namespaces"
+        )) && reason.contains("drills act as lifeboat:drill")
             && reason.contains("lifeboat-drill of docker/rbac.yaml"),
         "{reason}"
     );

@@ -35,6 +35,7 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
     );
     let mapping = RwSignal::new(std::collections::BTreeMap::<String, String>::new());
     let policy = RwSignal::new("skip".to_string());
+    let allow_partial = RwSignal::new(false);
     let resources = RwSignal::new(String::new());
     let plan = RwSignal::new(None::<Value>);
     let run = RwSignal::new(None::<Value>);
@@ -87,7 +88,8 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
         json!({"spec": {"backupName": backup_name, "fromSchedule": from_schedule, "at": at,
                         "includedNamespaces": chosen.get_untracked(),
                         "includedResources": included_resources,
-                        "namespaceMapping": map, "existingResourcePolicy": policy.get_untracked(), "dryRun": dry_run}})
+                        "namespaceMapping": map, "existingResourcePolicy": policy.get_untracked(), "dryRun": dry_run,
+                        "allowPartial": allow_partial.get_untracked()}})
     };
     // Polls a restore until it leaves New/InProgress, showing it as it goes.
     let follow = move |name: String, into: RwSignal<Option<Value>>| async move {
@@ -207,6 +209,26 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
             </li>
             <li>
                 <h2>"4. Restore"</h2>
+                {move || {
+                    let forbidden: Vec<Value> = plan
+                        .get()
+                        .map(|p| items(&p["plan"]["items"]).into_iter().filter(|i| i["action"] == "forbidden").collect())
+                        .unwrap_or_default();
+                    (!forbidden.is_empty()).then(|| view! {
+                        <fieldset class="allow-partial">
+                            <legend>"Items you may not write"</legend>
+                            <ul class="plain">{forbidden.into_iter().map(|i| view! {
+                                <li>{format!("{} {}{}: {}", text(&i["groupResource"]),
+                                    i["namespace"].as_str().map(|n| format!("{n}/")).unwrap_or_default(),
+                                    text(&i["name"]), text(&i["reason"]))}</li>
+                            }).collect_view()}</ul>
+                            <label><input type="checkbox" name="allowPartial"
+                                prop:checked=move || allow_partial.get()
+                                on:change=move |ev| allow_partial.set(event_target_checked(&ev)) />
+                                " Restore the rest without these (the restore ends PartiallyFailed)"</label>
+                        </fieldset>
+                    })
+                }}
                 <button type="button" class="primary" on:click=start prop:disabled=move || plan.get().is_none_or(|p| p["phase"] != "Planned")>"Restore now"</button>
                 {move || run.get().map(progress_view)}
             </li>
@@ -263,6 +285,9 @@ fn plan_view(r: Value) -> impl IntoView {
                 <li><strong>{count("excluded")}</strong>" excluded"</li>
                 {(count("unknown") > 0).then(|| view! {
                     <li><strong>{count("unknown")}</strong>" unknown (you may not read them)"</li>
+                })}
+                {(count("forbidden") > 0).then(|| view! {
+                    <li data-forbidden=count("forbidden").to_string()><strong>{count("forbidden")}</strong>" forbidden (you may not write them; each says why)"</li>
                 })}
             </ul>
             <details><summary>"Every item"</summary>

@@ -491,6 +491,14 @@ impl Store {
         }
     }
 
+    /// Whether a create into `ns` would pass namespace lifecycle admission:
+    /// a missing namespace is 404, a terminating one 403, as kube-apiserver
+    /// answers before its RBAC escalation checks run.
+    pub fn admit_namespace(&self, rt: &ResourceType, ns: Option<&str>) -> Result<(), ApiError> {
+        let state = self.lock();
+        Self::check_namespace(&state, rt, ns)
+    }
+
     pub fn create(
         &self,
         rt: &ResourceType,

@@ -49,6 +49,10 @@ pub enum RestoreCommand {
         /// Restore these group-resources first, in this order (comma-separated).
         #[arg(long, value_delimiter = ',')]
         resource_priorities: Vec<String>,
+        /// Restore what you may write even when the plan holds items you
+        /// may not (they are left out); without it such a restore is refused.
+        #[arg(long)]
+        allow_partial: bool,
         /// Wait for it to finish.
         #[arg(long)]
         wait: bool,
@@ -76,6 +80,7 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
             preserve_node_ports,
             dry_run,
             resource_priorities,
+            allow_partial,
             wait,
         } => {
             let mapping = lifeboat::restore::spec::parse_mapping(&namespace_mapping)
@@ -91,6 +96,7 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
                 ("preserveNodePorts", json!(preserve_node_ports)),
                 ("dryRun", json!(dry_run)),
                 ("resourcePriorities", json!(resource_priorities)),
+                ("allowPartial", json!(allow_partial)),
             ] {
                 spec.insert(k.into(), v);
             }

@@ -300,6 +300,9 @@ impl Drills {
             include_cluster_resources: Some(false),
             excluded_resources: LEFT_OUT.iter().map(|r| r.to_string()).collect(),
             scratch_namespaces: true,
+            // The plan states what the drill identity may not write; the
+            // drill restores the rest and judges readiness as always.
+            allow_partial: true,
             ..Default::default()
         };
         let mut outcome = DrillOutcome {
@@ -348,10 +351,21 @@ impl Drills {
                 None => format!("{} {}", item.group_resource, item.name),
             };
             let volume = item.group_resource == crate::restore::volumes::GROUP_RESOURCE;
-            match item.result {
+            // What the drill identity may not write was never tried: as failed as a 403.
+            let forbidden = item.action == crate::restore::engine::Action::Forbidden;
+            let result = if forbidden {
+                Some(ItemResult::Failed)
+            } else {
+                item.result
+            };
+            match result {
                 Some(ItemResult::Failed) => {
-                    let message = item.message.as_deref().unwrap_or("no reason given");
-                    let hint = if message.contains("403") {
+                    let message = if forbidden {
+                        item.reason.as_deref().unwrap_or("forbidden")
+                    } else {
+                        item.message.as_deref().unwrap_or("no reason given")
+                    };
+                    let hint = if message.contains("403") || forbidden {
                         format!(
                             " (drills act as {}: the ClusterRole and binding lifeboat-drill of docker/rbac.yaml let them)",
                             crate::cluster::DRILL_USER

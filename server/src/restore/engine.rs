@@ -42,6 +42,8 @@ pub enum Action {
     /// Whether it exists is not known: the restoring user may not read it
     /// (or the read failed). Applied as a create; an existing one is left.
     Unknown,
+    /// The restoring user may not write it (`preflight`): never tried.
+    Forbidden,
 }
 
 /// What applying one item did.
@@ -653,7 +655,7 @@ pub async fn apply(
                             apply_one(&client, res, &mut line).await
                         }
                         Action::Skip | Action::Conflict => line.result = Some(ItemResult::Skipped),
-                        Action::Excluded => {}
+                        Action::Excluded | Action::Forbidden => {}
                     }
                     (i, line)
                 }
@@ -709,6 +711,10 @@ pub struct Outcome {
 pub fn outcome(plan: &[PlanItem]) -> Outcome {
     let result = |r: ItemResult| plan.iter().filter(|p| p.result == Some(r)).count() as i64;
     let failed = result(ItemResult::Failed);
+    let forbidden = plan
+        .iter()
+        .filter(|p| p.action == Action::Forbidden)
+        .count() as i64;
     Outcome {
         total: plan
             .iter()
@@ -717,12 +723,21 @@ pub fn outcome(plan: &[PlanItem]) -> Outcome {
         done: result(ItemResult::Created) + result(ItemResult::Updated),
         failed,
         conflicts: plan.iter().filter(|p| p.action == Action::Conflict).count() as i64,
-        phase: if failed == 0 {
+        phase: if failed == 0 && forbidden == 0 {
             RestorePhase::Completed
         } else {
             RestorePhase::PartiallyFailed
         },
-        reason: (failed > 0).then(|| format!("{failed} item(s) failed; see the items")),
+        reason: match (failed, forbidden) {
+            (0, 0) => None,
+            (f, 0) => Some(format!("{f} item(s) failed; see the items")),
+            (0, n) => Some(format!(
+                "{n} item(s) you may not write were left out (allowPartial); see the items"
+            )),
+            (f, n) => Some(format!(
+                "{f} item(s) failed and {n} you may not write were left out; see the items"
+            )),
+        },
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod engine;
 pub mod items;
+pub mod preflight;
 pub mod runner;
 pub mod spec;
 pub mod volumes;

@@ -286,15 +286,36 @@ async fn run_recorded(
         Ok(p) => p,
         Err(e) => return recorder.failed(e).await,
     };
+    // Pre-flight: what the user may not write is marked before anything is.
+    let mut planned = planned;
+    let forbidden = super::preflight::check(&ctx.client, &resources, &mut planned).await;
     if spec.dry_run {
-        recorder
-            .planned(
-                RestorePhase::Planned,
-                Some("dry run: nothing was applied"),
-                &planned,
+        let reason = if forbidden > 0 {
+            format!(
+                "dry run: nothing was applied; {forbidden} item(s) you may not write (a real run \
+                 is refused unless allowPartial)"
             )
+        } else {
+            "dry run: nothing was applied".to_string()
+        };
+        recorder
+            .planned(RestorePhase::Planned, Some(&reason), &planned)
             .await?;
         return Ok(RestorePhase::Planned);
+    }
+    if forbidden > 0 && !spec.allow_partial {
+        let reason = format!(
+            "refused before anything was written: {forbidden} item(s) you may not write (each \
+             names the permission and a binding that grants it); restore with allowPartial to \
+             bring back the rest"
+        );
+        recorder
+            .planned(RestorePhase::Failed, Some(&reason), &planned)
+            .await?;
+        recorder
+            .activity(&format!("restore {name} Failed: {reason}"))
+            .await?;
+        return Ok(RestorePhase::Failed);
     }
     // The plan, then each item's result as it lands (at most every `every`),
     // are written by their own task: the first items go out meanwhile.

@@ -46,6 +46,10 @@ pub struct RestoreSpec {
     pub from_schedule: Option<String>,
     /// The instant (RFC 3339) restored to, with `fromSchedule`.
     pub at: Option<String>,
+    /// Restore what the user may write even when the plan holds items they
+    /// may not (those are left out, and the restore is PartiallyFailed).
+    /// Without it such a restore is refused before anything is written.
+    pub allow_partial: bool,
     /// The namespaces this restore makes are scratch (a drill's): labelled
     /// as Lifeboat's temporary objects, so no backup takes them in. Set by
     /// drills, never by a request.

@@ -1,0 +1,197 @@
+//! Pre-flight authorization: before anything is written, whether the
+//! restoring user may do what the plan intends, asked of the API server as
+//! that user (the restore's client impersonates them, so a
+//! `SelfSubjectAccessReview` answers for them):
+//! - one review per distinct (verb, group, resource, namespace), never per
+//!   object, so a plan of 10,000 objects asks a few dozen questions;
+//! - Roles, ClusterRoles and their bindings are also created with
+//!   `dryRun=All`: the API server's escalation checks (a role granting more
+//!   than the user holds, a binding to one) answer in its own words.
+//!
+//! A line the user may not write becomes `forbidden`, with the reason and
+//! the binding that would allow it. Like `engine.rs`, no catalog here.
+
+use std::collections::{HashMap, HashSet};
+
+use futures::StreamExt;
+use k8s_openapi::api::authorization::v1::{
+    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+};
+use kube::api::{Api, DynamicObject, PostParams};
+
+use super::engine::{Action, Creatable, PlanItem};
+
+/// How many reviews are asked at once.
+const AT_ONCE: usize = 8;
+
+/// The RBAC kinds whose creation the API server checks for escalation.
+const RBAC: &[&str] = &[
+    "roles.rbac.authorization.k8s.io",
+    "clusterroles.rbac.authorization.k8s.io",
+    "rolebindings.rbac.authorization.k8s.io",
+    "clusterrolebindings.rbac.authorization.k8s.io",
+];
+
+/// (verb, group, resource, namespace).
+type Question = (String, String, String, Option<String>);
+
+fn verb_of(action: Action) -> Option<&'static str> {
+    match action {
+        Action::Create | Action::Unknown => Some("create"),
+        // The update policy applies with server-side apply: a patch.
+        Action::Update => Some("patch"),
+        _ => None,
+    }
+}
+
+/// `group`, `resource` of a group-resource name (`deployments.apps`).
+fn split(group_resource: &str) -> (String, String) {
+    match group_resource.split_once('.') {
+        Some((resource, group)) => (group.to_string(), resource.to_string()),
+        None => (String::new(), group_resource.to_string()),
+    }
+}
+
+/// What to bind for a refusal, in the docs' words (`docs/SECURITY.md`).
+fn remedy(namespace: Option<&str>) -> String {
+    match namespace {
+        Some(ns) => format!(
+            "a RoleBinding of the ClusterRole `admin` (or `edit`) in {ns} allows it, as does \
+             `cluster-admin`"
+        ),
+        None => "a ClusterRoleBinding that grants it (such as `cluster-admin`) allows it".into(),
+    }
+}
+
+/// Asks one review; `Err` holds the API server's reason for a denial.
+async fn review(client: &kube::Client, q: &Question) -> Result<(), String> {
+    let (verb, group, resource, namespace) = q;
+    let asked = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                verb: Some(verb.clone()),
+                group: Some(group.clone()),
+                resource: Some(resource.clone()),
+                namespace: namespace.clone(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    match api.create(&PostParams::default(), &asked).await {
+        Ok(answer) => {
+            let status = answer.status.unwrap_or_default();
+            if status.allowed {
+                Ok(())
+            } else {
+                Err(status
+                    .reason
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or_else(|| "no rule allows it".into()))
+            }
+        }
+        Err(e) => Err(format!("the access review failed: {e}")),
+    }
+}
+
+/// Marks every line the user may not write `forbidden`; returns how many.
+pub async fn check(client: &kube::Client, resources: &Creatable, plan: &mut [PlanItem]) -> usize {
+    let mut questions: HashSet<Question> = HashSet::new();
+    for line in plan.iter() {
+        if line.group_resource == super::volumes::GROUP_RESOURCE {
+            continue;
+        }
+        if let Some(verb) = verb_of(line.action) {
+            let (group, resource) = split(&line.group_resource);
+            questions.insert((verb.to_string(), group, resource, line.namespace.clone()));
+        }
+    }
+    let asked: Vec<(Question, Result<(), String>)> = futures::stream::iter(questions)
+        .map(|q| async move {
+            let answer = review(client, &q).await;
+            (q, answer)
+        })
+        .buffer_unordered(AT_ONCE)
+        .collect()
+        .await;
+    let answers: HashMap<Question, Result<(), String>> = asked.into_iter().collect();
+    let mut forbidden = 0;
+    for line in plan.iter_mut() {
+        let Some(verb) = verb_of(line.action) else {
+            continue;
+        };
+        if line.group_resource == super::volumes::GROUP_RESOURCE {
+            continue;
+        }
+        let (group, resource) = split(&line.group_resource);
+        let key = (verb.to_string(), group, resource, line.namespace.clone());
+        let denial = match answers.get(&key) {
+            Some(Err(why)) => Some(why.clone()),
+            _ => escalation(client, resources, line).await,
+        };
+        if let Some(why) = denial {
+            let scope = line
+                .namespace
+                .as_deref()
+                .map(|ns| format!(" in {ns}"))
+                .unwrap_or_default();
+            line.reason = Some(format!(
+                "forbidden — you may not {verb} {}{scope}: {why}; {}",
+                line.group_resource,
+                remedy(line.namespace.as_deref())
+            ));
+            line.action = Action::Forbidden;
+            forbidden += 1;
+        }
+    }
+    forbidden
+}
+
+/// For RBAC objects the user may create: the API server's escalation
+/// check, by a dry-run create as the user. `Some(reason)` when refused.
+async fn escalation(
+    client: &kube::Client,
+    resources: &Creatable,
+    line: &PlanItem,
+) -> Option<String> {
+    if !RBAC.contains(&line.group_resource.as_str()) || line.action == Action::Update {
+        return None;
+    }
+    let (ar, namespaced) = resources.get(&line.group_resource)?;
+    let api: Api<DynamicObject> = match (namespaced, line.namespace.as_deref()) {
+        (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, ar),
+        _ => Api::all_with(client.clone(), ar),
+    };
+    let mut obj: DynamicObject = serde_json::from_value(line.object.clone()).ok()?;
+    obj.types = Some(kube::api::TypeMeta {
+        api_version: ar.api_version.clone(),
+        kind: ar.kind.clone(),
+    });
+    let params = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    match api.create(&params, &obj).await {
+        Err(kube::Error::Api(s)) if s.code == 403 => Some(s.message.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn group_resources_split_into_group_and_resource() {
+        assert_eq!(split("configmaps"), ("".into(), "configmaps".into()));
+        assert_eq!(
+            split("rolebindings.rbac.authorization.k8s.io"),
+            ("rbac.authorization.k8s.io".into(), "rolebindings".into())
+        );
+        assert_eq!(verb_of(Action::Update), Some("patch"));
+        assert_eq!(verb_of(Action::Unknown), Some("create"));
+        assert_eq!(verb_of(Action::Skip), None);
+    }
+}
