@@ -720,7 +720,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: olga}]
         json!({"name": "into-system", "spec": {"backupName": "shop-1", "namespaceMapping": {"shop": "kube-system"}}}),
     )
     .await;
-    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     let done = wait_finished(&olga, &format!("{restores}/into-system")).await;
     assert_eq!(done["phase"], "Failed", "{done}");
     let items = done["plan"]["items"].as_array().unwrap();
@@ -1082,16 +1082,32 @@ subjects: [{kind: ServiceAccount, name: ops, namespace: default}]
             .contains("1 item(s) you may not write"),
         "{plan}"
     );
-    // The real run is refused before anything is written.
-    let refused = run(alice.clone(), "alice-run", json!({"backupName": "shop-1"})).await;
-    assert_eq!(refused["phase"], "Failed", "{refused}");
+    // The real run is refused before anything is written: 422, listing it.
+    let (status, body) = post(
+        &alice,
+        &restores,
+        json!({"name": "alice-run", "spec": {"backupName": "shop-1"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert!(
-        refused["phaseReason"]
+        body["error"]
             .as_str()
             .unwrap_or_default()
             .contains("refused before anything was written"),
-        "{refused}"
+        "{body}"
     );
+    let listed = body["forbidden"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{body}");
+    assert!(
+        listed[0]
+            .as_str()
+            .unwrap()
+            .starts_with("rolebindings.rbac.authorization.k8s.io shop/everything: forbidden"),
+        "{body}"
+    );
+    let refused = wait_finished(&alice, &format!("{restores}/alice-run")).await;
+    assert_eq!(refused["phase"], "Failed", "{refused}");
     assert_eq!(maps_now().await, 1, "nothing was written");
     // With allowPartial, everything else comes back, and the binding does not.
     let partial = run(
@@ -1141,7 +1157,16 @@ subjects: [{kind: ServiceAccount, name: ops, namespace: default}]
         why.contains("may not create configmaps in shop") && why.contains("`admin`"),
         "{why}"
     );
-    let refused = run(ops, "ops-run", json!({"backupName": "shop-1"})).await;
-    assert_eq!(refused["phase"], "Failed", "{refused}");
+    let (status, body) = post(
+        &ops,
+        &restores,
+        json!({"name": "ops-run", "spec": {"backupName": "shop-1"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body["forbidden"].as_array().unwrap().len() >= lost,
+        "{body}"
+    );
     assert_eq!(maps_now().await, 1, "nothing was written");
 }

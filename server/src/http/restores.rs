@@ -14,6 +14,7 @@ use crate::auth::{Check, Principal};
 use crate::backup::BackupError;
 use crate::catalog::CatalogError;
 use crate::catalog::RestoreRecord;
+use crate::restore::runner::Preflight;
 use crate::restore::{self, RestoreSpec};
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -61,9 +62,12 @@ struct CreateRequest {
 }
 
 #[utoipa::path(post, operation_id = "createRestore", path = "/api/v1/restores", tag = "restores",
-    description = "Plans a restore and, unless `dryRun`, applies it, writing as the caller (`create restores` in each target namespace).",
+    description = "Plans a restore and, unless `dryRun`, applies it, writing as the caller (`create restores` in each target namespace). Before anything is written the plan is checked against the caller's own rights; a restore with items the caller may not write is refused (422, listing them) unless `allowPartial`.",
     request_body = CreateRequest,
-    responses((status = 202, description = "Started; follow /progress", body = RestoreView)))]
+    responses(
+        (status = 202, description = "Started; follow /progress", body = RestoreView),
+        (status = 422, description = "Invalid, or refused before anything was written: `forbidden` lists the items the caller may not write, each with the reason and a binding that allows it"),
+    ))]
 async fn create(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -97,15 +101,21 @@ async fn create(
         .map(|c| c.client.clone());
     let own = own.as_ref();
     let actor = who.actor();
+    let (told, mut preflight) = tokio::sync::watch::channel(Preflight::Pending);
+    let told = std::sync::Arc::new(told);
     let start = |name: String, spec: RestoreSpec| {
         let state = state.clone();
         let actor = actor.clone();
+        let clients = restore::Clients {
+            acting: client,
+            own,
+            preflight: Some(told.clone()),
+        };
         async move {
             restore::start_as(
                 &state.catalog,
                 &state.locations,
-                client,
-                own,
+                clients,
                 &name,
                 spec,
                 &actor,
@@ -113,31 +123,65 @@ async fn create(
             .await
         }
     };
-    if let Some(name) = request.name {
-        let (record, _) = start(name, request.spec).await?;
-        return Ok((StatusCode::ACCEPTED, Json(RestoreView::from(&record))).into_response());
-    }
-    // A generated name that is taken (two restores in one second) gets a suffix.
-    let now = chrono::Utc::now();
-    let mut attempt = 1;
-    loop {
-        let name = restore::generated_name(
-            &request.spec.backup_name,
-            request.spec.dry_run,
-            now,
-            attempt,
-        );
-        match start(name, request.spec.clone()).await {
-            Ok((record, _)) => {
-                return Ok((StatusCode::ACCEPTED, Json(RestoreView::from(&record))).into_response());
+    let started = match request.name {
+        Some(name) => start(name, request.spec).await?.0,
+        None => {
+            // A generated name that is taken (two restores in one second) gets a suffix.
+            let now = chrono::Utc::now();
+            let mut attempt = 1;
+            loop {
+                let name = restore::generated_name(
+                    &request.spec.backup_name,
+                    request.spec.dry_run,
+                    now,
+                    attempt,
+                );
+                match start(name, request.spec.clone()).await {
+                    Ok((record, _)) => break record,
+                    Err(BackupError::Catalog(CatalogError::AlreadyExists { .. }))
+                        if attempt < 100 =>
+                    {
+                        attempt += 1;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
-            Err(BackupError::Catalog(CatalogError::AlreadyExists { .. })) if attempt < 100 => {
-                attempt += 1;
-            }
-            Err(e) => return Err(e.into()),
         }
+    };
+    // The pre-flight check is awaited (a bounded while): a restore it
+    // refuses is answered 422 with what the user may not write, nothing
+    // having been written. Past the bound, or when the run ends before its
+    // check, the answer is 202 and the restore's record says the rest.
+    drop(told);
+    let checked = tokio::time::timeout(
+        PREFLIGHT_WAIT,
+        preflight.wait_for(|p| *p != Preflight::Pending),
+    )
+    .await;
+    if let Ok(Ok(found)) = checked
+        && let Preflight::Refused(lines) = &*found
+    {
+        return Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({
+                "error": format!(
+                    "restore {} refused before anything was written: {} item(s) you may not write; \
+                     ask for the binding each names, or restore with allowPartial to bring back the rest",
+                    started.name,
+                    lines.len()
+                ),
+                "status": 422,
+                "restore": started.name,
+                "forbidden": lines,
+            })),
+        )
+            .into_response());
     }
+    Ok((StatusCode::ACCEPTED, Json(RestoreView::from(&started))).into_response())
 }
+
+/// How long creating a restore waits for its pre-flight check.
+const PREFLIGHT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The restores `who` may see (`get restores` in every target namespace).
 #[utoipa::path(get, operation_id = "listRestores", path = "/api/v1/restores", tag = "restores", params(super::OfBackup),

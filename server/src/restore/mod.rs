@@ -225,18 +225,31 @@ pub async fn start(
     ),
     BackupError,
 > {
-    start_as(catalog, locations, client, None, name, spec, actor).await
+    let clients = Clients {
+        acting: client,
+        ..Default::default()
+    };
+    start_as(catalog, locations, clients, name, spec, actor).await
 }
 
-/// [`start`], writing through `client` (the user's, impersonated) and
-/// looking up with `own` (Lifeboat's) whether the cluster-scoped objects
-/// the user may not read exist, so that the plan shows them skipped rather
-/// than unknown.
+/// Who a restore acts as and what else it is given.
+#[derive(Default)]
+pub struct Clients<'a> {
+    /// The client it reads and writes with: the user's, impersonated.
+    pub acting: Option<&'a kube::Client>,
+    /// Lifeboat's own, for whether the cluster-scoped objects the user may
+    /// not read exist (existence only), so the plan skips them rather than
+    /// calling them unknown.
+    pub own: Option<&'a kube::Client>,
+    /// Told what the pre-flight check found (the API waits for it).
+    pub preflight: Option<std::sync::Arc<tokio::sync::watch::Sender<runner::Preflight>>>,
+}
+
+/// [`start`] with [`Clients`].
 pub async fn start_as(
     catalog: &Catalog,
     locations: &Locations,
-    client: Option<&kube::Client>,
-    own: Option<&kube::Client>,
+    clients: Clients<'_>,
     name: &str,
     spec: RestoreSpec,
     actor: &str,
@@ -269,7 +282,8 @@ pub async fn start_as(
         }));
     }
     let store = locations.require(&backup.storage_location)?;
-    let client = client
+    let client = clients
+        .acting
         .cloned()
         .ok_or_else(|| BackupError::NoCluster("configure a kubeconfig and restart".into()))?;
     let spec_json = serde_json::to_value(&spec).unwrap_or_default();
@@ -293,7 +307,8 @@ pub async fn start_as(
         catalog: catalog.clone(),
         store,
         client,
-        own_client: own.cloned(),
+        own_client: clients.own.cloned(),
+        preflight: clients.preflight,
     };
     let handle = tokio::spawn(runner::run(ctx, name.to_string(), spec));
     Ok((record, handle))

@@ -22,9 +22,23 @@ pub struct RestoreContext {
     /// Lifeboat's own client, for whether the cluster-scoped objects the
     /// user may not read exist (existence only); `None` where there is none.
     pub own_client: Option<kube::Client>,
+    /// Told what the pre-flight check found, for a caller that waits for
+    /// it before answering (the API's 422 for a refused restore).
+    pub preflight: Option<std::sync::Arc<watch::Sender<Preflight>>>,
     /// The backup's location and what writes volume data back (the agents).
     pub location: String,
     pub volumes: std::sync::Arc<dyn crate::volumes::dispatch::VolumeWork>,
+}
+
+/// What a restore's pre-flight check found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Preflight {
+    Pending,
+    /// Nothing forbidden, a dry run, or `allowPartial`: the run goes on.
+    Passed,
+    /// Refused before anything was written: the forbidden lines, each as
+    /// `<group-resource> <namespace>/<name>: <reason>`.
+    Refused(Vec<String>),
 }
 
 /// How often a running restore writes its items' results to the catalog (at
@@ -289,7 +303,13 @@ async fn run_recorded(
     // Pre-flight: what the user may not write is marked before anything is.
     let mut planned = planned;
     let forbidden = super::preflight::check(&ctx.client, &resources, &mut planned).await;
+    let tell = |found: Preflight| {
+        if let Some(sender) = &ctx.preflight {
+            sender.send_replace(found);
+        }
+    };
     if spec.dry_run {
+        tell(Preflight::Passed);
         let reason = if forbidden > 0 {
             format!(
                 "dry run: nothing was applied; {forbidden} item(s) you may not write (a real run \
@@ -302,6 +322,28 @@ async fn run_recorded(
             .planned(RestorePhase::Planned, Some(&reason), &planned)
             .await?;
         return Ok(RestorePhase::Planned);
+    }
+    if forbidden > 0 && !spec.allow_partial {
+        tell(Preflight::Refused(
+            planned
+                .iter()
+                .filter(|p| p.action == engine::Action::Forbidden)
+                .map(|p| {
+                    format!(
+                        "{} {}{}: {}",
+                        p.group_resource,
+                        p.namespace
+                            .as_deref()
+                            .map(|ns| format!("{ns}/"))
+                            .unwrap_or_default(),
+                        p.name,
+                        p.reason.as_deref().unwrap_or_default()
+                    )
+                })
+                .collect(),
+        ));
+    } else {
+        tell(Preflight::Passed);
     }
     if forbidden > 0 && !spec.allow_partial {
         let reason = format!(
