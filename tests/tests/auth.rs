@@ -1170,3 +1170,119 @@ subjects: [{kind: ServiceAccount, name: ops, namespace: default}]
     );
     assert_eq!(maps_now().await, 1, "nothing was written");
 }
+
+/// A user who may create ConfigMaps in `shop` but not list them: the plan
+/// calls them `unknown` (an unreadable object is not an absent one), never
+/// `create`; the run creates the missing one and leaves the ones that exist.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_user_may_not_read_is_unknown_never_a_false_create() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sim, client) = kubesim(kubesim::Options::default(), true).await.unwrap();
+    apply_rbac(
+        &sim,
+        r#"
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: carol, namespace: shop}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: write-only-configmaps, namespace: shop}
+rules: [{apiGroups: [""], resources: [configmaps], verbs: [create]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: carol-writes, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: write-only-configmaps}
+subjects: [{kind: ServiceAccount, name: carol, namespace: shop}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: carol-restores, namespace: shop}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: lifeboat-namespace-user}
+subjects: [{kind: ServiceAccount, name: carol, namespace: shop}]
+"#,
+    );
+    let (url, _state) = serve_lifeboat(client.clone(), &sim, dir.path())
+        .await
+        .unwrap();
+    let admin = lifeboat_e2e::http(&url);
+    let carol = with_token(&sim.issue_token(kubesim::rbac::User::service_account("shop", "carol")));
+    let maps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
+        kube::Api::namespaced(client.clone(), "shop");
+    maps.create(
+        &Default::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "kept"}, "data": {"a": "1"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let (status, body) = post(
+        &admin,
+        &format!("{url}/api/v1/backups"),
+        json!({"name": "maps", "spec": {"includedNamespaces": ["shop"], "includedResources": ["configmaps"]}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let done = wait_finished(&admin, &format!("{url}/api/v1/backups/maps")).await;
+    assert_eq!(done["phase"], "Completed", "{done}");
+    maps.delete("web-config", &Default::default())
+        .await
+        .unwrap();
+
+    let restores = format!("{url}/api/v1/restores");
+    let (status, body) = post(
+        &carol,
+        &restores,
+        json!({"name": "carol-plan", "spec": {"backupName": "maps", "dryRun": true}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let plan = wait_finished(&carol, &format!("{restores}/carol-plan")).await;
+    let lines = plan["plan"]["items"].as_array().unwrap();
+    let configmaps: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["groupResource"] == "configmaps" && l["action"] != "excluded")
+        .collect();
+    assert!(configmaps.len() >= 2, "{plan}");
+    for line in &configmaps {
+        assert_eq!(line["action"], "unknown", "{line}");
+        assert!(
+            line["reason"]
+                .as_str()
+                .unwrap()
+                .starts_with("unknown — you may not read it"),
+            "{line}"
+        );
+    }
+    assert_eq!(
+        plan["plan"]["summary"]["actions"]["unknown"],
+        configmaps.len()
+    );
+
+    let (status, body) = post(
+        &carol,
+        &restores,
+        json!({"name": "carol-run", "spec": {"backupName": "maps"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    let run = wait_finished(&carol, &format!("{restores}/carol-run")).await;
+    assert_eq!(run["phase"], "Completed", "{run}");
+    let results: Vec<(&str, &str)> = run["plan"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["groupResource"] == "configmaps" && l["action"] == "unknown")
+        .map(|l| (l["name"].as_str().unwrap(), l["result"].as_str().unwrap()))
+        .collect();
+    assert!(results.contains(&("web-config", "created")), "{results:?}");
+    assert!(results.contains(&("kept", "skipped")), "{results:?}");
+    assert!(
+        results
+            .iter()
+            .filter(|(name, _)| *name != "web-config")
+            .all(|(_, result)| *result == "skipped"),
+        "{results:?}"
+    );
+    assert!(maps.get_opt("web-config").await.unwrap().is_some());
+}
