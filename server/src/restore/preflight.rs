@@ -2,8 +2,9 @@
 //! restoring user may do what the plan intends, asked of the API server as
 //! that user (the restore's client impersonates them, so a
 //! `SelfSubjectAccessReview` answers for them):
-//! - one review per distinct (verb, group, resource, namespace), never per
-//!   object, so a plan of 10,000 objects asks a few dozen questions;
+//! - one review per distinct (verb, group, resource) cluster-wide, then, for
+//!   what is refused there, per namespace; never per object, so a plan of
+//!   10,000 objects asks a handful of questions;
 //! - Roles, ClusterRoles and their bindings are also created with
 //!   `dryRun=All`: the API server's escalation checks (a role granting more
 //!   than the user holds, a binding to one) answer in its own words.
@@ -22,7 +23,7 @@ use kube::api::{Api, DynamicObject, PostParams};
 use super::engine::{Action, Creatable, PlanItem};
 
 /// How many reviews are asked at once.
-const AT_ONCE: usize = 8;
+const AT_ONCE: usize = 16;
 
 /// The RBAC kinds whose creation the API server checks for escalation.
 const RBAC: &[&str] = &[
@@ -96,6 +97,21 @@ async fn review(client: &kube::Client, q: &Question) -> Result<(), String> {
     }
 }
 
+/// Asks `questions`, at most [`AT_ONCE`] at a time.
+async fn ask(
+    client: &kube::Client,
+    questions: HashSet<Question>,
+) -> HashMap<Question, Result<(), String>> {
+    futures::stream::iter(questions)
+        .map(|q| async move {
+            let answer = review(client, &q).await;
+            (q, answer)
+        })
+        .buffer_unordered(AT_ONCE)
+        .collect()
+        .await
+}
+
 /// Marks every line the user may not write `forbidden`; returns how many.
 pub async fn check(client: &kube::Client, resources: &Creatable, plan: &mut [PlanItem]) -> usize {
     let mut questions: HashSet<Question> = HashSet::new();
@@ -108,15 +124,25 @@ pub async fn check(client: &kube::Client, resources: &Creatable, plan: &mut [Pla
             questions.insert((verb.to_string(), group, resource, line.namespace.clone()));
         }
     }
-    let asked: Vec<(Question, Result<(), String>)> = futures::stream::iter(questions)
-        .map(|q| async move {
-            let answer = review(client, &q).await;
-            (q, answer)
+    // Cluster-wide first: what the user may do in every namespace needs no
+    // question per namespace (an admin's restore of 50 namespaces asks a
+    // handful); only what is refused cluster-wide is asked per namespace.
+    let cluster_wide: HashSet<Question> = questions
+        .iter()
+        .map(|(verb, group, resource, _)| (verb.clone(), group.clone(), resource.clone(), None))
+        .collect();
+    let broad = ask(client, cluster_wide).await;
+    let narrow: HashSet<Question> = questions
+        .into_iter()
+        .filter(|(verb, group, resource, ns)| {
+            ns.is_some()
+                && broad
+                    .get(&(verb.clone(), group.clone(), resource.clone(), None))
+                    .is_some_and(Result::is_err)
         })
-        .buffer_unordered(AT_ONCE)
-        .collect()
-        .await;
-    let answers: HashMap<Question, Result<(), String>> = asked.into_iter().collect();
+        .collect();
+    let mut answers = ask(client, narrow).await;
+    answers.extend(broad);
     let mut forbidden = 0;
     for line in plan.iter_mut() {
         let Some(verb) = verb_of(line.action) else {
@@ -126,8 +152,14 @@ pub async fn check(client: &kube::Client, resources: &Creatable, plan: &mut [Pla
             continue;
         }
         let (group, resource) = split(&line.group_resource);
-        let key = (verb.to_string(), group, resource, line.namespace.clone());
-        let denial = match answers.get(&key) {
+        let everywhere = (verb.to_string(), group.clone(), resource.clone(), None);
+        let here = (verb.to_string(), group, resource, line.namespace.clone());
+        // Allowed cluster-wide is allowed in each namespace.
+        let answer = match answers.get(&everywhere) {
+            Some(Ok(())) => Some(&Ok(())),
+            _ => answers.get(&here),
+        };
+        let denial = match answer {
             Some(Err(why)) => Some(why.clone()),
             _ => escalation(client, resources, line).await,
         };
