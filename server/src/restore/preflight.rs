@@ -114,56 +114,77 @@ async fn ask(
 
 /// Marks every line the user may not write `forbidden`; returns how many.
 pub async fn check(client: &kube::Client, resources: &Creatable, plan: &mut [PlanItem]) -> usize {
-    let mut questions: HashSet<Question> = HashSet::new();
-    for line in plan.iter() {
-        if line.group_resource == super::volumes::GROUP_RESOURCE {
-            continue;
-        }
-        if let Some(verb) = verb_of(line.action) {
-            let (group, resource) = split(&line.group_resource);
-            questions.insert((verb.to_string(), group, resource, line.namespace.clone()));
+    // Each line's (verb, group-resource, namespace), numbered once: the
+    // answers are worked out per distinct key, not per line.
+    let mut keys: Vec<(&'static str, String, Option<String>)> = Vec::new();
+    let mut key_of: Vec<Option<usize>> = Vec::with_capacity(plan.len());
+    {
+        let mut numbered: HashMap<(&'static str, &str, Option<&str>), usize> = HashMap::new();
+        for line in plan.iter() {
+            let verb = verb_of(line.action)
+                .filter(|_| line.group_resource != super::volumes::GROUP_RESOURCE);
+            key_of.push(verb.map(|verb| {
+                let key = (
+                    verb,
+                    line.group_resource.as_str(),
+                    line.namespace.as_deref(),
+                );
+                *numbered.entry(key).or_insert_with(|| {
+                    keys.push((verb, line.group_resource.clone(), line.namespace.clone()));
+                    keys.len() - 1
+                })
+            }));
         }
     }
+    let question = |verb: &str, gr: &str, ns: Option<&String>| -> Question {
+        let (group, resource) = split(gr);
+        (verb.to_string(), group, resource, ns.cloned())
+    };
     // Cluster-wide first: what the user may do in every namespace needs no
     // question per namespace (an admin's restore of 50 namespaces asks a
     // handful); only what is refused cluster-wide is asked per namespace.
-    let cluster_wide: HashSet<Question> = questions
+    let cluster_wide: HashSet<Question> = keys
         .iter()
-        .map(|(verb, group, resource, _)| (verb.clone(), group.clone(), resource.clone(), None))
+        .map(|(verb, gr, _)| question(verb, gr, None))
         .collect();
     let broad = ask(client, cluster_wide).await;
-    let narrow: HashSet<Question> = questions
-        .into_iter()
-        .filter(|(verb, group, resource, ns)| {
+    let narrow: HashSet<Question> = keys
+        .iter()
+        .filter(|(verb, gr, ns)| {
             ns.is_some()
                 && broad
-                    .get(&(verb.clone(), group.clone(), resource.clone(), None))
+                    .get(&question(verb, gr, None))
                     .is_some_and(Result::is_err)
         })
+        .map(|(verb, gr, ns)| question(verb, gr, ns.as_ref()))
         .collect();
-    let mut answers = ask(client, narrow).await;
-    answers.extend(broad);
+    let answers = ask(client, narrow).await;
+    // Per distinct key: the denial, if any (allowed cluster-wide is allowed
+    // in each namespace).
+    let denials: Vec<Option<String>> = keys
+        .iter()
+        .map(
+            |(verb, gr, ns)| match broad.get(&question(verb, gr, None)) {
+                Some(Ok(())) => None,
+                Some(Err(why)) if ns.is_none() => Some(why.clone()),
+                _ => match answers.get(&question(verb, gr, ns.as_ref())) {
+                    Some(Err(why)) => Some(why.clone()),
+                    _ => None,
+                },
+            },
+        )
+        .collect();
     let mut forbidden = 0;
-    for line in plan.iter_mut() {
-        let Some(verb) = verb_of(line.action) else {
+    for (line, key) in plan.iter_mut().zip(key_of) {
+        let Some(key) = key else {
             continue;
         };
-        if line.group_resource == super::volumes::GROUP_RESOURCE {
-            continue;
-        }
-        let (group, resource) = split(&line.group_resource);
-        let everywhere = (verb.to_string(), group.clone(), resource.clone(), None);
-        let here = (verb.to_string(), group, resource, line.namespace.clone());
-        // Allowed cluster-wide is allowed in each namespace.
-        let answer = match answers.get(&everywhere) {
-            Some(Ok(())) => Some(&Ok(())),
-            _ => answers.get(&here),
-        };
-        let denial = match answer {
-            Some(Err(why)) => Some(why.clone()),
-            _ => escalation(client, resources, line).await,
+        let denial = match &denials[key] {
+            Some(why) => Some(why.clone()),
+            None => escalation(client, resources, line).await,
         };
         if let Some(why) = denial {
+            let verb = keys[key].0;
             let scope = line
                 .namespace
                 .as_deref()
