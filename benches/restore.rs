@@ -101,10 +101,39 @@ async fn main() {
     assert_eq!(planned.len(), objects.len());
     // Pre-flight authorization of the same plan: reviews per kind and
     // namespace, never per object.
-    let started = Instant::now();
     let forbidden = restore::preflight::check(&raw_client, &creatable, &mut planned).await;
-    let preflight_time = started.elapsed();
     assert_eq!(forbidden, 0, "the admin may write everything");
+    // As the restore runs it (the cluster-wide reviews asked while the plan
+    // lists, the rest after) against the plan alone, both warm, best of 5.
+    let mut plain = std::time::Duration::MAX;
+    let mut checked = std::time::Duration::MAX;
+    for _ in 0..5 {
+        let (_, items) = restore::engine::load(&store, "bench", None, key.as_ref(), None)
+            .await
+            .expect("load");
+        let started = Instant::now();
+        restore::engine::plan(&raw_client, None, &creatable, &rspec, "raw", items, &[])
+            .await
+            .expect("plan");
+        plain = plain.min(started.elapsed());
+        let (_, items) = restore::engine::load(&store, "bench", None, key.as_ref(), None)
+            .await
+            .expect("load");
+        let kinds: std::collections::BTreeSet<String> =
+            items.iter().map(|i| i.group_resource.clone()).collect();
+        let started = Instant::now();
+        let (replanned, known) = tokio::join!(
+            restore::engine::plan(&raw_client, None, &creatable, &rspec, "raw", items, &[]),
+            restore::preflight::prefetch(&raw_client, kinds, false)
+        );
+        let mut replanned = replanned.expect("plan");
+        let forbidden =
+            restore::preflight::check_with(&raw_client, &creatable, &mut replanned, known).await;
+        assert_eq!(forbidden, 0);
+        checked = checked.min(started.elapsed());
+    }
+    let preflight_time = checked.saturating_sub(plain);
+    let plan_warm = plain;
     let discovery = kube::Discovery::new(raw_client.clone())
         .run_aggregated()
         .await
@@ -195,14 +224,14 @@ async fn main() {
     );
 
     println!(
-        "plan_preflight_added: {:.0} ms over a plan of {:.0} ms ({} objects)",
+        "plan_preflight_added: {:.1} ms over a plan of {:.1} ms ({} objects; best of 5, warm)",
         preflight_time.as_secs_f64() * 1000.0,
-        plan_time.as_secs_f64() * 1000.0,
+        plan_warm.as_secs_f64() * 1000.0,
         objects.len()
     );
     println!(
         "plan_with_preflight_to_plan_ratio: {:.3} (goal <= 1.10)",
-        (plan_time + preflight_time).as_secs_f64() / plan_time.as_secs_f64()
+        (plan_warm + preflight_time).as_secs_f64() / plan_warm.as_secs_f64()
     );
 
     let remote = kubesim::Options {

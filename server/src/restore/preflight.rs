@@ -112,8 +112,48 @@ async fn ask(
         .await
 }
 
+/// Answers asked ahead of the plan ([`prefetch`]).
+#[derive(Default)]
+pub struct Answers(HashMap<Question, Result<(), String>>);
+
+/// Asks, cluster-wide, what a plan of `group_resources` will ask (create on
+/// each, and patch under the update policy), so that it can run while the
+/// plan lists the live objects: an admin's pre-flight then adds no wait.
+pub async fn prefetch(
+    client: &kube::Client,
+    group_resources: impl IntoIterator<Item = String>,
+    update: bool,
+) -> Answers {
+    let verbs: &[&str] = if update {
+        &["create", "patch"]
+    } else {
+        &["create"]
+    };
+    let questions: HashSet<Question> = group_resources
+        .into_iter()
+        .filter(|gr| gr != super::volumes::GROUP_RESOURCE)
+        .flat_map(|gr| {
+            let (group, resource) = split(&gr);
+            verbs
+                .iter()
+                .map(move |verb| (verb.to_string(), group.clone(), resource.clone(), None))
+        })
+        .collect();
+    Answers(ask(client, questions).await)
+}
+
 /// Marks every line the user may not write `forbidden`; returns how many.
 pub async fn check(client: &kube::Client, resources: &Creatable, plan: &mut [PlanItem]) -> usize {
+    check_with(client, resources, plan, Answers::default()).await
+}
+
+/// [`check`], reusing what [`prefetch`] asked.
+pub async fn check_with(
+    client: &kube::Client,
+    resources: &Creatable,
+    plan: &mut [PlanItem],
+    known: Answers,
+) -> usize {
     // Each line's (verb, group-resource, namespace), numbered once: the
     // answers are worked out per distinct key, not per line.
     let mut keys: Vec<(&'static str, String, Option<String>)> = Vec::new();
@@ -146,8 +186,10 @@ pub async fn check(client: &kube::Client, resources: &Creatable, plan: &mut [Pla
     let cluster_wide: HashSet<Question> = keys
         .iter()
         .map(|(verb, gr, _)| question(verb, gr, None))
+        .filter(|q| !known.0.contains_key(q))
         .collect();
-    let broad = ask(client, cluster_wide).await;
+    let mut broad = known.0;
+    broad.extend(ask(client, cluster_wide).await);
     let narrow: HashSet<Question> = keys
         .iter()
         .filter(|(verb, gr, ns)| {

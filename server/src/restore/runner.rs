@@ -286,23 +286,34 @@ async fn run_recorded(
         }
         _ => items,
     };
-    let planned = match engine::plan(
-        &ctx.client,
-        ctx.own_client.as_ref(),
-        &resources,
-        &spec,
-        &name,
-        items,
-        &manifest.volumes,
-    )
-    .await
-    {
+    // The pre-flight's cluster-wide reviews are asked while the plan lists
+    // the live objects.
+    let kinds: std::collections::BTreeSet<String> =
+        items.iter().map(|i| i.group_resource.clone()).collect();
+    let (planned, known) = tokio::join!(
+        engine::plan(
+            &ctx.client,
+            ctx.own_client.as_ref(),
+            &resources,
+            &spec,
+            &name,
+            items,
+            &manifest.volumes,
+        ),
+        super::preflight::prefetch(
+            &ctx.client,
+            kinds,
+            spec.existing_resource_policy == super::spec::ExistingResourcePolicy::Update,
+        )
+    );
+    let planned = match planned {
         Ok(p) => p,
         Err(e) => return recorder.failed(e).await,
     };
     // Pre-flight: what the user may not write is marked before anything is.
     let mut planned = planned;
-    let forbidden = super::preflight::check(&ctx.client, &resources, &mut planned).await;
+    let forbidden =
+        super::preflight::check_with(&ctx.client, &resources, &mut planned, known).await;
     let tell = |found: Preflight| {
         if let Some(sender) = &ctx.preflight {
             sender.send_replace(found);
