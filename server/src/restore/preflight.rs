@@ -36,6 +36,9 @@ const RBAC: &[&str] = &[
 /// (verb, group, resource, namespace).
 type Question = (String, String, String, Option<String>);
 
+/// A plan line's (verb, group-resource, namespace), borrowed from the line.
+type LineKey<'a> = (&'static str, &'a str, Option<&'a str>);
+
 fn verb_of(action: Action) -> Option<&'static str> {
     match action {
         Action::Create | Action::Unknown => Some("create"),
@@ -159,7 +162,8 @@ pub async fn check_with(
     let mut keys: Vec<(&'static str, String, Option<String>)> = Vec::new();
     let mut key_of: Vec<Option<usize>> = Vec::with_capacity(plan.len());
     {
-        let mut numbered: HashMap<(&'static str, &str, Option<&str>), usize> = HashMap::new();
+        let mut numbered: HashMap<LineKey<'_>, usize> = HashMap::new();
+        let mut last: Option<(LineKey<'_>, usize)> = None;
         for line in plan.iter() {
             let verb = verb_of(line.action)
                 .filter(|_| line.group_resource != super::volumes::GROUP_RESOURCE);
@@ -169,10 +173,18 @@ pub async fn check_with(
                     line.group_resource.as_str(),
                     line.namespace.as_deref(),
                 );
-                *numbered.entry(key).or_insert_with(|| {
+                // Plans are sorted by kind and namespace: most lines share the last key.
+                if let Some((previous, n)) = last
+                    && previous == key
+                {
+                    return n;
+                }
+                let n = *numbered.entry(key).or_insert_with(|| {
                     keys.push((verb, line.group_resource.clone(), line.namespace.clone()));
                     keys.len() - 1
-                })
+                });
+                last = Some((key, n));
+                n
             }));
         }
     }
@@ -223,7 +235,10 @@ pub async fn check_with(
         };
         let denial = match &denials[key] {
             Some(why) => Some(why.clone()),
-            None => escalation(client, resources, line).await,
+            None if RBAC.contains(&line.group_resource.as_str()) => {
+                escalation(client, resources, line).await
+            }
+            None => None,
         };
         if let Some(why) = denial {
             let verb = keys[key].0;
