@@ -335,28 +335,23 @@ async fn run_recorded(
         return Ok(RestorePhase::Planned);
     }
     if forbidden > 0 && !spec.allow_partial {
-        tell(Preflight::Refused(
-            planned
-                .iter()
-                .filter(|p| p.action == engine::Action::Forbidden)
-                .map(|p| {
-                    format!(
-                        "{} {}{}: {}",
-                        p.group_resource,
-                        p.namespace
-                            .as_deref()
-                            .map(|ns| format!("{ns}/"))
-                            .unwrap_or_default(),
-                        p.name,
-                        p.reason.as_deref().unwrap_or_default()
-                    )
-                })
-                .collect(),
-        ));
-    } else {
-        tell(Preflight::Passed);
-    }
-    if forbidden > 0 && !spec.allow_partial {
+        let lines = planned
+            .iter()
+            .filter(|p| p.action == engine::Action::Forbidden)
+            .map(|p| {
+                format!(
+                    "{} {}{}: {}",
+                    p.group_resource,
+                    p.namespace
+                        .as_deref()
+                        .map(|ns| format!("{ns}/"))
+                        .unwrap_or_default(),
+                    p.name,
+                    p.reason.as_deref().unwrap_or_default()
+                )
+            })
+            .collect();
+        tell(Preflight::Refused(lines));
         let reason = format!(
             "refused before anything was written: {forbidden} item(s) you may not write (each \
              names the permission and a binding that grants it); restore with allowPartial to \
@@ -370,6 +365,7 @@ async fn run_recorded(
             .await?;
         return Ok(RestorePhase::Failed);
     }
+    tell(Preflight::Passed);
     // The plan, then each item's result as it lands (at most every `every`),
     // are written by their own task: the first items go out meanwhile.
     let every = PROGRESS_EVERY.max(Duration::from_micros(250 * planned.len() as u64));
