@@ -21,7 +21,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use kube::api::{Api, DynamicObject};
+use kube::api::Api;
 use serde_json::{Value, json};
 
 use crate::faults::{Fault, FaultProxy, Op, Rule};
@@ -81,18 +81,7 @@ impl Campaign {
         let proxy = FaultProxy::start(&s3.endpoint, seed).await?;
         let dir = tempfile::tempdir()?;
         let prefix = format!("crashes-{}", uuid::Uuid::new_v4().simple());
-        let env = vec![
-            ("LIFEBOAT_STORAGE_KIND", "s3".to_string()),
-            ("LIFEBOAT_S3_ENDPOINT", proxy.url.clone()),
-            ("LIFEBOAT_S3_REGION", s3.region.clone()),
-            ("LIFEBOAT_S3_BUCKET", s3.bucket.clone()),
-            ("LIFEBOAT_S3_PREFIX", prefix.clone()),
-            ("LIFEBOAT_S3_ACCESS_KEY_ID", s3.access_key_id.clone()),
-            (
-                "LIFEBOAT_S3_SECRET_ACCESS_KEY",
-                s3.secret_access_key.clone(),
-            ),
-        ];
+        let env = s3.serve_env(&proxy.url, &prefix);
         let demo = LifeboatProcess::start_demo(dir.path(), &env)?;
         let revealed = http(&demo.url)
             .post(format!(
@@ -163,12 +152,7 @@ impl Campaign {
     }
 
     async fn client(&self) -> Result<kube::Client> {
-        lifeboat::install_crypto_provider();
-        let kc = kube::config::Kubeconfig::read_from(
-            self.dir.path().join("lifeboat-data/demo.kubeconfig"),
-        )?;
-        let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-        Ok(kube::Client::try_from(config)?)
+        crate::demo_client(self.dir.path()).await
     }
 
     async fn get(&self, path: &str) -> Result<Value> {
@@ -496,7 +480,7 @@ impl Campaign {
         let client = self.client().await?;
         let deadline = Instant::now() + Duration::from_secs(90);
         loop {
-            let left = temporaries(&client).await?;
+            let left = crate::temporaries_by_name(&client, None).await?;
             if left.is_empty() {
                 break;
             }
@@ -629,32 +613,11 @@ impl Campaign {
     }
 
     fn restic_check(&self) -> Result<()> {
-        let repository = format!(
-            "s3:{}/{}/{}/volumes",
-            self.s3.endpoint, self.s3.bucket, self.prefix
-        );
-        let cache = self.dir.path().join("restic-cache");
-        let out = std::process::Command::new("restic")
-            .args([
-                "-r",
-                &repository,
-                "-o",
-                &format!("s3.region={}", self.s3.region),
-            ])
-            .args(["check", "--no-lock"])
-            .env("RESTIC_PASSWORD", &self.key)
-            .env("AWS_ACCESS_KEY_ID", &self.s3.access_key_id)
-            .env("AWS_SECRET_ACCESS_KEY", &self.s3.secret_access_key)
-            .env("RESTIC_CACHE_DIR", &cache)
-            .output()
-            .context("running Debian's restic")?;
-        anyhow::ensure!(
-            out.status.success(),
-            "restic check: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(())
+        self.s3.restic_check(
+            &self.prefix,
+            &self.key,
+            &self.dir.path().join("restic-cache"),
+        )
     }
 
     /// The table, as `docs/RELIABILITY.md` shows it.
@@ -716,39 +679,6 @@ fn kill_children(parent: u32, word: &str) -> u64 {
         }
     }
     killed
-}
-
-/// Lifeboat's temporary objects anywhere in the cluster, by their names.
-async fn temporaries(client: &kube::Client) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for (group, kind, plural) in [
-        ("", "Pod", "pods"),
-        ("", "PersistentVolumeClaim", "persistentvolumeclaims"),
-        (
-            "snapshot.storage.k8s.io",
-            "VolumeSnapshot",
-            "volumesnapshots",
-        ),
-    ] {
-        let resource = kube::api::ApiResource::from_gvk_with_plural(
-            &kube::api::GroupVersionKind::gvk(group, "v1", kind),
-            plural,
-        );
-        let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-        for item in api.list(&Default::default()).await?.items {
-            let name = item.metadata.name.unwrap_or_default();
-            if ["lifeboat-backup-", "lifeboat-restore-", "lifeboat-snap-"]
-                .iter()
-                .any(|p| name.starts_with(p))
-            {
-                out.push(format!(
-                    "{kind} {}/{name}",
-                    item.metadata.namespace.unwrap_or_default()
-                ));
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// The storage faults a campaign injects, in turn.

@@ -296,6 +296,102 @@ impl S3Server {
     pub async fn store(&self, prefix: &str) -> Result<S3Store> {
         Ok(S3Store::new(self.settings(prefix)).await?)
     }
+
+    /// The environment that makes a `lifeboat` process use this bucket under
+    /// `prefix` as its default location, reached at `endpoint` (this server's,
+    /// or a proxy's in front of it).
+    pub fn serve_env(&self, endpoint: &str, prefix: &str) -> Vec<(&'static str, String)> {
+        vec![
+            ("LIFEBOAT_STORAGE_KIND", "s3".to_string()),
+            ("LIFEBOAT_S3_ENDPOINT", endpoint.to_string()),
+            ("LIFEBOAT_S3_REGION", self.region.clone()),
+            ("LIFEBOAT_S3_BUCKET", self.bucket.clone()),
+            ("LIFEBOAT_S3_PREFIX", prefix.to_string()),
+            ("LIFEBOAT_S3_ACCESS_KEY_ID", self.access_key_id.clone()),
+            (
+                "LIFEBOAT_S3_SECRET_ACCESS_KEY",
+                self.secret_access_key.clone(),
+            ),
+        ]
+    }
+
+    /// Debian's `restic check` of the volume repository under `prefix`, read
+    /// straight from this server with the recovery `key`.
+    pub fn restic_check(&self, prefix: &str, key: &str, cache: &Path) -> Result<()> {
+        let repository = format!("s3:{}/{}/{prefix}/volumes", self.endpoint, self.bucket);
+        let out = Command::new("restic")
+            .args([
+                "-r",
+                &repository,
+                "-o",
+                &format!("s3.region={}", self.region),
+            ])
+            .args(["check", "--no-lock"])
+            .env("RESTIC_PASSWORD", key)
+            .env("AWS_ACCESS_KEY_ID", &self.access_key_id)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret_access_key)
+            .env("RESTIC_CACHE_DIR", cache)
+            .output()
+            .context("running Debian's restic (apt-get install restic)")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "restic check: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    }
+}
+
+/// A client for the cluster of a `lifeboat demo` run in `dir`, from the
+/// kubeconfig it wrote (rewritten at each start).
+pub async fn demo_client(dir: &Path) -> Result<kube::Client> {
+    lifeboat::install_crypto_provider();
+    let kc = kube::config::Kubeconfig::read_from(dir.join("lifeboat-data/demo.kubeconfig"))?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
+    Ok(kube::Client::try_from(config)?)
+}
+
+/// Lifeboat's temporary objects (helper pods, VolumeSnapshots, snapshot
+/// claims) in `namespace`, or everywhere, as `Kind namespace/name`: found by
+/// their names, so a test does not trust the label it checks.
+pub async fn temporaries_by_name(
+    client: &kube::Client,
+    namespace: Option<&str>,
+) -> Result<Vec<String>> {
+    use kube::api::{Api, DynamicObject};
+    let mut out = Vec::new();
+    for (group, kind, plural) in [
+        ("", "Pod", "pods"),
+        ("", "PersistentVolumeClaim", "persistentvolumeclaims"),
+        (
+            "snapshot.storage.k8s.io",
+            "VolumeSnapshot",
+            "volumesnapshots",
+        ),
+    ] {
+        let resource = kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk(group, "v1", kind),
+            plural,
+        );
+        let api: Api<DynamicObject> = match namespace {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
+            None => Api::all_with(client.clone(), &resource),
+        };
+        for item in api.list(&Default::default()).await?.items {
+            let name = item.metadata.name.unwrap_or_default();
+            if ["lifeboat-backup-", "lifeboat-restore-", "lifeboat-snap-"]
+                .iter()
+                .any(|p| name.starts_with(p))
+            {
+                out.push(format!(
+                    "{kind} {}/{name}",
+                    item.metadata.namespace.unwrap_or_default()
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn garage_binary() -> Result<PathBuf> {

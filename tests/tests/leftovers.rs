@@ -9,19 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use kube::api::{Api, DynamicObject};
+use kube::api::Api;
 use lifeboat_e2e::{LifeboatProcess, http, poll_json};
 use serde_json::{Value, json};
 
 const WITHIN: Duration = Duration::from_secs(180);
-
-/// A client for the demo cluster, from the kubeconfig the demo wrote.
-async fn demo_client(dir: &Path) -> Result<kube::Client> {
-    lifeboat::install_crypto_provider();
-    let kc = kube::config::Kubeconfig::read_from(dir.join("lifeboat-data/demo.kubeconfig"))?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &Default::default()).await?;
-    Ok(kube::Client::try_from(config)?)
-}
 
 /// Starts a backup of `data` and returns its name.
 async fn start_backup(url: &str, name: &str) -> Result<()> {
@@ -62,33 +54,8 @@ async fn restored(url: &str, spec: Value) -> Result<Value> {
     .await
 }
 
-/// The names of `data`'s objects of one resource that are Lifeboat's
-/// temporary ones (by name: the test must not trust the label it checks).
 async fn temporaries(client: &kube::Client, namespace: &str) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for (group, version, kind, plural) in [
-        ("", "v1", "Pod", "pods"),
-        ("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims"),
-        (
-            "snapshot.storage.k8s.io",
-            "v1",
-            "VolumeSnapshot",
-            "volumesnapshots",
-        ),
-    ] {
-        let resource = kube::api::ApiResource::from_gvk_with_plural(
-            &kube::api::GroupVersionKind::gvk(group, version, kind),
-            plural,
-        );
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
-        for item in api.list(&Default::default()).await?.items {
-            let name = item.metadata.name.unwrap_or_default();
-            if name.starts_with("lifeboat-") {
-                out.push(format!("{kind}/{name}"));
-            }
-        }
-    }
-    Ok(out)
+    lifeboat_e2e::temporaries_by_name(client, Some(namespace)).await
 }
 
 /// Waits until the demo's postgres pods run.
@@ -159,7 +126,7 @@ fn sha256_of(path: &Path) -> Result<String> {
 async fn a_killed_backup_leaves_nothing_behind_and_later_backups_restore_completed() -> Result<()> {
     let dir = tempfile::tempdir()?;
     let mut demo = LifeboatProcess::start_demo(dir.path(), &[])?;
-    let client = demo_client(dir.path()).await?;
+    let client = lifeboat_e2e::demo_client(dir.path()).await?;
 
     // Right after the demo starts: its database's volumes hold little or
     // nothing yet. The backup must be one that restores.
@@ -208,11 +175,11 @@ async fn a_killed_backup_leaves_nothing_behind_and_later_backups_restore_complet
     let held = loop {
         let now = temporaries(&client, "data").await?;
         let has = |kind: &str| now.iter().any(|t| t.starts_with(kind));
-        if has("Pod/") && has("PersistentVolumeClaim/") && has("VolumeSnapshot/") {
+        if has("Pod ") && has("PersistentVolumeClaim ") && has("VolumeSnapshot ") {
             let persisted = std::fs::read_to_string(&saved).unwrap_or_default();
             if now
                 .iter()
-                .all(|t| persisted.contains(t.split_once('/').map_or("", |(_, n)| n)))
+                .all(|t| persisted.contains(t.rsplit('/').next().unwrap_or_default()))
             {
                 break now;
             }
@@ -236,7 +203,7 @@ async fn a_killed_backup_leaves_nothing_behind_and_later_backups_restore_complet
 
     // Started again: the killed backup is Failed, and its temporaries go.
     let demo = LifeboatProcess::start_demo(dir.path(), &[])?;
-    let client = demo_client(dir.path()).await?;
+    let client = lifeboat_e2e::demo_client(dir.path()).await?;
     let deadline = Instant::now() + WITHIN;
     let left = loop {
         let now = temporaries(&client, "data").await?;

@@ -23,7 +23,7 @@ async fn two_replicas_provisioning_one_location_at_once_make_one_repository() ->
     let kubeconfig = dir.path().join("kubeconfig");
     sim.write_kubeconfig(&kubeconfig)?;
     let env = |id: &str| {
-        vec![
+        let mut env = vec![
             ("LIFEBOAT_DATABASE_URL", database_url.clone()),
             ("LIFEBOAT_KUBECONFIG", kubeconfig.display().to_string()),
             (
@@ -32,17 +32,9 @@ async fn two_replicas_provisioning_one_location_at_once_make_one_repository() ->
             ),
             ("LIFEBOAT_REPLICA_ID", id.to_string()),
             ("LIFEBOAT_LEASE_NAMESPACE", "default".to_string()),
-            ("LIFEBOAT_STORAGE_KIND", "s3".to_string()),
-            ("LIFEBOAT_S3_ENDPOINT", s3.endpoint.clone()),
-            ("LIFEBOAT_S3_REGION", s3.region.clone()),
-            ("LIFEBOAT_S3_BUCKET", s3.bucket.clone()),
-            ("LIFEBOAT_S3_PREFIX", prefix.clone()),
-            ("LIFEBOAT_S3_ACCESS_KEY_ID", s3.access_key_id.clone()),
-            (
-                "LIFEBOAT_S3_SECRET_ACCESS_KEY",
-                s3.secret_access_key.clone(),
-            ),
-        ]
+        ];
+        env.extend(s3.serve_env(&s3.endpoint, &prefix));
+        env
     };
     let a = LifeboatProcess::start(dir.path(), &env("replica-a"))?;
     let b = LifeboatProcess::start(dir.path(), &env("replica-b"))?;
@@ -98,22 +90,7 @@ async fn two_replicas_provisioning_one_location_at_once_make_one_repository() ->
     let key = revealed["recoveryKey"]
         .as_str()
         .context("the recovery key")?;
-    let repository = format!("s3:{}/{}/{prefix}/volumes", s3.endpoint, s3.bucket);
-    let out = std::process::Command::new("restic")
-        .args(["-r", &repository, "-o", &format!("s3.region={}", s3.region)])
-        .args(["check", "--no-lock"])
-        .env("RESTIC_PASSWORD", key)
-        .env("AWS_ACCESS_KEY_ID", &s3.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &s3.secret_access_key)
-        .env("RESTIC_CACHE_DIR", dir.path().join("restic-cache"))
-        .output()
-        .context("running Debian's restic")?;
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    s3.restic_check(&prefix, key, &dir.path().join("restic-cache"))?;
     // And both replicas report it healthy.
     for replica in [&a, &b] {
         let ready: Value = reqwest::get(format!("{}/readyz", replica.url))

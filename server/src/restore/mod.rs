@@ -218,19 +218,19 @@ pub async fn start(
     name: &str,
     spec: RestoreSpec,
     actor: &str,
-) -> Result<
-    (
-        RestoreRecord,
-        tokio::task::JoinHandle<Result<RestorePhase, crate::catalog::CatalogError>>,
-    ),
-    BackupError,
-> {
+) -> Result<Started, BackupError> {
     let clients = Clients {
         acting: client,
         ..Default::default()
     };
     start_as(catalog, locations, clients, name, spec, actor).await
 }
+
+/// A started restore: its record, and the run to await.
+pub type Started = (
+    RestoreRecord,
+    tokio::task::JoinHandle<Result<RestorePhase, crate::catalog::CatalogError>>,
+);
 
 /// Who a restore acts as and what else it is given.
 #[derive(Default)]
@@ -253,13 +253,7 @@ pub async fn start_as(
     name: &str,
     spec: RestoreSpec,
     actor: &str,
-) -> Result<
-    (
-        RestoreRecord,
-        tokio::task::JoinHandle<Result<RestorePhase, crate::catalog::CatalogError>>,
-    ),
-    BackupError,
-> {
+) -> Result<Started, BackupError> {
     crate::backup::validate_name(name)?;
     let mut spec = spec;
     resolve_point_in_time(catalog, &mut spec).await?;
