@@ -83,6 +83,93 @@ async fn the_dashboard_backs_up_browses_and_restores_in_a_real_browser() {
         "the wizard did not create shop-restored"
     );
 
+    // Permission-aware plans: an operator of Lifeboat who holds no
+    // Kubernetes rights but creating ConfigMaps in `shop-restored`. Its
+    // wizard plan shows what it may not read (`unknown`) and may not write
+    // (`forbidden`, with the binding that allows it), and Restore now is
+    // refused until the user agrees to a partial restore.
+    let operator_role: String = std::fs::read_to_string(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docker/rbac.yaml"),
+    )
+    .unwrap()
+    .split("\n---\n")
+    .find(|doc| doc.contains("name: lifeboat-operator\n"))
+    .expect("docker/rbac.yaml defines lifeboat-operator")
+    .to_string();
+    let role_file = dir.path().join("operator.yaml");
+    std::fs::write(&role_file, operator_role).unwrap();
+    let role_file = role_file.to_str().unwrap();
+    for args in [
+        &["apply", "-f", role_file][..],
+        &["create", "serviceaccount", "ops", "-n", "default"],
+        &[
+            "create",
+            "clusterrolebinding",
+            "ops-lifeboat",
+            "--clusterrole=lifeboat-operator",
+            "--serviceaccount=default:ops",
+        ],
+        &[
+            "create",
+            "role",
+            "map-writer",
+            "-n",
+            "shop-restored",
+            "--verb=create",
+            "--resource=configmaps",
+        ],
+        &[
+            "create",
+            "rolebinding",
+            "ops-maps",
+            "-n",
+            "shop-restored",
+            "--role=map-writer",
+            "--serviceaccount=default:ops",
+        ],
+    ] {
+        lifeboat_e2e::kubectl(&kubeconfig, args).unwrap();
+    }
+    let ops_token =
+        lifeboat_e2e::kubectl(&kubeconfig, &["create", "token", "ops", "-n", "default"]).unwrap();
+    let maps_before = lifeboat_e2e::kubectl(
+        &kubeconfig,
+        &["get", "configmaps", "-n", "shop-restored", "-o", "name"],
+    )
+    .unwrap();
+    run_browser("forbidden", &demo.url, &spare, ops_token.trim());
+    // The refused run wrote nothing, and says so in its record.
+    lifeboat_e2e::sign_in_as(&demo.url, &token);
+    let restores: serde_json::Value = lifeboat_e2e::get(format!("{}/api/v1/restores", demo.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let failed: Vec<&serde_json::Value> = restores["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["phase"] == "Failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "the operator's refused run: {restores}");
+    assert!(
+        failed[0]["phaseReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("you may not write")),
+        "{}",
+        failed[0]
+    );
+    assert_eq!(
+        lifeboat_e2e::kubectl(
+            &kubeconfig,
+            &["get", "configmaps", "-n", "shop-restored", "-o", "name"]
+        )
+        .unwrap(),
+        maps_before,
+        "the refused restore wrote nothing"
+    );
+
     // Continuous protection of `ops`: a schedule keeping a journal, its
     // first backup, then a ConfigMap made and deleted.
     lifeboat_e2e::sign_in_as(&demo.url, &token);

@@ -9,6 +9,9 @@
 //                    screenshotted, then signs out (the session ends);
 //   phase "restore": signs in by pasting a token on the page it was sent to, the wizard brings `shop` back as `shop-restored`
 //                    (run after the test deleted `shop`), its pods return;
+//   phase "forbidden": signs in with the token of an operator without Kubernetes
+//                    rights; the wizard's plan shows unknown and forbidden
+//                    items with reasons, and Restore now is refused;
 //   phase "timeline": signs in with a token; the timeline of `ops` shows a ConfigMap made and
 //                    deleted, what its creation did, and "Restore to here" brings it back
 //                    through the wizard's point-in-time plan.
@@ -345,6 +348,43 @@ async function main() {
       await hydrated();
       await page.locator('tr[data-workload="web"] td.ready').filter({ hasText: /^3 \/ 3$/ }).waitFor({ timeout: WAIT });
       await shot('namespace-restored');
+    } else if (phase === 'forbidden') {
+      // An operator without Kubernetes rights (but creating ConfigMaps in
+      // shop-restored): the plan says what it may not read and not write.
+      await page.goto(`${base}/restore?backup=ui-shop-1`);
+      await page.waitForURL((u) => u.pathname === '/login');
+      await page.getByLabel('Kubernetes token').fill(signIn);
+      await page.getByRole('button', { name: 'Sign in' }).click();
+      await page.waitForURL((u) => u.pathname === '/restore');
+      await hydrated();
+      await page.getByRole('button', { name: 'Show its namespaces' }).click();
+      await page.locator('input[name="namespace"][value="shop"]').check({ timeout: WAIT });
+      await page.locator('input[name="map-shop"]').fill('shop-restored');
+      await page.getByRole('button', { name: 'Show the plan' }).click();
+      await page.locator('.plan[data-phase="Planned"]').waitFor({ timeout: WAIT });
+      const counts = page.locator('.plan ul.counts');
+      await counts.locator('li').filter({ hasText: 'unknown (you may not read them)' }).waitFor({ timeout: WAIT });
+      const forbiddenCount = Number(await counts.locator('li[data-forbidden]').getAttribute('data-forbidden'));
+      if (!(forbiddenCount > 0)) throw new Error(`the plan counts ${forbiddenCount} forbidden items`);
+      // Every item, with its reason: the ConfigMaps it may create but not read
+      // are unknown, never a false create; the Deployment names a binding.
+      await page.locator('.plan details summary').click();
+      const rows = page.locator('.plan tbody tr');
+      await rows.filter({ hasText: 'configmaps' }).filter({ hasText: 'unknown — you may not read it' }).first().waitFor({ timeout: WAIT });
+      if (await rows.filter({ has: page.locator('td:first-child', { hasText: /^create$/ }) }).count() !== 0) {
+        throw new Error('an item the operator may not read or write is planned as create');
+      }
+      const deployment = rows.filter({ hasText: 'deployments.apps' }).filter({ hasText: 'web' }).first();
+      await deployment.filter({ hasText: 'forbidden' }).filter({ hasText: /may not create deployments.*`(admin|edit)`/ }).waitFor({ timeout: WAIT });
+      // Step 4 lists what it may not write and asks before a partial restore.
+      const list = page.getByRole('group', { name: 'Items you may not write' });
+      if (await list.locator('li').count() !== forbiddenCount) throw new Error('step 4 does not list every forbidden item');
+      if (await list.getByRole('checkbox').isChecked()) throw new Error('a partial restore is agreed to without asking');
+      await accessible('restore-forbidden');
+      await shot('restore-forbidden-plan');
+      // Restore now without agreeing: refused before anything is written.
+      await page.getByRole('button', { name: 'Restore now' }).click();
+      await page.getByRole('status').filter({ hasText: 'refused before anything was written' }).waitFor({ timeout: WAIT });
     } else if (phase === 'timeline') {
       await page.goto(`${base}/namespaces/ops/timeline`);
       await page.waitForURL((u) => u.pathname === '/login');
@@ -378,7 +418,7 @@ async function main() {
     } else {
       throw new Error(`unknown phase ${phase}`);
     }
-    // 422s are the invalid cron being refused and 401 the used sign-in code, as the test intends.
+    // 422s are the invalid cron and the forbidden restore being refused, 401 the used sign-in code, as the test intends.
     const real = errors.filter((e) => !e.includes('status of 422') && !e.includes('status of 401'));
     if (real.length) throw new Error(`errors in the page: ${real.join(' | ')}`);
   } catch (e) {
