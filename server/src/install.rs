@@ -36,6 +36,20 @@ pub struct S3Options {
     pub credentials: Option<(String, String)>,
 }
 
+/// The image repository `install` defaults to: `lifeboat`, or what the
+/// build set in `LIFEBOAT_IMAGE_REPOSITORY` (a registry's path, e.g.
+/// `registry.example/team/lifeboat`; see docs/RELEASE.md).
+pub const IMAGE_REPOSITORY: &str = match option_env!("LIFEBOAT_IMAGE_REPOSITORY") {
+    Some(repository) if !repository.is_empty() => repository,
+    _ => "lifeboat",
+};
+
+/// The image of this binary's version: what `install` uses by default and
+/// `docker/*.yaml` name.
+pub fn default_image() -> String {
+    format!("{IMAGE_REPOSITORY}:{}", crate::VERSION)
+}
+
 /// What `install` renders.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -55,7 +69,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             namespace: "lifeboat".into(),
-            image: "lifeboat:latest".into(),
+            image: default_image(),
             replicas: 1,
             agent: true,
             database_url: None,

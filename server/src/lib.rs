@@ -29,6 +29,12 @@ pub mod volumes;
 /// The version printed by `lifeboat version` and recorded in every backup manifest.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The git commit this binary was built from (`.ci/package` passes it, a
+/// build from a checkout asks git), if known.
+pub fn commit() -> Option<&'static str> {
+    Some(env!("LIFEBOAT_GIT_COMMIT")).filter(|c| !c.is_empty())
+}
+
 static REPLICA: std::sync::OnceLock<String> = std::sync::OnceLock::new();
 
 /// This process's replica identity: set once by `serve` (from

@@ -62,7 +62,7 @@ enum Command {
     Serve(ServerFlags),
     /// Start a simulated demo cluster (kubesim) and serve Lifeboat against it.
     Demo(ServerFlags),
-    /// Print the version.
+    /// Print the version, the git commit and whether the browser bundle was found.
     Version,
     /// Print a shell completion script: `source <(lifeboat completion bash)`.
     Completion {
@@ -152,6 +152,17 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Version => {
             println!("lifeboat {}", lifeboat::VERSION);
+            println!(
+                "commit: {}",
+                lifeboat::commit().unwrap_or("unknown (built outside a git checkout)")
+            );
+            // Where `serve` will look: LIFEBOAT_SITE_DIR, else next to the binary.
+            let configured = std::env::var_os("LIFEBOAT_SITE_DIR").map(std::path::PathBuf::from);
+            let site = lifeboat::http::ui::find_site_dir(configured.as_deref());
+            match lifeboat::http::ui::bundle_state(site.as_deref()) {
+                Ok(dir) => println!("browser bundle: found in {}", dir.display()),
+                Err(why) => println!("browser bundle: NOT FOUND: {why}"),
+            }
             ExitCode::SUCCESS
         }
         Command::Completion { shell } => {

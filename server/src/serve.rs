@@ -270,10 +270,8 @@ fn at_start(catalog: &Catalog) -> crate::backup::Interrupted {
 /// The browser bundle, or a warning that pages will not be interactive.
 fn site_dir(config: &Config) -> Option<std::path::PathBuf> {
     let found = crate::http::ui::find_site_dir(config.site_dir.as_deref());
-    if found.is_none() {
-        tracing::warn!(
-            "the browser bundle (site/pkg/lifeboat_bg.wasm) was not found: pages render but are not interactive; build it with .ci/build-ui or set site_dir"
-        );
+    if let Err(why) = crate::http::ui::bundle_state(found.as_deref()) {
+        tracing::warn!("{why}");
     }
     found
 }

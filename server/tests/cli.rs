@@ -148,11 +148,28 @@ fn version_and_config_show() {
             "{shell}"
         );
     }
-    let out = lifeboat(dir.path()).arg("version").output().unwrap();
+    // The version, the commit, and where the browser bundle is (none here:
+    // LIFEBOAT_SITE_DIR names an empty directory).
+    let out = lifeboat(dir.path())
+        .arg("version")
+        .env("LIFEBOAT_SITE_DIR", dir.path())
+        .output()
+        .unwrap();
     assert!(out.status.success());
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        format!("lifeboat {}", env!("CARGO_PKG_VERSION"))
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines[0], format!("lifeboat {}", env!("CARGO_PKG_VERSION")));
+    let commit = lines[1].strip_prefix("commit: ").expect(&printed);
+    assert!(
+        commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit()),
+        "a checkout's build names its commit: {printed}"
+    );
+    assert!(
+        lines[2].starts_with(&format!(
+            "browser bundle: NOT FOUND: no browser bundle in {}",
+            dir.path().display()
+        )),
+        "{printed}"
     );
 
     std::fs::write(

@@ -972,6 +972,31 @@ pub fn lifeboat_bin() -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// Runs one phase of the browser journeys (`tests/ui/dashboard.cjs`) in
+/// headless Chromium against the Lifeboat at `url`, signing in with
+/// `sign_in` (a one-time URL or a token); panics with its output when a
+/// step fails. Screenshots go to `target/ui-screenshots/`.
+pub fn run_browser(phase: &str, url: &str, spare_dir: &Path, sign_in: &str) {
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let shots = workspace.join("target/ui-screenshots");
+    let out = Command::new("node")
+        .arg(workspace.join("tests/ui/dashboard.cjs"))
+        .args([phase, url])
+        .arg(&shots)
+        .arg(spare_dir)
+        .arg(sign_in)
+        .env("NODE_PATH", node_modules())
+        .output()
+        .expect("node (Node.js) is needed for the browser tests: run .ci/build-ui");
+    assert!(
+        out.status.success(),
+        "browser phase {phase} failed (screenshot in {}):\n{}{}",
+        shots.display(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A `lifeboat serve` process, killed (SIGKILL) when dropped.
 pub struct LifeboatProcess {
     pub url: String,
@@ -999,6 +1024,18 @@ impl LifeboatProcess {
     }
 
     fn start_command(dir: &Path, command: &str, env: &[(&str, String)]) -> Result<Self> {
+        Self::start_binary(&lifeboat_bin()?, dir, command, env)
+    }
+
+    /// `bin command --listen 127.0.0.1:0` in `dir` with `env` (and nothing
+    /// of the harness's LIFEBOAT_SITE_DIR): another build of lifeboat, such
+    /// as the release archive's.
+    pub fn start_binary(
+        bin: &Path,
+        dir: &Path,
+        command: &str,
+        env: &[(&str, String)],
+    ) -> Result<Self> {
         use std::io::BufRead;
         // A fixed address comes in `env` (LIFEBOAT_LISTEN); otherwise any free port.
         let listen: &[&str] = if env.iter().any(|(k, _)| *k == "LIFEBOAT_LISTEN") {
@@ -1006,10 +1043,11 @@ impl LifeboatProcess {
         } else {
             &["--listen", "127.0.0.1:0"]
         };
-        let mut child = Command::new(lifeboat_bin()?)
+        let mut child = Command::new(bin)
             .arg(command)
             .args(listen)
             .current_dir(dir)
+            .env_remove("LIFEBOAT_SITE_DIR")
             .env("LIFEBOAT_LOG", "warn")
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())

@@ -5,31 +5,9 @@
 //! `target/ui-screenshots/`.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use lifeboat_e2e::LifeboatProcess;
-
-fn run_browser(phase: &str, url: &str, spare_dir: &std::path::Path, sign_in: &str) {
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let shots = workspace.join("target/ui-screenshots");
-    let out = Command::new("node")
-        .arg(workspace.join("tests/ui/dashboard.cjs"))
-        .args([phase, url])
-        .arg(&shots)
-        .arg(spare_dir)
-        .arg(sign_in)
-        .env("NODE_PATH", lifeboat_e2e::node_modules())
-        .output()
-        .expect("node (Node.js) is needed for the browser tests: run .ci/build-ui");
-    assert!(
-        out.status.success(),
-        "browser phase {phase} failed (screenshot in {}):\n{}{}",
-        shots.display(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_backs_up_browses_and_restores_in_a_real_browser() {
@@ -51,7 +29,7 @@ async fn the_dashboard_backs_up_browses_and_restores_in_a_real_browser() {
         .sign_in_url
         .clone()
         .expect("lifeboat demo prints a one-time sign-in URL");
-    run_browser("backup", &demo.url, &spare, &sign_in_url);
+    lifeboat_e2e::run_browser("backup", &demo.url, &spare, &sign_in_url);
 
     // The worst day: `shop` is deleted.
     let kubeconfig = dir.path().join("lifeboat-data/demo.kubeconfig");
@@ -76,7 +54,7 @@ async fn the_dashboard_backs_up_browses_and_restores_in_a_real_browser() {
 
     // The second browser signs in with a token of the cluster's admin.
     let token = lifeboat_e2e::kubeconfig_token(&kubeconfig).expect("the demo kubeconfig's token");
-    run_browser("restore", &demo.url, &spare, &token);
+    lifeboat_e2e::run_browser("restore", &demo.url, &spare, &token);
     let restored = namespaces.get_opt("shop-restored").await.unwrap();
     assert!(
         restored.is_some(),
@@ -137,7 +115,7 @@ async fn the_dashboard_backs_up_browses_and_restores_in_a_real_browser() {
         &["get", "configmaps", "-n", "shop-restored", "-o", "name"],
     )
     .unwrap();
-    run_browser("forbidden", &demo.url, &spare, ops_token.trim());
+    lifeboat_e2e::run_browser("forbidden", &demo.url, &spare, ops_token.trim());
     // The refused run wrote nothing, and says so in its record.
     lifeboat_e2e::sign_in_as(&demo.url, &token);
     let restores: serde_json::Value = lifeboat_e2e::get(format!("{}/api/v1/restores", demo.url))
@@ -225,7 +203,7 @@ async fn the_dashboard_backs_up_browses_and_restores_in_a_real_browser() {
     )
     .await
     .expect("the timeline shows keepsake's deletion");
-    run_browser("timeline", &demo.url, &spare, &token);
+    lifeboat_e2e::run_browser("timeline", &demo.url, &spare, &token);
     let maps: kube::Api<k8s_openapi::api::core::v1::ConfigMap> =
         kube::Api::namespaced(namespaces.into_client(), "ops");
     let back = maps.get_opt("keepsake").await.unwrap();

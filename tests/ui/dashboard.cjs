@@ -9,6 +9,8 @@
 //                    screenshotted, then signs out (the session ends);
 //   phase "restore": signs in by pasting a token on the page it was sent to, the wizard brings `shop` back as `shop-restored`
 //                    (run after the test deleted `shop`), its pods return;
+//   phase "artefact": signs in with a token to the release archive's lifeboat;
+//                    hydration, "Back up now", the restore wizard's plan;
 //   phase "forbidden": signs in with the token of an operator without Kubernetes
 //                    rights; the wizard's plan shows unknown and forbidden
 //                    items with reasons, and Restore now is refused;
@@ -39,6 +41,23 @@ async function main() {
   const hydrated = async () => {
     // The live indicator turns from "Snapshot" to "Live" only once the wasm runs and the stream is open.
     await page.getByRole('status').filter({ hasText: 'Live' }).first().waitFor({ timeout: WAIT });
+  };
+
+  // Opens `path`, is sent to sign in, pastes the token and waits to land where `landed` says.
+  const signInWithToken = async (path, landed) => {
+    await page.goto(`${base}${path}`);
+    await page.waitForURL((u) => u.pathname === '/login');
+    await page.getByLabel('Kubernetes token').fill(signIn);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL(landed, { timeout: WAIT });
+  };
+  // The wizard, from its namespaces step: `ns` restored as `mapped`, then the plan.
+  const planRestore = async (ns, mapped) => {
+    await page.getByRole('button', { name: 'Show its namespaces' }).click();
+    await page.locator(`input[name="namespace"][value="${ns}"]`).check({ timeout: WAIT });
+    await page.locator(`input[name="map-${ns}"]`).fill(mapped);
+    await page.getByRole('button', { name: 'Show the plan' }).click();
+    await page.locator('.plan[data-phase="Planned"]').waitFor({ timeout: WAIT });
   };
 
   // What a screen reader gets: Chromium's accessibility tree. Every control
@@ -312,17 +331,10 @@ async function main() {
       if (again.status() !== 401) throw new Error(`a used sign-in code answered ${again.status()}`);
     } else if (phase === 'restore') {
       // Sent to sign in, a pasted token brings the browser back where it was going.
-      await page.goto(`${base}/restore?backup=ui-shop-1`);
-      await page.waitForURL((u) => u.pathname === '/login');
-      await page.getByLabel('Kubernetes token').fill(signIn);
-      await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.waitForURL((u) => u.pathname === '/restore' && u.searchParams.get('backup') === 'ui-shop-1');
+      await signInWithToken('/restore?backup=ui-shop-1',
+        (u) => u.pathname === '/restore' && u.searchParams.get('backup') === 'ui-shop-1');
       await hydrated();
-      await page.getByRole('button', { name: 'Show its namespaces' }).click();
-      await page.locator('input[name="namespace"][value="shop"]').check({ timeout: WAIT });
-      await page.locator('input[name="map-shop"]').fill('shop-restored');
-      await page.getByRole('button', { name: 'Show the plan' }).click();
-      await page.locator('.plan[data-phase="Planned"]').waitFor({ timeout: WAIT });
+      await planRestore('shop', 'shop-restored');
       await shot('restore-plan');
       await page.getByRole('button', { name: 'Restore now' }).click();
       await page.locator('.run[data-phase="Completed"]').waitFor({ timeout: WAIT });
@@ -334,11 +346,7 @@ async function main() {
       // The wizard shows a backup's volumes and their sizes before anything starts.
       await page.goto(`${base}/restore?backup=ui-data-1`);
       await hydrated();
-      await page.getByRole('button', { name: 'Show its namespaces' }).click();
-      await page.locator('input[name="namespace"][value="data"]').check({ timeout: WAIT });
-      await page.locator('input[name="map-data"]').fill('data-copy');
-      await page.getByRole('button', { name: 'Show the plan' }).click();
-      await page.locator('.plan[data-phase="Planned"]').waitFor({ timeout: WAIT });
+      await planRestore('data', 'data-copy');
       const lines = page.getByRole('region', { name: 'Volume data' }).locator('li');
       await lines.filter({ hasText: 'data-copy/data-postgres-0' }).filter({ hasText: /\d+(\.\d)? (B|KiB|MiB|GiB) in \d+ files/ }).waitFor({ timeout: WAIT });
       if (await lines.count() !== 2) throw new Error(`the plan lists ${await lines.count()} volumes, not 2`);
@@ -348,20 +356,33 @@ async function main() {
       await hydrated();
       await page.locator('tr[data-workload="web"] td.ready').filter({ hasText: /^3 \/ 3$/ }).waitFor({ timeout: WAIT });
       await shot('namespace-restored');
+    } else if (phase === 'artefact') {
+      // The release archive's lifeboat (tests/tests/package.rs): the pages
+      // hydrate from the bundle next to it, a backup is made with "Back up
+      // now", and the restore wizard reaches its plan.
+      await signInWithToken('/', (u) => u.pathname === '/');
+      await page.getByRole('heading', { name: 'Cluster overview' }).waitFor({ timeout: WAIT });
+      await hydrated();
+      await page.goto(`${base}/backups`);
+      await hydrated();
+      await page.getByText('Back up now').click();
+      await page.getByLabel('Name', { exact: true }).fill('archive-shop-1');
+      await page.getByLabel(/Namespaces/).fill('shop');
+      await page.getByRole('button', { name: 'Start backup' }).click();
+      await page.waitForURL(`${base}/backups/archive-shop-1`, { timeout: WAIT });
+      await hydrated();
+      await page.locator('[data-phase="Completed"]').waitFor({ timeout: WAIT });
+      await page.goto(`${base}/restore?backup=archive-shop-1`);
+      await hydrated();
+      await planRestore('shop', 'shop-copy');
+      await page.locator('.plan tbody tr').filter({ hasText: 'deployments.apps' }).filter({ hasText: 'shop-copy' }).first().waitFor({ state: 'attached', timeout: WAIT });
+      await shot('archive-restore-plan');
     } else if (phase === 'forbidden') {
       // An operator without Kubernetes rights (but creating ConfigMaps in
       // shop-restored): the plan says what it may not read and not write.
-      await page.goto(`${base}/restore?backup=ui-shop-1`);
-      await page.waitForURL((u) => u.pathname === '/login');
-      await page.getByLabel('Kubernetes token').fill(signIn);
-      await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.waitForURL((u) => u.pathname === '/restore');
+      await signInWithToken('/restore?backup=ui-shop-1', (u) => u.pathname === '/restore');
       await hydrated();
-      await page.getByRole('button', { name: 'Show its namespaces' }).click();
-      await page.locator('input[name="namespace"][value="shop"]').check({ timeout: WAIT });
-      await page.locator('input[name="map-shop"]').fill('shop-restored');
-      await page.getByRole('button', { name: 'Show the plan' }).click();
-      await page.locator('.plan[data-phase="Planned"]').waitFor({ timeout: WAIT });
+      await planRestore('shop', 'shop-restored');
       const counts = page.locator('.plan ul.counts');
       await counts.locator('li').filter({ hasText: 'unknown (you may not read them)' }).waitFor({ timeout: WAIT });
       const forbiddenCount = Number(await counts.locator('li[data-forbidden]').getAttribute('data-forbidden'));
@@ -386,11 +407,7 @@ async function main() {
       await page.getByRole('button', { name: 'Restore now' }).click();
       await page.getByRole('status').filter({ hasText: 'refused before anything was written' }).waitFor({ timeout: WAIT });
     } else if (phase === 'timeline') {
-      await page.goto(`${base}/namespaces/ops/timeline`);
-      await page.waitForURL((u) => u.pathname === '/login');
-      await page.getByLabel('Kubernetes token').fill(signIn);
-      await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.waitForURL((u) => u.pathname === '/namespaces/ops/timeline');
+      await signInWithToken('/namespaces/ops/timeline', (u) => u.pathname === '/namespaces/ops/timeline');
       await hydrated();
       const rows = page.locator('tr[data-change="ConfigMap/keepsake"]');
       await rows.filter({ hasText: 'deleted' }).waitFor({ timeout: WAIT });

@@ -13,8 +13,9 @@ pub struct InstallFlags {
     /// The namespace Lifeboat runs in.
     #[arg(long, default_value = "lifeboat")]
     namespace: String,
-    /// The container image of the server and the agents.
-    #[arg(long, default_value = "lifeboat:latest")]
+    /// The container image of the server and the agents (by default, this
+    /// binary's version).
+    #[arg(long, default_value_t = lifeboat::install::default_image())]
     image: String,
     /// Server replicas (more than one needs --database-url-file and --bucket).
     #[arg(long, default_value_t = 1)]

@@ -455,6 +455,8 @@ struct Alive {
     /// Always `alive`.
     status: &'static str,
     version: &'static str,
+    /// The git commit this binary was built from, when known.
+    commit: Option<&'static str>,
 }
 
 #[utoipa::path(
@@ -468,12 +470,15 @@ async fn healthz() -> Json<Alive> {
     Json(Alive {
         status: "alive",
         version: crate::VERSION,
+        commit: crate::commit(),
     })
 }
 
-/// `/readyz`: whether every component is ready, and each one's state.
+/// `/readyz`: whether every required component is ready, and each one's state.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Readiness {
+    /// Every required component is ready (one that is not required, such
+    /// as the browser bundle, is reported without taking the API out of service).
     ready: bool,
     components: Vec<ComponentStatus>,
 }
@@ -481,9 +486,12 @@ struct Readiness {
 /// Readiness of one component, as `/readyz` reports it.
 #[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct ComponentStatus {
-    /// `catalog`, `storage`, `cluster`, `watches`, `auth` or `volumes`.
+    /// `catalog`, `storage`, `cluster`, `watches`, `auth`, `volumes` or `ui`.
     pub name: &'static str,
     pub ready: bool,
+    /// Whether the API is ready only when this is (`ui` is not: without the
+    /// browser bundle the API serves, and pages do not hydrate).
+    pub required: bool,
     pub detail: String,
 }
 
@@ -588,14 +596,27 @@ pub async fn readiness(state: &AppState) -> Vec<ComponentStatus> {
             )
         },
     ));
-    components
+    let mut components: Vec<ComponentStatus> = components
         .into_iter()
         .map(|(name, (ready, detail))| ComponentStatus {
             name,
             ready,
+            required: true,
             detail,
         })
-        .collect()
+        .collect();
+    // A warning, not a failure of the API.
+    let ui = crate::http::ui::bundle_state(state.site_dir.as_deref());
+    components.push(ComponentStatus {
+        name: "ui",
+        ready: ui.is_ok(),
+        required: false,
+        detail: match ui {
+            Ok(dir) => format!("browser bundle in {}", dir.display()),
+            Err(why) => why,
+        },
+    });
+    components
 }
 
 #[utoipa::path(
@@ -610,7 +631,7 @@ pub async fn readiness(state: &AppState) -> Vec<ComponentStatus> {
 )]
 async fn readyz(State(state): State<AppState>) -> Response {
     let components = readiness(&state).await;
-    let ready = components.iter().all(|c| c.ready);
+    let ready = components.iter().all(|c| c.ready || !c.required);
     let status = if ready {
         StatusCode::OK
     } else {

@@ -47,17 +47,43 @@ pub fn routes() -> Router<AppState> {
 /// to the binary or one level up. `None` when not built (pages still render,
 /// without interactivity).
 pub fn find_site_dir(configured: Option<&Path>) -> Option<PathBuf> {
-    let has_bundle = |d: &Path| d.join("pkg").join("lifeboat_bg.wasm").is_file();
     if let Some(dir) = configured {
         return Some(dir.to_path_buf());
     }
     let exe = std::env::current_exe().ok()?;
-    // target/release/lifeboat, target/debug/lifeboat, target/debug/deps/<test>.
+    // target/release/lifeboat, target/debug/lifeboat, target/debug/deps/<test>,
+    // and the release archive's lifeboat-<version>/lifeboat.
     exe.ancestors()
         .skip(1)
         .take(3)
         .map(|d| d.join("site"))
         .find(|d| has_bundle(d))
+}
+
+/// Whether `site` holds the browser bundle.
+pub fn has_bundle(site: &Path) -> bool {
+    site.join("pkg").join("lifeboat_bg.wasm").is_file()
+}
+
+/// The browser bundle's state for `lifeboat version` and `/readyz`:
+/// `Ok(site directory)`, or what is missing and what that means.
+pub fn bundle_state(site: Option<&Path>) -> Result<PathBuf, String> {
+    const MEANS: &str = "pages render but do not hydrate (no Back up now, no restore wizard, \
+                         no live updates); install from the release archive or image, or build \
+                         it with .ci/build-ui";
+    match site {
+        Some(dir) if has_bundle(dir) => Ok(dir.to_path_buf()),
+        Some(dir) => Err(format!(
+            "no browser bundle in {} (pkg/lifeboat_bg.wasm is missing): {MEANS}",
+            dir.display()
+        )),
+        None => Err(format!(
+            "no browser bundle (site/pkg/lifeboat_bg.wasm) next to {}: {MEANS}",
+            std::env::current_exe()
+                .map(|e| e.display().to_string())
+                .unwrap_or_else(|_| "the binary".into())
+        )),
+    }
 }
 
 /// GETs an API path from this server, in-process, as JSON (errors
