@@ -29,6 +29,9 @@ pub struct Controllers {
     /// ClusterRoles with an `aggregationRule` hold the rules of the roles
     /// their selectors match (kube-controller-manager's clusterrole-aggregation).
     pub role_aggregation: bool,
+    /// The `default` ServiceAccount in every namespace, as
+    /// kube-controller-manager's serviceaccount controller makes it.
+    pub service_accounts: bool,
     /// Real volume data under this directory (the simulated nodes' disks):
     /// the hostpath provisioner makes `volumes/<pv>` for each PV it creates
     /// (and removes it when the PV is reclaimed), and each node's kubelet
@@ -63,6 +66,7 @@ impl Controllers {
             kubelet: true,
             root_ca_publisher: true,
             role_aggregation: true,
+            service_accounts: true,
             volume_data: None,
         }
     }
@@ -76,6 +80,7 @@ impl Controllers {
             kubelet: false,
             root_ca_publisher: true,
             role_aggregation: true,
+            service_accounts: true,
             volume_data: None,
         }
     }
@@ -89,6 +94,7 @@ impl Controllers {
             kubelet: false,
             root_ca_publisher: false,
             role_aggregation: false,
+            service_accounts: false,
             volume_data: None,
         }
     }
@@ -152,6 +158,9 @@ impl Controllers {
         if self.role_aggregation {
             crate::rbac::aggregate_cluster_roles(store);
         }
+        if self.service_accounts {
+            default_service_accounts(store);
+        }
         store.current_rv() != before
     }
 }
@@ -187,6 +196,29 @@ fn publish_root_ca(store: &Store) {
                     false,
                 );
             }
+        }
+    }
+}
+
+/// Every active namespace holds the ServiceAccount `default` (pods that name
+/// none run as it). Made again when deleted, never changed once there.
+fn default_service_accounts(store: &Store) {
+    let namespaces = rt(store, "", "v1", "namespaces");
+    let accounts = rt(store, "", "v1", "serviceaccounts");
+    for ns in all_of(store, &namespaces) {
+        if ns["status"]["phase"] == "Terminating" {
+            continue;
+        }
+        let Some(ns) = ns["metadata"]["name"].as_str() else {
+            continue;
+        };
+        if store.get(&accounts, Some(ns), "default").is_err() {
+            let _ = store.create(
+                &accounts,
+                Some(ns),
+                json!({"metadata": {"name": "default"}}),
+                false,
+            );
         }
     }
 }

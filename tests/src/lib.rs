@@ -23,6 +23,7 @@ use lifeboat::storage::{Availability, ChecksumMode, ObjectStore, S3Settings, S3S
 
 pub mod campaign;
 mod ceph;
+pub mod control_plane;
 pub mod faults;
 pub mod trees;
 
@@ -602,6 +603,41 @@ pub fn raw_client(server: &S3Server) -> aws_sdk_s3::Client {
 
 // ------------------------------------------------------------------ Kubernetes
 
+/// An API server the journeys run against: kubesim, or a genuine
+/// kube-apiserver ([`control_plane::ControlPlane`]).
+pub trait ApiServer: Send + Sync {
+    /// `kubesim` or `kube-apiserver`, as the tests' output names it.
+    fn server_name(&self) -> &'static str;
+    /// The admin's bearer token.
+    fn admin_token(&self) -> &str;
+    /// Writes a kubeconfig reaching this server with `token`.
+    fn kubeconfig_for(&self, path: &Path, token: &str) -> Result<()>;
+}
+
+impl ApiServer for kubesim::Kubesim {
+    fn server_name(&self) -> &'static str {
+        "kubesim"
+    }
+    fn admin_token(&self) -> &str {
+        &self.token
+    }
+    fn kubeconfig_for(&self, path: &Path, token: &str) -> Result<()> {
+        Ok(self.write_kubeconfig_for(path, token)?)
+    }
+}
+
+impl ApiServer for control_plane::ControlPlane {
+    fn server_name(&self) -> &'static str {
+        "kube-apiserver"
+    }
+    fn admin_token(&self) -> &str {
+        &self.token
+    }
+    fn kubeconfig_for(&self, path: &Path, token: &str) -> Result<()> {
+        self.write_kubeconfig_for(path, token)
+    }
+}
+
 /// kubesim (HTTPS, token, generated CA) and a kube-rs client that reaches it
 /// through a kubeconfig, exactly as Lifeboat reaches a real cluster.
 pub async fn kubesim(
@@ -744,11 +780,11 @@ pub async fn local_catalog(
 /// [`http`]). Returns its base URL and state; it serves until the test ends.
 pub async fn serve_lifeboat(
     client: kube::Client,
-    sim: &kubesim::Kubesim,
+    sim: &impl ApiServer,
     dir: &Path,
 ) -> Result<(String, lifeboat::http::AppState)> {
     let kubeconfig = dir.join("lifeboat.kubeconfig");
-    sim.write_kubeconfig(&kubeconfig)?;
+    sim.kubeconfig_for(&kubeconfig, sim.admin_token())?;
     let connected = lifeboat::cluster::Cluster::connect(&lifeboat::config::Config {
         kubeconfig: Some(kubeconfig),
         ..Default::default()
@@ -788,7 +824,7 @@ pub async fn serve_lifeboat(
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
-    sign_in_as(&url, &sim.token);
+    sign_in_as(&url, sim.admin_token());
     let router = lifeboat::http::router(state.clone());
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
