@@ -455,6 +455,42 @@ fn describe(e: &kube::Error) -> String {
     }
 }
 
+/// A ServiceAccount the cluster made while the restore ran (the
+/// controllers make `default` in every new namespace): the backup's
+/// `imagePullSecrets` and `secrets` are added to it, as Velero does, so pods
+/// pulling from a private registry still can. `Updated` when something was
+/// added, `Skipped` when it already held them.
+async fn merge_service_account(
+    api: &Api<DynamicObject>,
+    name: &str,
+    wanted: &DynamicObject,
+) -> Result<ItemResult, kube::Error> {
+    let live = api.get(name).await?;
+    let mut patch = serde_json::Map::new();
+    for field in ["imagePullSecrets", "secrets"] {
+        let mut merged: Vec<Value> = live.data[field].as_array().cloned().unwrap_or_default();
+        let before = merged.len();
+        for reference in wanted.data[field].as_array().into_iter().flatten() {
+            if !merged.iter().any(|m| m["name"] == reference["name"]) {
+                merged.push(reference.clone());
+            }
+        }
+        if merged.len() != before {
+            patch.insert(field.to_string(), Value::Array(merged));
+        }
+    }
+    if patch.is_empty() {
+        return Ok(ItemResult::Skipped);
+    }
+    api.patch(
+        name,
+        &PatchParams::default(),
+        &Patch::Merge(Value::Object(patch)),
+    )
+    .await?;
+    Ok(ItemResult::Updated)
+}
+
 async fn apply_one(
     client: &kube::Client,
     resources: &HashMap<String, (ApiResource, bool)>,
@@ -496,7 +532,11 @@ async fn apply_one(
             _ => match api.create(&PostParams::default(), &obj).await {
                 Ok(_) => Ok(ItemResult::Created),
                 Err(kube::Error::Api(s)) if s.code == 409 && s.reason == "AlreadyExists" => {
-                    Ok(ItemResult::Skipped)
+                    if line.group_resource == "serviceaccounts" {
+                        merge_service_account(&api, &line.name, &obj).await
+                    } else {
+                        Ok(ItemResult::Skipped)
+                    }
                 }
                 Err(e) => Err(e),
             },
@@ -504,6 +544,13 @@ async fn apply_one(
         match outcome {
             Ok(result) => {
                 line.result = Some(result);
+                if result == ItemResult::Updated && line.action != Action::Update {
+                    line.message = Some(
+                        "the cluster had made it meanwhile (as it makes each namespace's \
+                         `default`); the backup's image pull secrets and secrets were added to it"
+                            .into(),
+                    );
+                }
                 if result == ItemResult::Skipped {
                     line.message = Some(if line.action == Action::Unknown {
                         "it exists (you may not read it); left as it is".into()
@@ -698,7 +745,9 @@ pub async fn apply(
 pub struct Outcome {
     /// Items to create or update.
     pub total: i64,
-    /// Created or updated so far.
+    /// Of those, created, updated, or found there at apply time (made
+    /// meanwhile, as a namespace's `default` ServiceAccount is by the
+    /// controllers): the progress that reaches `total` when all went well.
     pub done: i64,
     pub failed: i64,
     /// Existing objects that differ, left alone under the skip policy.
@@ -720,7 +769,15 @@ pub fn outcome(plan: &[PlanItem]) -> Outcome {
             .iter()
             .filter(|p| matches!(p.action, Action::Create | Action::Update | Action::Unknown))
             .count() as i64,
-        done: result(ItemResult::Created) + result(ItemResult::Updated),
+        done: result(ItemResult::Created)
+            + result(ItemResult::Updated)
+            + plan
+                .iter()
+                .filter(|p| {
+                    matches!(p.action, Action::Create | Action::Update | Action::Unknown)
+                        && p.result == Some(ItemResult::Skipped)
+                })
+                .count() as i64,
         failed,
         conflicts: plan.iter().filter(|p| p.action == Action::Conflict).count() as i64,
         phase: if failed == 0 && forbidden == 0 {
@@ -846,9 +903,15 @@ mod tests {
                    "results": {"created": 1, "updated": 1, "skipped": 1}})
         );
 
+        // Made meanwhile (a namespace's default ServiceAccount): done, not failed.
+        plan.push(with(Action::Create, Some(ItemResult::Skipped)));
+        let o = outcome(&plan);
+        assert_eq!((o.total, o.done, o.failed), (3, 3, 0));
+        assert_eq!(o.phase, RestorePhase::Completed);
+
         plan.push(with(Action::Create, Some(ItemResult::Failed)));
         let o = outcome(&plan);
-        assert_eq!((o.total, o.done, o.failed), (3, 2, 1));
+        assert_eq!((o.total, o.done, o.failed), (4, 3, 1));
         assert_eq!(o.phase, RestorePhase::PartiallyFailed);
         assert_eq!(o.reason.as_deref(), Some("1 item(s) failed; see the items"));
     }
