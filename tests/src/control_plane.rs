@@ -26,6 +26,9 @@ pub struct Options {
     /// kube-apiserver's `--etcd-compaction-interval` (its default, 5 min, when None):
     /// short, old watch resourceVersions expire (410 Gone) quickly.
     pub compaction_interval: Option<Duration>,
+    /// `--watch-cache=false`: watches are served from etcd, so a compacted
+    /// revision is 410 Gone at once (the cache would otherwise still hold it).
+    pub no_watch_cache: bool,
 }
 
 /// A running control plane.
@@ -146,6 +149,9 @@ impl ControlPlane {
                 "--etcd-compaction-interval={}s",
                 every.as_secs().max(1)
             ));
+        }
+        if options.no_watch_cache {
+            api.arg("--watch-cache=false");
         }
         plane.spawn("kube-apiserver", &mut api)?;
         plane.wait_ready().await?;

@@ -23,34 +23,40 @@ fn fixture(name: &str) -> String {
 }
 
 /// kubesim, with a kube-rs client through its kubeconfig.
-async fn kubesim() -> (kubesim::Kubesim, kube::Client) {
-    lifeboat_e2e::kubesim(kubesim::Options::default(), false)
-        .await
-        .unwrap()
+async fn kubesim(options: kubesim::Options) -> (kubesim::Kubesim, kube::Client) {
+    lifeboat_e2e::kubesim(options, false).await.unwrap()
 }
 
 /// The genuine control plane, or None (skipped, said on stderr).
-async fn kube_apiserver(test: &str) -> Option<(ControlPlane, kube::Client)> {
+async fn kube_apiserver(test: &str, options: Options) -> Option<(ControlPlane, kube::Client)> {
     lifeboat::install_crypto_provider();
-    let plane = ControlPlane::start_or_skip(test, Options::default())
-        .await
-        .unwrap()?;
+    let plane = ControlPlane::start_or_skip(test, options).await.unwrap()?;
     let client = plane.client().await.unwrap();
     Some((plane, client))
 }
 
 /// The journey `$journey` as two tests, named for the server each runs on.
+/// Each server's start options may follow (kubesim's, then the control plane's).
 macro_rules! on_both_servers {
     ($journey:ident, $on_kubesim:ident, $on_kube_apiserver:ident) => {
+        on_both_servers!(
+            $journey,
+            $on_kubesim,
+            $on_kube_apiserver,
+            kubesim::Options::default(),
+            Options::default()
+        );
+    };
+    ($journey:ident, $on_kubesim:ident, $on_kube_apiserver:ident, $sim:expr, $plane:expr) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $on_kubesim() {
-            let (sim, client) = kubesim().await;
+            let (sim, client) = kubesim($sim).await;
             $journey(&sim, client).await;
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $on_kube_apiserver() {
-            let Some((plane, client)) = kube_apiserver(stringify!($journey)).await else {
+            let Some((plane, client)) = kube_apiserver(stringify!($journey), $plane).await else {
                 return;
             };
             $journey(&plane, client).await;
@@ -702,18 +708,15 @@ on_both_servers!(
 
 // ------------------------------------------------- the change journal
 
-/// Continuous protection of `store` by `lifeboat serve` (a process): after
-/// a SIGKILL, the journal resumes from the cursors in the bucket (the API
-/// server replays what happened while it was down) with no gap and no second
-/// list, and a point-in-time restore brings the ConfigMap and Secret made
-/// while it was down into another namespace, without the one deleted then.
-async fn the_journal_resumes_after_a_kill_and_restores_to_an_instant(
-    server: &impl ApiServer,
-    client: kube::Client,
-) {
-    let (dir, kc) = with_the_store(server, &client).await;
-    let env = lifeboat_e2e::serve_env(dir.path(), &kc);
-    let mut lifeboat = lifeboat_e2e::LifeboatProcess::start(dir.path(), &env).unwrap();
+/// `lifeboat serve` (a process, data under `dir`) with the continuous
+/// schedule `store-pit` of `store`, its journal current; and its environment,
+/// to start it again.
+async fn protecting_the_store(
+    dir: &Path,
+    kubeconfig: &Path,
+) -> (lifeboat_e2e::LifeboatProcess, Vec<(&'static str, String)>) {
+    let env = lifeboat_e2e::serve_env(dir, kubeconfig);
+    let lifeboat = lifeboat_e2e::LifeboatProcess::start(dir, &env).unwrap();
     let (status, body) = lifeboat_e2e::post_json(
         &format!("{}/api/v1/schedules", lifeboat.url),
         json!({"name": "store-pit", "schedule": "0 3 * * *", "continuous": true,
@@ -724,6 +727,20 @@ async fn the_journal_resumes_after_a_kill_and_restores_to_an_instant(
     lifeboat_e2e::journal_current(&lifeboat.url, "store-pit")
         .await
         .unwrap();
+    (lifeboat, env)
+}
+
+/// Continuous protection of `store` by `lifeboat serve` (a process): after
+/// a SIGKILL, the journal resumes from the cursors in the bucket (the API
+/// server replays what happened while it was down) with no gap and no second
+/// list, and a point-in-time restore brings the ConfigMap and Secret made
+/// while it was down into another namespace, without the one deleted then.
+async fn the_journal_resumes_after_a_kill_and_restores_to_an_instant(
+    server: &impl ApiServer,
+    client: kube::Client,
+) {
+    let (dir, kc) = with_the_store(server, &client).await;
+    let (mut lifeboat, env) = protecting_the_store(dir.path(), &kc).await;
     let (status, body) = lifeboat_e2e::post_json(
         &format!("{}/api/v1/backups", lifeboat.url),
         json!({"fromSchedule": "store-pit", "name": "pit-base"}),
@@ -859,4 +876,132 @@ on_both_servers!(
     the_journal_resumes_after_a_kill_and_restores_to_an_instant,
     the_journal_resumes_after_a_kill_and_restores_to_an_instant_on_kubesim,
     the_journal_resumes_after_a_kill_and_restores_to_an_instant_on_kube_apiserver
+);
+
+// ------------------------------------------- a cursor the server forgot
+
+/// Lifeboat is down while the server forgets the journal's cursor (kubesim:
+/// more changes than its watch history; kube-apiserver: etcd compacted
+/// every 5 s, without the watch cache). After the restart the watch answers
+/// 410 Gone: the journal records a gap and a re-list bridges it, so what was
+/// made meanwhile is in the journal and the gap is shown, not hidden.
+async fn a_forgotten_cursor_is_a_gap_bridged_by_a_relist(
+    server: &impl ApiServer,
+    client: kube::Client,
+) {
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let (dir, kc) = with_the_store(server, &client).await;
+    let (mut lifeboat, env) = protecting_the_store(dir.path(), &kc).await;
+    kubectl(&kc, &["create", "configmap", "before-blind", "-n", "store"]).unwrap();
+    lifeboat_e2e::poll_json(
+        &format!("{}/api/v1/namespaces/store/timeline?hours=1", lifeboat.url),
+        WITHIN,
+        |t| {
+            t["changes"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["name"] == "before-blind"))
+        },
+    )
+    .await
+    .unwrap();
+    let maps: kube::Api<ConfigMap> = kube::Api::namespaced(client.clone(), "store");
+    let cursor = maps
+        .get("before-blind")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+
+    lifeboat.kill();
+    for i in 0..60 {
+        kubectl(
+            &kc,
+            &[
+                "annotate",
+                "--overwrite",
+                "configmap",
+                "-n",
+                "store",
+                "api-config",
+                &format!("churn={i}"),
+            ],
+        )
+        .unwrap();
+    }
+    kubectl(
+        &kc,
+        &["create", "configmap", "made-while-blind", "-n", "store"],
+    )
+    .unwrap();
+    // Until the server answers a watch from the cursor with 410 Gone.
+    let deadline = Instant::now() + WITHIN;
+    loop {
+        let mut stream = maps
+            .watch(&kube::api::WatchParams::default().timeout(1), &cursor)
+            .await
+            .unwrap()
+            .boxed();
+        let first = tokio::time::timeout(Duration::from_secs(3), stream.next()).await;
+        if let Ok(Some(Ok(kube::api::WatchEvent::Error(e)))) = &first
+            && e.code == 410
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "on {}: the server still resumes from {cursor}: {first:?}",
+            server.server_name()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
+    let lifeboat = lifeboat_e2e::LifeboatProcess::start(dir.path(), &env).unwrap();
+    // The journal, read back from the bucket: the re-list brought what was
+    // made meanwhile, and the gap is there for a plan to show.
+    let t = lifeboat_e2e::poll_json(
+        &format!("{}/api/v1/namespaces/store/timeline?hours=1", lifeboat.url),
+        WITHIN,
+        |t| {
+            t["changes"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["name"] == "made-while-blind"))
+                && t["gaps"].as_array().is_some_and(|g| !g.is_empty())
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("on {}: {e}", server.server_name()));
+    // The schedule says so too: the writer counted the gap it wrote.
+    let status = lifeboat_e2e::get(format!("{}/api/v1/schedules/store-pit", lifeboat.url))
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert!(
+        status["journal"]["gaps"].as_u64().is_some_and(|g| g > 0),
+        "on {}: {status}",
+        server.server_name()
+    );
+    assert!(
+        t["gaps"]
+            .as_array()
+            .is_some_and(|g| g.iter().any(|g| g["groupResource"] == "configmaps")),
+        "the timeline shows the gap: {t}"
+    );
+}
+
+on_both_servers!(
+    a_forgotten_cursor_is_a_gap_bridged_by_a_relist,
+    a_forgotten_cursor_is_a_gap_bridged_by_a_relist_on_kubesim,
+    a_forgotten_cursor_is_a_gap_bridged_by_a_relist_on_kube_apiserver,
+    kubesim::Options {
+        history: 40,
+        ..Default::default()
+    },
+    Options {
+        compaction_interval: Some(Duration::from_secs(5)),
+        no_watch_cache: true,
+    }
 );

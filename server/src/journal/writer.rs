@@ -81,6 +81,8 @@ pub struct Status {
     /// Sealed segments waiting for storage, and their bytes (in memory and spooled).
     pub pending_segments: usize,
     pub pending_bytes: u64,
+    /// Gaps this process recorded: segments dropped while storage was down,
+    /// and watches the API server would no longer resume (410 Gone).
     pub gaps: u64,
     /// The last storage error, while it lasts.
     pub last_error: Option<String>,
@@ -530,12 +532,19 @@ impl Segments {
                 from,
                 to,
                 reason,
-            } => self.open.gaps.push(Gap {
-                group_resource: group_resource.clone(),
-                from: *from,
-                to: *to,
-                reason: reason.clone(),
-            }),
+            } => {
+                // A watch the server no longer resumes (410 Gone); the bridge
+                // of dropped segments ("*") was counted as they were dropped.
+                if group_resource != "*" {
+                    self.gaps_recorded += 1;
+                }
+                self.open.gaps.push(Gap {
+                    group_resource: group_resource.clone(),
+                    from: *from,
+                    to: *to,
+                    reason: reason.clone(),
+                })
+            }
             Entry::Listed { group_resource, .. } => {
                 self.current.insert(group_resource.clone());
             }
