@@ -29,6 +29,10 @@ pub struct Options {
     /// `--watch-cache=false`: watches are served from etcd, so a compacted
     /// revision is 410 Gone at once (the cache would otherwise still hold it).
     pub no_watch_cache: bool,
+    /// `--max-mutating-requests-inflight` with API Priority and Fairness off
+    /// (which would exempt the admin): writes past it are answered 429, so
+    /// a restore takes long enough to be interrupted.
+    pub max_mutating_inflight: Option<u32>,
 }
 
 /// A running control plane.
@@ -152,6 +156,10 @@ impl ControlPlane {
         }
         if options.no_watch_cache {
             api.arg("--watch-cache=false");
+        }
+        if let Some(n) = options.max_mutating_inflight {
+            api.arg("--enable-priority-and-fairness=false")
+                .arg(format!("--max-mutating-requests-inflight={n}"));
         }
         plane.spawn("kube-apiserver", &mut api)?;
         plane.wait_ready().await?;

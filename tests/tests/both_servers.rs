@@ -1003,5 +1003,143 @@ on_both_servers!(
     Options {
         compaction_interval: Some(Duration::from_secs(5)),
         no_watch_cache: true,
+        ..Default::default()
+    }
+);
+
+// ------------------------------------------------- a restore killed midway
+
+/// A restore of 1,500 ConfigMaps into another namespace, `lifeboat serve`
+/// killed with SIGKILL while it runs (the server writes slowly: kubesim 20 ms
+/// late, kube-apiserver two mutating requests at a time, answering 429 past
+/// them): after the restart
+/// the restore is Failed, saying what was applied and how to finish; its
+/// backup can be deleted; and running it again finishes the namespace.
+async fn a_restore_killed_midway_is_failed_and_can_be_finished(
+    server: &impl ApiServer,
+    client: kube::Client,
+) {
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+    let dir = tempfile::tempdir().unwrap();
+    let kc = dir.path().join("admin.kubeconfig");
+    server.kubeconfig_for(&kc, server.admin_token()).unwrap();
+    kube::Api::<Namespace>::all(client.clone())
+        .create(
+            &Default::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "bulk"}})).unwrap(),
+        )
+        .await
+        .unwrap();
+    let maps: kube::Api<ConfigMap> = kube::Api::namespaced(client.clone(), "bulk");
+    futures::stream::iter(0..1500)
+        .for_each_concurrent(16, |i| {
+            let maps = maps.clone();
+            async move {
+                let map: ConfigMap = serde_json::from_value(
+                    json!({"metadata": {"name": format!("map-{i:04}")}, "data": {"i": i.to_string()}}),
+                )
+                .unwrap();
+                // A server that takes two writes at a time answers 429 to the rest.
+                loop {
+                    match maps.create(&Default::default(), &map).await {
+                        Ok(_) => break,
+                        Err(kube::Error::Api(e)) if e.code == 429 => {
+                            tokio::time::sleep(Duration::from_millis(20)).await
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+            }
+        })
+        .await;
+    let env = lifeboat_e2e::serve_env(dir.path(), &kc);
+    let mut lifeboat = lifeboat_e2e::LifeboatProcess::start(dir.path(), &env).unwrap();
+    let admin = lifeboat_e2e::http(&lifeboat.url);
+    let url = lifeboat.url.clone();
+    let backup = back_up(
+        &admin,
+        &url,
+        json!({"name": "bulk-1", "spec": {"includedNamespaces": ["bulk"]}}),
+    )
+    .await;
+    assert_eq!(backup["phase"], "Completed", "{backup}");
+    let restores = format!("{url}/api/v1/restores");
+    let (status, body) = post(
+        &admin,
+        &restores,
+        json!({"name": "bulk-copy", "spec": {"backupName": "bulk-1", "namespaceMapping": {"bulk": "bulk-copy"}}}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    loop {
+        let r = get_json(&admin, &format!("{restores}/bulk-copy")).await;
+        if r["phase"] == "InProgress" {
+            break;
+        }
+        assert!(
+            matches!(r["phase"].as_str(), Some("New" | "InProgress")),
+            "on {}: the restore ended before it could be killed: {r}",
+            server.server_name()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    lifeboat.kill();
+
+    let lifeboat = lifeboat_e2e::LifeboatProcess::start(dir.path(), &env).unwrap();
+    let admin = lifeboat_e2e::http(&lifeboat.url);
+    let restores = format!("{}/api/v1/restores", lifeboat.url);
+    let failed = get_json(&admin, &format!("{restores}/bulk-copy")).await;
+    assert_eq!(failed["phase"], "Failed", "{failed}");
+    let reason = failed["phaseReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("interrupted: the server stopped while this restore was running")
+            && reason.contains("Run it again"),
+        "{failed}"
+    );
+    // Run again: what the first run wrote is there and identical, the rest is created.
+    let (status, body) = post(
+        &admin,
+        &restores,
+        json!({"name": "bulk-copy-2", "spec": {"backupName": "bulk-1", "namespaceMapping": {"bulk": "bulk-copy"}}}),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    let again = finished(&admin, &format!("{restores}/bulk-copy-2")).await;
+    assert_eq!(again["phase"], "Completed", "{again}");
+    let copies: kube::Api<ConfigMap> = kube::Api::namespaced(client, "bulk-copy");
+    let restored = copies.list(&Default::default()).await.unwrap().items.len();
+    assert_eq!(restored, 1501, "1,500 maps and kube-root-ca.crt");
+    // The backup the killed restore read can be deleted.
+    let deleted = admin
+        .delete(format!("{}/api/v1/backups/bulk-1", lifeboat.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        deleted.status().is_success(),
+        "{}",
+        deleted.text().await.unwrap_or_default()
+    );
+    lifeboat_e2e::poll_json(&format!("{}/api/v1/backups", lifeboat.url), WITHIN, |b| {
+        b["items"]
+            .as_array()
+            .is_some_and(|i| i.iter().all(|b| b["name"] != "bulk-1"))
+    })
+    .await
+    .unwrap();
+}
+
+on_both_servers!(
+    a_restore_killed_midway_is_failed_and_can_be_finished,
+    a_restore_killed_midway_is_failed_and_can_be_finished_on_kubesim,
+    a_restore_killed_midway_is_failed_and_can_be_finished_on_kube_apiserver,
+    kubesim::Options {
+        write_latency: Duration::from_millis(20),
+        ..Default::default()
+    },
+    Options {
+        max_mutating_inflight: Some(2),
+        ..Default::default()
     }
 );
