@@ -613,7 +613,7 @@ pub async fn readiness(state: &AppState) -> Vec<ComponentStatus> {
         required: false,
         detail: match ui {
             Ok(dir) => format!("browser bundle in {}", dir.display()),
-            Err(why) => why,
+            Err(why) => why.to_string(),
         },
     });
     components

@@ -65,24 +65,30 @@ pub fn has_bundle(site: &Path) -> bool {
     site.join("pkg").join("lifeboat_bg.wasm").is_file()
 }
 
+/// The browser bundle is not where the binary looks: what is missing and
+/// what that means.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BundleMissing(String);
+
 /// The browser bundle's state for `lifeboat version` and `/readyz`:
 /// `Ok(site directory)`, or what is missing and what that means.
-pub fn bundle_state(site: Option<&Path>) -> Result<PathBuf, String> {
+pub fn bundle_state(site: Option<&Path>) -> Result<PathBuf, BundleMissing> {
     const MEANS: &str = "pages render but do not hydrate (no Back up now, no restore wizard, \
                          no live updates); install from the release archive or image, or build \
                          it with .ci/build-ui";
     match site {
         Some(dir) if has_bundle(dir) => Ok(dir.to_path_buf()),
-        Some(dir) => Err(format!(
+        Some(dir) => Err(BundleMissing(format!(
             "no browser bundle in {} (pkg/lifeboat_bg.wasm is missing): {MEANS}",
             dir.display()
-        )),
-        None => Err(format!(
+        ))),
+        None => Err(BundleMissing(format!(
             "no browser bundle (site/pkg/lifeboat_bg.wasm) next to {}: {MEANS}",
             std::env::current_exe()
                 .map(|e| e.display().to_string())
                 .unwrap_or_else(|_| "the binary".into())
-        )),
+        ))),
     }
 }
 
