@@ -14,7 +14,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose, SanType};
 
 /// The variable naming the binaries' directory (envtest's name: a
 /// `LIFEBOAT_` one would meet Lifeboat's strict configuration).
@@ -349,7 +348,8 @@ fn which(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// The control plane's keys and certificates, PEM.
+/// The control plane's keys and certificates, PEM: kubesim's authority
+/// code, and a ServiceAccount signing key pair.
 struct Pki {
     ca_pem: String,
     ca_key: String,
@@ -361,40 +361,21 @@ struct Pki {
 
 impl Pki {
     fn generate() -> Result<Self> {
-        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "lifeboat-tests-ca");
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca_key = KeyPair::generate()?;
-        let ca = ca_params.self_signed(&ca_key)?;
-        let ca_key_pem = ca_key.serialize_pem();
-        let issuer = rcgen::Issuer::new(ca_params, ca_key);
-        let mut params = CertificateParams::new(vec![
-            "localhost".to_string(),
-            "kubernetes".to_string(),
-            "kubernetes.default".to_string(),
-            "kubernetes.default.svc".to_string(),
-        ])?;
-        params
-            .subject_alt_names
-            .push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "kube-apiserver");
-        let key = KeyPair::generate()?;
-        let cert = params.signed_by(&key, &issuer)?;
-        let sa = KeyPair::generate()?;
+        let a = kubesim::tls::authority(
+            "lifeboat-tests-ca",
+            &[
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+            ],
+        )?;
+        let sa = rcgen::KeyPair::generate()?;
         Ok(Self {
-            ca_pem: ca.pem(),
-            ca_key: ca_key_pem,
-            server_pem: cert.pem(),
-            server_key: key.serialize_pem(),
+            ca_pem: a.ca_pem,
+            ca_key: a.ca_key_pem,
+            server_pem: a.server_pem,
+            server_key: a.server_key_pem,
             sa_key: sa.serialize_pem(),
             sa_pub: sa.public_key_pem(),
         })
