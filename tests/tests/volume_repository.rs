@@ -2,7 +2,9 @@
 //! files with symlinks, empty and sparse files, odd modes and times comes
 //! back identical; a second backup after changing 1% uploads about that
 //! much; a wrong key changes nothing; forgetting and pruning leave a
-//! repository that checks clean; Debian's `restic` reads what Lifeboat wrote.
+//! repository that checks clean; Debian's `restic` reads what Lifeboat wrote;
+//! a backup finished while another of the same volume ran is not taken as
+//! the other's parent.
 
 use std::process::Command;
 use std::sync::Arc;
@@ -345,5 +347,182 @@ async fn a_directory_of_100000_files_round_trips() -> Result<()> {
     assert_eq!(info.files, 100_000, "{info:?}");
     assert!(info.warnings.is_empty(), "{:?}", info.warnings);
     assert_eq!(tree_digest(&target)?.digest, before.digest);
+    Ok(())
+}
+
+/// The warnings rustic_core logged about a parent snapshot it could not
+/// read, as the node agent's collector would report them.
+static PARENT_WARNINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+struct ParentWarnings;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ParentWarnings {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Text(String);
+        impl tracing::field::Visit for Text {
+            fn record_debug(&mut self, _: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!("{value:?} "));
+            }
+        }
+        if *event.metadata().level() != tracing::Level::WARN {
+            return;
+        }
+        let mut text = Text(String::new());
+        event.record(&mut text);
+        if text.0.contains("parent") {
+            PARENT_WARNINGS.lock().expect("lock").push(text.0);
+        }
+    }
+}
+
+/// A store that stops one repository handle at its first operation after
+/// it read the index, until the test lets it go: the moment another backup
+/// of the same volume can finish in between.
+struct AfterIndex {
+    inner: DynStore,
+    read_index: std::sync::atomic::AtomicBool,
+    gate: tokio::sync::Mutex<
+        Option<(
+            tokio::sync::oneshot::Sender<()>,
+            tokio::sync::oneshot::Receiver<()>,
+        )>,
+    >,
+}
+
+impl AfterIndex {
+    async fn pass(&self, key: &str) {
+        use std::sync::atomic::Ordering;
+        if key.starts_with("volumes/index") {
+            self.read_index.store(true, Ordering::SeqCst);
+            return;
+        }
+        if !self.read_index.load(Ordering::SeqCst) {
+            return;
+        }
+        let gate = self.gate.lock().await.take();
+        if let Some((stopped, go)) = gate {
+            let _ = stopped.send(());
+            let _ = go.await;
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl lifeboat::storage::ObjectStore for AfterIndex {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+    async fn put(
+        &self,
+        key: &str,
+        body: lifeboat::storage::ByteReader,
+    ) -> lifeboat::storage::Result<lifeboat::storage::ObjectMeta> {
+        self.pass(key).await;
+        self.inner.put(key, body).await
+    }
+    async fn get(
+        &self,
+        key: &str,
+        range: Option<lifeboat::storage::ByteRange>,
+    ) -> lifeboat::storage::Result<lifeboat::storage::ByteReader> {
+        self.pass(key).await;
+        self.inner.get(key, range).await
+    }
+    async fn list(
+        &self,
+        prefix: &str,
+        continuation: Option<String>,
+        max_keys: usize,
+    ) -> lifeboat::storage::Result<lifeboat::storage::ListPage> {
+        self.pass(prefix).await;
+        self.inner.list(prefix, continuation, max_keys).await
+    }
+    async fn head(&self, key: &str) -> lifeboat::storage::Result<lifeboat::storage::ObjectMeta> {
+        self.pass(key).await;
+        self.inner.head(key).await
+    }
+    async fn delete(&self, key: &str) -> lifeboat::storage::Result<()> {
+        self.pass(key).await;
+        self.inner.delete(key).await
+    }
+    async fn check(&self) -> lifeboat::storage::Availability {
+        self.inner.check().await
+    }
+}
+
+/// Two backups of one volume side by side (backups of a namespace started
+/// together): the first reads the index, the second finishes, then the
+/// first goes on. It must take as its parent a snapshot whose trees are in
+/// the index it read. rustic_core chose the parent after reading the index,
+/// took the second's snapshot and warned "Tree ID … not found in index",
+/// and the node agent reported a complete backup as PartiallyFailed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_finished_meanwhile_is_not_taken_as_parent() -> Result<()> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    tracing_subscriber::registry()
+        .with(ParentWarnings)
+        .try_init()
+        .context("the warning collector")?;
+    let work = tempfile::tempdir()?;
+    let store: DynStore = Arc::new(lifeboat::storage::LocalStore::new(
+        work.path().join("store"),
+    )?);
+    let source = work.path().join("source");
+    std::fs::create_dir(&source)?;
+    build_tree(
+        &source,
+        TreeShape {
+            files: 300,
+            sparse_bytes: 0,
+            seed: 3,
+        },
+    )?;
+    let first = repo(&store, "side by side").await;
+    let from = source.clone();
+    let s0 = blocking(move || -> Result<_> {
+        first.open_or_init().map(|_| ())?;
+        Ok(first.backup(&from, "/data/pgdata", &["backup=b0".into()])?)
+    })
+    .await?;
+
+    let (stopped_tx, stopped) = tokio::sync::oneshot::channel();
+    let (go, go_rx) = tokio::sync::oneshot::channel();
+    let gated: DynStore = Arc::new(AfterIndex {
+        inner: store.clone(),
+        read_index: false.into(),
+        gate: tokio::sync::Mutex::new(Some((stopped_tx, go_rx))),
+    });
+    let slow = repo(&gated, "side by side").await;
+    let from = source.clone();
+    let slow = tokio::task::spawn_blocking(move || {
+        slow.backup(&from, "/data/pgdata", &["backup=b1".into()])
+    });
+    stopped
+        .await
+        .context("the first backup never read the index")?;
+    // The second finds a file changed: its snapshot has a new tree.
+    assert!(change_files(&source, 50)? > 0);
+    let quick = repo(&store, "side by side").await;
+    let from = source.clone();
+    let s2 = blocking(move || quick.backup(&from, "/data/pgdata", &["backup=b2".into()])).await?;
+    let _ = go.send(());
+    let s1 = slow.await.context("the first backup's thread")??;
+
+    let warnings = PARENT_WARNINGS.lock().expect("lock").clone();
+    assert!(warnings.is_empty(), "{warnings:#?}");
+    assert!(
+        s1.warnings.is_empty() && s2.warnings.is_empty(),
+        "{s1:?} {s2:?}"
+    );
+    assert!(s0.warnings.is_empty(), "{s0:?}");
+    for id in [s1.id, s2.id] {
+        let target = work.path().join(&id);
+        std::fs::create_dir(&target)?;
+        let into = target.clone();
+        let repository = repo(&store, "side by side").await;
+        blocking(move || repository.restore(&id, &into)).await?;
+        assert_eq!(tree_digest(&target)?.digest, tree_digest(&source)?.digest);
+    }
     Ok(())
 }

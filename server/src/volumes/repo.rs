@@ -32,6 +32,10 @@ pub const PREFIX: &str = "volumes/";
 /// in the bucket is not a pack this format writes.
 pub const MAX_FILE_BYTES: u64 = 1 << 30;
 
+/// The host name written into every snapshot; with the path, it picks a
+/// backup's parent.
+const HOST: &str = "lifeboat";
+
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
     #[error(
@@ -589,9 +593,21 @@ impl VolumeRepo {
     /// Backs up the tree at `source` as `as_path`, with `tags`. The previous
     /// snapshot of the same `as_path` is the parent, so unchanged files are not read again.
     pub fn backup(&self, source: &Path, as_path: &str, tags: &[String]) -> Result<SnapshotInfo> {
-        let repo = self.open()?.to_indexed_ids()?;
+        let repo = self.open()?;
+        // The parent is chosen before the index is read. A backup running
+        // beside this one writes its index files before its snapshot file,
+        // so a snapshot listed here has its trees in the index read next;
+        // one listed after that read (rustic's own choice, made inside
+        // `backup`) may not, and its trees would be "not found in index".
+        let parent = repo
+            .get_matching_snapshots(|snap| {
+                snap.hostname == HOST && snap.paths.iter().any(|path| path == as_path)
+            })?
+            .into_iter()
+            .max_by(|a, b| a.time.cmp(&b.time));
+        let repo = repo.to_indexed_ids()?;
         let mut snap_opts = SnapshotOptions::default();
-        snap_opts.host = Some("lifeboat".to_string());
+        snap_opts.host = Some(HOST.to_string());
         for tag in tags {
             snap_opts = snap_opts.add_tags(tag)?;
         }
@@ -601,6 +617,10 @@ impl VolumeRepo {
         // The same volume is read through a different pod path each time.
         opts.parent_opts.ignore_inode = true;
         opts.parent_opts.ignore_ctime = true;
+        match parent {
+            Some(parent) => opts.parent_opts.parents = vec![parent.id.to_hex().to_string()],
+            None => opts.parent_opts.force = true,
+        }
         let source_str = source.to_str().ok_or_else(|| {
             RepoError::Repository(format!("the path {} is not UTF-8", source.display()))
         })?;
