@@ -1133,9 +1133,10 @@ fn watch_response(
     let matches = {
         let rt = rt.clone();
         let ns = ns.clone();
+        let (group, resource) = crate::store::events::storage_key(&rt);
         move |e: &Event| {
-            e.group == rt.group
-                && e.resource == rt.resource
+            e.group == group
+                && e.resource == resource
                 && ns.as_deref().is_none_or(|n| n == e.namespace())
                 && e.object.selected(&labels, &fields)
         }
@@ -1154,11 +1155,12 @@ fn watch_response(
             );
             last_rv = rv;
             for obj in items {
+                let (group, resource) = crate::store::events::storage_key(&rt);
                 let e = Event {
                     rv,
                     kind: EventType::Added,
-                    group: rt.group.clone(),
-                    resource: rt.resource.clone(),
+                    group,
+                    resource,
                     object: obj,
                 };
                 if matches(&e)

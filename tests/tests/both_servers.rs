@@ -535,39 +535,38 @@ async fn the_whole_cluster_backs_up_without_warnings(
     client: kube::Client,
 ) {
     let (dir, kc) = with_the_store(server, &client).await;
-    // An Event, which kube-apiserver serves through both `v1` and
-    // `events.k8s.io` (one object in etcd). kubesim keeps the two apart
-    // (a known difference, docs/TESTING.md), so it is made through `v1`.
+    // An Event made through `events.k8s.io`, as kube-rs's Recorder makes
+    // them: both servers keep it as one object and serve it through `v1` too.
     kubectl(&kc, &["create", "configmap", "marker", "-n", "store"]).unwrap();
-    let events: kube::Api<k8s_openapi::api::core::v1::Event> =
+    let through_events_api: kube::Api<k8s_openapi::api::events::v1::Event> =
         kube::Api::namespaced(client.clone(), "store");
-    events
+    through_events_api
         .create(
             &Default::default(),
             &serde_json::from_value(json!({
                 "metadata": {"name": "marker-noticed"},
+                "eventTime": "2026-12-07T10:00:00.000000Z",
+                "reportingController": "lifeboat.io/tests",
+                "reportingInstance": "tests-1",
+                "action": "Marking",
                 "reason": "Marked",
-                "message": "a marker for the whole-cluster backup",
+                "note": "a marker for the whole-cluster backup",
                 "type": "Normal",
-                "source": {"component": "tests"},
-                "involvedObject": {"kind": "ConfigMap", "namespace": "store", "name": "marker", "apiVersion": "v1"}
+                "regarding": {"kind": "ConfigMap", "namespace": "store", "name": "marker", "apiVersion": "v1"}
             }))
             .unwrap(),
         )
         .await
         .unwrap();
-    if server.server_name() == "kube-apiserver" {
-        let through_events_api: kube::Api<k8s_openapi::api::events::v1::Event> =
-            kube::Api::namespaced(client.clone(), "store");
-        assert!(
-            through_events_api
-                .get_opt("marker-noticed")
-                .await
-                .unwrap()
-                .is_some(),
-            "kube-apiserver serves the Event through events.k8s.io too"
-        );
-    }
+    let through_v1: kube::Api<k8s_openapi::api::core::v1::Event> =
+        kube::Api::namespaced(client.clone(), "store");
+    let read = through_v1.get("marker-noticed").await.unwrap();
+    assert_eq!(
+        read.message.as_deref(),
+        Some("a marker for the whole-cluster backup"),
+        "on {}: the Event through v1",
+        server.server_name()
+    );
     let (url, _state) = serve_lifeboat(client.clone(), server, dir.path())
         .await
         .unwrap();

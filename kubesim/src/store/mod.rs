@@ -19,6 +19,7 @@ use crate::resources::{self, ResourceType};
 use crate::selector::{FieldSelector, LabelSelector};
 
 mod admission;
+pub mod events;
 
 /// How many changes are kept for watches to resume from; older versions get 410 Gone.
 pub const HISTORY: usize = 20_000;
@@ -361,11 +362,12 @@ impl Store {
     }
 
     fn record(&self, state: &mut State, kind: EventType, rt: &ResourceType, object: Stored) {
+        let (group, resource) = events::storage_key(rt);
         let event = Arc::new(Event {
             rv: state.rv,
             kind,
-            group: rt.group.clone(),
-            resource: rt.resource.clone(),
+            group,
+            resource,
             object,
         });
         state.history.push_back(event.clone());
@@ -379,14 +381,28 @@ impl Store {
     }
 
     fn bucket<'a>(state: &'a mut State, rt: &ResourceType) -> &'a mut Bucket {
-        state
-            .objects
-            .entry((rt.group.clone(), rt.resource.clone()))
-            .or_default()
+        state.objects.entry(events::storage_key(rt)).or_default()
     }
 
-    /// Sets apiVersion to the version the client asked for.
+    /// The type whose storage keeps objects of `rt`, when that is another
+    /// type: core `v1` Events for `events.k8s.io`'s.
+    fn stored_as(&self, rt: &ResourceType) -> Option<ResourceType> {
+        if !events::is_events_api(rt) {
+            return None;
+        }
+        self.lock()
+            .types
+            .iter()
+            .find(|t| t.group.is_empty() && t.resource == "events")
+            .cloned()
+    }
+
+    /// Sets apiVersion to the version the client asked for (and the shape:
+    /// an Event read through `events.k8s.io`).
     pub fn served(rt: &ResourceType, mut obj: Value) -> Value {
+        if events::is_events_api(rt) {
+            obj = events::from_core(obj);
+        }
         obj["apiVersion"] = json!(rt.api_version());
         obj["kind"] = json!(rt.kind);
         obj
@@ -396,7 +412,7 @@ impl Store {
         let state = self.lock();
         state
             .objects
-            .get(&(rt.group.clone(), rt.resource.clone()))
+            .get(&events::storage_key(rt))
             .and_then(|b| b.get(&(ns.unwrap_or_default().to_string(), name.to_string())))
             .map(|o| Self::served(rt, o.value()))
             .ok_or_else(|| ApiError::not_found(&rt.group, &rt.resource, name))
@@ -414,7 +430,7 @@ impl Store {
         let state = self.lock();
         let items = state
             .objects
-            .get(&(rt.group.clone(), rt.resource.clone()))
+            .get(&events::storage_key(rt))
             .map(|bucket| {
                 let selected = |o: &&Stored| o.selected(labels, fields);
                 match ns {
@@ -535,6 +551,11 @@ impl Store {
             return Err(ApiError::bad_request(
                 "the body of the request is not a JSON object",
             ));
+        }
+        if let Some(core) = self.stored_as(rt) {
+            return self
+                .create_recorded(&core, ns, events::to_core(obj), dry_run, manager)
+                .map(|created| Self::served(rt, created));
         }
         let sent_fields = manager.map(|_| crate::managed::fields_of(&obj));
         if !obj["metadata"].is_object() {
@@ -695,6 +716,12 @@ impl Store {
             return Err(ApiError::bad_request(
                 "the body of the request is not a JSON object",
             ));
+        }
+        if let Some(core) = self.stored_as(rt) {
+            let obj = events::to_core(obj);
+            return self
+                .update_by(&core, ns, name, obj, status, dry_run, manager)
+                .map(|updated| Self::served(rt, updated));
         }
         if let Some(body_name) = obj["metadata"]["name"].as_str()
             && body_name != name
@@ -897,6 +924,17 @@ impl Store {
             );
         }
         obj["metadata"]["resourceVersion"] = current_rv;
+        // The patch applied to the shape it was written for; the storage's
+        // type writes it.
+        let served_as = rt;
+        let stored_as = self.stored_as(rt);
+        let rt = match &stored_as {
+            Some(core) => {
+                obj = events::to_core(obj);
+                core
+            }
+            None => rt,
+        };
         let mut state = self.lock();
         let key = (ns.unwrap_or_default().to_string(), name.to_string());
         let Some(current) = Self::bucket(&mut state, rt).get(&key).map(Stored::value) else {
@@ -906,7 +944,7 @@ impl Store {
             return Err(ApiError::conflict(&rt.group, &rt.resource, name));
         }
         self.write(&mut state, rt, key, current, &mut obj, status, dry_run)?;
-        Ok(obj)
+        Ok(Self::served(served_as, obj))
     }
 
     fn remove_locked(
@@ -941,7 +979,7 @@ impl Store {
             return Err(ApiError::not_found(&rt.group, &rt.resource, name));
         };
         if options.dry_run {
-            return Ok(obj);
+            return Ok(Self::served(rt, obj));
         }
         let is_namespace = rt.group.is_empty() && rt.resource == "namespaces";
         if has_finalizers(&obj) || is_namespace {
@@ -957,7 +995,7 @@ impl Store {
                 Self::bucket(&mut state, rt).insert(key, stored.clone());
                 self.record(&mut state, EventType::Modified, rt, stored);
             }
-            return Ok(obj);
+            return Ok(Self::served(rt, obj));
         }
         state.rv += 1;
         obj["metadata"]["resourceVersion"] = json!(state.rv.to_string());
@@ -966,7 +1004,7 @@ impl Store {
             self.orphan_dependents(&mut state, &uid);
         }
         self.remove_locked(&mut state, rt, &key, obj.clone());
-        Ok(obj)
+        Ok(Self::served(rt, obj))
     }
 
     /// Removes ownerReferences to `uid` from every object.
