@@ -71,6 +71,21 @@ impl ControlPlane {
     /// and waits until the API server is ready and the controllers have
     /// made the `default` ServiceAccount.
     pub async fn start(assets: &Path, options: Options) -> Result<Self> {
+        // A port found free can be taken by another process before etcd or
+        // kube-apiserver binds it: such a start is tried again, twice.
+        let mut attempt = 1;
+        loop {
+            match Self::start_once(assets, options.clone()).await {
+                Err(e) if attempt < 3 && format!("{e:#}").contains("address already in use") => {
+                    eprintln!("control plane: a port was taken meanwhile; starting again ({e:#})");
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn start_once(assets: &Path, options: Options) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let d = dir.path().to_path_buf();
         let d = d.as_path();
@@ -110,7 +125,7 @@ impl ControlPlane {
         let out = Command::new(&apiserver).arg("--version").output()?;
         plane.version = String::from_utf8_lossy(&out.stdout).trim().to_string();
 
-        let (client, peer) = (super::free_port()?, super::free_port()?);
+        let [client, peer, port, cm_port] = super::free_ports()?;
         let etcd_url = format!("http://127.0.0.1:{client}");
         let peer_url = format!("http://127.0.0.1:{peer}");
         plane.spawn(
@@ -126,7 +141,6 @@ impl ControlPlane {
                 .arg("--log-level=warn"),
         )?;
 
-        let port = super::free_port()?;
         plane.url = format!("https://127.0.0.1:{port}");
         let path = |f: &str| d.join(f).display().to_string();
         let mut api = Command::new(&apiserver);
@@ -169,7 +183,6 @@ impl ControlPlane {
             &plane.token,
         )?;
 
-        let cm_port = super::free_port()?;
         let kubeconfig = plane.kubeconfig.display().to_string();
         plane.spawn(
             "kube-controller-manager",
@@ -324,11 +337,7 @@ impl Drop for ControlPlane {
 
 /// A kube-rs client through the kubeconfig at `path`, as Lifeboat connects.
 async fn connect(path: &Path) -> Result<kube::Client> {
-    let config = lifeboat::config::Config {
-        kubeconfig: Some(path.to_path_buf()),
-        ..Default::default()
-    };
-    let cluster = lifeboat::cluster::Cluster::connect(&config)
+    let cluster = lifeboat::cluster::Cluster::connect(Some(path), None)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(cluster.client)

@@ -137,6 +137,19 @@ pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// `N` distinct ports that were free a moment ago: all are held until the
+/// last is found, so the system cannot hand out one of them twice.
+pub fn free_ports<const N: usize>() -> Result<[u16; N]> {
+    let held = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    let mut ports = [0; N];
+    for (port, listener) in ports.iter_mut().zip(&held) {
+        *port = listener.local_addr()?.port();
+    }
+    Ok(ports)
+}
+
 /// A child process killed (and reaped) on drop.
 pub struct Guard(pub Option<Child>);
 
@@ -215,7 +228,7 @@ impl S3Server {
     async fn start_garage() -> Result<Self> {
         let bin = garage_binary()?;
         let dir = tempfile::tempdir()?;
-        let (s3_port, rpc_port, admin_port) = (free_port()?, free_port()?, free_port()?);
+        let [s3_port, rpc_port, admin_port] = free_ports()?;
         let rpc_secret = random_hex(32);
         let config = dir.path().join("garage.toml");
         std::fs::write(
@@ -661,11 +674,7 @@ pub async fn kubesim_client_for(sim: &kubesim::Kubesim, token: &str) -> Result<k
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("kubeconfig");
     sim.write_kubeconfig_for(&path, token)?;
-    let config = lifeboat::config::Config {
-        kubeconfig: Some(path),
-        ..Default::default()
-    };
-    let cluster = lifeboat::cluster::Cluster::connect(&config)
+    let cluster = lifeboat::cluster::Cluster::connect(Some(&path), None)
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(cluster.client)
@@ -785,12 +794,9 @@ pub async fn serve_lifeboat(
 ) -> Result<(String, lifeboat::http::AppState)> {
     let kubeconfig = dir.join("lifeboat.kubeconfig");
     sim.kubeconfig_for(&kubeconfig, sim.admin_token())?;
-    let connected = lifeboat::cluster::Cluster::connect(&lifeboat::config::Config {
-        kubeconfig: Some(kubeconfig),
-        ..Default::default()
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let connected = lifeboat::cluster::Cluster::connect(Some(&kubeconfig), None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let (catalog, storage) = local_catalog(dir).await?;
     let health = lifeboat::health::watch::ClusterState::start(&client);
     let auth = lifeboat::auth::Auth::new(
