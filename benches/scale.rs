@@ -137,7 +137,7 @@ async fn child_env() -> (
         ),
         ..Default::default()
     };
-    let cluster = lifeboat::cluster::Cluster::connect(&config)
+    let cluster = lifeboat::cluster::Cluster::connect(config.kubeconfig.as_deref(), None)
         .await
         .expect("cluster");
     let (catalog, store) = lifeboat_e2e::local_catalog(&dir).await.expect("catalog");

@@ -24,8 +24,8 @@ use crate::resources::{self, ResourceType};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{DeleteOptions, Event, EventType, Store, Stored};
 
-/// The Kubernetes version kubesim claims to be.
-pub const GIT_VERSION: &str = "v1.33.0-kubesim";
+pub use crate::resources::GIT_VERSION;
+use crate::stream::async_stream;
 
 const AGGREGATED: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
 
@@ -1255,15 +1255,4 @@ fn watch_response(
         .header(header::TRANSFER_ENCODING, "chunked")
         .body(Body::from_stream(stream.map(Ok::<_, Infallible>)))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
-}
-
-/// A stream fed by a task through a channel; the task stops when the client goes.
-pub(crate) fn async_stream<F, Fut>(f: F) -> impl futures::Stream<Item = Bytes>
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Bytes>) -> Fut,
-    Fut: std::future::Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel(256);
-    tokio::spawn(f(tx));
-    tokio_stream::wrappers::ReceiverStream::new(rx)
 }

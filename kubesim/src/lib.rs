@@ -17,6 +17,7 @@
 pub mod api;
 pub mod authn;
 pub mod bootstrap;
+pub mod clock;
 pub mod controllers;
 pub mod defaults;
 pub mod error;
@@ -31,6 +32,7 @@ pub mod resources;
 pub mod seed;
 pub mod selector;
 pub mod store;
+pub mod stream;
 pub mod table;
 pub mod tls;
 pub mod usage;
@@ -130,6 +132,7 @@ impl Kubesim {
     /// Starts a simulator with a fresh store (loaded from `persist` if given).
     pub async fn start(options: Options) -> anyhow::Result<Self> {
         let store = Store::with_history(options.history);
+        rbac::aggregate_all(&store);
         if let Some(path) = &options.persist
             && path.exists()
         {

@@ -364,7 +364,7 @@ pub fn serve(
     let store = store.clone();
     let pods = pods.clone();
     let (namespace, name) = (namespace.to_string(), name.to_string());
-    let stream = crate::api::async_stream(move |tx| async move {
+    let stream = crate::stream::async_stream(move |tx| async move {
         if tx.send(Bytes::from(text)).await.is_err() {
             return;
         }

@@ -8,7 +8,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::store::now;
+use crate::clock::now;
 
 /// The metadata fields the server owns; never recorded.
 const SYSTEM_METADATA: &[&str] = &[

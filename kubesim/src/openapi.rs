@@ -263,7 +263,7 @@ fn gv_document(rts: &[&ResourceType], crds: &[Value]) -> Value {
     components.extend(custom);
     json!({
         "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": crate::api::GIT_VERSION},
+        "info": {"title": "Kubernetes", "version": crate::resources::GIT_VERSION},
         "paths": paths,
         "components": {"schemas": components},
     })

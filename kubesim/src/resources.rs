@@ -2,6 +2,9 @@
 
 use serde_json::{Value, json};
 
+/// The Kubernetes version kubesim claims to be.
+pub const GIT_VERSION: &str = "v1.33.0-kubesim";
+
 /// One servable resource type at one group/version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResourceType {

@@ -9,31 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::storage::ChecksumMode;
 
-/// A value that must never be printed: `Debug` and `Serialize` show `********`.
-#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("********")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("********")
-    }
-}
+pub use crate::secret::{Secret, mask_url_password};
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -658,17 +634,6 @@ impl Config {
             );
         }
         toml::to_string_pretty(&value).unwrap_or_default()
-    }
-}
-
-/// `postgres://user:secret@host/db` → `postgres://user:********@host/db`.
-pub fn mask_url_password(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) if parsed.password().is_some() => {
-            let _ = parsed.set_password(Some("********"));
-            parsed.to_string()
-        }
-        _ => url.to_string(),
     }
 }
 

@@ -241,7 +241,12 @@ pub async fn run(config: &Config) -> Result<(), DemoError> {
         let (agents, demo_config) = (agents.clone(), demo_config.clone());
         Box::new(move |url: String| {
             tokio::spawn(async move {
-                let started = match crate::cluster::Cluster::connect(&demo_config).await {
+                let started = match crate::cluster::Cluster::connect(
+                    demo_config.kubeconfig.as_deref(),
+                    demo_config.kube_context.as_deref(),
+                )
+                .await
+                {
                     Ok(cluster) => start_agents(&cluster.client, &volume_data, &url).await,
                     Err(e) => Err(e.to_string()),
                 };

@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod notify;
 pub mod restore;
 pub mod schedule;
+pub mod secret;
 pub mod selection;
 pub mod serve;
 pub mod storage;

@@ -173,7 +173,9 @@ pub async fn open(config: &Config) -> Result<AppState, StartError> {
     }
     // Storage is the source of truth: import what the catalog does not know.
     crate::location::sync_all(&catalog, &locations, false).await;
-    let cluster = Cluster::connect(config).await.map_err(|e| e.to_string());
+    let cluster = Cluster::connect(config.kubeconfig.as_deref(), config.kube_context.as_deref())
+        .await
+        .map_err(|e| e.to_string());
     if let Err(reason) = &cluster {
         tracing::warn!(%reason, "starting without a cluster");
     }

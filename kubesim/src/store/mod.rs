@@ -9,7 +9,6 @@
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use chrono::{SecondsFormat, Utc};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, watch};
 
@@ -154,9 +153,7 @@ fn parse_ip(s: &str) -> Option<u32> {
     Some((parts[0] << 24) | (parts[1] << 16) | (parts[2] << 8) | parts[3])
 }
 
-pub fn now() -> String {
-    Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true)
-}
+pub use crate::clock::now;
 
 fn random_suffix(len: usize) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -271,12 +268,6 @@ impl Store {
         for (resource, object) in crate::bootstrap::rbac_policy() {
             if let Some(rt) = store.find("rbac.authorization.k8s.io", "v1", resource) {
                 let _ = store.create(&rt, None, object, false);
-            }
-        }
-        // Aggregated roles aggregate others (`admin` takes `edit`'s rules).
-        for _ in 0..4 {
-            if !crate::rbac::aggregate_cluster_roles(&store) {
-                break;
             }
         }
         let svc = store.find("", "v1", "services").expect("built in");

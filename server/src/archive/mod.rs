@@ -10,6 +10,7 @@
 //! under `resources/` with no `..`.
 
 pub mod crypto;
+mod item;
 pub mod reader;
 pub mod writer;
 
@@ -17,10 +18,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::backup::spec::BackupSpec;
+use crate::selection::BackupSpec;
 use crate::storage::StorageError;
 
 pub use crypto::ArchiveKey;
+pub use item::Item;
 pub use reader::{
     Entry, EntryName, read_log, read_manifest, read_resources, verify_manifest, verify_resources,
 };
@@ -194,7 +196,7 @@ pub struct Manifest {
     pub schedule: Option<String>,
     /// The PVCs' data (format 2; absent from format 1, which held none).
     #[serde(default)]
-    pub volumes: Vec<crate::volumes::VolumeEntry>,
+    pub volumes: Vec<VolumeEntry>,
     /// How `resources.tar.zst` is encrypted (format 3; absent: it is not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<crypto::Encryption>,
@@ -202,6 +204,44 @@ pub struct Manifest {
     /// backup is held under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock: Option<ObjectLock>,
+}
+
+/// How a volume's data was read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// From the running pod's mount, through the kubelet's pods directory.
+    Fs,
+    /// From a CSI VolumeSnapshot, through a temporary claim and pod.
+    Csi,
+}
+
+/// One volume in a backup's manifest (format version 2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VolumeEntry {
+    pub namespace: String,
+    pub pvc: String,
+    pub pod: String,
+    pub pv: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capacity: Option<String>,
+    pub node: String,
+    pub method: Method,
+    /// `Completed` or `Failed`.
+    pub phase: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    pub files: u64,
+    pub bytes: u64,
+    pub bytes_uploaded: u64,
+    pub duration_ms: u64,
+    #[serde(default)]
+    pub warnings: Vec<String>,
 }
 
 /// A backup's S3 Object Lock retention.

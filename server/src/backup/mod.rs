@@ -4,7 +4,9 @@
 
 pub mod engine;
 pub mod runner;
-pub mod spec;
+/// What a backup selects lives with the selection vocabulary, below the
+/// archive (whose manifest records it) and the engines.
+pub use crate::selection::backup_spec as spec;
 pub mod verify;
 pub mod volumes;
 
@@ -49,53 +51,8 @@ pub enum BackupError {
     Locked { backup: String, until: String },
 }
 
-/// Where a backup is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum BackupPhase {
-    New,
-    InProgress,
-    Completed,
-    PartiallyFailed,
-    Failed,
-    /// Being deleted: storage first, then the catalog row.
-    Deleting,
-}
-
-impl BackupPhase {
-    const ALL: [Self; 6] = [
-        Self::New,
-        Self::InProgress,
-        Self::Completed,
-        Self::PartiallyFailed,
-        Self::Failed,
-        Self::Deleting,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::New => "New",
-            Self::InProgress => "InProgress",
-            Self::Completed => "Completed",
-            Self::PartiallyFailed => "PartiallyFailed",
-            Self::Failed => "Failed",
-            Self::Deleting => "Deleting",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == text)
-    }
-
-    /// Still being written.
-    pub fn is_running(self) -> bool {
-        matches!(self, Self::New | Self::InProgress)
-    }
-
-    /// Finished with a manifest: it can be restored from.
-    pub fn is_restorable(self) -> bool {
-        matches!(self, Self::Completed | Self::PartiallyFailed)
-    }
-}
+/// Where a backup is in its life: the catalog's rows hold it.
+pub use crate::catalog::BackupPhase;
 
 /// Backup names are DNS-1123 labels, as they become object keys and labels.
 pub use crate::selection::validate_name;

@@ -6,9 +6,7 @@ use sqlx::FromRow;
 use super::changed;
 use super::{Catalog, Result, now, unique_violation};
 
-/// The phases rows map to, owned by their domains.
-pub use crate::backup::BackupPhase;
-pub use crate::restore::RestorePhase;
+use super::phases::BackupPhase;
 
 #[derive(Clone, Debug, PartialEq, Eq, FromRow)]
 pub struct BackupRecord {

@@ -10,6 +10,7 @@ mod backups;
 mod drills;
 mod locations;
 mod notifications;
+mod phases;
 mod restores;
 mod schedules;
 mod sessions;
@@ -20,6 +21,7 @@ pub use backups::*;
 pub use drills::*;
 pub use locations::*;
 pub use notifications::*;
+pub use phases::{BackupPhase, RestorePhase};
 pub use restores::*;
 pub use schedules::*;
 pub use sessions::*;
@@ -90,7 +92,7 @@ impl Catalog {
     /// Connects to `url` (`sqlite://…` or `postgres://…`) and migrates the schema.
     pub async fn connect(url: &str) -> Result<Self> {
         sqlx::any::install_default_drivers();
-        let shown = crate::config::mask_url_password(url);
+        let shown = crate::secret::mask_url_password(url);
         let engine = if url.starts_with("sqlite:") {
             Engine::Sqlite
         } else {

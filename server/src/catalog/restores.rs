@@ -2,8 +2,8 @@
 
 use sqlx::FromRow;
 
+use super::phases::RestorePhase;
 use super::{Catalog, Result, now, unique_violation};
-use crate::restore::RestorePhase;
 
 #[derive(Clone, Debug, PartialEq, Eq, FromRow)]
 pub struct RestoreRecord {

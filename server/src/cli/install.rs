@@ -94,7 +94,12 @@ impl InstallFlags {
             kube_context: self.context.clone(),
             ..Default::default()
         };
-        Ok(lifeboat::cluster::Cluster::connect(&config).await?.client)
+        Ok(lifeboat::cluster::Cluster::connect(
+            config.kubeconfig.as_deref(),
+            config.kube_context.as_deref(),
+        )
+        .await?
+        .client)
     }
 }
 

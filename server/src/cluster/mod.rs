@@ -3,13 +3,13 @@
 //! exactly as kube-rs resolves it. Lifeboat has no other path to a cluster.
 
 pub mod discovery;
+pub mod lease;
 pub mod pacing;
 pub mod pager;
+pub mod recreated;
 pub mod temporary;
 
 use std::time::Duration;
-
-use crate::config::Config;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
@@ -46,15 +46,19 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Resolves the cluster the configuration names.
-    pub async fn connect(config: &Config) -> Result<Self, ClusterError> {
+    /// Resolves the cluster a kubeconfig file (or the usual search:
+    /// `KUBECONFIG`, `~/.kube/config`, in-cluster) and context name.
+    pub async fn connect(
+        kubeconfig: Option<&std::path::Path>,
+        context: Option<&str>,
+    ) -> Result<Self, ClusterError> {
         crate::install_crypto_provider();
         let options = kube::config::KubeConfigOptions {
-            context: config.kube_context.clone(),
+            context: context.map(str::to_string),
             ..Default::default()
         };
         let no_config = |e: &dyn std::fmt::Display| ClusterError::NoConfig(e.to_string());
-        let kube_config = match &config.kubeconfig {
+        let kube_config = match kubeconfig {
             Some(path) => {
                 let kubeconfig = kube::config::Kubeconfig::read_from(path)
                     .map_err(|e| ClusterError::NoConfig(format!("{}: {e}", path.display())))?;
@@ -62,7 +66,7 @@ impl Cluster {
                     .await
                     .map_err(|e| no_config(&e))?
             }
-            None if config.kube_context.is_some() => kube::Config::from_kubeconfig(&options)
+            None if context.is_some() => kube::Config::from_kubeconfig(&options)
                 .await
                 .map_err(|e| no_config(&e))?,
             None => kube::Config::infer().await.map_err(|e| no_config(&e))?,

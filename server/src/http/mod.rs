@@ -9,6 +9,7 @@ mod drills;
 mod health;
 mod locations;
 mod logs;
+mod metrics;
 mod notifications;
 mod restores;
 mod schedules;
@@ -141,8 +142,7 @@ async fn metrics(
         .auth
         .require(&who, &[crate::auth::Check::cluster("get", "metrics")])
         .await?;
-    let text =
-        crate::metrics::render(&state.catalog, state.health.as_ref(), chrono::Utc::now()).await?;
+    let text = metrics::render(&state.catalog, state.health.as_ref(), chrono::Utc::now()).await?;
     Ok((
         [(
             axum::http::header::CONTENT_TYPE,

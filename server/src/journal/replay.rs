@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Gap, JournalError, Line, LineKind, Op, SegmentManifest};
 use crate::archive::ArchiveKey;
-use crate::restore::items::Item;
+use crate::archive::Item;
 use crate::storage::{DynStore, read_capped};
 
 /// One schedule's journal in a location, and the key to read it.

@@ -101,7 +101,7 @@ pub struct Journals {
     pub catalog: Catalog,
     pub locations: Locations,
     pub client: Option<kube::Client>,
-    pub leadership: crate::schedule::Leadership,
+    pub leadership: crate::cluster::lease::Leadership,
     pub settings: Settings,
     running: Arc<Mutex<HashMap<String, Running>>>,
     statuses: Arc<Mutex<HashMap<String, Status>>>,
@@ -126,7 +126,7 @@ impl Journals {
         catalog: Catalog,
         locations: Locations,
         client: Option<kube::Client>,
-        leadership: crate::schedule::Leadership,
+        leadership: crate::cluster::lease::Leadership,
         settings: Settings,
     ) -> Self {
         Self {
@@ -257,7 +257,7 @@ async fn journaled_types(
         .filter(|(ar, caps)| {
             let gr = group_resource(ar);
             template.includes_resource(&gr)
-                && !crate::restore::items::never_restored(&gr)
+                && !crate::cluster::recreated::never_restored(&gr)
                 && (caps.scope == Scope::Namespaced || gr == gr::NAMESPACES)
                 && caps.supports_operation(kube::discovery::verbs::WATCH)
         })
@@ -794,13 +794,7 @@ fn change(
     if let Some(meta) = object["metadata"].as_object_mut() {
         meta.remove("managedFields");
     }
-    let item = crate::restore::items::Item {
-        group_resource: gr.to_string(),
-        namespace: namespace.clone(),
-        name: name.clone(),
-        object,
-    };
-    if crate::restore::items::left_to_the_cluster(&item).is_some() {
+    if crate::cluster::recreated::left_to_the_cluster(gr, &name, &object).is_some() {
         return None;
     }
     Some(Entry::Change {
@@ -808,14 +802,14 @@ fn change(
         op,
         group_resource: gr.to_string(),
         namespace,
-        resource_version: item.object["metadata"]["resourceVersion"]
+        resource_version: object["metadata"]["resourceVersion"]
             .as_str()
             .unwrap_or_default()
             .to_string(),
         name,
         manager,
         operation,
-        object: item.object,
+        object,
     })
 }
 

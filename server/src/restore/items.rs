@@ -3,49 +3,14 @@
 
 use std::collections::BTreeSet;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::spec::RestoreSpec;
 use crate::cluster::discovery::gr;
 use crate::selection::LabelSelector;
 
-/// One object read from the archive.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Item {
-    /// `deployments.apps`, `pods`.
-    pub group_resource: String,
-    /// Namespace in the backup (`None`: cluster-scoped).
-    pub namespace: Option<String>,
-    pub name: String,
-    pub object: Value,
-}
-
-impl Item {
-    pub fn kind(&self) -> &str {
-        self.object["kind"].as_str().unwrap_or_default()
-    }
-    fn owner_kinds(&self) -> Vec<&str> {
-        self.object["metadata"]["ownerReferences"]
-            .as_array()
-            .map(|refs| refs.iter().filter_map(|r| r["kind"].as_str()).collect())
-            .unwrap_or_default()
-    }
-}
-
-/// Resources a restore never creates, whatever the backup holds.
-const NEVER: &[&str] = &[
-    "nodes",
-    "events",
-    "events.events.k8s.io",
-    "csinodes.storage.k8s.io",
-    "volumeattachments.storage.k8s.io",
-    "endpoints",
-    "endpointslices.discovery.k8s.io",
-    "leases.coordination.k8s.io",
-    "tokenreviews.authentication.k8s.io",
-    "componentstatuses",
-];
+pub use crate::archive::Item;
+use crate::cluster::recreated::{left_to_the_cluster, never_restored};
 
 /// Why an item is left out, or `None` when it is restored.
 pub fn excluded_reason(
@@ -54,7 +19,7 @@ pub fn excluded_reason(
     restored_pvs: &BTreeSet<String>,
 ) -> Option<String> {
     let gr = item.group_resource.as_str();
-    if NEVER.contains(&gr) {
+    if never_restored(gr) {
         return Some(format!(
             "{gr} are never restored: the cluster recreates them"
         ));
@@ -85,7 +50,7 @@ pub fn excluded_reason(
     {
         return Some("excluded by the label selector".into());
     }
-    if let Some(why) = left_to_the_cluster(item) {
+    if let Some(why) = left_to_the_cluster(gr, &item.name, &item.object) {
         return Some(why);
     }
     if gr == gr::PERSISTENT_VOLUMES {
@@ -100,50 +65,6 @@ pub fn excluded_reason(
         }
     }
     None
-}
-
-/// Whether a restore never brings this type back (the cluster recreates it).
-pub fn never_restored(group_resource: &str) -> bool {
-    NEVER.contains(&group_resource)
-}
-
-/// Why the cluster, not a restore, makes this object (its controller, the
-/// kubelet, the cluster's own CA or tokens), or `None`.
-pub fn left_to_the_cluster(item: &Item) -> Option<String> {
-    let gr = item.group_resource.as_str();
-    let owners = item.owner_kinds();
-    let why = match gr {
-        "pods"
-            if owners
-                .iter()
-                .any(|k| matches!(*k, "ReplicaSet" | "StatefulSet" | "DaemonSet" | "Job")) =>
-        {
-            "its controller recreates it"
-        }
-        "pods"
-            if item.object["metadata"]["annotations"]["kubernetes.io/config.mirror"]
-                .is_string() =>
-        {
-            "mirror pods belong to the kubelet"
-        }
-        gr::REPLICA_SETS if owners.contains(&"Deployment") => "its Deployment recreates it",
-        "controllerrevisions.apps"
-            if owners
-                .iter()
-                .any(|k| matches!(*k, "StatefulSet" | "DaemonSet")) =>
-        {
-            "its controller records a new one"
-        }
-        gr::JOBS if owners.contains(&"CronJob") => "its CronJob recreates it",
-        "configmaps" if item.name == "kube-root-ca.crt" => {
-            "the cluster publishes its own CA bundle"
-        }
-        "secrets" if item.object["type"] == "kubernetes.io/service-account-token" => {
-            "ServiceAccount token Secrets are issued by the cluster"
-        }
-        _ => return None,
-    };
-    Some(why.into())
 }
 
 /// Restore order: lower tiers first. Custom resources and anything unknown come last.

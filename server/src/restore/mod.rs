@@ -16,57 +16,8 @@ use crate::backup::{BackupError, SpecError};
 use crate::catalog::{Catalog, RestoreRecord};
 use crate::storage::Locations;
 
-/// Where a restore is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum RestorePhase {
-    New,
-    InProgress,
-    /// A dry run's plan is ready; nothing was applied.
-    Planned,
-    Completed,
-    PartiallyFailed,
-    Failed,
-}
-
-impl RestorePhase {
-    const ALL: [Self; 6] = [
-        Self::New,
-        Self::InProgress,
-        Self::Planned,
-        Self::Completed,
-        Self::PartiallyFailed,
-        Self::Failed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::New => "New",
-            Self::InProgress => "InProgress",
-            Self::Planned => "Planned",
-            Self::Completed => "Completed",
-            Self::PartiallyFailed => "PartiallyFailed",
-            Self::Failed => "Failed",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|p| p.as_str() == text)
-    }
-
-    pub fn is_running(self) -> bool {
-        matches!(self, Self::New | Self::InProgress)
-    }
-
-    pub fn is_finished(self) -> bool {
-        !self.is_running()
-    }
-}
-
-impl std::fmt::Display for RestorePhase {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// Where a restore is in its life: the catalog's rows hold it.
+pub use crate::catalog::RestorePhase;
 
 /// Marks restores whose runner stopped (the server stopped or crashed while
 /// they ran) as Failed, saying how far they got, so that their backup can be

@@ -1,8 +1,7 @@
 //! Schedules: cron-driven backups with retention, and the garbage collector.
-//! `spec.rs` is the pure part (parsing, due runs, retention); `lease.rs` decides
+//! `spec.rs` is the pure part (parsing, due runs, retention); `cluster::lease` decides
 //! which replica runs them; this module runs them against the catalog.
 
-pub mod lease;
 pub mod spec;
 
 use std::collections::BTreeMap;
@@ -12,8 +11,9 @@ use serde::Serialize;
 
 use crate::backup::{self, BackupError, SpecError};
 use crate::catalog::{BackupFilter, BackupPhase, Catalog, CatalogError, ScheduleRecord};
+/// Which replica runs the schedules: a Kubernetes Lease ([`crate::cluster::lease`]).
+pub use crate::cluster::lease::{Leadership, LeaseElector};
 use crate::storage::Locations;
-pub use lease::{Leadership, LeaseElector};
 pub use spec::{CronSchedule, Retention, ScheduleSpec};
 
 #[derive(Debug, thiserror::Error)]

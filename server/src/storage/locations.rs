@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{DynStore, LocalStore, LockMode, S3Settings, S3Store, StorageError};
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// The location every backup uses unless its spec names another.
 pub const DEFAULT: &str = "default";

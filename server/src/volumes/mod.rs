@@ -44,16 +44,6 @@ impl TaskKind {
     }
 }
 
-/// How a volume's data was read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Method {
-    /// From the running pod's mount, through the kubelet's pods directory.
-    Fs,
-    /// From a CSI VolumeSnapshot, through a temporary claim and pod.
-    Csi,
-}
-
 /// One volume's work for an agent: where the volume is mounted on its node
 /// (the pod's uid and the PV's name give the kubelet's path), and for a
 /// restore the snapshot to write into it.
@@ -96,34 +86,8 @@ pub struct TaskResult {
     pub warnings: Vec<String>,
 }
 
-/// One volume in a backup's manifest (format version 2).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct VolumeEntry {
-    pub namespace: String,
-    pub pvc: String,
-    pub pod: String,
-    pub pv: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storage_class: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub capacity: Option<String>,
-    pub node: String,
-    pub method: Method,
-    /// `Completed` or `Failed`.
-    pub phase: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snapshot: Option<String>,
-    pub files: u64,
-    pub bytes: u64,
-    pub bytes_uploaded: u64,
-    pub duration_ms: u64,
-    #[serde(default)]
-    pub warnings: Vec<String>,
-}
-
+/// The manifest's record of a volume is the archive's (format version 2).
+pub use crate::archive::{Method, VolumeEntry};
 pub use frontend::model::{VolumeProgress, VolumeTotals};
 
 /// The progress of the volume tasks of one backup or restore: a finished
