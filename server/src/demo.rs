@@ -14,6 +14,26 @@ pub enum DemoError {
     Serve(#[from] StartError),
 }
 
+/// Why the demo's node agents did not start.
+#[derive(Debug, thiserror::Error)]
+enum AgentStartError {
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
+    #[error("the simulated cluster refused: {0}")]
+    Kube(#[from] kube::Error),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Request(#[from] axum::http::Error),
+    #[error("finding this program: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("starting the agent for {node}: {source}")]
+    Spawn {
+        node: String,
+        source: std::io::Error,
+    },
+}
+
 /// The demo's admin identity for the CLI: a ServiceAccount bound to cluster-admin.
 const DEMO_ADMIN: &str = r#"
 apiVersion: v1
@@ -77,8 +97,8 @@ subjects:
 const RBAC: &str = include_str!("../../docker/rbac.yaml");
 
 /// The drill identity's ClusterRole and binding, from [`RBAC`].
-fn drill_identity() -> Result<Vec<serde_json::Value>, String> {
-    let objects = kubesim::seed::parse(RBAC).map_err(|e| format!("{e:#}"))?;
+fn drill_identity() -> Result<Vec<serde_json::Value>, DemoError> {
+    let objects = kubesim::seed::parse(RBAC).map_err(|e| DemoError::Simulator(format!("{e:#}")))?;
     Ok(objects
         .into_iter()
         .filter(|o| o["metadata"]["name"] == "lifeboat-drill")
@@ -92,10 +112,10 @@ async fn start_agents(
     client: &kube::Client,
     volume_data: &std::path::Path,
     server: &str,
-) -> Result<Vec<tokio::process::Child>, String> {
+) -> Result<Vec<tokio::process::Child>, AgentStartError> {
     use k8s_openapi::api::core::v1::{Node, Pod};
     use kube::api::{Api, PostParams};
-    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let exe = std::env::current_exe()?;
     // The agents are this executable run as `lifeboat agent`: a program
     // that embeds the demo (a benchmark) would start itself again instead.
     if exe.file_stem().and_then(|s| s.to_str()) != Some("lifeboat") {
@@ -108,25 +128,18 @@ async fn start_agents(
     let nodes: Api<Node> = Api::all(client.clone());
     let pods: Api<Pod> = Api::namespaced(client.clone(), "lifeboat");
     let mut children = Vec::new();
-    for node in nodes
-        .list(&Default::default())
-        .await
-        .map_err(|e| e.to_string())?
-    {
+    for node in nodes.list(&Default::default()).await? {
         let node = node.metadata.name.unwrap_or_default();
         let name = format!("lifeboat-agent-{node}");
-        let pod = match pods.get_opt(&name).await.map_err(|e| e.to_string())? {
+        let pod = match pods.get_opt(&name).await? {
             Some(pod) => pod,
             None => {
                 let pod: Pod = serde_json::from_value(serde_json::json!({
                     "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "lifeboat-agent"}},
                     "spec": {"nodeName": node, "serviceAccountName": "lifeboat-agent",
                              "containers": [{"name": "agent", "image": "lifeboat:latest"}]},
-                }))
-                .map_err(|e| e.to_string())?;
-                pods.create(&PostParams::default(), &pod)
-                    .await
-                    .map_err(|e| e.to_string())?
+                }))?;
+                pods.create(&PostParams::default(), &pod).await?
             }
         };
         let request = serde_json::json!({
@@ -140,11 +153,9 @@ async fn start_agents(
                     "/api/v1/namespaces/lifeboat/serviceaccounts/lifeboat-agent/token",
                 )
                 .header("content-type", "application/json")
-                .body(serde_json::to_vec(&request).map_err(|e| e.to_string())?)
-                .map_err(|e| e.to_string())?,
+                .body(serde_json::to_vec(&request)?)?,
             )
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let token = answer["status"]["token"].as_str().unwrap_or_default();
         let mut command = tokio::process::Command::new(&exe);
         command
@@ -167,7 +178,7 @@ async fn start_agents(
         }
         let child = command
             .spawn()
-            .map_err(|e| format!("starting the agent for {node}: {e}"))?;
+            .map_err(|source| AgentStartError::Spawn { node, source })?;
         children.push(child);
     }
     Ok(children)
@@ -203,7 +214,7 @@ pub async fn run(config: &Config) -> Result<(), DemoError> {
             .map_err(|e| DemoError::Simulator(format!("{e:#}")))?;
         kubesim::seed::apply(&sim.store, agents)
             .map_err(|e| DemoError::Simulator(format!("{e:#}")))?;
-        kubesim::seed::apply(&sim.store, drill_identity().map_err(DemoError::Simulator)?)
+        kubesim::seed::apply(&sim.store, drill_identity()?)
             .map_err(|e| DemoError::Simulator(format!("{e:#}")))?;
     }
     let kubeconfig = config.data_dir.join("demo.kubeconfig");
@@ -248,7 +259,7 @@ pub async fn run(config: &Config) -> Result<(), DemoError> {
                 .await
                 {
                     Ok(cluster) => start_agents(&cluster.client, &volume_data, &url).await,
-                    Err(e) => Err(e.to_string()),
+                    Err(e) => Err(e.into()),
                 };
                 match started {
                     Ok(children) => {

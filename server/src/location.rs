@@ -50,7 +50,7 @@ pub async fn add(
     if spec.lock().is_some() {
         require_object_lock(store.as_ref())
             .await
-            .map_err(unusable)?;
+            .map_err(|e| unusable(e.to_string()))?;
     }
     let credentials = spec.credentials();
     catalog
@@ -85,20 +85,26 @@ pub async fn add(
 
 /// Refuses to promise immutability on a bucket that cannot keep it: object
 /// lock must be enabled on the bucket itself (only possible when it is created).
-pub async fn require_object_lock(store: &dyn ObjectStore) -> Result<(), String> {
+pub async fn require_object_lock(store: &dyn ObjectStore) -> Result<(), ObjectLockError> {
     match store.object_lock_enabled().await {
         Ok(true) => Ok(()),
-        Ok(false) => Err(format!(
-            "{} does not have S3 Object Lock enabled, so Lifeboat cannot make its backups \
-             immutable. Object lock can only be turned on when a bucket is created (for example \
-             `aws s3api create-bucket --object-lock-enabled-for-bucket`); use such a bucket, or \
-             add this one without `immutable`",
-            store.describe()
-        )),
-        Err(e) => Err(format!(
-            "whether the bucket has S3 Object Lock enabled could not be read: {e}"
-        )),
+        Ok(false) => Err(ObjectLockError::NotEnabled(store.describe())),
+        Err(e) => Err(ObjectLockError::Unreadable(e)),
     }
+}
+
+/// Why a location cannot keep its backups immutable.
+#[derive(Debug, thiserror::Error)]
+pub enum ObjectLockError {
+    #[error(
+        "{0} does not have S3 Object Lock enabled, so Lifeboat cannot make its backups \
+         immutable. Object lock can only be turned on when a bucket is created (for example \
+         `aws s3api create-bucket --object-lock-enabled-for-bucket`); use such a bucket, or \
+         add this one without `immutable`"
+    )]
+    NotEnabled(String),
+    #[error("whether the bucket has S3 Object Lock enabled could not be read: {0}")]
+    Unreadable(crate::storage::StorageError),
 }
 
 /// Checks a location now and records what it found.

@@ -340,17 +340,16 @@ fn init_logging(config: &Config) {
 }
 
 #[cfg(feature = "demo")]
-async fn run_demo(config: &Config) -> Result<(), String> {
-    lifeboat::demo::run(config).await.map_err(|e| e.to_string())
+async fn run_demo(config: &Config) -> anyhow::Result<()> {
+    Ok(lifeboat::demo::run(config).await?)
 }
 
 /// A build without the simulator (`--no-default-features`) has no demo.
 #[cfg(not(feature = "demo"))]
-async fn run_demo(_: &Config) -> Result<(), String> {
-    Err(
+async fn run_demo(_: &Config) -> anyhow::Result<()> {
+    anyhow::bail!(
         "this lifeboat was built without the simulated demo cluster; \
          build it with the `demo` feature (the default) to run `lifeboat demo`"
-            .into(),
     )
 }
 
@@ -368,13 +367,13 @@ fn run_serve(config: &Config, demo: bool) -> ExitCode {
     } else {
         runtime
             .block_on(lifeboat::serve::serve(config, None, None))
-            .map_err(|e| e.to_string())
+            .map_err(anyhow::Error::from)
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!(error = %e, "cannot serve");
-            eprintln!("error: {e}");
+            tracing::error!(error = %format!("{e:#}"), "cannot serve");
+            eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }

@@ -170,9 +170,20 @@ fn valid_value(v: &str) -> bool {
             && v.ends_with(|c: char| c.is_ascii_alphanumeric()))
 }
 
+/// A label selector that does not parse: which requirement is wrong.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SelectorError(String);
+
+impl From<SelectorError> for String {
+    fn from(e: SelectorError) -> Self {
+        e.0
+    }
+}
+
 impl LabelSelector {
     /// Parses a selector; the error says which requirement is wrong.
-    pub fn parse(selector: &str) -> Result<Self, String> {
+    pub fn parse(selector: &str) -> Result<Self, SelectorError> {
         let mut parts = Vec::new();
         let (mut depth, mut start) = (0i32, 0);
         for (i, c) in selector.char_indices() {
@@ -186,17 +197,17 @@ impl LabelSelector {
                 _ => {}
             }
             if depth < 0 {
-                return Err(format!("`{selector}` has an unmatched ')'"));
+                return Err(SelectorError(format!("`{selector}` has an unmatched ')'")));
             }
         }
         if depth != 0 {
-            return Err(format!("`{selector}` has an unmatched '('"));
+            return Err(SelectorError(format!("`{selector}` has an unmatched '('")));
         }
         parts.push(&selector[start..]);
         let mut out = Vec::new();
         for part in parts.into_iter().map(str::trim).filter(|p| !p.is_empty()) {
-            let bad = || format!("`{part}` is not a valid label requirement");
-            let set = |v: &str| -> Result<Vec<String>, String> {
+            let bad = || SelectorError(format!("`{part}` is not a valid label requirement"));
+            let set = |v: &str| -> Result<Vec<String>, SelectorError> {
                 let inner = v
                     .trim()
                     .strip_prefix('(')

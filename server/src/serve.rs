@@ -102,9 +102,9 @@ pub async fn open_storage(config: &Config) -> Result<DynStore, StartError> {
     if store.lock_mode().is_some() {
         crate::location::require_object_lock(store.as_ref())
             .await
-            .map_err(|reason| StartError::Storage {
+            .map_err(|e| StartError::Storage {
                 location: store.describe(),
-                reason,
+                reason: e.to_string(),
             })?;
     }
     Ok(store)
@@ -173,9 +173,8 @@ pub async fn open(config: &Config) -> Result<AppState, StartError> {
     }
     // Storage is the source of truth: import what the catalog does not know.
     crate::location::sync_all(&catalog, &locations, false).await;
-    let cluster = Cluster::connect(config.kubeconfig.as_deref(), config.kube_context.as_deref())
-        .await
-        .map_err(|e| e.to_string());
+    let cluster =
+        Cluster::connect(config.kubeconfig.as_deref(), config.kube_context.as_deref()).await;
     if let Err(reason) = &cluster {
         tracing::warn!(%reason, "starting without a cluster");
     }

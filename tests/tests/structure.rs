@@ -1,7 +1,8 @@
 //! The code's shape, checked: every dependency between the top-level
 //! modules of `server/src` and of `kubesim/src` points one way (no import
-//! cycle), and the engines return typed errors. A module's tests
-//! (`#[cfg(test)]` and after) may reach anywhere, so they are not read.
+//! cycle), and the server returns typed errors (no `Result<_, String>`). A
+//! module's tests (`#[cfg(test)]` and after) may do either, so they are
+//! not read.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -199,6 +200,52 @@ fn the_servers_modules_depend_one_way() {
 #[test]
 fn kubesims_modules_depend_one_way() {
     assert_acyclic("kubesim");
+}
+
+/// Lines of `code` that declare a `Result` whose error is a bare `String`
+/// (what `grep -E 'Result<[^;{]*, String>'` finds).
+fn string_errors(code: &str) -> Vec<(usize, String)> {
+    code.lines()
+        .enumerate()
+        .filter(|(_, line)| {
+            line.match_indices("Result<").any(|(at, _)| {
+                let rest = &line[at..];
+                let end = rest.find([';', '{']).unwrap_or(rest.len());
+                rest[..end].contains(", String>")
+            })
+        })
+        .map(|(n, line)| (n + 1, line.trim().to_string()))
+        .collect()
+}
+
+/// Errors are typed in the server: a `Result<_, String>` loses what went
+/// wrong to a sentence nothing can match on.
+#[test]
+fn the_server_returns_typed_errors() {
+    let root = repository().join("server/src");
+    let mut files = Vec::new();
+    rust_files(&root, &mut files);
+    assert!(files.len() > 50, "{files:?}");
+    let mut found = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("a source file");
+        for (line, code) in string_errors(without_tests(&text)) {
+            found.push(format!("{}:{line}: {code}", file.display()));
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
+#[test]
+fn string_errors_are_found() {
+    let code = "fn a() -> Result<(), String> {}\nfn b() -> Result<BTreeMap<String, String>, E> {}\nfn c() -> Result<(), E> {}\ntype A = Result<u8, String>;";
+    assert_eq!(
+        string_errors(code)
+            .iter()
+            .map(|(n, _)| *n)
+            .collect::<Vec<_>>(),
+        vec![1, 2, 4]
+    );
 }
 
 /// The checker finds a cycle where there is one, through both spellings.

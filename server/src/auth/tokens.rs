@@ -17,11 +17,33 @@ use super::{AuthError, Principal, SignIn};
 /// Cached answers at most; past this the cache starts over.
 const CACHE_MAX: usize = 10_000;
 
-/// (username, uid, groups, the node of a pod-bound ServiceAccount token), or why not.
 /// The TokenReview `user.extra` key that names a pod-bound token's node.
 pub const NODE_NAME_EXTRA: &str = "authentication.kubernetes.io/node-name";
 
-type Answer = Result<(String, String, Vec<String>, Option<String>), String>;
+/// Who a token the API server accepted names.
+#[derive(Clone)]
+struct Reviewed {
+    username: String,
+    uid: String,
+    groups: Vec<String>,
+    /// The node of a pod-bound ServiceAccount token.
+    node: Option<String>,
+}
+
+/// Why the API server did not accept a token.
+#[derive(Clone, Debug, thiserror::Error)]
+enum Refused {
+    #[error(
+        "the token was not accepted ({0}); get a new one, e.g. `kubectl create token \
+         <serviceaccount>`"
+    )]
+    NotAccepted(String),
+    #[error("the API server accepted the token but named no user")]
+    NoUser,
+}
+
+/// The API server's verdict on a token, cached either way.
+type Answer = Result<Reviewed, Refused>;
 
 pub struct TokenReviewer {
     client: kube::Client,
@@ -71,14 +93,19 @@ impl TokenReviewer {
             }
         };
         match answer {
-            Ok((username, uid, groups, node)) => Ok(Principal {
+            Ok(Reviewed {
+                username,
+                uid,
+                groups,
+                node,
+            }) => Ok(Principal {
                 username,
                 uid,
                 groups,
                 method,
                 node,
             }),
-            Err(why) => Err(AuthError::Unauthenticated(why)),
+            Err(why) => Err(AuthError::Unauthenticated(why.to_string())),
         }
     }
 
@@ -112,15 +139,11 @@ impl TokenReviewer {
                 .filter(|e| !e.is_empty())
                 .unwrap_or_else(|| "the API server did not accept the token".into());
             tracing::info!(reason = %why, "a token was refused");
-            return Ok(Err(format!(
-                "the token was not accepted ({why}); get a new one, e.g. `kubectl create token <serviceaccount>`"
-            )));
+            return Ok(Err(Refused::NotAccepted(why)));
         }
         let user = status.user.unwrap_or_default();
         let Some(username) = user.username.filter(|u| !u.is_empty()) else {
-            return Ok(Err(
-                "the API server accepted the token but named no user".into()
-            ));
+            return Ok(Err(Refused::NoUser));
         };
         // A pod-bound ServiceAccount token names its pod's node (Kubernetes 1.30+).
         let node = user
@@ -130,11 +153,11 @@ impl TokenReviewer {
             .and_then(|values| values.first())
             .filter(|n| !n.is_empty())
             .cloned();
-        Ok(Ok((
+        Ok(Ok(Reviewed {
             username,
-            user.uid.unwrap_or_default(),
-            user.groups.unwrap_or_default(),
+            uid: user.uid.unwrap_or_default(),
+            groups: user.groups.unwrap_or_default(),
             node,
-        )))
+        }))
     }
 }

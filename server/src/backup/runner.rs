@@ -302,17 +302,20 @@ async fn volume_data(
                 };
                 volumes::back_up(take, planned).await
             }
-            Err(reason) => planned
-                .into_iter()
-                .map(|p| {
-                    let mut entry = p.entry;
-                    if entry.phase == "Pending" {
-                        entry.phase = "Failed".into();
-                        entry.reason = Some(reason.clone());
-                    }
-                    entry
-                })
-                .collect(),
+            Err(unusable) => {
+                let reason = unusable.to_string();
+                planned
+                    .into_iter()
+                    .map(|p| {
+                        let mut entry = p.entry;
+                        if entry.phase == "Pending" {
+                            entry.phase = "Failed".into();
+                            entry.reason = Some(reason.clone());
+                        }
+                        entry
+                    })
+                    .collect()
+            }
         }
     };
     for e in &entries {
@@ -356,25 +359,14 @@ async fn volume_data(
 /// existing repository must open with the key this install has (a bucket
 /// from another install needs its recovery key first). Damage found here
 /// is reported (`volumes::damaged`), never built over.
-async fn prepare_repository(ctx: &BackupContext) -> Result<(), String> {
-    let known = ctx
-        .catalog
-        .repository_key(&ctx.location)
-        .await
-        .map_err(|e| e.to_string())?;
+async fn prepare_repository(ctx: &BackupContext) -> Result<(), RepositoryUnusable> {
+    let known = ctx.catalog.repository_key(&ctx.location).await?;
     if known.is_none() {
-        crate::volumes::provision(&ctx.catalog, &ctx.work.store, &ctx.location)
-            .await
-            .map_err(|e| e.to_string())?;
+        crate::volumes::provision(&ctx.catalog, &ctx.work.store, &ctx.location).await?;
     }
-    let key = match ctx
-        .catalog
-        .repository_key(&ctx.location)
-        .await
-        .map_err(|e| e.to_string())?
-    {
+    let key = match ctx.catalog.repository_key(&ctx.location).await? {
         Some(key) => key,
-        None => return Err(crate::volumes::KeyError::Foreign(ctx.location.clone()).to_string()),
+        None => return Err(crate::volumes::KeyError::Foreign(ctx.location.clone()).into()),
     };
     let open = || {
         let repo = VolumeRepo::new(
@@ -389,11 +381,20 @@ async fn prepare_repository(ctx: &BackupContext) -> Result<(), String> {
     };
     let mut opened = open().await;
     if matches!(opened, Err(RepoError::NotInitialized)) {
-        crate::volumes::provision(&ctx.catalog, &ctx.work.store, &ctx.location)
-            .await
-            .map_err(|e| e.to_string())?;
+        crate::volumes::provision(&ctx.catalog, &ctx.work.store, &ctx.location).await?;
         opened = open().await;
     }
     crate::volumes::note_open(&ctx.location, &opened);
-    opened.map_err(|e| e.to_string())
+    Ok(opened?)
+}
+
+/// Why the volume repository cannot take this backup's volume data.
+#[derive(Debug, thiserror::Error)]
+enum RepositoryUnusable {
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+    #[error(transparent)]
+    Key(#[from] crate::volumes::KeyError),
+    #[error(transparent)]
+    Repository(#[from] RepoError),
 }

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::cluster::discovery::gr;
 use crate::cluster::temporary;
+use crate::volumes::dispatch::StepError;
 use crate::volumes::dispatch::{VolumeTask, VolumeWork};
 use crate::volumes::{
     Method, SKIP_ANNOTATION, TaskKind, TaskResult, TaskSpec, VolumeEntry, helper,
@@ -237,7 +238,7 @@ pub async fn back_up(take: Take<'_>, planned: Vec<Planned>) -> Vec<VolumeEntry> 
                 }
                 Err(reason) => {
                     entry.phase = "Failed".into();
-                    entry.reason = Some(reason);
+                    entry.reason = Some(reason.to_string());
                 }
             }
             entry.duration_ms = started.elapsed().as_millis() as u64;
@@ -255,7 +256,7 @@ async fn read(
     pod: &str,
     pod_uid: &str,
     pv: &str,
-) -> Result<TaskResult, String> {
+) -> Result<TaskResult, StepError> {
     let task = VolumeTask {
         kind: TaskKind::Backup,
         owner: take.backup.to_string(),
@@ -271,7 +272,7 @@ async fn read(
             snapshot: None,
         },
     };
-    take.work.run(task).await
+    Ok(take.work.run(task).await?)
 }
 
 /// Reads `claim` (the entry's own, or a CSI snapshot's temporary one)
@@ -280,7 +281,7 @@ async fn through_helper(
     take: &Take<'_>,
     entry: &mut VolumeEntry,
     claim: &str,
-) -> Result<TaskResult, String> {
+) -> Result<TaskResult, StepError> {
     let name = helper::name_for("backup", &entry.pvc);
     let labels = temporary::labels(
         "backup-helper",
@@ -302,7 +303,7 @@ async fn through_helper(
             entry.pod = pod.name.clone();
             read(take, entry, &pod.node, &pod.name, &pod.uid, &pod.pv).await
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     };
     if let Err(e) = helper::remove(take.client, &entry.namespace, &name).await {
         tracing::warn!(namespace = %entry.namespace, pod = %name, error = %e, "removing a backup helper pod failed");
@@ -320,7 +321,7 @@ mod csi {
     use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, PostParams};
     use serde_json::json;
 
-    use super::{Take, through_helper};
+    use super::{StepError, Take, through_helper};
     use crate::cluster::temporary;
     use crate::volumes::{TaskResult, VolumeEntry, helper};
 
@@ -377,7 +378,7 @@ mod csi {
         take: &Take<'_>,
         entry: &mut VolumeEntry,
         class: &str,
-    ) -> Result<TaskResult, String> {
+    ) -> Result<TaskResult, StepError> {
         let ns = entry.namespace.clone();
         let name = helper::name_for("snap", &entry.pvc);
         let operation = temporary::Operation::Backup(take.backup.to_string());
@@ -393,26 +394,38 @@ mod csi {
                 "apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshot",
                 "metadata": {"name": name, "labels": temporary::labels("snapshot", &operation)},
                 "spec": {"volumeSnapshotClassName": class, "source": {"persistentVolumeClaimName": entry.pvc}},
-            }))
-            .map_err(|e| e.to_string())?;
+            }))?;
             snapshots
                 .create(&PostParams::default(), &snapshot)
                 .await
-                .map_err(|e| format!("creating VolumeSnapshot {name}: {e}"))?;
+                .map_err(|source| StepError::Kube {
+                    what: format!("creating VolumeSnapshot {name}"),
+                    source,
+                })?;
             let deadline = Instant::now() + take.snapshot_timeout;
             let size = loop {
-                let live = snapshots.get(&name).await.map_err(|e| e.to_string())?;
+                let live = snapshots
+                    .get(&name)
+                    .await
+                    .map_err(|source| StepError::Kube {
+                        what: format!("reading VolumeSnapshot {name}"),
+                        source,
+                    })?;
                 if live.data["status"]["readyToUse"] == true {
                     break live.data["status"]["restoreSize"].clone();
                 }
                 if let Some(error) = live.data["status"]["error"]["message"].as_str() {
-                    return Err(format!("VolumeSnapshot {name} failed: {error}"));
+                    return Err(StepError::SnapshotFailed {
+                        name: name.clone(),
+                        message: error.to_string(),
+                    });
                 }
                 if Instant::now() >= deadline {
-                    return Err(format!(
-                        "VolumeSnapshot {name} of class {class} was not ready to use within {} s;                          check the CSI driver and the snapshot controller",
-                        take.snapshot_timeout.as_secs()
-                    ));
+                    return Err(StepError::SnapshotNotReady {
+                        name: name.clone(),
+                        class: class.to_string(),
+                        seconds: take.snapshot_timeout.as_secs(),
+                    });
                 }
                 tokio::time::sleep(Duration::from_millis(250)).await;
             };
@@ -430,12 +443,14 @@ mod csi {
                     "resources": {"requests": {"storage": storage}},
                     "dataSource": {"apiGroup": "snapshot.storage.k8s.io", "kind": "VolumeSnapshot", "name": name},
                 },
-            }))
-            .map_err(|e| e.to_string())?;
+            }))?;
             claims
                 .create(&PostParams::default(), &claim)
                 .await
-                .map_err(|e| format!("creating the claim {name} from the snapshot: {e}"))?;
+                .map_err(|source| StepError::Kube {
+                    what: format!("creating the claim {name} from the snapshot"),
+                    source,
+                })?;
             through_helper(take, entry, &name).await
         }
         .await;

@@ -99,9 +99,9 @@ impl Catalog {
             Engine::Postgres
         };
         if engine == Engine::Sqlite {
-            prepare_sqlite_dir(url).map_err(|message| CatalogError::Open {
+            prepare_sqlite_dir(url).map_err(|e| CatalogError::Open {
                 url: shown.clone(),
-                message,
+                message: e.to_string(),
                 hint: "Make the data directory writable by the user running Lifeboat, or set data_dir / LIFEBOAT_DATA_DIR to a writable place.",
             })?;
         }
@@ -201,7 +201,7 @@ impl Catalog {
 
 /// Creates the directory of a SQLite file and checks it is writable, so the
 /// error names the directory rather than SQLite's "unable to open database file".
-fn prepare_sqlite_dir(url: &str) -> std::result::Result<(), String> {
+fn prepare_sqlite_dir(url: &str) -> std::result::Result<(), DataDirError> {
     let path = url
         .trim_start_matches("sqlite://")
         .trim_start_matches("sqlite:");
@@ -213,11 +213,27 @@ fn prepare_sqlite_dir(url: &str) -> std::result::Result<(), String> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let failed = |action: &'static str| {
+        move |source| DataDirError {
+            action,
+            dir: dir.to_path_buf(),
+            source,
+        }
+    };
+    std::fs::create_dir_all(dir).map_err(failed("create"))?;
     let probe = dir.join(format!(".lifeboat-write-test-{}", uuid::Uuid::new_v4()));
-    std::fs::write(&probe, b"").map_err(|e| format!("cannot write in {}: {e}", dir.display()))?;
+    std::fs::write(&probe, b"").map_err(failed("write in"))?;
     let _ = std::fs::remove_file(&probe);
     Ok(())
+}
+
+/// The SQLite file's directory cannot be made or written.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {action} {}: {source}", dir.display())]
+struct DataDirError {
+    action: &'static str,
+    dir: std::path::PathBuf,
+    source: std::io::Error,
 }
 
 /// Maps a unique-constraint violation to [`CatalogError::AlreadyExists`].

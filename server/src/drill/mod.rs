@@ -61,6 +61,35 @@ pub enum DrillError {
     Catalog(#[from] CatalogError),
 }
 
+/// Why a drill could not read its backup, or clean up after itself.
+#[derive(Debug, thiserror::Error)]
+enum StepError {
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+    #[error(transparent)]
+    Key(#[from] crate::volumes::KeyError),
+    #[error(transparent)]
+    Archive(#[from] crate::archive::ArchiveError),
+    #[error(transparent)]
+    Kube(#[from] kube::Error),
+    #[error(
+        "namespace {namespace} was not made by drill {drill} (label lifeboat.io/restore is \
+         {label:?}); it is left alone"
+    )]
+    NotOurs {
+        namespace: String,
+        drill: String,
+        label: Option<String>,
+    },
+    #[error("deleting namespace {namespace}: {source}")]
+    Delete {
+        namespace: String,
+        source: kube::Error,
+    },
+    #[error("namespace {namespace} is still terminating after {seconds} s")]
+    StillTerminating { namespace: String, seconds: u64 },
+}
+
 /// Where a drill of namespace `ns` lands: `<ns>-drill-<id>`, shortened to
 /// stay a 63-character DNS label.
 pub fn scratch_namespace(ns: &str, id: &str) -> String {
@@ -474,28 +503,21 @@ impl Drills {
     }
 
     /// The backup's namespaces and workloads, through the verifying reader.
-    async fn scan(&self, backup: &crate::catalog::BackupRecord) -> Result<Scan, String> {
+    async fn scan(&self, backup: &crate::catalog::BackupRecord) -> Result<Scan, StepError> {
         let (location, known_format) = (&backup.storage_location, backup.format_version);
         let backup = backup.name.as_str();
-        let store = self
-            .locations
-            .require(location)
-            .map_err(|e| e.to_string())?;
-        let key = crate::volumes::archive_key(&self.catalog, location)
-            .await
-            .map_err(|e| e.to_string())?;
-        let manifest = archive::verify_manifest(store.as_ref(), backup, key.as_ref(), known_format)
-            .await
-            .map_err(|e| e.to_string())?;
-        archive::read_resources(
+        let store = self.locations.require(location)?;
+        let key = crate::volumes::archive_key(&self.catalog, location).await?;
+        let manifest =
+            archive::verify_manifest(store.as_ref(), backup, key.as_ref(), known_format).await?;
+        Ok(archive::read_resources(
             store.as_ref(),
             backup,
             &manifest,
             key.as_ref(),
             Scan::default(),
         )
-        .await
-        .map_err(|e| e.to_string())
+        .await?)
     }
 
     /// Each expectation against the scratch namespaces now.
@@ -504,7 +526,7 @@ impl Drills {
         expectations: &[Expectation],
         mapping: &BTreeMap<String, String>,
     ) -> Vec<Check> {
-        let mut live: BTreeMap<(String, String), Result<BTreeMap<String, Value>, String>> =
+        let mut live: BTreeMap<(String, String), Result<BTreeMap<String, Value>, kube::Error>> =
             BTreeMap::new();
         let mut out = Vec::new();
         for e in expectations {
@@ -515,24 +537,20 @@ impl Drills {
                 if let std::collections::btree_map::Entry::Vacant(slot) =
                     live.entry((target.clone(), gr.to_string()))
                 {
-                    slot.insert(
-                        list(&self.client, target, gr)
-                            .await
-                            .map_err(|e| e.to_string()),
-                    );
+                    slot.insert(list(&self.client, target, gr).await);
                 }
             }
             let object = format!("{} {target}/{}", e.group_resource, e.name);
             let found = match &live[&(target.clone(), e.group_resource.clone())] {
                 Ok(objects) => objects
                     .get(&e.name)
-                    .ok_or_else(|| "not in the scratch namespace".to_string()),
-                Err(why) => Err(format!("could not be read: {why}")),
+                    .ok_or_else(|| ready::NotReady::from("not in the scratch namespace")),
+                Err(why) => Err(ready::NotReady(format!("could not be read: {why}"))),
             };
             let state = found.and_then(|o| ready::state(&e.group_resource, o));
             let (ok, mut detail) = match state {
                 Ok(line) => (true, line),
-                Err(line) => (false, line),
+                Err(ready::NotReady(line)) => (false, line),
             };
             if !ok
                 && let Ok(pods) = &live[&(target.clone(), "pods".to_string())]
@@ -568,14 +586,14 @@ impl Drills {
         }
     }
 
-    async fn delete_namespaces(&self, drill: &DrillRecord) -> Result<(), String> {
+    async fn delete_namespaces(&self, drill: &DrillRecord) -> Result<(), StepError> {
         let mapping: BTreeMap<String, String> =
             serde_json::from_str(&drill.namespaces).unwrap_or_default();
         let api: Api<Namespace> = Api::all(self.client.clone());
         let mine = format!("drill-{}", drill.id);
         let mut waiting = Vec::new();
         for scratch in mapping.values() {
-            let Some(ns) = api.get_opt(scratch).await.map_err(|e| e.to_string())? else {
+            let Some(ns) = api.get_opt(scratch).await? else {
                 continue;
             };
             let label = ns
@@ -584,15 +602,21 @@ impl Drills {
                 .as_ref()
                 .and_then(|l| l.get("lifeboat.io/restore"));
             if label != Some(&mine) {
-                return Err(format!(
-                    "namespace {scratch} was not made by drill {} (label lifeboat.io/restore is {label:?}); it is left alone",
-                    drill.id
-                ));
+                return Err(StepError::NotOurs {
+                    namespace: scratch.clone(),
+                    drill: drill.id.clone(),
+                    label: label.cloned(),
+                });
             }
             match api.delete(scratch, &DeleteParams::background()).await {
                 Ok(_) => waiting.push(scratch.clone()),
                 Err(kube::Error::Api(e)) if e.code == 404 => {}
-                Err(e) => return Err(format!("deleting namespace {scratch}: {e}")),
+                Err(source) => {
+                    return Err(StepError::Delete {
+                        namespace: scratch.clone(),
+                        source,
+                    });
+                }
             }
         }
         let deadline = Instant::now() + CLEANUP_WITHIN;
@@ -602,12 +626,12 @@ impl Drills {
                     Ok(None) => break,
                     Ok(Some(_)) if Instant::now() < deadline => tokio::time::sleep(POLL).await,
                     Ok(Some(_)) => {
-                        return Err(format!(
-                            "namespace {scratch} is still terminating after {} s",
-                            CLEANUP_WITHIN.as_secs()
-                        ));
+                        return Err(StepError::StillTerminating {
+                            namespace: scratch,
+                            seconds: CLEANUP_WITHIN.as_secs(),
+                        });
                     }
-                    Err(e) => return Err(e.to_string()),
+                    Err(e) => return Err(e.into()),
                 }
             }
         }

@@ -63,20 +63,39 @@ fn job_failed(object: &Value) -> Option<String> {
         })
 }
 
+/// What an object lacks to be ready (`1/3 available`, `Pending`).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotReady(pub String);
+
+impl From<&str> for NotReady {
+    fn from(text: &str) -> Self {
+        Self(text.to_string())
+    }
+}
+
 /// Whether `object` (of `group_resource`) is ready: `Ok` with a summary, or
 /// `Err` with what is missing. Jobs count as ready unless they failed.
-pub fn state(group_resource: &str, object: &Value) -> Result<String, String> {
+pub fn state(group_resource: &str, object: &Value) -> Result<String, NotReady> {
     let status = &object["status"];
     match group_resource {
         "deployments.apps" => {
             let (have, want) = (int(&status["availableReplicas"]), replicas(object));
             let line = format!("{have}/{want} available");
-            if have >= want { Ok(line) } else { Err(line) }
+            if have >= want {
+                Ok(line)
+            } else {
+                Err(NotReady(line))
+            }
         }
         "statefulsets.apps" => {
             let (have, want) = (int(&status["readyReplicas"]), replicas(object));
             let line = format!("{have}/{want} ready");
-            if have >= want { Ok(line) } else { Err(line) }
+            if have >= want {
+                Ok(line)
+            } else {
+                Err(NotReady(line))
+            }
         }
         "daemonsets.apps" => {
             let (have, want) = (
@@ -87,19 +106,19 @@ pub fn state(group_resource: &str, object: &Value) -> Result<String, String> {
             if have >= want && want > 0 {
                 Ok(line)
             } else {
-                Err(line)
+                Err(NotReady(line))
             }
         }
         "jobs.batch" => match job_failed(object) {
-            Some(why) => Err(why),
+            Some(why) => Err(NotReady(why)),
             None if int(&status["succeeded"]) > 0 => Ok("succeeded".into()),
             None => Ok("not failed".into()),
         },
         "persistentvolumeclaims" => match status["phase"].as_str() {
             Some("Bound") => Ok("Bound".into()),
-            other => Err(other.unwrap_or("no phase yet").to_string()),
+            other => Err(other.unwrap_or("no phase yet").into()),
         },
-        other => Err(format!("{other} is not a kind a drill checks")),
+        other => Err(NotReady(format!("{other} is not a kind a drill checks"))),
     }
 }
 

@@ -39,7 +39,7 @@ fn watched(state: &AppState) -> Result<&ClusterState, ApiError> {
                 .as_ref()
                 .as_ref()
                 .err()
-                .cloned()
+                .map(ToString::to_string)
                 .unwrap_or_default()
         ),
     })

@@ -42,7 +42,7 @@ pub struct AppState {
     /// those added through the API.
     pub locations: Locations,
     /// The cluster, or why there is none (the server still runs without one).
-    pub cluster: Arc<Result<Cluster, String>>,
+    pub cluster: Arc<Result<Cluster, crate::cluster::ClusterError>>,
     /// What the watchers see (when there is a cluster).
     pub health: Option<crate::health::watch::ClusterState>,
     /// Whether this replica runs schedules and GC.
@@ -551,7 +551,7 @@ pub async fn readiness(state: &AppState) -> Vec<ComponentStatus> {
                 Ok(version) => (true, format!("Kubernetes {version} at {}", cluster.url)),
                 Err(e) => (false, e.to_string()),
             },
-            Err(reason) => (false, reason.clone()),
+            Err(reason) => (false, reason.to_string()),
         }
     };
     let (catalog, storage, cluster) = tokio::join!(catalog, storage, cluster);

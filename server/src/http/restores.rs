@@ -11,11 +11,28 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::views::{Items, RestoreView};
 use super::{ApiError, AppState};
 use crate::auth::{Check, Principal};
-use crate::backup::BackupError;
 use crate::catalog::CatalogError;
 use crate::catalog::RestoreRecord;
 use crate::restore::runner::Preflight;
 use crate::restore::{self, RestoreSpec};
+
+impl From<restore::StartError> for ApiError {
+    fn from(e: restore::StartError) -> Self {
+        use restore::StartError;
+        match e {
+            StartError::Catalog(c) => c.into(),
+            StartError::Storage(s) => s.into(),
+            StartError::Invalid(_) => ApiError {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                message: e.to_string(),
+            },
+            StartError::NoCluster(_) => ApiError {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message: e.to_string(),
+            },
+        }
+    }
+}
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -138,7 +155,7 @@ async fn create(
                 );
                 match start(name, request.spec.clone()).await {
                     Ok((record, _)) => break record,
-                    Err(BackupError::Catalog(CatalogError::AlreadyExists { .. }))
+                    Err(restore::StartError::Catalog(CatalogError::AlreadyExists { .. }))
                         if attempt < 100 =>
                     {
                         attempt += 1;

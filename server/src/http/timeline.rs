@@ -140,7 +140,8 @@ async fn namespace_timeline(
         // What the writer holds goes to storage first (when it runs here).
         let unwritten = crate::journal::flush(store.as_ref(), &schedule, false)
             .await
-            .err();
+            .err()
+            .map(|e| e.to_string());
         let key = crate::volumes::archive_key(&state.catalog, &location)
             .await
             .ok()

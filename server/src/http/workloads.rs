@@ -62,7 +62,7 @@ async fn revisions(
     namespace: &str,
     kind: &str,
     w: &Value,
-) -> Result<Vec<Value>, String> {
+) -> Result<Vec<Value>, kube::Error> {
     let (resource, plural, k) = if kind == "Deployment" {
         ("apps/v1", "replicasets", "ReplicaSet")
     } else {
@@ -80,8 +80,7 @@ async fn revisions(
     let listed = api
         // A controller keeps 10 old revisions by default; a page of 500 is plenty.
         .list(&ListParams::default().labels(&selector).limit(500))
-        .await
-        .map_err(|e| format!("the rollout history could not be read: {e}"))?;
+        .await?;
     let uid = w["metadata"]["uid"].as_str().unwrap_or_default();
     let mut out: Vec<(i64, Value)> = listed
         .items
@@ -187,9 +186,11 @@ async fn workload(
     let history = match state.cluster.as_ref() {
         Ok(cluster) => match revisions(&cluster.client, &namespace, kind, &obj).await {
             Ok(list) => json!({"revisions": list}),
-            Err(e) => json!({"revisions": [], "error": e}),
+            Err(e) => {
+                json!({"revisions": [], "error": format!("the rollout history could not be read: {e}")})
+            }
         },
-        Err(e) => json!({"revisions": [], "error": e}),
+        Err(e) => json!({"revisions": [], "error": e.to_string()}),
     };
     let group_resource = format!("{plural}.apps");
     let backups: Vec<Value> = state

@@ -244,6 +244,10 @@ pub enum JournalError {
     NoKey { key: String },
     #[error(transparent)]
     Crypto(#[from] crate::archive::crypto::CryptoError),
+    #[error("finding the resource types to watch: {0}")]
+    Discovery(#[from] crate::backup::engine::EngineError),
+    #[error("the location's key: {0}")]
+    Key(#[from] crate::volumes::KeyError),
 }
 
 /// The `managedFields` entry changed last: its manager and operation.
@@ -315,8 +319,17 @@ pub fn object_key(namespace: Option<&str>, name: &str) -> String {
     }
 }
 
+/// Why what a journal writer holds is not all in storage.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Unwritten {
+    #[error("{0} journal segment(s) are waiting for storage to come back")]
+    Waiting(usize),
+    #[error("the journal writer did not answer within 30 s")]
+    NoAnswer,
+}
+
 /// A writer's answer to a flush: `Err` says why not all it held is in storage.
-pub(crate) type FlushReply = tokio::sync::oneshot::Sender<Result<(), String>>;
+pub(crate) type FlushReply = tokio::sync::oneshot::Sender<Result<(), Unwritten>>;
 /// A flush request: whether to write a segment even when nothing changed
 /// (so the journal's window reaches now), and where to answer.
 pub(crate) type FlushRequest = (bool, FlushReply);
@@ -347,7 +360,7 @@ pub async fn flush(
     store: &dyn crate::storage::ObjectStore,
     schedule: &str,
     force: bool,
-) -> Result<(), String> {
+) -> Result<(), Unwritten> {
     let Some(tx) = flushers().get(&flusher_key(store, schedule)).cloned() else {
         return Ok(());
     };
@@ -358,7 +371,7 @@ pub async fn flush(
     match tokio::time::timeout(std::time::Duration::from_secs(30), done_rx).await {
         Ok(Ok(answer)) => answer,
         Ok(Err(_)) => Ok(()),
-        Err(_) => Err("the journal writer did not answer within 30 s".into()),
+        Err(_) => Err(Unwritten::NoAnswer),
     }
 }
 

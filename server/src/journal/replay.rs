@@ -228,19 +228,17 @@ pub fn objects(items: Vec<Item>) -> Objects {
 
 /// The replayed objects as items; a journaled state that does not parse
 /// (the segment's checksum matched, so it was written so) is an error.
-pub fn items(objects: Objects) -> Result<Vec<Item>, String> {
+pub fn items(objects: Objects) -> Result<Vec<Item>, serde_json::Error> {
     objects
         .into_iter()
         .map(|((group_resource, namespace, name), slot)| match slot {
             Slot::Base(item) => Ok(item),
-            Slot::Journaled(raw) => serde_json::from_str(raw.get())
-                .map(|object| Item {
-                    group_resource,
-                    namespace,
-                    name,
-                    object,
-                })
-                .map_err(|e| format!("a journaled object does not read: {e}")),
+            Slot::Journaled(raw) => serde_json::from_str(raw.get()).map(|object| Item {
+                group_resource,
+                namespace,
+                name,
+                object,
+            }),
         })
         .collect()
 }
@@ -370,9 +368,9 @@ pub async fn to_instant(
             reason: "the schedule has no journal yet".into(),
         }),
     }
-    items(objects).map_err(|message| JournalError::Damaged {
+    items(objects).map_err(|e| JournalError::Damaged {
         key: super::prefix(schedule),
-        message,
+        message: format!("a journaled object does not read: {e}"),
     })
 }
 

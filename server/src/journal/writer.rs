@@ -247,11 +247,9 @@ struct Writer {
 async fn journaled_types(
     client: &kube::Client,
     template: &BackupSpec,
-) -> Result<Vec<(ApiResource, bool)>, String> {
+) -> Result<Vec<(ApiResource, bool)>, JournalError> {
     let mut log = crate::backup::engine::Log::default();
-    let resources = crate::backup::engine::listable_resources(client, &mut log)
-        .await
-        .map_err(|e| e.to_string())?;
+    let resources = crate::backup::engine::listable_resources(client, &mut log).await?;
     Ok(resources
         .into_iter()
         .filter(|(ar, caps)| {
@@ -293,7 +291,7 @@ impl Writer {
                 Ok(ready) => break ready,
                 Err(e) => {
                     tracing::warn!(schedule = %self.schedule, error = %e, "journal cannot start yet; will retry");
-                    self.set_status(|s| s.last_error = Some(e.clone()));
+                    self.set_status(|s| s.last_error = Some(e.to_string()));
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(60));
                 }
@@ -400,7 +398,7 @@ impl Writer {
                     self.upload(&mut segments).await;
                     let _ = done.send(match segments.pending.len() {
                         0 => Ok(()),
-                        n => Err(format!("{n} journal segment(s) are waiting for storage to come back")),
+                        n => Err(super::Unwritten::Waiting(n)),
                     });
                 }
             }
@@ -416,7 +414,7 @@ impl Writer {
             Option<ArchiveKey>,
             Option<SegmentManifest>,
         ),
-        String,
+        JournalError,
     > {
         let types = journaled_types(&self.client, &self.template).await?;
         let key = if crate::backup::runner::in_the_clear(&self.catalog, &self.location).await {
@@ -424,13 +422,10 @@ impl Writer {
         } else {
             Some(
                 crate::volumes::archive_key_for_backup(&self.catalog, &self.store, &self.location)
-                    .await
-                    .map_err(|e| format!("the location's key: {e}"))?,
+                    .await?,
             )
         };
-        let resumed = resume_point(&self.store, &self.schedule)
-            .await
-            .map_err(|e| e.to_string())?;
+        let resumed = resume_point(&self.store, &self.schedule).await?;
         Ok((types, key, resumed))
     }
 
@@ -455,7 +450,7 @@ impl Writer {
                     }
                     s.last_error = None;
                 }
-                Err(e) => s.last_error = Some(e),
+                Err(e) => s.last_error = Some(e.to_string()),
             }
             s.gaps += std::mem::take(&mut segments.gaps_recorded);
         });
@@ -680,7 +675,9 @@ impl Segments {
     }
 
     /// Writes waiting segments in order: (segments, changes, newest instant).
-    async fn upload(&mut self) -> Result<(u64, u64, Option<DateTime<Utc>>), String> {
+    async fn upload(
+        &mut self,
+    ) -> Result<(u64, u64, Option<DateTime<Utc>>), crate::storage::StorageError> {
         let (mut written, mut changes, mut until) = (0, 0, None);
         while let Some(next) = self.pending.front() {
             let data = match &next.data {
@@ -710,7 +707,7 @@ impl Segments {
             .await;
             if let Err(e) = stored {
                 tracing::warn!(schedule = %self.schedule, error = %e, "writing a journal segment failed; kept and retried");
-                return Err(e.to_string());
+                return Err(e);
             }
             written += 1;
             changes += manifest.changes;

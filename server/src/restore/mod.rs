@@ -12,9 +12,22 @@ pub use engine::{ItemResult, PlanItem};
 pub use runner::RestoreContext;
 pub use spec::{ExistingResourcePolicy, RestoreSpec};
 
-use crate::backup::{BackupError, SpecError};
+use crate::backup::SpecError;
 use crate::catalog::{Catalog, RestoreRecord};
 use crate::storage::Locations;
+
+/// Why a restore could not be started (nothing was applied).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Invalid(#[from] SpecError),
+    #[error("no cluster is connected: {0}")]
+    NoCluster(String),
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+}
 
 /// Where a restore is in its life: the catalog's rows hold it.
 pub use crate::catalog::RestorePhase;
@@ -99,9 +112,9 @@ pub fn generated_name(
 pub async fn resolve_point_in_time(
     catalog: &Catalog,
     spec: &mut RestoreSpec,
-) -> Result<(), BackupError> {
+) -> Result<(), StartError> {
     let invalid = |field: &str, message: String| {
-        BackupError::Invalid(SpecError {
+        StartError::Invalid(SpecError {
             field: field.into(),
             message,
         })
@@ -127,8 +140,7 @@ pub async fn resolve_point_in_time(
             schedule: Some(schedule.clone()),
             ..Default::default()
         })
-        .await
-        .map_err(BackupError::Catalog)?
+        .await?
         .into_iter()
         .filter(|b| crate::backup::BackupPhase::parse(&b.phase).is_some_and(|p| p.is_restorable()))
         .filter(|b| started(b).is_some_and(|s| s <= at))
@@ -169,7 +181,7 @@ pub async fn start(
     name: &str,
     spec: RestoreSpec,
     actor: &str,
-) -> Result<Started, BackupError> {
+) -> Result<Started, StartError> {
     let clients = Clients {
         acting: client,
         ..Default::default()
@@ -204,12 +216,12 @@ pub async fn start_as(
     name: &str,
     spec: RestoreSpec,
     actor: &str,
-) -> Result<Started, BackupError> {
+) -> Result<Started, StartError> {
     crate::backup::validate_name(name)?;
     let mut spec = spec;
     resolve_point_in_time(catalog, &mut spec).await?;
     let backup = catalog.backup(&spec.backup_name).await.map_err(|_| {
-        BackupError::Invalid(SpecError {
+        StartError::Invalid(SpecError {
             field: "backupName".into(),
             message: format!(
                 "backup `{}` does not exist (GET /api/v1/backups lists them)",
@@ -218,7 +230,7 @@ pub async fn start_as(
         })
     })?;
     if !crate::backup::BackupPhase::parse(&backup.phase).is_some_and(|p| p.is_restorable()) {
-        return Err(BackupError::Invalid(SpecError {
+        return Err(StartError::Invalid(SpecError {
             field: "backupName".into(),
             message: format!(
                 "backup `{}` is {}; only finished backups can be restored",
@@ -230,7 +242,7 @@ pub async fn start_as(
     let client = clients
         .acting
         .cloned()
-        .ok_or_else(|| BackupError::NoCluster("configure a kubeconfig and restart".into()))?;
+        .ok_or_else(|| StartError::NoCluster("configure a kubeconfig and restart".into()))?;
     let spec_json = serde_json::to_value(&spec).unwrap_or_default();
     let record = catalog
         .insert_restore(name, &spec.backup_name, &spec_json)

@@ -67,8 +67,19 @@ fn remedy(namespace: Option<&str>) -> String {
     }
 }
 
+/// Why a review did not allow a request.
+#[derive(Clone, Debug, thiserror::Error)]
+enum Denied {
+    /// The API server's reason.
+    #[error("{0}")]
+    Reason(String),
+    /// The review itself could not be made (kept as text: answers are shared).
+    #[error("the access review failed: {0}")]
+    ReviewFailed(String),
+}
+
 /// Asks one review; `Err` holds the API server's reason for a denial.
-async fn review(client: &kube::Client, q: &Question) -> Result<(), String> {
+async fn review(client: &kube::Client, q: &Question) -> Result<(), Denied> {
     let (verb, group, resource, namespace) = q;
     let asked = SelfSubjectAccessReview {
         spec: SelfSubjectAccessReviewSpec {
@@ -90,13 +101,15 @@ async fn review(client: &kube::Client, q: &Question) -> Result<(), String> {
             if status.allowed {
                 Ok(())
             } else {
-                Err(status
-                    .reason
-                    .filter(|r| !r.is_empty())
-                    .unwrap_or_else(|| "no rule allows it".into()))
+                Err(Denied::Reason(
+                    status
+                        .reason
+                        .filter(|r| !r.is_empty())
+                        .unwrap_or_else(|| "no rule allows it".into()),
+                ))
             }
         }
-        Err(e) => Err(format!("the access review failed: {e}")),
+        Err(e) => Err(Denied::ReviewFailed(e.to_string())),
     }
 }
 
@@ -104,7 +117,7 @@ async fn review(client: &kube::Client, q: &Question) -> Result<(), String> {
 async fn ask(
     client: &kube::Client,
     questions: HashSet<Question>,
-) -> HashMap<Question, Result<(), String>> {
+) -> HashMap<Question, Result<(), Denied>> {
     futures::stream::iter(questions)
         .map(|q| async move {
             let answer = review(client, &q).await;
@@ -117,7 +130,7 @@ async fn ask(
 
 /// Answers asked ahead of the plan ([`prefetch`]).
 #[derive(Default)]
-pub struct Answers(HashMap<Question, Result<(), String>>);
+pub struct Answers(HashMap<Question, Result<(), Denied>>);
 
 /// Asks, cluster-wide, what a plan of `group_resources` will ask (create on
 /// each, and patch under the update policy), so that it can run while the
@@ -220,9 +233,9 @@ pub async fn check_with(
         .map(
             |(verb, gr, ns)| match broad.get(&question(verb, gr, None)) {
                 Some(Ok(())) => None,
-                Some(Err(why)) if ns.is_none() => Some(why.clone()),
+                Some(Err(why)) if ns.is_none() => Some(why.to_string()),
                 _ => match answers.get(&question(verb, gr, ns.as_ref())) {
-                    Some(Err(why)) => Some(why.clone()),
+                    Some(Err(why)) => Some(why.to_string()),
                     _ => None,
                 },
             },

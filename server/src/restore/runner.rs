@@ -259,7 +259,8 @@ async fn run_recorded(
             // What the writer holds goes to storage first (when it runs here).
             report.unwritten = crate::journal::flush(ctx.store.as_ref(), schedule, true)
                 .await
-                .err();
+                .err()
+                .map(|e| e.to_string());
             let selected = |gr: &str, ns: Option<&str>| {
                 spec.includes_resource(gr) && ns.is_none_or(|ns| spec.includes_namespace(ns))
             };

@@ -164,8 +164,11 @@ impl RestoreSpec {
     }
 }
 
+/// Namespace in the backup → namespace restored into.
+pub type NamespaceMapping = BTreeMap<String, String>;
+
 /// Parses `a:b,c:d` (the CLI's `--namespace-mapping`).
-pub fn parse_mapping(pairs: &[String]) -> Result<BTreeMap<String, String>, SpecError> {
+pub fn parse_mapping(pairs: &[String]) -> Result<NamespaceMapping, SpecError> {
     pairs
         .iter()
         .flat_map(|p| p.split(','))

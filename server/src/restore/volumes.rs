@@ -164,7 +164,7 @@ pub async fn apply_line(
     .await
     {
         Ok(pod) => write(ctx, restore, line, &pod).await,
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     };
     // The helper goes whatever happened, and is gone before the workloads start.
     if let Err(e) = helper::remove(client, &ns, &name).await {
@@ -177,7 +177,7 @@ pub async fn apply_line(
         }
         Err(message) => {
             line.result = Some(ItemResult::Failed);
-            line.message = Some(message);
+            line.message = Some(message.to_string());
         }
     }
 }
@@ -187,7 +187,7 @@ async fn write(
     restore: &str,
     line: &PlanItem,
     pod: &helper::Helper,
-) -> Result<String, String> {
+) -> Result<String, crate::volumes::dispatch::StepError> {
     let task = VolumeTask {
         kind: TaskKind::Restore,
         owner: restore.to_string(),

@@ -119,24 +119,65 @@ pub struct Agent {
     pub kubelet_root: PathBuf,
 }
 
+/// Why an agent could not get work, or do it.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("invalid pod uid `{pod_uid}` or volume `{pv}` in the task")]
+    InvalidTask { pod_uid: String, pv: String },
+    #[error(
+        "the pod's volumes are not on this node ({}: {source}); is the kubelet's pods directory \
+         mounted into the agent at {}?",
+        volumes.display(),
+        kubelet_root.display()
+    )]
+    NotOnThisNode {
+        volumes: PathBuf,
+        kubelet_root: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot resolve the volume's mount {}: {source}", dir.display())]
+    Unresolved {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    #[error("volume `{pv}` is not mounted in pod {pod_uid} on this node (looked under {})", volumes.display())]
+    NotMounted {
+        pv: String,
+        pod_uid: String,
+        volumes: PathBuf,
+    },
+    #[error("reading the agent's token: {0}")]
+    Token(std::io::Error),
+    #[error("the server could not be reached: {0}")]
+    Unreachable(#[from] reqwest::Error),
+    #[error("the server's task does not read: {0}")]
+    Task(reqwest::Error),
+    #[error("{status}: {body}")]
+    Refused { status: StatusCode, body: String },
+    #[error(transparent)]
+    Repository(#[from] super::repo::RepoError),
+    #[error("the volume work stopped: {0}")]
+    Stopped(#[from] tokio::task::JoinError),
+}
+
 /// Where a pod's PVC-backed volume is mounted on this node:
 /// `<root>/pods/<uid>/volumes/<plugin>/<pv>`, and its `mount` directory for
 /// CSI volumes. Resolved to the real directory (kubesim's mounts are links).
-pub fn volume_path(kubelet_root: &Path, pod_uid: &str, pv: &str) -> Result<PathBuf, String> {
+pub fn volume_path(kubelet_root: &Path, pod_uid: &str, pv: &str) -> Result<PathBuf, AgentError> {
     let plain = |s: &str| !s.is_empty() && !s.contains('/') && s != "." && s != "..";
     if !plain(pod_uid) || !plain(pv) {
-        return Err(format!(
-            "invalid pod uid `{pod_uid}` or volume `{pv}` in the task"
-        ));
+        return Err(AgentError::InvalidTask {
+            pod_uid: pod_uid.to_string(),
+            pv: pv.to_string(),
+        });
     }
     let volumes = kubelet_root.join("pods").join(pod_uid).join("volumes");
-    let plugins = std::fs::read_dir(&volumes).map_err(|e| {
-        format!(
-            "the pod's volumes are not on this node ({}: {e}); is the kubelet's pods directory \
-             mounted into the agent at {}?",
-            volumes.display(),
-            kubelet_root.display()
-        )
+    let plugins = std::fs::read_dir(&volumes).map_err(|source| AgentError::NotOnThisNode {
+        volumes: volumes.clone(),
+        kubelet_root: kubelet_root.to_path_buf(),
+        source,
     })?;
     for plugin in plugins.flatten() {
         let candidate = plugin.path().join(pv);
@@ -148,17 +189,18 @@ pub fn volume_path(kubelet_root: &Path, pod_uid: &str, pv: &str) -> Result<PathB
         } else {
             candidate
         };
-        let real = std::fs::canonicalize(&dir)
-            .map_err(|e| format!("cannot resolve the volume's mount {}: {e}", dir.display()))?;
+        let real =
+            std::fs::canonicalize(&dir).map_err(|source| AgentError::Unresolved { dir, source })?;
         if !real.is_dir() {
-            return Err(format!("{} is not a directory", real.display()));
+            return Err(AgentError::NotADirectory(real));
         }
         return Ok(real);
     }
-    Err(format!(
-        "volume `{pv}` is not mounted in pod {pod_uid} on this node (looked under {})",
-        volumes.display()
-    ))
+    Err(AgentError::NotMounted {
+        pv: pv.to_string(),
+        pod_uid: pod_uid.to_string(),
+        volumes,
+    })
 }
 
 impl Agent {
@@ -182,28 +224,28 @@ impl Agent {
         }
     }
 
-    async fn poll(&self) -> Result<Option<Assignment>, String> {
+    async fn poll(&self) -> Result<Option<Assignment>, AgentError> {
         let request = self
             .client
             .request(Method::POST, "/api/v1/agent/work")
-            .map_err(|e| format!("reading the agent's token: {e}"))?
+            .map_err(AgentError::Token)?
             .timeout(Duration::from_secs(POLL_SECONDS + 15))
             .json(&WorkRequest {
                 node: self.node.clone(),
                 version: crate::VERSION.to_string(),
             });
-        let response = request.send().await.map_err(|e| e.to_string())?;
+        let response = request.send().await?;
         match response.status() {
             StatusCode::OK => response
                 .json::<Assignment>()
                 .await
                 .map(Some)
-                .map_err(|e| format!("the server's task does not read: {e}")),
+                .map_err(AgentError::Task),
             StatusCode::NO_CONTENT => Ok(None),
-            status => Err(format!(
-                "{status}: {}",
-                response.text().await.unwrap_or_default()
-            )),
+            status => Err(AgentError::Refused {
+                status,
+                body: response.text().await.unwrap_or_default(),
+            }),
         }
     }
 
@@ -220,7 +262,7 @@ impl Agent {
                 tracing::warn!(task = %id, %error, "volume task failed");
                 Finish {
                     result: None,
-                    error: Some(error),
+                    error: Some(error.to_string()),
                 }
             }
         };
@@ -253,7 +295,7 @@ impl Agent {
         }
     }
 
-    async fn execute(&self, assignment: Assignment) -> Result<TaskResult, String> {
+    async fn execute(&self, assignment: Assignment) -> Result<TaskResult, AgentError> {
         let spec = assignment.spec;
         let path = volume_path(&self.kubelet_root, &spec.pod_uid, &spec.pv)?;
         let store = Arc::new(RemoteStore::new(self.client.clone(), &assignment.location));
@@ -327,8 +369,8 @@ impl Agent {
                     warnings.truncate(MAX_WARNINGS);
                     TaskResult { warnings, ..result }
                 })
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(format!("the volume work stopped: {e}")),
+                .map_err(AgentError::from),
+            Err(e) => Err(e.into()),
         }
     }
 }

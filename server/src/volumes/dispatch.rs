@@ -44,11 +44,53 @@ pub struct VolumeTask {
     pub spec: TaskSpec,
 }
 
+/// Why a volume task did not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskError {
+    /// The reason recorded in the task's row: the agent's report, or why
+    /// the dispatcher gave up on the agent.
+    #[error("{0}")]
+    Failed(String),
+    #[error("the task could not be recorded: {0}")]
+    Catalog(#[from] crate::catalog::CatalogError),
+    #[error("the task could not be written: {0}")]
+    Spec(#[from] serde_json::Error),
+    #[error("the agent's result does not read: {0}")]
+    Result(serde_json::Error),
+    #[error("the task disappeared from the catalog")]
+    Disappeared,
+}
+
+/// Why one volume's data was not read or written: the task, its helper
+/// pod, or (backups through CSI) the snapshot and its temporary claim.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Task(#[from] TaskError),
+    #[error(transparent)]
+    Helper(#[from] super::helper::HelperError),
+    #[error("the temporary object could not be written: {0}")]
+    Spec(#[from] serde_json::Error),
+    #[error("{what}: {source}")]
+    Kube { what: String, source: kube::Error },
+    #[error("VolumeSnapshot {name} failed: {message}")]
+    SnapshotFailed { name: String, message: String },
+    #[error(
+        "VolumeSnapshot {name} of class {class} was not ready to use within {seconds} s; check \
+         the CSI driver and the snapshot controller"
+    )]
+    SnapshotNotReady {
+        name: String,
+        class: String,
+        seconds: u64,
+    },
+}
+
 /// Does the volume work of backups and restores; the engines see only this.
 #[async_trait]
 pub trait VolumeWork: Send + Sync {
     /// Runs one task to its end (its byte progress is in its task row).
-    async fn run(&self, task: VolumeTask) -> Result<TaskResult, String>;
+    async fn run(&self, task: VolumeTask) -> Result<TaskResult, TaskError>;
 
     /// Whether any agent has ever connected (none: the DaemonSet is not installed).
     async fn agents_known(&self) -> bool;
@@ -67,24 +109,26 @@ fn age(stamp: &str, now: DateTime<Utc>) -> Duration {
 }
 
 impl Dispatcher {
-    async fn fail(&self, id: &str, reason: String) -> Result<TaskResult, String> {
+    async fn fail(&self, id: &str, reason: String) -> Result<TaskResult, TaskError> {
         let _ = self
             .catalog
             .finish_volume_task(id, "failed", None, Some(&reason), &now())
             .await;
-        Err(reason)
+        Err(TaskError::Failed(reason))
     }
 
-    fn outcome(record: &VolumeTaskRecord) -> Option<Result<TaskResult, String>> {
+    fn outcome(record: &VolumeTaskRecord) -> Option<Result<TaskResult, TaskError>> {
         match record.state.as_str() {
             "done" => Some(
                 serde_json::from_str(record.result.as_deref().unwrap_or("{}"))
-                    .map_err(|e| format!("the agent's result does not read: {e}")),
+                    .map_err(TaskError::Result),
             ),
-            "failed" => Some(Err(record
-                .error
-                .clone()
-                .unwrap_or_else(|| "failed without a reason".into()))),
+            "failed" => Some(Err(TaskError::Failed(
+                record
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "failed without a reason".into()),
+            ))),
             _ => None,
         }
     }
@@ -96,15 +140,11 @@ impl VolumeWork for Dispatcher {
         self.catalog.agents_known().await.unwrap_or(false)
     }
 
-    async fn run(&self, task: VolumeTask) -> Result<TaskResult, String> {
-        let seen = self
-            .catalog
-            .agent_seen_at(&task.node)
-            .await
-            .map_err(|e| e.to_string())?;
+    async fn run(&self, task: VolumeTask) -> Result<TaskResult, TaskError> {
+        let seen = self.catalog.agent_seen_at(&task.node).await?;
         let stamp = now();
         let id = uuid::Uuid::new_v4().to_string();
-        let spec = serde_json::to_string(&task.spec).map_err(|e| e.to_string())?;
+        let spec = serde_json::to_string(&task.spec)?;
         self.catalog
             .insert_volume_task(&VolumeTaskRecord {
                 id: id.clone(),
@@ -122,8 +162,7 @@ impl VolumeWork for Dispatcher {
                 created_at: stamp.clone(),
                 updated_at: stamp,
             })
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         if seen
             .as_deref()
             .is_none_or(|s| age(s, Utc::now()) > AGENT_STALE)
@@ -145,13 +184,8 @@ impl VolumeWork for Dispatcher {
         let mut claimable_since = std::time::Instant::now();
         loop {
             tokio::time::sleep(POLL).await;
-            let Some(record) = self
-                .catalog
-                .volume_task(&id)
-                .await
-                .map_err(|e| e.to_string())?
-            else {
-                return Err("the task disappeared from the catalog".into());
+            let Some(record) = self.catalog.volume_task(&id).await? else {
+                return Err(TaskError::Disappeared);
             };
             if let Some(outcome) = Self::outcome(&record) {
                 return outcome;

@@ -33,6 +33,36 @@ pub fn name_for(purpose: &str, claim: &str) -> String {
     format!("lifeboat-{purpose}-{}-{suffix}", base.trim_end_matches('-'))
 }
 
+/// Why a helper pod did not run, or did not go.
+#[derive(Debug, thiserror::Error)]
+pub enum HelperError {
+    #[error("the helper pod could not be written: {0}")]
+    Spec(#[from] serde_json::Error),
+    #[error("{what}: {source}")]
+    Kube { what: String, source: kube::Error },
+    #[error("the helper pod {name} ended ({phase}) before the agent was done")]
+    Ended { name: String, phase: String },
+    #[error(
+        "the helper pod {name} did not start within {seconds} s (phase {phase:?}): is claim \
+         {claim} bound, and can pods be scheduled?"
+    )]
+    NotStarted {
+        name: String,
+        seconds: u64,
+        phase: String,
+        claim: String,
+    },
+    #[error("claim {0} has no volume although its pod runs")]
+    Unbound(String),
+    #[error("{0} was still there 60 s after its deletion")]
+    NotGone(String),
+}
+
+fn kube(what: impl Into<String>) -> impl FnOnce(kube::Error) -> HelperError {
+    let what = what.into();
+    move |source| HelperError::Kube { what, source }
+}
+
 /// Creates a helper pod that mounts `claim` (read-only when `read_only`)
 /// and waits until it runs; the caller must [`remove`] it in every case,
 /// also when this fails.
@@ -44,7 +74,7 @@ pub async fn start(
     read_only: bool,
     image: &str,
     labels: serde_json::Value,
-) -> Result<Helper, String> {
+) -> Result<Helper, HelperError> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     let pod: Pod = serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Pod",
@@ -56,14 +86,16 @@ pub async fn start(
                             "volumeMounts": [{"name": "data", "mountPath": "/data", "readOnly": read_only}]}],
             "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": claim, "readOnly": read_only}}],
         },
-    }))
-    .map_err(|e| e.to_string())?;
+    }))?;
     pods.create(&PostParams::default(), &pod)
         .await
-        .map_err(|e| format!("creating the helper pod {name}: {e}"))?;
+        .map_err(kube(format!("creating the helper pod {name}")))?;
     let deadline = Instant::now() + START_TIMEOUT;
     let (node, uid) = loop {
-        let live = pods.get(name).await.map_err(|e| e.to_string())?;
+        let live = pods
+            .get(name)
+            .await
+            .map_err(kube(format!("reading the helper pod {name}")))?;
         let phase = live
             .status
             .as_ref()
@@ -76,16 +108,18 @@ pub async fn start(
             break (node, live.metadata.uid.unwrap_or_default());
         }
         if matches!(phase.as_str(), "Failed" | "Succeeded") {
-            return Err(format!(
-                "the helper pod {name} ended ({phase}) before the agent was done"
-            ));
+            return Err(HelperError::Ended {
+                name: name.to_string(),
+                phase,
+            });
         }
         if Instant::now() >= deadline {
-            return Err(format!(
-                "the helper pod {name} did not start within {} s (phase {phase:?}): is claim {claim} \
-                 bound, and can pods be scheduled?",
-                START_TIMEOUT.as_secs()
-            ));
+            return Err(HelperError::NotStarted {
+                name: name.to_string(),
+                seconds: START_TIMEOUT.as_secs(),
+                phase,
+                claim: claim.to_string(),
+            });
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
@@ -95,14 +129,14 @@ pub async fn start(
         let bound = claims
             .get(claim)
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(kube(format!("reading claim {claim}")))?
             .spec
             .and_then(|s| s.volume_name);
         if let Some(pv) = bound {
             break pv;
         }
         if Instant::now() >= deadline {
-            return Err(format!("claim {claim} has no volume although its pod runs"));
+            return Err(HelperError::Unbound(claim.to_string()));
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     };
@@ -117,7 +151,7 @@ pub async fn start(
 
 /// Deletes a helper pod and waits until it is gone (a ReadWriteOnce volume
 /// is attached to one node at a time, so the next user must not race it).
-pub async fn remove(client: &kube::Client, namespace: &str, name: &str) -> Result<(), String> {
+pub async fn remove(client: &kube::Client, namespace: &str, name: &str) -> Result<(), HelperError> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     match pods
         .delete(name, &DeleteParams::default().grace_period(0))
@@ -125,7 +159,7 @@ pub async fn remove(client: &kube::Client, namespace: &str, name: &str) -> Resul
     {
         Ok(_) => {}
         Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(kube(format!("deleting the helper pod {name}"))(e)),
     }
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
@@ -134,5 +168,5 @@ pub async fn remove(client: &kube::Client, namespace: &str, name: &str) -> Resul
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    Err(format!("{name} was still there 60 s after its deletion"))
+    Err(HelperError::NotGone(name.to_string()))
 }

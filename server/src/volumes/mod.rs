@@ -20,7 +20,7 @@ pub mod repo;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CatalogError};
 use crate::storage::DynStore;
 use repo::{RepoError, StoreBackend, VolumeRepo};
 
@@ -129,12 +129,8 @@ async fn location_repo(
     catalog: &Catalog,
     store: &DynStore,
     location: &str,
-) -> Result<Option<VolumeRepo>, String> {
-    let Some(key) = catalog
-        .repository_key(location)
-        .await
-        .map_err(|e| e.to_string())?
-    else {
+) -> Result<Option<VolumeRepo>, RepositoryError> {
+    let Some(key) = catalog.repository_key(location).await? else {
         return Ok(None);
     };
     let repo = VolumeRepo::new(
@@ -147,13 +143,24 @@ async fn location_repo(
 /// Runs blocking repository work, mapping "no repository" to `None`.
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, RepoError> + Send + 'static,
-) -> Result<Option<T>, String> {
+) -> Result<Option<T>, RepositoryError> {
     match tokio::task::spawn_blocking(work).await {
         Ok(Ok(value)) => Ok(Some(value)),
         Ok(Err(RepoError::NotInitialized)) => Ok(None),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(e) => Err(e.to_string()),
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(e.into()),
     }
+}
+
+/// Why repository housekeeping (forgetting, pruning) did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum RepositoryError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Repository(#[from] RepoError),
+    #[error("the repository work stopped: {0}")]
+    Stopped(#[from] tokio::task::JoinError),
 }
 
 /// Forgets a deleted backup's snapshots (tagged `backup=<name>`); their data
@@ -163,7 +170,7 @@ pub async fn forget_backup(
     store: &DynStore,
     location: &str,
     backup: &str,
-) -> Result<usize, String> {
+) -> Result<usize, RepositoryError> {
     let Some(repo) = location_repo(catalog, store, location).await? else {
         return Ok(0);
     };
@@ -172,10 +179,7 @@ pub async fn forget_backup(
         .await?
         .unwrap_or(0);
     if forgotten > 0 {
-        catalog
-            .owe_prune(location)
-            .await
-            .map_err(|e| e.to_string())?;
+        catalog.owe_prune(location).await?;
     }
     Ok(forgotten)
 }
@@ -203,13 +207,11 @@ pub async fn prune(
     catalog: &Catalog,
     store: &DynStore,
     location: &str,
-) -> Result<Option<u64>, String> {
-    let stale =
-        chrono::Utc::now() - chrono::Duration::from_std(PRUNE_EVERY).map_err(|e| e.to_string())?;
+) -> Result<Option<u64>, RepositoryError> {
+    let stale = chrono::Utc::now() - chrono::Duration::seconds(PRUNE_EVERY.as_secs() as i64);
     let due = catalog
         .prune_due(location, &crate::catalog::stamp(stale))
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     if !due {
         return Ok(Some(0));
     }
@@ -224,8 +226,7 @@ pub async fn prune(
     };
     let locked = catalog
         .lock_repository(location, &holder, &crate::catalog::now(), &expires())
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     if !locked {
         return Ok(None);
     }
@@ -249,10 +250,7 @@ pub async fn prune(
         tracing::warn!(%location, error = %e, "could not release the repository lock; it expires by itself");
     }
     let freed = result?.unwrap_or(0);
-    catalog
-        .pruned(location, &crate::catalog::now())
-        .await
-        .map_err(|e| e.to_string())?;
+    catalog.pruned(location, &crate::catalog::now()).await?;
     Ok(Some(freed))
 }
 
