@@ -11,12 +11,36 @@ use crate::storage::ChecksumMode;
 
 pub use crate::secret::{Secret, mask_url_password};
 
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// How logs are written to stderr.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
+    /// Text for a person when stderr is a terminal, JSON for a collector otherwise.
     #[default]
+    Auto,
     Json,
     Text,
+}
+
+impl LogFormat {
+    /// `Json` or `Text`: `Auto` decided by whether stderr is a terminal.
+    pub fn resolved(self) -> Self {
+        use std::io::IsTerminal;
+        match self {
+            Self::Auto if std::io::stderr().is_terminal() => Self::Text,
+            Self::Auto => Self::Json,
+            other => other,
+        }
+    }
+
+    /// As the configuration and `LIFEBOAT_LOG_FORMAT` spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Json => "json",
+            Self::Text => "text",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -288,7 +312,7 @@ impl Default for Config {
             database_url: None,
             kubeconfig: None,
             kube_context: None,
-            log_format: LogFormat::Json,
+            log_format: LogFormat::Auto,
             storage: StorageConfig::default(),
             scheduler: SchedulerConfig::default(),
             journal: JournalConfig::default(),

@@ -112,6 +112,7 @@ async fn start_agents(
     client: &kube::Client,
     volume_data: &std::path::Path,
     server: &str,
+    log_format: crate::config::LogFormat,
 ) -> Result<Vec<tokio::process::Child>, AgentStartError> {
     use k8s_openapi::api::core::v1::{Node, Pod};
     use kube::api::{Api, PostParams};
@@ -164,6 +165,8 @@ async fn start_agents(
             .arg("--kubelet-root")
             .arg(kubesim::controllers::kubelet_root(volume_data, &node))
             .env("LIFEBOAT_TOKEN", token)
+            // The agents' lines read like the server's beside them.
+            .env("LIFEBOAT_LOG_FORMAT", log_format.resolved().as_str())
             .kill_on_drop(true);
         // The agents go with the demo, however it ends (even SIGKILL).
         // SAFETY: prctl is async-signal-safe and touches only the child.
@@ -258,7 +261,10 @@ pub async fn run(config: &Config) -> Result<(), DemoError> {
                 )
                 .await
                 {
-                    Ok(cluster) => start_agents(&cluster.client, &volume_data, &url).await,
+                    Ok(cluster) => {
+                        let format = demo_config.log_format;
+                        start_agents(&cluster.client, &volume_data, &url, format).await
+                    }
                     Err(e) => Err(e.into()),
                 };
                 match started {

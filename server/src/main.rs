@@ -54,6 +54,9 @@ struct ServerFlags {
     /// Kubeconfig context (default: the current context).
     #[arg(long)]
     context: Option<String>,
+    /// Log lines as text or JSON (default auto: text on a terminal, JSON otherwise).
+    #[arg(long, value_enum)]
+    log_format: Option<LogFormat>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -135,6 +138,10 @@ struct AgentFlags {
     /// A PEM CA bundle that signs the server's certificate (for https://).
     #[arg(long)]
     ca_file: Option<PathBuf>,
+    /// Log lines as text or JSON (default auto: text on a terminal, JSON
+    /// otherwise); `lifeboat demo` passes its own on.
+    #[arg(long, value_enum, env = "LIFEBOAT_LOG_FORMAT", default_value = "auto")]
+    log_format: LogFormat,
 }
 
 #[derive(Subcommand, Debug)]
@@ -225,6 +232,9 @@ fn load_config(cli: &ServerFlags) -> Result<Config, ExitCode> {
     if let Some(v) = &cli.context {
         flags.push(("kube_context", v.clone()));
     }
+    if let Some(v) = cli.log_format {
+        flags.push(("log_format", v.as_str().to_string()));
+    }
     let env: Vec<(String, String)> = std::env::vars().collect();
     config::load(cli.config.as_deref(), &env, &flags).map_err(|e| {
         eprintln!("error: {e}");
@@ -261,14 +271,15 @@ fn run_agent(server: String, token: Option<String>, flags: AgentFlags) -> ExitCo
         let filter = tracing_subscriber::EnvFilter::try_from_env("LIFEBOAT_LOG")
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
         // The collector sees warnings whatever LIFEBOAT_LOG shows.
-        tracing_subscriber::registry()
-            .with(lifeboat::volumes::agent::WarningCollector)
-            .with(
-                tracing_subscriber::fmt::layer()
-                    .with_writer(std::io::stderr)
-                    .with_filter(filter),
-            )
-            .init();
+        let registry =
+            tracing_subscriber::registry().with(lifeboat::volumes::agent::WarningCollector);
+        let lines = tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+        match flags.log_format.resolved() {
+            LogFormat::Json => registry.with(lines.json().with_filter(filter)).init(),
+            _ => registry.with(lines.with_filter(filter)).init(),
+        }
     }
     lifeboat::install_crypto_provider();
     let mut http = reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(10));
@@ -318,12 +329,17 @@ fn run_agent(server: String, token: Option<String>, flags: AgentFlags) -> ExitCo
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
-        tokio::select! {
-            () = agent.run() => {}
-            _ = tokio::signal::ctrl_c() => tracing::info!("agent stopping"),
-        }
-    });
+    // Every line names the node: `agent{node=…}:` in text, `span.node` in JSON.
+    let span = tracing::info_span!("agent", node = %agent.node);
+    runtime.block_on(tracing::Instrument::instrument(
+        async {
+            tokio::select! {
+                () = agent.run() => {}
+                _ = tokio::signal::ctrl_c() => tracing::info!("agent stopping"),
+            }
+        },
+        span,
+    ));
     ExitCode::SUCCESS
 }
 
@@ -332,10 +348,12 @@ fn init_logging(config: &Config) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match config.log_format {
+        .with_writer(std::io::stderr)
+        // Colours for a person at a terminal, never in a file or a collector.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match config.log_format.resolved() {
         LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+        _ => builder.init(),
     }
 }
 

@@ -60,7 +60,7 @@ impl Log {
     }
     pub fn warn(&mut self, message: impl Into<String>) {
         let message = message.into();
-        tracing::warn!(%message, "backup warning");
+        tracing::warn!(warning = %message, "backup warning");
         self.lines
             .push(json!({"time": now(), "level": "warning", "message": message}));
         self.warnings.push(message);

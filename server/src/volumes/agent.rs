@@ -215,8 +215,8 @@ impl Agent {
                     self.work(assignment).await;
                 }
                 Ok(None) => backoff = Duration::from_secs(1),
-                Err(message) => {
-                    tracing::warn!(%message, retry_in = ?backoff, "asking the server for work failed");
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?backoff, "asking the server for work failed");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                 }
@@ -289,7 +289,7 @@ impl Agent {
                 Ok(response) => {
                     tracing::warn!(task = %id, status = %response.status(), "reporting the end failed")
                 }
-                Err(message) => tracing::warn!(task = %id, %message, "reporting the end failed"),
+                Err(error) => tracing::warn!(task = %id, %error, "reporting the end failed"),
             }
             tokio::time::sleep(Duration::from_secs(1 << attempt)).await;
         }
