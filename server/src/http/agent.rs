@@ -187,10 +187,9 @@ async fn own_running_task(
 ) -> Result<Option<VolumeTaskRecord>, ApiError> {
     let task = state.catalog.volume_task(id).await?;
     let Some(task) = task else {
-        return Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            message: format!("volume task `{id}` does not exist"),
-        });
+        return Err(ApiError::not_found(format!(
+            "volume task `{id}` does not exist"
+        )));
     };
     let node = agent_node(state, who, Some(&task.node)).await?;
     if task.node != node {
@@ -239,26 +238,21 @@ async fn finish(
 ) -> Result<Response, ApiError> {
     let end: Finish = parse_body(&body, "task result ({result} or {error})")?;
     if own_running_task(&state, &who, &id).await?.is_none() {
-        return Err(ApiError {
-            status: StatusCode::CONFLICT,
-            message: format!("volume task `{id}` has already ended"),
-        });
+        return Err(ApiError::conflict(format!(
+            "volume task `{id}` has already ended"
+        )));
     }
     let (phase, result, error) = match (end.result, end.error) {
         (Some(result), None) => (
             "done",
-            Some(serde_json::to_string(&result).map_err(|e| ApiError {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                message: e.to_string(),
-            })?),
+            Some(serde_json::to_string(&result).map_err(|e| ApiError::invalid(e.to_string()))?),
             None,
         ),
         (None, Some(error)) => ("failed", None, Some(error)),
         _ => {
-            return Err(ApiError {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                message: "a task ends with either `result` or `error`".into(),
-            });
+            return Err(ApiError::invalid(
+                "a task ends with either `result` or `error`",
+            ));
         }
     };
     state
@@ -333,10 +327,10 @@ fn content_named(key: &str) -> Result<String, ApiError> {
             .bytes()
             .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
     {
-        return Err(ApiError {
-            status: StatusCode::BAD_REQUEST,
-            message: format!("`{key}` is not named by a SHA-256 in lower-case hex"),
-        });
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("`{key}` is not named by a SHA-256 in lower-case hex"),
+        ));
     }
     Ok(name.to_string())
 }
@@ -364,10 +358,10 @@ async fn list(
 ) -> Result<Json<RemoteListPage>, ApiError> {
     let store = repository_store(&state, &who, &location).await?;
     if !query.prefix.starts_with(repo::PREFIX) {
-        return Err(ApiError {
-            status: StatusCode::BAD_REQUEST,
-            message: format!("agents list only under `{}`", repo::PREFIX),
-        });
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("agents list only under `{}`", repo::PREFIX),
+        ));
     }
     let page = store
         .list(
@@ -394,9 +388,11 @@ fn parse_range(headers: &HeaderMap) -> Result<Option<ByteRange>, ApiError> {
     let Some(value) = headers.get(header::RANGE) else {
         return Ok(None);
     };
-    let bad = || ApiError {
-        status: StatusCode::RANGE_NOT_SATISFIABLE,
-        message: "only `Range: bytes=start-end` is supported".into(),
+    let bad = || {
+        ApiError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "only `Range: bytes=start-end` is supported",
+        )
     };
     let text = value.to_str().map_err(|_| bad())?;
     let (start, end) = text
@@ -471,10 +467,10 @@ async fn write(
     let ObjectMeta { key, size, .. } = store.put(&key, reader).await?;
     if size >= MAX_FILE_BYTES {
         let _ = store.delete(&key).await;
-        return Err(ApiError {
-            status: StatusCode::PAYLOAD_TOO_LARGE,
-            message: format!("repository files are at most {MAX_FILE_BYTES} bytes"),
-        });
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("repository files are at most {MAX_FILE_BYTES} bytes"),
+        ));
     }
     let digest = hasher
         .lock()

@@ -34,23 +34,13 @@ impl From<BackupError> for ApiError {
     fn from(e: BackupError) -> Self {
         match e {
             BackupError::Catalog(c) => c.into(),
-            BackupError::Invalid(_) => ApiError {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                message: e.to_string(),
-            },
-            BackupError::UnknownLocation(_) => ApiError {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                message: e.to_string(),
-            },
-            BackupError::NoCluster(_) => ApiError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                message: e.to_string(),
-            },
+            BackupError::Invalid(_) => ApiError::invalid(e.to_string()),
+            BackupError::UnknownLocation(_) => ApiError::invalid(e.to_string()),
+            BackupError::NoCluster(_) => ApiError::unavailable(e.to_string()),
             BackupError::Storage(s) => s.into(),
-            BackupError::InUse { .. } | BackupError::Locked { .. } => ApiError {
-                status: StatusCode::CONFLICT,
-                message: e.to_string(),
-            },
+            BackupError::InUse { .. } | BackupError::Locked { .. } => {
+                ApiError::conflict(e.to_string())
+            }
         }
     }
 }
@@ -71,10 +61,7 @@ impl From<ArchiveError> for ApiError {
             | ArchiveError::Crypto {
                 source: crate::archive::crypto::CryptoError::WrongKey { .. },
                 ..
-            } => ApiError {
-                status: StatusCode::CONFLICT,
-                message: e.to_string(),
-            },
+            } => ApiError::conflict(e.to_string()),
             // What is in storage is not a backup this server trusts.
             other => ApiError {
                 status: StatusCode::BAD_GATEWAY,
@@ -372,10 +359,9 @@ async fn contents(
             })?;
             Ok(Json(redact(obj)).into_response())
         }
-        (Some(path), None) => Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            message: format!("backup {name} has no entry {path}"),
-        }),
+        (Some(path), None) => Err(ApiError::not_found(format!(
+            "backup {name} has no entry {path}"
+        ))),
     }
 }
 

@@ -25,14 +25,8 @@ impl From<DrillError> for ApiError {
     fn from(e: DrillError) -> Self {
         match e {
             DrillError::Catalog(c) => c.into(),
-            DrillError::Invalid(_) => ApiError {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                message: e.to_string(),
-            },
-            DrillError::Busy { .. } => ApiError {
-                status: StatusCode::CONFLICT,
-                message: e.to_string(),
-            },
+            DrillError::Invalid(_) => ApiError::invalid(e.to_string()),
+            DrillError::Busy { .. } => ApiError::conflict(e.to_string()),
         }
     }
 }
@@ -76,9 +70,10 @@ async fn create(
         }
     };
     super::backups::backup_store(&state, &who, &name, "create", Some("drill")).await?;
-    let cluster = state.cluster.as_ref().as_ref().map_err(|e| ApiError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        message: format!("no cluster is connected, so nothing can be drilled: {e}"),
+    let cluster = state.cluster.as_ref().as_ref().map_err(|e| {
+        ApiError::unavailable(format!(
+            "no cluster is connected, so nothing can be drilled: {e}"
+        ))
     })?;
     let client = cluster.drill_client().map_err(|e| ApiError {
         status: StatusCode::SERVICE_UNAVAILABLE,

@@ -160,10 +160,9 @@ async fn namespace(
 ) -> Result<Response, ApiError> {
     require_namespace(&state, &who, &name).await?;
     let Some(mut view) = views::namespace(watched(&state)?, &name) else {
-        return Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            message: format!("namespace {name} is not in the cluster"),
-        });
+        return Err(ApiError::not_found(format!(
+            "namespace {name} is not in the cluster"
+        )));
     };
     let all_backups = state.catalog.backups(&Default::default()).await?;
     let mut backups: Vec<Value> = Vec::new();
@@ -230,10 +229,9 @@ async fn pod(
     require_namespace(&state, &who, &namespace).await?;
     match views::pod(watched(&state)?, &namespace, &name) {
         Some(view) => Ok(Json(view).into_response()),
-        None => Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            message: format!("pod {name} is not in namespace {namespace}"),
-        }),
+        None => Err(ApiError::not_found(format!(
+            "pod {name} is not in namespace {namespace}"
+        ))),
     }
 }
 
@@ -278,10 +276,7 @@ async fn node(
             }
             Ok(Json(view).into_response())
         }
-        None => Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            message: format!("there is no node {name}"),
-        }),
+        None => Err(ApiError::not_found(format!("there is no node {name}"))),
     }
 }
 
@@ -317,9 +312,11 @@ async fn stream(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok());
     let (rx, backlog, resync) = {
-        let changes = w.changes.lock().map_err(|_| ApiError {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: "the change log is unavailable".into(),
+        let changes = w.changes.lock().map_err(|_| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the change log is unavailable",
+            )
         })?;
         // Subscribe first, under the same lock, so nothing falls between backlog and live.
         let rx = changes.subscribe();

@@ -139,11 +139,14 @@ async fn create(
     Extension(who): Extension<Principal>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    state
-        .auth
-        .require(&who, &[Check::cluster("create", "storagelocations")])
-        .await?;
-    let spec: LocationSpec = super::parse_body(&body, "storage location")?;
+    let spec: LocationSpec = super::authorized_body(
+        &state,
+        &who,
+        Check::cluster("create", "storagelocations"),
+        &body,
+        "storage location",
+    )
+    .await?;
     let imported = location::add(&state.catalog, &state.locations, &spec, &who.actor()).await?;
     let mut v = view_of(&state, &spec.name).await?;
     v.imported = Some(imported);
@@ -244,11 +247,14 @@ async fn set_key(
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    state
-        .auth
-        .require(&who, &[Check::cluster("update", "storagelocations")])
-        .await?;
-    let request: SetKey = super::parse_body(&body, "recovery key ({recoveryKey})")?;
+    let request: SetKey = super::authorized_body(
+        &state,
+        &who,
+        Check::cluster("update", "storagelocations"),
+        &body,
+        "recovery key ({recoveryKey})",
+    )
+    .await?;
     let store = open_store(&state, &name).await?;
     volumes::set_key(&state.catalog, &store, &name, &request.recovery_key).await?;
     key_activity(&state, &who, &name, "set", "a recovery key was supplied").await?;

@@ -100,9 +100,10 @@ async fn log(
     if q.limit_bytes.is_some_and(|n| n < 1) {
         return Err(invalid("limitBytes must be 1 or more".into()));
     }
-    let cluster = state.cluster.as_ref().as_ref().map_err(|e| ApiError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        message: format!("no cluster is connected, so there are no logs to read: {e}"),
+    let cluster = state.cluster.as_ref().as_ref().map_err(|e| {
+        ApiError::unavailable(format!(
+            "no cluster is connected, so there are no logs to read: {e}"
+        ))
     })?;
     let bounded = q.tail_lines.is_some() || q.since_seconds.is_some() || q.follow;
     let params = LogParams {

@@ -30,6 +30,7 @@ use serde_json::json;
 use utoipa::OpenApi;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
+use crate::auth::{Check, Principal};
 use crate::catalog::{Catalog, CatalogError};
 use crate::cluster::Cluster;
 use crate::storage::{Availability, Locations};
@@ -384,10 +385,23 @@ where
 
 /// Parses a JSON request body; a malformed one is a 422 that says what was expected.
 pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        message: format!("the request body is not a valid {what}: {e}"),
-    })
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::invalid(format!("the request body is not a valid {what}: {e}")))
+}
+
+/// The path every write shares: the principal may do `check` (else 403,
+/// saying which permission is missing), then the body is a `what` (else 422
+/// naming what does not parse). Validation is the use case's, as a typed
+/// error that the area's `From<…> for ApiError` maps.
+pub async fn authorized_body<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    who: &Principal,
+    check: Check,
+    body: &[u8],
+    what: &str,
+) -> Result<T, ApiError> {
+    state.auth.require(who, &[check]).await?;
+    parse_body(body, what)
 }
 
 /// An error as the API returns it: `{"error": "...", "status": 404}`.
@@ -395,6 +409,35 @@ pub fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8], what: &str) -> Re
 pub struct ApiError {
     pub status: StatusCode,
     pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+
+    /// 422: the request is understood and wrong; the message says what to change.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+
+    /// 503: something Lifeboat needs (the cluster, a location) is not there.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, message)
+    }
+
+    /// 404.
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// 409: the state of what is asked about forbids it now.
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, message)
+    }
 }
 
 impl IntoResponse for ApiError {

@@ -77,15 +77,16 @@ async fn create(
     Extension(who): Extension<Principal>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    state
-        .auth
-        .require(&who, &[Check::cluster("create", "notifications")])
-        .await?;
-    let spec: TargetSpec = super::parse_body(&body, "notification target")?;
-    spec.validate().map_err(|e| ApiError {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        message: format!("invalid notification target: {e}"),
-    })?;
+    let spec: TargetSpec = super::authorized_body(
+        &state,
+        &who,
+        Check::cluster("create", "notifications"),
+        &body,
+        "notification target",
+    )
+    .await?;
+    spec.validate()
+        .map_err(|e| ApiError::invalid(format!("invalid notification target: {e}")))?;
     let record = spec.record();
     state.catalog.insert_notification_target(&record).await?;
     state

@@ -22,14 +22,8 @@ impl From<restore::StartError> for ApiError {
         match e {
             StartError::Catalog(c) => c.into(),
             StartError::Storage(s) => s.into(),
-            StartError::Invalid(_) => ApiError {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                message: e.to_string(),
-            },
-            StartError::NoCluster(_) => ApiError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                message: e.to_string(),
-            },
+            StartError::Invalid(_) => ApiError::invalid(e.to_string()),
+            StartError::NoCluster(_) => ApiError::unavailable(e.to_string()),
         }
     }
 }
@@ -103,9 +97,11 @@ async fn create(
         .await?;
     // The restore writes as the user: the API server allows exactly what they may do.
     let client = match state.cluster.as_ref() {
-        Ok(cluster) => Some(cluster.client_as(&who).map_err(|e| ApiError {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            message: format!("a client acting as {} could not be made: {e}", who.username),
+        Ok(cluster) => Some(cluster.client_as(&who).map_err(|e| {
+            ApiError::unavailable(format!(
+                "a client acting as {} could not be made: {e}",
+                who.username
+            ))
         })?),
         Err(_) => None,
     };

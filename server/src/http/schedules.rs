@@ -47,14 +47,8 @@ impl From<ScheduleError> for ApiError {
     fn from(e: ScheduleError) -> Self {
         match e {
             ScheduleError::Catalog(c) => c.into(),
-            ScheduleError::Invalid(_) => ApiError {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                message: e.to_string(),
-            },
-            ScheduleError::Cluster(_) => ApiError {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                message: e.to_string(),
-            },
+            ScheduleError::Invalid(_) => ApiError::invalid(e.to_string()),
+            ScheduleError::Cluster(_) => ApiError::unavailable(e.to_string()),
         }
     }
 }
@@ -76,11 +70,14 @@ async fn create(
     Extension(who): Extension<Principal>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    state
-        .auth
-        .require(&who, &[Check::cluster("create", "schedules")])
-        .await?;
-    let spec: ScheduleSpec = super::parse_body(&body, "schedule")?;
+    let spec: ScheduleSpec = super::authorized_body(
+        &state,
+        &who,
+        Check::cluster("create", "schedules"),
+        &body,
+        "schedule",
+    )
+    .await?;
     let record = schedule::create(&state.catalog, &spec, &who.actor()).await?;
     Ok((StatusCode::CREATED, Json(view(&record))).into_response())
 }
@@ -162,11 +159,14 @@ async fn replace(
     Path(name): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    state
-        .auth
-        .require(&who, &[Check::cluster("update", "schedules")])
-        .await?;
-    let spec: ScheduleSpec = super::parse_body(&body, "schedule")?;
+    let spec: ScheduleSpec = super::authorized_body(
+        &state,
+        &who,
+        Check::cluster("update", "schedules"),
+        &body,
+        "schedule",
+    )
+    .await?;
     if spec.name != name {
         return Err(ApiError {
             status: StatusCode::UNPROCESSABLE_ENTITY,

@@ -265,9 +265,11 @@ async fn state_at(
                         b.format_version,
                     )
                     .await
-                    .map_err(|e| ApiError {
-                        status: StatusCode::BAD_GATEWAY,
-                        message: format!("backup {} could not be read: {e}", b.name),
+                    .map_err(|e| {
+                        ApiError::new(
+                            StatusCode::BAD_GATEWAY,
+                            format!("backup {} could not be read: {e}", b.name),
+                        )
                     })?;
                     let items: Vec<_> = items
                         .into_iter()
@@ -304,10 +306,7 @@ async fn state_at(
         &mut report,
     )
     .await
-    .map_err(|e| ApiError {
-        status: StatusCode::BAD_GATEWAY,
-        message: e.to_string(),
-    })?;
+    .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
     let object = replayed
         .into_iter()
         .find(|i| i.name == name && i.namespace.as_deref() == Some(namespace))
@@ -342,10 +341,9 @@ async fn object_at(
         None => match covering.first() {
             Some((n, _)) => n.clone(),
             None => {
-                return Err(ApiError {
-                    status: StatusCode::NOT_FOUND,
-                    message: format!("no schedule with continuous protection covers {namespace}"),
-                });
+                return Err(ApiError::not_found(format!(
+                    "no schedule with continuous protection covers {namespace}"
+                )));
             }
         },
     };

@@ -151,20 +151,19 @@ async fn workload(
             &[Check::kubernetes("list", "", "pods", Some(&namespace))],
         )
         .await?;
-    let w = state.health.as_ref().ok_or_else(|| ApiError {
-        status: StatusCode::SERVICE_UNAVAILABLE,
-        message: "no cluster is being watched".into(),
-    })?;
+    let w = state
+        .health
+        .as_ref()
+        .ok_or_else(|| ApiError::unavailable("no cluster is being watched"))?;
     let found: Option<Value> = match kind {
         "Deployment" => summary_of(w.deployments.state(), &namespace, &name),
         "StatefulSet" => summary_of(w.statefulsets.state(), &namespace, &name),
         _ => summary_of(w.daemonsets.state(), &namespace, &name),
     };
     let Some(mut obj) = found else {
-        return Err(ApiError {
-            status: StatusCode::NOT_FOUND,
-            message: format!("there is no {kind} {name} in namespace {namespace}"),
-        });
+        return Err(ApiError::not_found(format!(
+            "there is no {kind} {name} in namespace {namespace}"
+        )));
     };
     obj["kind"] = json!(kind);
     let now = Utc::now();
