@@ -1,6 +1,7 @@
 //! Storage locations: availability, usage, growth, add, test, remove.
 
 use super::*;
+use crate::model::{Items, LocationKey, LocationView};
 
 pub(super) fn storage(page: RwSignal<PageData>) -> impl IntoView {
     let locations = data(page, "locations");
@@ -44,33 +45,33 @@ pub(super) fn storage(page: RwSignal<PageData>) -> impl IntoView {
         <h1>"Storage locations"</h1>
         <p class="note">"Backups are written to " <code>"default"</code> " (set in the configuration: " <code>"storage.*"</code> ") unless they name another location. Adding a location that already holds Lifeboat backups lists them here."</p>
         {move || {
-            let v = locations();
-            if let Some(e) = api_error(&v) {
-                return e.into_any();
-            }
+            let list = match read::<Items<LocationView>>(&locations()) {
+                Ok(list) => list,
+                Err(e) => return e,
+            };
             view! {
                 <table>
                     <thead><tr><th scope="col">"Name"</th><th scope="col">"Kind"</th><th scope="col">"Where"</th><th scope="col">"Availability"</th><th scope="col">"Checked"</th><th scope="col">"Backups"</th><th scope="col">"Used"</th><th scope="col">"Encryption"</th><th scope="col">"Immutability"</th><th scope="col">"Actions"</th></tr></thead>
-                    <tbody>{items(&v["items"]).into_iter().map(|l| {
-                        let name = text(&l["name"]);
-                        let c = &l["config"];
+                    <tbody>{list.items.into_iter().map(|l| {
+                        let name = l.name.clone();
+                        let c = &l.config;
                         let place = match c["path"].as_str() {
                             Some(path) => path.to_string(),
                             None => format!("s3://{}/{} {}", text(&c["bucket"]), text(&c["prefix"]), text(&c["endpoint"])),
                         };
                         let (n1, n2, n3) = (name.clone(), name.clone(), name.clone());
-                        let is_default = l["isDefault"] == true;
+                        let is_default = l.is_default;
                         view! {
                             <tr data-location=name.clone()>
                                 <th scope="row">{name.clone()}{is_default.then_some(" (default)")}</th>
-                                <td>{text(&l["kind"])}</td>
+                                <td>{l.kind.clone()}</td>
                                 <td><code>{place}</code></td>
-                                <td>{badge(l["availability"].as_str().unwrap_or_default())} " " {note(&l["availabilityReason"])}</td>
-                                <td>{time(&l["checkedAt"])}</td>
-                                <td>{text(&l["backups"])}</td>
-                                <td>{bytes(&l["usedBytes"])}</td>
-                                <td data-encryption=name.clone()>{encryption(&name, &l["encryption"], c["encryption"] == "none")}</td>
-                                <td data-immutability=name.clone()>{match l["immutability"].as_str() {
+                                <td>{badge(&l.availability)} " " {l.availability_reason.clone().unwrap_or_default()}</td>
+                                <td>{when(l.checked_at.as_deref())}</td>
+                                <td>{l.backups}</td>
+                                <td>{size(Some(l.used_bytes))}</td>
+                                <td data-encryption=name.clone()>{encryption(&name, l.encryption.as_ref(), c["encryption"] == "none")}</td>
+                                <td data-immutability=name.clone()>{match l.immutability.as_deref() {
                                     Some(mode) => format!("S3 Object Lock ({mode}): each backup is locked until it expires"),
                                     None => "none: anyone with the bucket's credentials can delete backups".to_string(),
                                 }}</td>
@@ -102,7 +103,9 @@ pub(super) fn storage(page: RwSignal<PageData>) -> impl IntoView {
         <h2>"Storage used over time"</h2>
         {move || {
             let all = items(&backups()["items"]);
-            let names: Vec<String> = items(&locations()["items"]).iter().map(|l| text(&l["name"])).collect();
+            let names: Vec<String> = read::<Items<LocationView>>(&locations())
+                .map(|list| list.items.into_iter().map(|l| l.name).collect())
+                .unwrap_or_default();
             let charts: Vec<_> = names.into_iter().filter_map(|n| {
                 let mine: Vec<Value> = all.iter().filter(|b| b["storageLocation"] == n.as_str()).cloned().collect();
                 (!mine.is_empty()).then(|| view! { <h3>{n}</h3> {charts::storage_growth(&mine)} })
@@ -117,18 +120,21 @@ pub(super) fn storage(page: RwSignal<PageData>) -> impl IntoView {
 
 /// A location's key: its id, and a warning while nobody has seen the
 /// recovery key (lose the catalog, and the backups cannot be read).
-fn encryption(name: &str, key: &Value, in_the_clear: bool) -> AnyView {
+fn encryption(name: &str, key: Option<&LocationKey>, in_the_clear: bool) -> AnyView {
     if in_the_clear {
         return view! {
             <p class="warning" role="note">"None, by choice: archives are stored in the clear (still signed). Anyone who can read the bucket reads Secrets' values."</p>
         }
         .into_any();
     }
-    match key["keyId"].as_str() {
+    match key {
         None => view! { <span>"made by the first backup"</span> }.into_any(),
-        Some(id) => {
-            let short = format!("age, key {}…", id.chars().take(16).collect::<String>());
-            let unsaved = key["recoveryKeyShown"] != true;
+        Some(key) => {
+            let short = format!(
+                "age, key {}…",
+                key.key_id.chars().take(16).collect::<String>()
+            );
+            let unsaved = !key.recovery_key_shown;
             view! {
                 <span>{short}</span>
                 {unsaved.then(|| view! {
