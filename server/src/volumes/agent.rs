@@ -330,30 +330,34 @@ impl Agent {
         if let Ok(mut warnings) = TASK_WARNINGS.lock() {
             *warnings = Some(Vec::new());
         }
-        let outcome = tokio::task::spawn_blocking(move || match kind {
-            TaskKind::Backup => repo
-                .backup(
-                    &path,
-                    &spec.snapshot_path(),
-                    &[format!("backup={}", spec.backup)],
-                )
-                .map(|info| TaskResult {
-                    snapshot: Some(info.id),
-                    files: info.files,
-                    bytes: info.bytes,
-                    bytes_uploaded: info.bytes_uploaded,
-                    warnings: info.warnings,
-                }),
-            TaskKind::Restore => {
-                let snapshot = spec.snapshot.clone().unwrap_or_default();
-                repo.restore(&snapshot, &path).map(|info| TaskResult {
-                    snapshot: Some(snapshot),
-                    files: info.files,
-                    bytes: info.bytes,
-                    bytes_uploaded: 0,
-                    warnings: Vec::new(),
-                })
-            }
+        // The repository's own log lines name the node too.
+        let span = tracing::Span::current();
+        let outcome = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| match kind {
+                TaskKind::Backup => repo
+                    .backup(
+                        &path,
+                        &spec.snapshot_path(),
+                        &[format!("backup={}", spec.backup)],
+                    )
+                    .map(|info| TaskResult {
+                        snapshot: Some(info.id),
+                        files: info.files,
+                        bytes: info.bytes,
+                        bytes_uploaded: info.bytes_uploaded,
+                        warnings: info.warnings,
+                    }),
+                TaskKind::Restore => {
+                    let snapshot = spec.snapshot.clone().unwrap_or_default();
+                    repo.restore(&snapshot, &path).map(|info| TaskResult {
+                        snapshot: Some(snapshot),
+                        files: info.files,
+                        bytes: info.bytes,
+                        bytes_uploaded: 0,
+                        warnings: Vec::new(),
+                    })
+                }
+            })
         })
         .await;
         reporter.abort();
