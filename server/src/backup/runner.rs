@@ -251,13 +251,14 @@ pub(crate) async fn in_the_clear(catalog: &crate::catalog::Catalog, location: &s
         .is_some_and(|config| config["encryption"] == "none")
 }
 
-fn skip_all(planned: Vec<Planned>, reason: &str) -> Vec<VolumeEntry> {
+/// Ends every volume still pending as `phase` (Skipped or Failed), saying why.
+fn end_pending(planned: Vec<Planned>, phase: &str, reason: &str) -> Vec<VolumeEntry> {
     planned
         .into_iter()
         .map(|p| {
             let mut entry = p.entry;
             if entry.phase == "Pending" {
-                entry.phase = "Skipped".into();
+                entry.phase = phase.into();
                 entry.reason = Some(reason.to_string());
             }
             entry
@@ -279,13 +280,15 @@ async fn volume_data(
     let entries = if !readable {
         planned.into_iter().map(|p| p.entry).collect()
     } else if spec.volume_data == Some(false) {
-        skip_all(
+        end_pending(
             planned,
+            "Skipped",
             "volume data is turned off for this backup (volumeData: false)",
         )
     } else if !ctx.volumes.agents_known().await {
-        skip_all(
+        end_pending(
             planned,
+            "Skipped",
             "no node agent has ever connected to this Lifeboat; install the lifeboat-agent \
              DaemonSet (docker/agent.yaml) to back up volume data",
         )
@@ -302,20 +305,7 @@ async fn volume_data(
                 };
                 volumes::back_up(take, planned).await
             }
-            Err(unusable) => {
-                let reason = unusable.to_string();
-                planned
-                    .into_iter()
-                    .map(|p| {
-                        let mut entry = p.entry;
-                        if entry.phase == "Pending" {
-                            entry.phase = "Failed".into();
-                            entry.reason = Some(reason.clone());
-                        }
-                        entry
-                    })
-                    .collect()
-            }
+            Err(unusable) => end_pending(planned, "Failed", &unusable.to_string()),
         }
     };
     for e in &entries {
