@@ -33,6 +33,22 @@ pub async fn request(method: &str, path: &str, body: Option<Value>) -> Result<Va
     }
 }
 
+/// [`request`] with a typed body and a typed answer (`crate::model`).
+pub async fn call<T: serde::de::DeserializeOwned>(
+    method: &str,
+    path: &str,
+    body: Option<&impl serde::Serialize>,
+) -> Result<T, String> {
+    let body = match body.map(serde_json::to_value).transpose() {
+        Ok(body) => body,
+        Err(e) => return Err(format!("the request could not be written: {e}")),
+    };
+    let answer = request(method, path, body).await?;
+    serde_json::from_value(answer).map_err(|e| {
+        format!("the server's answer could not be read ({e}): reload the page")
+    })
+}
+
 /// Reads a text answer as it arrives (a log, `follow` included), handing
 /// each run of whole lines to `on_lines`; stops when the answer ends or
 /// `keep_going` says no. An error is the API's own message.

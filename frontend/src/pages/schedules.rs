@@ -1,6 +1,7 @@
 //! Schedules: the list and the form that checks the cron as you type.
 
 use super::*;
+use crate::model::{BackupSpec, Retention, ScheduleList, SchedulePreview, ScheduleSpec, ScheduleView};
 
 pub(super) fn schedules(page: RwSignal<PageData>) -> impl IntoView {
     let list = data(page, "schedules");
@@ -25,13 +26,27 @@ pub(super) fn schedules(page: RwSignal<PageData>) -> impl IntoView {
         let keep_last = keep.get_untracked().trim().parse::<i64>().ok();
         let ttl = Some(ttl.get_untracked()).filter(|t| !t.trim().is_empty());
         let n = name.get_untracked();
-        json!({"name": if n.is_empty() { "preview".to_string() } else { n }, "schedule": cron.get_untracked(), "timezone": zone.get_untracked(),
-               "template": {"includedNamespaces": included, "storageLocation": location.get_untracked()}, "retention": {"keepLast": keep_last, "ttl": ttl}, "drill": drill.get_untracked()})
+        let spec = ScheduleSpec {
+            name: if n.is_empty() { "preview".to_string() } else { n },
+            schedule: cron.get_untracked(),
+            timezone: zone.get_untracked(),
+            template: BackupSpec {
+                included_namespaces: included,
+                storage_location: Some(location.get_untracked()),
+                ..Default::default()
+            },
+            retention: Retention { keep_last, ttl },
+            paused: false,
+            drill: drill.get_untracked(),
+            continuous: false,
+        };
+        spec
     };
     let check = move || {
         api::spawn(async move {
-            let result = api::request("POST", "/api/v1/schedules/preview", Some(body())).await;
-            preview.set(result.map(|v| items(&v["nextRuns"]).iter().map(time).collect()));
+            let result: Result<SchedulePreview, String> =
+                api::call("POST", "/api/v1/schedules/preview", Some(&body())).await;
+            preview.set(result.map(|p| p.next_runs.iter().map(|t| when(Some(t))).collect()));
         });
     };
     let editing = RwSignal::new(None::<String>);
@@ -42,7 +57,7 @@ pub(super) fn schedules(page: RwSignal<PageData>) -> impl IntoView {
                 Some(n) => ("PUT", format!("/api/v1/schedules/{n}"), "saved"),
                 None => ("POST", "/api/v1/schedules".to_string(), "created"),
             };
-            match api::request(method, &path, Some(body())).await {
+            match api::call::<ScheduleView>(method, &path, Some(&body())).await {
                 Ok(_) => {
                     status.set(format!("Schedule {} {done}.", name.get_untracked()));
                     editing.set(None);
@@ -53,37 +68,18 @@ pub(super) fn schedules(page: RwSignal<PageData>) -> impl IntoView {
         });
     };
     // Fills the form with a schedule to change it.
-    let edit = move |s: Value| {
-        name.set(text(&s["name"]));
-        cron.set(text(&s["schedule"]));
-        zone.set(text(&s["timezone"]));
-        location.set(
-            s["template"]["storageLocation"]
-                .as_str()
-                .unwrap_or("default")
-                .to_string(),
-        );
-        namespaces.set(
-            items(&s["template"]["includedNamespaces"])
-                .iter()
-                .map(text)
-                .collect::<Vec<_>>()
-                .join(", "),
-        );
-        drill.set(s["drill"] == true);
-        keep.set(
-            s["retention"]["keepLast"]
-                .as_i64()
-                .map(|k| k.to_string())
-                .unwrap_or_default(),
-        );
-        ttl.set(
-            s["retention"]["ttl"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-        );
-        editing.set(Some(text(&s["name"])));
+    let edit = move |s: ScheduleView| {
+        let template = s.template.unwrap_or_default();
+        let retention = s.retention.unwrap_or_default();
+        name.set(s.name.clone());
+        cron.set(s.schedule);
+        zone.set(s.timezone);
+        location.set(template.storage_location().to_string());
+        namespaces.set(template.included_namespaces.join(", "));
+        drill.set(s.drill);
+        keep.set(retention.keep_last.map(|k| k.to_string()).unwrap_or_default());
+        ttl.set(retention.ttl.unwrap_or_default());
+        editing.set(Some(s.name));
         check();
     };
     let act = move |path: String, method: &'static str| {
@@ -97,35 +93,37 @@ pub(super) fn schedules(page: RwSignal<PageData>) -> impl IntoView {
     view! {
         <h1>"Schedules"</h1>
         {move || {
-            let v = list();
-            if let Some(e) = api_error(&v) {
-                return e.into_any();
-            }
-            let runner = v["runner"].clone();
-            let rows = items(&v["items"]);
+            let list = match read::<ScheduleList>(&list()) {
+                Ok(list) => list,
+                Err(e) => return e,
+            };
+            let runner = list.runner;
+            let rows = list.items;
             view! {
-                <p class="note">{match runner["mode"].as_str() {
-                    Some("lease") => format!("Runs on the replica holding the Lease {} (now: {}).", text(&runner["lease"]), text(&runner["holder"])),
-                    Some("none") => text(&runner["detail"]),
+                <p class="note">{match runner.mode.as_str() {
+                    "lease" => format!("Runs on the replica holding the Lease {} (now: {}).", runner.lease.unwrap_or_default(), runner.holder.unwrap_or_default()),
+                    "none" => runner.detail.unwrap_or_default(),
                     _ => "This server runs the schedules.".to_string(),
                 }}</p>
                 {if rows.is_empty() { empty("No schedules yet: create one below to back up on a timetable with retention.").into_any() } else { view! {
                     <table>
                         <thead><tr><th scope="col">"Name"</th><th scope="col">"When"</th><th scope="col">"Namespaces"</th><th scope="col">"Retention"</th><th scope="col">"Last run"</th><th scope="col">"Next runs"</th><th scope="col">"Actions"</th></tr></thead>
                         <tbody>{rows.into_iter().map(|s| {
-                            let n = text(&s["name"]);
-                            let paused = s["paused"] == true;
+                            let n = s.name.clone();
+                            let paused = s.paused;
                             let (n1, n2) = (n.clone(), n.clone());
                             let row = s.clone();
+                            let template = s.template.unwrap_or_default();
+                            let retention = s.retention.unwrap_or_default();
                             view! {
                                 <tr>
                                     <th scope="row">{n.clone()} {paused.then(|| badge("paused"))}</th>
-                                    <td><code>{text(&s["schedule"])}</code> " " {text(&s["timezone"])}</td>
-                                    <td>{let ns = items(&s["template"]["includedNamespaces"]); if ns.is_empty() { "all".to_string() } else { ns.iter().map(text).collect::<Vec<_>>().join(", ") }}</td>
-                                    <td>{format!("keep {} · ttl {}", s["retention"]["keepLast"].as_i64().map_or("all".into(), |k| k.to_string()), s["retention"]["ttl"].as_str().unwrap_or("none"))}
-                                        {(s["drill"] == true).then(|| view! { <br/><small data-drilled="">"each backup drilled"</small> })}</td>
-                                    <td>{time(&s["lastRunAt"])}</td>
-                                    <td><ul class="plain small">{items(&s["nextRuns"]).iter().take(3).map(|t| view! { <li>{time(t)}</li> }).collect_view()}</ul></td>
+                                    <td><code>{s.schedule}</code> " " {s.timezone}</td>
+                                    <td>{if template.included_namespaces.is_empty() { "all".to_string() } else { template.included_namespaces.join(", ") }}</td>
+                                    <td>{format!("keep {} · ttl {}", retention.keep_last.map_or("all".into(), |k| k.to_string()), retention.ttl.as_deref().unwrap_or("none"))}
+                                        {s.drill.then(|| view! { <br/><small data-drilled="">"each backup drilled"</small> })}</td>
+                                    <td>{when(s.last_run_at.as_deref())}</td>
+                                    <td><ul class="plain small">{s.next_runs.iter().take(3).map(|t| view! { <li>{when(Some(t))}</li> }).collect_view()}</ul></td>
                                     <td class="row-actions">
                                         {if paused {
                                             view! { <button type="button" on:click=move |_| act(format!("/api/v1/schedules/{n1}/resume"), "POST")>"Resume"</button> }.into_any()

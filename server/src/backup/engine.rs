@@ -21,6 +21,7 @@ use crate::cluster::discovery::{self, group_resource};
 use crate::cluster::pager::Pager;
 use crate::cluster::temporary;
 use crate::storage::{DynStore, put_bytes};
+use crate::backup::BackupSpecExt;
 
 /// At most this many exactly-named namespaces are listed one by one; more are
 /// listed cluster-wide and filtered on the way (one call per resource and page).

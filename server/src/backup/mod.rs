@@ -20,7 +20,7 @@ use crate::catalog::{BackupRecord, Catalog, CatalogError};
 use crate::storage::{DynStore, Locations, StorageError, list_all};
 pub use engine::Work;
 pub use runner::{BackupContext, Phase};
-pub use spec::{BackupSpec, ClusterResources, SpecError};
+pub use spec::{BackupSpec, BackupSpecExt, ClusterResources, SpecError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {

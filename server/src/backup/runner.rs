@@ -16,6 +16,7 @@ use crate::catalog::{Catalog, CatalogError};
 use crate::volumes::VolumeEntry;
 use crate::volumes::dispatch::VolumeWork;
 use crate::volumes::repo::{RepoError, StoreBackend, VolumeRepo};
+use crate::backup::BackupSpecExt;
 
 /// What a backup run needs.
 #[derive(Clone)]

@@ -5,6 +5,7 @@ use clap::Subcommand;
 use serde_json::{Value, json};
 
 use super::{Api, Filters, confirm};
+use frontend::model::ScheduleList;
 
 #[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
@@ -105,22 +106,21 @@ pub async fn run_schedule(server: &str, command: ScheduleCommand) -> Result<()> 
                 "{:<24} {:<20} {:<18} {:<8} {:<26} NEXT RUN",
                 "NAME", "SCHEDULE", "TIMEZONE", "PAUSED", "LAST RUN"
             );
-            for s in list["items"].as_array().into_iter().flatten() {
+            let list: ScheduleList = super::read_as(&list, "list of schedules")?;
+            for s in &list.items {
                 println!(
                     "{:<24} {:<20} {:<18} {:<8} {:<26} {}",
-                    s["name"].as_str().unwrap_or_default(),
-                    s["schedule"].as_str().unwrap_or_default(),
-                    s["timezone"].as_str().unwrap_or_default(),
-                    s["paused"].as_bool().unwrap_or(false),
-                    s["lastRunAt"].as_str().unwrap_or("never"),
-                    s["nextRuns"][0].as_str().unwrap_or("-"),
+                    s.name,
+                    s.schedule,
+                    s.timezone,
+                    s.paused,
+                    s.last_run_at.as_deref().unwrap_or("never"),
+                    s.next_runs.first().map_or("-", String::as_str),
                 );
             }
-            let runner = &list["runner"];
             println!(
                 "\nrunner: {} (leader here: {})",
-                runner["mode"].as_str().unwrap_or("?"),
-                runner["leader"]
+                list.runner.mode, list.runner.leader
             );
         }
         ScheduleCommand::Get { name: Some(name) } => {

@@ -15,6 +15,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::Api;
 use kube::api::PostParams;
 
+pub use frontend::model::Runner;
+
 /// Who may run schedules and GC in this process.
 #[derive(Clone)]
 pub enum Leadership {
@@ -44,18 +46,30 @@ impl Leadership {
     }
 
     /// What the API shows about it.
-    pub fn describe(&self) -> serde_json::Value {
+    pub fn describe(&self) -> Runner {
         match self {
-            Self::Single => serde_json::json!({"mode": "single", "leader": true,
-                "detail": "SQLite catalog: this server is the only replica and runs schedules"}),
-            Self::Lease(l) => {
-                let seen = l.observed_holder();
-                serde_json::json!({"mode": "lease", "leader": l.is_leader(), "identity": l.identity,
-                    "lease": format!("{}/{}", l.namespace, l.name), "holder": seen})
-            }
-            Self::Nobody(reason) => {
-                serde_json::json!({"mode": "none", "leader": false, "detail": reason})
-            }
+            Self::Single => Runner {
+                mode: "single".into(),
+                leader: true,
+                detail: Some(
+                    "SQLite catalog: this server is the only replica and runs schedules".into(),
+                ),
+                ..Default::default()
+            },
+            Self::Lease(l) => Runner {
+                mode: "lease".into(),
+                leader: l.is_leader(),
+                identity: Some(l.identity.clone()),
+                lease: Some(format!("{}/{}", l.namespace, l.name)),
+                holder: l.observed_holder(),
+                detail: None,
+            },
+            Self::Nobody(reason) => Runner {
+                mode: "none".into(),
+                leader: false,
+                detail: Some(reason.clone()),
+                ..Default::default()
+            },
         }
     }
 }

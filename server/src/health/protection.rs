@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use super::model::Protection;
 use crate::backup::{BackupPhase, BackupSpec};
 use crate::catalog::{BackupRecord, Catalog, CatalogError};
+use crate::selection::BackupSpecExt;
 
 /// Newest successful backup covering each namespace asked about.
 pub async fn of_namespaces(

@@ -17,6 +17,8 @@ use crate::auth::{Check, Principal};
 use crate::backup::{self, BackupError, BackupPhase, BackupSpec};
 use crate::catalog::{BackupFilter, BackupRecord};
 use crate::storage::StorageError;
+use crate::selection::BackupSpecExt;
+use crate::schedule::ScheduleSpecExt;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -17,6 +17,7 @@ use crate::backup::BackupSpec;
 use crate::health::summary::Scope;
 use crate::health::views;
 use crate::health::{summary, watch::ClusterState};
+use crate::selection::BackupSpecExt;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -15,6 +15,7 @@ use crate::catalog::CatalogError;
 use crate::catalog::RestoreRecord;
 use crate::restore::runner::Preflight;
 use crate::restore::{self, RestoreSpec};
+use crate::selection::BackupSpecExt;
 
 impl From<restore::StartError> for ApiError {
     fn from(e: restore::StartError) -> Self {

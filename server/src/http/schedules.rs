@@ -7,14 +7,15 @@ use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use serde_json::Value;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
-use super::views::{ScheduleView, ScheduledBackup};
+use super::views::{ScheduleList, SchedulePreview, ScheduleView, ScheduledBackup, schedule_view};
 use super::{ApiError, AppState};
 use crate::auth::{Check, Principal};
+use crate::cluster::lease::Runner;
 use crate::catalog::{BackupFilter, ScheduleRecord};
 use crate::schedule::{self, ScheduleError, ScheduleSpec};
+use crate::schedule::ScheduleSpecExt;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -24,23 +25,6 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(pause))
         .routes(routes!(resume))
         .routes(routes!(scheduler))
-}
-
-/// The schedules, and which replica runs them.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-struct ScheduleList {
-    items: Vec<ScheduleView>,
-    /// `{leader, identity, …}`: as `/api/v1/scheduler`.
-    runner: Value,
-}
-
-/// A schedule that validates, and when it would run.
-#[derive(serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-struct Preview {
-    /// Always true: an invalid schedule is a 422.
-    valid: bool,
-    next_runs: Vec<String>,
 }
 
 impl From<ScheduleError> for ApiError {
@@ -58,7 +42,7 @@ fn view(record: &ScheduleRecord) -> ScheduleView {
         .iter()
         .map(|t| t.to_rfc3339())
         .collect();
-    ScheduleView::new(record, next)
+    schedule_view(record, next)
 }
 
 #[utoipa::path(post, operation_id = "createSchedule", path = "/api/v1/schedules", tag = "schedules",
@@ -86,7 +70,7 @@ async fn create(
 #[utoipa::path(post, operation_id = "previewSchedule", path = "/api/v1/schedules/preview", tag = "schedules",
     description = "Validates a schedule and shows its next runs, saving nothing.",
     request_body = ScheduleSpec,
-    responses((status = 200, description = "It is valid", body = Preview)))]
+    responses((status = 200, description = "It is valid", body = SchedulePreview)))]
 async fn preview(body: axum::body::Bytes) -> Result<Response, ApiError> {
     let spec: ScheduleSpec = super::parse_body(&body, "schedule")?;
     let cron = spec.validate().map_err(ScheduleError::from)?;
@@ -95,7 +79,7 @@ async fn preview(body: axum::body::Bytes) -> Result<Response, ApiError> {
         .iter()
         .map(|t| t.to_rfc3339())
         .collect();
-    Ok(Json(Preview {
+    Ok(Json(SchedulePreview {
         valid: true,
         next_runs: next,
     })
@@ -236,11 +220,11 @@ async fn remove(
 
 #[utoipa::path(get, operation_id = "getScheduler", path = "/api/v1/scheduler", tag = "schedules",
     description = "Which replica runs schedules and GC (the Lease holder).",
-    responses((status = 200, description = "The leadership", body = Value)))]
+    responses((status = 200, description = "The leadership", body = Runner)))]
 async fn scheduler(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Runner>, ApiError> {
     state
         .auth
         .require(&who, &[Check::cluster("get", "schedules")])

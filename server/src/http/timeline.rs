@@ -24,6 +24,7 @@ use crate::auth::{Check, Principal};
 use crate::backup::BackupSpec;
 use crate::journal::{replay, timeline};
 use crate::restore::spec::RestoreSpec;
+use crate::selection::BackupSpecExt;
 
 /// The longest window one request reads.
 const MAX_WINDOW: Duration = Duration::days(7);

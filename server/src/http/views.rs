@@ -8,7 +8,7 @@ use serde_json::Value;
 
 pub use frontend::model::{
     ActivityView, BackupProgress, BackupView, DrillView, Items, LocationKey, LocationView,
-    RestoreView, ScheduledBackup,
+    RestoreView, ScheduleList, SchedulePreview, ScheduleView, ScheduledBackup,
 };
 
 use crate::catalog::{
@@ -186,60 +186,32 @@ impl From<&ActivityRecord> for ActivityView {
     }
 }
 
-/// A schedule. A stored template that does not read is shown with `error`
-/// and no template, so that it can be replaced.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ScheduleView {
-    pub name: String,
-    pub schedule: String,
-    pub timezone: String,
-    pub template: Option<crate::backup::BackupSpec>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub retention: Option<crate::schedule::spec::Retention>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    pub paused: bool,
-    /// Each backup it makes is drilled.
-    pub drill: bool,
-    /// A change journal is kept (continuous protection).
-    pub continuous: bool,
-    /// The journal writer's state, when it runs on the replica answering.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub journal: Option<crate::journal::writer::Status>,
-    pub last_run_at: Option<String>,
-    pub next_runs: Vec<String>,
-    pub created_at: String,
-    pub updated_at: String,
-    /// Its backups, on the schedule's own page.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backups: Option<Vec<ScheduledBackup>>,
-}
-
-impl ScheduleView {
-    pub fn new(record: &crate::catalog::ScheduleRecord, next_runs: Vec<String>) -> Self {
-        let spec = crate::schedule::ScheduleSpec::from_record(record);
-        let (template, retention, error) = match spec {
-            Ok(spec) => (Some(spec.template), Some(spec.retention), None),
-            Err(e) => (None, None, Some(e.message)),
-        };
-        Self {
-            name: record.name.clone(),
-            schedule: record.cron.clone(),
-            timezone: record.timezone.clone(),
-            template,
-            retention,
-            error,
-            paused: record.paused != 0,
-            drill: record.drill != 0,
-            continuous: record.continuous != 0,
-            journal: None,
-            last_run_at: record.last_run_at.clone(),
-            next_runs,
-            created_at: record.created_at.clone(),
-            updated_at: record.updated_at.clone(),
-            backups: None,
-        }
+/// A schedule as the API shows it, from its catalog row.
+pub fn schedule_view(
+    record: &crate::catalog::ScheduleRecord,
+    next_runs: Vec<String>,
+) -> ScheduleView {
+    use crate::schedule::ScheduleSpecExt;
+    let spec = crate::schedule::ScheduleSpec::from_record(record);
+    let (template, retention, error) = match spec {
+        Ok(spec) => (Some(spec.template), Some(spec.retention), None),
+        Err(e) => (None, None, Some(e.message)),
+    };
+    ScheduleView {
+        name: record.name.clone(),
+        schedule: record.cron.clone(),
+        timezone: record.timezone.clone(),
+        template,
+        retention,
+        error,
+        paused: record.paused != 0,
+        drill: record.drill != 0,
+        continuous: record.continuous != 0,
+        journal: None,
+        last_run_at: record.last_run_at.clone(),
+        next_runs,
+        created_at: record.created_at.clone(),
+        updated_at: record.updated_at.clone(),
+        backups: None,
     }
 }

@@ -18,6 +18,7 @@ use super::{ApiError, AppState};
 use crate::auth::{Check, Principal};
 use crate::backup::{BackupPhase, BackupSpec};
 use crate::health::{model, summary, views};
+use crate::selection::BackupSpecExt;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(workload))

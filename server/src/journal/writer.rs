@@ -23,14 +23,13 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, WatchEvent, WatchParams};
 use kube::discovery::{ApiResource, Scope};
-use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, watch};
 
 use super::{Entry, FlushRequest, Gap, JournalError, Op, SegmentManifest};
 use crate::archive::ArchiveKey;
-use crate::backup::BackupSpec;
+use crate::selection::{BackupSpec, BackupSpecExt};
 use crate::catalog::Catalog;
 use crate::cluster::discovery::{gr, group_resource};
 use crate::storage::{DynStore, Locations, put_bytes};
@@ -66,26 +65,11 @@ impl Default for Settings {
 const READER_SEAL_EVERY: Duration = Duration::from_secs(5);
 
 /// What a writer reports about itself (the API's schedule status).
-#[derive(Clone, Debug, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Status {
-    pub running: bool,
-    /// Resource types watched, and how many of them are current (listed
-    /// once, or resumed from a cursor).
-    pub resource_types: usize,
-    pub current_types: usize,
-    /// The newest instant written to storage.
-    pub written_until: Option<DateTime<Utc>>,
-    pub segments_written: u64,
-    pub changes_written: u64,
-    /// Sealed segments waiting for storage, and their bytes (in memory and spooled).
-    pub pending_segments: usize,
-    pub pending_bytes: u64,
-    /// Gaps this process recorded: segments dropped while storage was down,
-    /// and watches the API server would no longer resume (410 Gone).
-    pub gaps: u64,
-    /// The last storage error, while it lasts.
-    pub last_error: Option<String>,
+pub use frontend::model::JournalStatus as Status;
+
+/// An instant as the API shows it (RFC 3339, as chrono serialises it).
+fn instant(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 /// A message to the segment task: an entry and/or where a type's watch stands.
@@ -334,7 +318,7 @@ impl Writer {
             s.running = true;
             s.resource_types = types.len();
             s.current_types = resumed_types;
-            s.written_until = resumed.as_ref().map(|m| m.to);
+            s.written_until = resumed.as_ref().map(|m| instant(m.to));
             s.last_error = None;
         });
         let mut segments = Segments {
@@ -446,7 +430,7 @@ impl Writer {
                     s.segments_written += written;
                     s.changes_written += changes;
                     if until.is_some() {
-                        s.written_until = until;
+                        s.written_until = until.map(instant);
                     }
                     s.last_error = None;
                 }

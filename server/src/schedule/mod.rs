@@ -14,7 +14,7 @@ use crate::catalog::{BackupFilter, BackupPhase, Catalog, CatalogError, ScheduleR
 /// Which replica runs the schedules: a Kubernetes Lease ([`crate::cluster::lease`]).
 pub use crate::cluster::lease::{Leadership, LeaseElector};
 use crate::storage::Locations;
-pub use spec::{CronSchedule, Retention, ScheduleSpec};
+pub use spec::{CronSchedule, Retention, ScheduleSpec, ScheduleSpecExt};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScheduleError {

@@ -4,52 +4,10 @@
 //! parameter, so tests control it.
 
 use chrono::{DateTime, TimeZone, Utc};
-use serde::{Deserialize, Serialize};
-
-use crate::backup::{BackupSpec, SpecError};
+use crate::backup::{BackupSpec, BackupSpecExt, SpecError};
 use crate::catalog::{BackupPhase, BackupRecord, ScheduleRecord};
 
-/// Retention: how long each backup is kept and/or how many of the newest.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct Retention {
-    /// `720h`, `30d`, …: each backup expires this long after it starts.
-    pub ttl: Option<String>,
-    /// Keep only the newest N successful backups of this schedule.
-    pub keep_last: Option<i64>,
-}
-
-/// A schedule as the API and CLI take it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ScheduleSpec {
-    pub name: String,
-    /// Five fields (`0 1 * * *`) or a macro (`@daily`, `@hourly`, `@weekly`, …).
-    pub schedule: String,
-    /// An IANA time zone (`Europe/Berlin`); default UTC.
-    #[serde(default = "utc")]
-    pub timezone: String,
-    /// What each run backs up: the same spec as a backup.
-    #[serde(default)]
-    pub template: BackupSpec,
-    #[serde(default)]
-    pub retention: Retention,
-    #[serde(default)]
-    pub paused: bool,
-    /// Drill each backup it makes: restore it into scratch namespaces,
-    /// wait until its workloads are ready, record the outcome, clean up.
-    #[serde(default)]
-    pub drill: bool,
-    /// Continuous protection: keep a journal of every change to what the
-    /// template selects, so a restore can go back to any instant since the
-    /// oldest backup kept (`restore create --from-schedule … --at …`).
-    #[serde(default)]
-    pub continuous: bool,
-}
-
-fn utc() -> String {
-    "UTC".into()
-}
+pub use frontend::model::{Retention, ScheduleSpec};
 
 fn err(field: &str, message: impl Into<String>) -> SpecError {
     SpecError {
@@ -184,7 +142,7 @@ pub fn counted_from(record: &ScheduleRecord) -> DateTime<Utc> {
 }
 
 /// Why retention lets a backup go.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Expired {
     pub backup: String,
@@ -274,9 +232,22 @@ pub fn retention_victims(
     out
 }
 
-impl ScheduleSpec {
+/// The server's rules for a [`ScheduleSpec`]: validation, the template each
+/// run uses, and its catalog row.
+pub trait ScheduleSpecExt: Sized {
     /// Checks every field; the error names the first bad one.
-    pub fn validate(&self) -> Result<CronSchedule, SpecError> {
+    fn validate(&self) -> Result<CronSchedule, SpecError>;
+    /// The backup spec each run uses (retention's TTL applied).
+    fn backup_template(&self) -> BackupSpec;
+    /// The catalog row for this spec at `now` (a new one: no last run).
+    fn to_record(&self, now: DateTime<Utc>) -> ScheduleRecord;
+    /// The spec a catalog row describes; a template that does not read is
+    /// an error (never an empty template, which would back up everything).
+    fn from_record(r: &ScheduleRecord) -> Result<Self, SpecError>;
+}
+
+impl ScheduleSpecExt for ScheduleSpec {
+    fn validate(&self) -> Result<CronSchedule, SpecError> {
         crate::backup::validate_name(&self.name)?;
         if self.name.len() > MAX_NAME {
             return Err(err(
@@ -311,8 +282,7 @@ impl ScheduleSpec {
         Ok(cron)
     }
 
-    /// The backup spec each run uses (retention's TTL applied).
-    pub fn backup_template(&self) -> BackupSpec {
+    fn backup_template(&self) -> BackupSpec {
         let mut template = self.template.clone();
         if self.retention.ttl.is_some() {
             template.ttl = self.retention.ttl.clone();
@@ -320,8 +290,7 @@ impl ScheduleSpec {
         template
     }
 
-    /// The catalog row for this spec at `now` (a new one: no last run).
-    pub fn to_record(&self, now: DateTime<Utc>) -> ScheduleRecord {
+    fn to_record(&self, now: DateTime<Utc>) -> ScheduleRecord {
         let now = now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         ScheduleRecord {
             name: self.name.clone(),
@@ -343,9 +312,7 @@ impl ScheduleSpec {
         }
     }
 
-    /// The spec a catalog row describes; a template that does not read is
-    /// an error (never an empty template, which would back up everything).
-    pub fn from_record(r: &ScheduleRecord) -> Result<Self, SpecError> {
+    fn from_record(r: &ScheduleRecord) -> Result<Self, SpecError> {
         let template: BackupSpec = serde_json::from_str(&r.template).map_err(|e| SpecError {
             field: "template".into(),
             message: format!(

@@ -1,45 +1,9 @@
 //! What a backup selects, as Velero users write it, and its validation.
 
-use serde::{Deserialize, Serialize};
-
 pub use crate::selection::SpecError;
 use crate::selection::{self, err};
 
-/// Which cluster-scoped resources a backup takes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ClusterResources {
-    /// Those the selected namespaces need: the Namespace objects, their
-    /// PersistentVolumes, the StorageClasses those use, the CRDs of included
-    /// custom resources, ClusterRoles bound in them. Everything when no
-    /// namespace filter is given.
-    #[default]
-    Auto,
-    All,
-    None,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct BackupSpec {
-    /// Namespace globs; empty means all.
-    pub included_namespaces: Vec<String>,
-    pub excluded_namespaces: Vec<String>,
-    /// `deployments.apps`, `secrets`, `widgets.example.com`, `*`; empty means all.
-    pub included_resources: Vec<String>,
-    pub excluded_resources: Vec<String>,
-    /// A Kubernetes label selector (`app=web,tier in (a,b)`).
-    pub label_selector: Option<String>,
-    pub include_cluster_resources: ClusterResources,
-    /// Storage location name; default `default`.
-    pub storage_location: Option<String>,
-    /// How long to keep it: `72h`, `30d`, `90m`; default: forever.
-    pub ttl: Option<String>,
-    /// Whether to back up what the selected PVCs hold (through the node
-    /// agents); default yes. `false` takes resource state only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub volume_data: Option<bool>,
-}
+pub use frontend::model::{BackupSpec, ClusterResources};
 
 /// Parses a TTL such as `90m`, `72h`, `30d`, `1h30m` into seconds.
 pub fn parse_ttl(ttl: &str) -> Option<i64> {
@@ -63,8 +27,26 @@ pub fn parse_ttl(ttl: &str) -> Option<i64> {
     (number.is_empty() && total > 0).then_some(total)
 }
 
-impl BackupSpec {
-    pub fn validate(&self) -> Result<(), SpecError> {
+/// The server's rules for a [`BackupSpec`]: its validation, and what it selects.
+pub trait BackupSpecExt {
+    fn validate(&self) -> Result<(), SpecError>;
+    /// When a backup finished at `from` expires, by its TTL (RFC 3339), if it has one.
+    fn expires_at(&self, from: chrono::DateTime<chrono::Utc>) -> Option<String>;
+    /// Whether objects in `namespace` are selected.
+    fn includes_namespace(&self, namespace: &str) -> bool;
+    /// Whether a resource (`deployments.apps`, `pods`) is selected.
+    fn includes_resource(&self, group_resource: &str) -> bool;
+    /// The namespaces a backup of this spec holds, for authorization: the
+    /// exactly named ones (less the excluded), or `None` when it reaches
+    /// cluster-wide (globs, all namespaces, or every cluster-scoped resource).
+    fn namespaces_concerned(&self) -> Option<Vec<String>>;
+    /// The namespaces named without globs, when there are only those: then
+    /// listing per namespace is cheaper than listing the whole cluster.
+    fn exact_namespaces(&self) -> Option<Vec<String>>;
+}
+
+impl BackupSpecExt for BackupSpec {
+    fn validate(&self) -> Result<(), SpecError> {
         selection::Filters {
             included_namespaces: &self.included_namespaces,
             excluded_namespaces: &self.excluded_namespaces,
@@ -89,8 +71,7 @@ impl BackupSpec {
         Ok(())
     }
 
-    /// When a backup finished at `from` expires, by its TTL (RFC 3339), if it has one.
-    pub fn expires_at(&self, from: chrono::DateTime<chrono::Utc>) -> Option<String> {
+    fn expires_at(&self, from: chrono::DateTime<chrono::Utc>) -> Option<String> {
         let secs = self.ttl.as_deref().and_then(parse_ttl)?;
         Some(
             (from + chrono::Duration::seconds(secs))
@@ -98,12 +79,8 @@ impl BackupSpec {
         )
     }
 
-    pub fn storage_location(&self) -> &str {
-        self.storage_location.as_deref().unwrap_or("default")
-    }
 
-    /// Whether objects in `namespace` are selected.
-    pub fn includes_namespace(&self, namespace: &str) -> bool {
+    fn includes_namespace(&self, namespace: &str) -> bool {
         selection::included(
             namespace,
             &self.included_namespaces,
@@ -111,8 +88,7 @@ impl BackupSpec {
         )
     }
 
-    /// Whether a resource (`deployments.apps`, `pods`) is selected.
-    pub fn includes_resource(&self, group_resource: &str) -> bool {
+    fn includes_resource(&self, group_resource: &str) -> bool {
         selection::included(
             group_resource,
             &self.included_resources,
@@ -120,10 +96,7 @@ impl BackupSpec {
         )
     }
 
-    /// The namespaces a backup of this spec holds, for authorization: the
-    /// exactly named ones (less the excluded), or `None` when it reaches
-    /// cluster-wide (globs, all namespaces, or every cluster-scoped resource).
-    pub fn namespaces_concerned(&self) -> Option<Vec<String>> {
+    fn namespaces_concerned(&self) -> Option<Vec<String>> {
         if self.include_cluster_resources == ClusterResources::All {
             return None;
         }
@@ -136,9 +109,7 @@ impl BackupSpec {
         )
     }
 
-    /// The namespaces named without globs, when there are only those: then
-    /// listing per namespace is cheaper than listing the whole cluster.
-    pub fn exact_namespaces(&self) -> Option<Vec<String>> {
+    fn exact_namespaces(&self) -> Option<Vec<String>> {
         selection::exact_names(&self.included_namespaces)
     }
 }

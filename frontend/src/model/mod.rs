@@ -8,6 +8,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod schedules;
+pub use schedules::*;
+
 /// A list answer: `{"items": [...]}`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -118,19 +121,6 @@ pub struct BackupProgress {
     pub bytes_done: i64,
     /// The volumes' bytes, from the agents' reports.
     pub volumes: VolumeTotals,
-}
-
-/// A backup as a schedule's page lists it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
-pub struct ScheduledBackup {
-    pub name: String,
-    pub phase: String,
-    pub created_at: String,
-    pub completed_at: Option<String>,
-    pub expires_at: Option<String>,
-    pub size_bytes: Option<i64>,
 }
 
 /// A restore; `plan` holds the summary and, on its own page, every item.
