@@ -44,9 +44,8 @@ pub async fn call<T: serde::de::DeserializeOwned>(
         Err(e) => return Err(format!("the request could not be written: {e}")),
     };
     let answer = request(method, path, body).await?;
-    serde_json::from_value(answer).map_err(|e| {
-        format!("the server's answer could not be read ({e}): reload the page")
-    })
+    serde_json::from_value(answer)
+        .map_err(|e| format!("the server's answer could not be read ({e}): reload the page"))
 }
 
 /// Reads a text answer as it arrives (a log, `follow` included), handing

@@ -3,11 +3,6 @@
 use leptos::prelude::*;
 use serde_json::Value;
 
-/// Optional prose next to a badge (a phase's reason): nothing when absent.
-pub fn note(v: &Value) -> String {
-    v.as_str().unwrap_or_default().to_string()
-}
-
 /// A JSON value as text: strings as they are, numbers printed, null as "—".
 pub fn text(v: &Value) -> String {
     match v {

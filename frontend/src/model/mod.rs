@@ -5,10 +5,16 @@
 //! definitions. Fields are camelCase; a field added here appears in all
 //! three at once.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod manifest;
+mod restores;
 mod schedules;
+pub use manifest::*;
+pub use restores::*;
 pub use schedules::*;
 
 /// A list answer: `{"items": [...]}`.
@@ -74,19 +80,56 @@ pub struct DrillView {
     pub phase: String,
     pub reason: Option<String>,
     /// Each namespace of the backup and the scratch namespace it went to.
-    pub namespaces: Value,
+    pub namespaces: BTreeMap<String, String>,
     pub restore_name: Option<String>,
     pub objects: i64,
     pub volumes: i64,
     /// From the restore's start until everything expected was ready.
     pub ready_ms: Option<i64>,
-    /// Every check: `{object, expected, ok, detail}`.
-    pub checks: Value,
+    pub checks: Vec<DrillCheck>,
     pub actor: String,
     pub created_at: String,
     pub completed_at: Option<String>,
     /// When the scratch namespaces were gone.
     pub cleaned_at: Option<String>,
+}
+
+/// What a backup's archive holds: group-resource → namespace (`(cluster)`
+/// for cluster-scoped objects) → names.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BackupContents {
+    pub resources: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+}
+
+/// What one check of a drill found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct DrillCheck {
+    /// `deployments.apps shop-drill-1a2b3c/web`.
+    pub object: String,
+    /// Whether it had to become ready for the drill to pass.
+    pub expected: bool,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// What a verification of a backup found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyReport {
+    pub backup: String,
+    pub verified_at: String,
+    /// No problem found.
+    pub ok: bool,
+    /// What was checked and held, one line each.
+    pub checked: Vec<String>,
+    /// What did not, one line each (naming the object).
+    pub problems: Vec<String>,
+    /// The volume data was sampled (`sample`), not read whole.
+    pub sample: Option<String>,
 }
 
 /// Byte progress of a backup's or restore's volumes.
@@ -123,42 +166,16 @@ pub struct BackupProgress {
     pub volumes: VolumeTotals,
 }
 
-/// A restore; `plan` holds the summary and, on its own page, every item.
+/// One backup with its progress and, when storage has it, its manifest.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[serde(rename_all = "camelCase")]
-pub struct RestoreView {
-    pub id: String,
-    pub name: String,
-    pub backup_name: String,
-    /// `New`, `Planned`, `InProgress`, `Completed`, `PartiallyFailed`, `Failed`.
-    pub phase: String,
-    pub phase_reason: Option<String>,
-    /// What it restores (`RestoreSpec`), as stored.
-    pub spec: Value,
-    /// The plan: counts, and on its own page every item (`null` before planning).
-    pub plan: Value,
-    pub items_done: i64,
-    pub items_total: Option<i64>,
-    pub warnings: i64,
-    pub errors: i64,
-    pub started_at: Option<String>,
-    pub completed_at: Option<String>,
-    pub created_at: String,
-    pub owner: Option<String>,
-    pub heartbeat_at: Option<String>,
-    /// The volumes' bytes written so far, from the agents' reports.
-    pub volumes: VolumeTotals,
-}
-
-impl RestoreView {
-    /// Without the plan's items (lists show counts only).
-    pub fn summary(mut self) -> Self {
-        if let Some(plan) = self.plan.as_object_mut() {
-            plan.remove("items");
-        }
-        self
-    }
+pub struct BackupDetail {
+    #[serde(flatten)]
+    pub backup: BackupView,
+    pub progress: BackupProgress,
+    /// The manifest as stored (docs/ARCHIVE.md), when storage has it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest: Option<Manifest>,
 }
 
 /// A storage location, with what it holds. Credentials are never part of it.
@@ -266,16 +283,6 @@ pub struct DeliveryView {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_summary_drops_the_plans_items_and_keeps_its_counts() {
-        let view = RestoreView {
-            plan: serde_json::json!({"items": [{"name": "a"}], "counts": {"create": 1}}),
-            ..Default::default()
-        }
-        .summary();
-        assert_eq!(view.plan, serde_json::json!({"counts": {"create": 1}}));
-    }
 
     #[test]
     fn views_read_back_what_the_server_writes() {

@@ -1,6 +1,7 @@
 //! One backup: facts, progress, log, contents, download, delete.
 
 use super::*;
+use crate::model::{BackupContents, BackupDetail, BackupSpec, DrillView, Items, VerifyReport};
 
 pub(super) fn backup(page: RwSignal<PageData>) -> impl IntoView {
     let b = data(page, "backup");
@@ -55,7 +56,7 @@ pub(super) fn backup(page: RwSignal<PageData>) -> impl IntoView {
         }
     };
     let verifying = RwSignal::new(false);
-    let verified = RwSignal::new(None::<Value>);
+    let verified = RwSignal::new(None::<VerifyReport>);
     let verify = {
         let name = name.clone();
         move |_| {
@@ -64,9 +65,12 @@ pub(super) fn backup(page: RwSignal<PageData>) -> impl IntoView {
             verified.set(None);
             api::spawn(async move {
                 let url = format!("/api/v1/backups/{name}/verify");
-                let answer = match api::request("POST", &url, Some(serde_json::json!({}))).await {
-                    Ok(v) => v,
-                    Err(e) => serde_json::json!({"ok": false, "problems": [e]}),
+                let answer = match api::call::<VerifyReport>("POST", &url, Some(&json!({}))).await {
+                    Ok(report) => report,
+                    Err(e) => VerifyReport {
+                        problems: vec![e],
+                        ..Default::default()
+                    },
                 };
                 verified.set(Some(answer));
                 verifying.set(false);
@@ -83,10 +87,10 @@ pub(super) fn backup(page: RwSignal<PageData>) -> impl IntoView {
             drilling.set("Starting a drill…".into());
             api::spawn(async move {
                 let url = format!("/api/v1/backups/{name}/drill");
-                match api::request("POST", &url, Some(serde_json::json!({}))).await {
+                match api::call::<DrillView>("POST", &url, Some(&json!({}))).await {
                     Ok(d) => drilling.set(format!(
                         "Drill {} started: restoring into scratch namespaces; this page shows its outcome.",
-                        text(&d["id"])
+                        d.id
                     )),
                     Err(e) => drilling.set(format!("No drill: {e}")),
                 }
@@ -98,31 +102,31 @@ pub(super) fn backup(page: RwSignal<PageData>) -> impl IntoView {
     view! {
         <h1>"Backup " <code>{name.clone()}</code></h1>
         {move || {
-            let v = b();
-            if let Some(e) = api_error(&v) {
-                return e.into_any();
-            }
-            let phase = v["phase"].as_str().unwrap_or_default().to_string();
-            let running = matches!(phase.as_str(), "New" | "InProgress");
+            let detail = match read::<BackupDetail>(&b()) {
+                Ok(detail) => detail,
+                Err(e) => return e,
+            };
+            let v = &detail.backup;
+            let running = matches!(v.phase.as_str(), "New" | "InProgress");
             view! {
                 <dl class="facts">
-                    <dt>"Phase"</dt><dd data-phase=phase.clone()>{badge(&phase)} " " {note(&v["phaseReason"])}</dd>
-                    <dt>"Items"</dt><dd>{text(&v["itemsDone"])}</dd>
-                    <dt>"Size"</dt><dd>{bytes(&v["sizeBytes"])}</dd>
-                    <dt>"Location"</dt><dd><a href="/storage">{text(&v["storageLocation"])}</a></dd>
-                    <dt>"Started"</dt><dd>{time(&v["startedAt"])}</dd>
-                    <dt>"Completed"</dt><dd>{time(&v["completedAt"])}</dd>
-                    <dt>"Took"</dt><dd>{seconds_between(&v["startedAt"], &v["completedAt"]).map(duration).unwrap_or_else(|| "—".into())}</dd>
-                    <dt>"Expires"</dt><dd>{v["expiresAt"].as_str().map(|_| time(&v["expiresAt"])).unwrap_or_else(|| "never".into())}</dd>
-                    <dt>"Namespaces"</dt><dd>{let ns = items(&v["spec"]["includedNamespaces"]); if ns.is_empty() { "all".to_string() } else { ns.iter().map(text).collect::<Vec<_>>().join(", ") }}</dd>
-                    <dt>"Warnings / errors"</dt><dd>{format!("{} / {}", text(&v["warnings"]), text(&v["errors"]))}</dd>
-                    {trust_facts(&v)}
+                    <dt>"Phase"</dt><dd data-phase=v.phase.clone()>{badge(&v.phase)} " " {v.phase_reason.clone()}</dd>
+                    <dt>"Items"</dt><dd>{v.items_done}</dd>
+                    <dt>"Size"</dt><dd>{size(v.size_bytes)}</dd>
+                    <dt>"Location"</dt><dd><a href="/storage">{v.storage_location.clone()}</a></dd>
+                    <dt>"Started"</dt><dd>{when(v.started_at.as_deref())}</dd>
+                    <dt>"Completed"</dt><dd>{when(v.completed_at.as_deref())}</dd>
+                    <dt>"Took"</dt><dd>{between(v.started_at.as_deref(), v.completed_at.as_deref()).map(duration).unwrap_or_else(|| "—".into())}</dd>
+                    <dt>"Expires"</dt><dd>{v.expires_at.as_deref().map(|t| when(Some(t))).unwrap_or_else(|| "never".into())}</dd>
+                    <dt>"Namespaces"</dt><dd>{namespaces_of(&v.spec)}</dd>
+                    <dt>"Warnings / errors"</dt><dd>{format!("{} / {}", v.warnings, v.errors)}</dd>
+                    {trust_facts(&detail)}
                 </dl>
                 {running.then(|| view! {
-                    <p role="status" aria-live="polite"><progress aria-label="Backup progress"></progress> {format!(" {} items, {} written so far", text(&v["itemsDone"]), bytes(&v["bytesDone"]))}</p>
+                    <p role="status" aria-live="polite"><progress aria-label="Backup progress"></progress> {format!(" {} items, {} written so far", v.items_done, size(Some(v.bytes_done)))}</p>
                 })}
-                {(v["missingFromStorage"] == true).then(|| view! { <div class="error" role="alert">"This backup's manifest is missing from storage: it cannot be restored. Check the bucket."</div> })}
-                {volumes(&v, running)}
+                {v.missing_from_storage.then(|| view! { <div class="error" role="alert">"This backup's manifest is missing from storage: it cannot be restored. Check the bucket."</div> })}
+                {volumes(&detail, running)}
             }
             .into_any()
         }}
@@ -151,13 +155,13 @@ pub(super) fn backup(page: RwSignal<PageData>) -> impl IntoView {
             <p role="status" aria-live="polite"><progress aria-label="Verifying"></progress> " Reading every object back from storage…"</p>
         })}
         {move || verified.get().map(|r| {
-            let ok = r["ok"] == true;
+            let ok = r.ok;
             view! {
                 <section class="panel" aria-labelledby="verify-h">
                     <h2 id="verify-h">{if ok { "Verified: nothing wrong" } else { "Verification failed" }}</h2>
                     <ul class="checks">
-                        {items(&r["checked"]).into_iter().map(|c| view! { <li data-check="ok">{"✓ "}{text(&c)}</li> }).collect_view()}
-                        {items(&r["problems"]).into_iter().map(|c| view! { <li data-check="problem" class="error">{"✗ "}{text(&c)}</li> }).collect_view()}
+                        {r.checked.into_iter().map(|c| view! { <li data-check="ok">{"✓ "}{c}</li> }).collect_view()}
+                        {r.problems.into_iter().map(|c| view! { <li data-check="problem" class="error">{"✗ "}{c}</li> }).collect_view()}
                     </ul>
                     {(!ok).then(|| view! { <p>"Do not rely on this backup: restore from another one, and check the bucket."</p> })}
                 </section>
@@ -173,24 +177,23 @@ pub(super) fn backup(page: RwSignal<PageData>) -> impl IntoView {
                 if c.is_null() {
                     return empty("The contents can be browsed once the backup has completed.").into_any();
                 }
-                if let Some(e) = api_error(&c) {
-                    return e.into_any();
-                }
-                let tree = c["resources"].as_object().cloned().unwrap_or_default();
+                let tree = match read::<BackupContents>(&c) {
+                    Ok(contents) => contents.resources,
+                    Err(e) => return e,
+                };
                 let open = open.clone();
                 view! {
                     <div class="browser">
                         <ul class="tree" aria-label="Resources in this backup">
                             {tree.into_iter().map(|(resource, by_ns)| {
                                 let open = open.clone();
-                                let count: usize = by_ns.as_object().map(|o| o.values().map(|v| v.as_array().map_or(0, Vec::len)).sum()).unwrap_or(0);
+                                let count: usize = by_ns.values().map(Vec::len).sum();
                                 view! {
                                     <li><details><summary>{format!("{resource} ({count})")}</summary>
-                                        <ul>{by_ns.as_object().cloned().unwrap_or_default().into_iter().map(|(ns, names)| {
+                                        <ul>{by_ns.into_iter().map(|(ns, names)| {
                                             let open = open.clone();
                                             let resource = resource.clone();
-                                            view! { <li><span class="ns">{ns.clone()}</span><ul>{items(&names).into_iter().map(|n| {
-                                                let n = text(&n);
+                                            view! { <li><span class="ns">{ns.clone()}</span><ul>{names.into_iter().map(|n| {
                                                 let scope = if ns == "(cluster)" { "cluster".to_string() } else { format!("namespaces/{ns}") };
                                                 let path = format!("resources/{resource}/{scope}/{n}.json");
                                                 let open = open.clone();
@@ -215,30 +218,38 @@ pub(super) fn backup(page: RwSignal<PageData>) -> impl IntoView {
     }
 }
 
+/// The namespaces a backup's spec selects, as a line.
+fn namespaces_of(spec: &Value) -> String {
+    match serde_json::from_value::<BackupSpec>(spec.clone()) {
+        Ok(spec) if spec.included_namespaces.is_empty() => "all".into(),
+        Ok(spec) => spec.included_namespaces.join(", "),
+        Err(_) => "—".into(),
+    }
+}
+
 /// The volume data: while running, each volume's bytes from the agents;
 /// once written, what the manifest lists (size, files, method, duration, why not).
-fn volumes(v: &Value, running: bool) -> AnyView {
-    let progress = &v["progress"]["volumes"];
+fn volumes(detail: &BackupDetail, running: bool) -> AnyView {
+    let progress = &detail.progress.volumes;
     if running {
-        let total = progress["bytesTotal"].as_f64().unwrap_or(0.0);
-        if progress["volumes"].as_array().is_none_or(Vec::is_empty) {
+        if progress.volumes.is_empty() {
             return ().into_any();
         }
-        let done = progress["bytesDone"].as_f64().unwrap_or(0.0);
+        let (done, total) = (progress.bytes_done, progress.bytes_total);
         return view! {
             <section aria-labelledby="volumes-h">
                 <h2 id="volumes-h">"Volume data"</h2>
                 <p role="status" aria-live="polite">
-                    <progress aria-label="Volume data progress" max=total.max(1.0) value=done></progress>
-                    {format!(" {} of {}", bytes(&progress["bytesDone"]), bytes(&progress["bytesTotal"]))}
+                    <progress aria-label="Volume data progress" max=total.max(1) as f64 value=done as f64></progress>
+                    {format!(" {} of {}", size(Some(done as i64)), size(Some(total as i64)))}
                 </p>
                 <table>
                     <thead><tr><th scope="col">"Claim"</th><th scope="col">"State"</th><th scope="col">"Done"</th></tr></thead>
-                    <tbody>{items(&progress["volumes"]).into_iter().map(|p| view! {
+                    <tbody>{progress.volumes.iter().map(|p| view! {
                         <tr>
-                            <th scope="row">{format!("{}/{}", text(&p["namespace"]), text(&p["pvc"]))}</th>
-                            <td>{badge(p["phase"].as_str().unwrap_or_default())}</td>
-                            <td>{format!("{} of {}", bytes(&p["bytesDone"]), bytes(&p["bytesTotal"]))}</td>
+                            <th scope="row">{format!("{}/{}", p.namespace, p.pvc)}</th>
+                            <td>{badge(&p.phase)}</td>
+                            <td>{format!("{} of {}", size(Some(p.bytes_done as i64)), size(Some(p.bytes_total as i64)))}</td>
                         </tr>
                     }).collect_view()}</tbody>
                 </table>
@@ -246,7 +257,11 @@ fn volumes(v: &Value, running: bool) -> AnyView {
         }
         .into_any();
     }
-    let listed = items(&v["manifest"]["volumes"]);
+    let listed = detail
+        .manifest
+        .as_ref()
+        .map(|m| m.volumes.clone())
+        .unwrap_or_default();
     if listed.is_empty() {
         return ().into_any();
     }
@@ -260,13 +275,13 @@ fn volumes(v: &Value, running: bool) -> AnyView {
                 </tr></thead>
                 <tbody>{listed.into_iter().map(|vol| view! {
                     <tr>
-                        <th scope="row"><a href=format!("/namespaces/{}", text(&vol["namespace"]))>{format!("{}/{}", text(&vol["namespace"]), text(&vol["pvc"]))}</a></th>
-                        <td>{badge(vol["phase"].as_str().unwrap_or_default())}</td>
-                        <td>{bytes(&vol["bytes"])}</td>
-                        <td>{text(&vol["files"])}</td>
-                        <td>{text(&vol["method"])}</td>
-                        <td>{duration(vol["durationMs"].as_i64().unwrap_or(0) / 1000)}</td>
-                        <td>{note(&vol["reason"])}</td>
+                        <th scope="row"><a href=format!("/namespaces/{}", vol.namespace)>{format!("{}/{}", vol.namespace, vol.pvc)}</a></th>
+                        <td>{badge(&vol.phase)}</td>
+                        <td>{size(Some(vol.bytes as i64))}</td>
+                        <td>{vol.files}</td>
+                        <td>{vol.method.as_str()}</td>
+                        <td>{duration((vol.duration_ms / 1000) as i64)}</td>
+                        <td>{vol.reason}</td>
                     </tr>
                 }).collect_view()}</tbody>
             </table>
@@ -277,7 +292,10 @@ fn volumes(v: &Value, running: bool) -> AnyView {
 
 /// The backup's restore drills, newest first, each with what it checked.
 fn drill_list(v: &Value) -> AnyView {
-    let all = items(&v["items"]);
+    let all = match read::<Items<DrillView>>(v) {
+        Ok(list) => list.items,
+        Err(e) => return e,
+    };
     if all.is_empty() {
         return view! {
             <section aria-labelledby="drills-h">
@@ -291,28 +309,26 @@ fn drill_list(v: &Value) -> AnyView {
         <section aria-labelledby="drills-h">
             <h2 id="drills-h">"Restore drills"</h2>
             {all.into_iter().map(|d| {
-                let phase = d["phase"].as_str().unwrap_or_default().to_string();
-                let scratch: Vec<String> = d["namespaces"].as_object().into_iter().flatten()
-                    .map(|(from, to)| format!("{from} → {}", to.as_str().unwrap_or_default())).collect();
-                let outcome = match phase.as_str() {
-                    "Passed" => format!("{} objects, {} volumes, ready in {:.1} s", text(&d["objects"]), text(&d["volumes"]),
-                        d["readyMs"].as_f64().unwrap_or(0.0) / 1000.0),
+                let scratch: Vec<String> = d.namespaces.iter().map(|(from, to)| format!("{from} → {to}")).collect();
+                let outcome = match d.phase.as_str() {
+                    "Passed" => format!("{} objects, {} volumes, ready in {:.1} s", d.objects, d.volumes,
+                        d.ready_ms.unwrap_or(0) as f64 / 1000.0),
                     "Running" => "restoring and waiting for the workloads…".to_string(),
-                    _ => text(&d["reason"]),
+                    _ => d.reason.clone().unwrap_or_else(|| "—".into()),
                 };
-                let cleaned = if d["cleanedAt"].is_string() { "scratch namespaces deleted" } else if phase == "Running" { "" } else { "scratch namespaces being deleted" };
+                let cleaned = if d.cleaned_at.is_some() { "scratch namespaces deleted" } else if d.phase == "Running" { "" } else { "scratch namespaces being deleted" };
                 view! {
-                    <article class="panel" data-drill=text(&d["id"]) data-drill-phase=phase.clone()>
-                        <h3>{badge(&phase)} " drill " <code>{text(&d["id"])}</code> " · " {time(&d["createdAt"])}</h3>
+                    <article class="panel" data-drill=d.id.clone() data-drill-phase=d.phase.clone()>
+                        <h3>{badge(&d.phase)} " drill " <code>{d.id.clone()}</code> " · " {when(Some(&d.created_at))}</h3>
                         <p>{outcome}</p>
                         <p class="note">{scratch.join(", ")} " " {cleaned}</p>
-                        <ul class="checks">{items(&d["checks"]).into_iter().map(|c| {
-                            let (mark, class) = match (c["ok"].as_bool(), c["expected"].as_bool()) {
-                                (Some(true), _) => ("✓ ", "ok"),
-                                (_, Some(false)) => ("– ", "not-required"),
-                                _ => ("✗ ", "problem"),
+                        <ul class="checks">{d.checks.into_iter().map(|c| {
+                            let (mark, class) = match (c.ok, c.expected) {
+                                (true, _) => ("✓ ", "ok"),
+                                (false, false) => ("– ", "not-required"),
+                                (false, true) => ("✗ ", "problem"),
                             };
-                            view! { <li data-check=class class:error=class == "problem">{mark}{text(&c["object"])}": "{text(&c["detail"])}</li> }
+                            view! { <li data-check=class class:error=class == "problem">{mark}{c.object}": "{c.detail}</li> }
                         }).collect_view()}</ul>
                     </article>
                 }
@@ -323,13 +339,14 @@ fn drill_list(v: &Value) -> AnyView {
 }
 
 /// Encrypted, signed, verified: what the manifest and the last verification say.
-fn trust_facts(v: &Value) -> impl IntoView {
-    let manifest = &v["manifest"];
-    let format = manifest["formatVersion"].as_u64();
-    let encryption = match (&manifest["encryption"]["keyId"], format) {
-        (Value::String(key), _) => format!(
+fn trust_facts(detail: &BackupDetail) -> impl IntoView {
+    let v = &detail.backup;
+    let manifest = detail.manifest.as_ref();
+    let format = manifest.map(|m| m.format_version);
+    let encryption = match (manifest.and_then(|m| m.encryption.as_ref()), format) {
+        (Some(e), _) => format!(
             "age (X25519), key {}…",
-            key.chars().take(16).collect::<String>()
+            e.key_id.chars().take(16).collect::<String>()
         ),
         (_, Some(f)) => format!("none (archive format {f}, written before encryption)"),
         _ => "—".into(),
@@ -339,21 +356,24 @@ fn trust_facts(v: &Value) -> impl IntoView {
         Some(_) => "no (written before signatures)".into(),
         None => "—".into(),
     };
-    let verification = match (v["verifiedAt"].as_str(), v["verification"].as_str()) {
-        (Some(_), Some("ok")) => format!("{}: ok", time(&v["verifiedAt"])),
+    let at = v.verified_at.as_deref();
+    let verification = match (at, v.verification.as_deref()) {
+        (Some(_), Some("ok")) => format!("{}: ok", when(at)),
         (Some(_), Some(problems)) => format!(
             "{}: failed — {}",
-            time(&v["verifiedAt"]),
+            when(at),
             problems.lines().next().unwrap_or_default()
         ),
         _ => "never".into(),
     };
-    let failed = v["verification"].as_str().is_some_and(|o| o != "ok");
-    let locked = match v["lockedUntil"].as_str() {
-        Some(_) => format!(
+    let failed = v.verification.as_deref().is_some_and(|o| o != "ok");
+    let locked = match v.locked_until.as_deref() {
+        Some(until) => format!(
             "until {} (S3 Object Lock, {}): nobody can delete it before then",
-            time(&v["lockedUntil"]),
-            manifest["lock"]["mode"].as_str().unwrap_or("governance")
+            when(Some(until)),
+            manifest
+                .and_then(|m| m.lock.as_ref())
+                .map_or("governance", |l| l.mode.as_str())
         ),
         None => "no (the location is not immutable)".into(),
     };

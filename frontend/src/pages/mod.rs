@@ -22,8 +22,7 @@ use crate::PageData;
 use crate::api;
 use crate::charts;
 use crate::widgets::{
-    api_error, badge, between, bytes, duration, empty, items, note, read, reasons, seconds_between,
-    size, text, time, when,
+    api_error, badge, between, bytes, duration, empty, items, read, reasons, size, text, time, when,
 };
 
 pub fn page(kind: &str, page: RwSignal<PageData>) -> AnyView {

@@ -1,6 +1,20 @@
 //! The restore wizard: backup → selection and mapping → plan → progress.
 
 use super::*;
+use crate::model::{
+    Action, BackupContents, BackupSpec, BackupView, CreateRestore, ExistingResourcePolicy, Items,
+    PlanItem, PointInTime, RestoreSpec, RestoreView,
+};
+
+/// The backups a restore can read: Completed or PartiallyFailed.
+fn restorable(v: &Value) -> Vec<BackupView> {
+    serde_json::from_value::<Items<BackupView>>(v.clone())
+        .map(|list| list.items)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|b| b.phase == "Completed" || b.phase == "PartiallyFailed")
+        .collect()
+}
 
 pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
     let backups_list = data(page, "backups");
@@ -8,15 +22,16 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
         // From a namespace page: the newest completed backup covering it.
         let ns = query(page, "namespace");
         page.with_untracked(|p| {
-            let list = items(&p.get("backups")["items"]);
-            list.iter()
-                .filter(|b| b["phase"] == "Completed" || b["phase"] == "PartiallyFailed")
+            restorable(&p.get("backups"))
+                .into_iter()
                 .find(|b| {
-                    let inc = items(&b["spec"]["includedNamespaces"]);
+                    let inc = serde_json::from_value::<BackupSpec>(b.spec.clone())
+                        .map(|s| s.included_namespaces)
+                        .unwrap_or_default();
                     ns.as_ref()
-                        .is_some_and(|ns| inc.is_empty() || inc.iter().any(|n| n == ns.as_str()))
+                        .is_some_and(|ns| inc.is_empty() || inc.iter().any(|n| n == ns))
                 })
-                .map(|b| text(&b["name"]))
+                .map(|b| b.name)
                 .unwrap_or_default()
         })
     });
@@ -37,8 +52,8 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
     let policy = RwSignal::new("skip".to_string());
     let allow_partial = RwSignal::new(false);
     let resources = RwSignal::new(String::new());
-    let plan = RwSignal::new(None::<Value>);
-    let run = RwSignal::new(None::<Value>);
+    let plan = RwSignal::new(None::<RestoreView>);
+    let run = RwSignal::new(None::<RestoreView>);
     let status = RwSignal::new(String::new());
     let load_namespaces = move || {
         let b = backup.get_untracked();
@@ -46,18 +61,15 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
             return;
         }
         api::spawn(async move {
-            match api::request("GET", &format!("/api/v1/backups/{b}/contents"), None).await {
-                Ok(v) => {
-                    let mut found: Vec<String> = v["resources"]
-                        .as_object()
-                        .map(|r| {
-                            r.values()
-                                .filter_map(|by_ns| by_ns.as_object())
-                                .flat_map(|o| o.keys().cloned())
-                                .filter(|k| k != "(cluster)")
-                                .collect()
-                        })
-                        .unwrap_or_default();
+            let url = format!("/api/v1/backups/{b}/contents");
+            match api::call::<BackupContents>("GET", &url, None::<&()>).await {
+                Ok(contents) => {
+                    let mut found: Vec<String> = contents
+                        .resources
+                        .values()
+                        .flat_map(|by_ns| by_ns.keys().cloned())
+                        .filter(|k| k != "(cluster)")
+                        .collect();
                     found.sort();
                     found.dedup();
                     available.set(found);
@@ -67,11 +79,11 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
         });
     };
     let spec = move |dry_run: bool| {
-        let map: serde_json::Map<String, Value> = mapping
+        let namespace_mapping = mapping
             .get_untracked()
             .into_iter()
             .filter(|(from, to)| !to.trim().is_empty() && to.trim() != from)
-            .map(|(f, t)| (f, Value::String(t.trim().to_string())))
+            .map(|(f, t)| (f, t.trim().to_string()))
             .collect();
         let included_resources: Vec<String> = resources
             .get_untracked()
@@ -85,18 +97,33 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
         } else {
             backup.get_untracked()
         };
-        json!({"spec": {"backupName": backup_name, "fromSchedule": from_schedule, "at": at,
-                        "includedNamespaces": chosen.get_untracked(),
-                        "includedResources": included_resources,
-                        "namespaceMapping": map, "existingResourcePolicy": policy.get_untracked(), "dryRun": dry_run,
-                        "allowPartial": allow_partial.get_untracked()}})
+        let existing_resource_policy = match policy.get_untracked().as_str() {
+            "update" => ExistingResourcePolicy::Update,
+            _ => ExistingResourcePolicy::Skip,
+        };
+        CreateRestore {
+            name: None,
+            spec: RestoreSpec {
+                backup_name,
+                from_schedule,
+                at,
+                included_namespaces: chosen.get_untracked(),
+                included_resources,
+                namespace_mapping,
+                existing_resource_policy,
+                dry_run,
+                allow_partial: allow_partial.get_untracked(),
+                ..Default::default()
+            },
+        }
     };
     // Polls a restore until it leaves New/InProgress, showing it as it goes.
-    let follow = move |name: String, into: RwSignal<Option<Value>>| async move {
+    let follow = move |name: String, into: RwSignal<Option<RestoreView>>| async move {
         loop {
-            match api::request("GET", &format!("/api/v1/restores/{name}"), None).await {
+            let url = format!("/api/v1/restores/{name}");
+            match api::call::<RestoreView>("GET", &url, None::<&()>).await {
                 Ok(v) => {
-                    let phase = v["phase"].as_str().unwrap_or_default().to_string();
+                    let phase = v.phase.clone();
                     into.set(Some(v));
                     if !matches!(phase.as_str(), "New" | "InProgress") {
                         break;
@@ -118,10 +145,10 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
         status.set("Planning…".into());
         run.set(None);
         api::spawn(async move {
-            match api::request("POST", "/api/v1/restores", Some(spec(true))).await {
+            match api::call::<RestoreView>("POST", "/api/v1/restores", Some(&spec(true))).await {
                 Ok(v) => {
                     status.set(String::new());
-                    follow(text(&v["name"]), plan).await;
+                    follow(v.name, plan).await;
                 }
                 Err(e) => status.set(e),
             }
@@ -130,20 +157,19 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
     let start = move |_| {
         status.set("Restoring…".into());
         api::spawn(async move {
-            match api::request("POST", "/api/v1/restores", Some(spec(false))).await {
+            match api::call::<RestoreView>("POST", "/api/v1/restores", Some(&spec(false))).await {
                 Ok(v) => {
                     status.set(String::new());
-                    follow(text(&v["name"]), run).await;
+                    follow(v.name, run).await;
                 }
                 Err(e) => status.set(e),
             }
         });
     };
     let backup_names = move || {
-        items(&backups_list()["items"])
+        restorable(&backups_list())
             .into_iter()
-            .filter(|b| b["phase"] == "Completed" || b["phase"] == "PartiallyFailed")
-            .map(|b| (text(&b["name"]), time(&b["completedAt"])))
+            .map(|b| (b.name, when(b.completed_at.as_deref())))
             .collect::<Vec<_>>()
     };
     view! {
@@ -210,17 +236,18 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
             <li>
                 <h2>"4. Restore"</h2>
                 {move || {
-                    let forbidden: Vec<Value> = plan
+                    let forbidden: Vec<PlanItem> = plan
                         .get()
-                        .map(|p| items(&p["plan"]["items"]).into_iter().filter(|i| i["action"] == "forbidden").collect())
+                        .and_then(|r| r.plan)
+                        .map(|p| p.items.into_iter().filter(|i| i.action == Action::Forbidden).collect())
                         .unwrap_or_default();
                     (!forbidden.is_empty()).then(|| view! {
                         <fieldset class="allow-partial">
                             <legend>"Items you may not write"</legend>
                             <ul class="plain">{forbidden.into_iter().map(|i| view! {
-                                <li>{format!("{} {}{}: {}", text(&i["groupResource"]),
-                                    i["namespace"].as_str().map(|n| format!("{n}/")).unwrap_or_default(),
-                                    text(&i["name"]), text(&i["reason"]))}</li>
+                                <li>{format!("{} {}{}: {}", i.group_resource,
+                                    i.namespace.as_deref().map(|n| format!("{n}/")).unwrap_or_default(),
+                                    i.name, i.reason.as_deref().unwrap_or("—"))}</li>
                             }).collect_view()}</ul>
                             <label><input type="checkbox" name="allowPartial"
                                 prop:checked=move || allow_partial.get()
@@ -229,7 +256,7 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
                         </fieldset>
                     })
                 }}
-                <button type="button" class="primary" on:click=start prop:disabled=move || plan.get().is_none_or(|p| p["phase"] != "Planned")>"Restore now"</button>
+                <button type="button" class="primary" on:click=start prop:disabled=move || plan.get().is_none_or(|p| p.phase != "Planned")>"Restore now"</button>
                 {move || run.get().map(progress_view)}
             </li>
         </ol>
@@ -252,50 +279,56 @@ async fn sleep_ms(ms: u32) {
     let _ = ms;
 }
 
-fn plan_view(r: Value) -> impl IntoView {
-    let actions = r["plan"]["summary"]["actions"].clone();
-    let count = |a: &str| actions[a].as_u64().unwrap_or(0);
-    let plan_items = items(&r["plan"]["items"]);
+/// A line's field, or a dash.
+fn or_dash(v: Option<&str>) -> String {
+    v.filter(|s| !s.is_empty()).unwrap_or("—").to_string()
+}
+
+fn plan_view(r: RestoreView) -> impl IntoView {
+    let plan = r.plan.unwrap_or_default();
+    let summary = plan.summary;
+    let count = move |a: Action| summary.count(a);
     // Volume data is listed on its own, with its size, before anything starts.
-    let volume_lines: Vec<Value> = plan_items
+    let volume_lines: Vec<PlanItem> = plan
+        .items
         .iter()
-        .filter(|i| i["groupResource"] == "volumes.lifeboat.io")
+        .filter(|i| i.group_resource == "volumes.lifeboat.io")
         .cloned()
         .collect();
     view! {
-        <div class="plan" data-phase=text(&r["phase"])>
-            <p>{badge(r["phase"].as_str().unwrap_or_default())} " " {note(&r["phaseReason"])}</p>
-            {point_in_time_view(&r["plan"]["pointInTime"])}
+        <div class="plan" data-phase=r.phase.clone()>
+            <p>{badge(&r.phase)} " " {r.phase_reason.clone()}</p>
+            {plan.point_in_time.as_ref().map(point_in_time_view)}
             {(!volume_lines.is_empty()).then(|| view! {
                 <section class="volumes" aria-labelledby="plan-volumes-h">
                     <h3 id="plan-volumes-h">"Volume data"</h3>
                     <ul class="plain">{volume_lines.into_iter().map(|v| view! {
-                        <li data-volume=text(&v["name"])>
-                            <strong>{format!("{}/{}", text(&v["namespace"]), text(&v["name"]))}</strong>
-                            {format!(" — {}: {}", text(&v["action"]), text(&v["reason"]))}
+                        <li data-volume=v.name.clone()>
+                            <strong>{format!("{}/{}", or_dash(v.namespace.as_deref()), v.name)}</strong>
+                            {format!(" — {}: {}", v.action.as_str(), or_dash(v.reason.as_deref()))}
                         </li>
                     }).collect_view()}</ul>
                 </section>
             })}
             <ul class="counts">
-                <li><strong>{count("create")}</strong>" to create"</li>
-                <li><strong>{count("skip")}</strong>" to skip"</li>
-                <li><strong>{count("conflict")}</strong>" in conflict"</li>
-                <li><strong>{count("update")}</strong>" to update"</li>
-                <li><strong>{count("excluded")}</strong>" excluded"</li>
-                {(count("unknown") > 0).then(|| view! {
-                    <li><strong>{count("unknown")}</strong>" unknown (you may not read them)"</li>
+                <li><strong>{count(Action::Create)}</strong>" to create"</li>
+                <li><strong>{count(Action::Skip)}</strong>" to skip"</li>
+                <li><strong>{count(Action::Conflict)}</strong>" in conflict"</li>
+                <li><strong>{count(Action::Update)}</strong>" to update"</li>
+                <li><strong>{count(Action::Excluded)}</strong>" excluded"</li>
+                {(count(Action::Unknown) > 0).then(|| view! {
+                    <li><strong>{count(Action::Unknown)}</strong>" unknown (you may not read them)"</li>
                 })}
-                {(count("forbidden") > 0).then(|| view! {
-                    <li data-forbidden=count("forbidden").to_string()><strong>{count("forbidden")}</strong>" forbidden (you may not write them; each says why)"</li>
+                {(count(Action::Forbidden) > 0).then(|| view! {
+                    <li data-forbidden=count(Action::Forbidden).to_string()><strong>{count(Action::Forbidden)}</strong>" forbidden (you may not write them; each says why)"</li>
                 })}
             </ul>
             <details><summary>"Every item"</summary>
                 <table>
                     <thead><tr><th scope="col">"Action"</th><th scope="col">"Resource"</th><th scope="col">"Namespace"</th><th scope="col">"Name"</th><th scope="col">"Why / diff"</th></tr></thead>
-                    <tbody>{plan_items.into_iter().map(|i| view! {
-                        <tr><td>{text(&i["action"])}</td><td>{text(&i["groupResource"])}</td><td>{text(&i["namespace"])}</td><td>{text(&i["name"])}</td>
-                            <td>{text(&i["reason"])}{(!items(&i["diff"]).is_empty()).then(|| view! { <pre class="diff">{items(&i["diff"]).iter().map(text).collect::<Vec<_>>().join("\n")}</pre> })}</td></tr>
+                    <tbody>{plan.items.into_iter().map(|i| view! {
+                        <tr><td>{i.action.as_str()}</td><td>{i.group_resource}</td><td>{or_dash(i.namespace.as_deref())}</td><td>{i.name}</td>
+                            <td>{or_dash(i.reason.as_deref())}{(!i.diff.is_empty()).then(|| view! { <pre class="diff">{i.diff.join("\n")}</pre> })}</td></tr>
                     }).collect_view()}</tbody>
                 </table>
             </details>
@@ -305,66 +338,69 @@ fn plan_view(r: Value) -> impl IntoView {
 
 /// What a point-in-time plan rests on: the backup, the changes replayed,
 /// where volume data comes from, and the gaps in the window.
-fn point_in_time_view(p: &Value) -> Option<impl IntoView + use<>> {
-    if !p.is_object() {
-        return None;
-    }
-    let gaps = items(&p["gaps"]);
-    Some(view! {
+fn point_in_time_view(p: &PointInTime) -> impl IntoView + use<> {
+    let p = p.clone();
+    view! {
         <section class="point-in-time" aria-labelledby="pit-h">
-            <h3 id="pit-h">{format!("As at {}", time(&p["at"]))}</h3>
-            <p>"Backup " <a href=format!("/backups/{}", text(&p["base"]))>{text(&p["base"])}</a>
+            <h3 id="pit-h">{format!("As at {}", when(p.at.as_deref()))}</h3>
+            <p>"Backup " <a href=format!("/backups/{}", p.base)>{p.base.clone()}</a>
                 {format!(" (begun {}), and {} change(s) from {} journal segment(s) replayed over it.",
-                    time(&p["baseStartedAt"]), text(&p["changesApplied"]), text(&p["segmentsRead"]))}</p>
-            {p["volumesFrom"].as_str().map(|v| view! { <p>"Volume data: " {v.to_string()}</p> })}
-            {p["unwritten"].as_str().map(|u| view! { <p class="note">{badge("Warning")} {format!(" {u}")}</p> })}
-            {if gaps.is_empty() {
+                    when(p.base_started_at.as_deref()), p.changes_applied, p.segments_read)}</p>
+            {p.volumes_from.map(|v| view! { <p>"Volume data: " {v}</p> })}
+            {p.unwritten.map(|u| view! { <p class="note">{badge("Warning")} {format!(" {u}")}</p> })}
+            {if p.gaps.is_empty() {
                 view! { <p data-gaps="none">"No gaps: every change up to the instant is known."</p> }.into_any()
             } else {
                 view! {
-                    <ul class="plain gaps">{gaps.into_iter().map(|g| view! {
-                        <li data-gap=text(&g["groupResource"])>{badge("Warning")}
-                            {format!(" gap {} – {} ({}): {}", time(&g["from"]), time(&g["to"]), text(&g["groupResource"]), text(&g["reason"]))}</li>
+                    <ul class="plain gaps">{p.gaps.into_iter().map(|g| view! {
+                        <li data-gap=g.group_resource.clone()>{badge("Warning")}
+                            {format!(" gap {} – {} ({}): {}", when(Some(&g.from)), when(Some(&g.to)), g.group_resource, g.reason)}</li>
                     }).collect_view()}</ul>
                 }.into_any()
             }}
         </section>
-    })
+    }
 }
 
 /// A running or finished restore: counts, then every item it creates or
 /// updates with its result as it lands ("waiting" until then).
-fn progress_view(r: Value) -> impl IntoView {
+fn progress_view(r: RestoreView) -> impl IntoView {
     const SHOWN: usize = 500;
-    let done = r["itemsDone"].as_u64().unwrap_or(0);
-    let total = r["itemsTotal"].as_u64().unwrap_or(0);
-    let results = r["plan"]["summary"]["results"].clone();
-    let lines: Vec<Value> = items(&r["plan"]["items"])
+    let done = r.items_done;
+    let total = r.items_total.unwrap_or(0);
+    let plan = r.plan.unwrap_or_default();
+    let results = plan
+        .summary
+        .results
+        .iter()
+        .map(|(k, v)| format!("{}: {v}", k.as_str()))
+        .collect::<Vec<_>>()
+        .join(" · ");
+    let lines: Vec<PlanItem> = plan
+        .items
         .into_iter()
-        .filter(|i| matches!(i["action"].as_str(), Some("create" | "update")))
+        .filter(|i| matches!(i.action, Action::Create | Action::Update))
         .collect();
     let more = lines.len().saturating_sub(SHOWN);
-    let name = text(&r["name"]);
+    let name = r.name.clone();
+    let volumes = r.volumes;
     view! {
-        <div class="run" data-phase=text(&r["phase"])>
-            <p role="status" aria-live="polite">{badge(r["phase"].as_str().unwrap_or_default())} {format!(" {done} of {total} items")} " " {note(&r["phaseReason"])}</p>
+        <div class="run" data-phase=r.phase.clone()>
+            <p role="status" aria-live="polite">{badge(&r.phase)} {format!(" {done} of {total} items")} " " {r.phase_reason.clone()}</p>
             <progress max=total.max(1).to_string() value=done.to_string() aria-label="Restore progress"></progress>
-            {(r["volumes"]["volumes"].as_array().is_some_and(|v| !v.is_empty())).then(|| {
-                let volumes = &r["volumes"];
-                view! {
-                    <p class="volumes">"Volume data: " {format!("{} of {} written", bytes(&volumes["bytesDone"]), bytes(&volumes["bytesTotal"]))}
-                        <progress max=volumes["bytesTotal"].as_u64().unwrap_or(0).max(1).to_string() value=volumes["bytesDone"].as_u64().unwrap_or(0).to_string() aria-label="Volume data written"></progress>
-                    </p>
-                }
+            {(!volumes.volumes.is_empty()).then(|| view! {
+                <p class="volumes">"Volume data: " {format!("{} of {} written", size(Some(volumes.bytes_done as i64)), size(Some(volumes.bytes_total as i64)))}
+                    <progress max=volumes.bytes_total.max(1).to_string() value=volumes.bytes_done.to_string() aria-label="Volume data written"></progress>
+                </p>
             })}
-            <p>{results.as_object().map(|o| o.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(" · ")).unwrap_or_default()}</p>
+            <p>{results}</p>
             <table class="items">
                 <caption>"Items, in the order they are restored"</caption>
                 <thead><tr><th scope="col">"Result"</th><th scope="col">"Resource"</th><th scope="col">"Namespace"</th><th scope="col">"Name"</th><th scope="col">"Message"</th></tr></thead>
                 <tbody>{lines.into_iter().take(SHOWN).map(|i| {
-                    let result = i["result"].as_str().unwrap_or("waiting").to_string();
+                    let result = i.result.map_or("waiting", |r| r.as_str()).to_string();
                     view! {
-                        <tr data-result=result.clone()><td>{badge(&result)}</td><td>{text(&i["groupResource"])}</td><td>{text(&i["namespace"])}</td><td>{text(&i["name"])}</td><td>{text(&i["message"])}</td></tr>
+                        <tr data-result=result.clone()><td>{badge(&result)}</td><td>{i.group_resource}</td><td>{or_dash(i.namespace.as_deref())}</td><td>{i.name}</td><td>{or_dash(i.message.as_deref())}</td></tr>
                     }
                 }).collect_view()}</tbody>
             </table>

@@ -1,7 +1,9 @@
 //! Schedules: the list and the form that checks the cron as you type.
 
 use super::*;
-use crate::model::{BackupSpec, Retention, ScheduleList, SchedulePreview, ScheduleSpec, ScheduleView};
+use crate::model::{
+    BackupSpec, Retention, ScheduleList, SchedulePreview, ScheduleSpec, ScheduleView,
+};
 
 pub(super) fn schedules(page: RwSignal<PageData>) -> impl IntoView {
     let list = data(page, "schedules");
@@ -27,7 +29,11 @@ pub(super) fn schedules(page: RwSignal<PageData>) -> impl IntoView {
         let ttl = Some(ttl.get_untracked()).filter(|t| !t.trim().is_empty());
         let n = name.get_untracked();
         let spec = ScheduleSpec {
-            name: if n.is_empty() { "preview".to_string() } else { n },
+            name: if n.is_empty() {
+                "preview".to_string()
+            } else {
+                n
+            },
             schedule: cron.get_untracked(),
             timezone: zone.get_untracked(),
             template: BackupSpec {
@@ -77,7 +83,12 @@ pub(super) fn schedules(page: RwSignal<PageData>) -> impl IntoView {
         location.set(template.storage_location().to_string());
         namespaces.set(template.included_namespaces.join(", "));
         drill.set(s.drill);
-        keep.set(retention.keep_last.map(|k| k.to_string()).unwrap_or_default());
+        keep.set(
+            retention
+                .keep_last
+                .map(|k| k.to_string())
+                .unwrap_or_default(),
+        );
         ttl.set(retention.ttl.unwrap_or_default());
         editing.set(Some(s.name));
         check();

@@ -46,14 +46,7 @@ pub enum CryptoError {
 }
 
 /// How a manifest says its archive is encrypted.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Encryption {
-    /// [`CIPHER`].
-    pub cipher: String,
-    /// The public age recipient of the key (`age1…`): which key, not the key.
-    pub key_id: String,
-}
+pub use frontend::model::Encryption;
 
 /// `manifest.sig`: the manifest's bytes, signed.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

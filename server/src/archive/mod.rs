@@ -14,11 +14,6 @@ mod item;
 pub mod reader;
 pub mod writer;
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
-
-use crate::selection::BackupSpec;
 use crate::storage::StorageError;
 
 pub use crypto::ArchiveKey;
@@ -154,104 +149,7 @@ pub fn parse_entry_path(path: &str) -> Option<(String, Option<String>, String)> 
     }
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClusterInfo {
-    /// `gitVersion` of the API server.
-    pub server_version: String,
-    /// The uid of the `kube-system` namespace: stable for a cluster's life.
-    pub id: String,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FileInfo {
-    pub size: u64,
-    pub sha256: String,
-}
-
-/// `manifest.json`: written last; its presence marks a complete backup.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Manifest {
-    pub format_version: u32,
-    pub lifeboat_version: String,
-    pub name: String,
-    pub cluster: ClusterInfo,
-    pub spec: BackupSpec,
-    pub started_at: String,
-    pub completed_at: String,
-    pub expires_at: Option<String>,
-    /// Completed or PartiallyFailed (a Failed backup has no manifest).
-    pub phase: String,
-    pub phase_reason: Option<String>,
-    /// Objects per group-resource (`deployments.apps`, `pods`).
-    pub resources: BTreeMap<String, u64>,
-    pub items: u64,
-    /// Size and SHA-256 of every other file of the backup.
-    pub files: BTreeMap<String, FileInfo>,
-    pub warnings: Vec<String>,
-    pub errors: Vec<String>,
-    /// Schedule that made it, if any.
-    pub schedule: Option<String>,
-    /// The PVCs' data (format 2; absent from format 1, which held none).
-    #[serde(default)]
-    pub volumes: Vec<VolumeEntry>,
-    /// How `resources.tar.zst` is encrypted (format 3; absent: it is not).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encryption: Option<crypto::Encryption>,
-    /// On an immutable location: the S3 Object Lock every object of the
-    /// backup is held under.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lock: Option<ObjectLock>,
-}
-
-/// How a volume's data was read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Method {
-    /// From the running pod's mount, through the kubelet's pods directory.
-    Fs,
-    /// From a CSI VolumeSnapshot, through a temporary claim and pod.
-    Csi,
-}
-
-/// One volume in a backup's manifest (format version 2).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct VolumeEntry {
-    pub namespace: String,
-    pub pvc: String,
-    pub pod: String,
-    pub pv: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub storage_class: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub capacity: Option<String>,
-    pub node: String,
-    pub method: Method,
-    /// `Completed` or `Failed`.
-    pub phase: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub snapshot: Option<String>,
-    pub files: u64,
-    pub bytes: u64,
-    pub bytes_uploaded: u64,
-    pub duration_ms: u64,
-    #[serde(default)]
-    pub warnings: Vec<String>,
-}
-
-/// A backup's S3 Object Lock retention.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ObjectLock {
-    pub mode: crate::storage::LockMode,
-    /// RFC 3339: nothing of the backup can be deleted before then.
-    pub until: String,
-}
+pub use frontend::model::{ClusterInfo, FileInfo, Manifest, Method, ObjectLock, VolumeEntry};
 
 #[cfg(test)]
 mod tests {

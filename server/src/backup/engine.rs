@@ -16,12 +16,12 @@ use serde_json::{Value, json};
 use super::BackupPhase;
 use super::spec::{BackupSpec, ClusterResources};
 use crate::archive::{self, ArchiveWriter, ClusterInfo, Manifest, ObjectLock};
+use crate::backup::BackupSpecExt;
 use crate::cluster::discovery::gr;
 use crate::cluster::discovery::{self, group_resource};
 use crate::cluster::pager::Pager;
 use crate::cluster::temporary;
 use crate::storage::{DynStore, put_bytes};
-use crate::backup::BackupSpecExt;
 
 /// At most this many exactly-named namespaces are listed one by one; more are
 /// listed cluster-wide and filtered on the way (one call per resource and page).

@@ -12,11 +12,11 @@ use super::BackupPhase;
 use super::engine::{self, Log, Work};
 use super::spec::BackupSpec;
 use super::volumes::{self, Planned};
+use crate::backup::BackupSpecExt;
 use crate::catalog::{Catalog, CatalogError};
 use crate::volumes::VolumeEntry;
 use crate::volumes::dispatch::VolumeWork;
 use crate::volumes::repo::{RepoError, StoreBackend, VolumeRepo};
-use crate::backup::BackupSpecExt;
 
 /// What a backup run needs.
 #[derive(Clone)]

@@ -13,8 +13,6 @@
 //!    against its hashes (all of it, or a sample of its packs when asked,
 //!    and then said so).
 
-use serde::Serialize;
-
 use super::BackupError;
 use crate::archive::{self, reader::Counts};
 use crate::catalog::Catalog;
@@ -22,20 +20,7 @@ use crate::storage::Locations;
 use crate::volumes::repo::{StoreBackend, VolumeRepo};
 
 /// What a verification found.
-#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct VerifyReport {
-    pub backup: String,
-    pub verified_at: String,
-    /// No problem found.
-    pub ok: bool,
-    /// What was checked and held, one line each.
-    pub checked: Vec<String>,
-    /// What did not, one line each (naming the object).
-    pub problems: Vec<String>,
-    /// The volume data was sampled (`sample`), not read whole.
-    pub sample: Option<String>,
-}
+pub use frontend::model::VerifyReport;
 
 /// Verifies backup `name` and records the outcome (and an activity entry)
 /// as `actor`. `sample` (`"10%"`, `"1/5"`) reads only part of the volume

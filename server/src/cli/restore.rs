@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
 use clap::Subcommand;
-use frontend::model::{Items, RestoreView};
+use frontend::model::{Action, ItemResult, Items, RestoreView};
 use serde_json::{Value, json};
 
 use super::{Api, Filters};
@@ -131,11 +131,11 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
                     if stderr_is_tty {
                         eprintln!("\r\x1b[2K{}", progress_line(&view));
                     }
-                    print_plan(&r);
+                    print_plan(&view);
                     println!(
                         "{phase}{}",
-                        r["phaseReason"]
-                            .as_str()
+                        view.phase_reason
+                            .as_deref()
                             .map(|s| format!(": {s}"))
                             .unwrap_or_default()
                     );
@@ -144,17 +144,17 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
                     }
                     if phase == lifeboat::restore::RestorePhase::PartiallyFailed.as_str() {
                         // The items that did not come back, last.
-                        let items = r["plan"]["items"].as_array().into_iter().flatten();
-                        for item in items.filter(|i| i["result"] == "failed") {
+                        let items = view.plan.iter().flat_map(|p| &p.items);
+                        for item in items.filter(|i| i.result == Some(ItemResult::Failed)) {
                             println!(
                                 "FAILED {} {}{}: {}",
-                                item["groupResource"].as_str().unwrap_or_default(),
-                                item["namespace"]
-                                    .as_str()
+                                item.group_resource,
+                                item.namespace
+                                    .as_deref()
                                     .map(|ns| format!("{ns}/"))
                                     .unwrap_or_default(),
-                                item["name"].as_str().unwrap_or_default(),
-                                item["message"].as_str().unwrap_or("no reason given")
+                                item.name,
+                                item.message.as_deref().unwrap_or("no reason given")
                             );
                         }
                         return Err(super::PartiallyFailed(format!(
@@ -174,8 +174,9 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
             if super::printed_structured(&r)? {
                 return Ok(());
             }
-            print_plan(&r);
-            println!("{}", r["phase"].as_str().unwrap_or_default());
+            let view: RestoreView = super::read_as(&r, "restore")?;
+            print_plan(&view);
+            println!("{}", view.phase);
             Ok(())
         }
         RestoreCommand::Describe { name } => {
@@ -257,33 +258,29 @@ fn progress_line(r: &RestoreView) -> String {
     line
 }
 
-fn print_plan(restore: &Value) {
-    let Some(items) = restore["plan"]["items"].as_array() else {
+fn print_plan(restore: &RestoreView) {
+    let Some(plan) = restore.plan.as_ref() else {
         return;
     };
-    let pit = &restore["plan"]["pointInTime"];
-    if pit.is_object() {
+    if let Some(pit) = &plan.point_in_time {
         println!(
             "point in time {}: backup {} (begun {}) and {} journal change(s) from {} segment(s)",
-            pit["at"].as_str().unwrap_or_default(),
-            pit["base"].as_str().unwrap_or_default(),
-            pit["baseStartedAt"].as_str().unwrap_or_default(),
-            pit["changesApplied"],
-            pit["segmentsRead"],
+            pit.at.as_deref().unwrap_or_default(),
+            pit.base,
+            pit.base_started_at.as_deref().unwrap_or_default(),
+            pit.changes_applied,
+            pit.segments_read,
         );
-        if let Some(v) = pit["volumesFrom"].as_str() {
+        if let Some(v) = &pit.volumes_from {
             println!("volume data: {v}");
         }
-        for g in pit["gaps"].as_array().into_iter().flatten() {
+        for g in &pit.gaps {
             println!(
                 "GAP {} – {} ({}): {}",
-                g["from"].as_str().unwrap_or_default(),
-                g["to"].as_str().unwrap_or_default(),
-                g["groupResource"].as_str().unwrap_or_default(),
-                g["reason"].as_str().unwrap_or_default()
+                g.from, g.to, g.group_resource, g.reason
             );
         }
-        if let Some(u) = pit["unwritten"].as_str() {
+        if let Some(u) = &pit.unwritten {
             println!("warning: {u}");
         }
     }
@@ -291,26 +288,23 @@ fn print_plan(restore: &Value) {
         "{:<10} {:<9} {:<44} {:<20} NAME / DETAIL",
         "ACTION", "RESULT", "RESOURCE", "NAMESPACE"
     );
-    for i in items.iter().filter(|i| i["action"] != "excluded") {
-        let detail = match (i["message"].as_str(), i["diff"].as_array()) {
-            (Some(m), _) => m.to_string(),
-            (None, Some(d)) if !d.is_empty() => format!(
-                "differs: {}",
-                d.iter()
-                    .filter_map(Value::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
+    for i in plan.items.iter().filter(|i| i.action != Action::Excluded) {
+        let detail = match (&i.message, i.diff.is_empty()) {
+            (Some(m), _) => m.clone(),
+            (None, false) => format!("differs: {}", i.diff.join(", ")),
             _ => String::new(),
         };
         println!(
             "{:<10} {:<9} {:<44} {:<20} {} {detail}",
-            i["action"].as_str().unwrap_or_default(),
-            i["result"].as_str().unwrap_or("-"),
-            i["groupResource"].as_str().unwrap_or_default(),
-            i["namespace"].as_str().unwrap_or("-"),
-            i["name"].as_str().unwrap_or_default(),
+            i.action.as_str(),
+            i.result.map_or("-", ItemResult::as_str),
+            i.group_resource,
+            i.namespace.as_deref().unwrap_or("-"),
+            i.name,
         );
     }
-    println!("summary: {}", restore["plan"]["summary"]);
+    println!(
+        "summary: {}",
+        serde_json::to_string(&plan.summary).unwrap_or_default()
+    );
 }

@@ -22,7 +22,7 @@ use crate::archive::{self, ArchiveError};
 use crate::backup::{BackupPhase, Interrupted};
 use crate::catalog::{Catalog, CatalogError, DrillOutcome, DrillRecord};
 use crate::restore::engine::ItemResult;
-use crate::restore::{PlanItem, RestorePhase, RestoreSpec};
+use crate::restore::{RestorePhase, RestorePlan, RestoreSpec};
 use crate::storage::Locations;
 use ready::{Check, Expectation};
 
@@ -365,14 +365,13 @@ impl Drills {
             }
         };
         let record = self.catalog.restore(&restore_name).await.ok();
-        let plan: Value = record
+        let plan: RestorePlan = record
             .as_ref()
             .and_then(|r| r.plan.as_deref())
             .and_then(|p| serde_json::from_str(p).ok())
             .unwrap_or_default();
         outcome.objects = record.as_ref().map_or(0, |r| r.items_done);
-        let items: Vec<PlanItem> =
-            serde_json::from_value(plan["items"].clone()).unwrap_or_default();
+        let items = plan.items;
         let mut checks: Vec<Check> = Vec::new();
         for item in items {
             let object = match &item.namespace {

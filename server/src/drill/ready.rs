@@ -1,7 +1,6 @@
 //! The pure part of a drill: what a backup says should come up, and whether
 //! a live object has. Objects are JSON as the API server serves them.
 
-use serde::Serialize;
 use serde_json::Value;
 
 /// The workload kinds a drill waits for.
@@ -29,15 +28,7 @@ pub struct Expectation {
 }
 
 /// What one check found.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Check {
-    /// `deployments.apps shop-drill-1a2b3c/web`.
-    pub object: String,
-    pub expected: bool,
-    pub ok: bool,
-    pub detail: String,
-}
+pub use frontend::model::DrillCheck as Check;
 
 fn int(v: &Value) -> i64 {
     v.as_i64().unwrap_or(0)

@@ -16,9 +16,10 @@ use crate::archive::{self, ArchiveError, Entry, EntryName};
 use crate::auth::{Check, Principal};
 use crate::backup::{self, BackupError, BackupPhase, BackupSpec};
 use crate::catalog::{BackupFilter, BackupRecord};
-use crate::storage::StorageError;
-use crate::selection::BackupSpecExt;
 use crate::schedule::ScheduleSpecExt;
+use crate::selection::BackupSpecExt;
+use crate::storage::StorageError;
+use frontend::model::BackupContents;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -328,7 +329,7 @@ impl archive::reader::Visitor for Contents {
 
 #[utoipa::path(get, operation_id = "getBackupContents", path = "/api/v1/backups/{name}/contents", tag = "backups", params(("name" = String, Path, description = "The backup's name"), ContentsQuery),
     description = "What the archive holds: `{resources: {group-resource: {namespace: [names]}}}`, or with `path` that one object, Secret values redacted. The archive is verified as it is read.",
-    responses((status = 200, description = "The tree or the object", body = serde_json::Value)))]
+    responses((status = 200, description = "The tree (or with `path`, the object as stored)", body = BackupContents)))]
 async fn contents(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -351,7 +352,10 @@ async fn contents(
     let read =
         archive::read_resources(store.as_ref(), &name, &manifest, key.as_ref(), visitor).await?;
     match (q.path, read.found) {
-        (None, _) => Ok(Json(json!({"resources": read.tree})).into_response()),
+        (None, _) => Ok(Json(BackupContents {
+            resources: read.tree,
+        })
+        .into_response()),
         (Some(_), Some(data)) => {
             let obj: Value = serde_json::from_slice(&data).map_err(|e| ApiError {
                 status: StatusCode::BAD_GATEWAY,

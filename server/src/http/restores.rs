@@ -4,8 +4,7 @@ use axum::Json;
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::views::{Items, RestoreView};
@@ -13,9 +12,11 @@ use super::{ApiError, AppState};
 use crate::auth::{Check, Principal};
 use crate::catalog::CatalogError;
 use crate::catalog::RestoreRecord;
+use crate::restore::RestoreSpecExt;
 use crate::restore::runner::Preflight;
 use crate::restore::{self, RestoreSpec};
 use crate::selection::BackupSpecExt;
+use frontend::model::{CreateRestore, RestorePlan};
 
 impl From<restore::StartError> for ApiError {
     fn from(e: restore::StartError) -> Self {
@@ -65,17 +66,9 @@ async fn visible(state: &AppState, who: &Principal, name: &str) -> Result<Restor
     Ok(record)
 }
 
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-struct CreateRequest {
-    /// A DNS label; generated from the backup's name and the time when absent.
-    name: Option<String>,
-    spec: RestoreSpec,
-}
-
 #[utoipa::path(post, operation_id = "createRestore", path = "/api/v1/restores", tag = "restores",
     description = "Plans a restore and, unless `dryRun`, applies it, writing as the caller (`create restores` in each target namespace). Before anything is written the plan is checked against the caller's own rights; a restore with items the caller may not write is refused (422, listing them) unless `allowPartial`.",
-    request_body = CreateRequest,
+    request_body = CreateRestore,
     responses(
         (status = 202, description = "Started; follow /progress", body = RestoreView),
         (status = 422, description = "Invalid, or refused before anything was written: `forbidden` lists the items the caller may not write, each with the reason and a binding that allows it"),
@@ -85,7 +78,7 @@ async fn create(
     Extension(who): Extension<Principal>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let mut request: CreateRequest = super::parse_body(&body, "restore")?;
+    let mut request: CreateRestore = super::parse_body(&body, "restore")?;
     // A point in time names its base backup first: authorization reads it.
     restore::resolve_point_in_time(&state.catalog, &mut request.spec).await?;
     let namespaces = targets(&state, &request.spec).await;
@@ -267,18 +260,14 @@ async fn log(
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
     let r = visible(&state, &who, &name).await?;
-    let plan: Value = r
+    let plan: RestorePlan = r
         .plan
         .as_deref()
         .and_then(|p| serde_json::from_str(p).ok())
-        .unwrap_or(Value::Null);
+        .unwrap_or_default();
     let mut out = String::new();
-    for item in plan["items"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
-        out.push_str(&item.to_string());
+    for item in &plan.items {
+        out.push_str(&serde_json::to_string(item).unwrap_or_default());
         out.push('\n');
     }
     Ok((

@@ -12,10 +12,10 @@ use utoipa_axum::{router::OpenApiRouter, routes};
 use super::views::{ScheduleList, SchedulePreview, ScheduleView, ScheduledBackup, schedule_view};
 use super::{ApiError, AppState};
 use crate::auth::{Check, Principal};
-use crate::cluster::lease::Runner;
 use crate::catalog::{BackupFilter, ScheduleRecord};
-use crate::schedule::{self, ScheduleError, ScheduleSpec};
+use crate::cluster::lease::Runner;
 use crate::schedule::ScheduleSpecExt;
+use crate::schedule::{self, ScheduleError, ScheduleSpec};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -3,12 +3,11 @@
 //! and are never serialised directly; a column can change without changing
 //! the API, and a field the API adds (counts, parsed specs) lives here.
 
-use serde::Serialize;
 use serde_json::Value;
 
 pub use frontend::model::{
-    ActivityView, BackupProgress, BackupView, DrillView, Items, LocationKey, LocationView,
-    RestoreView, ScheduleList, SchedulePreview, ScheduleView, ScheduledBackup,
+    ActivityView, BackupDetail, BackupProgress, BackupView, DrillView, Items, LocationKey,
+    LocationView, RestoreView, ScheduleList, SchedulePreview, ScheduleView, ScheduledBackup,
 };
 
 use crate::catalog::{
@@ -58,31 +57,18 @@ impl From<&DrillRecord> for DrillView {
             schedule: d.schedule.clone(),
             phase: d.phase.clone(),
             reason: d.reason.clone(),
-            namespaces: json_column(&d.namespaces),
+            namespaces: serde_json::from_str(&d.namespaces).unwrap_or_default(),
             restore_name: d.restore_name.clone(),
             objects: d.objects,
             volumes: d.volumes,
             ready_ms: d.ready_ms,
-            checks: json_column(&d.checks),
+            checks: serde_json::from_str(&d.checks).unwrap_or_default(),
             actor: d.actor.clone(),
             created_at: d.created_at.clone(),
             completed_at: d.completed_at.clone(),
             cleaned_at: d.cleaned_at.clone(),
         }
     }
-}
-
-/// One backup with its progress and, when storage has it, its manifest.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BackupDetail {
-    #[serde(flatten)]
-    pub backup: BackupView,
-    pub progress: BackupProgress,
-    /// The manifest as stored (docs/ARCHIVE.md), when storage has it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
-    pub manifest: Option<crate::archive::Manifest>,
 }
 
 impl From<&BackupRecord> for ScheduledBackup {
@@ -107,7 +93,7 @@ impl From<&RestoreRecord> for RestoreView {
             phase: r.phase.clone(),
             phase_reason: r.phase_reason.clone(),
             spec: json_column(&r.spec),
-            plan: r.plan.as_deref().map_or(Value::Null, json_column),
+            plan: r.plan.as_deref().and_then(|p| serde_json::from_str(p).ok()),
             items_done: r.items_done,
             items_total: r.items_total,
             warnings: r.warnings,

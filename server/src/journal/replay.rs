@@ -199,6 +199,34 @@ pub struct Report {
     pub unwritten: Option<String>,
 }
 
+impl Report {
+    /// As the plan shows it.
+    pub fn view(&self) -> frontend::model::PointInTime {
+        let instant = |t: &DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        frontend::model::PointInTime {
+            at: self.at.as_ref().map(instant),
+            base: self.base.clone(),
+            base_started_at: self.base_started_at.as_ref().map(instant),
+            segments_read: self.segments_read,
+            changes_applied: self.changes_applied,
+            journal_from: self.journal_from.as_ref().map(instant),
+            journal_to: self.journal_to.as_ref().map(instant),
+            gaps: self
+                .gaps
+                .iter()
+                .map(|g| frontend::model::GapView {
+                    group_resource: g.group_resource.clone(),
+                    from: instant(&g.from),
+                    to: instant(&g.to),
+                    reason: g.reason.clone(),
+                })
+                .collect(),
+            volumes_from: self.volumes_from.clone(),
+            unwritten: self.unwritten.clone(),
+        }
+    }
+}
+
 /// An object during a replay: the base backup's, or a journaled state
 /// still unparsed (only the last one of each object is ever parsed).
 pub enum Slot {

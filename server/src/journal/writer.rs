@@ -29,9 +29,9 @@ use tokio::sync::{mpsc, watch};
 
 use super::{Entry, FlushRequest, Gap, JournalError, Op, SegmentManifest};
 use crate::archive::ArchiveKey;
-use crate::selection::{BackupSpec, BackupSpecExt};
 use crate::catalog::Catalog;
 use crate::cluster::discovery::{gr, group_resource};
+use crate::selection::{BackupSpec, BackupSpecExt};
 use crate::storage::{DynStore, Locations, put_bytes};
 
 /// How segments are cut and how much waits while storage is down.

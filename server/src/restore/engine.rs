@@ -1,6 +1,6 @@
 //! The work of a restore: verify → load → plan → apply, tier by tier. Talks
 //! to storage and the cluster only; what is recorded in the catalog, and
-//! when, is `runner`'s. The rules (`decide`, `outcome`, `summary`) are pure.
+//! when, is `runner`'s. The rules (`decide`, `outcome`, the plan's summary) are pure.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::discovery::{ApiResource, verbs};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::RestorePhase;
@@ -22,6 +22,7 @@ use crate::storage::DynStore;
 use crate::volumes::VolumeEntry;
 
 pub use super::volumes::VolumeRestore;
+use crate::restore::RestoreSpecExt;
 
 /// Items started at once within one tier. How many of their writes reach
 /// the server at once is the client's write window's to decide
@@ -31,53 +32,7 @@ pub const CONCURRENCY: usize = crate::cluster::pacing::MAX_WINDOW;
 /// Volume restores run at once (each is a node agent's work).
 const VOLUME_CONCURRENCY: usize = 8;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Create,
-    Skip,
-    Conflict,
-    Update,
-    Excluded,
-    /// Whether it exists is not known: the restoring user may not read it
-    /// (or the read failed). Applied as a create; an existing one is left.
-    Unknown,
-    /// The restoring user may not write it (`preflight`): never tried.
-    Forbidden,
-}
-
-/// What applying one item did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ItemResult {
-    Created,
-    Updated,
-    /// Left as it is: identical, a conflict under the skip policy, or it
-    /// appeared while restoring.
-    Skipped,
-    Failed,
-}
-
-/// One line of the plan, and after the run its outcome.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PlanItem {
-    pub group_resource: String,
-    /// Namespace it lands in (after mapping).
-    pub namespace: Option<String>,
-    pub name: String,
-    pub action: Action,
-    /// Why excluded or skipped; the differing fields of a conflict.
-    pub reason: Option<String>,
-    pub diff: Vec<String>,
-    /// What happened to it, once applied.
-    pub result: Option<ItemResult>,
-    pub message: Option<String>,
-    #[serde(skip)]
-    pub object: Value,
-    #[serde(skip)]
-    pub tier: usize,
-}
+pub use frontend::model::{Action, ItemResult, PlanItem, PlanSummary, PointInTime, RestorePlan};
 
 /// Keeps the entries a restore can use: namespaced objects of the
 /// namespaces its spec selects (all without a spec), and every
@@ -798,39 +753,28 @@ pub fn outcome(plan: &[PlanItem]) -> Outcome {
     }
 }
 
-/// The plan as the catalog keeps it (JSON text): its counts and lines, and
-/// a point-in-time restore's report. Written straight to text: a plan of
-/// 10,000 lines is recorded as it starts, as it goes and when it ends.
-pub fn plan_text(plan: &[PlanItem], point_in_time: Option<&Value>) -> String {
+/// The plan as the catalog keeps it (JSON text, [`RestorePlan`]): its
+/// counts and lines, and a point-in-time restore's report. Written straight
+/// from the lines: a plan of 10,000 lines is recorded as it starts, as it
+/// goes and when it ends.
+pub fn plan_text(plan: &[PlanItem], point_in_time: Option<&PointInTime>) -> String {
+    /// [`RestorePlan`], borrowing its lines.
     #[derive(Serialize)]
     #[serde(rename_all = "camelCase")]
     struct Recorded<'a> {
-        summary: Value,
+        summary: PlanSummary,
         items: &'a [PlanItem],
         #[serde(skip_serializing_if = "Option::is_none")]
-        point_in_time: Option<&'a Value>,
+        point_in_time: Option<&'a PointInTime>,
     }
     serde_json::to_string(&Recorded {
-        summary: summary(plan),
+        summary: PlanSummary::of(plan),
         items: plan,
         point_in_time,
     })
     .unwrap_or_else(|e| {
         json!({"error": format!("the plan could not be recorded: {e}")}).to_string()
     })
-}
-
-/// Counts by action and by result.
-pub fn summary(plan: &[PlanItem]) -> Value {
-    let mut actions: BTreeMap<Action, u64> = BTreeMap::new();
-    let mut results: BTreeMap<ItemResult, u64> = BTreeMap::new();
-    for p in plan {
-        *actions.entry(p.action).or_default() += 1;
-        if let Some(r) = p.result {
-            *results.entry(r).or_default() += 1;
-        }
-    }
-    json!({"actions": actions, "results": results})
 }
 
 #[cfg(test)]
@@ -850,6 +794,44 @@ mod tests {
             object,
             tier: 0,
         }
+    }
+
+    #[test]
+    fn the_recorded_plan_reads_back_as_the_apis_type() {
+        let mut done = line(config_map("a"));
+        done.result = Some(ItemResult::Created);
+        let mut forbidden = line(config_map("b"));
+        forbidden.action = Action::Forbidden;
+        forbidden.reason = Some("you may not create configmaps in shop".into());
+        let report = PointInTime {
+            base: "nightly-1".into(),
+            changes_applied: 3,
+            ..Default::default()
+        };
+        let plan = [done, forbidden];
+        let text = plan_text(&plan, Some(&report));
+        let read: RestorePlan = serde_json::from_str(&text).unwrap();
+        assert_eq!(read.summary, PlanSummary::of(&plan));
+        assert_eq!(read.summary.count(Action::Forbidden), 1);
+        assert_eq!(read.point_in_time, Some(report));
+        let lines: Vec<_> = read
+            .items
+            .iter()
+            .map(|i| (i.action, i.result, i.reason.clone()))
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                (Action::Create, Some(ItemResult::Created), None),
+                (
+                    Action::Forbidden,
+                    None,
+                    Some("you may not create configmaps in shop".into())
+                ),
+            ]
+        );
+        // The object to write is the server's own: never recorded.
+        assert!(!text.contains("\"data\""), "{text}");
     }
 
     fn config_map(value: &str) -> Value {
@@ -898,7 +880,7 @@ mod tests {
         assert_eq!((o.total, o.done, o.failed, o.conflicts), (2, 2, 0, 1));
         assert_eq!((o.phase, o.reason), (RestorePhase::Completed, None));
         assert_eq!(
-            summary(&plan),
+            serde_json::to_value(PlanSummary::of(&plan)).unwrap(),
             json!({"actions": {"create": 1, "update": 1, "conflict": 1, "excluded": 1},
                    "results": {"created": 1, "updated": 1, "skipped": 1}})
         );

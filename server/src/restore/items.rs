@@ -11,6 +11,7 @@ use crate::selection::LabelSelector;
 
 pub use crate::archive::Item;
 use crate::cluster::recreated::{left_to_the_cluster, never_restored};
+use crate::restore::RestoreSpecExt;
 
 /// Why an item is left out, or `None` when it is restored.
 pub fn excluded_reason(

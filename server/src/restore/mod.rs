@@ -8,9 +8,9 @@ pub mod runner;
 pub mod spec;
 pub mod volumes;
 
-pub use engine::{ItemResult, PlanItem};
+pub use engine::{ItemResult, PlanItem, RestorePlan};
 pub use runner::RestoreContext;
-pub use spec::{ExistingResourcePolicy, RestoreSpec};
+pub use spec::{ExistingResourcePolicy, RestoreSpec, RestoreSpecExt};
 
 use crate::backup::SpecError;
 use crate::catalog::{Catalog, RestoreRecord};

@@ -4,13 +4,13 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use tokio::sync::watch;
 
 use super::RestorePhase;
 use super::engine::{self, PlanItem, RestoreError};
 use super::spec::RestoreSpec;
 use crate::catalog::{Catalog, CatalogError};
+use crate::restore::RestoreSpecExt;
 use crate::storage::DynStore;
 
 /// What a restore run needs.
@@ -51,7 +51,7 @@ struct Recorder {
     catalog: Catalog,
     name: String,
     /// A point-in-time restore's report, shown with its plan.
-    point_in_time: Option<Value>,
+    point_in_time: Option<engine::PointInTime>,
 }
 
 impl Recorder {
@@ -279,7 +279,7 @@ async fn run_recorded(
             .await;
             match replayed {
                 Ok(items) => {
-                    recorder.point_in_time = serde_json::to_value(&report).ok();
+                    recorder.point_in_time = Some(report.view());
                     items
                 }
                 Err(e) => return recorder.failed(RestoreError::Journal(e)).await,

@@ -2,77 +2,35 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
-
 use crate::selection::{self, SpecError, dns_label, err};
 
-/// What to do with an object that already exists in the cluster.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum ExistingResourcePolicy {
-    /// Leave it (reported as a conflict when it differs).
-    #[default]
-    Skip,
-    /// Overwrite it with the backed-up version (server-side apply, forced).
-    Update,
-}
+pub use frontend::model::{ExistingResourcePolicy, RestoreSpec};
 
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
-pub struct RestoreSpec {
-    pub backup_name: String,
-    pub included_namespaces: Vec<String>,
-    pub excluded_namespaces: Vec<String>,
-    pub included_resources: Vec<String>,
-    pub excluded_resources: Vec<String>,
-    pub label_selector: Option<String>,
-    /// `old` → `new`.
-    pub namespace_mapping: BTreeMap<String, String>,
-    pub existing_resource_policy: ExistingResourcePolicy,
-    /// Restore `status` too (off: the cluster's controllers rebuild it).
-    pub restore_status: bool,
-    /// Keep Services' nodePorts (off: the cluster assigns new ones).
-    pub preserve_node_ports: bool,
-    /// Plan only.
-    pub dry_run: bool,
-    /// Group-resources restored first, in this order (`secrets`,
-    /// `widgets.example.com`); everything else follows in the default order.
-    pub resource_priorities: Vec<String>,
-    /// `false`: namespaced objects only (and the namespaces themselves), as
-    /// Velero's `includeClusterResources: false`; what drills use.
-    pub include_cluster_resources: Option<bool>,
-    /// Point in time: the schedule whose change journal is replayed over
-    /// its newest backup before `at` (which becomes `backupName`).
-    pub from_schedule: Option<String>,
-    /// The instant (RFC 3339) restored to, with `fromSchedule`.
-    pub at: Option<String>,
-    /// Restore what the user may write even when the plan holds items they
-    /// may not (those are left out, and the restore is PartiallyFailed).
-    /// Without it such a restore is refused before anything is written.
-    pub allow_partial: bool,
-    /// The namespaces this restore makes are scratch (a drill's): labelled
-    /// as Lifeboat's temporary objects, so no backup takes them in. Set by
-    /// drills, never by a request.
-    #[serde(skip)]
-    pub scratch_namespaces: bool,
-}
-
-impl RestoreSpec {
+/// The server's rules for a [`RestoreSpec`]: validation, what it selects,
+/// its order and where it writes.
+pub trait RestoreSpecExt {
+    fn validate(&self) -> Result<(), SpecError>;
     /// The point in time restored to, when this restore replays a journal.
-    pub fn instant(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+    fn instant(&self) -> Option<chrono::DateTime<chrono::Utc>>;
+    fn includes_namespace(&self, ns: &str) -> bool;
+    fn includes_resource(&self, gr: &str) -> bool;
+    /// The restore tier of a group-resource: the priorities first, then the default order.
+    fn tier(&self, group_resource: &str) -> usize;
+    /// The namespaces this restore writes into, for authorization: its own
+    /// exactly named namespaces, else those of the backup it reads
+    /// (`backup_namespaces`), after mapping; `None` when it reaches
+    /// cluster-wide.
+    fn target_namespaces(&self, backup_namespaces: Option<Vec<String>>) -> Option<Vec<String>>;
+}
+
+impl RestoreSpecExt for RestoreSpec {
+    fn instant(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         chrono::DateTime::parse_from_rfc3339(self.at.as_deref()?)
             .ok()
             .map(|t| t.with_timezone(&chrono::Utc))
     }
 
-    /// Whether cluster-scoped objects other than namespaces are restored.
-    pub fn cluster_resources(&self) -> bool {
-        self.include_cluster_resources != Some(false)
-    }
-}
-
-impl RestoreSpec {
-    pub fn validate(&self) -> Result<(), SpecError> {
+    fn validate(&self) -> Result<(), SpecError> {
         match (&self.from_schedule, &self.at) {
             (Some(_), None) => {
                 return Err(err(
@@ -119,16 +77,15 @@ impl RestoreSpec {
         Ok(())
     }
 
-    pub fn includes_namespace(&self, ns: &str) -> bool {
+    fn includes_namespace(&self, ns: &str) -> bool {
         selection::included(ns, &self.included_namespaces, &self.excluded_namespaces)
     }
 
-    pub fn includes_resource(&self, gr: &str) -> bool {
+    fn includes_resource(&self, gr: &str) -> bool {
         selection::included(gr, &self.included_resources, &self.excluded_resources)
     }
 
-    /// The restore tier of a group-resource: the priorities first, then the default order.
-    pub fn tier(&self, group_resource: &str) -> usize {
+    fn tier(&self, group_resource: &str) -> usize {
         match self
             .resource_priorities
             .iter()
@@ -139,11 +96,7 @@ impl RestoreSpec {
         }
     }
 
-    /// The namespaces this restore writes into, for authorization: its own
-    /// exactly named namespaces, else those of the backup it reads
-    /// (`backup_namespaces`), after mapping; `None` when it reaches
-    /// cluster-wide.
-    pub fn target_namespaces(&self, backup_namespaces: Option<Vec<String>>) -> Option<Vec<String>> {
+    fn target_namespaces(&self, backup_namespaces: Option<Vec<String>>) -> Option<Vec<String>> {
         let sources = match selection::exact_names(&self.included_namespaces) {
             Some(named) => named,
             None => backup_namespaces?,
@@ -156,11 +109,6 @@ impl RestoreSpec {
         targets.sort();
         targets.dedup();
         Some(targets)
-    }
-
-    /// The namespace an object from `ns` lands in.
-    pub fn target_namespace<'a>(&'a self, ns: &'a str) -> &'a str {
-        self.namespace_mapping.get(ns).map_or(ns, String::as_str)
     }
 }
 

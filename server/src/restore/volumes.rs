@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use super::engine::{Action, ItemResult, PlanItem};
 use super::spec::RestoreSpec;
 use crate::cluster::discovery::gr;
+use crate::restore::RestoreSpecExt;
 use crate::volumes::dispatch::{VolumeTask, VolumeWork};
 use crate::volumes::{TaskKind, TaskSpec, VolumeEntry, helper};
 

@@ -3,9 +3,9 @@
 //! policy), and which backups retention lets go. No I/O here: the clock is a
 //! parameter, so tests control it.
 
-use chrono::{DateTime, TimeZone, Utc};
 use crate::backup::{BackupSpec, BackupSpecExt, SpecError};
 use crate::catalog::{BackupPhase, BackupRecord, ScheduleRecord};
+use chrono::{DateTime, TimeZone, Utc};
 
 pub use frontend::model::{Retention, ScheduleSpec};
 

@@ -79,7 +79,6 @@ impl BackupSpecExt for BackupSpec {
         )
     }
 
-
     fn includes_namespace(&self, namespace: &str) -> bool {
         selection::included(
             namespace,

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// A streaming body: what `put` reads from and what `get` returns.
@@ -117,34 +117,7 @@ impl std::fmt::Display for Availability {
     }
 }
 
-/// An S3 Object Lock retention mode (what an immutable location locks its
-/// backups' objects with).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LockMode {
-    /// Nobody without `s3:BypassGovernanceRetention` can delete or shorten it
-    /// (Lifeboat never bypasses it).
-    Governance,
-    /// Nobody at all, the bucket's root account included, until the date.
-    Compliance,
-}
-
-impl LockMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LockMode::Governance => "governance",
-            LockMode::Compliance => "compliance",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Self> {
-        match text {
-            "governance" => Some(LockMode::Governance),
-            "compliance" => Some(LockMode::Compliance),
-            _ => None,
-        }
-    }
-}
+pub use frontend::model::LockMode;
 
 #[async_trait]
 pub trait ObjectStore: Send + Sync {
