@@ -4,7 +4,8 @@
 use leptos::prelude::*;
 use serde_json::Value;
 
-use crate::widgets::{bytes, duration, seconds_between, text, time};
+use crate::model::BackupView;
+use crate::widgets::{between, duration, seconds_between, size, text, time, when};
 
 const W: f64 = 600.0;
 const H: f64 = 120.0;
@@ -20,29 +21,26 @@ fn phase_class(phase: &str) -> &'static str {
 
 /// Backups oldest to newest: one bar each, as tall as it took, coloured by
 /// outcome; and the success rate in words.
-pub fn backup_history(backups: &[Value]) -> impl IntoView + use<> {
-    let mut runs: Vec<&Value> = backups
+pub fn backup_history(backups: &[BackupView]) -> impl IntoView + use<> {
+    let mut runs: Vec<&BackupView> = backups
         .iter()
-        .filter(|b| !b["completedAt"].is_null())
+        .filter(|b| b.completed_at.is_some())
         .collect();
-    runs.sort_by(|a, b| a["createdAt"].as_str().cmp(&b["createdAt"].as_str()));
-    let runs: Vec<&Value> = runs.into_iter().rev().take(40).rev().collect();
+    runs.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    let runs: Vec<&BackupView> = runs.into_iter().rev().take(40).rev().collect();
     if runs.is_empty() {
         return None;
     }
     let took: Vec<i64> = runs
         .iter()
         .map(|b| {
-            seconds_between(&b["startedAt"], &b["completedAt"])
+            between(b.started_at.as_deref(), b.completed_at.as_deref())
                 .unwrap_or(0)
                 .max(0)
         })
         .collect();
     let longest = took.iter().copied().max().unwrap_or(1).max(1) as f64;
-    let ok = runs
-        .iter()
-        .filter(|b| matches!(b["phase"].as_str(), Some("Completed")))
-        .count();
+    let ok = runs.iter().filter(|b| b.phase == "Completed").count();
     let rate = ok * 100 / runs.len();
     let width = W / runs.len() as f64;
     let bars = runs
@@ -51,15 +49,10 @@ pub fn backup_history(backups: &[Value]) -> impl IntoView + use<> {
         .enumerate()
         .map(|(i, (b, secs))| {
             let h = (*secs as f64 / longest * (H - 10.0)).max(3.0);
-            let label = format!(
-                "{}: {} in {}",
-                text(&b["name"]),
-                text(&b["phase"]),
-                duration(*secs)
-            );
+            let label = format!("{}: {} in {}", b.name, b.phase, duration(*secs));
             view! {
                 <rect
-                    class=phase_class(b["phase"].as_str().unwrap_or_default())
+                    class=phase_class(&b.phase)
                     x=format!("{:.1}", i as f64 * width + 1.0)
                     y=format!("{:.1}", H - h)
                     width=format!("{:.1}", (width - 2.0).max(1.0))
@@ -86,10 +79,10 @@ pub fn backup_history(backups: &[Value]) -> impl IntoView + use<> {
 }
 
 /// Storage used over time: the running total of backup sizes, one point per backup.
-pub fn storage_growth(backups: &[Value]) -> impl IntoView + use<> {
+pub fn storage_growth(backups: &[BackupView]) -> impl IntoView + use<> {
     let mut sized: Vec<(&str, i64)> = backups
         .iter()
-        .filter_map(|b| Some((b["createdAt"].as_str()?, b["sizeBytes"].as_i64()?)))
+        .filter_map(|b| Some((b.created_at.as_str(), b.size_bytes?)))
         .collect();
     sized.sort();
     if sized.is_empty() {
@@ -125,10 +118,10 @@ pub fn storage_growth(backups: &[Value]) -> impl IntoView + use<> {
     }
     let summary = format!(
         "{} in {} backups, growing from {} on {}",
-        bytes(&Value::from(total)),
+        size(Some(total)),
         points.len(),
-        bytes(&Value::from(points[0])),
-        time(&Value::from(sized[0].0))
+        size(Some(points[0])),
+        when(Some(sized[0].0))
     );
     Some(view! {
         <figure class="chart">

@@ -6,6 +6,7 @@
 
 use crate::backup::{self, BackupError, BackupPhase};
 use crate::catalog::{BackupFilter, Catalog, CatalogError};
+use crate::storage::LocationSettings;
 use crate::storage::{
     Availability, LocationError, LocationSpec, Locations, ObjectStore, locations::DEFAULT,
 };
@@ -213,7 +214,7 @@ pub async fn reconcile(
         if row.is_default != 0 || locations.get(&row.name).is_some() {
             continue;
         }
-        let settings: serde_json::Value = serde_json::from_str(&row.config).unwrap_or_default();
+        let settings: LocationSettings = serde_json::from_str(&row.config).unwrap_or_default();
         let credentials = catalog.storage_credentials(&row.name).await?;
         let spec = LocationSpec::from_catalog(&row.name, &row.kind, &settings, credentials);
         match spec.open().await {

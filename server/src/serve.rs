@@ -5,12 +5,11 @@
 
 use std::sync::Arc;
 
-use serde_json::json;
-
 use crate::catalog::Catalog;
 use crate::cluster::Cluster;
 use crate::config::{Config, StorageKind};
 use crate::http::{AppState, router};
+use crate::storage::LocationSettings;
 use crate::storage::{Availability, DynStore, LocalStore, Locations, S3Settings, S3Store};
 
 #[derive(Debug, thiserror::Error)]
@@ -111,30 +110,49 @@ pub async fn open_storage(config: &Config) -> Result<DynStore, StartError> {
 }
 
 /// The settings of the default location as the catalog keeps them: no secrets.
-fn storage_record(config: &Config) -> (&'static str, serde_json::Value) {
+fn storage_record(config: &Config) -> (&'static str, LocationSettings) {
     let (kind, mut settings) = storage_settings(config);
     if config.storage.encryption == crate::config::ArchiveEncryption::None {
-        settings["encryption"] = json!("none");
+        settings.encryption = Some("none".into());
     }
     (kind, settings)
 }
 
-fn storage_settings(config: &Config) -> (&'static str, serde_json::Value) {
+fn storage_settings(config: &Config) -> (&'static str, LocationSettings) {
     match config.storage.kind {
         StorageKind::Local => (
             "local",
-            json!({ "path": config.local_storage_path().display().to_string() }),
+            LocationSettings {
+                path: Some(config.local_storage_path().display().to_string()),
+                ..Default::default()
+            },
         ),
         StorageKind::S3 => {
             let s3 = &config.storage.s3;
+            let checksum = match s3.checksum {
+                crate::storage::ChecksumMode::WhenRequired => "when_required",
+                crate::storage::ChecksumMode::WhenSupported => "when_supported",
+            };
             (
                 "s3",
-                json!({
-                    "endpoint": s3.endpoint, "region": s3.region, "bucket": s3.bucket,
-                    "prefix": s3.prefix, "path_style": s3.path_style, "checksum": s3.checksum,
-                    "object_lock": s3.object_lock,
-                    "credentials": if s3.access_key_id.is_some() { "static" } else { "aws-default-chain" },
-                }),
+                LocationSettings {
+                    endpoint: s3.endpoint.clone(),
+                    region: Some(s3.region.clone()),
+                    bucket: Some(s3.bucket.clone()),
+                    prefix: Some(s3.prefix.clone()),
+                    path_style: Some(s3.path_style),
+                    checksum: Some(checksum.into()),
+                    object_lock: s3.object_lock.map(|mode| mode.as_str().into()),
+                    credentials: Some(
+                        if s3.access_key_id.is_some() {
+                            "static"
+                        } else {
+                            "aws-default-chain"
+                        }
+                        .into(),
+                    ),
+                    ..Default::default()
+                },
             )
         }
     }

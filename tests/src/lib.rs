@@ -775,7 +775,7 @@ pub async fn local_catalog(
     ))
     .await?;
     catalog
-        .upsert_storage_location("default", "local", &serde_json::json!({}), true)
+        .upsert_storage_location("default", "local", &Default::default(), true)
         .await?;
     let store: lifeboat::storage::DynStore =
         std::sync::Arc::new(lifeboat::storage::LocalStore::new(dir.join("backups"))?);

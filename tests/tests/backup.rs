@@ -130,7 +130,15 @@ async fn archive_paths(env: &Env, name: &str) -> BTreeSet<String> {
 async fn a_location_set_to_no_encryption_keeps_plain_signed_archives() {
     let env = env().await;
     env.catalog
-        .upsert_storage_location("default", "local", &json!({"encryption": "none"}), true)
+        .upsert_storage_location(
+            "default",
+            "local",
+            &lifeboat::storage::LocationSettings {
+                encryption: Some("none".into()),
+                ..Default::default()
+            },
+            true,
+        )
         .await
         .unwrap();
     back_up_shop(&env, "plain").await;
@@ -688,7 +696,7 @@ async fn a_fresh_catalog_finds_every_backup_in_an_existing_bucket() {
     .await
     .unwrap();
     fresh
-        .upsert_storage_location("default", "s3", &json!({}), true)
+        .upsert_storage_location("default", "s3", &Default::default(), true)
         .await
         .unwrap();
     let report = backup::sync(&fresh, &store, "default").await.unwrap();

@@ -14,11 +14,27 @@ async fn suite(catalog: &Catalog) {
 
     // Storage locations: upsert keeps one default, availability is recorded.
     catalog
-        .upsert_storage_location("default", "local", &json!({"path": "/x"}), true)
+        .upsert_storage_location(
+            "default",
+            "local",
+            &lifeboat::storage::LocationSettings {
+                path: Some("/x".into()),
+                ..Default::default()
+            },
+            true,
+        )
         .await
         .unwrap();
     catalog
-        .upsert_storage_location("offsite", "s3", &json!({"bucket": "b"}), true)
+        .upsert_storage_location(
+            "offsite",
+            "s3",
+            &lifeboat::storage::LocationSettings {
+                bucket: Some("b".into()),
+                ..Default::default()
+            },
+            true,
+        )
         .await
         .unwrap();
     let locations = catalog.storage_locations().await.unwrap();
@@ -190,14 +206,17 @@ async fn suite(catalog: &Catalog) {
         .insert_storage_location(
             "added",
             "s3",
-            &json!({"bucket": "b2"}),
+            &lifeboat::storage::LocationSettings {
+                bucket: Some("b2".into()),
+                ..Default::default()
+            },
             Some(("GK2", "s3cr3t-value")),
         )
         .await
         .unwrap();
     assert!(matches!(
         catalog
-            .insert_storage_location("added", "local", &json!({}), None)
+            .insert_storage_location("added", "local", &Default::default(), None)
             .await,
         Err(CatalogError::AlreadyExists { .. })
     ));

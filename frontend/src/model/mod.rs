@@ -187,9 +187,10 @@ pub struct LocationView {
     /// `local` or `s3`.
     pub kind: String,
     /// Settings without secret values.
-    pub config: Value,
+    pub config: LocationSettings,
     pub is_default: bool,
-    /// `Available`, `Unavailable` or `Unknown`.
+    /// `available`, `unavailable`, `unknown` (never checked) or `damaged`
+    /// (its volume repository cannot be used).
     pub availability: String,
     pub availability_reason: Option<String>,
     pub checked_at: Option<String>,
@@ -215,6 +216,59 @@ pub struct LocationView {
     /// The S3 Object Lock mode backups here are locked with (`governance`
     /// or `compliance`); `null`: the location is not immutable.
     pub immutability: Option<String>,
+}
+
+/// A location's settings as the catalog keeps them and the API shows
+/// them: where it is, never its credentials. Keys are snake_case, as stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(default)]
+pub struct LocationSettings {
+    /// A local location's directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bucket: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_style: Option<bool>,
+    /// The checksum the S3 client sends (the default location's setting).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<String>,
+    /// `governance` or `compliance` on an immutable location.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub object_lock: Option<String>,
+    /// `static` (kept in the catalog) or `aws-default-chain`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<String>,
+    /// `none`: archives are stored in the clear (still signed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<String>,
+}
+
+impl LocationSettings {
+    /// Where it is, in a line: the directory, or `s3://bucket/prefix endpoint`.
+    pub fn place(&self) -> String {
+        match &self.path {
+            Some(path) => path.clone(),
+            None => format!(
+                "s3://{}/{} {}",
+                self.bucket.as_deref().unwrap_or_default(),
+                self.prefix.as_deref().unwrap_or_default(),
+                self.endpoint.as_deref().unwrap_or("(AWS)")
+            ),
+        }
+    }
+
+    /// Archives are stored in the clear (`encryption: none`).
+    pub fn in_the_clear(&self) -> bool {
+        self.encryption.as_deref() == Some("none")
+    }
 }
 
 /// A location's key as the API shows it: its public id, never the key.

@@ -51,6 +51,26 @@ impl BackupSpec {
     }
 }
 
+/// `POST /api/v1/backups`: a name and a spec. Unknown fields are refused, so
+/// a misplaced filter (`includedNamespaces` outside `spec`) is an error, not
+/// a backup of everything.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateBackup {
+    /// A DNS label, unique among backups (default with `fromSchedule`:
+    /// `<schedule>-<YYYYMMDDhhmmss>`).
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub spec: BackupSpec,
+    /// Back up now with this schedule's template, as one of its backups
+    /// (Velero's `backup create --from-schedule`): its retention, drills
+    /// and point-in-time restores count it. Not with `spec`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_schedule: Option<String>,
+}
+
 /// Retention: how long each backup is kept and/or how many of the newest.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -1,7 +1,7 @@
 //! The backups list: history chart, filters, "Back up now".
 
 use super::*;
-use crate::model::{BackupView, Items};
+use crate::model::{BackupSpec, BackupView, CreateBackup, Items};
 
 pub(super) fn backups(page: RwSignal<PageData>) -> impl IntoView {
     let list = data(page, "backups");
@@ -25,9 +25,16 @@ pub(super) fn backups(page: RwSignal<PageData>) -> impl IntoView {
             .collect();
         status.set(format!("Starting backup {n}…"));
         api::spawn(async move {
-            let body =
-                json!({"name": n, "spec": {"includedNamespaces": included, "storageLocation": at}});
-            match api::request("POST", "/api/v1/backups", Some(body)).await {
+            let body = CreateBackup {
+                name: n.clone(),
+                spec: BackupSpec {
+                    included_namespaces: included,
+                    storage_location: Some(at),
+                    ..Default::default()
+                },
+                from_schedule: None,
+            };
+            match api::call::<BackupView>("POST", "/api/v1/backups", Some(&body)).await {
                 Ok(_) => api::navigate(&format!("/backups/{n}")),
                 Err(e) => status.set(e),
             }
@@ -35,7 +42,7 @@ pub(super) fn backups(page: RwSignal<PageData>) -> impl IntoView {
     };
     view! {
         <h1>"Backups"</h1>
-        {move || charts::backup_history(&items(&list()["items"]))}
+        {move || charts::backup_history(&read::<Items<BackupView>>(&list()).map(|l| l.items).unwrap_or_default())}
         <details class="panel">
             <summary>"Back up now"</summary>
             <form on:submit=create>

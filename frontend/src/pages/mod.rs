@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use crate::PageData;
 use crate::api;
 use crate::charts;
+use crate::model::{Items, LocationView};
 use crate::widgets::{
     api_error, badge, between, bytes, duration, empty, items, read, reasons, size, text, time, when,
 };
@@ -231,9 +232,9 @@ fn location_select(
     view! {
         <label>"Storage location "
             <select name="location" on:change=move |ev| location.set(event_target_value(&ev))>
-                {move || items(&locations()["items"]).into_iter().map(|l| {
-                    let n = text(&l["name"]);
-                    let note = if l["availability"] == "available" { String::new() } else { format!(" ({})", text(&l["availability"])) };
+                {move || read::<Items<LocationView>>(&locations()).map(|l| l.items).unwrap_or_default().into_iter().map(|l| {
+                    let n = l.name;
+                    let note = if l.availability == "available" { String::new() } else { format!(" ({})", l.availability) };
                     let selected = location.get() == n;
                     view! { <option value=n.clone() selected=selected>{format!("{n}{note}")}</option> }
                 }).collect_view()}

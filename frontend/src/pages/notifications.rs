@@ -1,6 +1,7 @@
 //! Notifications: webhook targets (add, remove) and what was sent.
 
 use super::*;
+use crate::model::{Items, NotificationTargetView};
 
 const EVENTS: [(&str, &str); 6] = [
     ("backup.failed", "a backup failed"),
@@ -55,11 +56,10 @@ pub(super) fn notifications(page: RwSignal<PageData>) -> impl IntoView {
         <h1>"Notifications"</h1>
         <p class="note">"Webhooks told when something needs a person; what was sent, and whether it arrived, is on the " <a href="/activity">"Activity"</a> " page."</p>
         {move || {
-            let v = targets();
-            if let Some(e) = api_error(&v) {
-                return e.into_any();
-            }
-            let rows = items(&v["items"]);
+            let rows = match read::<Items<NotificationTargetView>>(&targets()) {
+                Ok(list) => list.items,
+                Err(e) => return e,
+            };
             if rows.is_empty() {
                 return empty("No targets yet: add a webhook below to hear of failed backups, restores and drills.").into_any();
             }
@@ -67,14 +67,14 @@ pub(super) fn notifications(page: RwSignal<PageData>) -> impl IntoView {
                 <table>
                     <thead><tr><th scope="col">"Name"</th><th scope="col">"Kind"</th><th scope="col">"Sends to"</th><th scope="col">"Events"</th><th scope="col">"Actions"</th></tr></thead>
                     <tbody>{rows.into_iter().map(|t| {
-                        let n = text(&t["name"]);
+                        let n = t.name.clone();
                         let gone = n.clone();
                         view! {
                             <tr data-target=n.clone()>
                                 <th scope="row">{n.clone()}</th>
-                                <td>{text(&t["kind"])}</td>
-                                <td><code>{text(&t["url"])}</code></td>
-                                <td>{items(&t["events"]).iter().map(text).collect::<Vec<_>>().join(", ")}</td>
+                                <td>{t.kind}</td>
+                                <td><code>{t.url}</code></td>
+                                <td>{t.events.join(", ")}</td>
                                 <td><button type="button" class="danger" aria-label=format!("Remove {n}") on:click=move |_| remove(gone.clone())>"Remove"</button></td>
                             </tr>
                         }

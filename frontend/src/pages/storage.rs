@@ -1,7 +1,7 @@
 //! Storage locations: availability, usage, growth, add, test, remove.
 
 use super::*;
-use crate::model::{Items, LocationKey, LocationView};
+use crate::model::{BackupView, Items, LocationKey, LocationView};
 
 pub(super) fn storage(page: RwSignal<PageData>) -> impl IntoView {
     let locations = data(page, "locations");
@@ -11,15 +11,10 @@ pub(super) fn storage(page: RwSignal<PageData>) -> impl IntoView {
     let test = move |name: String| {
         status.set(format!("Testing {name}…"));
         api::spawn(async move {
-            match api::request(
-                "POST",
-                &format!("/api/v1/storage-locations/{name}/check"),
-                None,
-            )
-            .await
-            {
+            let url = format!("/api/v1/storage-locations/{name}/check");
+            match api::call::<LocationView>("POST", &url, None::<&()>).await {
                 Ok(v) => {
-                    status.set(format!("{name} is {}", text(&v["availability"])));
+                    status.set(format!("{name} is {}", v.availability));
                     api::refresh(page).await;
                 }
                 Err(e) => status.set(e),
@@ -54,11 +49,7 @@ pub(super) fn storage(page: RwSignal<PageData>) -> impl IntoView {
                     <thead><tr><th scope="col">"Name"</th><th scope="col">"Kind"</th><th scope="col">"Where"</th><th scope="col">"Availability"</th><th scope="col">"Checked"</th><th scope="col">"Backups"</th><th scope="col">"Used"</th><th scope="col">"Encryption"</th><th scope="col">"Immutability"</th><th scope="col">"Actions"</th></tr></thead>
                     <tbody>{list.items.into_iter().map(|l| {
                         let name = l.name.clone();
-                        let c = &l.config;
-                        let place = match c["path"].as_str() {
-                            Some(path) => path.to_string(),
-                            None => format!("s3://{}/{} {}", text(&c["bucket"]), text(&c["prefix"]), text(&c["endpoint"])),
-                        };
+                        let place = l.config.place();
                         let (n1, n2, n3) = (name.clone(), name.clone(), name.clone());
                         let is_default = l.is_default;
                         view! {
@@ -70,7 +61,7 @@ pub(super) fn storage(page: RwSignal<PageData>) -> impl IntoView {
                                 <td>{when(l.checked_at.as_deref())}</td>
                                 <td>{l.backups}</td>
                                 <td>{size(Some(l.used_bytes))}</td>
-                                <td data-encryption=name.clone()>{encryption(&name, l.encryption.as_ref(), c["encryption"] == "none")}</td>
+                                <td data-encryption=name.clone()>{encryption(&name, l.encryption.as_ref(), l.config.in_the_clear())}</td>
                                 <td data-immutability=name.clone()>{match l.immutability.as_deref() {
                                     Some(mode) => format!("S3 Object Lock ({mode}): each backup is locked until it expires"),
                                     None => "none: anyone with the bucket's credentials can delete backups".to_string(),
@@ -102,12 +93,12 @@ pub(super) fn storage(page: RwSignal<PageData>) -> impl IntoView {
         {add_location(page)}
         <h2>"Storage used over time"</h2>
         {move || {
-            let all = items(&backups()["items"]);
+            let all = read::<Items<BackupView>>(&backups()).map(|l| l.items).unwrap_or_default();
             let names: Vec<String> = read::<Items<LocationView>>(&locations())
                 .map(|list| list.items.into_iter().map(|l| l.name).collect())
                 .unwrap_or_default();
             let charts: Vec<_> = names.into_iter().filter_map(|n| {
-                let mine: Vec<Value> = all.iter().filter(|b| b["storageLocation"] == n.as_str()).cloned().collect();
+                let mine: Vec<BackupView> = all.iter().filter(|b| b.storage_location == n).cloned().collect();
                 (!mine.is_empty()).then(|| view! { <h3>{n}</h3> {charts::storage_growth(&mine)} })
             }).collect();
             if charts.is_empty() {
@@ -204,14 +195,19 @@ fn add_location(page: RwSignal<PageData>) -> impl IntoView {
         let name = value("name");
         status.set(format!("Checking {name} (list, write, delete)…"));
         api::spawn(async move {
-            match api::request("POST", "/api/v1/storage-locations", Some(body)).await {
+            match api::call::<LocationView>("POST", "/api/v1/storage-locations", Some(&body)).await
+            {
                 Ok(v) => {
-                    let imported = items(&v["imported"]).len();
+                    let imported = v.imported.as_ref().map_or(0, Vec::len);
                     status.set(format!("Added {name}: available; {imported} backup(s) already in it are now listed."));
-                    if let Some(key) = v["recoveryKey"].as_str() {
-                        recovery.set(Some((name.clone(), key.to_string(), text(&v["notice"]))));
-                    } else if let Some(notice) = v["notice"].as_str() {
-                        recovery.set(Some((name.clone(), String::new(), notice.to_string())));
+                    if let Some(key) = v.recovery_key {
+                        recovery.set(Some((
+                            name.clone(),
+                            key,
+                            v.notice.unwrap_or_else(|| "—".into()),
+                        )));
+                    } else if let Some(notice) = v.notice {
+                        recovery.set(Some((name.clone(), String::new(), notice)));
                     }
                     for f in fields {
                         f.set(String::new());

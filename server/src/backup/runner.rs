@@ -14,6 +14,7 @@ use super::spec::BackupSpec;
 use super::volumes::{self, Planned};
 use crate::backup::BackupSpecExt;
 use crate::catalog::{Catalog, CatalogError};
+use crate::storage::LocationSettings;
 use crate::volumes::VolumeEntry;
 use crate::volumes::dispatch::VolumeWork;
 use crate::volumes::repo::{RepoError, StoreBackend, VolumeRepo};
@@ -248,8 +249,8 @@ pub(crate) async fn in_the_clear(catalog: &crate::catalog::Catalog, location: &s
         .storage_location(location)
         .await
         .ok()
-        .and_then(|l| serde_json::from_str::<serde_json::Value>(&l.config).ok())
-        .is_some_and(|config| config["encryption"] == "none")
+        .and_then(|l| serde_json::from_str::<LocationSettings>(&l.config).ok())
+        .is_some_and(|config| config.in_the_clear())
 }
 
 /// Ends every volume still pending as `phase` (Skipped or Failed), saying why.

@@ -28,7 +28,7 @@ impl Catalog {
         &self,
         name: &str,
         kind: &str,
-        config: &serde_json::Value,
+        config: &frontend::model::LocationSettings,
         is_default: bool,
     ) -> Result<()> {
         let now = now();
@@ -46,7 +46,7 @@ impl Catalog {
         )
         .bind(name)
         .bind(kind)
-        .bind(config.to_string())
+        .bind(serde_json::to_string(config).unwrap_or_default())
         .bind(i64::from(is_default))
         .bind(&now)
         .execute(&mut *tx)
@@ -60,7 +60,7 @@ impl Catalog {
         &self,
         name: &str,
         kind: &str,
-        config: &serde_json::Value,
+        config: &frontend::model::LocationSettings,
         credentials: Option<(&str, &str)>,
     ) -> Result<()> {
         let now = now();
@@ -71,7 +71,7 @@ impl Catalog {
         )
         .bind(name)
         .bind(kind)
-        .bind(config.to_string())
+        .bind(serde_json::to_string(config).unwrap_or_default())
         .bind(&now)
         .execute(&mut *tx)
         .await

@@ -149,16 +149,7 @@ pub async fn run_location(server: &str, command: LocationCommand) -> Result<()> 
             );
             let list: Items<LocationView> = super::read_as(&list, "list of locations")?;
             for l in &list.items {
-                let c = &l.config;
-                let place = match c["path"].as_str() {
-                    Some(p) => p.to_string(),
-                    None => format!(
-                        "s3://{}/{} {}",
-                        c["bucket"].as_str().unwrap_or_default(),
-                        c["prefix"].as_str().unwrap_or_default(),
-                        c["endpoint"].as_str().unwrap_or("(AWS)")
-                    ),
-                };
+                let place = l.config.place();
                 println!(
                     "{:<20} {:<6} {:<13} {:>8} {:>10}  {place}",
                     l.name,

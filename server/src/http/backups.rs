@@ -19,7 +19,7 @@ use crate::catalog::{BackupFilter, BackupRecord};
 use crate::schedule::ScheduleSpecExt;
 use crate::selection::BackupSpecExt;
 use crate::storage::StorageError;
-use frontend::model::BackupContents;
+use frontend::model::{BackupContents, CreateBackup};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -131,34 +131,16 @@ pub(super) async fn backup_store(
     Ok((record, store))
 }
 
-/// `POST /api/v1/backups`: a name and a spec. Unknown fields are refused, so
-/// a misplaced filter (`includedNamespaces` outside `spec`) is an error, not
-/// a backup of everything.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct CreateRequest {
-    /// A DNS label, unique among backups (default with `fromSchedule`:
-    /// `<schedule>-<YYYYMMDDhhmmss>`).
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    spec: BackupSpec,
-    /// Back up now with this schedule's template, as one of its backups
-    /// (Velero's `backup create --from-schedule`): its retention, drills
-    /// and point-in-time restores count it. Not with `spec`.
-    from_schedule: Option<String>,
-}
-
 #[utoipa::path(post, operation_id = "createBackup", path = "/api/v1/backups", tag = "backups",
     description = "Starts a backup (`create backups` in each namespace it selects, or cluster-wide).",
-    request_body = CreateRequest,
+    request_body = CreateBackup,
     responses((status = 202, description = "Started; follow /progress", body = BackupView)))]
 async fn create(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let mut request: CreateRequest = super::parse_body(&body, "backup")?;
+    let mut request: CreateBackup = super::parse_body(&body, "backup")?;
     if let Some(schedule) = &request.from_schedule {
         if request.spec != BackupSpec::default() {
             return Err(ApiError {

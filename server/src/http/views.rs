@@ -128,7 +128,7 @@ pub fn location_view(
     LocationView {
         name: row.name.clone(),
         kind: row.kind.clone(),
-        config: json_column(&row.config),
+        config: serde_json::from_str(&row.config).unwrap_or_default(),
         is_default: row.is_default != 0,
         availability,
         availability_reason,
@@ -152,9 +152,9 @@ pub fn location_view(
                     recovery_key_shown: *shown,
                 })
             }),
-        immutability: json_column(&row.config)["object_lock"]
-            .as_str()
-            .map(String::from),
+        immutability: serde_json::from_str::<crate::storage::LocationSettings>(&row.config)
+            .ok()
+            .and_then(|c| c.object_lock),
     }
 }
 

@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use serde::Deserialize;
-use serde_json::json;
 
 use super::{DynStore, LocalStore, LockMode, S3Settings, S3Store, StorageError};
 use crate::secret::Secret;
+pub use frontend::model::LocationSettings;
 
 /// The location every backup uses unless its spec names another.
 pub const DEFAULT: &str = "default";
@@ -241,14 +241,12 @@ impl LocationSpec {
     }
 
     /// The settings the catalog keeps and the API shows: no secret values.
-    pub fn settings(&self) -> serde_json::Value {
+    pub fn settings(&self) -> LocationSettings {
         let mut settings = self.place();
         if non_empty(&self.encryption) == Some("none") {
-            settings["encryption"] = json!("none");
+            settings.encryption = Some("none".into());
         }
-        if let Some(mode) = self.lock() {
-            settings["object_lock"] = json!(mode.as_str());
-        }
+        settings.object_lock = self.lock().map(|mode| mode.as_str().into());
         settings
     }
 
@@ -259,17 +257,29 @@ impl LocationSpec {
             .map(|mode| mode.unwrap_or(LockMode::Governance))
     }
 
-    fn place(&self) -> serde_json::Value {
+    fn place(&self) -> LocationSettings {
+        let text = |v: &Option<String>| non_empty(v).map(String::from);
         match self.kind.as_str() {
-            "local" => json!({ "path": non_empty(&self.path) }),
-            _ => json!({
-                "endpoint": non_empty(&self.endpoint),
-                "region": self.region(),
-                "bucket": non_empty(&self.bucket),
-                "prefix": non_empty(&self.prefix).unwrap_or_default(),
-                "path_style": self.path_style.unwrap_or(true),
-                "credentials": if self.credentials().is_some() { "static" } else { "aws-default-chain" },
-            }),
+            "local" => LocationSettings {
+                path: text(&self.path),
+                ..Default::default()
+            },
+            _ => LocationSettings {
+                endpoint: text(&self.endpoint),
+                region: Some(self.region()),
+                bucket: text(&self.bucket),
+                prefix: Some(text(&self.prefix).unwrap_or_default()),
+                path_style: Some(self.path_style.unwrap_or(true)),
+                credentials: Some(
+                    if self.credentials().is_some() {
+                        "static"
+                    } else {
+                        "aws-default-chain"
+                    }
+                    .into(),
+                ),
+                ..Default::default()
+            },
         }
     }
 
@@ -288,10 +298,9 @@ impl LocationSpec {
     pub fn from_catalog(
         name: &str,
         kind: &str,
-        settings: &serde_json::Value,
+        settings: &LocationSettings,
         credentials: Option<(String, String)>,
     ) -> Self {
-        let s = |k: &str| settings[k].as_str().map(String::from);
         let (access_key_id, secret_access_key) = match credentials {
             Some((id, secret)) => (Some(id), Some(Secret::new(secret))),
             None => (None, None),
@@ -299,17 +308,17 @@ impl LocationSpec {
         Self {
             name: name.to_string(),
             kind: kind.to_string(),
-            path: s("path"),
-            endpoint: s("endpoint"),
-            region: s("region"),
-            bucket: s("bucket"),
-            prefix: s("prefix"),
-            path_style: settings["path_style"].as_bool(),
+            path: settings.path.clone(),
+            endpoint: settings.endpoint.clone(),
+            region: settings.region.clone(),
+            bucket: settings.bucket.clone(),
+            prefix: settings.prefix.clone(),
+            path_style: settings.path_style,
             access_key_id,
             secret_access_key,
-            encryption: s("encryption"),
-            immutable: settings["object_lock"].is_string().then_some(true),
-            lock_mode: s("object_lock"),
+            encryption: settings.encryption.clone(),
+            immutable: settings.object_lock.is_some().then_some(true),
+            lock_mode: settings.object_lock.clone(),
         }
     }
 
@@ -343,6 +352,7 @@ impl LocationSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn spec(body: serde_json::Value) -> LocationSpec {
         serde_json::from_value(body).unwrap()
@@ -408,7 +418,7 @@ mod tests {
         let s = spec(json!({"name": "vault", "kind": "s3", "bucket": "b", "immutable": true}));
         s.validate().unwrap();
         assert_eq!(s.lock(), Some(LockMode::Governance));
-        assert_eq!(s.settings()["object_lock"], "governance");
+        assert_eq!(s.settings().object_lock.as_deref(), Some("governance"));
         let c = spec(
             json!({"name": "vault", "kind": "s3", "bucket": "b", "immutable": true,
                             "lockMode": "compliance"}),
@@ -417,7 +427,12 @@ mod tests {
         assert_eq!(back.lock(), Some(LockMode::Compliance));
         let plain = spec(json!({"name": "p", "kind": "s3", "bucket": "b"}));
         assert_eq!(plain.lock(), None);
-        assert!(plain.settings().get("object_lock").is_none());
+        assert!(plain.settings().object_lock.is_none());
+        assert!(
+            !serde_json::to_string(&plain.settings())
+                .unwrap()
+                .contains("object_lock")
+        );
     }
 
     #[test]
@@ -428,9 +443,13 @@ mod tests {
         );
         s.validate().unwrap();
         let settings = s.settings();
-        assert!(!settings.to_string().contains("very-secret"));
+        assert!(
+            !serde_json::to_string(&settings)
+                .unwrap()
+                .contains("very-secret")
+        );
         assert!(!format!("{s:?}").contains("very-secret"));
-        assert_eq!(settings["credentials"], "static");
+        assert_eq!(settings.credentials.as_deref(), Some("static"));
         let back = LocationSpec::from_catalog("offsite", "s3", &settings, s.credentials());
         assert_eq!(back.settings(), settings);
         assert_eq!(
@@ -438,7 +457,8 @@ mod tests {
             Some(("GK1".into(), "very-secret".into()))
         );
         let anonymous = spec(json!({"name": "aws", "kind": "s3", "bucket": "b"}));
-        assert_eq!(anonymous.settings()["credentials"], "aws-default-chain");
-        assert_eq!(anonymous.settings()["region"], "us-east-1");
+        let anonymous = anonymous.settings();
+        assert_eq!(anonymous.credentials.as_deref(), Some("aws-default-chain"));
+        assert_eq!(anonymous.region.as_deref(), Some("us-east-1"));
     }
 }

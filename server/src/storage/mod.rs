@@ -10,7 +10,7 @@ pub mod locations;
 mod s3;
 
 pub use local::LocalStore;
-pub use locations::{LocationError, LocationSpec, Locations};
+pub use locations::{LocationError, LocationSettings, LocationSpec, Locations};
 pub use s3::{ChecksumMode, S3Settings, S3Store};
 
 use std::pin::Pin;
