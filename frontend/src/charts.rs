@@ -2,10 +2,11 @@
 //! chart library, no external service.
 
 use leptos::prelude::*;
-use serde_json::Value;
 
-use crate::model::BackupView;
-use crate::widgets::{between, duration, seconds_between, size, text, time, when};
+use crate::model::{
+    BackupView, MetricsAvailability, NamespaceBackup, NamespaceTimeline, UsageBlock,
+};
+use crate::widgets::{between, duration, size, when};
 
 const W: f64 = 600.0;
 const H: f64 = 120.0;
@@ -134,26 +135,24 @@ pub fn storage_growth(backups: &[BackupView]) -> impl IntoView + use<> {
 }
 
 /// A namespace's backups on a time line: one mark per backup, coloured by outcome.
-pub fn timeline(backups: &[Value]) -> impl IntoView + use<> {
-    let mut dated: Vec<&Value> = backups
+pub fn timeline(backups: &[NamespaceBackup]) -> impl IntoView + use<> {
+    let mut dated: Vec<(&str, &NamespaceBackup)> = backups
         .iter()
-        .filter(|b| b["createdAt"].is_string() || b["completedAt"].is_string())
+        .filter_map(|b| Some((b.completed_at.as_deref()?, b)))
         .collect();
-    dated.sort_by(|a, b| a["completedAt"].as_str().cmp(&b["completedAt"].as_str()));
-    if dated.is_empty() {
+    dated.sort_by(|a, b| a.0.cmp(b.0));
+    let (Some(first), Some(last)) = (dated.first().map(|d| d.0), dated.last().map(|d| d.0)) else {
         return None;
-    }
-    let first = dated[0]["completedAt"].clone();
-    let last = dated[dated.len() - 1]["completedAt"].clone();
-    let span = seconds_between(&first, &last).unwrap_or(0).max(1) as f64;
+    };
+    let span = between(Some(first), Some(last)).unwrap_or(0).max(1) as f64;
     let marks = dated
         .iter()
-        .map(|b| {
-            let at = seconds_between(&first, &b["completedAt"]).unwrap_or(0) as f64;
-            let x = 8.0 + at / span * (W - 16.0);
+        .map(|(at, b)| {
+            let offset = between(Some(first), Some(at)).unwrap_or(0) as f64;
+            let x = 8.0 + offset / span * (W - 16.0);
             view! {
-                <circle class=phase_class(b["phase"].as_str().unwrap_or_default()) cx=format!("{x:.1}") cy="20" r="6">
-                    <title>{format!("{}: {} at {}", text(&b["name"]), text(&b["phase"]), time(&b["completedAt"]))}</title>
+                <circle class=phase_class(&b.phase) cx=format!("{x:.1}") cy="20" r="6">
+                    <title>{format!("{}: {} at {}", b.name, b.phase, when(Some(at)))}</title>
                 </circle>
             }
         })
@@ -161,8 +160,8 @@ pub fn timeline(backups: &[Value]) -> impl IntoView + use<> {
     let summary = format!(
         "{} backups from {} to {}",
         dated.len(),
-        time(&first),
-        time(&last)
+        when(Some(first)),
+        when(Some(last))
     );
     Some(view! {
         <figure class="chart">
@@ -177,31 +176,24 @@ pub fn timeline(backups: &[Value]) -> impl IntoView + use<> {
 
 /// Changes per minute between `since` and `until`: one bar per minute
 /// that had any, as tall as its count; gaps shaded.
-pub fn changes_per_minute(
-    per_minute: &[Value],
-    gaps: &[Value],
-    since: &Value,
-    until: &Value,
-) -> impl IntoView + use<> {
-    let span = seconds_between(since, until).unwrap_or(0).max(60) as f64;
-    let x = |t: &Value| {
-        4.0 + seconds_between(since, t).unwrap_or(0).clamp(0, span as i64) as f64 / span * (W - 8.0)
+pub fn changes_per_minute(timeline: &NamespaceTimeline) -> impl IntoView + use<> {
+    let (since, until) = (Some(timeline.since.as_str()), Some(timeline.until.as_str()));
+    let per_minute = &timeline.per_minute;
+    let gaps = &timeline.gaps;
+    let span = between(since, until).unwrap_or(0).max(60) as f64;
+    let x = |t: &str| {
+        4.0 + between(since, Some(t)).unwrap_or(0).clamp(0, span as i64) as f64 / span * (W - 8.0)
     };
-    let most = per_minute
-        .iter()
-        .filter_map(|m| m["count"].as_u64())
-        .max()
-        .unwrap_or(1)
-        .max(1) as f64;
+    let most = per_minute.iter().map(|m| m.count).max().unwrap_or(1).max(1) as f64;
     let width = ((W - 8.0) / (span / 60.0)).clamp(1.5, 12.0);
-    let total: u64 = per_minute.iter().filter_map(|m| m["count"].as_u64()).sum();
+    let total: u64 = per_minute.iter().map(|m| m.count).sum();
     let shaded = gaps
         .iter()
         .map(|g| {
-            let (a, b) = (x(&g["from"]), x(&g["to"]));
+            let (a, b) = (x(&g.from), x(&g.to));
             view! {
                 <rect class="gap" x=format!("{a:.1}") y="0" width=format!("{:.1}", (b - a).max(2.0)) height=H.to_string()>
-                    <title>{format!("gap {} – {}: {}", time(&g["from"]), time(&g["to"]), text(&g["reason"]))}</title>
+                    <title>{format!("gap {} – {}: {}", when(Some(&g.from)), when(Some(&g.to)), g.reason)}</title>
                 </rect>
             }
         })
@@ -209,19 +201,19 @@ pub fn changes_per_minute(
     let bars = per_minute
         .iter()
         .map(|m| {
-            let n = m["count"].as_u64().unwrap_or(0);
+            let n = m.count;
             let h = (n as f64 / most * (H - 12.0)).max(2.0);
             view! {
-                <rect class="good" x=format!("{:.1}", x(&m["minute"])) y=format!("{:.1}", H - h) width=format!("{width:.1}") height=format!("{h:.1}")>
-                    <title>{format!("{n} change(s) at {}", time(&m["minute"]))}</title>
+                <rect class="good" x=format!("{:.1}", x(&m.minute)) y=format!("{:.1}", H - h) width=format!("{width:.1}") height=format!("{h:.1}")>
+                    <title>{format!("{n} change(s) at {}", when(Some(&m.minute)))}</title>
                 </rect>
             }
         })
         .collect_view();
     let summary = format!(
         "{total} change(s) from {} to {}, in {} minute(s) with changes{}",
-        time(since),
-        time(until),
+        when(since),
+        when(until),
         per_minute.len(),
         if gaps.is_empty() {
             String::new()
@@ -257,10 +249,10 @@ pub fn mem(bytes: f64) -> String {
 
 /// One column of a usage history (`[[unixSeconds, millicores, bytes], …]`)
 /// as a small line: the last hour, its latest value and peak in words.
-fn sparkline(history: &[Value], column: usize, label: &str, show: fn(f64) -> String) -> AnyView {
+fn sparkline(values: Vec<f64>, label: &str, show: fn(f64) -> String) -> AnyView {
     const SW: f64 = 160.0;
     const SH: f64 = 32.0;
-    let mut values: Vec<f64> = history.iter().filter_map(|s| s[column].as_f64()).collect();
+    let mut values = values;
     // One reading is a level line until the next one comes.
     if values.len() == 1 {
         values.push(values[0]);
@@ -306,23 +298,24 @@ fn sparkline(history: &[Value], column: usize, label: &str, show: fn(f64) -> Str
 
 /// A usage block from the API (`{availability, history, …}`): CPU and
 /// memory sparklines, or why there are none.
-pub fn usage(block: &Value) -> AnyView {
-    match block["availability"]["state"].as_str() {
-        Some("unavailable") => view! {
-            <p class="note" data-usage="unavailable">{text(&block["availability"]["reason"])}</p>
+pub fn usage(block: &UsageBlock) -> AnyView {
+    match &block.availability {
+        MetricsAvailability::Unavailable { reason } => view! {
+            <p class="note" data-usage="unavailable">{reason.clone()}</p>
         }
         .into_any(),
-        Some("served") => {
-            let history = block["history"].as_array().cloned().unwrap_or_default();
+        MetricsAvailability::Served => {
+            let cpu = block.history.iter().map(|r| f64::from(r.1)).collect();
+            let memory = block.history.iter().map(|r| r.2 as f64).collect();
             view! {
                 <div class="sparks" data-usage="served">
-                    {sparkline(&history, 1, "CPU", cores)}
-                    {sparkline(&history, 2, "Memory", mem)}
+                    {sparkline(cpu, "CPU", cores)}
+                    {sparkline(memory, "Memory", mem)}
                 </div>
             }
             .into_any()
         }
-        _ => {
+        MetricsAvailability::Waiting => {
             view! { <p class="note" data-usage="waiting">"Reading CPU and memory…"</p> }.into_any()
         }
     }

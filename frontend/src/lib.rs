@@ -225,26 +225,93 @@ mod tests {
             version: "9.9.9".into(),
             ..Default::default()
         };
-        data.data.insert(
-            "summary".into(),
-            serde_json::json!({
-                "health": {"state": "degraded", "reasons": ["1 pod CrashLoopBackOff"]},
-                "verdict": {"state": "degraded", "headline": "1 pod CrashLoopBackOff", "groups": [
-                    {"summary": "1 pod CrashLoopBackOff", "state": "failing", "kind": "pod", "count": 1,
-                     "subjects": ["shop/web-1"], "explainedBy": null},
-                    {"summary": "1 Deployment: replicas unavailable", "state": "degraded", "kind": "Deployment", "count": 1,
-                     "subjects": ["shop/web"], "explainedBy": "1 pod CrashLoopBackOff"}]},
-                "nodes": {"total": 2, "ready": 1, "items": [{"name": "node-a", "health": {"state": "healthy", "reasons": []}},
-                                                           {"name": "node-b", "health": {"state": "failing", "reasons": ["node node-b is NotReady (KubeletStopped)"]}}]},
-                "pods": {"byPhase": {"Running": 5}, "unhealthy": [],
-                         "nearMemoryLimit": [{"namespace": "shop", "pod": "recommendations-7d9", "container": "recommender",
-                                              "memoryBytes": 251658240u64, "limitBytes": 268435456u64, "memoryOfLimit": 0.9375}]},
-                "warnings": [], "watches": {}
-            }),
-        );
+        use crate::model::{
+            ClusterSummary, Group, Health, Items, NamespaceRow, NearLimit, NodeCounts, NodeHealth,
+            PodCounts, Proven, State, Verdict,
+        };
+        let health = |state: State, reasons: &[&str]| Health {
+            state,
+            reasons: reasons.iter().map(|r| r.to_string()).collect(),
+        };
+        let group =
+            |summary: &str, state: State, kind: &str, subject: &str, by: Option<&str>| Group {
+                summary: summary.into(),
+                state,
+                kind: kind.into(),
+                count: 1,
+                subjects: vec![subject.into()],
+                explained_by: by.map(String::from),
+            };
+        let summary = ClusterSummary {
+            health: health(State::Degraded, &["1 pod CrashLoopBackOff"]),
+            verdict: Verdict {
+                state: State::Degraded,
+                headline: "1 pod CrashLoopBackOff".into(),
+                groups: vec![
+                    group(
+                        "1 pod CrashLoopBackOff",
+                        State::Failing,
+                        "pod",
+                        "shop/web-1",
+                        None,
+                    ),
+                    group(
+                        "1 Deployment: replicas unavailable",
+                        State::Degraded,
+                        "Deployment",
+                        "shop/web",
+                        Some("1 pod CrashLoopBackOff"),
+                    ),
+                ],
+            },
+            nodes: NodeCounts {
+                total: 2,
+                ready: 1,
+                items: vec![
+                    NodeHealth {
+                        name: "node-a".into(),
+                        health: health(State::Healthy, &[]),
+                    },
+                    NodeHealth {
+                        name: "node-b".into(),
+                        health: health(
+                            State::Failing,
+                            &["node node-b is NotReady (KubeletStopped)"],
+                        ),
+                    },
+                ],
+            },
+            pods: PodCounts {
+                by_phase: [("Running".to_string(), 5)].into(),
+                unhealthy: Vec::new(),
+                near_memory_limit: vec![NearLimit {
+                    namespace: "shop".into(),
+                    pod: "recommendations-7d9".into(),
+                    container: "recommender".into(),
+                    memory_bytes: 251_658_240,
+                    limit_bytes: 268_435_456,
+                    memory_of_limit: 0.9375,
+                }],
+            },
+            ..Default::default()
+        };
+        // As the server writes them (JSON), read back by the page.
+        data.data
+            .insert("summary".into(), serde_json::to_value(&summary).unwrap());
+        let namespaces = Items {
+            items: vec![NamespaceRow {
+                name: "shop".into(),
+                health: health(State::Degraded, &[]),
+                restore_proven: Proven {
+                    state: "never".into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }],
+        };
         data.data.insert(
             "namespaces".into(),
-            serde_json::json!({"items": [{"name": "shop", "health": {"state": "degraded", "reasons": []}, "counts": {"pods": 4, "workloads": 2}, "protection": "unprotected", "lastBackup": null}]}),
+            serde_json::to_value(&namespaces).unwrap(),
         );
         // Rendered as the server does: under a reactive owner.
         let owner = Owner::new();
@@ -261,6 +328,7 @@ mod tests {
             "Containers near their memory limit",
             "/namespaces/shop/pods/recommendations-7d9",
             "94%",
+            "never proven",
         ] {
             assert!(html.contains(expected), "{expected} missing from {html}");
         }

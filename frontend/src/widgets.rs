@@ -1,24 +1,10 @@
-//! Small pieces every page uses: text from JSON, health badges, tables, errors.
+//! Small pieces every page uses: times, sizes, health badges, errors, and
+//! reading a source's answer as the API's own type.
 
 use leptos::prelude::*;
 use serde_json::Value;
 
-/// A JSON value as text: strings as they are, numbers printed, null as "—".
-pub fn text(v: &Value) -> String {
-    match v {
-        Value::Null => "—".into(),
-        Value::String(s) if s.is_empty() => "—".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
 /// An RFC 3339 time shown as `2026-11-25 12:00:03 UTC`.
-pub fn time(v: &Value) -> String {
-    when(v.as_str())
-}
-
-/// [`time`] of a typed field.
 pub fn when(t: Option<&str>) -> String {
     match t {
         Some(t) if t.len() >= 19 && t.is_char_boundary(10) && t.is_char_boundary(19) => {
@@ -39,11 +25,6 @@ pub fn duration(seconds: i64) -> String {
 }
 
 /// Seconds between two RFC 3339 times (whole seconds; None when either is missing).
-pub fn seconds_between(from: &Value, to: &Value) -> Option<i64> {
-    between(from.as_str(), to.as_str())
-}
-
-/// [`seconds_between`] of typed fields.
 pub fn between(from: Option<&str>, to: Option<&str>) -> Option<i64> {
     fn epoch(t: Option<&str>) -> Option<i64> {
         let t = t?;
@@ -65,11 +46,6 @@ pub fn between(from: Option<&str>, to: Option<&str>) -> Option<i64> {
 }
 
 /// Bytes as B, KiB, MiB, GiB.
-pub fn bytes(v: &Value) -> String {
-    size(v.as_i64())
-}
-
-/// [`bytes`] of a typed field.
 pub fn size(n: Option<i64>) -> String {
     let Some(n) = n else {
         return "—".into();
@@ -103,15 +79,8 @@ pub fn badge(state: &str) -> impl IntoView + use<> {
 }
 
 /// The reasons behind a health state, as a list (nothing when healthy).
-pub fn reasons(health: &Value) -> impl IntoView + use<> {
-    let items: Vec<String> = health["reasons"]
-        .as_array()
-        .map(|r| {
-            r.iter()
-                .filter_map(|s| s.as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+pub fn reasons(health: &crate::model::Health) -> impl IntoView + use<> {
+    let items = health.reasons.clone();
     (!items.is_empty()).then(|| {
         view! { <ul class="reasons">{items.into_iter().map(|r| view! { <li>{r}</li> }).collect_view()}</ul> }
     })
@@ -155,11 +124,6 @@ pub fn read<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, AnyView> {
         }
         .into_any()
     })
-}
-
-/// An array inside a JSON value (empty when missing).
-pub fn items(v: &Value) -> Vec<Value> {
-    v.as_array().cloned().unwrap_or_default()
 }
 
 /// A paragraph for an empty list, saying what to do next.

@@ -10,12 +10,16 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+mod cluster;
 mod manifest;
 mod restores;
 mod schedules;
+mod timeline;
+pub use cluster::*;
 pub use manifest::*;
 pub use restores::*;
 pub use schedules::*;
+pub use timeline::*;
 
 /// A list answer: `{"items": [...]}`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

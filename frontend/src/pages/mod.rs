@@ -21,10 +21,8 @@ use serde_json::{Value, json};
 use crate::PageData;
 use crate::api;
 use crate::charts;
-use crate::model::{Items, LocationView};
-use crate::widgets::{
-    api_error, badge, between, bytes, duration, empty, items, read, reasons, size, text, time, when,
-};
+use crate::model::{EventView, Items, LocationView, NamespaceRow, PodSummary, Proven, Verdict};
+use crate::widgets::{badge, between, duration, empty, read, reasons, size, when};
 
 pub fn page(kind: &str, page: RwSignal<PageData>) -> AnyView {
     match kind {
@@ -64,10 +62,10 @@ fn param(page: RwSignal<PageData>) -> String {
 }
 
 fn namespace_table(v: &Value) -> AnyView {
-    if let Some(e) = api_error(v) {
-        return e.into_any();
-    }
-    let rows = items(&v["items"]);
+    let rows = match read::<Items<NamespaceRow>>(v) {
+        Ok(list) => list.items,
+        Err(e) => return e,
+    };
     if rows.is_empty() {
         return empty("No namespaces are visible yet; the watchers may still be listing.")
             .into_any();
@@ -77,16 +75,16 @@ fn namespace_table(v: &Value) -> AnyView {
             <thead><tr><th scope="col">"Namespace"</th><th scope="col">"Health"</th><th scope="col">"Pods"</th><th scope="col">"Workloads"</th><th scope="col">"Protection"</th><th scope="col">"Restore proven"</th><th scope="col">"Last backup"</th></tr></thead>
             <tbody>
                 {rows.into_iter().map(|n| {
-                    let name = text(&n["name"]);
+                    let name = n.name.clone();
                     view! {
                         <tr>
                             <th scope="row"><a href=format!("/namespaces/{name}")>{name.clone()}</a></th>
-                            <td>{badge(n["health"]["state"].as_str().unwrap_or_default())} {reasons(&n["health"])}</td>
-                            <td>{text(&n["counts"]["pods"])}</td>
-                            <td>{text(&n["counts"]["workloads"])}</td>
-                            <td>{badge(n["protection"].as_str().unwrap_or_default())}</td>
-                            <td>{proven(&n["restoreProven"])}</td>
-                            <td>{n["lastBackup"].as_str().map(|b| view! { <a href=format!("/backups/{b}")>{b.to_string()}</a> })}</td>
+                            <td>{badge(n.health.state.as_str())} {reasons(&n.health)}</td>
+                            <td>{n.counts.pods}</td>
+                            <td>{n.counts.workloads}</td>
+                            <td>{badge(n.protection.as_str())}</td>
+                            <td>{proven(&n.restore_proven)}</td>
+                            <td>{n.last_backup.map(|b| view! { <a href=format!("/backups/{b}")>{b.clone()}</a> })}</td>
                         </tr>
                     }
                 }).collect_view()}
@@ -97,16 +95,16 @@ fn namespace_table(v: &Value) -> AnyView {
 }
 
 /// Whether a namespace's restore was proven by a drill, and when.
-fn proven(p: &Value) -> AnyView {
-    let age = p["ageSeconds"].as_i64().map(duration).unwrap_or_default();
-    let backup = text(&p["backup"]);
-    match p["state"].as_str() {
-        Some("proven") => view! {
+fn proven(p: &Proven) -> AnyView {
+    let age = p.age_seconds.map(duration).unwrap_or_default();
+    let backup = p.backup.clone().unwrap_or_default();
+    match p.state.as_str() {
+        "proven" => view! {
             <a href=format!("/backups/{backup}") class="badge good" data-proven="proven">{format!("restore proven {age} ago")}</a>
         }
         .into_any(),
-        Some("failed") => view! {
-            <a href=format!("/backups/{backup}") class="badge bad" data-proven="failed">{format!("last drill failed: {}", text(&p["reason"]))}</a>
+        "failed" => view! {
+            <a href=format!("/backups/{backup}") class="badge bad" data-proven="failed">{format!("last drill failed: {}", p.reason.as_deref().unwrap_or("—"))}</a>
         }
         .into_any(),
         _ => view! { <span class="badge" data-proven="never">"never proven"</span> }.into_any(),
@@ -115,23 +113,21 @@ fn proven(p: &Value) -> AnyView {
 
 /// What is wrong, grouped by cause: each group a folded list of what it
 /// holds, the ones that follow from another saying which.
-fn verdict(v: &Value) -> AnyView {
-    let groups = items(&v["groups"]);
-    if groups.is_empty() {
-        return view! { <p>{text(&v["headline"])}</p> }.into_any();
+fn verdict(v: &Verdict) -> AnyView {
+    if v.groups.is_empty() {
+        return view! { <p>{v.headline.clone()}</p> }.into_any();
     }
     view! {
         <ul class="verdict plain">
-            {groups.into_iter().map(|g| {
-                let subjects = items(&g["subjects"]);
-                let more = g["count"].as_u64().unwrap_or(0).saturating_sub(subjects.len() as u64);
+            {v.groups.iter().map(|g| {
+                let more = (g.count as u64).saturating_sub(g.subjects.len() as u64);
                 view! {
-                    <li data-cause=text(&g["summary"]) class=if g["explainedBy"].is_null() { "root" } else { "follows" }>
+                    <li data-cause=g.summary.clone() class=if g.explained_by.is_none() { "root" } else { "follows" }>
                         <details>
-                            <summary>{badge(g["state"].as_str().unwrap_or_default())} " " {text(&g["summary"])}
-                                {g["explainedBy"].as_str().map(|by| view! { <small class="note">{format!(" — because of: {by}")}</small> })}</summary>
+                            <summary>{badge(g.state.as_str())} " " {g.summary.clone()}
+                                {g.explained_by.clone().map(|by| view! { <small class="note">{format!(" — because of: {by}")}</small> })}</summary>
                             <ul>
-                                {subjects.into_iter().map(|s| view! { <li><code>{text(&s)}</code></li> }).collect_view()}
+                                {g.subjects.iter().map(|s| view! { <li><code>{s.clone()}</code></li> }).collect_view()}
                                 {(more > 0).then(|| view! { <li class="note">{format!("and {more} more")}</li> })}
                             </ul>
                         </details>
@@ -143,7 +139,7 @@ fn verdict(v: &Value) -> AnyView {
     .into_any()
 }
 
-fn pod_table(pods: Vec<Value>, with_namespace: bool) -> AnyView {
+fn pod_table(pods: Vec<PodSummary>, with_namespace: bool) -> AnyView {
     if pods.is_empty() {
         return empty("None: every pod is running as intended.").into_any();
     }
@@ -155,18 +151,17 @@ fn pod_table(pods: Vec<Value>, with_namespace: bool) -> AnyView {
             </tr></thead>
             <tbody>
                 {pods.into_iter().map(|p| {
-                    let ns = text(&p["namespace"]);
-                    let name = text(&p["name"]);
-                    let href = format!("/namespaces/{ns}/pods/{name}");
+                    let ns = p.namespace.clone();
+                    let href = format!("/namespaces/{ns}/pods/{}", p.name);
                     view! {
                         <tr>
                             {with_namespace.then(|| view! { <td><a href=format!("/namespaces/{ns}")>{ns.clone()}</a></td> })}
-                            <th scope="row"><a href=href>{name}</a></th>
-                            <td>{badge(p["phase"].as_str().unwrap_or_default())}</td>
-                            <td>{format!("{}/{}", text(&p["ready"]), text(&p["containers"]))}</td>
-                            <td>{text(&p["restarts"])}</td>
-                            <td>{duration(p["ageSeconds"].as_i64().unwrap_or(0))}</td>
-                            <td>{reasons(&p["health"])}</td>
+                            <th scope="row"><a href=href>{p.name.clone()}</a></th>
+                            <td>{badge(&p.phase)}</td>
+                            <td>{format!("{}/{}", p.ready, p.containers)}</td>
+                            <td>{p.restarts}</td>
+                            <td>{duration(p.age_seconds)}</td>
+                            <td>{reasons(&p.health)}</td>
                         </tr>
                     }
                 }).collect_view()}
@@ -176,10 +171,11 @@ fn pod_table(pods: Vec<Value>, with_namespace: bool) -> AnyView {
     .into_any()
 }
 
-fn events_table(events: Vec<Value>, with_namespace: bool) -> AnyView {
+fn events_table(events: Vec<EventView>, with_namespace: bool) -> AnyView {
     if events.is_empty() {
         return empty("No recent events.").into_any();
     }
+    let dash = |v: Option<String>| v.filter(|s| !s.is_empty()).unwrap_or_else(|| "—".into());
     view! {
         <table>
             <thead><tr>
@@ -189,13 +185,13 @@ fn events_table(events: Vec<Value>, with_namespace: bool) -> AnyView {
             <tbody>
                 {events.into_iter().map(|e| view! {
                     <tr>
-                        {with_namespace.then(|| view! { <td>{text(&e["namespace"])}</td> })}
-                        <td>{badge(if e["type"] == "Warning" { "Warning" } else { "Normal" })}</td>
-                        <td>{text(&e["reason"])}</td>
-                        <td>{format!("{}/{}", text(&e["object"]["kind"]), text(&e["object"]["name"]))}</td>
-                        <td>{text(&e["message"])}</td>
-                        <td>{text(&e["count"])}</td>
-                        <td>{time(&e["lastSeen"])}</td>
+                        {with_namespace.then(|| view! { <td>{dash(e.namespace.clone())}</td> })}
+                        <td>{badge(if e.kind.as_deref() == Some("Warning") { "Warning" } else { "Normal" })}</td>
+                        <td>{dash(e.reason)}</td>
+                        <td>{format!("{}/{}", dash(e.object.kind), dash(e.object.name))}</td>
+                        <td>{dash(e.message)}</td>
+                        <td>{e.count}</td>
+                        <td>{when(e.last_seen.as_deref())}</td>
                     </tr>
                 }).collect_view()}
             </tbody>

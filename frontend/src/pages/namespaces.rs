@@ -1,6 +1,7 @@
 //! The namespaces list and one namespace with its workloads and backups.
 
 use super::*;
+use crate::model::{BackupSpec, BackupView, CreateBackup, NamespaceDetail};
 
 pub(super) fn namespaces(page: RwSignal<PageData>) -> impl IntoView {
     let list = data(page, "namespaces");
@@ -21,8 +22,15 @@ pub(super) fn namespace(page: RwSignal<PageData>) -> impl IntoView {
             status.set("Starting a backup…".into());
             api::spawn(async move {
                 let backup = format!("{name}-{}", js_stamp());
-                let body = json!({"name": backup, "spec": {"includedNamespaces": [name]}});
-                match api::request("POST", "/api/v1/backups", Some(body)).await {
+                let body = CreateBackup {
+                    name: backup.clone(),
+                    spec: BackupSpec {
+                        included_namespaces: vec![name],
+                        ..Default::default()
+                    },
+                    from_schedule: None,
+                };
+                match api::call::<BackupView>("POST", "/api/v1/backups", Some(&body)).await {
                     Ok(_) => api::navigate(&format!("/backups/{backup}")),
                     Err(e) => status.set(format!("The backup could not start: {e}")),
                 }
@@ -38,55 +46,56 @@ pub(super) fn namespace(page: RwSignal<PageData>) -> impl IntoView {
             <span role="status" aria-live="polite">{move || status.get()}</span>
         </div>
         {move || {
-            let n = ns();
-            if let Some(e) = api_error(&n) {
-                return e.into_any();
-            }
-            let pods: Vec<Value> = items(&n["pods"]);
-            let name_of_ns = text(&n["name"]);
+            let n = match read::<NamespaceDetail>(&ns()) {
+                Ok(n) => n,
+                Err(e) => return e,
+            };
+            let name_of_ns = n.name.clone();
+            let state = n.health.state.as_str();
+            let dash = |v: &Option<String>| v.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| "—".into());
             view! {
-                <section class=format!("banner {}", n["health"]["state"].as_str().unwrap_or_default())>
-                    <h2>"Health: " {badge(n["health"]["state"].as_str().unwrap_or_default())} " · Protection: " {badge(n["protection"].as_str().unwrap_or_default())} " " {proven(&n["restoreProven"])}</h2>
-                    {verdict(&n["verdict"])}
+                <section class=format!("banner {state}")>
+                    <h2>"Health: " {badge(state)} " · Protection: " {badge(n.protection.as_str())} " " {proven(&n.restore_proven)}</h2>
+                    {verdict(&n.verdict)}
                 </section>
                 <section aria-labelledby="ns-usage-h">
                     <h2 id="ns-usage-h">"CPU and memory"</h2>
-                    {charts::usage(&n["usage"])}
+                    {charts::usage(&n.usage)}
                 </section>
                 <section aria-labelledby="wl-h">
                     <h2 id="wl-h">"Workloads"</h2>
-                    {if items(&n["workloads"]).is_empty() { empty("No Deployments, StatefulSets or DaemonSets.").into_any() } else { view! {
+                    {if n.workloads.is_empty() { empty("No Deployments, StatefulSets or DaemonSets.").into_any() } else { view! {
                         <table>
                             <thead><tr><th scope="col">"Kind"</th><th scope="col">"Name"</th><th scope="col">"Ready / desired"</th><th scope="col">"Updated"</th><th scope="col">"Available"</th><th scope="col">"Health"</th></tr></thead>
-                            <tbody>{items(&n["workloads"]).into_iter().map(|w| view! {
-                                <tr data-workload=text(&w["name"])>
-                                    <td>{text(&w["kind"])}</td>
-                                    <th scope="row"><a href=format!("/namespaces/{}/{}s/{}", name_of_ns.clone(), text(&w["kind"]).to_lowercase(), text(&w["name"]))>{text(&w["name"])}</a></th>
-                                    <td class="ready">{format!("{} / {}", text(&w["ready"]), text(&w["desired"]))}</td>
-                                    <td>{text(&w["updated"])}</td><td>{text(&w["available"])}</td>
-                                    <td>{badge(w["health"]["state"].as_str().unwrap_or_default())} {reasons(&w["health"])}</td>
+                            <tbody>{n.workloads.iter().map(|w| view! {
+                                <tr data-workload=w.name.clone()>
+                                    <td>{w.kind.clone()}</td>
+                                    <th scope="row"><a href=format!("/namespaces/{}/{}s/{}", name_of_ns.clone(), w.kind.to_lowercase(), w.name)>{w.name.clone()}</a></th>
+                                    <td class="ready">{format!("{} / {}", w.ready, w.desired)}</td>
+                                    <td>{w.updated}</td><td>{w.available}</td>
+                                    <td>{badge(w.health.state.as_str())} {reasons(&w.health)}</td>
                                 </tr>
                             }).collect_view()}</tbody>
                         </table>
                     }.into_any() }}
                 </section>
-                <section aria-labelledby="pods-h"><h2 id="pods-h">"Pods"</h2>{pod_table(pods, false)}</section>
+                <section aria-labelledby="pods-h"><h2 id="pods-h">"Pods"</h2>{pod_table(n.pods.clone(), false)}</section>
                 <section aria-labelledby="jobs-h">
                     <h2 id="jobs-h">"Jobs and CronJobs"</h2>
-                    {if items(&n["jobs"]).is_empty() && items(&n["cronJobs"]).is_empty() { Some(empty("None.")) } else { None }}
+                    {if n.jobs.is_empty() && n.cron_jobs.is_empty() { Some(empty("None.")) } else { None }}
                     <ul class="plain">
-                        {items(&n["cronJobs"]).into_iter().map(|c| view! { <li>"CronJob " <strong>{text(&c["name"])}</strong> " — " <code>{text(&c["schedule"])}</code> " — last run " {time(&c["lastScheduleTime"])} " " {badge(c["health"]["state"].as_str().unwrap_or_default())}</li> }).collect_view()}
-                        {items(&n["jobs"]).into_iter().map(|j| view! { <li>"Job " <strong>{text(&j["name"])}</strong> {format!(" — {} succeeded, {} failed, {} active ", text(&j["succeeded"]), text(&j["failed"]), text(&j["active"]))} {badge(j["health"]["state"].as_str().unwrap_or_default())}</li> }).collect_view()}
+                        {n.cron_jobs.iter().map(|c| view! { <li>"CronJob " <strong>{c.name.clone()}</strong> " — " <code>{dash(&c.schedule)}</code> " — last run " {when(c.last_schedule_time.as_deref())} " " {badge(c.health.state.as_str())}</li> }).collect_view()}
+                        {n.jobs.iter().map(|j| view! { <li>"Job " <strong>{j.name.clone()}</strong> {format!(" — {} succeeded, {} failed, {} active ", j.succeeded, j.failed, j.active)} {badge(j.health.state.as_str())}</li> }).collect_view()}
                     </ul>
                 </section>
                 <section aria-labelledby="pvc-h">
                     <h2 id="pvc-h">"Persistent volume claims"</h2>
-                    {if items(&n["persistentVolumeClaims"]).is_empty() { empty("None.").into_any() } else { view! {
+                    {if n.persistent_volume_claims.is_empty() { empty("None.").into_any() } else { view! {
                         <table><thead><tr><th scope="col">"Claim"</th><th scope="col">"Phase"</th><th scope="col">"Volume"</th><th scope="col">"Storage class"</th><th scope="col">"Data last backed up"</th></tr></thead>
-                        <tbody>{items(&n["persistentVolumeClaims"]).into_iter().map(|c| view! {
-                            <tr><th scope="row">{text(&c["name"])}</th><td>{badge(c["phase"].as_str().unwrap_or("Pending"))}</td><td>{text(&c["volume"])}</td><td>{text(&c["storageClass"])}</td>
-                                <td>{match c["lastBackup"]["backup"].as_str() {
-                                    Some(b) => view! { <a href=format!("/backups/{b}")>{time(&c["lastBackup"]["at"])}</a> }.into_any(),
+                        <tbody>{n.persistent_volume_claims.iter().map(|c| view! {
+                            <tr><th scope="row">{c.name.clone()}</th><td>{badge(c.phase.as_deref().unwrap_or("Pending"))}</td><td>{dash(&c.volume)}</td><td>{dash(&c.storage_class)}</td>
+                                <td>{match &c.last_backup {
+                                    Some(b) => view! { <a href=format!("/backups/{}", b.backup)>{when(Some(&b.at))}</a> }.into_any(),
                                     None => "never".into_any(),
                                 }}</td></tr>
                         }).collect_view()}</tbody></table>
@@ -94,20 +103,20 @@ pub(super) fn namespace(page: RwSignal<PageData>) -> impl IntoView {
                 </section>
                 <section aria-labelledby="net-h">
                     <h2 id="net-h">"Services and ingresses"</h2>
-                    {if items(&n["services"]).is_empty() && items(&n["ingresses"]).is_empty() { Some(empty("None.")) } else { None }}
+                    {if n.services.is_empty() && n.ingresses.is_empty() { Some(empty("None.")) } else { None }}
                     <ul class="plain">
-                        {items(&n["services"]).into_iter().map(|s| view! { <li>"Service " <strong>{text(&s["name"])}</strong> {format!(" — {} {} — ports {}", text(&s["type"]), text(&s["clusterIP"]), items(&s["ports"]).iter().map(|p| text(&p["port"])).collect::<Vec<_>>().join(", "))}</li> }).collect_view()}
-                        {items(&n["ingresses"]).into_iter().map(|i| view! { <li>"Ingress " <strong>{text(&i["name"])}</strong> " — " {items(&i["rules"]).iter().map(|r| format!("{}{} → {}", text(&r["host"]), text(&r["path"]), text(&r["service"]))).collect::<Vec<_>>().join("; ")}</li> }).collect_view()}
+                        {n.services.iter().map(|s| view! { <li>"Service " <strong>{s.name.clone()}</strong> {format!(" — {} {} — ports {}", dash(&s.kind), dash(&s.cluster_ip), s.ports.iter().map(|p| p.port.to_string()).collect::<Vec<_>>().join(", "))}</li> }).collect_view()}
+                        {n.ingresses.iter().map(|i| view! { <li>"Ingress " <strong>{i.name.clone()}</strong> " — " {i.rules.iter().map(|r| format!("{}{} → {}", dash(&r.host), dash(&r.path), dash(&r.service))).collect::<Vec<_>>().join("; ")}</li> }).collect_view()}
                     </ul>
                 </section>
-                <section aria-labelledby="ev-h"><h2 id="ev-h">"Recent events"</h2>{events_table(items(&n["events"]), false)}</section>
+                <section aria-labelledby="ev-h"><h2 id="ev-h">"Recent events"</h2>{events_table(n.events.clone(), false)}</section>
                 <section aria-labelledby="bk-h">
                     <h2 id="bk-h">"Backups of this namespace"</h2>
-                    {charts::timeline(&items(&n["backups"]))}
-                    {if items(&n["backups"]).is_empty() { empty("No backup covers this namespace yet: use “Back up now”, or create a schedule.").into_any() } else { view! {
-                        <ul class="plain">{items(&n["backups"]).into_iter().map(|b| {
-                            let bname = text(&b["name"]);
-                            view! { <li><a href=format!("/backups/{bname}")>{bname.clone()}</a> " " {badge(b["phase"].as_str().unwrap_or_default())} " " {time(&b["completedAt"])}</li> }
+                    {charts::timeline(&n.backups)}
+                    {if n.backups.is_empty() { empty("No backup covers this namespace yet: use “Back up now”, or create a schedule.").into_any() } else { view! {
+                        <ul class="plain">{n.backups.iter().map(|b| {
+                            let bname = b.name.clone();
+                            view! { <li><a href=format!("/backups/{bname}")>{bname.clone()}</a> " " {badge(&b.phase)} " " {when(b.completed_at.as_deref())}</li> }
                         }).collect_view()}</ul>
                     }.into_any() }}
                 </section>

@@ -7,6 +7,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use super::*;
+use crate::model::{ContainerState, ContainerUsageView, ContainerView, PodDetail};
 
 /// How many lines the log view loads at first, and keeps while following.
 const SHOWN_LINES: usize = 1000;
@@ -21,32 +22,33 @@ pub(super) fn pod(page: RwSignal<PageData>) -> impl IntoView {
         <h1>"Pod " <code>{name.clone()}</code></h1>
         <p><a href=format!("/namespaces/{namespace}")>{format!("Namespace {namespace}")}</a></p>
         {move || {
-            let p = pod();
-            if let Some(e) = api_error(&p) {
-                return e.into_any();
-            }
-            let summary = p["summary"].clone();
+            let p = match read::<PodDetail>(&pod()) {
+                Ok(p) => p,
+                Err(e) => return e,
+            };
+            let summary = &p.summary;
+            let node = p.node.clone().unwrap_or_default();
             view! {
                 <section aria-labelledby="state-h">
                     <h2 id="state-h">"State"</h2>
-                    <p>{badge(summary["health"]["state"].as_str().unwrap_or_default())} " "
-                       {format!("{} · {}/{} ready · {} restarts · node ", text(&summary["phase"]), text(&summary["ready"]),
-                                text(&summary["containers"]), text(&summary["restarts"]))}
-                       <a href=format!("/nodes/{}", text(&p["node"]))>{text(&p["node"])}</a></p>
-                    {reasons(&summary["health"])}
+                    <p>{badge(summary.health.state.as_str())} " "
+                       {format!("{} · {}/{} ready · {} restarts · node ", summary.phase, summary.ready,
+                                summary.containers, summary.restarts)}
+                       <a href=format!("/nodes/{node}")>{node.clone()}</a></p>
+                    {reasons(&summary.health)}
                 </section>
                 <section aria-labelledby="containers-h">
                     <h2 id="containers-h">"Containers"</h2>
-                    {container_table(items(&p["containers"]))}
+                    {container_table(&p.containers)}
                 </section>
                 <section aria-labelledby="usage-h">
                     <h2 id="usage-h">"CPU and memory"</h2>
-                    {charts::usage(&p["usage"])}
-                    {usage_table(items(&p["usage"]["containers"]))}
+                    {charts::usage(&p.usage)}
+                    {usage_table(p.usage.containers.clone().unwrap_or_default())}
                 </section>
                 <section aria-labelledby="events-h">
                     <h2 id="events-h">"Events"</h2>
-                    {events_table(items(&p["events"]), false)}
+                    {events_table(p.events.clone(), false)}
                 </section>
             }
             .into_any()
@@ -55,30 +57,30 @@ pub(super) fn pod(page: RwSignal<PageData>) -> impl IntoView {
     }
 }
 
-fn container_table(containers: Vec<Value>) -> AnyView {
+fn container_table(containers: &[ContainerView]) -> AnyView {
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "—".into());
+    let exit = |code: &Option<i64>| code.map_or_else(|| "—".to_string(), |c| c.to_string());
     view! {
         <table>
             <thead><tr><th scope="col">"Container"</th><th scope="col">"Image"</th><th scope="col">"State"</th><th scope="col">"Ready"</th><th scope="col">"Restarts"</th><th scope="col">"Last ended"</th></tr></thead>
-            <tbody>{containers.into_iter().map(|c| {
-                let state = &c["state"];
-                let now = match state["state"].as_str() {
-                    Some("waiting") => format!("waiting: {}", text(&state["reason"])),
-                    Some("terminated") => format!("terminated: {} (exit {})", text(&state["reason"]), text(&state["exitCode"])),
-                    Some(s) => s.to_string(),
+            <tbody>{containers.iter().map(|c| {
+                let now = match &c.state {
+                    Some(ContainerState::Waiting { reason, .. }) => format!("waiting: {}", dash(reason)),
+                    Some(ContainerState::Terminated { reason, exit_code, .. }) => format!("terminated: {} (exit {})", dash(reason), exit(exit_code)),
+                    Some(ContainerState::Running { .. }) => "running".into(),
                     None => "—".into(),
                 };
-                let last = &c["lastState"];
-                let ended = match last["state"].as_str() {
-                    Some("terminated") => format!("{} (exit {})", text(&last["reason"]), text(&last["exitCode"])),
+                let ended = match &c.last_state {
+                    Some(ContainerState::Terminated { reason, exit_code, .. }) => format!("{} (exit {})", dash(reason), exit(exit_code)),
                     _ => "—".into(),
                 };
                 view! {
                     <tr>
-                        <th scope="row">{text(&c["name"])}</th>
-                        <td><code>{text(&c["image"])}</code></td>
+                        <th scope="row">{c.name.clone()}</th>
+                        <td><code>{dash(&c.image)}</code></td>
                         <td>{now}</td>
-                        <td>{if c["ready"] == true { "yes" } else { "no" }}</td>
-                        <td>{text(&c["restarts"])}</td>
+                        <td>{if c.ready { "yes" } else { "no" }}</td>
+                        <td>{c.restarts}</td>
                         <td>{ended}</td>
                     </tr>
                 }
@@ -89,23 +91,23 @@ fn container_table(containers: Vec<Value>) -> AnyView {
 }
 
 /// Each container's latest usage against its requests and limits.
-fn usage_table(containers: Vec<Value>) -> AnyView {
-    let cpu = |v: &Value| v.as_f64().map_or_else(|| "—".to_string(), charts::cores);
-    let memory = |v: &Value| v.as_f64().map_or_else(|| "—".to_string(), charts::mem);
+fn usage_table(containers: Vec<ContainerUsageView>) -> AnyView {
+    let cpu = |v: Option<u64>| v.map_or_else(|| "—".to_string(), |c| charts::cores(c as f64));
+    let memory = |v: Option<u64>| v.map_or_else(|| "—".to_string(), |b| charts::mem(b as f64));
     view! {
         <table>
             <thead><tr><th scope="col">"Container"</th><th scope="col">"CPU used"</th><th scope="col">"requested"</th><th scope="col">"limit"</th>
                 <th scope="col">"Memory used"</th><th scope="col">"requested"</th><th scope="col">"limit"</th></tr></thead>
             <tbody>{containers.into_iter().map(|c| view! {
                 <tr>
-                    <th scope="row">{text(&c["name"])}</th>
-                    <td>{cpu(&c["cpuMillicores"])}</td>
-                    <td>{cpu(&c["requests"]["cpuMillicores"])}</td>
-                    <td>{cpu(&c["limits"]["cpuMillicores"])}</td>
-                    <td>{memory(&c["memoryBytes"])}
-                        {(c["oomRisk"] == true).then(|| view! { " " <span class="oom" data-oom-risk="">{format!("OOM risk: {:.0}% of its limit", c["memoryOfLimit"].as_f64().unwrap_or(0.0) * 100.0)}</span> })}</td>
-                    <td>{memory(&c["requests"]["memoryBytes"])}</td>
-                    <td>{memory(&c["limits"]["memoryBytes"])}</td>
+                    <th scope="row">{c.name.clone()}</th>
+                    <td>{cpu(c.cpu_millicores.map(u64::from))}</td>
+                    <td>{cpu(c.requests.cpu_millicores)}</td>
+                    <td>{cpu(c.limits.cpu_millicores)}</td>
+                    <td>{memory(c.memory_bytes)}
+                        {c.oom_risk.then(|| view! { " " <span class="oom" data-oom-risk="">{format!("OOM risk: {:.0}% of its limit", c.memory_of_limit.unwrap_or(0.0) * 100.0)}</span> })}</td>
+                    <td>{memory(c.requests.memory_bytes)}</td>
+                    <td>{memory(c.limits.memory_bytes)}</td>
                 </tr>
             }).collect_view()}</tbody>
         </table>
@@ -117,20 +119,17 @@ fn usage_table(containers: Vec<Value>) -> AnyView {
 /// following, a search over the loaded lines, and a download link.
 fn log_view(page: RwSignal<PageData>, namespace: String, name: String) -> impl IntoView {
     let pod = data(page, "pod");
-    let containers = move || -> Vec<String> {
-        items(&pod()["containers"])
-            .iter()
-            .filter_map(|c| c["name"].as_str().map(String::from))
-            .collect()
+    let listed = move || {
+        read::<PodDetail>(&pod())
+            .map(|p| p.containers)
+            .unwrap_or_default()
     };
+    let containers = move || -> Vec<String> { listed().into_iter().map(|c| c.name).collect() };
     // A container that has restarted opens on its previous instance: the
     // one whose output says why it ended.
-    let first = items(&pod()["containers"])
-        .into_iter()
-        .next()
-        .unwrap_or_default();
-    let container = RwSignal::new(text(&first["name"]));
-    let previous = RwSignal::new(first["restarts"].as_u64().is_some_and(|n| n > 0));
+    let first = listed().into_iter().next().unwrap_or_default();
+    let container = RwSignal::new(first.name);
+    let previous = RwSignal::new(first.restarts > 0);
     let follow = RwSignal::new(false);
     let search = RwSignal::new(String::new());
     let lines = RwSignal::new(Vec::<String>::new());

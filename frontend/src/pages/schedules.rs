@@ -28,7 +28,7 @@ pub(super) fn schedules(page: RwSignal<PageData>) -> impl IntoView {
         let keep_last = keep.get_untracked().trim().parse::<i64>().ok();
         let ttl = Some(ttl.get_untracked()).filter(|t| !t.trim().is_empty());
         let n = name.get_untracked();
-        let spec = ScheduleSpec {
+        ScheduleSpec {
             name: if n.is_empty() {
                 "preview".to_string()
             } else {
@@ -45,8 +45,7 @@ pub(super) fn schedules(page: RwSignal<PageData>) -> impl IntoView {
             paused: false,
             drill: drill.get_untracked(),
             continuous: false,
-        };
-        spec
+        }
     };
     let check = move || {
         api::spawn(async move {

@@ -3,6 +3,7 @@
 //! opens the restore wizard at that instant (a plan first, as always).
 
 use super::*;
+use crate::model::{NamespaceTimeline, ObjectAt, Op, TimelineChange};
 
 /// The windows offered, in hours.
 const WINDOWS: &[(&str, u32)] = &[
@@ -17,7 +18,7 @@ pub(super) fn timeline(page: RwSignal<PageData>) -> impl IntoView {
     let namespace = param(page);
     let status = RwSignal::new(String::new());
     // The change whose difference is shown, and the answer.
-    let shown = RwSignal::new(None::<(String, Value)>);
+    let shown = RwSignal::new(None::<(String, ObjectAt)>);
     let window = move |hours: u32| {
         let path = format!("/api/v1/namespaces/{}/timeline?hours={hours}", param(page));
         status.set("Loading…".into());
@@ -34,25 +35,23 @@ pub(super) fn timeline(page: RwSignal<PageData>) -> impl IntoView {
             }
         });
     };
-    let show_diff = move |change: Value| {
+    let show_diff = move |change: TimelineChange| {
         let ns = param(page);
+        let name = change.name.clone().unwrap_or_default();
         let label = format!(
             "{} {}/{} at {}",
-            text(&change["op"]),
-            text(&change["kind"]),
-            text(&change["name"]),
-            time(&change["at"])
+            change.op.map_or("—", Op::as_str),
+            change.kind.as_deref().unwrap_or("—"),
+            name,
+            when(Some(&change.at))
         );
         let path = format!(
-            "/api/v1/namespaces/{ns}/timeline/object?resource={}&name={}&at={}&compareTo=before&schedule={}",
-            text(&change["groupResource"]),
-            text(&change["name"]),
-            text(&change["at"]),
-            text(&change["schedule"])
+            "/api/v1/namespaces/{ns}/timeline/object?resource={}&name={name}&at={}&compareTo=before&schedule={}",
+            change.group_resource, change.at, change.schedule
         );
         status.set("Reading both states…".into());
         api::spawn(async move {
-            match api::request("GET", &path, None).await {
+            match api::call::<ObjectAt>("GET", &path, None::<&()>).await {
                 Ok(v) => {
                     shown.set(Some((label, v)));
                     status.set(String::new());
@@ -72,82 +71,81 @@ pub(super) fn timeline(page: RwSignal<PageData>) -> impl IntoView {
             <a class="button" href=format!("/namespaces/{namespace}")>"Back to the namespace"</a>
             <span role="status" aria-live="polite">{move || status.get()}</span>
         </div>
-        {move || api_error(&t())}
         {move || {
-            let v = t();
-            (v["error"].is_null() && !v.is_null()).then(|| {
-                let gaps = items(&v["gaps"]);
-                let changes = items(&v["changes"]);
-                let total = v["total"].as_u64().unwrap_or(0);
-                view! {
-                    {v["hint"].as_str().map(|h| view! { <p class="note" data-hint="">{h.to_string()}</p> })}
-                    <section aria-labelledby="tl-chart-h">
-                        <h2 id="tl-chart-h">"Changes per minute"</h2>
-                        {charts::changes_per_minute(&items(&v["perMinute"]), &gaps, &v["since"], &v["until"])}
+            let v = match read::<NamespaceTimeline>(&t()) {
+                Ok(v) => v,
+                Err(e) => return e,
+            };
+            let total = v.total;
+            view! {
+                {v.hint.clone().map(|h| view! { <p class="note" data-hint="">{h}</p> })}
+                <section aria-labelledby="tl-chart-h">
+                    <h2 id="tl-chart-h">"Changes per minute"</h2>
+                    {charts::changes_per_minute(&v)}
+                </section>
+                {(!v.gaps.is_empty()).then(|| view! {
+                    <section aria-labelledby="tl-gaps-h" class="gaps">
+                        <h2 id="tl-gaps-h">"Gaps"</h2>
+                        <p class="note">"Changes inside a gap are unknown: a restore to an instant inside one gets the state before it."</p>
+                        <ul class="plain">{v.gaps.iter().map(|g| view! {
+                            <li data-gap=g.group_resource.clone()>{badge("Warning")} {format!(" {} – {} ({}): {}", when(Some(&g.from)), when(Some(&g.to)), g.group_resource, g.reason)}</li>
+                        }).collect_view()}</ul>
                     </section>
-                    {(!gaps.is_empty()).then(|| view! {
-                        <section aria-labelledby="tl-gaps-h" class="gaps">
-                            <h2 id="tl-gaps-h">"Gaps"</h2>
-                            <p class="note">"Changes inside a gap are unknown: a restore to an instant inside one gets the state before it."</p>
-                            <ul class="plain">{gaps.iter().map(|g| view! {
-                                <li data-gap=text(&g["groupResource"])>{badge("Warning")} {format!(" {} – {} ({}): {}", time(&g["from"]), time(&g["to"]), text(&g["groupResource"]), text(&g["reason"]))}</li>
-                            }).collect_view()}</ul>
-                        </section>
-                    })}
-                    <section aria-labelledby="tl-changes-h">
-                        <h2 id="tl-changes-h">{format!("Changes ({total}, newest first)")}</h2>
-                        {if changes.is_empty() {
-                            empty("No changes in this window.").into_any()
-                        } else {
-                            view! {
-                                <table class="changes">
-                                    <thead><tr><th scope="col">"When"</th><th scope="col">"Change"</th><th scope="col">"Object"</th><th scope="col">"By"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
-                                    <tbody>{changes.into_iter().map(|c| {
-                                        let restore_here = format!(
-                                            "/restore?schedule={}&at={}&namespace={}",
-                                            text(&c["schedule"]), text(&c["at"]), param(page)
-                                        );
-                                        let by = match (c["manager"].as_str(), c["operation"].as_str()) {
-                                            (Some(m), Some(o)) => format!("{m} ({o})"),
-                                            (Some(m), None) => m.to_string(),
-                                            _ => "—".into(),
-                                        };
-                                        let object = format!("{}/{}", text(&c["kind"]), text(&c["name"]));
-                                        let change = c.clone();
-                                        view! {
-                                            <tr data-change=object.clone()>
-                                                <td>{time(&c["at"])}</td>
-                                                <td>{badge(c["op"].as_str().unwrap_or_default())}</td>
-                                                <th scope="row">{object.clone()}</th>
-                                                <td>{by}</td>
-                                                <td>
-                                                    <button type="button" on:click=move |_| show_diff(change.clone())>"What changed"</button>
-                                                    " "
-                                                    <a class="button" href=restore_here aria-label=format!("Restore to here: after {object} at {}", time(&c["at"]))>"Restore to here"</a>
-                                                </td>
-                                            </tr>
-                                        }
-                                    }).collect_view()}</tbody>
-                                </table>
-                            }.into_any()
-                        }}
-                    </section>
-                }
-            })
+                })}
+                <section aria-labelledby="tl-changes-h">
+                    <h2 id="tl-changes-h">{format!("Changes ({total}, newest first)")}</h2>
+                    {if v.changes.is_empty() {
+                        empty("No changes in this window.").into_any()
+                    } else {
+                        view! {
+                            <table class="changes">
+                                <thead><tr><th scope="col">"When"</th><th scope="col">"Change"</th><th scope="col">"Object"</th><th scope="col">"By"</th><th scope="col"><span class="visually-hidden">"Actions"</span></th></tr></thead>
+                                <tbody>{v.changes.iter().map(|c| {
+                                    let restore_here = format!(
+                                        "/restore?schedule={}&at={}&namespace={}",
+                                        c.schedule, c.at, param(page)
+                                    );
+                                    let by = match (&c.manager, &c.operation) {
+                                        (Some(m), Some(o)) => format!("{m} ({o})"),
+                                        (Some(m), None) => m.clone(),
+                                        _ => "—".into(),
+                                    };
+                                    let object = format!("{}/{}", c.kind.as_deref().unwrap_or("—"), c.name.as_deref().unwrap_or("—"));
+                                    let change = c.clone();
+                                    view! {
+                                        <tr data-change=object.clone()>
+                                            <td>{when(Some(&c.at))}</td>
+                                            <td>{badge(c.op.map_or("", Op::as_str))}</td>
+                                            <th scope="row">{object.clone()}</th>
+                                            <td>{by}</td>
+                                            <td>
+                                                <button type="button" on:click=move |_| show_diff(change.clone())>"What changed"</button>
+                                                " "
+                                                <a class="button" href=restore_here aria-label=format!("Restore to here: after {object} at {}", when(Some(&c.at)))>"Restore to here"</a>
+                                            </td>
+                                        </tr>
+                                    }
+                                }).collect_view()}</tbody>
+                            </table>
+                        }.into_any()
+                    }}
+                </section>
+            }
+            .into_any()
         }}
         {move || shown.get().map(|(label, v)| view! {
             <section aria-labelledby="tl-diff-h" class="diff-view">
                 <h2 id="tl-diff-h">{format!("What changed: {label}")}</h2>
-                {if items(&v["diff"]).is_empty() {
+                {if v.diff.as_ref().is_none_or(Vec::is_empty) {
                     view! { <p class="empty">"No field differs (only what the server maintains changed)."</p> }.into_any()
                 } else {
                     view! {
                         <table class="diff">
                             <thead><tr><th scope="col">"Field"</th><th scope="col">"Before"</th><th scope="col">"After"</th></tr></thead>
-                            <tbody>{items(&v["diff"]).into_iter().map(|d| view! {
-                                <tr><th scope="row"><code>{text(&d["path"])}</code></th>
-                                    <td><code>{compact(&d["before"])}</code></td>
-                                    <td><code>{compact(&d["after"])}</code></td></tr>
+                            <tbody>{v.diff.unwrap_or_default().into_iter().map(|d| view! {
+                                <tr><th scope="row"><code>{d.path.clone()}</code></th>
+                                    <td><code>{compact(&d.before)}</code></td>
+                                    <td><code>{compact(&d.after)}</code></td></tr>
                             }).collect_view()}</tbody>
                         </table>
                     }.into_any()

@@ -735,11 +735,13 @@ impl Drills {
 
 /// Whether a namespace's restore was proven: its newest finished drill, and
 /// how long ago at `now`.
+pub use frontend::model::Proven;
+
 pub fn proven(
     drills: &[DrillRecord],
     namespace: &str,
     now: chrono::DateTime<chrono::Utc>,
-) -> Value {
+) -> Proven {
     let newest = drills
         .iter()
         .filter(|d| d.phase != RUNNING && d.completed_at.is_some())
@@ -749,19 +751,25 @@ pub fn proven(
         })
         .max_by(|a, b| a.completed_at.cmp(&b.completed_at));
     let Some(d) = newest else {
-        return json!({"state": "never"});
+        return Proven {
+            state: "never".into(),
+            ..Default::default()
+        };
     };
     let age = d
         .completed_at
         .as_deref()
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map(|t| (now - t.with_timezone(&chrono::Utc)).num_seconds().max(0));
-    let mut out = json!({"state": if d.phase == PASSED { "proven" } else { "failed" },
-                         "at": d.completed_at, "ageSeconds": age, "drill": d.id, "backup": d.backup});
-    if d.phase != PASSED {
-        out["reason"] = json!(d.reason);
+    let passed = d.phase == PASSED;
+    Proven {
+        state: if passed { "proven" } else { "failed" }.into(),
+        at: d.completed_at.clone(),
+        age_seconds: age,
+        drill: Some(d.id.clone()),
+        backup: Some(d.backup.clone()),
+        reason: if passed { None } else { d.reason.clone() },
     }
-    out
 }
 
 #[cfg(test)]
@@ -810,11 +818,14 @@ mod tests {
         let now = chrono::DateTime::parse_from_rfc3339("2026-11-30T04:30:00Z")
             .unwrap()
             .with_timezone(&chrono::Utc);
-        assert_eq!(proven(&drills, "shop", now)["state"], "failed");
-        assert_eq!(proven(&drills, "shop", now)["reason"], "web not ready");
-        assert_eq!(proven(&drills, "data", now)["state"], "proven");
-        assert_eq!(proven(&drills, "data", now)["drill"], "dddddd");
-        assert_eq!(proven(&drills, "data", now)["ageSeconds"], 7200);
-        assert_eq!(proven(&drills, "ops", now)["state"], "never");
+        let shop = proven(&drills, "shop", now);
+        assert_eq!(shop.state, "failed");
+        assert_eq!(shop.reason.as_deref(), Some("web not ready"));
+        let data = proven(&drills, "data", now);
+        assert_eq!(data.state, "proven");
+        assert_eq!(data.drill.as_deref(), Some("dddddd"));
+        assert_eq!(data.age_seconds, Some(7200));
+        assert_eq!(data.reason, None);
+        assert_eq!(proven(&drills, "ops", now).state, "never");
     }
 }

@@ -3,37 +3,14 @@
 //! cluster healthy, and if not, why. No clients, no I/O: unit-tested here.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::Value;
 
-/// Healthy, degraded (working but not as intended) or failing (not working).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum State {
-    Healthy,
-    Degraded,
-    Failing,
-}
+use std::collections::BTreeMap;
 
-/// A state and the reasons behind it, in words a person can act on.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Health {
-    pub state: State,
-    pub reasons: Vec<String>,
-}
-
-impl Health {
-    fn healthy() -> Self {
-        Self {
-            state: State::Healthy,
-            reasons: Vec::new(),
-        }
-    }
-    fn worsen(&mut self, state: State, reason: impl Into<String>) {
-        self.state = self.state.max(state);
-        self.reasons.push(reason.into());
-    }
-}
+pub use frontend::model::{
+    ContainerPort, ContainerState, ContainerView, EnvFromView, EnvRef, EnvVarView, EventView,
+    Health, ObjectRef, PodSummary, Protection, Resources, State, WorkloadSummary,
+};
 
 fn name(obj: &Value) -> &str {
     obj["metadata"]["name"].as_str().unwrap_or_default()
@@ -87,20 +64,6 @@ pub fn node(node: &Value) -> Health {
         );
     }
     h
-}
-
-/// What a pod's containers say.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PodSummary {
-    pub name: String,
-    pub namespace: String,
-    pub phase: String,
-    pub ready: u32,
-    pub containers: u32,
-    pub restarts: u64,
-    pub age_seconds: i64,
-    pub health: Health,
 }
 
 /// Waiting reasons that mean the container cannot run as things stand.
@@ -220,18 +183,6 @@ pub fn pod(pod: &Value, now: DateTime<Utc>) -> PodSummary {
         age_seconds,
         health: h,
     }
-}
-
-/// Replica counts of a Deployment, StatefulSet or DaemonSet.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct WorkloadSummary {
-    pub kind: String,
-    pub name: String,
-    pub desired: i64,
-    pub ready: i64,
-    pub updated: i64,
-    pub available: i64,
-    pub health: Health,
 }
 
 /// A workload: ready / desired / updated / available, and a stuck rollout.
@@ -356,110 +307,167 @@ pub fn cronjob(obj: &Value) -> Health {
 /// One environment variable of a container as the API may show it: a literal
 /// value from the pod spec, or a reference. Values held in Secrets are never
 /// read, only named.
-pub fn env_var(var: &Value) -> Value {
+pub fn env_var(var: &Value) -> EnvVarView {
     let from = &var["valueFrom"];
     let reference = if !from["secretKeyRef"].is_null() {
-        Some(
-            serde_json::json!({"secret": from["secretKeyRef"]["name"], "key": from["secretKeyRef"]["key"]}),
-        )
+        Some(EnvRef {
+            secret: text(&from["secretKeyRef"]["name"]),
+            key: text(&from["secretKeyRef"]["key"]),
+            ..Default::default()
+        })
     } else if !from["configMapKeyRef"].is_null() {
-        Some(
-            serde_json::json!({"configMap": from["configMapKeyRef"]["name"], "key": from["configMapKeyRef"]["key"]}),
-        )
+        Some(EnvRef {
+            config_map: text(&from["configMapKeyRef"]["name"]),
+            key: text(&from["configMapKeyRef"]["key"]),
+            ..Default::default()
+        })
     } else if !from["fieldRef"].is_null() {
-        Some(serde_json::json!({"field": from["fieldRef"]["fieldPath"]}))
+        Some(EnvRef {
+            field: text(&from["fieldRef"]["fieldPath"]),
+            ..Default::default()
+        })
     } else if !from["resourceFieldRef"].is_null() {
-        Some(serde_json::json!({"resource": from["resourceFieldRef"]["resource"]}))
+        Some(EnvRef {
+            resource: text(&from["resourceFieldRef"]["resource"]),
+            ..Default::default()
+        })
     } else {
         None
     };
-    match reference {
-        Some(r) => serde_json::json!({"name": var["name"], "from": r}),
-        None => serde_json::json!({"name": var["name"], "value": var["value"]}),
+    EnvVarView {
+        name: text(&var["name"]).unwrap_or_default(),
+        value: if reference.is_some() {
+            None
+        } else {
+            text(&var["value"])
+        },
+        from: reference,
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    v.as_str().map(String::from)
+}
+
+/// Quantities by name; a number on the wire is kept as its text.
+fn quantities(v: &Value) -> BTreeMap<String, String> {
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, q)| {
+            let q = match q {
+                Value::String(s) => s.clone(),
+                Value::Number(n) => n.to_string(),
+                _ => return None,
+            };
+            Some((k.clone(), q))
+        })
+        .collect()
+}
+
+fn container_state(s: &Value) -> Option<ContainerState> {
+    if let Some(w) = s.get("waiting") {
+        Some(ContainerState::Waiting {
+            reason: text(&w["reason"]),
+            message: text(&w["message"]),
+        })
+    } else if let Some(r) = s.get("running") {
+        Some(ContainerState::Running {
+            started_at: text(&r["startedAt"]),
+        })
+    } else {
+        s.get("terminated").map(|t| ContainerState::Terminated {
+            reason: text(&t["reason"]),
+            exit_code: t["exitCode"].as_i64(),
+            message: text(&t["message"]),
+            finished_at: text(&t["finishedAt"]),
+        })
     }
 }
 
 /// A container of a pod: its spec (image, ports, env as references) joined
 /// with its status (ready, restarts, state and the last termination).
-pub fn container(spec: &Value, status: Option<&Value>) -> Value {
-    let env: Vec<Value> = spec["env"]
+pub fn container(spec: &Value, status: Option<&Value>) -> ContainerView {
+    let env = spec["env"]
         .as_array()
         .map(|vars| vars.iter().map(env_var).collect())
         .unwrap_or_default();
-    let env_from: Vec<Value> = spec["envFrom"]
+    let env_from = spec["envFrom"]
         .as_array()
         .map(|froms| {
             froms
                 .iter()
                 .map(|f| {
+                    let prefix = text(&f["prefix"]);
                     if f["secretRef"].is_null() {
-                        serde_json::json!({"configMap": f["configMapRef"]["name"], "prefix": f["prefix"]})
+                        EnvFromView {
+                            config_map: text(&f["configMapRef"]["name"]),
+                            secret: None,
+                            prefix,
+                        }
                     } else {
-                        serde_json::json!({"secret": f["secretRef"]["name"], "prefix": f["prefix"]})
+                        EnvFromView {
+                            config_map: None,
+                            secret: text(&f["secretRef"]["name"]),
+                            prefix,
+                        }
                     }
                 })
                 .collect()
         })
         .unwrap_or_default();
     let st = status.cloned().unwrap_or(Value::Null);
-    let state = |s: &Value| {
-        if let Some(w) = s.get("waiting") {
-            serde_json::json!({"state": "waiting", "reason": w["reason"], "message": w["message"]})
-        } else if let Some(r) = s.get("running") {
-            serde_json::json!({"state": "running", "startedAt": r["startedAt"]})
-        } else if let Some(t) = s.get("terminated") {
-            serde_json::json!({"state": "terminated", "reason": t["reason"], "exitCode": t["exitCode"],
-                               "message": t["message"], "finishedAt": t["finishedAt"]})
-        } else {
-            Value::Null
-        }
-    };
-    serde_json::json!({
-        "name": spec["name"],
-        "image": spec["image"],
-        "ports": spec["ports"],
-        "resources": spec["resources"],
-        "env": env,
-        "envFrom": env_from,
-        "ready": st["ready"] == true,
-        "restarts": st["restartCount"].as_u64().unwrap_or(0),
-        "state": state(&st["state"]),
-        "lastState": state(&st["lastState"]),
-    })
+    ContainerView {
+        name: text(&spec["name"]).unwrap_or_default(),
+        image: text(&spec["image"]),
+        ports: spec["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| ContainerPort {
+                name: text(&p["name"]),
+                container_port: p["containerPort"].as_i64().unwrap_or_default(),
+                protocol: text(&p["protocol"]),
+            })
+            .collect(),
+        resources: Resources {
+            requests: quantities(&spec["resources"]["requests"]),
+            limits: quantities(&spec["resources"]["limits"]),
+        },
+        env,
+        env_from,
+        ready: st["ready"] == true,
+        restarts: st["restartCount"].as_u64().unwrap_or(0),
+        state: container_state(&st["state"]),
+        last_state: container_state(&st["lastState"]),
+    }
 }
 
 /// An Event as people read it: type, reason, message, the object, how often, when last.
-pub fn event(e: &Value) -> Value {
+pub fn event(e: &Value) -> EventView {
+    let text = |v: &Value| v.as_str().map(String::from);
     let last = e["lastTimestamp"]
         .as_str()
         .or(e["eventTime"].as_str())
         .or(e["metadata"]["creationTimestamp"].as_str());
-    serde_json::json!({
-        "type": e["type"],
-        "reason": e["reason"],
-        "message": e["message"],
-        "object": {"kind": e["involvedObject"]["kind"], "name": e["involvedObject"]["name"]},
-        "count": e["count"].as_u64().unwrap_or(1),
-        "lastSeen": last,
-    })
+    EventView {
+        kind: text(&e["type"]),
+        reason: text(&e["reason"]),
+        message: text(&e["message"]),
+        object: ObjectRef {
+            kind: text(&e["involvedObject"]["kind"]),
+            name: text(&e["involvedObject"]["name"]),
+        },
+        count: e["count"].as_u64().unwrap_or(1),
+        last_seen: last.map(String::from),
+        namespace: None,
+    }
 }
 
 /// Sorts events as [`event`] shows them, newest first, and keeps `limit`.
-pub fn newest_first(events: &mut Vec<Value>, limit: usize) {
-    events.sort_by(|a, b| b["lastSeen"].as_str().cmp(&a["lastSeen"].as_str()));
+pub fn newest_first(events: &mut Vec<EventView>, limit: usize) {
+    events.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
     events.truncate(limit);
-}
-
-/// Whether a namespace's backups keep their promise.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Protection {
-    /// A successful backup covering it within the expected interval.
-    Protected,
-    /// Covered, but the last success is older than promised.
-    Stale,
-    /// No successful backup covers it.
-    Unprotected,
 }
 
 /// Protection from the time of the newest successful backup covering the
@@ -615,9 +623,9 @@ mod tests {
             &json!({"type": "Warning", "reason": "BackOff", "message": "restarting",
             "involvedObject": {"kind": "Pod", "name": "web-1"}, "count": 4, "lastTimestamp": "2026-11-25T11:00:00Z"}),
         );
-        assert_eq!(e["object"]["name"], "web-1");
-        assert_eq!(e["count"], 4);
-        assert_eq!(e["lastSeen"], "2026-11-25T11:00:00Z");
+        assert_eq!(e.object.name.as_deref(), Some("web-1"));
+        assert_eq!(e.count, 4);
+        assert_eq!(e.last_seen.as_deref(), Some("2026-11-25T11:00:00Z"));
     }
 
     #[test]
@@ -631,7 +639,8 @@ mod tests {
         let status = json!({"name": "app", "ready": false, "restartCount": 3,
             "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s"}},
             "lastState": {"terminated": {"reason": "Error", "exitCode": 1}}});
-        let c = container(&spec, Some(&status));
+        // As the API writes it.
+        let c = serde_json::to_value(container(&spec, Some(&status))).unwrap();
         assert_eq!(c["env"][0], json!({"name": "MODE", "value": "production"}));
         assert_eq!(
             c["env"][1],
@@ -640,10 +649,7 @@ mod tests {
         assert!(c["env"][1].get("value").is_none());
         assert_eq!(c["env"][2]["from"]["configMap"], "flags");
         assert_eq!(c["env"][3]["from"]["field"], "spec.nodeName");
-        assert_eq!(
-            c["envFrom"][0],
-            json!({"secret": "api-keys", "prefix": null})
-        );
+        assert_eq!(c["envFrom"][0], json!({"secret": "api-keys"}));
         assert_eq!(c["envFrom"][1]["configMap"], "settings");
         assert_eq!(c["state"]["reason"], "CrashLoopBackOff");
         assert_eq!(c["lastState"]["exitCode"], 1);
@@ -652,6 +658,7 @@ mod tests {
             (json!(false), json!(3))
         );
         let not_started = container(&spec, None);
-        assert_eq!(not_started["state"], Value::Null);
+        assert_eq!(not_started.state, None);
+        assert_eq!(not_started.restarts, 0);
     }
 }

@@ -6,8 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::Utc;
 use serde_json::{Value, json};
 
-use super::model::{self, Health, State};
+use super::model::{self, EventView, Health, State};
 use super::watch::ClusterState;
+use frontend::model::{ClusterSummary, Counts, NamespaceRollUp, NodeCounts, NodeHealth, PodCounts};
 
 /// Which namespaces a computation covers: all, one, or those a reader may see.
 #[derive(Clone, Copy, Debug)]
@@ -48,7 +49,7 @@ pub fn each<K: serde::Serialize + kube::Resource>(
 /// Per-namespace roll-ups, and the pods seen on the way.
 pub struct RollUps {
     /// Namespace → its health and counts of pods and workloads.
-    pub namespaces: BTreeMap<String, (Health, Value)>,
+    pub namespaces: BTreeMap<String, (Health, Counts)>,
     pub pods_by_phase: BTreeMap<String, u64>,
     pub unhealthy_pods: Vec<model::PodSummary>,
 }
@@ -111,13 +112,7 @@ pub fn roll_ups(state: &ClusterState, only: Scope) -> RollUps {
         .into_iter()
         .map(|(ns, hs)| {
             let (pods, workloads) = counts.get(&ns).copied().unwrap_or_default();
-            (
-                ns,
-                (
-                    model::roll_up(&hs),
-                    json!({"pods": pods, "workloads": workloads}),
-                ),
-            )
+            (ns, (model::roll_up(&hs), Counts { pods, workloads }))
         })
         .collect();
     RollUps {
@@ -133,7 +128,7 @@ const SUMMARY_REUSE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The cluster summary, reused while no change arrived (many dashboards
 /// polling a big cluster cost one computation per change, not per request).
-pub fn cluster(state: &ClusterState) -> Value {
+pub fn cluster(state: &ClusterState) -> ClusterSummary {
     let last = state.changes.lock().map(|c| c.last_id()).unwrap_or(0);
     if let Ok(cache) = state.summary_cache.lock()
         && let Some((id, at, summary)) = cache.as_ref()
@@ -152,22 +147,25 @@ pub fn cluster(state: &ClusterState) -> Value {
 /// The cluster summary as a reader who may see only the namespaces of
 /// `scope` (and the nodes, with `show_nodes`) sees it; not cached, as it is
 /// one reader's.
-pub fn cluster_for(state: &ClusterState, scope: Scope, show_nodes: bool) -> Value {
+pub fn cluster_for(state: &ClusterState, scope: Scope, show_nodes: bool) -> ClusterSummary {
     compute_cluster(state, scope, show_nodes)
 }
 
 /// The cluster summary: nodes, pods by phase, failing pods, namespace roll-ups,
 /// recent warning events, watch states, over the namespaces of `scope`.
-fn compute_cluster(state: &ClusterState, scope: Scope, show_nodes: bool) -> Value {
-    let nodes: Vec<(Value, Health)> = state
+fn compute_cluster(state: &ClusterState, scope: Scope, show_nodes: bool) -> ClusterSummary {
+    let nodes: Vec<NodeHealth> = state
         .nodes
         .state()
         .iter()
         .filter(|_| show_nodes)
         .filter_map(|n| serde_json::to_value(n.as_ref()).ok())
-        .map(|n| {
-            let h = model::node(&n);
-            (n["metadata"]["name"].clone(), h)
+        .map(|n| NodeHealth {
+            name: n["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            health: model::node(&n),
         })
         .collect();
     let RollUps {
@@ -178,24 +176,47 @@ fn compute_cluster(state: &ClusterState, scope: Scope, show_nodes: bool) -> Valu
     // In proportion: failing when nodes fail, degraded when workloads do;
     // the reasons are the causes, grouped.
     let verdict = verdict(state, scope, show_nodes);
-    let rolled = json!({
-        "state": verdict.state,
-        "reasons": verdict.groups.iter().filter(|g| g.explained_by.is_none()).map(|g| g.summary.clone()).collect::<Vec<_>>(),
-    });
-    json!({
-        "health": rolled,
-        "verdict": verdict,
-        "nodes": {
-            "total": nodes.len(),
-            "ready": nodes.iter().filter(|(_, h)| h.state != State::Failing).count(),
-            "items": nodes.iter().map(|(n, h)| json!({"name": n, "health": h})).collect::<Vec<_>>(),
+    let health = Health {
+        state: verdict.state,
+        reasons: verdict
+            .groups
+            .iter()
+            .filter(|g| g.explained_by.is_none())
+            .map(|g| g.summary.clone())
+            .collect(),
+    };
+    ClusterSummary {
+        health,
+        verdict,
+        nodes: NodeCounts {
+            total: nodes.len(),
+            ready: nodes
+                .iter()
+                .filter(|n| n.health.state != State::Failing)
+                .count(),
+            items: nodes,
         },
-        "pods": {"byPhase": pods_by_phase, "unhealthy": unhealthy_pods,
-                 "nearMemoryLimit": near_memory_limit(state, scope, 20)},
-        "namespaces": namespaces.iter().map(|(ns, (h, c))| json!({"name": ns, "health": h, "counts": c})).collect::<Vec<_>>(),
-        "warnings": warnings(state, scope, 20),
-        "watches": state.watch_states(),
-    })
+        pods: PodCounts {
+            by_phase: pods_by_phase,
+            unhealthy: unhealthy_pods,
+            near_memory_limit: near_memory_limit(state, scope, 20),
+        },
+        namespaces: namespaces
+            .into_iter()
+            .map(|(name, (health, counts))| NamespaceRollUp {
+                name,
+                health,
+                counts,
+            })
+            .collect(),
+        warnings: warnings(state, scope, 20),
+        watches: state
+            .watch_states()
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        usage: None,
+    }
 }
 
 /// The verdict over the namespaces of `scope` (and the nodes, with
@@ -273,8 +294,8 @@ fn near_memory_limit(
 }
 
 /// The newest Warning events across the namespaces of `scope`.
-fn warnings(state: &ClusterState, scope: Scope, limit: usize) -> Vec<Value> {
-    let mut shown: Vec<Value> = state
+fn warnings(state: &ClusterState, scope: Scope, limit: usize) -> Vec<EventView> {
+    let mut shown: Vec<EventView> = state
         .events
         .state()
         .iter()
@@ -283,7 +304,7 @@ fn warnings(state: &ClusterState, scope: Scope, limit: usize) -> Vec<Value> {
         .filter_map(|e| serde_json::to_value(e.as_ref()).ok())
         .map(|e| {
             let mut shown = model::event(&e);
-            shown["namespace"] = e["metadata"]["namespace"].clone();
+            shown.namespace = e["metadata"]["namespace"].as_str().map(String::from);
             shown
         })
         .collect();

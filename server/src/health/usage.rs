@@ -12,7 +12,6 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use serde::Serialize;
 use serde_json::Value;
 
 /// How often usage is read.
@@ -28,10 +27,10 @@ pub struct Sample {
     pub mem_kib: u32,
 }
 
-impl Serialize for Sample {
-    /// `[unixSeconds, millicores, bytes]`: compact for sparklines.
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        (self.at, self.cpu_m, u64::from(self.mem_kib) * 1024).serialize(s)
+impl Sample {
+    /// As the API shows it: `[unixSeconds, millicores, bytes]`.
+    pub fn reading(self) -> Reading {
+        Reading(self.at, self.cpu_m, u64::from(self.mem_kib) * 1024)
     }
 }
 
@@ -73,30 +72,9 @@ pub struct PodUsage {
 /// The share of its memory limit at which a container is an OOM risk.
 pub const OOM_RISK: f64 = 0.9;
 
-/// A container near its memory limit, as the overview lists it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct NearLimit {
-    pub namespace: String,
-    pub pod: String,
-    pub container: String,
-    pub memory_bytes: u64,
-    pub limit_bytes: u64,
-    pub memory_of_limit: f64,
-}
-
-/// Whether the cluster serves the metrics API.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", rename_all = "camelCase")]
-pub enum Availability {
-    /// Not read yet.
-    Waiting,
-    Served,
-    /// Not served or not readable, and what to do.
-    Unavailable {
-        reason: String,
-    },
-}
+pub use frontend::model::{
+    Amounts, ContainerUsageView, MetricsAvailability as Availability, NearLimit, Reading,
+};
 
 #[derive(Debug)]
 struct State {
@@ -375,7 +353,7 @@ impl Usage {
 
 /// A container's usage against its spec's requests and limits, as the API
 /// shows it; `oomRisk` when its memory is at [`OOM_RISK`] of its limit or more.
-pub fn container_view(spec: &Value, usage: Option<&ContainerUsage>) -> Value {
+pub fn container_view(spec: &Value, usage: Option<&ContainerUsage>) -> ContainerUsageView {
     let request =
         |kind: &str, name: &str| spec["resources"][kind][name].as_str().and_then(quantity);
     let memory_limit = request("limits", "memory");
@@ -386,17 +364,22 @@ pub fn container_view(spec: &Value, usage: Option<&ContainerUsage>) -> Value {
         (Some(b), Some(l)) if l > 0.0 => Some(b as f64 / l),
         _ => None,
     };
-    serde_json::json!({
-        "name": spec["name"],
-        "cpuMillicores": cpu_m,
-        "memoryBytes": bytes,
-        "requests": {"cpuMillicores": request("requests", "cpu").map(|c| (c * 1000.0).round() as u64),
-                     "memoryBytes": request("requests", "memory").map(|b| b as u64)},
-        "limits": {"cpuMillicores": request("limits", "cpu").map(|c| (c * 1000.0).round() as u64),
-                   "memoryBytes": memory_limit.map(|b| b as u64)},
-        "memoryOfLimit": share,
-        "oomRisk": share.is_some_and(|s| s >= OOM_RISK),
-    })
+    let cores = |c: f64| (c * 1000.0).round() as u64;
+    ContainerUsageView {
+        name: spec["name"].as_str().unwrap_or_default().to_string(),
+        cpu_millicores: cpu_m,
+        memory_bytes: bytes,
+        requests: Amounts {
+            cpu_millicores: request("requests", "cpu").map(cores),
+            memory_bytes: request("requests", "memory").map(|b| b as u64),
+        },
+        limits: Amounts {
+            cpu_millicores: request("limits", "cpu").map(cores),
+            memory_bytes: memory_limit.map(|b| b as u64),
+        },
+        memory_of_limit: share,
+        oom_risk: share.is_some_and(|s| s >= OOM_RISK),
+    }
 }
 
 #[cfg(test)]
@@ -448,18 +431,18 @@ mod tests {
             mem_kib: 240 * 1024,
         };
         let v = container_view(&spec, Some(&near));
-        assert_eq!(v["oomRisk"], true);
-        assert_eq!(v["requests"]["cpuMillicores"], 50);
-        assert_eq!(v["limits"]["memoryBytes"], 256 * 1024 * 1024);
+        assert!(v.oom_risk);
+        assert_eq!(v.requests.cpu_millicores, Some(50));
+        assert_eq!(v.limits.memory_bytes, Some(256 * 1024 * 1024));
         let calm = ContainerUsage {
             mem_kib: 100 * 1024,
             ..near
         };
-        assert_eq!(container_view(&spec, Some(&calm))["oomRisk"], false);
+        assert!(!container_view(&spec, Some(&calm)).oom_risk);
         // Without a limit there is no share to judge.
         let v = container_view(&json!({"name": "c"}), Some(&calm));
-        assert_eq!(v["oomRisk"], false);
-        assert!(v["memoryOfLimit"].is_null());
+        assert!(!v.oom_risk);
+        assert!(v.memory_of_limit.is_none());
     }
 
     #[test]

@@ -10,7 +10,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::Value;
 
 use super::model::{self, State};
@@ -18,30 +17,7 @@ use super::model::{self, State};
 /// How many subjects a group lists (the count says how many there are).
 const LISTED: usize = 50;
 
-/// One cause and everything it holds.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Group {
-    /// `15 pods Pending: no Ready nodes`.
-    pub summary: String,
-    pub state: State,
-    /// `node`, `pod`, `Deployment`, `StatefulSet`, `DaemonSet`, `claim`.
-    pub kind: String,
-    pub count: usize,
-    /// `namespace/name` (or a node's name), the first [`LISTED`].
-    pub subjects: Vec<String>,
-    /// The group whose cause this follows from, when one does.
-    pub explained_by: Option<String>,
-}
-
-/// The verdict: a state, one line, and the groups, root causes first.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Verdict {
-    pub state: State,
-    pub headline: String,
-    pub groups: Vec<Group>,
-}
+pub use frontend::model::{Group, Verdict};
 
 /// The objects a verdict is drawn from (nodes empty when not shown).
 pub struct Inputs<'a> {

@@ -8,6 +8,12 @@ use super::model;
 use super::summary;
 use super::usage;
 use super::watch::ClusterState;
+use frontend::model::{
+    Allocatable, Amounts, ClaimView, Condition, ContainerUsageView, ContainerView, CronJobView,
+    EventView, IngressRule, IngressView, JobView, KindName, LoadBalancerAddress, NamespaceDetail,
+    NodeDetail, NodeInfo, NodePod, NodeRow, Owner, PodDetail, PortRef, ServicePort, ServiceView,
+    UsageBlock, VolumeSource, VolumeView,
+};
 
 pub fn in_namespace<K: serde::Serialize + kube::Resource>(
     items: Vec<std::sync::Arc<K>>,
@@ -19,8 +25,12 @@ pub fn in_namespace<K: serde::Serialize + kube::Resource>(
 }
 
 /// The newest events first, `limit` at most, those about `object` (kind, name) only if given.
-pub fn recent_events(events: Vec<Value>, object: Option<(&str, &str)>, limit: usize) -> Vec<Value> {
-    let mut shown: Vec<Value> = events
+pub fn recent_events(
+    events: Vec<Value>,
+    object: Option<(&str, &str)>,
+    limit: usize,
+) -> Vec<EventView> {
+    let mut shown: Vec<EventView> = events
         .iter()
         .filter(|e| {
             object.is_none_or(|(kind, name)| {
@@ -33,43 +43,82 @@ pub fn recent_events(events: Vec<Value>, object: Option<(&str, &str)>, limit: us
     shown
 }
 
-fn service(s: &Value) -> Value {
-    json!({"name": s["metadata"]["name"], "type": s["spec"]["type"], "clusterIP": s["spec"]["clusterIP"],
-           "ports": s["spec"]["ports"], "selector": s["spec"]["selector"],
-           "loadBalancer": s["status"]["loadBalancer"]["ingress"]})
+fn text(v: &Value) -> Option<String> {
+    v.as_str().map(String::from)
 }
 
-fn ingress(i: &Value) -> Value {
-    let rules: Vec<Value> = i["spec"]["rules"]
+fn port_ref(v: &Value) -> Option<PortRef> {
+    match v {
+        Value::Number(n) => n.as_i64().map(PortRef::Number),
+        Value::String(s) => Some(PortRef::Name(s.clone())),
+        _ => None,
+    }
+}
+
+fn addresses(v: &Value) -> Vec<LoadBalancerAddress> {
+    serde_json::from_value(v.clone()).unwrap_or_default()
+}
+
+fn service(s: &Value) -> ServiceView {
+    ServiceView {
+        name: text(&s["metadata"]["name"]).unwrap_or_default(),
+        kind: text(&s["spec"]["type"]),
+        cluster_ip: text(&s["spec"]["clusterIP"]),
+        ports: s["spec"]["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| ServicePort {
+                name: text(&p["name"]),
+                port: p["port"].as_i64().unwrap_or_default(),
+                protocol: text(&p["protocol"]),
+                target_port: port_ref(&p["targetPort"]),
+                node_port: p["nodePort"].as_i64(),
+            })
+            .collect(),
+        selector: serde_json::from_value(s["spec"]["selector"].clone()).unwrap_or_default(),
+        load_balancer: addresses(&s["status"]["loadBalancer"]["ingress"]),
+    }
+}
+
+fn ingress(i: &Value) -> IngressView {
+    let rules = i["spec"]["rules"]
         .as_array()
-        .map(|rules| {
-            rules
-                .iter()
-                .flat_map(|r| {
-                    let host = r["host"].clone();
-                    r["http"]["paths"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(move |p| {
-                            json!({"host": host, "path": p["path"],
-                                   "service": p["backend"]["service"]["name"],
-                                   "port": p["backend"]["service"]["port"]})
-                        })
+        .into_iter()
+        .flatten()
+        .flat_map(|r| {
+            let host = text(&r["host"]);
+            r["http"]["paths"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(move |p| {
+                    let backend = &p["backend"]["service"];
+                    IngressRule {
+                        host: host.clone(),
+                        path: text(&p["path"]),
+                        service: text(&backend["name"]),
+                        port: port_ref(&backend["port"]["number"])
+                            .or_else(|| port_ref(&backend["port"]["name"])),
+                    }
                 })
-                .collect()
         })
-        .unwrap_or_default();
-    json!({"name": i["metadata"]["name"], "class": i["spec"]["ingressClassName"], "rules": rules,
-           "tls": i["spec"]["tls"], "address": i["status"]["loadBalancer"]["ingress"]})
+        .collect();
+    IngressView {
+        name: text(&i["metadata"]["name"]).unwrap_or_default(),
+        class: text(&i["spec"]["ingressClassName"]),
+        rules,
+        tls: serde_json::from_value(i["spec"]["tls"].clone()).unwrap_or_default(),
+        address: addresses(&i["status"]["loadBalancer"]["ingress"]),
+    }
 }
 
 /// A namespace's health, workloads, jobs, pods, claims, services, ingresses
-/// and recent events; `None` when the cluster has no such namespace.
-pub fn namespace(w: &ClusterState, name: &str) -> Option<Value> {
+/// and recent events; `None` when the cluster has no such namespace. What
+/// the catalog knows (protection, backups) is the HTTP handler's to add.
+pub fn namespace(w: &ClusterState, name: &str) -> Option<NamespaceDetail> {
     let rolled = summary::roll_ups(w, summary::Scope::One(name)).namespaces;
-    let (health, counts) = rolled.get(name)?;
+    let (health, counts) = rolled.get(name)?.clone();
     let now = Utc::now();
     let pods: Vec<_> = in_namespace(w.pods.state(), name)
         .iter()
@@ -88,52 +137,87 @@ pub fn namespace(w: &ClusterState, name: &str) -> Option<Value> {
         })
     })
     .collect();
-    let jobs: Vec<Value> = in_namespace(w.jobs.state(), name)
+    let count = |v: &Value| v.as_i64().unwrap_or(0);
+    let jobs = in_namespace(w.jobs.state(), name)
         .iter()
-        .map(|j| json!({"name": j["metadata"]["name"], "succeeded": j["status"]["succeeded"].as_i64().unwrap_or(0),
-                        "failed": j["status"]["failed"].as_i64().unwrap_or(0), "active": j["status"]["active"].as_i64().unwrap_or(0),
-                        "completions": j["spec"]["completions"], "startTime": j["status"]["startTime"],
-                        "completionTime": j["status"]["completionTime"], "health": model::job(j)}))
+        .map(|j| JobView {
+            name: text(&j["metadata"]["name"]).unwrap_or_default(),
+            succeeded: count(&j["status"]["succeeded"]),
+            failed: count(&j["status"]["failed"]),
+            active: count(&j["status"]["active"]),
+            completions: j["spec"]["completions"].as_i64(),
+            start_time: text(&j["status"]["startTime"]),
+            completion_time: text(&j["status"]["completionTime"]),
+            health: model::job(j),
+        })
         .collect();
-    let cronjobs: Vec<Value> = in_namespace(w.cronjobs.state(), name)
+    let cron_jobs = in_namespace(w.cronjobs.state(), name)
         .iter()
-        .map(|c| json!({"name": c["metadata"]["name"], "schedule": c["spec"]["schedule"], "suspend": c["spec"]["suspend"] == true,
-                        "lastScheduleTime": c["status"]["lastScheduleTime"], "lastSuccessfulTime": c["status"]["lastSuccessfulTime"],
-                        "health": model::cronjob(c)}))
+        .map(|c| CronJobView {
+            name: text(&c["metadata"]["name"]).unwrap_or_default(),
+            schedule: text(&c["spec"]["schedule"]),
+            suspend: c["spec"]["suspend"] == true,
+            last_schedule_time: text(&c["status"]["lastScheduleTime"]),
+            last_successful_time: text(&c["status"]["lastSuccessfulTime"]),
+            health: model::cronjob(c),
+        })
         .collect();
-    let services: Vec<Value> = in_namespace(w.services.state(), name)
+    let services = in_namespace(w.services.state(), name)
         .iter()
         .map(service)
         .collect();
-    let ingresses: Vec<Value> = in_namespace(w.ingresses.state(), name)
+    let ingresses = in_namespace(w.ingresses.state(), name)
         .iter()
         .map(ingress)
         .collect();
     let events = recent_events(in_namespace(w.events.state(), name), None, 50);
-    let pvcs: Vec<Value> = in_namespace(w.pvcs.state(), name)
+    let claims = in_namespace(w.pvcs.state(), name)
         .iter()
-        .map(|c| json!({"name": c["metadata"]["name"], "phase": c["status"]["phase"], "volume": c["spec"]["volumeName"],
-                        "storageClass": c["spec"]["storageClassName"], "health": model::pvc(c)}))
+        .map(|c| ClaimView {
+            name: text(&c["metadata"]["name"]).unwrap_or_default(),
+            phase: text(&c["status"]["phase"]),
+            volume: text(&c["spec"]["volumeName"]),
+            storage_class: text(&c["spec"]["storageClassName"]),
+            health: model::pvc(c),
+            last_backup: None,
+        })
         .collect();
-    Some(json!({
-        "name": name, "health": health, "counts": counts,
-        "workloads": workloads, "jobs": jobs, "cronJobs": cronjobs, "pods": pods, "persistentVolumeClaims": pvcs,
-        "services": services, "ingresses": ingresses, "events": events,
-        "usage": usage_block(w, w.usage.namespace(name)),
-        "verdict": summary::verdict(w, summary::Scope::One(name), false),
-    }))
+    Some(NamespaceDetail {
+        name: name.to_string(),
+        health,
+        counts,
+        workloads,
+        jobs,
+        cron_jobs,
+        pods,
+        persistent_volume_claims: claims,
+        services,
+        ingresses,
+        events,
+        usage: usage_block(w, w.usage.namespace(name)),
+        verdict: summary::verdict(w, summary::Scope::One(name), false),
+        ..Default::default()
+    })
 }
 
 /// A series of usage readings as the API shows it, with whether the cluster
 /// serves the metrics API at all (and what to do when it does not).
-pub fn usage_block(w: &ClusterState, series: Option<usage::Series>) -> Value {
+pub fn usage_block(w: &ClusterState, series: Option<usage::Series>) -> UsageBlock {
     let latest = series.as_ref().and_then(usage::Series::latest);
-    json!({
-        "availability": w.usage.availability(),
-        "cpuMillicores": latest.map(|l| l.cpu_m),
-        "memoryBytes": latest.map(|l| u64::from(l.mem_kib) * 1024),
-        "history": series.map(|s| s.samples()).unwrap_or_default(),
-    })
+    UsageBlock {
+        availability: w.usage.availability(),
+        cpu_millicores: latest.map(|l| l.cpu_m),
+        memory_bytes: latest.map(|l| u64::from(l.mem_kib) * 1024),
+        history: series
+            .map(|s| {
+                s.samples()
+                    .into_iter()
+                    .map(usage::Sample::reading)
+                    .collect()
+            })
+            .unwrap_or_default(),
+        containers: None,
+    }
 }
 
 /// CPU (millicores) and memory (bytes) the running pods request, by node.
@@ -169,9 +253,8 @@ fn requested_by_node(w: &ClusterState) -> std::collections::HashMap<String, (u64
         .collect()
 }
 
-/// A node's capacity as the API shows it: allocatable, requested and used.
-fn node_resources(w: &ClusterState, n: &Value, requested: (u64, u64)) -> Value {
-    let name = n["metadata"]["name"].as_str().unwrap_or_default();
+/// A node's allocatable CPU (millicores), memory (bytes) and pods.
+fn allocatable(n: &Value) -> Allocatable {
     let amount = |v: &Value, cores: bool| {
         v.as_str().and_then(usage::quantity).map(|q| {
             if cores {
@@ -181,43 +264,54 @@ fn node_resources(w: &ClusterState, n: &Value, requested: (u64, u64)) -> Value {
             }
         })
     };
-    let (cpu, memory) = requested;
-    json!({
-        "allocatable": {"cpuMillicores": amount(&n["status"]["allocatable"]["cpu"], true),
-                        "memoryBytes": amount(&n["status"]["allocatable"]["memory"], false),
-                        "pods": n["status"]["allocatable"]["pods"]},
-        "requested": {"cpuMillicores": cpu, "memoryBytes": memory},
-        "usage": usage_block(w, w.usage.node(name)),
-    })
+    let a = &n["status"]["allocatable"];
+    Allocatable {
+        cpu_millicores: amount(&a["cpu"], true),
+        memory_bytes: amount(&a["memory"], false),
+        pods: text(&a["pods"]),
+    }
+}
+
+fn requested((cpu, memory): (u64, u64)) -> Amounts {
+    Amounts {
+        cpu_millicores: Some(cpu),
+        memory_bytes: Some(memory),
+    }
+}
+
+/// Kubernetes' own lists and maps (conditions, taints, labels), read as the
+/// API's types; what does not read is left out.
+fn read<T: serde::de::DeserializeOwned + Default>(v: &Value) -> T {
+    serde_json::from_value(v.clone()).unwrap_or_default()
 }
 
 /// Nodes as the list shows them: health, cordon, versions and resources.
-pub fn nodes(w: &ClusterState) -> Vec<Value> {
-    let requested = requested_by_node(w);
+pub fn nodes(w: &ClusterState) -> Vec<NodeRow> {
+    let requested_here = requested_by_node(w);
     w.nodes
         .state()
         .iter()
         .filter_map(|n| serde_json::to_value(n.as_ref()).ok())
         .map(|n| {
-            let mut v = json!({"name": n["metadata"]["name"], "health": model::node(&n), "capacity": n["status"]["capacity"],
-                   "kubeletVersion": n["status"]["nodeInfo"]["kubeletVersion"], "unschedulable": n["spec"]["unschedulable"] == true});
-            let asked = n["metadata"]["name"]
-                .as_str()
-                .and_then(|name| requested.get(name).copied())
-                .unwrap_or_default();
-            if let (Some(out), Value::Object(more)) =
-                (v.as_object_mut(), node_resources(w, &n, asked))
-            {
-                out.extend(more);
+            let name = text(&n["metadata"]["name"]).unwrap_or_default();
+            let asked = requested_here.get(&name).copied().unwrap_or_default();
+            NodeRow {
+                health: model::node(&n),
+                capacity: read(&n["status"]["capacity"]),
+                kubelet_version: text(&n["status"]["nodeInfo"]["kubeletVersion"]),
+                unschedulable: n["spec"]["unschedulable"] == true,
+                allocatable: allocatable(&n),
+                requested: requested(asked),
+                usage: usage_block(w, w.usage.node(&name)),
+                name,
             }
-            v
         })
         .collect()
 }
 
 /// One node: conditions and pressure, capacity, allocatable, requested and
 /// used, taints, versions, cordon, and its pods with their usage.
-pub fn node(w: &ClusterState, name: &str) -> Option<Value> {
+pub fn node(w: &ClusterState, name: &str) -> Option<NodeDetail> {
     let found = w
         .nodes
         .state()
@@ -225,7 +319,7 @@ pub fn node(w: &ClusterState, name: &str) -> Option<Value> {
         .find(|n| n.metadata.name.as_deref() == Some(name))?;
     let n = serde_json::to_value(found.as_ref()).ok()?;
     let now = Utc::now();
-    let pods: Vec<Value> = w
+    let pods: Vec<NodePod> = w
         .pods
         .state()
         .iter()
@@ -237,54 +331,58 @@ pub fn node(w: &ClusterState, name: &str) -> Option<Value> {
                 .usage
                 .pod(&summary.namespace, &summary.name)
                 .and_then(|u| u.history.latest());
-            json!({"summary": summary,
-                   "cpuMillicores": latest.map(|l| l.cpu_m),
-                   "memoryBytes": latest.map(|l| u64::from(l.mem_kib) * 1024)})
+            NodePod {
+                summary,
+                cpu_millicores: latest.map(|l| l.cpu_m),
+                memory_bytes: latest.map(|l| u64::from(l.mem_kib) * 1024),
+            }
         })
         .collect();
-    let pressure: Vec<Value> = n["status"]["conditions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|c| c["type"] != "Ready" && c["status"] == "True")
-        .map(|c| c["type"].clone())
+    let conditions: Vec<Condition> = read(&n["status"]["conditions"]);
+    let pressure = conditions
+        .iter()
+        .filter(|c| c.kind != "Ready" && c.status == "True")
+        .map(|c| c.kind.clone())
         .collect();
-    let mut v = json!({
-        "name": name,
-        "health": model::node(&n),
-        "unschedulable": n["spec"]["unschedulable"] == true,
-        "taints": n["spec"]["taints"],
-        "conditions": n["status"]["conditions"],
-        "pressure": pressure,
-        "capacity": n["status"]["capacity"],
-        "nodeInfo": {"kubeletVersion": n["status"]["nodeInfo"]["kubeletVersion"],
-                     "containerRuntimeVersion": n["status"]["nodeInfo"]["containerRuntimeVersion"],
-                     "osImage": n["status"]["nodeInfo"]["osImage"],
-                     "kernelVersion": n["status"]["nodeInfo"]["kernelVersion"],
-                     "architecture": n["status"]["nodeInfo"]["architecture"]},
-        "addresses": n["status"]["addresses"],
-        "labels": n["metadata"]["labels"],
-        "pods": pods,
-    });
     let asked = requested_by_node(w).get(name).copied().unwrap_or_default();
-    if let (Some(out), Value::Object(more)) = (v.as_object_mut(), node_resources(w, &n, asked)) {
-        out.extend(more);
-    }
-    Some(v)
+    let info = &n["status"]["nodeInfo"];
+    Some(NodeDetail {
+        name: name.to_string(),
+        health: model::node(&n),
+        unschedulable: n["spec"]["unschedulable"] == true,
+        taints: read(&n["spec"]["taints"]),
+        conditions,
+        pressure,
+        capacity: read(&n["status"]["capacity"]),
+        node_info: NodeInfo {
+            kubelet_version: text(&info["kubeletVersion"]),
+            container_runtime_version: text(&info["containerRuntimeVersion"]),
+            os_image: text(&info["osImage"]),
+            kernel_version: text(&info["kernelVersion"]),
+            architecture: text(&info["architecture"]),
+        },
+        addresses: read(&n["status"]["addresses"]),
+        labels: read(&n["metadata"]["labels"]),
+        pods,
+        allocatable: allocatable(&n),
+        requested: requested(asked),
+        usage: usage_block(w, w.usage.node(name)),
+    })
 }
 
 /// The controller a pod belongs to, through its ReplicaSet to the Deployment.
-fn owner_of(w: &ClusterState, namespace: &str, pod: &Value) -> Value {
-    let Some(owner) = pod["metadata"]["ownerReferences"]
+fn owner_of(w: &ClusterState, namespace: &str, pod: &Value) -> Option<Owner> {
+    let owner = pod["metadata"]["ownerReferences"]
         .as_array()
-        .and_then(|o| o.iter().find(|r| r["controller"] == true))
-    else {
-        return Value::Null;
-    };
-    if owner["kind"] == "ReplicaSet"
+        .and_then(|o| o.iter().find(|r| r["controller"] == true))?;
+    let (kind, name) = (
+        text(&owner["kind"]).unwrap_or_default(),
+        text(&owner["name"]).unwrap_or_default(),
+    );
+    if kind == "ReplicaSet"
         && let Some(rs) = w.replicasets.state().iter().find(|rs| {
             rs.metadata.namespace.as_deref() == Some(namespace)
-                && owner["name"] == rs.metadata.name.as_deref().unwrap_or_default()
+                && rs.metadata.name.as_deref() == Some(name.as_str())
         })
         && let Some(deployment) = rs
             .metadata
@@ -293,16 +391,24 @@ fn owner_of(w: &ClusterState, namespace: &str, pod: &Value) -> Value {
             .flatten()
             .find(|r| r.controller == Some(true) && r.kind == "Deployment")
     {
-        return json!({"kind": "Deployment", "name": deployment.name, "via": {"kind": "ReplicaSet", "name": owner["name"]}});
+        return Some(Owner {
+            kind: "Deployment".into(),
+            name: deployment.name.clone(),
+            via: Some(KindName { kind, name }),
+        });
     }
-    json!({"kind": owner["kind"], "name": owner["name"]})
+    Some(Owner {
+        kind,
+        name,
+        via: None,
+    })
 }
 
 /// A pod's usage: its history (containers summed) and each container's
 /// latest against its requests and limits.
-fn pod_usage(w: &ClusterState, namespace: &str, name: &str, p: &Value) -> Value {
+fn pod_usage(w: &ClusterState, namespace: &str, name: &str, p: &Value) -> UsageBlock {
     let found = w.usage.pod(namespace, name);
-    let containers: Vec<Value> = p["spec"]["containers"]
+    let containers: Vec<ContainerUsageView> = p["spec"]["containers"]
         .as_array()
         .into_iter()
         .flatten()
@@ -316,50 +422,69 @@ fn pod_usage(w: &ClusterState, namespace: &str, name: &str, p: &Value) -> Value 
         })
         .collect();
     let mut block = usage_block(w, found.map(|u| u.history));
-    block["containers"] = Value::Array(containers);
+    block.containers = Some(containers);
     block
 }
 
 /// One pod: its containers with their states and environment (values from
 /// Secrets only named), volumes, conditions, owner and recent events; `None`
 /// when it is not in the namespace.
-pub fn pod(w: &ClusterState, namespace: &str, name: &str) -> Option<Value> {
+pub fn pod(w: &ClusterState, namespace: &str, name: &str) -> Option<PodDetail> {
     let found = w.pods.state().into_iter().find(|p| {
         p.metadata.namespace.as_deref() == Some(namespace)
             && p.metadata.name.as_deref() == Some(name)
     })?;
     let p = serde_json::to_value(found.as_ref()).ok()?;
-    let containers = |spec_key: &str, status_key: &str| -> Vec<Value> {
+    let containers = |spec_key: &str, status_key: &str| -> Vec<ContainerView> {
         let statuses = p["status"][status_key]
             .as_array()
             .cloned()
             .unwrap_or_default();
         p["spec"][spec_key]
             .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .iter()
+            .into_iter()
+            .flatten()
             .map(|c| model::container(c, statuses.iter().find(|s| s["name"] == c["name"])))
             .collect()
     };
-    let volumes: Vec<Value> = p["spec"]["volumes"]
+    let volumes = p["spec"]["volumes"]
         .as_array()
-        .cloned()
-        .unwrap_or_default()
-        .iter()
+        .into_iter()
+        .flatten()
         .map(|v| {
             let source = if !v["persistentVolumeClaim"].is_null() {
-                json!({"persistentVolumeClaim": v["persistentVolumeClaim"]["claimName"]})
+                VolumeSource {
+                    persistent_volume_claim: text(&v["persistentVolumeClaim"]["claimName"]),
+                    ..Default::default()
+                }
             } else if !v["secret"].is_null() {
-                json!({"secret": v["secret"]["secretName"]})
+                VolumeSource {
+                    secret: text(&v["secret"]["secretName"]),
+                    ..Default::default()
+                }
             } else if !v["configMap"].is_null() {
-                json!({"configMap": v["configMap"]["name"]})
+                VolumeSource {
+                    config_map: text(&v["configMap"]["name"]),
+                    ..Default::default()
+                }
             } else if !v["emptyDir"].is_null() {
-                json!({"emptyDir": {}})
+                VolumeSource {
+                    empty_dir: Some(Default::default()),
+                    ..Default::default()
+                }
             } else {
-                json!({"other": v.as_object().and_then(|o| o.keys().find(|k| *k != "name")).cloned()})
+                VolumeSource {
+                    other: v
+                        .as_object()
+                        .and_then(|o| o.keys().find(|k| *k != "name"))
+                        .cloned(),
+                    ..Default::default()
+                }
             };
-            json!({"name": v["name"], "source": source})
+            VolumeView {
+                name: text(&v["name"]).unwrap_or_default(),
+                source,
+            }
         })
         .collect();
     let events = recent_events(
@@ -367,15 +492,20 @@ pub fn pod(w: &ClusterState, namespace: &str, name: &str) -> Option<Value> {
         Some(("Pod", name)),
         50,
     );
-    Some(json!({
-        "name": name, "namespace": namespace,
-        "summary": model::pod(&p, Utc::now()),
-        "node": p["spec"]["nodeName"], "podIP": p["status"]["podIP"], "startTime": p["status"]["startTime"],
-        "labels": p["metadata"]["labels"], "owner": owner_of(w, namespace, &p),
-        "conditions": p["status"]["conditions"],
-        "initContainers": containers("initContainers", "initContainerStatuses"),
-        "containers": containers("containers", "containerStatuses"),
-        "volumes": volumes, "events": events,
-        "usage": pod_usage(w, namespace, name, &p),
-    }))
+    Some(PodDetail {
+        name: name.to_string(),
+        namespace: namespace.to_string(),
+        summary: model::pod(&p, Utc::now()),
+        node: text(&p["spec"]["nodeName"]),
+        pod_ip: text(&p["status"]["podIP"]),
+        start_time: text(&p["status"]["startTime"]),
+        labels: read(&p["metadata"]["labels"]),
+        owner: owner_of(w, namespace, &p),
+        conditions: read(&p["status"]["conditions"]),
+        init_containers: containers("initContainers", "initContainerStatuses"),
+        containers: containers("containers", "containerStatuses"),
+        volumes,
+        events,
+        usage: pod_usage(w, namespace, name, &p),
+    })
 }

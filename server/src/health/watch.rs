@@ -20,14 +20,7 @@ use serde::Serialize;
 use super::model;
 
 /// How one watch is doing.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum WatchState {
-    Starting,
-    Live,
-    Reconnecting { reason: String },
-    NotPermitted { reason: String },
-}
+pub use frontend::model::WatchState;
 
 /// One change the stream tells clients about.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -233,7 +226,8 @@ pub struct ClusterState {
     pub watches: Arc<RwLock<BTreeMap<&'static str, WatchState>>>,
     pub changes: Arc<Mutex<Changes>>,
     /// The last cluster summary: (change id, when, summary).
-    pub summary_cache: Arc<Mutex<Option<(u64, std::time::Instant, serde_json::Value)>>>,
+    pub summary_cache:
+        Arc<Mutex<Option<(u64, std::time::Instant, frontend::model::ClusterSummary)>>>,
     /// CPU and memory from metrics.k8s.io, read every 30 s.
     pub usage: super::usage::Usage,
 }

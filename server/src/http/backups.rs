@@ -311,7 +311,7 @@ impl archive::reader::Visitor for Contents {
 
 #[utoipa::path(get, operation_id = "getBackupContents", path = "/api/v1/backups/{name}/contents", tag = "backups", params(("name" = String, Path, description = "The backup's name"), ContentsQuery),
     description = "What the archive holds: `{resources: {group-resource: {namespace: [names]}}}`, or with `path` that one object, Secret values redacted. The archive is verified as it is read.",
-    responses((status = 200, description = "The tree (or with `path`, the object as stored)", body = BackupContents)))]
+    responses((status = 200, description = "The tree (`BackupContents`), or with `path` the object as stored", body = serde_json::Value)))]
 async fn contents(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,

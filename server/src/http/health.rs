@@ -8,7 +8,6 @@ use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use serde_json::{Value, json};
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{ApiError, AppState};
@@ -18,6 +17,10 @@ use crate::health::summary::Scope;
 use crate::health::views;
 use crate::health::{summary, watch::ClusterState};
 use crate::selection::BackupSpecExt;
+use frontend::model::{
+    ClaimBackup, ClusterSummary, Items, NamespaceBackup, NamespaceDetail, NamespaceRow, NodeDetail,
+    NodeRow, PodDetail,
+};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -104,7 +107,7 @@ async fn may_see_nodes(state: &AppState, who: &Principal) -> bool {
 
 #[utoipa::path(get, operation_id = "getClusterSummary", path = "/api/v1/cluster/summary", tag = "cluster",
     description = "The cluster's verdict, counts and what needs attention, limited to the namespaces (and nodes) the caller may list.",
-    responses((status = 200, description = "The summary", body = Value)))]
+    responses((status = 200, description = "The summary", body = ClusterSummary)))]
 async fn cluster_summary(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -118,14 +121,14 @@ async fn cluster_summary(
     };
     // The whole cluster's usage is the nodes': for those who may see nodes.
     if nodes {
-        summary["usage"] = views::usage_block(w, Some(w.usage.cluster()));
+        summary.usage = Some(views::usage_block(w, Some(w.usage.cluster())));
     }
     Ok(Json(summary).into_response())
 }
 
 #[utoipa::path(get, operation_id = "listNamespaces", path = "/api/v1/namespaces", tag = "cluster",
     description = "Namespaces the caller may list pods in, each with its health, counts and backup protection.",
-    responses((status = 200, description = "`{items: [{name, health, counts, protection, …}]}`", body = Value)))]
+    responses((status = 200, description = "Each namespace with its health, counts and protection", body = Items<NamespaceRow>)))]
 async fn namespaces(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -138,22 +141,28 @@ async fn namespaces(
         crate::health::protection::of_namespaces(&state.catalog, &backups, &names, Utc::now())
             .await?;
     let drills = state.catalog.drills(None).await?;
-    let items: Vec<Value> = rolled
+    let items: Vec<NamespaceRow> = rolled
         .into_iter()
         .zip(protection)
-        .map(|((name, (health, counts)), (p, last))| {
-            let proven = crate::drill::proven(&drills, &name, Utc::now());
-            json!({"name": name, "health": health, "counts": counts, "protection": p,
-                   "lastBackup": last, "restoreProven": proven})
+        .map(|((name, (health, counts)), (protection, last_backup))| {
+            let restore_proven = crate::drill::proven(&drills, &name, Utc::now());
+            NamespaceRow {
+                name,
+                health,
+                counts,
+                protection,
+                last_backup,
+                restore_proven,
+            }
         })
         .collect();
-    Ok(Json(json!({"items": items})).into_response())
+    Ok(Json(Items { items }).into_response())
 }
 
 #[utoipa::path(get, operation_id = "getNamespace", path = "/api/v1/namespaces/{name}", tag = "cluster",
     params(("name" = String, Path, description = "The namespace")),
     description = "One namespace: workloads, pods, claims, events, protection and the backups that hold it.",
-    responses((status = 200, description = "The namespace", body = Value)))]
+    responses((status = 200, description = "The namespace", body = NamespaceDetail)))]
 async fn namespace(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -166,7 +175,7 @@ async fn namespace(
         )));
     };
     let all_backups = state.catalog.backups(&Default::default()).await?;
-    let mut backups: Vec<Value> = Vec::new();
+    let mut backups: Vec<NamespaceBackup> = Vec::new();
     for b in all_backups.iter().filter(|b| {
         serde_json::from_str::<BackupSpec>(&b.spec).is_ok_and(|s| s.includes_namespace(&name))
     }) {
@@ -176,7 +185,12 @@ async fn namespace(
             .may_all(&who, &super::backups::checks_for(b, "get", None))
             .await
         {
-            backups.push(json!({"name": b.name, "phase": b.phase, "completedAt": b.completed_at, "sizeBytes": b.size_bytes}));
+            backups.push(NamespaceBackup {
+                name: b.name.clone(),
+                phase: b.phase.clone(),
+                completed_at: b.completed_at.clone(),
+                size_bytes: b.size_bytes,
+            });
         }
     }
     let (protection, last) = crate::health::protection::of_namespaces(
@@ -189,8 +203,8 @@ async fn namespace(
     .remove(0);
     // Each claim's newest volume backup among the backups the reader may see.
     let visible: std::collections::BTreeSet<&str> =
-        backups.iter().filter_map(|b| b["name"].as_str()).collect();
-    let mut last_data: std::collections::BTreeMap<String, (String, String)> = Default::default();
+        backups.iter().map(|b| b.name.as_str()).collect();
+    let mut last_data: std::collections::BTreeMap<String, ClaimBackup> = Default::default();
     for (backup, spec, at) in state.catalog.finished_volume_backups().await? {
         if !visible.contains(backup.as_str()) {
             continue;
@@ -198,22 +212,19 @@ async fn namespace(
         if let Ok(spec) = serde_json::from_str::<crate::volumes::TaskSpec>(&spec)
             && spec.namespace == name
         {
-            last_data.entry(spec.pvc).or_insert((backup, at));
+            last_data
+                .entry(spec.pvc)
+                .or_insert(ClaimBackup { backup, at });
         }
     }
-    if let Some(claims) = view["persistentVolumeClaims"].as_array_mut() {
-        for claim in claims {
-            let claim_name = claim["name"].as_str().unwrap_or_default().to_string();
-            if let Some((backup, at)) = last_data.get(&claim_name) {
-                claim["lastBackup"] = json!({"backup": backup, "at": at});
-            }
-        }
+    for claim in &mut view.persistent_volume_claims {
+        claim.last_backup = last_data.get(&claim.name).cloned();
     }
-    view["protection"] = json!(protection);
-    view["restoreProven"] =
+    view.protection = protection;
+    view.restore_proven =
         crate::drill::proven(&state.catalog.drills(None).await?, &name, Utc::now());
-    view["lastBackup"] = json!(last);
-    view["backups"] = json!(backups);
+    view.last_backup = last;
+    view.backups = backups;
     Ok(Json(view).into_response())
 }
 
@@ -221,7 +232,7 @@ async fn namespace(
 #[utoipa::path(get, operation_id = "getPod", path = "/api/v1/namespaces/{namespace}/pods/{name}", tag = "cluster",
     params(("namespace" = String, Path, description = "The pod's namespace"), ("name" = String, Path, description = "The pod")),
     description = "One pod: its health, containers and events.",
-    responses((status = 200, description = "The pod", body = Value)))]
+    responses((status = 200, description = "The pod", body = PodDetail)))]
 async fn pod(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -238,7 +249,7 @@ async fn pod(
 
 #[utoipa::path(get, operation_id = "listNodes", path = "/api/v1/nodes", tag = "cluster",
     description = "Nodes with their health (`list nodes` in the cluster).",
-    responses((status = 200, description = "`{items: [{name, health, capacity, kubeletVersion, unschedulable}]}`", body = Value)))]
+    responses((status = 200, description = "Each node with its health, capacity and usage", body = Items<NodeRow>)))]
 async fn nodes(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -248,13 +259,13 @@ async fn nodes(
         .require(&who, &[Check::kubernetes("list", "", "nodes", None)])
         .await?;
     let items = views::nodes(watched(&state)?);
-    Ok(Json(json!({"items": items})).into_response())
+    Ok(Json(Items { items }).into_response())
 }
 
 #[utoipa::path(get, operation_id = "getNode", path = "/api/v1/nodes/{name}", tag = "cluster",
     params(("name" = String, Path, description = "The node")),
     description = "One node: conditions and pressure, capacity, allocatable, requested and used, taints, versions, cordon, its pods with their usage (`get nodes` in the cluster).",
-    responses((status = 200, description = "The node", body = Value)))]
+    responses((status = 200, description = "The node", body = NodeDetail)))]
 async fn node(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -268,12 +279,9 @@ async fn node(
     match views::node(watched(&state)?, &name) {
         Some(mut view) => {
             // Its pods as far as the reader may list them.
-            if let (Visible::Among(namespaces), Some(pods)) = (&seen, view["pods"].as_array_mut()) {
-                pods.retain(|p| {
-                    p["summary"]["namespace"]
-                        .as_str()
-                        .is_some_and(|ns| namespaces.contains(ns))
-                });
+            if let Visible::Among(namespaces) = &seen {
+                view.pods
+                    .retain(|p| namespaces.contains(&p.summary.namespace));
             }
             Ok(Json(view).into_response())
         }

@@ -198,10 +198,10 @@ pub async fn render(
                 state
                     .proven
                     .get_or_create(&labels(&[("namespace", ns), ("state", s)]))
-                    .set(f64::from(u8::from(proven["state"] == s)));
+                    .set(f64::from(u8::from(proven.state == s)));
             }
-            if proven["state"] == "proven"
-                && let Some(t) = epoch(proven["at"].as_str())
+            if proven.state == "proven"
+                && let Some(t) = epoch(proven.at.as_deref())
             {
                 state
                     .proven_at

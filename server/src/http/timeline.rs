@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa_axum::{router::OpenApiRouter, routes};
 
 use super::{ApiError, AppState};
@@ -25,6 +25,9 @@ use crate::backup::BackupSpec;
 use crate::journal::{replay, timeline};
 use crate::restore::spec::RestoreSpec;
 use crate::selection::BackupSpecExt;
+use frontend::model::{
+    GapView, MinuteCount, NamespaceTimeline, ObjectAt, TimelineChange, TimelineSource,
+};
 
 /// The longest window one request reads.
 const MAX_WINDOW: Duration = Duration::days(7);
@@ -56,6 +59,17 @@ fn instant(value: Option<&str>, field: &str) -> Result<Option<DateTime<Utc>>, Ap
                 })
         })
         .transpose()
+}
+
+/// A journal's gap as the API shows it.
+fn gap_view(g: &crate::journal::Gap) -> GapView {
+    let at = |t: &DateTime<Utc>| t.to_rfc3339_opts(SecondsFormat::AutoSi, true);
+    GapView {
+        group_resource: g.group_resource.clone(),
+        from: at(&g.from),
+        to: at(&g.to),
+        reason: g.reason.clone(),
+    }
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
@@ -104,7 +118,7 @@ struct Window {
 #[utoipa::path(get, operation_id = "getNamespaceTimeline", path = "/api/v1/namespaces/{namespace}/timeline", tag = "cluster",
     params(("namespace" = String, Path, description = "The namespace"), Window),
     description = "The namespace's changes from the journals of schedules with continuous protection: per minute, the newest 1,000 with who made them, and the gaps. At most 7 days at once; `get backups` in the namespace.",
-    responses((status = 200, description = "`{namespace, since, until, schedules, perMinute, changes, total, gaps}`", body = Value)))]
+    responses((status = 200, description = "The changes, per minute and newest first, and the gaps", body = NamespaceTimeline)))]
 async fn namespace_timeline(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -129,13 +143,18 @@ async fn namespace_timeline(
             MAX_WINDOW.num_days()
         )));
     }
-    let mut changes: Vec<Value> = Vec::new();
+    let mut changes: Vec<TimelineChange> = Vec::new();
     let mut times = Vec::new();
     let mut gaps = Vec::new();
     let mut schedules = Vec::new();
     for (schedule, location) in covering(&state, &namespace).await? {
         let Some(store) = state.locations.get(&location) else {
-            schedules.push(json!({"name": schedule, "location": location, "error": "the location is not open"}));
+            schedules.push(TimelineSource {
+                name: schedule,
+                location,
+                error: Some("the location is not open".into()),
+                ..Default::default()
+            });
             continue;
         };
         // What the writer holds goes to storage first (when it runs here).
@@ -159,41 +178,63 @@ async fn namespace_timeline(
             |line| {
                 let Some(at) = line.at else { return };
                 times.push(at);
-                changes.push(json!({
-                    "at": rfc3339(at), "op": line.op, "groupResource": line.group_resource,
-                    "kind": line.object_kind(), "name": line.name, "resourceVersion": line.resource_version,
-                    "manager": line.manager, "operation": line.operation, "schedule": schedule,
-                }));
+                changes.push(TimelineChange {
+                    at: rfc3339(at),
+                    op: line.op,
+                    kind: line.object_kind(),
+                    group_resource: line.group_resource.clone(),
+                    name: line.name.clone(),
+                    resource_version: line.resource_version.clone(),
+                    manager: line.manager.clone(),
+                    operation: line.operation.clone(),
+                    schedule: schedule.clone(),
+                });
             },
         )
         .await;
         match read {
             Ok(found) => {
-                gaps.extend(found);
-                schedules.push(
-                    json!({"name": schedule, "location": location, "unwritten": unwritten,
-                                      "writer": state.journals.status(&schedule)}),
-                );
+                gaps.extend(found.iter().map(gap_view));
+                schedules.push(TimelineSource {
+                    writer: state.journals.status(&schedule),
+                    name: schedule,
+                    location,
+                    error: None,
+                    unwritten,
+                });
             }
-            Err(e) => schedules
-                .push(json!({"name": schedule, "location": location, "error": e.to_string()})),
+            Err(e) => schedules.push(TimelineSource {
+                name: schedule,
+                location,
+                error: Some(e.to_string()),
+                ..Default::default()
+            }),
         }
     }
     let total = changes.len();
     changes.reverse();
     changes.truncate(SHOWN);
-    let per_minute: Vec<Value> = timeline::per_minute(times)
+    let per_minute = timeline::per_minute(times)
         .into_iter()
-        .map(|(minute, n)| json!({"minute": rfc3339(minute), "count": n}))
+        .map(|(minute, count)| MinuteCount {
+            minute: rfc3339(minute),
+            count,
+        })
         .collect();
     let hint = schedules.is_empty().then(|| {
         format!("No schedule with continuous protection covers {namespace}: create one with continuous: true (lifeboat schedule create … --continuous) to record every change.")
     });
-    Ok(Json(json!({
-        "namespace": namespace, "since": rfc3339(since), "until": rfc3339(until),
-        "schedules": schedules, "hint": hint, "perMinute": per_minute,
-        "changes": changes, "total": total, "gaps": gaps,
-    }))
+    Ok(Json(NamespaceTimeline {
+        namespace,
+        since: rfc3339(since),
+        until: rfc3339(until),
+        schedules,
+        hint,
+        per_minute,
+        changes,
+        total,
+        gaps,
+    })
     .into_response())
 }
 
@@ -318,7 +359,7 @@ async fn state_at(
 #[utoipa::path(get, operation_id = "getObjectAtInstant", path = "/api/v1/namespaces/{namespace}/timeline/object", tag = "cluster",
     params(("namespace" = String, Path, description = "The namespace"), ObjectQuery),
     description = "One object as it was at an instant (its schedule's newest backup before it, with the journal replayed), and with `compareTo` what differs from that earlier instant. Secret values are redacted; `get backups` in the namespace.",
-    responses((status = 200, description = "`{at, exists, object, compareTo, before, diff, gaps}`", body = Value)))]
+    responses((status = 200, description = "The object at the instant, and what differs", body = ObjectAt)))]
 async fn object_at(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -362,10 +403,17 @@ async fn object_at(
         )
     });
     let shown = |o: Option<Value>| o.map(super::backups::redact);
-    Ok(Json(json!({
-        "schedule": schedule, "at": rfc3339(at), "exists": after.is_some(),
-        "object": shown(after), "compareTo": compare_to.map(rfc3339),
-        "before": before.map(shown), "diff": diff, "gaps": report.gaps, "base": report.base,
-    }))
+    let gaps = report.gaps.iter().map(gap_view).collect();
+    Ok(Json(ObjectAt {
+        schedule,
+        at: rfc3339(at),
+        exists: after.is_some(),
+        object: shown(after),
+        compare_to: compare_to.map(rfc3339),
+        before: before.map(shown),
+        diff,
+        gaps,
+        base: report.base,
+    })
     .into_response())
 }

@@ -19,6 +19,9 @@ use crate::auth::{Check, Principal};
 use crate::backup::{BackupPhase, BackupSpec};
 use crate::health::{model, summary, views};
 use crate::selection::BackupSpecExt;
+use frontend::model::{
+    ContainerImage, NamespaceBackup, PodSummary, Revision, Rollout, WorkloadDetail,
+};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(workload))
@@ -47,12 +50,15 @@ fn selector_of(w: &Value) -> String {
         .unwrap_or_default()
 }
 
-fn images(template: &Value) -> Vec<Value> {
+fn images(template: &Value) -> Vec<ContainerImage> {
     template["spec"]["containers"]
         .as_array()
         .into_iter()
         .flatten()
-        .map(|c| json!({"container": c["name"], "image": c["image"]}))
+        .map(|c| ContainerImage {
+            container: c["name"].as_str().map(String::from),
+            image: c["image"].as_str().map(String::from),
+        })
         .collect()
 }
 
@@ -63,7 +69,7 @@ async fn revisions(
     namespace: &str,
     kind: &str,
     w: &Value,
-) -> Result<Vec<Value>, kube::Error> {
+) -> Result<Vec<Revision>, kube::Error> {
     let (resource, plural, k) = if kind == "Deployment" {
         ("apps/v1", "replicasets", "ReplicaSet")
     } else {
@@ -83,7 +89,7 @@ async fn revisions(
         .list(&ListParams::default().labels(&selector).limit(500))
         .await?;
     let uid = w["metadata"]["uid"].as_str().unwrap_or_default();
-    let mut out: Vec<(i64, Value)> = listed
+    let mut out: Vec<Revision> = listed
         .items
         .into_iter()
         .filter(|o| {
@@ -102,25 +108,28 @@ async fn revisions(
                         .and_then(|r| r.parse().ok())
                         .unwrap_or(0),
                     v["spec"]["template"].clone(),
-                    v["status"]["replicas"].clone(),
+                    v["status"]["replicas"].as_i64(),
                 )
             } else {
                 (
                     v["revision"].as_i64().unwrap_or(0),
                     v["data"]["spec"]["template"].clone(),
-                    Value::Null,
+                    None,
                 )
             };
-            (
+            Revision {
                 revision,
-                json!({"revision": revision, "name": v["metadata"]["name"],
-                       "createdAt": v["metadata"]["creationTimestamp"],
-                       "replicas": replicas, "images": images(&template)}),
-            )
+                name: v["metadata"]["name"].as_str().map(String::from),
+                created_at: v["metadata"]["creationTimestamp"]
+                    .as_str()
+                    .map(String::from),
+                replicas,
+                images: images(&template),
+            }
         })
         .collect();
-    out.sort_by_key(|(revision, _)| std::cmp::Reverse(*revision));
-    Ok(out.into_iter().map(|(_, v)| v).collect())
+    out.sort_by_key(|r| std::cmp::Reverse(r.revision));
+    Ok(out)
 }
 
 #[utoipa::path(get, operation_id = "getWorkload",
@@ -131,7 +140,7 @@ async fn revisions(
         ("name" = String, Path, description = "The workload"),
     ),
     description = "One workload: counts, conditions, rollout history with images, pods, events, and the backups that hold it (`list pods` in the namespace, as its page).",
-    responses((status = 200, description = "The workload", body = Value)))]
+    responses((status = 200, description = "The workload", body = WorkloadDetail)))]
 async fn workload(
     State(state): State<AppState>,
     Extension(who): Extension<Principal>,
@@ -169,31 +178,38 @@ async fn workload(
     obj["kind"] = json!(kind);
     let now = Utc::now();
     let selector = obj["spec"]["selector"]["matchLabels"].clone();
-    let pods: Vec<Value> = views::in_namespace(w.pods.state(), &namespace)
+    let pods: Vec<PodSummary> = views::in_namespace(w.pods.state(), &namespace)
         .into_iter()
         .filter(|p| {
             selector.as_object().is_some_and(|m| {
                 !m.is_empty() && m.iter().all(|(k, v)| p["metadata"]["labels"][k] == *v)
             })
         })
-        .map(|p| serde_json::to_value(model::pod(&p, now)).unwrap_or_default())
+        .map(|p| model::pod(&p, now))
         .collect();
     let events = views::recent_events(
         views::in_namespace(w.events.state(), &namespace),
         Some((kind, &name)),
         50,
     );
-    let history = match state.cluster.as_ref() {
+    let rollout = match state.cluster.as_ref() {
         Ok(cluster) => match revisions(&cluster.client, &namespace, kind, &obj).await {
-            Ok(list) => json!({"revisions": list}),
-            Err(e) => {
-                json!({"revisions": [], "error": format!("the rollout history could not be read: {e}")})
-            }
+            Ok(revisions) => Rollout {
+                revisions,
+                error: None,
+            },
+            Err(e) => Rollout {
+                revisions: Vec::new(),
+                error: Some(format!("the rollout history could not be read: {e}")),
+            },
         },
-        Err(e) => json!({"revisions": [], "error": e.to_string()}),
+        Err(e) => Rollout {
+            revisions: Vec::new(),
+            error: Some(e.to_string()),
+        },
     };
     let group_resource = format!("{plural}.apps");
-    let backups: Vec<Value> = state
+    let backups: Vec<NamespaceBackup> = state
         .catalog
         .backups(&Default::default())
         .await?
@@ -204,7 +220,12 @@ async fn workload(
                 s.includes_namespace(&namespace) && s.includes_resource(&group_resource)
             })
         })
-        .map(|b| json!({"name": b.name, "phase": b.phase, "completedAt": b.completed_at}))
+        .map(|b| NamespaceBackup {
+            name: b.name.clone(),
+            phase: b.phase.clone(),
+            completed_at: b.completed_at.clone(),
+            size_bytes: b.size_bytes,
+        })
         .collect();
     // What is wrong with it, as the namespace's verdict groups it.
     let me = format!("{namespace}/{name}");
@@ -213,20 +234,20 @@ async fn workload(
         .into_iter()
         .filter(|g| g.kind == kind && g.subjects.contains(&me))
         .collect();
-    Ok(Json(json!({
-        "kind": kind,
-        "namespace": namespace,
-        "name": name,
-        "summary": model::workload(&obj),
-        "conditions": obj["status"]["conditions"],
-        "images": images(&obj["spec"]["template"]),
-        "selector": selector,
-        "rollout": history,
-        "pods": pods,
-        "events": events,
-        "backups": backups,
-        "causes": causes,
-    }))
+    Ok(Json(WorkloadDetail {
+        kind: kind.to_string(),
+        namespace,
+        name,
+        summary: model::workload(&obj),
+        conditions: serde_json::from_value(obj["status"]["conditions"].clone()).unwrap_or_default(),
+        images: images(&obj["spec"]["template"]),
+        selector: serde_json::from_value(selector).unwrap_or_default(),
+        rollout,
+        pods,
+        events,
+        backups,
+        causes,
+    })
     .into_response())
 }
 

@@ -77,15 +77,7 @@ pub fn parse_manifest_key(key: &str) -> Option<(u64, DateTime<Utc>, DateTime<Utc
 }
 
 /// What happened to an object.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Op {
-    Added,
-    Modified,
-    Deleted,
-    /// Seen in a (re-)list: its state then, whatever happened before.
-    Listed,
-}
+pub use frontend::model::Op;
 
 /// One line of a segment.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::Value;
 
 /// Changes per minute: (the minute's start, how many), oldest first.
@@ -20,15 +19,7 @@ pub fn per_minute(times: impl IntoIterator<Item = DateTime<Utc>>) -> Vec<(DateTi
 }
 
 /// One field that differs between two states of an object.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Difference {
-    /// `spec.replicas`, `data.mode`, `spec.template.spec.containers[0].image`.
-    pub path: String,
-    /// `null` where the field is absent.
-    pub before: Value,
-    pub after: Value,
-}
+pub use frontend::model::Difference;
 
 /// Fields the server changes on every write: not what a person changed.
 const NOISE: &[&str] = &[
