@@ -71,7 +71,13 @@ impl Api {
     }
 
     pub fn router(self) -> Router {
-        Router::new().fallback(handle).with_state(self)
+        Router::new()
+            .route(
+                "/api/v1/namespaces/{namespace}/pods/{name}/exec",
+                axum::routing::any(exec),
+            )
+            .fallback(handle)
+            .with_state(self)
     }
 }
 
@@ -165,6 +171,65 @@ fn error_response(e: &ApiError) -> Response {
     )
 }
 
+/// `pods/{name}/exec` (see `crate::exec`): authenticated and authorized as
+/// every other request (`create` on `pods/exec`), then upgraded.
+async fn exec(
+    State(api): State<Api>,
+    axum::extract::Path((namespace, name)): axum::extract::Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+    upgrade: Result<
+        axum::extract::ws::WebSocketUpgrade,
+        axum::extract::ws::rejection::WebSocketUpgradeRejection,
+    >,
+) -> Response {
+    let user = match authenticated(&api, &headers) {
+        Ok(user) => user,
+        Err(refused) => return refused,
+    };
+    let request = rbac::Request {
+        verb: "create",
+        group: "",
+        resource: "pods/exec".into(),
+        namespace: Some(&namespace),
+        name: Some(&name),
+    };
+    if !rbac::allows(&api.store, &user, &request) {
+        return error_response(&rbac::forbidden(&user, &request));
+    }
+    let Ok(upgrade) = upgrade else {
+        return error_response(&crate::exec::upgrade_required());
+    };
+    let Some(pods) = api.store.find("", "v1", "pods") else {
+        return error_response(&ApiError::not_found("", "pods", &name));
+    };
+    let pairs = crate::exec::pairs(uri.query());
+    match crate::exec::prepare(&api.store, &pods, &namespace, &name, &pairs) {
+        Ok((request, pod)) => crate::exec::serve(upgrade, api.store.clone(), pod, request),
+        Err(e) => error_response(&e),
+    }
+}
+
+/// The user a request is made as: its bearer token (or the admin when the
+/// server takes any), then impersonation; the refusal otherwise.
+fn authenticated(api: &Api, headers: &HeaderMap) -> Result<User, Response> {
+    let sent = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let user = match (&api.token, sent) {
+        (None, _) => User::admin(),
+        (Some(admin), Some(t)) => {
+            match authn::authenticate(&api.store, &api.identities, Some(admin), t, &[]) {
+                Ok((user, _)) => user,
+                Err(_) => return Err(error_response(&ApiError::unauthorized())),
+            }
+        }
+        (Some(_), None) => return Err(error_response(&ApiError::unauthorized())),
+    };
+    authn::impersonate(&api.store, user, headers).map_err(|e| error_response(&e))
+}
+
 /// What a request path names.
 #[derive(Debug)]
 struct Target {
@@ -184,7 +249,7 @@ fn query_map(uri: &Uri) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
-fn url_decode_pairs(q: &str) -> Vec<(String, String)> {
+pub(crate) fn url_decode_pairs(q: &str) -> Vec<(String, String)> {
     q.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {
@@ -240,23 +305,9 @@ async fn handle(
     if matches!(path.as_str(), "/healthz" | "/livez" | "/readyz") {
         return (StatusCode::OK, "ok").into_response();
     }
-    let sent = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let user = match (&api.token, sent) {
-        (None, _) => User::admin(),
-        (Some(admin), Some(t)) => {
-            match authn::authenticate(&api.store, &api.identities, Some(admin), t, &[]) {
-                Ok((user, _)) => user,
-                Err(_) => return error_response(&ApiError::unauthorized()),
-            }
-        }
-        (Some(_), None) => return error_response(&ApiError::unauthorized()),
-    };
-    let user = match authn::impersonate(&api.store, user, &headers) {
+    let user = match authenticated(&api, &headers) {
         Ok(user) => user,
-        Err(e) => return error_response(&e),
+        Err(refused) => return refused,
     };
     let accept = headers
         .get(header::ACCEPT)

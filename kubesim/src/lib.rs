@@ -21,6 +21,7 @@ pub mod clock;
 pub mod controllers;
 pub mod defaults;
 pub mod error;
+pub mod exec;
 pub mod flowcontrol;
 pub mod logs;
 pub mod managed;

@@ -3,6 +3,7 @@
 //! exactly as kube-rs resolves it. Lifeboat has no other path to a cluster.
 
 pub mod discovery;
+pub mod exec;
 pub mod lease;
 pub mod pacing;
 pub mod pager;
