@@ -909,6 +909,24 @@ pub async fn journal_current(url: &str, schedule: &str) -> Result<serde_json::Va
     .await
 }
 
+/// The password seeded in the demo's `web-db-credentials` Secret (long
+/// enough to search for in what must not hold it).
+pub async fn secret_value_of_demo(client: &kube::Client) -> String {
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> =
+        kube::Api::namespaced(client.clone(), "shop");
+    let secret = secrets
+        .get("web-db-credentials")
+        .await
+        .expect("the demo's Secret");
+    let bytes = secret.data.unwrap_or_default()["password"].0.clone();
+    let value = String::from_utf8(bytes).expect("a text password");
+    assert!(
+        value.len() >= 6,
+        "the demo password is too short to search for"
+    );
+    value
+}
+
 /// Polls `url` (JSON) until `done` holds for it, or fails after `within`
 /// with the last answer. Returns that answer.
 pub async fn poll_json(

@@ -205,7 +205,7 @@ async fn namespace_and_pod_detail_show_what_is_wrong_without_secret_values() {
         web["containers"][0]["envFrom"][0]["configMap"],
         "web-config"
     );
-    let secret_value = secret_value_of_demo(&client).await;
+    let secret_value = lifeboat_e2e::secret_value_of_demo(&client).await;
     for body in [web.to_string(), pod.to_string(), detail.to_string()] {
         assert!(
             !body.contains(&secret_value),
@@ -219,19 +219,6 @@ async fn namespace_and_pod_detail_show_what_is_wrong_without_secret_values() {
     assert_eq!(missing.status(), 404);
     let body: Value = missing.json().await.unwrap();
     assert!(body["error"].as_str().unwrap().contains("nope"), "{body}");
-}
-
-/// The password seeded in the demo's `web-db-credentials` Secret.
-async fn secret_value_of_demo(client: &kube::Client) -> String {
-    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), "shop");
-    let secret = secrets.get("web-db-credentials").await.unwrap();
-    let bytes = secret.data.unwrap()["password"].0.clone();
-    let value = String::from_utf8(bytes).unwrap();
-    assert!(
-        value.len() >= 6,
-        "the demo password is too short to search for"
-    );
-    value
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

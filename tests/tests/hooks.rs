@@ -176,3 +176,158 @@ async fn commands_run_in_containers_with_their_exit_codes_bounded_output_and_a_t
         other => panic!("{other:?}"),
     }
 }
+
+/// Starts backup `name` of `shop` (resource state only) and waits until it
+/// has finished; its answer.
+async fn backed_up(url: &str, name: &str) -> serde_json::Value {
+    let r = lifeboat_e2e::http(url)
+        .post(format!("{url}/api/v1/backups"))
+        .json(&json!({"name": name, "spec": {"includedNamespaces": ["shop"], "volumeData": false}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    lifeboat_e2e::poll_json(
+        &format!("{url}/api/v1/backups/{name}"),
+        Duration::from_secs(60),
+        |b| {
+            matches!(
+                b["phase"].as_str(),
+                Some("Completed" | "PartiallyFailed" | "Failed")
+            )
+        },
+    )
+    .await
+    .unwrap()
+}
+
+async fn annotate(pods: &Api<Pod>, annotations: serde_json::Value) {
+    pods.patch(
+        "hooked",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"metadata": {"annotations": annotations}})),
+    )
+    .await
+    .unwrap();
+}
+
+async fn log_of(url: &str, name: &str) -> String {
+    lifeboat_e2e::get(format!("{url}/api/v1/backups/{name}/log"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_hooks_from_annotations_run_fail_time_out_and_keep_secrets_out_of_the_log() {
+    let (sim, client) = kubesim(Default::default(), true).await.unwrap();
+    let pods = hooked_pod(&client).await;
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _state) = lifeboat_e2e::serve_lifeboat(client.clone(), &sim, dir.path())
+        .await
+        .unwrap();
+    let secret = lifeboat_e2e::secret_value_of_demo(&client).await;
+
+    // Velero's annotations, unchanged: both hooks run, their output and
+    // exit codes in the log, the Secret's value never.
+    annotate(
+        &pods,
+        json!({
+            "pre.hook.backup.velero.io/command": "[\"/bin/sh\", \"-c\", \"echo frozen; env\"]",
+            "post.hook.backup.velero.io/command": "[\"/bin/sh\", \"-c\", \"echo thawed\"]",
+        }),
+    )
+    .await;
+    let b = backed_up(&url, "velero-hooked").await;
+    assert_eq!(b["phase"], "Completed", "{b}");
+    let log = log_of(&url, "velero-hooked").await;
+    let pre = log
+        .lines()
+        .find(|l| l.contains("pre hook in shop/hooked container app"))
+        .unwrap_or_else(|| panic!("{log}"));
+    assert!(
+        pre.contains("exit code 0") && pre.contains("frozen") && pre.contains("MODE=batch"),
+        "{pre}"
+    );
+    assert!(pre.contains("API_TOKEN=[redacted]"), "{pre}");
+    assert!(
+        log.contains("post hook in shop/hooked container app") && log.contains("thawed"),
+        "{log}"
+    );
+    assert!(
+        !log.contains(&secret),
+        "a Secret's value is in the log: {log}"
+    );
+
+    // Lifeboat's names win over Velero's; a failing hook with Continue is a
+    // warning (PartiallyFailed, the backup is kept).
+    annotate(
+        &pods,
+        json!({
+            "pre.hook.backup.lifeboat.io/command": "[\"/bin/sh\", \"-c\", \"echo 'disk busy' >&2; exit 4\"]",
+            "pre.hook.backup.lifeboat.io/on-error": "Continue",
+            "post.hook.backup.velero.io/command": null,
+        }),
+    )
+    .await;
+    let b = backed_up(&url, "continued").await;
+    assert_eq!(b["phase"], "PartiallyFailed", "{b}");
+    let log = log_of(&url, "continued").await;
+    assert!(
+        log.contains("exit code 4")
+            && log.contains("disk busy")
+            && log.contains("on-error: Continue"),
+        "{log}"
+    );
+    assert!(
+        !log.contains("frozen"),
+        "Velero's pre hook ran though Lifeboat's is set: {log}"
+    );
+
+    // With Fail (the default), the backup fails, naming the exit code and stderr.
+    annotate(&pods, json!({"pre.hook.backup.lifeboat.io/on-error": null})).await;
+    let b = backed_up(&url, "failed").await;
+    assert_eq!(b["phase"], "Failed", "{b}");
+    let reason = b["phaseReason"].as_str().unwrap();
+    assert!(
+        reason.contains("on-error: Fail")
+            && reason.contains("exit code 4")
+            && reason.contains("disk busy"),
+        "{reason}"
+    );
+
+    // A hook that hangs past its timeout fails as well.
+    annotate(
+        &pods,
+        json!({
+            "pre.hook.backup.lifeboat.io/command": "[\"sh\", \"-c\", \"sleep 600\"]",
+            "pre.hook.backup.lifeboat.io/timeout": "1s",
+        }),
+    )
+    .await;
+    let b = backed_up(&url, "hung").await;
+    assert_eq!(b["phase"], "Failed", "{b}");
+    assert!(
+        b["phaseReason"]
+            .as_str()
+            .unwrap()
+            .contains("did not finish within 1s"),
+        "{b}"
+    );
+
+    // An annotation that does not read: a warning naming it, no hook runs.
+    annotate(
+        &pods,
+        json!({"pre.hook.backup.lifeboat.io/timeout": "soon"}),
+    )
+    .await;
+    let b = backed_up(&url, "misread").await;
+    assert_eq!(b["phase"], "PartiallyFailed", "{b}");
+    let log = log_of(&url, "misread").await;
+    assert!(
+        log.contains("timeout: `soon` is not a duration") && log.contains("its hooks did not run"),
+        "{log}"
+    );
+}

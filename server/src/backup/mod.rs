@@ -3,6 +3,7 @@
 //! source of truth.
 
 pub mod engine;
+pub mod hooks;
 pub mod runner;
 /// What a backup selects lives with the selection vocabulary, below the
 /// archive (whose manifest records it) and the engines.

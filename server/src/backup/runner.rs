@@ -10,6 +10,7 @@ use tokio::sync::watch;
 
 use super::BackupPhase;
 use super::engine::{self, Log, Work};
+use super::hooks;
 use super::spec::BackupSpec;
 use super::volumes::{self, Planned};
 use crate::backup::BackupSpecExt;
@@ -146,32 +147,46 @@ pub async fn run(
     let (phase, reason, size) = match captured {
         Ok(mut captured) => {
             let planned = captured.volume_scan.plan();
-            captured.volumes = volume_data(&ctx, &name, &spec, planned, &mut log).await;
+            for e in std::mem::take(&mut captured.volume_scan.hook_errors) {
+                log.warn(e);
+            }
+            let pod_hooks = std::mem::take(&mut captured.volume_scan.hooks);
+            let (volumes, failed_hook) =
+                volume_data(&ctx, &name, &spec, planned, pod_hooks, &mut log).await;
+            captured.volumes = volumes;
             volume_bytes = captured.volumes.iter().map(|v| v.bytes_uploaded).sum();
             let (phase, reason) = engine::outcome(&log);
             let size = captured.archive.size as i64;
-            log.info(format!(
-                "backup {name} finished: {} objects, {} bytes compressed",
-                captured.items, captured.archive.size
-            ));
-            match engine::write_log_and_manifest(
-                &ctx.work.store,
-                &name,
-                &spec,
-                &schedule,
-                &started_at,
-                phase,
-                reason.clone(),
-                captured,
-                &mut log,
-            )
-            .await
-            {
-                Ok(dates) => {
-                    written = Some(dates);
-                    (phase, reason, Some(size))
+            if let Some(hook) = failed_hook {
+                // A hook that fails with `Fail` fails the backup: no manifest,
+                // and the reason names the hook, its exit code and stderr.
+                let reason = format!("a backup hook failed (on-error: Fail): {hook}");
+                log.error(reason.clone());
+                (BackupPhase::Failed, Some(reason), None)
+            } else {
+                log.info(format!(
+                    "backup {name} finished: {} objects, {} bytes compressed",
+                    captured.items, captured.archive.size
+                ));
+                match engine::write_log_and_manifest(
+                    &ctx.work.store,
+                    &name,
+                    &spec,
+                    &schedule,
+                    &started_at,
+                    phase,
+                    reason.clone(),
+                    captured,
+                    &mut log,
+                )
+                .await
+                {
+                    Ok(dates) => {
+                        written = Some(dates);
+                        (phase, reason, Some(size))
+                    }
+                    Err(e) => (BackupPhase::Failed, Some(e.to_string()), None),
                 }
-                Err(e) => (BackupPhase::Failed, Some(e.to_string()), None),
             }
         }
         Err(e) => {
@@ -276,9 +291,12 @@ async fn volume_data(
     name: &str,
     spec: &BackupSpec,
     planned: Vec<Planned>,
+    pod_hooks: Vec<hooks::PodHooks>,
     log: &mut Log,
-) -> Vec<VolumeEntry> {
+) -> (Vec<VolumeEntry>, Option<String>) {
     let readable = planned.iter().any(|p| p.reader.is_some());
+    let mut ran = Vec::new();
+    let mut hooks_left = Some(pod_hooks);
     let entries = if !readable {
         planned.into_iter().map(|p| p.entry).collect()
     } else if spec.volume_data == Some(false) {
@@ -305,11 +323,32 @@ async fn volume_data(
                     helper_image: crate::volumes::helper::DEFAULT_IMAGE,
                     snapshot_timeout: volumes::SNAPSHOT_READY_TIMEOUT,
                 };
-                volumes::back_up(take, planned).await
+                let (entries, hooks_ran) =
+                    volumes::back_up(take, planned, hooks_left.take().unwrap_or_default()).await;
+                ran = hooks_ran;
+                entries
             }
             Err(unusable) => end_pending(planned, "Failed", &unusable.to_string()),
         }
     };
+    // Volumes not read here: each hooked pod's hooks run back to back.
+    for h in hooks_left.unwrap_or_default() {
+        ran.extend(hooks::around(&ctx.work.client, &h, async {}).await.1);
+    }
+    let mut failed_hook = None;
+    for r in &ran {
+        match (r.succeeded(), r.on_error) {
+            (true, _) => log.info(r.describe()),
+            (false, hooks::OnError::Continue) => {
+                log.warn(format!("{} (on-error: Continue)", r.describe()))
+            }
+            (false, hooks::OnError::Fail) => {
+                if failed_hook.is_none() {
+                    failed_hook = Some(r.describe());
+                }
+            }
+        }
+    }
     for e in &entries {
         let volume = format!("volume {}/{}", e.namespace, e.pvc);
         for warning in &e.warnings {
@@ -343,7 +382,7 @@ async fn volume_data(
             )),
         }
     }
-    entries
+    (entries, failed_hook)
 }
 
 /// The location's repository key and the repository, made on first use

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use super::hooks;
 use crate::cluster::discovery::gr;
 use crate::cluster::temporary;
 use crate::volumes::dispatch::StepError;
@@ -41,6 +42,10 @@ struct Mount {
 pub struct VolumeScan {
     claims: BTreeMap<(String, String), Claim>,
     mounts: Vec<Mount>,
+    /// The running pods' backup hooks.
+    pub hooks: Vec<hooks::PodHooks>,
+    /// Hook annotations that do not read (a warning each; no hook runs).
+    pub hook_errors: Vec<String>,
 }
 
 /// How an agent reaches a claim's volume.
@@ -84,6 +89,13 @@ impl VolumeScan {
                 let node = obj["spec"]["nodeName"].as_str().unwrap_or_default();
                 if !running || node.is_empty() {
                     return;
+                }
+                match hooks::of_pod(obj) {
+                    Ok(Some(found)) => self.hooks.push(found),
+                    Ok(None) => {}
+                    Err(e) => self
+                        .hook_errors
+                        .push(format!("pod {ns}/{name}: {e}; its hooks did not run")),
                 }
                 let skip: BTreeSet<&str> = obj["metadata"]["annotations"][SKIP_ANNOTATION]
                     .as_str()
@@ -198,54 +210,117 @@ pub const SNAPSHOT_READY_TIMEOUT: std::time::Duration = std::time::Duration::fro
 /// StorageClass provisioner has a VolumeSnapshotClass, otherwise from the
 /// running pod's mount or a helper pod's. Byte progress is the agents'
 /// reports in the task rows (`volumes::progress_of`).
-pub async fn back_up(take: Take<'_>, planned: Vec<Planned>) -> Vec<VolumeEntry> {
+///
+/// A pod's backup hooks run around the reading of its volumes (`pre` just
+/// before, `post` right after, also when a read failed); a `pre` hook that
+/// fails with `Fail` leaves its volumes unread. Hooks of pods whose volumes
+/// are not read here run back to back.
+pub async fn back_up(
+    take: Take<'_>,
+    planned: Vec<Planned>,
+    pod_hooks: Vec<hooks::PodHooks>,
+) -> (Vec<VolumeEntry>, Vec<hooks::Ran>) {
     let snapshot_classes = csi::classes_by_storage_class(take.client).await;
-    let runs = planned.into_iter().map(|planned| {
-        let take = take.clone();
-        let snapshot_class = planned
-            .entry
+    let class_of = |p: &Planned| {
+        p.entry
             .storage_class
             .as_ref()
             .and_then(|c| snapshot_classes.get(c))
-            .cloned();
-        async move {
-            let mut entry = planned.entry;
-            let Some(reader) = planned.reader else {
-                return entry;
-            };
-            let started = Instant::now();
-            let outcome = match (snapshot_class, reader) {
-                (Some(class), _) => {
-                    entry.method = Method::Csi;
-                    csi::read(&take, &mut entry, &class).await
-                }
-                (None, Reader::Pod(uid)) => {
-                    read(&take, &entry, &entry.node, &entry.pod, &uid, &entry.pv).await
-                }
-                (None, Reader::Helper) => {
-                    let claim = entry.pvc.clone();
-                    through_helper(&take, &mut entry, &claim).await
-                }
-            };
-            match outcome {
-                Ok(result) => {
-                    entry.phase = "Completed".into();
-                    entry.snapshot = result.snapshot;
-                    entry.files = result.files;
-                    entry.bytes = result.bytes;
-                    entry.bytes_uploaded = result.bytes_uploaded;
-                    entry.warnings = result.warnings;
-                }
-                Err(reason) => {
-                    entry.phase = "Failed".into();
-                    entry.reason = Some(reason.to_string());
-                }
-            }
-            entry.duration_ms = started.elapsed().as_millis() as u64;
-            entry
+            .cloned()
+    };
+    let hooked = |p: &Planned| {
+        matches!(p.reader, Some(Reader::Pod(_)))
+            .then(|| {
+                pod_hooks
+                    .iter()
+                    .position(|h| h.namespace == p.entry.namespace && h.pod == p.entry.pod)
+            })
+            .flatten()
+    };
+    let mut groups: Vec<Vec<(Planned, Option<String>)>> = vec![Vec::new(); pod_hooks.len()];
+    let mut alone = Vec::new();
+    for p in planned {
+        let class = class_of(&p);
+        match hooked(&p) {
+            Some(i) => groups[i].push((p, class)),
+            None => alone.push((p, class)),
         }
-    });
-    futures::future::join_all(runs).await
+    }
+    let plain = futures::future::join_all(
+        alone
+            .into_iter()
+            .map(|(p, class)| take_one(take.clone(), p, class)),
+    );
+    let around = futures::future::join_all(pod_hooks.iter().zip(groups).map(|(h, group)| {
+        let take = take.clone();
+        async move {
+            let unread: Vec<VolumeEntry> = group.iter().map(|(p, _)| p.entry.clone()).collect();
+            let reads = futures::future::join_all(
+                group
+                    .into_iter()
+                    .map(|(p, class)| take_one(take.clone(), p, class)),
+            );
+            let (read, ran) = hooks::around(take.client, h, reads).await;
+            let entries = read.unwrap_or_else(|| {
+                unread
+                    .into_iter()
+                    .map(|mut e| {
+                        e.phase = "Failed".into();
+                        e.reason = Some("not read: the pod's pre hook failed".into());
+                        e
+                    })
+                    .collect()
+            });
+            (entries, ran)
+        }
+    }));
+    let (mut entries, grouped) = futures::future::join(plain, around).await;
+    let mut ran = Vec::new();
+    for (group, hooks_ran) in grouped {
+        entries.extend(group);
+        ran.extend(hooks_ran);
+    }
+    // In the plan's order (by namespace and claim), whatever ran first.
+    entries.sort_by(|a, b| (&a.namespace, &a.pvc).cmp(&(&b.namespace, &b.pvc)));
+    (entries, ran)
+}
+
+/// Takes one planned volume (or passes on why it is not taken).
+async fn take_one(take: Take<'_>, planned: Planned, snapshot_class: Option<String>) -> VolumeEntry {
+    let mut entry = planned.entry;
+    let Some(reader) = planned.reader else {
+        return entry;
+    };
+    let started = Instant::now();
+    let outcome = match (snapshot_class, reader) {
+        (Some(class), _) => {
+            entry.method = Method::Csi;
+            csi::read(&take, &mut entry, &class).await
+        }
+        (None, Reader::Pod(uid)) => {
+            read(&take, &entry, &entry.node, &entry.pod, &uid, &entry.pv).await
+        }
+        (None, Reader::Helper) => {
+            let claim = entry.pvc.clone();
+            through_helper(&take, &mut entry, &claim).await
+        }
+    };
+    match outcome {
+        Ok(result) => {
+            entry.phase = "Completed".into();
+            entry.snapshot = result.snapshot;
+            entry.files = result.files;
+            entry.bytes = result.bytes;
+            entry.bytes_uploaded = result.bytes_uploaded;
+            entry.warnings = result.warnings;
+        }
+        Err(reason) => {
+            entry.phase = "Failed".into();
+            entry.reason = Some(reason.to_string());
+        }
+    }
+    entry.duration_ms = started.elapsed().as_millis() as u64;
+    entry
 }
 
 /// One backup task for the agent of `node`: the volume `pv` as pod `pod_uid` mounts it.

@@ -1,0 +1,412 @@
+//! Backup hooks: commands run in a pod's container just before its volumes
+//! are read (`pre`) and right after (`post`, also when the read failed), so
+//! that what is read is consistent (a checkpoint, a flush, a freeze).
+//!
+//! Where they come from: the pod's annotations, Lifeboat's names
+//! (`pre.hook.backup.lifeboat.io/{container,command,on-error,timeout}`,
+//! `post.hook.backup.lifeboat.io/…`) or Velero's (`pre.hook.backup.velero.io/…`),
+//! read as the same; Lifeboat's win where both are set. `command` is a JSON
+//! array or a single string, as Velero takes it; `on-error` is `Fail` (the
+//! default) or `Continue`; `timeout` a duration (`30s`, `2m`; default 30 s).
+//!
+//! What they print is kept bounded (`cluster::exec::OUTPUT_LIMIT`), and the
+//! values of the container's Secret-backed environment are redacted from it
+//! before it is logged.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::cluster::exec::{self, Command, ExecError};
+
+/// Lifeboat's annotation prefixes, then Velero's.
+const PREFIXES: [&str; 2] = ["hook.backup.lifeboat.io", "hook.backup.velero.io"];
+
+/// Velero's default hook timeout.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Before or after a pod's volumes are read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum When {
+    Pre,
+    Post,
+}
+
+impl When {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            When::Pre => "pre",
+            When::Post => "post",
+        }
+    }
+}
+
+/// What a failing hook does to the backup.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnError {
+    /// The backup fails.
+    Fail,
+    /// A warning; the backup goes on.
+    Continue,
+}
+
+/// One hook of one pod.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hook {
+    pub when: When,
+    /// `None`: the pod's first container.
+    pub container: Option<String>,
+    pub command: Vec<String>,
+    pub on_error: OnError,
+    pub timeout: Duration,
+}
+
+/// A pod's hooks, and what to redact from their output.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PodHooks {
+    pub namespace: String,
+    pub pod: String,
+    /// The pod's first container (the default for hooks that name none).
+    pub first_container: String,
+    pub pre: Option<Hook>,
+    pub post: Option<Hook>,
+    /// Secrets the hooks' containers read (`valueFrom.secretKeyRef`,
+    /// `envFrom.secretRef`): (name, key; `None` for all keys).
+    pub secret_refs: Vec<(String, Option<String>)>,
+}
+
+/// Parses `30s`, `2m`, `1h`, `1m30s`, or plain seconds.
+fn duration(text: &str) -> Option<Duration> {
+    if let Ok(seconds) = text.trim().parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    crate::backup::spec::parse_ttl(text.trim()).map(|s| Duration::from_secs(s as u64))
+}
+
+/// A hook's command: a JSON array of strings, or one string (as Velero).
+fn command(text: &str) -> Vec<String> {
+    match serde_json::from_str::<Vec<String>>(text.trim()) {
+        Ok(argv) => argv,
+        Err(_) => vec![text.to_string()],
+    }
+}
+
+/// The hook `when` a pod's annotations describe, if any; a bad value is
+/// an error naming the annotation.
+fn from_annotations(annotations: &Value, when: When) -> Result<Option<Hook>, String> {
+    let get = |field: &str| {
+        PREFIXES.iter().find_map(|prefix| {
+            let key = format!("{}.{prefix}/{field}", when.as_str());
+            annotations[key.as_str()]
+                .as_str()
+                .map(|v| (key, v.to_string()))
+        })
+    };
+    let Some((_, text)) = get("command") else {
+        return Ok(None);
+    };
+    let argv = command(&text);
+    if argv.is_empty() || argv.iter().all(|a| a.trim().is_empty()) {
+        return Err(format!("{}.hook.backup…/command is empty", when.as_str()));
+    }
+    let on_error = match get("on-error") {
+        None => OnError::Fail,
+        Some((_, v)) if v.eq_ignore_ascii_case("fail") => OnError::Fail,
+        Some((_, v)) if v.eq_ignore_ascii_case("continue") => OnError::Continue,
+        Some((key, v)) => return Err(format!("{key}: `{v}` is neither Fail nor Continue")),
+    };
+    let timeout = match get("timeout") {
+        None => DEFAULT_TIMEOUT,
+        Some((key, v)) => duration(&v)
+            .ok_or_else(|| format!("{key}: `{v}` is not a duration; use e.g. 30s or 2m"))?,
+    };
+    Ok(Some(Hook {
+        when,
+        container: get("container").map(|(_, c)| c),
+        command: argv,
+        on_error,
+        timeout,
+    }))
+}
+
+/// A listed pod's hooks (`Ok(None)` without any), or what is wrong with them.
+pub fn of_pod(pod: &Value) -> Result<Option<PodHooks>, String> {
+    let annotations = &pod["metadata"]["annotations"];
+    let pre = from_annotations(annotations, When::Pre)?;
+    let post = from_annotations(annotations, When::Post)?;
+    if pre.is_none() && post.is_none() {
+        return Ok(None);
+    }
+    let containers: Vec<&Value> = pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    let first_container = containers
+        .first()
+        .and_then(|c| c["name"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    let used: Vec<&str> = [&pre, &post]
+        .into_iter()
+        .flatten()
+        .map(|h| h.container.as_deref().unwrap_or(&first_container))
+        .collect();
+    let mut secret_refs = Vec::new();
+    for c in containers
+        .iter()
+        .filter(|c| c["name"].as_str().is_some_and(|n| used.contains(&n)))
+    {
+        for var in c["env"].as_array().into_iter().flatten() {
+            let r = &var["valueFrom"]["secretKeyRef"];
+            if let (Some(name), Some(key)) = (r["name"].as_str(), r["key"].as_str()) {
+                secret_refs.push((name.to_string(), Some(key.to_string())));
+            }
+        }
+        for from in c["envFrom"].as_array().into_iter().flatten() {
+            if let Some(name) = from["secretRef"]["name"].as_str() {
+                secret_refs.push((name.to_string(), None));
+            }
+        }
+    }
+    Ok(Some(PodHooks {
+        namespace: pod["metadata"]["namespace"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        pod: pod["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        first_container,
+        pre,
+        post,
+        secret_refs,
+    }))
+}
+
+/// How one hook went, as the backup's log records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ran {
+    pub when: When,
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    pub command: Vec<String>,
+    pub on_error: OnError,
+    /// `Ok(exit code)`, or why there is none (timed out, refused).
+    pub exit: Result<i32, String>,
+    pub stdout: String,
+    pub stderr: String,
+    pub duration: Duration,
+}
+
+impl Ran {
+    pub fn succeeded(&self) -> bool {
+        self.exit == Ok(0)
+    }
+
+    /// One line for the backup's log.
+    pub fn describe(&self) -> String {
+        let what = format!(
+            "{} hook in {}/{} container {} ({})",
+            self.when.as_str(),
+            self.namespace,
+            self.pod,
+            self.container,
+            self.command.join(" ")
+        );
+        let outcome = match &self.exit {
+            Ok(code) => format!("exit code {code}"),
+            Err(e) => e.clone(),
+        };
+        let mut line = format!("{what}: {outcome} after {} ms", self.duration.as_millis());
+        for (name, text) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
+            if !text.trim().is_empty() {
+                line.push_str(&format!("; {name}: {}", text.trim_end()));
+            }
+        }
+        line
+    }
+}
+
+/// The values to redact from a pod's hook output: those of the Secrets its
+/// hooks' containers read into their environment.
+async fn secret_values(client: &kube::Client, hooks: &PodHooks) -> Vec<String> {
+    use k8s_openapi::api::core::v1::Secret;
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(client.clone(), &hooks.namespace);
+    let mut out = Vec::new();
+    for (name, key) in &hooks.secret_refs {
+        let Ok(secret) = secrets.get(name).await else {
+            continue;
+        };
+        for (k, v) in secret.data.unwrap_or_default() {
+            if key.as_ref().is_none_or(|key| *key == k)
+                && let Ok(text) = String::from_utf8(v.0)
+                && text.len() >= 4
+            {
+                out.push(text);
+            }
+        }
+    }
+    // Longer first, so that a value containing another is redacted whole.
+    out.sort_by_key(|v| std::cmp::Reverse(v.len()));
+    out
+}
+
+fn redact(text: &str, secrets: &[String]) -> String {
+    secrets
+        .iter()
+        .fold(text.to_string(), |t, s| t.replace(s.as_str(), "[redacted]"))
+}
+
+/// Runs a pod's `when` hook, if it has one.
+pub async fn run(client: &kube::Client, hooks: &PodHooks, when: When) -> Option<Ran> {
+    let hook = match when {
+        When::Pre => hooks.pre.as_ref()?,
+        When::Post => hooks.post.as_ref()?,
+    };
+    let container = hook
+        .container
+        .clone()
+        .unwrap_or_else(|| hooks.first_container.clone());
+    let outcome = exec::run(
+        client,
+        &Command {
+            namespace: &hooks.namespace,
+            pod: &hooks.pod,
+            container: Some(&container),
+            argv: &hook.command,
+            timeout: hook.timeout,
+        },
+    )
+    .await;
+    let secrets = secret_values(client, hooks).await;
+    let (exit, stdout, stderr, duration) = match outcome {
+        Ok(o) => (Ok(o.exit_code), o.stdout, o.stderr, o.duration),
+        Err(e @ ExecError::TimedOut(t)) => (Err(e.to_string()), String::new(), String::new(), t),
+        Err(e) => (
+            Err(e.to_string()),
+            String::new(),
+            String::new(),
+            Duration::ZERO,
+        ),
+    };
+    Some(Ran {
+        when,
+        namespace: hooks.namespace.clone(),
+        pod: hooks.pod.clone(),
+        container,
+        command: hook.command.clone(),
+        on_error: hook.on_error,
+        exit,
+        stdout: redact(&stdout, &secrets),
+        stderr: redact(&stderr, &secrets),
+        duration,
+    })
+}
+
+/// Runs a pod's `pre` hook, then `work` unless that hook failed with
+/// `Fail`, then its `post` hook (whatever `work` did). `None`: `work` did
+/// not run.
+pub async fn around<T>(
+    client: &kube::Client,
+    hooks: &PodHooks,
+    work: impl std::future::Future<Output = T>,
+) -> (Option<T>, Vec<Ran>) {
+    let mut ran = Vec::new();
+    let pre = run(client, hooks, When::Pre).await;
+    let go = pre
+        .as_ref()
+        .is_none_or(|r| r.succeeded() || r.on_error == OnError::Continue);
+    ran.extend(pre);
+    let done = if go { Some(work.await) } else { None };
+    ran.extend(run(client, hooks, When::Post).await);
+    (done, ran)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pod(annotations: Value) -> Value {
+        json!({"metadata": {"name": "db-0", "namespace": "data", "annotations": annotations},
+               "spec": {"containers": [
+                   {"name": "db", "env": [{"name": "PGPASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}]},
+                   {"name": "exporter", "envFrom": [{"secretRef": {"name": "exporter-keys"}}]}]}})
+    }
+
+    #[test]
+    fn velero_and_lifeboat_annotations_read_the_same_and_lifeboat_wins() {
+        let velero = of_pod(&pod(json!({
+            "pre.hook.backup.velero.io/command": "[\"/bin/sh\", \"-c\", \"psql -c CHECKPOINT\"]",
+            "pre.hook.backup.velero.io/timeout": "2m",
+            "post.hook.backup.velero.io/command": "resume",
+            "post.hook.backup.velero.io/on-error": "Continue",
+        })))
+        .unwrap()
+        .unwrap();
+        let pre = velero.pre.unwrap();
+        assert_eq!(pre.command, ["/bin/sh", "-c", "psql -c CHECKPOINT"]);
+        assert_eq!(
+            (pre.on_error, pre.timeout),
+            (OnError::Fail, Duration::from_secs(120))
+        );
+        assert_eq!(pre.container, None);
+        let post = velero.post.unwrap();
+        assert_eq!(post.command, ["resume"]);
+        assert_eq!(
+            (post.on_error, post.timeout),
+            (OnError::Continue, DEFAULT_TIMEOUT)
+        );
+        assert_eq!(velero.first_container, "db");
+        // Only the Secrets of the containers the hooks run in.
+        assert_eq!(
+            velero.secret_refs,
+            [("db".to_string(), Some("password".to_string()))]
+        );
+
+        let both = of_pod(&pod(json!({
+            "pre.hook.backup.velero.io/command": "velero-way",
+            "pre.hook.backup.lifeboat.io/command": "lifeboat-way",
+            "pre.hook.backup.lifeboat.io/container": "exporter",
+        })))
+        .unwrap()
+        .unwrap();
+        let pre = both.pre.unwrap();
+        assert_eq!(pre.command, ["lifeboat-way"]);
+        assert_eq!(pre.container.as_deref(), Some("exporter"));
+        assert!(both.post.is_none());
+        assert_eq!(both.secret_refs, [("exporter-keys".to_string(), None)]);
+    }
+
+    #[test]
+    fn pods_without_hooks_have_none_and_bad_values_say_which() {
+        assert_eq!(of_pod(&pod(json!({"app": "db"}))).unwrap(), None);
+        let bad = of_pod(&pod(json!({
+            "pre.hook.backup.lifeboat.io/command": "sync",
+            "pre.hook.backup.lifeboat.io/on-error": "Retry",
+        })))
+        .unwrap_err();
+        assert!(
+            bad.contains("pre.hook.backup.lifeboat.io/on-error") && bad.contains("Retry"),
+            "{bad}"
+        );
+        let bad = of_pod(&pod(json!({
+            "post.hook.backup.velero.io/command": "sync",
+            "post.hook.backup.velero.io/timeout": "soon",
+        })))
+        .unwrap_err();
+        assert!(bad.contains("timeout") && bad.contains("soon"), "{bad}");
+    }
+
+    #[test]
+    fn secret_values_are_redacted_longest_first() {
+        let secrets = vec!["hunter22-extended".to_string(), "hunter22".to_string()];
+        assert_eq!(
+            redact("PGPASSWORD=hunter22-extended other=hunter22", &secrets),
+            "PGPASSWORD=[redacted] other=[redacted]"
+        );
+    }
+}
