@@ -185,7 +185,7 @@ async fn exec(
 ) -> Response {
     let user = match authenticated(&api, &headers) {
         Ok(user) => user,
-        Err(refused) => return refused,
+        Err(e) => return error_response(&e),
     };
     let request = rbac::Request {
         verb: "create",
@@ -212,7 +212,7 @@ async fn exec(
 
 /// The user a request is made as: its bearer token (or the admin when the
 /// server takes any), then impersonation; the refusal otherwise.
-fn authenticated(api: &Api, headers: &HeaderMap) -> Result<User, Response> {
+fn authenticated(api: &Api, headers: &HeaderMap) -> Result<User, ApiError> {
     let sent = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -222,12 +222,12 @@ fn authenticated(api: &Api, headers: &HeaderMap) -> Result<User, Response> {
         (Some(admin), Some(t)) => {
             match authn::authenticate(&api.store, &api.identities, Some(admin), t, &[]) {
                 Ok((user, _)) => user,
-                Err(_) => return Err(error_response(&ApiError::unauthorized())),
+                Err(_) => return Err(ApiError::unauthorized()),
             }
         }
-        (Some(_), None) => return Err(error_response(&ApiError::unauthorized())),
+        (Some(_), None) => return Err(ApiError::unauthorized()),
     };
-    authn::impersonate(&api.store, user, headers).map_err(|e| error_response(&e))
+    authn::impersonate(&api.store, user, headers)
 }
 
 /// What a request path names.
@@ -307,7 +307,7 @@ async fn handle(
     }
     let user = match authenticated(&api, &headers) {
         Ok(user) => user,
-        Err(refused) => return refused,
+        Err(e) => return error_response(&e),
     };
     let accept = headers
         .get(header::ACCEPT)

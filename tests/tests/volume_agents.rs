@@ -1475,7 +1475,8 @@ async fn a_snapshot_that_never_becomes_ready_times_out_and_leaves_nothing() -> R
         helper_image: lifeboat::volumes::helper::DEFAULT_IMAGE,
         snapshot_timeout: Duration::from_secs(2),
     };
-    let entries = back_up(take, scan.plan()).await;
+    let (entries, hooks_ran) = back_up(take, scan.plan(), Vec::new()).await;
+    assert!(hooks_ran.is_empty());
     assert_eq!(entries.len(), 1);
     let entry = &entries[0];
     assert_eq!(
@@ -1496,5 +1497,149 @@ async fn a_snapshot_that_never_becomes_ready_times_out_and_leaves_nothing() -> R
     assert!(snapshots.is_empty(), "{snapshots:?}");
     let claims = kubesim_names(&client, "/api/v1/namespaces/app/persistentvolumeclaims").await?;
     assert_eq!(claims, vec!["data".to_string()]);
+    Ok(())
+}
+
+/// Backup hooks around a pod's volume reads (docs/HOOKS.md): the pre hook
+/// runs before the agent reads the pod's claim and the post hook after it,
+/// both in the log; a pre hook that fails with `Fail` leaves the claim
+/// unread (no task ever reaches an agent) and fails the backup, while the
+/// post hook still runs; with `Continue` the claim is read and the backup,
+/// PartiallyFailed, restores.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_run_around_a_pods_volume_reads_and_a_failing_pre_hook_leaves_them_unread()
+-> Result<()> {
+    let setup = Setup::start().await?;
+    let Setup {
+        data,
+        client,
+        url,
+        state,
+        ..
+    } = &setup;
+    create(client, "/apis/storage.k8s.io/v1/storageclasses",
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "plain"},
+               "provisioner": "example.com/plain", "reclaimPolicy": "Delete"})).await?;
+    create(
+        client,
+        "/api/v1/namespaces",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "db"}}),
+    )
+    .await?;
+    create(
+        client,
+        "/api/v1/namespaces/db/persistentvolumeclaims",
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "pgdata"},
+               "spec": {"storageClassName": "plain", "accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": "1Gi"}}}}),
+    )
+    .await?;
+    create(client, "/api/v1/namespaces/db/pods",
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "pg-0", "annotations": {
+                   "pre.hook.backup.velero.io/command": "[\"/bin/sh\", \"-c\", \"echo checkpoint complete\"]",
+                   "post.hook.backup.velero.io/command": "[\"/bin/sh\", \"-c\", \"echo writes resumed\"]"}},
+               "spec": {"containers": [{"name": "postgres", "image": "postgres:16",
+                                         "volumeMounts": [{"name": "pgdata", "mountPath": "/var/lib/postgresql/data"}]}],
+                        "volumes": [{"name": "pgdata", "persistentVolumeClaim": {"claimName": "pgdata"}}]}})).await?;
+    let claims: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        "db",
+        &kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::PersistentVolumeClaim>(&()),
+    );
+    let pv = bound_volume(&claims, "pgdata").await?;
+    std::fs::write(
+        kubesim::controllers::volume_dir(data, &pv).join("base.dat"),
+        b"committed rows\n",
+    )?;
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client.clone(), "db");
+    let running = kube::runtime::wait::await_condition(
+        pods.clone(),
+        "pg-0",
+        kube::runtime::conditions::is_pod_running(),
+    );
+    tokio::time::timeout(Duration::from_secs(30), running).await??;
+    let log_of = |name: &'static str| async move {
+        Ok::<String, anyhow::Error>(
+            lifeboat_e2e::get(format!("{url}/api/v1/backups/{name}/log"))
+                .await?
+                .text()
+                .await?,
+        )
+    };
+
+    // Velero's annotations: pre, the read, post.
+    let done = backup(url, "hooked", json!({"includedNamespaces": ["db"]})).await?;
+    assert_eq!(done["phase"], "Completed", "{done:#}");
+    let volume = &done["manifest"]["volumes"][0];
+    assert_eq!(
+        (volume["pvc"].as_str(), volume["phase"].as_str()),
+        (Some("pgdata"), Some("Completed")),
+        "{volume:#}"
+    );
+    let log = log_of("hooked").await?;
+    assert!(
+        log.contains("pre hook in db/pg-0 container postgres")
+            && log.contains("checkpoint complete"),
+        "{log}"
+    );
+    assert!(
+        log.contains("post hook in db/pg-0 container postgres") && log.contains("writes resumed"),
+        "{log}"
+    );
+    assert_eq!(state.catalog.volume_tasks_of("hooked").await?.len(), 1);
+
+    // A pre hook that fails with Fail: the claim is never read, the post
+    // hook still runs, the backup fails and says why.
+    let annotate = |annotations: Value| {
+        let pods = pods.clone();
+        async move {
+            pods.patch(
+                "pg-0",
+                &kube::api::PatchParams::default(),
+                &kube::api::Patch::Merge(json!({"metadata": {"annotations": annotations}})),
+            )
+            .await
+        }
+    };
+    annotate(json!({"pre.hook.backup.lifeboat.io/command":
+        "[\"/bin/sh\", \"-c\", \"echo 'could not checkpoint: too many clients' >&2; exit 2\"]"}))
+    .await?;
+    let failed = backup(url, "refused", json!({"includedNamespaces": ["db"]})).await?;
+    assert_eq!(failed["phase"], "Failed", "{failed:#}");
+    let reason = failed["phaseReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("exit code 2") && reason.contains("too many clients"),
+        "{reason}"
+    );
+    assert!(
+        state.catalog.volume_tasks_of("refused").await?.is_empty(),
+        "a claim was read though its pod's pre hook failed"
+    );
+
+    // With Continue the claim is read; the backup is kept and restores.
+    annotate(json!({"pre.hook.backup.lifeboat.io/on-error": "Continue"})).await?;
+    let kept = backup(url, "continued", json!({"includedNamespaces": ["db"]})).await?;
+    assert_eq!(kept["phase"], "PartiallyFailed", "{kept:#}");
+    assert_eq!(
+        kept["manifest"]["volumes"][0]["phase"], "Completed",
+        "{kept:#}"
+    );
+    let log = log_of("continued").await?;
+    assert!(
+        log.contains("exit code 2")
+            && log.contains("on-error: Continue")
+            && log.contains("writes resumed"),
+        "{log}"
+    );
+    let report = lifeboat::backup::verify::verify(
+        &state.catalog,
+        &state.locations,
+        "continued",
+        "test",
+        None,
+    )
+    .await?;
+    assert!(report.ok, "{report:?}");
     Ok(())
 }
