@@ -203,7 +203,8 @@ async fn exec(
     let Some(pods) = api.store.find("", "v1", "pods") else {
         return error_response(&ApiError::not_found("", "pods", &name));
     };
-    let pairs = crate::exec::pairs(uri.query());
+    // Repeated `command` parameters, in order.
+    let pairs = url_decode_pairs(uri.query().unwrap_or_default());
     match crate::exec::prepare(&api.store, &pods, &namespace, &name, &pairs) {
         Ok((request, pod)) => crate::exec::serve(upgrade, api.store.clone(), pod, request),
         Err(e) => error_response(&e),
@@ -249,7 +250,7 @@ fn query_map(uri: &Uri) -> HashMap<String, String> {
         .unwrap_or_default()
 }
 
-pub(crate) fn url_decode_pairs(q: &str) -> Vec<(String, String)> {
+fn url_decode_pairs(q: &str) -> Vec<(String, String)> {
     q.split('&')
         .filter(|p| !p.is_empty())
         .map(|p| {

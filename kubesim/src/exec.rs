@@ -326,11 +326,6 @@ fn environment(store: &Store, pod: &Value, container: &str) -> Vec<(String, Stri
     out
 }
 
-/// The `(key, value)` pairs of a query, repeated keys kept in order.
-pub fn pairs(query: Option<&str>) -> Vec<(String, String)> {
-    query.map(crate::api::url_decode_pairs).unwrap_or_default()
-}
-
 /// `exec` needs the WebSocket upgrade; what the API server says without it.
 pub fn upgrade_required() -> ApiError {
     ApiError::bad_request("Upgrade request required".to_string())

@@ -91,9 +91,24 @@ fn command(text: &str) -> Vec<String> {
     }
 }
 
+/// A hook annotation that does not read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{annotation}: {problem}")]
+pub struct BadAnnotation {
+    pub annotation: String,
+    pub problem: String,
+}
+
+fn bad(annotation: impl Into<String>, problem: impl Into<String>) -> BadAnnotation {
+    BadAnnotation {
+        annotation: annotation.into(),
+        problem: problem.into(),
+    }
+}
+
 /// The hook `when` a pod's annotations describe, if any; a bad value is
 /// an error naming the annotation.
-fn from_annotations(annotations: &Value, when: When) -> Result<Option<Hook>, String> {
+fn from_annotations(annotations: &Value, when: When) -> Result<Option<Hook>, BadAnnotation> {
     let get = |field: &str| {
         PREFIXES.iter().find_map(|prefix| {
             let key = format!("{}.{prefix}/{field}", when.as_str());
@@ -102,23 +117,23 @@ fn from_annotations(annotations: &Value, when: When) -> Result<Option<Hook>, Str
                 .map(|v| (key, v.to_string()))
         })
     };
-    let Some((_, text)) = get("command") else {
+    let Some((key, text)) = get("command") else {
         return Ok(None);
     };
     let argv = command(&text);
     if argv.is_empty() || argv.iter().all(|a| a.trim().is_empty()) {
-        return Err(format!("{}.hook.backup…/command is empty", when.as_str()));
+        return Err(bad(key, "the command is empty"));
     }
     let on_error = match get("on-error") {
         None => OnError::Fail,
         Some((_, v)) if v.eq_ignore_ascii_case("fail") => OnError::Fail,
         Some((_, v)) if v.eq_ignore_ascii_case("continue") => OnError::Continue,
-        Some((key, v)) => return Err(format!("{key}: `{v}` is neither Fail nor Continue")),
+        Some((key, v)) => return Err(bad(key, format!("`{v}` is neither Fail nor Continue"))),
     };
     let timeout = match get("timeout") {
         None => DEFAULT_TIMEOUT,
         Some((key, v)) => duration(&v)
-            .ok_or_else(|| format!("{key}: `{v}` is not a duration; use e.g. 30s or 2m"))?,
+            .ok_or_else(|| bad(key, format!("`{v}` is not a duration; use e.g. 30s or 2m")))?,
     };
     Ok(Some(Hook {
         when,
@@ -130,7 +145,7 @@ fn from_annotations(annotations: &Value, when: When) -> Result<Option<Hook>, Str
 }
 
 /// A listed pod's hooks (`Ok(None)` without any), or what is wrong with them.
-pub fn of_pod(pod: &Value) -> Result<Option<PodHooks>, String> {
+pub fn of_pod(pod: &Value) -> Result<Option<PodHooks>, BadAnnotation> {
     let annotations = &pod["metadata"]["annotations"];
     let pre = from_annotations(annotations, When::Pre)?;
     let post = from_annotations(annotations, When::Post)?;
@@ -185,6 +200,14 @@ pub fn of_pod(pod: &Value) -> Result<Option<PodHooks>, String> {
     }))
 }
 
+/// How a hook's command ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    /// It has no exit code: it timed out, or the API server refused it.
+    NotRun(String),
+}
+
 /// How one hook went, as the backup's log records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ran {
@@ -194,8 +217,7 @@ pub struct Ran {
     pub container: String,
     pub command: Vec<String>,
     pub on_error: OnError,
-    /// `Ok(exit code)`, or why there is none (timed out, refused).
-    pub exit: Result<i32, String>,
+    pub exit: Exit,
     pub stdout: String,
     pub stderr: String,
     pub duration: Duration,
@@ -203,7 +225,7 @@ pub struct Ran {
 
 impl Ran {
     pub fn succeeded(&self) -> bool {
-        self.exit == Ok(0)
+        self.exit == Exit::Code(0)
     }
 
     /// One line for the backup's log.
@@ -217,8 +239,8 @@ impl Ran {
             self.command.join(" ")
         );
         let outcome = match &self.exit {
-            Ok(code) => format!("exit code {code}"),
-            Err(e) => e.clone(),
+            Exit::Code(code) => format!("exit code {code}"),
+            Exit::NotRun(why) => why.clone(),
         };
         let mut line = format!("{what}: {outcome} after {} ms", self.duration.as_millis());
         for (name, text) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
@@ -283,10 +305,12 @@ pub async fn run(client: &kube::Client, hooks: &PodHooks, when: When) -> Option<
     .await;
     let secrets = secret_values(client, hooks).await;
     let (exit, stdout, stderr, duration) = match outcome {
-        Ok(o) => (Ok(o.exit_code), o.stdout, o.stderr, o.duration),
-        Err(e @ ExecError::TimedOut(t)) => (Err(e.to_string()), String::new(), String::new(), t),
+        Ok(o) => (Exit::Code(o.exit_code), o.stdout, o.stderr, o.duration),
+        Err(e @ ExecError::TimedOut(t)) => {
+            (Exit::NotRun(e.to_string()), String::new(), String::new(), t)
+        }
         Err(e) => (
-            Err(e.to_string()),
+            Exit::NotRun(e.to_string()),
             String::new(),
             String::new(),
             Duration::ZERO,
@@ -389,16 +413,15 @@ mod tests {
             "pre.hook.backup.lifeboat.io/on-error": "Retry",
         })))
         .unwrap_err();
-        assert!(
-            bad.contains("pre.hook.backup.lifeboat.io/on-error") && bad.contains("Retry"),
-            "{bad}"
-        );
+        assert_eq!(bad.annotation, "pre.hook.backup.lifeboat.io/on-error");
+        assert!(bad.to_string().contains("Retry"), "{bad}");
         let bad = of_pod(&pod(json!({
             "post.hook.backup.velero.io/command": "sync",
             "post.hook.backup.velero.io/timeout": "soon",
         })))
         .unwrap_err();
-        assert!(bad.contains("timeout") && bad.contains("soon"), "{bad}");
+        assert_eq!(bad.annotation, "post.hook.backup.velero.io/timeout");
+        assert!(bad.problem.contains("soon"), "{bad}");
     }
 
     #[test]
