@@ -102,6 +102,33 @@ pub struct Manifest {
     /// backup is held under.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock: Option<ObjectLock>,
+    /// The backup hooks that ran (docs/HOOKS.md), in the order they ended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<HookRun>,
+}
+
+/// One backup hook as it ran: where, what, and how it ended (its output
+/// bounded, Secret values redacted).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct HookRun {
+    /// `pre` or `post`.
+    pub when: String,
+    pub namespace: String,
+    pub pod: String,
+    pub container: String,
+    pub command: Vec<String>,
+    /// `Fail` or `Continue`.
+    pub on_error: String,
+    /// `None` when it has none: see `error`.
+    pub exit_code: Option<i32>,
+    /// Why it did not end with an exit code (a timeout, a refused exec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub stdout: String,
+    pub stderr: String,
+    pub duration_ms: u64,
 }
 
 /// How a volume's data was read.

@@ -127,6 +127,7 @@ pub(super) fn backup(page: RwSignal<PageData>) -> impl IntoView {
                 })}
                 {v.missing_from_storage.then(|| view! { <div class="error" role="alert">"This backup's manifest is missing from storage: it cannot be restored. Check the bucket."</div> })}
                 {volumes(&detail, running)}
+                {hooks(&detail)}
             }
             .into_any()
         }}
@@ -283,6 +284,53 @@ fn volumes(detail: &BackupDetail, running: bool) -> AnyView {
                         <td>{duration((vol.duration_ms / 1000) as i64)}</td>
                         <td>{vol.reason}</td>
                     </tr>
+                }).collect_view()}</tbody>
+            </table>
+        </section>
+    }
+    .into_any()
+}
+
+/// The backup hooks that ran around the pods' volume reads (docs/HOOKS.md).
+fn hooks(detail: &BackupDetail) -> AnyView {
+    let ran = detail
+        .manifest
+        .as_ref()
+        .map(|m| m.hooks.clone())
+        .unwrap_or_default();
+    if ran.is_empty() {
+        return ().into_any();
+    }
+    view! {
+        <section aria-labelledby="hooks-h">
+            <h2 id="hooks-h">"Hooks"</h2>
+            <table>
+                <thead><tr>
+                    <th scope="col">"When"</th><th scope="col">"Pod"</th><th scope="col">"Command"</th>
+                    <th scope="col">"Outcome"</th><th scope="col">"Took"</th><th scope="col">"Output"</th>
+                </tr></thead>
+                <tbody>{ran.into_iter().map(|h| {
+                    let ok = h.exit_code == Some(0);
+                    let outcome = match (h.exit_code, &h.error) {
+                        (Some(code), _) => format!("exit code {code}"),
+                        (None, Some(why)) => why.clone(),
+                        (None, None) => "—".into(),
+                    };
+                    let output = [h.stdout.trim_end(), h.stderr.trim_end()]
+                        .into_iter()
+                        .filter(|t| !t.is_empty())
+                        .collect::<Vec<_>>()
+                        .join("\n");
+                    view! {
+                        <tr data-hook=h.when.clone()>
+                            <td>{h.when.clone()}</td>
+                            <th scope="row">{format!("{}/{} ({})", h.namespace, h.pod, h.container)}</th>
+                            <td><code>{h.command.join(" ")}</code></td>
+                            <td>{badge(if ok { "Completed" } else if h.on_error == "Continue" { "Warning" } else { "Failed" })} " " {outcome}</td>
+                            <td>{format!("{} ms", h.duration_ms)}</td>
+                            <td><pre class="log">{output}</pre></td>
+                        </tr>
+                    }
                 }).collect_view()}</tbody>
             </table>
         </section>

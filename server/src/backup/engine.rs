@@ -256,6 +256,8 @@ pub struct Captured {
     pub volume_scan: super::volumes::VolumeScan,
     /// The volumes taken (filled after the listing, before the manifest).
     pub volumes: Vec<crate::volumes::VolumeEntry>,
+    /// The backup hooks that ran (filled with the volumes).
+    pub hooks: Vec<frontend::model::HookRun>,
     counts: BTreeMap<String, u64>,
     pub archive: archive::FileInfo,
     cluster: ClusterInfo,
@@ -489,6 +491,7 @@ pub async fn capture(
         items,
         volume_scan,
         volumes: Vec::new(),
+        hooks: Vec::new(),
         counts,
         archive: archive_info,
         cluster,
@@ -559,6 +562,7 @@ pub async fn write_log_and_manifest(
         volumes: captured.volumes,
         encryption: captured.sealed.as_ref().map(|k| k.encryption()),
         lock: lock.clone(),
+        hooks: captured.hooks,
     };
     let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| EngineError::Encode {
         file: archive::MANIFEST_FILE,

@@ -228,6 +228,30 @@ impl Ran {
         self.exit == Exit::Code(0)
     }
 
+    /// As the manifest keeps it.
+    pub fn record(&self) -> frontend::model::HookRun {
+        let (exit_code, error) = match &self.exit {
+            Exit::Code(code) => (Some(*code), None),
+            Exit::NotRun(why) => (None, Some(why.clone())),
+        };
+        frontend::model::HookRun {
+            when: self.when.as_str().into(),
+            namespace: self.namespace.clone(),
+            pod: self.pod.clone(),
+            container: self.container.clone(),
+            command: self.command.clone(),
+            on_error: match self.on_error {
+                OnError::Fail => "Fail".into(),
+                OnError::Continue => "Continue".into(),
+            },
+            exit_code,
+            error,
+            stdout: self.stdout.clone(),
+            stderr: self.stderr.clone(),
+            duration_ms: u64::try_from(self.duration.as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
     /// One line for the backup's log.
     pub fn describe(&self) -> String {
         let what = format!(

@@ -151,9 +151,10 @@ pub async fn run(
                 log.warn(e);
             }
             let pod_hooks = std::mem::take(&mut captured.volume_scan.hooks);
-            let (volumes, failed_hook) =
+            let (volumes, hooks_ran, failed_hook) =
                 volume_data(&ctx, &name, &spec, planned, pod_hooks, &mut log).await;
             captured.volumes = volumes;
+            captured.hooks = hooks_ran;
             volume_bytes = captured.volumes.iter().map(|v| v.bytes_uploaded).sum();
             let (phase, reason) = engine::outcome(&log);
             let size = captured.archive.size as i64;
@@ -161,7 +162,6 @@ pub async fn run(
                 // A hook that fails with `Fail` fails the backup: no manifest,
                 // and the reason names the hook, its exit code and stderr.
                 let reason = format!("a backup hook failed (on-error: Fail): {hook}");
-                log.error(reason.clone());
                 (BackupPhase::Failed, Some(reason), None)
             } else {
                 log.info(format!(
@@ -293,7 +293,11 @@ async fn volume_data(
     planned: Vec<Planned>,
     pod_hooks: Vec<hooks::PodHooks>,
     log: &mut Log,
-) -> (Vec<VolumeEntry>, Option<String>) {
+) -> (
+    Vec<VolumeEntry>,
+    Vec<frontend::model::HookRun>,
+    Option<String>,
+) {
     let readable = planned.iter().any(|p| p.reader.is_some());
     let mut ran = Vec::new();
     let mut hooks_left = Some(pod_hooks);
@@ -343,6 +347,7 @@ async fn volume_data(
                 log.warn(format!("{} (on-error: Continue)", r.describe()))
             }
             (false, hooks::OnError::Fail) => {
+                log.error(r.describe());
                 if failed_hook.is_none() {
                     failed_hook = Some(r.describe());
                 }
@@ -382,7 +387,11 @@ async fn volume_data(
             )),
         }
     }
-    (entries, failed_hook)
+    (
+        entries,
+        ran.iter().map(hooks::Ran::record).collect(),
+        failed_hook,
+    )
 }
 
 /// The location's repository key and the repository, made on first use
