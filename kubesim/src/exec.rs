@@ -53,28 +53,8 @@ pub fn prepare(
     pairs: &[(String, String)],
 ) -> Result<(Request, Value), ApiError> {
     let pod = store.get(pods, Some(namespace), name)?;
-    let names: Vec<&str> = pod["spec"]["containers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["name"].as_str())
-        .collect();
     let asked = pairs.iter().find(|(k, _)| k == "container").map(|(_, v)| v);
-    let container = match asked {
-        Some(c) if names.contains(&c.as_str()) => c.clone(),
-        Some(c) => {
-            return Err(ApiError::bad_request(format!(
-                "container {c} is not valid for pod {name}"
-            )));
-        }
-        None if names.len() == 1 => names[0].to_string(),
-        None => {
-            return Err(ApiError::bad_request(format!(
-                "a container name must be specified for pod {name}, choose one of: [{}]",
-                names.join(" ")
-            )));
-        }
-    };
+    let container = crate::logs::container_of(&pod, asked)?;
     let command: Vec<String> = pairs
         .iter()
         .filter(|(k, _)| k == "command")

@@ -72,7 +72,9 @@ fn number<T: std::str::FromStr>(
         .transpose()
 }
 
-fn parse(pod: &Value, query: &HashMap<String, String>) -> Result<Query, ApiError> {
+/// The container a `log` or `exec` request names (`asked`), or the pod's
+/// only one; refused as the API server refuses it.
+pub fn container_of(pod: &Value, asked: Option<&String>) -> Result<String, ApiError> {
     let pod_name = pod["metadata"]["name"].as_str().unwrap_or_default();
     let names: Vec<&str> = pod["spec"]["containers"]
         .as_array()
@@ -80,21 +82,21 @@ fn parse(pod: &Value, query: &HashMap<String, String>) -> Result<Query, ApiError
         .flatten()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    let container = match query.get("container") {
-        Some(c) if names.contains(&c.as_str()) => c.clone(),
-        Some(c) => {
-            return Err(bad(format!(
-                "container {c} is not valid for pod {pod_name}"
-            )));
-        }
-        None if names.len() == 1 => names[0].to_string(),
-        None => {
-            return Err(bad(format!(
-                "a container name must be specified for pod {pod_name}, choose one of: [{}]",
-                names.join(" ")
-            )));
-        }
-    };
+    match asked {
+        Some(c) if names.contains(&c.as_str()) => Ok(c.clone()),
+        Some(c) => Err(bad(format!(
+            "container {c} is not valid for pod {pod_name}"
+        ))),
+        None if names.len() == 1 => Ok(names[0].to_string()),
+        None => Err(bad(format!(
+            "a container name must be specified for pod {pod_name}, choose one of: [{}]",
+            names.join(" ")
+        ))),
+    }
+}
+
+fn parse(pod: &Value, query: &HashMap<String, String>) -> Result<Query, ApiError> {
+    let container = container_of(pod, query.get("container"))?;
     let tail: Option<i64> = number(query, "tailLines")?;
     let since: Option<i64> = number(query, "sinceSeconds")?;
     if since.is_some_and(|s| s < 1) {

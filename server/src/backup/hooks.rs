@@ -306,8 +306,14 @@ fn redact(text: &str, secrets: &[String]) -> String {
         .fold(text.to_string(), |t, s| t.replace(s.as_str(), "[redacted]"))
 }
 
-/// Runs a pod's `when` hook, if it has one.
-pub async fn run(client: &kube::Client, hooks: &PodHooks, when: When) -> Option<Ran> {
+/// Runs a pod's `when` hook, if it has one; `secrets` are redacted from
+/// what it prints.
+async fn run(
+    client: &kube::Client,
+    hooks: &PodHooks,
+    when: When,
+    secrets: &[String],
+) -> Option<Ran> {
     let hook = match when {
         When::Pre => hooks.pre.as_ref()?,
         When::Post => hooks.post.as_ref()?,
@@ -327,7 +333,6 @@ pub async fn run(client: &kube::Client, hooks: &PodHooks, when: When) -> Option<
         },
     )
     .await;
-    let secrets = secret_values(client, hooks).await;
     let (exit, stdout, stderr, duration) = match outcome {
         Ok(o) => (Exit::Code(o.exit_code), o.stdout, o.stderr, o.duration),
         Err(e @ ExecError::TimedOut(t)) => {
@@ -348,8 +353,8 @@ pub async fn run(client: &kube::Client, hooks: &PodHooks, when: When) -> Option<
         command: hook.command.clone(),
         on_error: hook.on_error,
         exit,
-        stdout: redact(&stdout, &secrets),
-        stderr: redact(&stderr, &secrets),
+        stdout: redact(&stdout, secrets),
+        stderr: redact(&stderr, secrets),
         duration,
     })
 }
@@ -363,13 +368,15 @@ pub async fn around<T>(
     work: impl std::future::Future<Output = T>,
 ) -> (Option<T>, Vec<Ran>) {
     let mut ran = Vec::new();
-    let pre = run(client, hooks, When::Pre).await;
+    // The pod's Secrets are read once, for both hooks.
+    let secrets = secret_values(client, hooks).await;
+    let pre = run(client, hooks, When::Pre, &secrets).await;
     let go = pre
         .as_ref()
         .is_none_or(|r| r.succeeded() || r.on_error == OnError::Continue);
     ran.extend(pre);
     let done = if go { Some(work.await) } else { None };
-    ran.extend(run(client, hooks, When::Post).await);
+    ran.extend(run(client, hooks, When::Post, &secrets).await);
     (done, ran)
 }
 
