@@ -54,6 +54,8 @@ pub struct Api {
     /// Tokens of users other than the admin; their requests go through RBAC.
     pub identities: Identities,
     snapshots: Arc<Mutex<HashMap<String, Snapshot>>>,
+    /// The simulated databases of annotated pods (`pods/exec` reaches them).
+    pub databases: crate::database::Databases,
 }
 
 impl Api {
@@ -67,6 +69,7 @@ impl Api {
             writes: None,
             identities: Identities::default(),
             snapshots: Arc::default(),
+            databases: crate::database::Databases::default(),
         }
     }
 
@@ -206,7 +209,13 @@ async fn exec(
     // Repeated `command` parameters, in order.
     let pairs = url_decode_pairs(uri.query().unwrap_or_default());
     match crate::exec::prepare(&api.store, &pods, &namespace, &name, &pairs) {
-        Ok((request, pod)) => crate::exec::serve(upgrade, api.store.clone(), pod, request),
+        Ok((request, pod)) => crate::exec::serve(
+            upgrade,
+            api.store.clone(),
+            api.databases.clone(),
+            pod,
+            request,
+        ),
         Err(e) => error_response(&e),
     }
 }

@@ -240,6 +240,22 @@ fn all_of(store: &Store, rt: &ResourceType) -> Vec<Value> {
         .0
 }
 
+/// The PersistentVolumes of the claims a pod mounts (bound claims only).
+pub(crate) fn claimed_volumes<'a>(pod: &'a Value, claims: &'a [Value]) -> Vec<&'a str> {
+    pod["spec"]["volumes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|volume| volume["persistentVolumeClaim"]["claimName"].as_str())
+        .filter_map(|claim| {
+            claims
+                .iter()
+                .find(|c| ns_of(c) == ns_of(pod) && name_of(c) == claim)
+                .and_then(|c| c["spec"]["volumeName"].as_str())
+        })
+        .collect()
+}
+
 fn ns_of(obj: &Value) -> Option<&str> {
     obj["metadata"]["namespace"].as_str()
 }
@@ -1237,24 +1253,14 @@ fn lay_out_volumes(store: &Store, root: &std::path::Path) {
     let claims = all_of(store, &rt(store, "", "v1", "persistentvolumeclaims"));
     let mut live: HashSet<(String, String)> = HashSet::new();
     for pod in &pods {
-        let (Some(node), Some(ns)) = (pod["spec"]["nodeName"].as_str(), ns_of(pod)) else {
+        let (Some(node), Some(_)) = (pod["spec"]["nodeName"].as_str(), ns_of(pod)) else {
             continue;
         };
         if pod["status"]["phase"] != "Running" || being_deleted(pod) {
             continue;
         }
         live.insert((node.to_string(), uid_of(pod).to_string()));
-        for volume in pod["spec"]["volumes"].as_array().into_iter().flatten() {
-            let Some(claim) = volume["persistentVolumeClaim"]["claimName"].as_str() else {
-                continue;
-            };
-            let Some(pv) = claims
-                .iter()
-                .find(|c| ns_of(c) == Some(ns) && name_of(c) == claim)
-                .and_then(|c| c["spec"]["volumeName"].as_str())
-            else {
-                continue;
-            };
+        for pv in claimed_volumes(pod, &claims) {
             let mount = kubelet_root(root, node)
                 .join("pods")
                 .join(uid_of(pod))
@@ -1307,17 +1313,7 @@ fn append_writes(store: &Store, root: &std::path::Path) {
         if file.is_empty() || file.contains('/') || file.contains("..") {
             continue;
         }
-        for volume in pod["spec"]["volumes"].as_array().into_iter().flatten() {
-            let Some(claim) = volume["persistentVolumeClaim"]["claimName"].as_str() else {
-                continue;
-            };
-            let Some(pv) = claims
-                .iter()
-                .find(|c| ns_of(c) == ns_of(pod) && name_of(c) == claim)
-                .and_then(|c| c["spec"]["volumeName"].as_str())
-            else {
-                continue;
-            };
+        for pv in claimed_volumes(pod, &claims) {
             let dir = volume_dir(root, pv);
             if !dir.is_dir() {
                 continue;

@@ -15,8 +15,10 @@
 //! would not: the last command's status is the exit code, and `exit N`
 //! stops). Commands: `true`, `false`, `exit N`, `echo WORDS` (`>&2` at the
 //! end writes to stderr), `sleep SECONDS` (a hanging hook), `env` (the
-//! container's environment, Secret values resolved as a kubelet would), and
-//! `hostname`. Anything else is `not found` (127).
+//! container's environment, Secret values resolved as a kubelet would),
+//! `hostname`, and the simulated database's `checkpoint [SECONDS]`,
+//! `resume` and `check` (`crate::database`). Anything else is `not found`
+//! (127).
 
 use std::time::Duration;
 
@@ -25,6 +27,7 @@ use axum::response::Response;
 use base64::Engine;
 use serde_json::{Value, json};
 
+use crate::database::{Databases, Health};
 use crate::error::ApiError;
 use crate::resources::ResourceType;
 use crate::store::Store;
@@ -74,9 +77,15 @@ pub fn prepare(
 }
 
 /// Upgrades to the first subprotocol both sides speak and runs the command.
-pub fn serve(ws: WebSocketUpgrade, store: Store, pod: Value, request: Request) -> Response {
+pub fn serve(
+    ws: WebSocketUpgrade,
+    store: Store,
+    databases: Databases,
+    pod: Value,
+    request: Request,
+) -> Response {
     ws.protocols(PROTOCOLS)
-        .on_upgrade(move |socket| run(socket, store, pod, request))
+        .on_upgrade(move |socket| run(socket, store, databases, pod, request))
 }
 
 async fn send(socket: &mut WebSocket, channel: u8, data: &[u8]) -> bool {
@@ -103,7 +112,13 @@ pub fn status(command: &[String], code: i32) -> Value {
     })
 }
 
-async fn run(mut socket: WebSocket, store: Store, pod: Value, request: Request) {
+async fn run(
+    mut socket: WebSocket,
+    store: Store,
+    databases: Databases,
+    pod: Value,
+    request: Request,
+) {
     let script = script_of(&request.command);
     let env = environment(&store, &pod, &request.container);
     let mut code = 0;
@@ -161,6 +176,43 @@ async fn run(mut socket: WebSocket, store: Store, pod: Value, request: Request) 
                 }
                 (String::new(), String::new(), Exit::Code(0))
             }
+            "checkpoint" => {
+                let hold = args
+                    .first()
+                    .and_then(|a| a.parse::<f64>().ok())
+                    .map_or(crate::database::DEFAULT_HOLD, |s| {
+                        Duration::from_secs_f64(s.clamp(0.0, 3600.0))
+                    });
+                match databases.checkpoint(&pod, hold) {
+                    Ok(()) => ("CHECKPOINT\n".into(), String::new(), Exit::Code(0)),
+                    Err(e) => (String::new(), format!("checkpoint: {e}\n"), Exit::Code(1)),
+                }
+            }
+            "resume" => match databases.resume(&pod) {
+                Ok(()) => ("resumed\n".into(), String::new(), Exit::Code(0)),
+                Err(e) => (String::new(), format!("resume: {e}\n"), Exit::Code(1)),
+            },
+            "check" => match databases.check(&pod) {
+                Ok(files) => {
+                    let (mut out, mut err) = (String::new(), String::new());
+                    for (file, health) in files {
+                        match health {
+                            Health::Consistent { records, last } => out.push_str(&format!(
+                                "{file}: {records} records, the last {last}: consistent\n"
+                            )),
+                            Health::Torn { why, .. } => {
+                                err.push_str(&format!("{file}: torn: {why}\n"));
+                            }
+                        }
+                    }
+                    if out.is_empty() && err.is_empty() {
+                        out.push_str("no data files (the pod mounts no volume)\n");
+                    }
+                    let code = if err.is_empty() { 0 } else { 1 };
+                    (out, err, Exit::Code(code))
+                }
+                Err(e) => (String::new(), format!("check: {e}\n"), Exit::Code(1)),
+            },
             other => (
                 String::new(),
                 format!("sh: 1: {other}: not found\n"),

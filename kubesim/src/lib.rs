@@ -19,6 +19,7 @@ pub mod authn;
 pub mod bootstrap;
 pub mod clock;
 pub mod controllers;
+pub mod database;
 pub mod defaults;
 pub mod error;
 pub mod exec;
@@ -170,6 +171,7 @@ impl Kubesim {
             .map(|l| Arc::new(flowcontrol::WriteSeats::new(l)));
         api.writes = writes.clone();
         api.identities = options.identities.clone();
+        let databases = api.databases.clone();
         let router = api.router();
         let mut options = options;
         // A cluster always has a CA (pods get it in `kube-root-ca.crt`), even
@@ -208,6 +210,12 @@ impl Kubesim {
                 .clone()
                 .run(store.clone(), options.restart_interval),
         );
+        // Pods annotated as databases write into their volumes.
+        if options.controllers.kubelet
+            && let Some(root) = options.controllers.volume_data.clone()
+        {
+            tasks.spawn(databases.run(store.clone(), root));
+        }
         if let Some(path) = options.persist.clone() {
             tasks.spawn(seed::persist_loop(store.clone(), path));
         }
