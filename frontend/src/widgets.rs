@@ -130,3 +130,30 @@ pub fn read<T: serde::de::DeserializeOwned>(v: &Value) -> Result<T, AnyView> {
 pub fn empty(message: &'static str) -> impl IntoView {
     view! { <p class="empty">{message}</p> }
 }
+
+/// Hooks as they ran (a backup's around its volume reads, a restore's in
+/// the pods it made): where, what, how it ended, its output.
+pub fn hook_table(ran: Vec<crate::model::HookRun>) -> impl IntoView {
+    view! {
+        <table class="hooks">
+            <thead><tr>
+                <th scope="col">"When"</th><th scope="col">"Pod"</th><th scope="col">"Command"</th>
+                <th scope="col">"Outcome"</th><th scope="col">"Took"</th><th scope="col">"Output"</th>
+            </tr></thead>
+            <tbody>{ran.into_iter().map(|h| {
+                let ok = h.exit_code == Some(0);
+                let (outcome, output) = (h.outcome(), h.output("\n"));
+                view! {
+                    <tr data-hook=h.when.clone()>
+                        <td>{h.when.clone()}</td>
+                        <th scope="row">{format!("{}/{} ({})", h.namespace, h.pod, h.container)}</th>
+                        <td><code>{h.command.join(" ")}</code></td>
+                        <td>{badge(if ok { "Completed" } else if h.on_error == "Continue" { "Warning" } else { "Failed" })} " " {outcome}</td>
+                        <td>{format!("{} ms", h.duration_ms)}</td>
+                        <td><pre class="log">{output}</pre></td>
+                    </tr>
+                }
+            }).collect_view()}</tbody>
+        </table>
+    }
+}

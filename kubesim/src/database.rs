@@ -196,6 +196,8 @@ struct Pod {
 #[derive(Debug, Clone, Default)]
 pub struct Databases {
     pods: Arc<Mutex<HashMap<String, Pod>>>,
+    /// Where the volumes' data is (`None`: the simulator holds none).
+    root: Option<Arc<PathBuf>>,
 }
 
 /// Why a database command could not run.
@@ -206,12 +208,23 @@ pub enum CommandError {
 }
 
 impl Databases {
+    /// Databases writing into the volumes under `root`.
+    pub fn new(root: PathBuf) -> Self {
+        Self {
+            pods: Arc::default(),
+            root: Some(Arc::new(root)),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Pod>> {
         self.pods.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Writes until the task is dropped.
-    pub async fn run(self, store: Store, root: PathBuf) {
+    /// Writes until the task is dropped (nothing without a root).
+    pub async fn run(self, store: Store) {
+        let Some(root) = self.root.clone() else {
+            return;
+        };
         let mut tick = tokio::time::interval(Duration::from_millis(5));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut scanned: Option<Instant> = None;
@@ -219,7 +232,7 @@ impl Databases {
             tick.tick().await;
             let now = Instant::now();
             if scanned.is_none_or(|s| now.duration_since(s) >= RESCAN) {
-                self.rescan(&store, &root);
+                self.rescan(&store, &root, None);
                 scanned = Some(now);
             }
             for pod in self.lock().values_mut() {
@@ -235,8 +248,9 @@ impl Databases {
     }
 
     /// Starts the databases of pods that became Running, and forgets those
-    /// of pods that are gone.
-    fn rescan(&self, store: &Store, root: &Path) {
+    /// of pods that are gone; with `only`, starts that pod's alone (a
+    /// command may reach a pod before the next scan does).
+    fn rescan(&self, store: &Store, root: &Path, only: Option<&str>) {
         let (Some(pods), Some(claims)) = (
             store.find("", "v1", "pods"),
             store.find("", "v1", "persistentvolumeclaims"),
@@ -256,6 +270,9 @@ impl Databases {
         let claims = all(claims);
         let mut wanted: HashMap<String, Vec<PathBuf>> = HashMap::new();
         for pod in all(pods) {
+            if only.is_some_and(|uid| uid != pod["metadata"]["uid"]) {
+                continue;
+            }
             let Some(file) = pod["metadata"]["annotations"][ANNOTATION].as_str() else {
                 continue;
             };
@@ -277,7 +294,9 @@ impl Databases {
             wanted.insert(uid(&pod), paths);
         }
         let mut running = self.lock();
-        running.retain(|uid, _| wanted.contains_key(uid));
+        if only.is_none() {
+            running.retain(|uid, _| wanted.contains_key(uid));
+        }
         for (uid, paths) in wanted {
             let pod = running.entry(uid).or_default();
             for path in paths {
@@ -288,11 +307,28 @@ impl Databases {
         }
     }
 
+    /// Checks the pod is a database, and starts it if no scan has yet.
+    fn known(&self, store: &Store, pod: &Value) -> Result<(), CommandError> {
+        is_database(pod)?;
+        let uid = uid(pod);
+        if let Some(root) = &self.root
+            && !self.lock().contains_key(&uid)
+        {
+            self.rescan(store, root, Some(&uid));
+        }
+        Ok(())
+    }
+
     /// `checkpoint`: ends the records being written and holds the writes.
     /// A database pod whose volumes hold no files (a simulator without
     /// volume data) has nothing to end: that is a success.
-    pub fn checkpoint(&self, pod: &Value, hold: Duration) -> Result<(), CommandError> {
-        is_database(pod)?;
+    pub fn checkpoint(
+        &self,
+        store: &Store,
+        pod: &Value,
+        hold: Duration,
+    ) -> Result<(), CommandError> {
+        self.known(store, pod)?;
         let now = Instant::now();
         if let Some(pod) = self.lock().get_mut(&uid(pod)) {
             for file in &mut pod.files {
@@ -304,8 +340,8 @@ impl Databases {
     }
 
     /// `resume`: the writes go on.
-    pub fn resume(&self, pod: &Value) -> Result<(), CommandError> {
-        is_database(pod)?;
+    pub fn resume(&self, store: &Store, pod: &Value) -> Result<(), CommandError> {
+        self.known(store, pod)?;
         if let Some(pod) = self.lock().get_mut(&uid(pod)) {
             pod.paused_until = None;
         }
@@ -313,8 +349,8 @@ impl Databases {
     }
 
     /// `check`: each file of the pod's database and what it holds.
-    pub fn check(&self, pod: &Value) -> Result<Vec<(String, Health)>, CommandError> {
-        is_database(pod)?;
+    pub fn check(&self, store: &Store, pod: &Value) -> Result<Vec<(String, Health)>, CommandError> {
+        self.known(store, pod)?;
         let paths: Vec<PathBuf> = self
             .lock()
             .get(&uid(pod))

@@ -183,16 +183,16 @@ async fn run(
                     .map_or(crate::database::DEFAULT_HOLD, |s| {
                         Duration::from_secs_f64(s.clamp(0.0, 3600.0))
                     });
-                match databases.checkpoint(&pod, hold) {
+                match databases.checkpoint(&store, &pod, hold) {
                     Ok(()) => ("CHECKPOINT\n".into(), String::new(), Exit::Code(0)),
                     Err(e) => (String::new(), format!("checkpoint: {e}\n"), Exit::Code(1)),
                 }
             }
-            "resume" => match databases.resume(&pod) {
+            "resume" => match databases.resume(&store, &pod) {
                 Ok(()) => ("resumed\n".into(), String::new(), Exit::Code(0)),
                 Err(e) => (String::new(), format!("resume: {e}\n"), Exit::Code(1)),
             },
-            "check" => match databases.check(&pod) {
+            "check" => match databases.check(&store, &pod) {
                 Ok(files) => {
                     let (mut out, mut err) = (String::new(), String::new());
                     for (file, health) in files {

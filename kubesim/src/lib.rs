@@ -171,6 +171,12 @@ impl Kubesim {
             .map(|l| Arc::new(flowcontrol::WriteSeats::new(l)));
         api.writes = writes.clone();
         api.identities = options.identities.clone();
+        // Pods annotated as databases write into their volumes.
+        if options.controllers.kubelet
+            && let Some(root) = options.controllers.volume_data.clone()
+        {
+            api.databases = database::Databases::new(root);
+        }
         let databases = api.databases.clone();
         let router = api.router();
         let mut options = options;
@@ -210,12 +216,7 @@ impl Kubesim {
                 .clone()
                 .run(store.clone(), options.restart_interval),
         );
-        // Pods annotated as databases write into their volumes.
-        if options.controllers.kubelet
-            && let Some(root) = options.controllers.volume_data.clone()
-        {
-            tasks.spawn(databases.run(store.clone(), root));
-        }
+        tasks.spawn(databases.run(store.clone()));
         if let Some(path) = options.persist.clone() {
             tasks.spawn(seed::persist_loop(store.clone(), path));
         }

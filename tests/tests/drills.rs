@@ -44,9 +44,13 @@ async fn demo_with_drills() -> (
 }
 
 async fn backup_shop(url: &str, name: &str) {
+    backup_of(url, name, "shop").await;
+}
+
+async fn backup_of(url: &str, name: &str, namespace: &str) {
     let (status, body) = lifeboat_e2e::post_json(
         &format!("{url}/api/v1/backups"),
-        json!({"name": name, "spec": {"includedNamespaces": ["shop"]}}),
+        json!({"name": name, "spec": {"includedNamespaces": [namespace]}}),
     )
     .await;
     assert_eq!(status, 202, "{body}");
@@ -409,4 +413,72 @@ async fn a_backup_taken_while_a_drill_runs_leaves_its_scratch_namespace_out() {
     assert!(!contents.contains(&scratch), "{contents}");
     let drill = finished_and_cleaned(&url, &id).await;
     assert_eq!(drill["phase"], "Failed", "{drill}");
+}
+
+fn hook_checks(drill: &Value) -> Vec<&Value> {
+    drill["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| {
+            c["object"]
+                .as_str()
+                .is_some_and(|o| o.starts_with("post-restore hook in pod "))
+        })
+        .collect()
+}
+
+/// A drill of the demo's `data` runs its database's post-restore hook
+/// (`check`) in each restored replica and shows what it said; a hook that
+/// fails with `on-error: Fail` fails the drill, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drill_runs_the_post_restore_hooks_and_a_failing_one_fails_it() {
+    let (_sim, client, _dir, url, _state) = demo_with_drills().await;
+    backup_of(&url, "data-1", "data").await;
+    let id = start_drill(&url, "data-1", 120).await;
+    let drill = finished_and_cleaned(&url, &id).await;
+    assert_eq!(drill["phase"], "Passed", "{drill:#}");
+    let hooks = hook_checks(&drill);
+    assert_eq!(hooks.len(), 2, "one in each replica: {drill:#}");
+    for h in hooks {
+        assert_eq!(h["ok"], true, "{h}");
+        assert_eq!(h["expected"], true, "{h}");
+        assert!(
+            h["detail"]
+                .as_str()
+                .unwrap()
+                .starts_with("`check`: exit code 0"),
+            "{h}"
+        );
+    }
+
+    // The query fails: so does the drill.
+    let sets: Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        Api::namespaced(client.clone(), "data");
+    sets.patch(
+        "postgres",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"template": {"metadata": {"annotations": {
+            "post.hook.restore.lifeboat.io/command":
+                "[\"/bin/sh\", \"-c\", \"echo 'relation orders does not exist' >&2; exit 1\"]"}}}}})),
+    )
+    .await
+    .unwrap();
+    backup_of(&url, "data-2", "data").await;
+    let id = start_drill(&url, "data-2", 120).await;
+    let drill = finished_and_cleaned(&url, &id).await;
+    assert_eq!(drill["phase"], "Failed", "{drill:#}");
+    let failed: Vec<&Value> = drill["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false && c["expected"] == true)
+        .collect();
+    assert!(
+        failed.iter().any(|c| c["detail"]
+            .as_str()
+            .unwrap()
+            .contains("relation orders does not exist")),
+        "{drill:#}"
+    );
 }

@@ -187,18 +187,7 @@ async fn backed_up(url: &str, name: &str) -> serde_json::Value {
         .await
         .unwrap();
     assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
-    lifeboat_e2e::poll_json(
-        &format!("{url}/api/v1/backups/{name}"),
-        Duration::from_secs(60),
-        |b| {
-            matches!(
-                b["phase"].as_str(),
-                Some("Completed" | "PartiallyFailed" | "Failed")
-            )
-        },
-    )
-    .await
-    .unwrap()
+    finished(format!("{url}/api/v1/backups/{name}")).await
 }
 
 async fn annotate(pods: &Api<Pod>, annotations: serde_json::Value) {
@@ -330,4 +319,243 @@ async fn backup_hooks_from_annotations_run_fail_time_out_and_keep_secrets_out_of
         log.contains("timeout: `soon` is not a duration") && log.contains("its hooks did not run"),
         "{log}"
     );
+}
+
+/// Starts a restore with `spec` and waits until it has finished; its answer.
+async fn restored(url: &str, spec: serde_json::Value) -> serde_json::Value {
+    let r = lifeboat_e2e::http(url)
+        .post(format!("{url}/api/v1/restores"))
+        .json(&json!({"spec": spec}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap_or_default());
+    let name = r.json::<serde_json::Value>().await.unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    finished(format!("{url}/api/v1/restores/{name}")).await
+}
+
+/// The backup or restore at `url` once it has finished.
+async fn finished(url: String) -> serde_json::Value {
+    lifeboat_e2e::poll_json(&url, Duration::from_secs(120), |r| {
+        matches!(
+            r["phase"].as_str(),
+            Some("Completed" | "PartiallyFailed" | "Failed")
+        )
+    })
+    .await
+    .unwrap()
+}
+
+fn line<'a>(restore: &'a serde_json::Value, gr: &str, name: &str) -> &'a serde_json::Value {
+    restore["plan"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["groupResource"] == gr && i["name"] == name)
+        .unwrap_or_else(|| panic!("no {gr} {name} in {restore:#}"))
+}
+
+/// A Deployment of `replicas` pods in `orders` with these pod-template
+/// labels and annotations; its one container reads a Secret's value.
+fn deployment(
+    name: &str,
+    replicas: u32,
+    labels: serde_json::Value,
+    annotations: serde_json::Value,
+) -> serde_json::Value {
+    let mut labels = labels;
+    labels["app"] = json!(name);
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+           "metadata": {"name": name, "namespace": "orders"},
+           "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": name}},
+                    "template": {"metadata": {"labels": labels, "annotations": annotations},
+                                 "spec": {"containers": [{"name": "main", "image": format!("orders/{name}:1"),
+                                          "env": [{"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "orders-db", "key": "password"}}}]}]}}}})
+}
+
+/// Restore hooks, Velero's annotations and a spec's rule: init containers
+/// go first in the restored templates; commands run in every pod the
+/// restored workloads make once they run, recorded on the item with their
+/// output (Secret values redacted); a failing `Fail` hook fails its item, a
+/// failing `Continue` one is noted; a bad rule is refused before anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restore_hooks_add_init_containers_run_in_restored_pods_and_a_failing_one_fails_its_item() {
+    // The demo's nodes run the pods.
+    let (sim, client) = kubesim(Default::default(), true).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _state) = lifeboat_e2e::serve_lifeboat(client.clone(), &sim, dir.path())
+        .await
+        .unwrap();
+    let secret = "orders-db-password-4471";
+    let objects = [
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "orders"}}),
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "orders-db", "namespace": "orders"},
+               "stringData": {"password": secret}}),
+        deployment(
+            "web",
+            2,
+            json!({}),
+            json!({
+            "init.hook.restore.velero.io/container-name": "restore-prep",
+            "init.hook.restore.velero.io/container-image": "busybox:1.36",
+            "init.hook.restore.velero.io/command": "[\"/bin/sh\", \"-c\", \"echo prepared\"]",
+            "post.hook.restore.velero.io/command": "[\"/bin/sh\", \"-c\", \"hostname; env\"]",
+            "post.hook.restore.velero.io/on-error": "Fail",
+            "post.hook.restore.velero.io/wait-for-ready": "true"}),
+        ),
+        deployment(
+            "worker",
+            1,
+            json!({}),
+            json!({
+            "post.hook.restore.lifeboat.io/command": "[\"/bin/sh\", \"-c\", \"echo 'no database yet' >&2; exit 3\"]",
+            "post.hook.restore.lifeboat.io/on-error": "Fail"}),
+        ),
+        deployment(
+            "cache",
+            1,
+            json!({}),
+            json!({
+            "post.hook.restore.lifeboat.io/command": "[\"/bin/sh\", \"-c\", \"exit 4\"]"}),
+        ),
+        deployment("api", 1, json!({"tier": "api"}), json!({})),
+    ];
+    for obj in objects {
+        let kind = obj["kind"].as_str().unwrap().to_string();
+        let path = match kind.as_str() {
+            "Namespace" => "/api/v1/namespaces".to_string(),
+            "Secret" => "/api/v1/namespaces/orders/secrets".to_string(),
+            _ => "/apis/apps/v1/namespaces/orders/deployments".to_string(),
+        };
+        let request = axum::http::Request::post(path)
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&obj).unwrap())
+            .unwrap();
+        client.request::<serde_json::Value>(request).await.unwrap();
+    }
+    let r = lifeboat_e2e::http(&url)
+        .post(format!("{url}/api/v1/backups"))
+        .json(&json!({"name": "orders", "spec": {"includedNamespaces": ["orders"], "volumeData": false}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let b = finished(format!("{url}/api/v1/backups/orders")).await;
+    assert_eq!(b["phase"], "Completed", "{b:#}");
+
+    let rule = json!({"resources": [{"name": "api-warmup", "includedNamespaces": ["orders"],
+        "labelSelector": {"matchLabels": {"tier": "api"}},
+        "postHooks": [
+            {"init": {"initContainers": [{"name": "fetch-config", "image": "busybox:1.36", "command": ["true"]}]}},
+            {"exec": {"command": ["/bin/sh", "-c", "echo warmed up"], "onError": "Fail", "execTimeout": "10s"}}]}]});
+    // A rule that does not read is refused before anything is written.
+    let refused = lifeboat_e2e::http(&url)
+        .post(format!("{url}/api/v1/restores"))
+        .json(
+            &json!({"spec": {"backupName": "orders", "hooks": {"resources": [{"name": "bad",
+            "postHooks": [{"exec": {"command": ["check"], "onError": "Retry"}}]}]}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let status = refused.status().as_u16();
+    let text = refused.text().await.unwrap();
+    assert!(status == 400 || status == 422, "{status} {text}");
+    assert!(text.contains("hooks") && text.contains("Retry"), "{text}");
+
+    let done = restored(
+        &url,
+        json!({"backupName": "orders", "namespaceMapping": {"orders": "orders-copy"}, "hooks": rule}),
+    )
+    .await;
+    assert_eq!(done["phase"], "PartiallyFailed", "{done:#}");
+
+    // web: the init container first in its template; the command ran once
+    // in each of its two pods, the Secret's value redacted.
+    let deployments: Api<k8s_openapi::api::apps::v1::Deployment> =
+        Api::namespaced(client.clone(), "orders-copy");
+    let init_names = |name: &'static str| {
+        let deployments = deployments.clone();
+        async move {
+            let d = serde_json::to_value(deployments.get(name).await.unwrap()).unwrap();
+            d["spec"]["template"]["spec"]["initContainers"].clone()
+        }
+    };
+    let web_init = init_names("web").await;
+    // (The API server defaults the rest of the container.)
+    assert_eq!(
+        (
+            &web_init[0]["name"],
+            &web_init[0]["image"],
+            &web_init[0]["command"]
+        ),
+        (
+            &json!("restore-prep"),
+            &json!("busybox:1.36"),
+            &json!(["/bin/sh", "-c", "echo prepared"])
+        )
+    );
+    let web = line(&done, "deployments.apps", "web");
+    assert_eq!(web["result"], "created", "{web:#}");
+    let runs = web["hooks"].as_array().unwrap();
+    assert_eq!(runs.len(), 2, "{web:#}");
+    let mut pods: Vec<&str> = runs.iter().map(|r| r["pod"].as_str().unwrap()).collect();
+    pods.sort();
+    pods.dedup();
+    assert_eq!(pods.len(), 2, "one run in each pod: {web:#}");
+    for r in runs {
+        assert_eq!(r["when"], "post-restore");
+        assert_eq!(r["exitCode"], 0, "{r:#}");
+        assert_eq!(r["namespace"], "orders-copy");
+        let out = r["stdout"].as_str().unwrap();
+        assert!(
+            out.starts_with(r["pod"].as_str().unwrap()),
+            "ran in its own pod: {out}"
+        );
+        assert!(out.contains("DB_PASSWORD=[redacted]"), "{out}");
+    }
+    assert!(
+        !done.to_string().contains(secret),
+        "the Secret's value is in the restore"
+    );
+
+    // worker: its Fail hook failed, and so did the item, saying why.
+    let worker = line(&done, "deployments.apps", "worker");
+    assert_eq!(worker["result"], "failed", "{worker:#}");
+    let message = worker["message"].as_str().unwrap();
+    assert!(
+        message.contains("exit code 3") && message.contains("no database yet"),
+        "{message}"
+    );
+    assert_eq!(worker["hooks"][0]["exitCode"], 3);
+
+    // cache: Continue (the default) is noted, the item stands.
+    let cache = line(&done, "deployments.apps", "cache");
+    assert_eq!(cache["result"], "created", "{cache:#}");
+    let message = cache["message"].as_str().unwrap();
+    assert!(
+        message.contains("on-error: Continue") && message.contains("exit code 4"),
+        "{message}"
+    );
+
+    // api: the spec's rule, by its labels: its init container, its command.
+    let api_init = init_names("api").await;
+    assert_eq!(api_init[0]["name"], "fetch-config");
+    let api = line(&done, "deployments.apps", "api");
+    assert_eq!(api["result"], "created", "{api:#}");
+    assert_eq!(api["hooks"][0]["stdout"], "warmed up\n", "{api:#}");
+    // The pods the workload made carry the init containers too.
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "orders-copy");
+    let listed = pods
+        .list(&kube::api::ListParams::default().labels("app=api"))
+        .await
+        .unwrap();
+    assert!(!listed.items.is_empty());
+    for pod in listed.items {
+        let pod = serde_json::to_value(pod).unwrap();
+        assert_eq!(pod["spec"]["initContainers"][0]["name"], "fetch-config");
+    }
 }

@@ -1681,7 +1681,14 @@ async fn a_hooked_copy_of_a_writing_database_is_whole_every_time_and_an_unhooked
         state,
         ..
     } = &setup;
-    let pv = database_pod(client, "db", json!({"kubesim.io/database": "pgdata.db"})).await?;
+    let pv = database_pod(
+        client,
+        "db",
+        json!({"kubesim.io/database": "pgdata.db",
+               "post.hook.restore.lifeboat.io/command": "check",
+               "post.hook.restore.lifeboat.io/on-error": "Fail"}),
+    )
+    .await?;
     // The database writes.
     let file = kubesim::controllers::volume_dir(data, &pv).join("pgdata.db");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -1754,6 +1761,27 @@ async fn a_hooked_copy_of_a_writing_database_is_whole_every_time_and_an_unhooked
             (_, Health::Torn { why, .. }) => anyhow::bail!("hooked copy {i} is torn: {why}"),
         }
     }
+    // Restored next to it, the database starts from the copy and its
+    // post-restore hook finds every record whole.
+    let copy = restore(
+        url,
+        json!({"backupName": "hooked-19", "namespaceMapping": {"db": "db-copy"}}),
+    )
+    .await?;
+    let pod = copy["plan"]["items"]
+        .as_array()
+        .context("items")?
+        .iter()
+        .find(|i| i["groupResource"] == "pods" && i["name"] == "pg-0")
+        .context("the pod's line")?;
+    assert_eq!(pod["result"], "created", "{pod:#}");
+    assert_eq!(pod["hooks"][0]["exitCode"], 0, "{pod:#}");
+    let said = pod["hooks"][0]["stdout"].as_str().unwrap_or_default();
+    assert!(
+        said.starts_with("pgdata.db: ") && said.contains("consistent"),
+        "{pod:#}"
+    );
+
     // The post hook let it go on writing (a checkpoint alone holds 120 s).
     let held = std::fs::metadata(&file)?.len();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

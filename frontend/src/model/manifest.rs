@@ -131,6 +131,26 @@ pub struct HookRun {
     pub duration_ms: u64,
 }
 
+impl HookRun {
+    /// `exit code N`, or why it has none.
+    pub fn outcome(&self) -> String {
+        match (self.exit_code, &self.error) {
+            (Some(code), _) => format!("exit code {code}"),
+            (None, Some(why)) => why.clone(),
+            (None, None) => "no outcome".into(),
+        }
+    }
+
+    /// What it printed, stdout then stderr, joined by `between`.
+    pub fn output(&self, between: &str) -> String {
+        [self.stdout.trim_end(), self.stderr.trim_end()]
+            .into_iter()
+            .filter(|t| !t.is_empty())
+            .collect::<Vec<_>>()
+            .join(between)
+    }
+}
+
 /// How a volume's data was read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -54,11 +54,102 @@ pub struct RestoreSpec {
     /// may not (those are left out, and the restore is PartiallyFailed).
     /// Without it such a restore is refused before anything is written.
     pub allow_partial: bool,
+    /// Restore hooks, in Velero's shape: init containers added to the
+    /// restored pods (and pod templates), and commands run in them once
+    /// they run (`docs/HOOKS.md`). Pods' own annotations win over these.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<RestoreHooks>,
     /// The namespaces this restore makes are scratch (a drill's): labelled
     /// as Lifeboat's temporary objects, so no backup takes them in. Set by
     /// drills, never by a request.
     #[serde(skip)]
     pub scratch_namespaces: bool,
+}
+
+/// A restore's hooks (Velero's `spec.hooks`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct RestoreHooks {
+    pub resources: Vec<RestoreHookResource>,
+}
+
+/// Hooks for the pods (and pod templates) a rule selects.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct RestoreHookResource {
+    /// Names the rule in errors and results.
+    pub name: String,
+    /// The backup's namespaces (before mapping); empty: all.
+    pub included_namespaces: Vec<String>,
+    pub excluded_namespaces: Vec<String>,
+    /// Matched against the pod's (or the template's) labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<HookLabelSelector>,
+    pub post_hooks: Vec<RestoreHook>,
+}
+
+/// A `metav1.LabelSelector`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct HookLabelSelector {
+    pub match_labels: BTreeMap<String, String>,
+    pub match_expressions: Vec<HookLabelRequirement>,
+}
+
+/// `key In (values)`, `NotIn`, `Exists`, `DoesNotExist`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct HookLabelRequirement {
+    pub key: String,
+    pub operator: String,
+    pub values: Vec<String>,
+}
+
+/// One hook: init containers, or a command run in the pod.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct RestoreHook {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init: Option<InitHook>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecHook>,
+}
+
+/// Containers put first among the pod's init containers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct InitHook {
+    /// Each a `core/v1` Container (`name` and `image` at least).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Object>))]
+    pub init_containers: Vec<Value>,
+}
+
+/// A command run in a restored pod's container once it runs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct ExecHook {
+    /// The pod's first container when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    pub command: Vec<String>,
+    /// `Fail` (the item fails) or `Continue` (the default, as Velero's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_error: Option<String>,
+    /// How long the command may run (`30s` by default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exec_timeout: Option<String>,
+    /// How long to wait for the container to run (`5m` by default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait_timeout: Option<String>,
+    /// Wait for the pod to be Ready, not only Running.
+    pub wait_for_ready: bool,
 }
 
 impl RestoreSpec {
@@ -155,6 +246,9 @@ pub struct PlanItem {
     /// What happened to it, once applied.
     pub result: Option<ItemResult>,
     pub message: Option<String>,
+    /// Post-restore hooks run in the pods this item made, as they ran.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<super::HookRun>,
     /// The server's working state while it restores (the object to write
     /// and its tier in the dependency order): never part of an answer.
     #[serde(skip)]
@@ -295,6 +389,7 @@ mod tests {
             reason: None,
             diff: Vec::new(),
             result: Some(ItemResult::Created),
+            hooks: Vec::new(),
             message: None,
             object: Value::Null,
             tier: 0,

@@ -304,35 +304,7 @@ fn hooks(detail: &BackupDetail) -> AnyView {
     view! {
         <section aria-labelledby="hooks-h">
             <h2 id="hooks-h">"Hooks"</h2>
-            <table>
-                <thead><tr>
-                    <th scope="col">"When"</th><th scope="col">"Pod"</th><th scope="col">"Command"</th>
-                    <th scope="col">"Outcome"</th><th scope="col">"Took"</th><th scope="col">"Output"</th>
-                </tr></thead>
-                <tbody>{ran.into_iter().map(|h| {
-                    let ok = h.exit_code == Some(0);
-                    let outcome = match (h.exit_code, &h.error) {
-                        (Some(code), _) => format!("exit code {code}"),
-                        (None, Some(why)) => why.clone(),
-                        (None, None) => "—".into(),
-                    };
-                    let output = [h.stdout.trim_end(), h.stderr.trim_end()]
-                        .into_iter()
-                        .filter(|t| !t.is_empty())
-                        .collect::<Vec<_>>()
-                        .join("\n");
-                    view! {
-                        <tr data-hook=h.when.clone()>
-                            <td>{h.when.clone()}</td>
-                            <th scope="row">{format!("{}/{} ({})", h.namespace, h.pod, h.container)}</th>
-                            <td><code>{h.command.join(" ")}</code></td>
-                            <td>{badge(if ok { "Completed" } else if h.on_error == "Continue" { "Warning" } else { "Failed" })} " " {outcome}</td>
-                            <td>{format!("{} ms", h.duration_ms)}</td>
-                            <td><pre class="log">{output}</pre></td>
-                        </tr>
-                    }
-                }).collect_view()}</tbody>
-            </table>
+            {hook_table(ran)}
         </section>
     }
     .into_any()

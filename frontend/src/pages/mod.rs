@@ -22,7 +22,7 @@ use crate::PageData;
 use crate::api;
 use crate::charts;
 use crate::model::{EventView, Items, LocationView, NamespaceRow, PodSummary, Proven, Verdict};
-use crate::widgets::{badge, between, duration, empty, read, reasons, size, when};
+use crate::widgets::{badge, between, duration, empty, hook_table, read, reasons, size, when};
 
 pub fn page(kind: &str, page: RwSignal<PageData>) -> AnyView {
     match kind {

@@ -381,6 +381,8 @@ fn progress_view(r: RestoreView) -> impl IntoView {
         .into_iter()
         .filter(|i| matches!(i.action, Action::Create | Action::Update))
         .collect();
+    // The post-restore hooks that ran in the pods the items made.
+    let hooks: Vec<_> = lines.iter().flat_map(|i| i.hooks.iter().cloned()).collect();
     let more = lines.len().saturating_sub(SHOWN);
     let name = r.name.clone();
     let volumes = r.volumes;
@@ -405,6 +407,12 @@ fn progress_view(r: RestoreView) -> impl IntoView {
                 }).collect_view()}</tbody>
             </table>
             {(more > 0).then(|| view! { <p class="note">{format!("…and {more} more: ")}<a href=format!("/api/v1/restores/{name}/log")>"the whole log"</a></p> })}
+            {(!hooks.is_empty()).then(|| view! {
+                <section aria-labelledby="restore-hooks-h">
+                    <h2 id="restore-hooks-h">"Hooks"</h2>
+                    {hook_table(hooks)}
+                </section>
+            })}
         </div>
     }
 }

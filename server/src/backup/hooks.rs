@@ -25,11 +25,13 @@ const PREFIXES: [&str; 2] = ["hook.backup.lifeboat.io", "hook.backup.velero.io"]
 /// Velero's default hook timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Before or after a pod's volumes are read.
+/// Before or after a pod's volumes are read, or in a restored pod.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum When {
     Pre,
     Post,
+    /// In a restored pod once it runs (`crate::restore::hooks`).
+    PostRestore,
 }
 
 impl When {
@@ -37,6 +39,7 @@ impl When {
         match self {
             When::Pre => "pre",
             When::Post => "post",
+            When::PostRestore => "post-restore",
         }
     }
 }
@@ -76,7 +79,7 @@ pub struct PodHooks {
 }
 
 /// Parses `30s`, `2m`, `1h`, `1m30s`, or plain seconds.
-fn duration(text: &str) -> Option<Duration> {
+pub(crate) fn duration(text: &str) -> Option<Duration> {
     if let Ok(seconds) = text.trim().parse::<u64>() {
         return Some(Duration::from_secs(seconds));
     }
@@ -84,7 +87,7 @@ fn duration(text: &str) -> Option<Duration> {
 }
 
 /// A hook's command: a JSON array of strings, or one string (as Velero).
-fn command(text: &str) -> Vec<String> {
+pub(crate) fn command(text: &str) -> Vec<String> {
     match serde_json::from_str::<Vec<String>>(text.trim()) {
         Ok(argv) => argv,
         Err(_) => vec![text.to_string()],
@@ -99,7 +102,7 @@ pub struct BadAnnotation {
     pub problem: String,
 }
 
-fn bad(annotation: impl Into<String>, problem: impl Into<String>) -> BadAnnotation {
+pub(crate) fn bad(annotation: impl Into<String>, problem: impl Into<String>) -> BadAnnotation {
     BadAnnotation {
         annotation: annotation.into(),
         problem: problem.into(),
@@ -167,23 +170,7 @@ pub fn of_pod(pod: &Value) -> Result<Option<PodHooks>, BadAnnotation> {
         .flatten()
         .map(|h| h.container.as_deref().unwrap_or(&first_container))
         .collect();
-    let mut secret_refs = Vec::new();
-    for c in containers
-        .iter()
-        .filter(|c| c["name"].as_str().is_some_and(|n| used.contains(&n)))
-    {
-        for var in c["env"].as_array().into_iter().flatten() {
-            let r = &var["valueFrom"]["secretKeyRef"];
-            if let (Some(name), Some(key)) = (r["name"].as_str(), r["key"].as_str()) {
-                secret_refs.push((name.to_string(), Some(key.to_string())));
-            }
-        }
-        for from in c["envFrom"].as_array().into_iter().flatten() {
-            if let Some(name) = from["secretRef"]["name"].as_str() {
-                secret_refs.push((name.to_string(), None));
-            }
-        }
-    }
+    let secret_refs = secret_refs(pod, &used);
     Ok(Some(PodHooks {
         namespace: pod["metadata"]["namespace"]
             .as_str()
@@ -198,6 +185,32 @@ pub fn of_pod(pod: &Value) -> Result<Option<PodHooks>, BadAnnotation> {
         post,
         secret_refs,
     }))
+}
+
+/// The Secrets these containers of a pod read into their environment
+/// (`valueFrom.secretKeyRef`, `envFrom.secretRef`): (name, key; `None` for
+/// all its keys).
+pub fn secret_refs(pod: &Value, containers: &[&str]) -> Vec<(String, Option<String>)> {
+    let mut secret_refs = Vec::new();
+    for c in pod["spec"]["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["name"].as_str().is_some_and(|n| containers.contains(&n)))
+    {
+        for var in c["env"].as_array().into_iter().flatten() {
+            let r = &var["valueFrom"]["secretKeyRef"];
+            if let (Some(name), Some(key)) = (r["name"].as_str(), r["key"].as_str()) {
+                secret_refs.push((name.to_string(), Some(key.to_string())));
+            }
+        }
+        for from in c["envFrom"].as_array().into_iter().flatten() {
+            if let Some(name) = from["secretRef"]["name"].as_str() {
+                secret_refs.push((name.to_string(), None));
+            }
+        }
+    }
+    secret_refs
 }
 
 /// How a hook's command ended.
@@ -276,13 +289,18 @@ impl Ran {
     }
 }
 
-/// The values to redact from a pod's hook output: those of the Secrets its
-/// hooks' containers read into their environment.
-async fn secret_values(client: &kube::Client, hooks: &PodHooks) -> Vec<String> {
+/// The values to redact from a pod's hook output: those of the Secrets
+/// (`refs`, from [`secret_refs`]) its hooks' containers read into their
+/// environment.
+pub async fn secret_values(
+    client: &kube::Client,
+    namespace: &str,
+    refs: &[(String, Option<String>)],
+) -> Vec<String> {
     use k8s_openapi::api::core::v1::Secret;
-    let secrets: kube::Api<Secret> = kube::Api::namespaced(client.clone(), &hooks.namespace);
+    let secrets: kube::Api<Secret> = kube::Api::namespaced(client.clone(), namespace);
     let mut out = Vec::new();
-    for (name, key) in &hooks.secret_refs {
+    for (name, key) in refs {
         let Ok(secret) = secrets.get(name).await else {
             continue;
         };
@@ -317,16 +335,38 @@ async fn run(
     let hook = match when {
         When::Pre => hooks.pre.as_ref()?,
         When::Post => hooks.post.as_ref()?,
+        When::PostRestore => return None,
     };
     let container = hook
         .container
         .clone()
         .unwrap_or_else(|| hooks.first_container.clone());
+    Some(
+        run_in(
+            client,
+            (&hooks.namespace, &hooks.pod),
+            container,
+            hook,
+            secrets,
+        )
+        .await,
+    )
+}
+
+/// Runs `hook` in `container` of the pod `(namespace, name)`; `secrets`
+/// are redacted from what it prints.
+pub async fn run_in(
+    client: &kube::Client,
+    (namespace, pod): (&str, &str),
+    container: String,
+    hook: &Hook,
+    secrets: &[String],
+) -> Ran {
     let outcome = exec::run(
         client,
         &Command {
-            namespace: &hooks.namespace,
-            pod: &hooks.pod,
+            namespace,
+            pod,
             container: Some(&container),
             argv: &hook.command,
             timeout: hook.timeout,
@@ -345,10 +385,10 @@ async fn run(
             Duration::ZERO,
         ),
     };
-    Some(Ran {
-        when,
-        namespace: hooks.namespace.clone(),
-        pod: hooks.pod.clone(),
+    Ran {
+        when: hook.when,
+        namespace: namespace.to_string(),
+        pod: pod.to_string(),
         container,
         command: hook.command.clone(),
         on_error: hook.on_error,
@@ -356,7 +396,7 @@ async fn run(
         stdout: redact(&stdout, secrets),
         stderr: redact(&stderr, secrets),
         duration,
-    })
+    }
 }
 
 /// Runs a pod's `pre` hook, then `work` unless that hook failed with
@@ -369,7 +409,7 @@ pub async fn around<T>(
 ) -> (Option<T>, Vec<Ran>) {
     let mut ran = Vec::new();
     // The pod's Secrets are read once, for both hooks.
-    let secrets = secret_values(client, hooks).await;
+    let secrets = secret_values(client, &hooks.namespace, &hooks.secret_refs).await;
     let pre = run(client, hooks, When::Pre, &secrets).await;
     let go = pre
         .as_ref()

@@ -303,6 +303,23 @@ fn print_plan(restore: &RestoreView) {
             i.name,
         );
     }
+    for h in plan.items.iter().flat_map(|i| &i.hooks) {
+        let (outcome, output) = (h.outcome(), h.output(" / "));
+        println!(
+            "HOOK {} {}/{} ({}) `{}`: {outcome} in {} ms{}",
+            h.when,
+            h.namespace,
+            h.pod,
+            h.container,
+            h.command.join(" "),
+            h.duration_ms,
+            if output.is_empty() {
+                String::new()
+            } else {
+                format!(": {output}")
+            }
+        );
+    }
     println!(
         "summary: {}",
         serde_json::to_string(&plan.summary).unwrap_or_default()

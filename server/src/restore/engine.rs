@@ -199,6 +199,7 @@ pub async fn plan(
             reason: None,
             diff: Vec::new(),
             result: None,
+            hooks: Vec::new(),
             message: None,
             object: Value::Null,
             tier: spec.tier(&item.group_resource),
@@ -220,6 +221,21 @@ pub async fn plan(
         }
         let object = std::mem::take(&mut item.object);
         line.object = items::rewrite_object(object, &item, spec, &restored_pvs, restore_name);
+        // Restore hooks' init containers go into the pod (template) now.
+        match super::hooks::of_object(
+            &line.object,
+            &item.group_resource,
+            item.namespace.as_deref(),
+            spec,
+        ) {
+            Some(Ok(hooks)) => super::hooks::add_init_containers(
+                &mut line.object,
+                &item.group_resource,
+                &hooks.init_containers,
+            ),
+            Some(Err(e)) => line.message = Some(format!("its restore hooks are ignored: {e}")),
+            None => {}
+        }
         out.push(line);
     }
     compare_with_live(client, own, spec, resources, &mut out).await;
@@ -790,6 +806,7 @@ mod tests {
             reason: None,
             diff: Vec::new(),
             result: None,
+            hooks: Vec::new(),
             message: None,
             object,
             tier: 0,
@@ -868,6 +885,7 @@ mod tests {
         let with = |action, result| PlanItem {
             action,
             result,
+            hooks: Vec::new(),
             ..line(Value::Null)
         };
         let mut plan = vec![

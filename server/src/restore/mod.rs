@@ -2,6 +2,7 @@
 //! cluster, then apply in dependency order.
 
 pub mod engine;
+pub mod hooks;
 pub mod items;
 pub mod preflight;
 pub mod runner;

@@ -380,6 +380,9 @@ async fn run_recorded(
         backup: spec.backup_name.clone(),
         helper_image: crate::volumes::helper::DEFAULT_IMAGE.to_string(),
     };
+    // The commands to run in the pods of what is created, read before the
+    // objects leave the plan.
+    let post_hooks = super::hooks::post_hooks_of(&planned, &spec);
     let applied = engine::apply(
         &ctx.client,
         resources,
@@ -395,6 +398,14 @@ async fn run_recorded(
         },
     )
     .await;
+    let applied = match applied {
+        Ok(mut plan) if !post_hooks.is_empty() => {
+            publish.send_replace(Some((recorded(&plan), engine::outcome(&plan))));
+            super::hooks::run_all(&ctx.client, &mut plan, post_hooks).await;
+            Ok(plan)
+        }
+        other => other,
+    };
     drop(publish);
     // The last progress write lands before the outcome, never after it.
     let _ = writer.await;
