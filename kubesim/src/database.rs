@@ -14,8 +14,11 @@
 //! - `check` reads each file and says how many records it holds, or exits
 //!   1 naming the half-written record.
 //!
-//! A file that is torn when its pod starts (a torn copy restored) is left
-//! as it is: that database does not start, and `check` says why.
+//! A database killed with the simulator mid-record recovers when the
+//! simulator starts again, as one replaying its log does: the half-written
+//! last record is cut off. A file that is torn when a pod started later
+//! sees it (a torn copy restored) is left as it is: that database does not
+//! start, `checkpoint` fails, and `check` says why.
 //!
 //! Files are bounded: past [`ROTATE_AT`] bytes the file is replaced, in one
 //! rename, by an empty one, and the records go on from the next number.
@@ -122,7 +125,19 @@ struct File {
 }
 
 impl File {
-    fn start(path: PathBuf) -> Self {
+    /// Opens a database file; with `recover` (its pod ran before this
+    /// simulator started: it was killed mid-write) a half-written last
+    /// record is cut off first.
+    fn start(path: PathBuf, recover: bool) -> Self {
+        if recover && let Ok(bytes) = std::fs::read(&path) {
+            let whole = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+            if whole < bytes.len()
+                && matches!(check(&bytes[..whole]), Health::Consistent { .. })
+                && let Ok(f) = std::fs::OpenOptions::new().write(true).open(&path)
+            {
+                let _ = f.set_len(whole as u64);
+            }
+        }
         let (next, torn) = match std::fs::read(&path) {
             Ok(bytes) => match check(&bytes) {
                 Health::Consistent { last, .. } => (last + 1, false),
@@ -193,11 +208,24 @@ struct Pod {
 }
 
 /// The databases of a cluster's Running pods, by pod uid.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Databases {
     pods: Arc<Mutex<HashMap<String, Pod>>>,
     /// Where the volumes' data is (`None`: the simulator holds none).
     root: Option<Arc<PathBuf>>,
+    /// When this simulator started: pods running since before then were
+    /// killed with the last one.
+    since: chrono::DateTime<chrono::Utc>,
+}
+
+impl Default for Databases {
+    fn default() -> Self {
+        Self {
+            pods: Arc::default(),
+            root: None,
+            since: chrono::Utc::now(),
+        }
+    }
 }
 
 /// Why a database command could not run.
@@ -205,14 +233,16 @@ pub struct Databases {
 pub enum CommandError {
     #[error("no database runs in this pod (it has no {ANNOTATION} annotation)")]
     NoDatabase,
+    #[error("the database did not start: {0} is torn (run `check`)")]
+    NotStarted(String),
 }
 
 impl Databases {
     /// Databases writing into the volumes under `root`.
     pub fn new(root: PathBuf) -> Self {
         Self {
-            pods: Arc::default(),
             root: Some(Arc::new(root)),
+            ..Self::default()
         }
     }
 
@@ -268,7 +298,7 @@ impl Databases {
                 .0
         };
         let claims = all(claims);
-        let mut wanted: HashMap<String, Vec<PathBuf>> = HashMap::new();
+        let mut wanted: HashMap<String, (Vec<PathBuf>, bool)> = HashMap::new();
         for pod in all(pods) {
             if only.is_some_and(|uid| uid != pod["metadata"]["uid"]) {
                 continue;
@@ -291,17 +321,36 @@ impl Databases {
                 .filter(|dir| dir.is_dir())
                 .map(|dir| dir.join(file))
                 .collect();
-            wanted.insert(uid(&pod), paths);
+            // Running since before this simulator: killed with the last one.
+            let killed = pod["status"]["startTime"]
+                .as_str()
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                .is_some_and(|t| t < self.since);
+            wanted.insert(uid(&pod), (paths, killed));
         }
         let mut running = self.lock();
         if only.is_none() {
             running.retain(|uid, _| wanted.contains_key(uid));
         }
-        for (uid, paths) in wanted {
-            let pod = running.entry(uid).or_default();
+        for (uid, (paths, killed)) in wanted {
+            running.entry(uid.clone()).or_default();
             for path in paths {
-                if !pod.files.iter().any(|f| f.path == path) {
-                    pod.files.push(File::start(path));
+                if running[&uid].files.iter().any(|f| f.path == path) {
+                    continue;
+                }
+                // One writer per file: a pod that replaced another on the
+                // same volume (a StatefulSet's) takes its file over as it
+                // is, an open record included.
+                let moved = running
+                    .iter_mut()
+                    .filter(|(other, _)| **other != uid)
+                    .find_map(|(_, pod)| {
+                        let i = pod.files.iter().position(|f| f.path == path)?;
+                        Some(pod.files.remove(i))
+                    });
+                let file = moved.unwrap_or_else(|| File::start(path, killed));
+                if let Some(pod) = running.get_mut(&uid) {
+                    pod.files.push(file);
                 }
             }
         }
@@ -331,6 +380,9 @@ impl Databases {
         self.known(store, pod)?;
         let now = Instant::now();
         if let Some(pod) = self.lock().get_mut(&uid(pod)) {
+            if let Some(torn) = pod.files.iter().find(|f| f.torn) {
+                return Err(CommandError::NotStarted(torn.path.display().to_string()));
+            }
             for file in &mut pod.files {
                 file.step(now, true);
             }
@@ -348,23 +400,30 @@ impl Databases {
         Ok(())
     }
 
-    /// `check`: each file of the pod's database and what it holds.
+    /// `check`: each file of the pod's database and what it holds. The
+    /// record the database is writing at that moment is its own, not a
+    /// tear: it is left out (the writes wait while the files are read).
     pub fn check(&self, store: &Store, pod: &Value) -> Result<Vec<(String, Health)>, CommandError> {
         self.known(store, pod)?;
-        let paths: Vec<PathBuf> = self
-            .lock()
-            .get(&uid(pod))
-            .map(|p| p.files.iter().map(|f| f.path.clone()).collect())
-            .unwrap_or_default();
-        Ok(paths
-            .into_iter()
-            .map(|path| {
-                let name = path
+        let running = self.lock();
+        let files = running.get(&uid(pod)).map_or(&[][..], |p| &p.files[..]);
+        Ok(files
+            .iter()
+            .map(|file| {
+                let name = file
+                    .path
                     .file_name()
                     .map(|n| n.to_string_lossy().to_string())
                     .unwrap_or_default();
-                let health = match std::fs::read(&path) {
-                    Ok(bytes) => check(&bytes),
+                let health = match std::fs::read(&file.path) {
+                    Ok(bytes) => {
+                        let whole = if file.open {
+                            bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1)
+                        } else {
+                            bytes.len()
+                        };
+                        check(&bytes[..whole])
+                    }
                     Err(e) => Health::Torn {
                         at: 0,
                         why: format!("cannot be read: {e}"),
@@ -434,7 +493,7 @@ mod tests {
     #[test]
     fn a_file_is_written_in_halves_and_a_checkpoint_ends_the_open_record() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut file = File::start(dir.path().join("db"));
+        let mut file = File::start(dir.path().join("db"), false);
         let start = Instant::now();
         file.step(start, false);
         let bytes = std::fs::read(&file.path).expect("written");
@@ -456,15 +515,25 @@ mod tests {
         file.step(start + HALF_WRITTEN * 4, true);
         assert_eq!(std::fs::read(&file.path).expect("read"), bytes);
         // A restart continues the numbers; a torn file is never written to.
-        let again = File::start(file.path.clone());
+        let again = File::start(file.path.clone(), false);
         assert_eq!((again.next, again.torn), (2, false));
         std::fs::write(&file.path, format!("{}BEGIN 2 x", record(1))).expect("write");
-        let mut torn = File::start(file.path.clone());
+        let mut torn = File::start(file.path.clone(), false);
         assert!(torn.torn);
         torn.step(start + HALF_WRITTEN * 8, false);
         assert_eq!(
             std::fs::read(&file.path).expect("read"),
             format!("{}BEGIN 2 x", record(1)).as_bytes()
         );
+        // Killed mid-record, it recovers: the half record is cut off.
+        let recovered = File::start(file.path.clone(), true);
+        assert_eq!((recovered.next, recovered.torn), (2, false));
+        assert_eq!(
+            std::fs::read(&file.path).expect("read"),
+            record(1).as_bytes()
+        );
+        // A gap in the middle is no torn tail: no recovery.
+        std::fs::write(&file.path, format!("{}{}", record(1), record(3))).expect("write");
+        assert!(File::start(file.path.clone(), true).torn);
     }
 }

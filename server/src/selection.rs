@@ -7,6 +7,7 @@
 use serde_json::Value;
 
 pub mod backup_spec;
+pub mod hooks;
 pub use backup_spec::{BackupSpec, BackupSpecExt, ClusterResources};
 
 /// A field of a spec and what is wrong with it.

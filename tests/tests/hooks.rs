@@ -180,9 +180,15 @@ async fn commands_run_in_containers_with_their_exit_codes_bounded_output_and_a_t
 /// Starts backup `name` of `shop` (resource state only) and waits until it
 /// has finished; its answer.
 async fn backed_up(url: &str, name: &str) -> serde_json::Value {
+    let spec = json!({"includedNamespaces": ["shop"], "volumeData": false});
+    backed_up_with(url, name, spec).await
+}
+
+/// Starts backup `name` with `spec` and waits until it has finished.
+async fn backed_up_with(url: &str, name: &str, spec: serde_json::Value) -> serde_json::Value {
     let r = lifeboat_e2e::http(url)
         .post(format!("{url}/api/v1/backups"))
-        .json(&json!({"name": name, "spec": {"includedNamespaces": ["shop"], "volumeData": false}}))
+        .json(&json!({"name": name, "spec": spec}))
         .send()
         .await
         .unwrap();
@@ -209,14 +215,27 @@ async fn log_of(url: &str, name: &str) -> String {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backup_hooks_from_annotations_run_fail_time_out_and_keep_secrets_out_of_the_log() {
+/// The demo cluster with the `hooked` pod, and Lifeboat serving it: the
+/// cluster, a client, the pods of `shop`, Lifeboat's directory and URL.
+async fn hooked_lifeboat() -> (
+    kubesim::Kubesim,
+    kube::Client,
+    Api<Pod>,
+    tempfile::TempDir,
+    String,
+) {
     let (sim, client) = kubesim(Default::default(), true).await.unwrap();
     let pods = hooked_pod(&client).await;
     let dir = tempfile::tempdir().unwrap();
     let (url, _state) = lifeboat_e2e::serve_lifeboat(client.clone(), &sim, dir.path())
         .await
         .unwrap();
+    (sim, client, pods, dir, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_hooks_from_annotations_run_fail_time_out_and_keep_secrets_out_of_the_log() {
+    let (_sim, client, pods, _dir, url) = hooked_lifeboat().await;
     let secret = lifeboat_e2e::secret_value_of_demo(&client).await;
 
     // Velero's annotations, unchanged: both hooks run, their output and
@@ -558,4 +577,82 @@ async fn restore_hooks_add_init_containers_run_in_restored_pods_and_a_failing_on
         let pod = serde_json::to_value(pod).unwrap();
         assert_eq!(pod["spec"]["initContainers"][0]["name"], "fetch-config");
     }
+}
+
+/// Backup hooks from a backup spec's rules (Velero's `hooks.resources`):
+/// every pre hook of the rules that select a pod runs in order before its
+/// volumes would be read, the post hooks after; a pod's own annotations win
+/// over the rules; a rule that does not read is refused before the backup.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backup_hooks_from_a_spec_rule_run_in_order_and_annotations_win() {
+    let (_sim, _client, pods, _dir, url) = hooked_lifeboat().await;
+    let rules = json!({"resources": [
+        {"name": "quiesce", "includedNamespaces": ["shop"],
+         "labelSelector": {"matchExpressions": [{"key": "role", "operator": "In", "values": ["hooked"]}]},
+         "pre": [{"exec": {"command": ["/bin/sh", "-c", "echo flushing tables"]}},
+                 {"exec": {"command": ["/bin/sh", "-c", "echo tables locked"], "container": "app", "timeout": "5s"}}],
+         "post": [{"exec": {"command": ["/bin/sh", "-c", "echo tables unlocked"]}}]},
+        {"name": "not-here", "includedNamespaces": ["data"],
+         "pre": [{"exec": {"command": ["/bin/sh", "-c", "echo wrong namespace"]}}]}]});
+    let spec = |hooks: serde_json::Value| json!({"includedNamespaces": ["shop"], "volumeData": false, "hooks": hooks});
+    pods.patch(
+        "hooked",
+        &kube::api::PatchParams::default(),
+        &kube::api::Patch::Merge(json!({"metadata": {"labels": {"role": "hooked"}}})),
+    )
+    .await
+    .unwrap();
+    let b = backed_up_with(&url, "ruled", spec(rules.clone())).await;
+    assert_eq!(b["phase"], "Completed", "{b:#}");
+    let log = log_of(&url, "ruled").await;
+    let at = |text: &str| {
+        log.find(text)
+            .unwrap_or_else(|| panic!("no {text:?} in {log}"))
+    };
+    assert!(at("flushing tables") < at("tables locked"), "{log}");
+    assert!(at("tables locked") < at("tables unlocked"), "{log}");
+    assert!(!log.contains("wrong namespace"), "{log}");
+    // Only the pod the selector picks, of all of shop's.
+    let hooks = b["manifest"]["hooks"].as_array().unwrap();
+    assert!(hooks.iter().all(|h| h["pod"] == "hooked"), "{hooks:#?}");
+    let whens: Vec<&str> = hooks.iter().map(|h| h["when"].as_str().unwrap()).collect();
+    assert_eq!(whens, ["pre", "pre", "post"], "{hooks:#?}");
+
+    // The pod's own annotation wins: the rule's hooks do not run for it.
+    annotate(
+        &pods,
+        json!({"pre.hook.backup.lifeboat.io/command": "[\"/bin/sh\", \"-c\", \"echo my own\"]"}),
+    )
+    .await;
+    let b = backed_up_with(&url, "annotated", spec(rules.clone())).await;
+    assert_eq!(b["phase"], "Completed", "{b:#}");
+    let log = log_of(&url, "annotated").await;
+    assert!(
+        log.contains("my own") && !log.contains("flushing tables"),
+        "{log}"
+    );
+
+    // A rule that does not read: refused, naming it; no backup is made.
+    let r = lifeboat_e2e::http(&url)
+        .post(format!("{url}/api/v1/backups"))
+        .json(
+            &json!({"name": "refused", "spec": spec(json!({"resources": [{"name": "broken",
+            "pre": [{"exec": {"command": ["sync"], "timeout": "whenever"}}]}]}))}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let text = r.text().await.unwrap();
+    assert!(
+        text.contains("hooks.resources[0] (broken).pre[0].exec.timeout")
+            && text.contains("whenever"),
+        "{text}"
+    );
+    let gone = lifeboat_e2e::http(&url)
+        .get(format!("{url}/api/v1/backups/refused"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 404);
 }

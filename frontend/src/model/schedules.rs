@@ -43,6 +43,62 @@ pub struct BackupSpec {
     /// agents); default yes. `false` takes resource state only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub volume_data: Option<bool>,
+    /// Backup hooks, in Velero's shape, for the pods the rules select
+    /// (`docs/HOOKS.md`). Pods' own hook annotations win over these.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<BackupHooks>,
+}
+
+/// A backup's hooks (Velero's `spec.hooks`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct BackupHooks {
+    pub resources: Vec<BackupHookResource>,
+}
+
+/// Commands for the running pods a rule selects, around their volume reads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct BackupHookResource {
+    /// Names the rule in errors and in the log.
+    pub name: String,
+    /// Namespaces; empty: all the backup takes.
+    pub included_namespaces: Vec<String>,
+    pub excluded_namespaces: Vec<String>,
+    /// Matched against the pod's labels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_selector: Option<super::HookLabelSelector>,
+    /// Run in order before the pod's volumes are read.
+    pub pre: Vec<BackupHook>,
+    /// Run in order after, also when a read or a pre hook failed.
+    pub post: Vec<BackupHook>,
+}
+
+/// One backup hook: a command in a container.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct BackupHook {
+    pub exec: BackupExecHook,
+}
+
+/// A command run in a pod's container.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
+pub struct BackupExecHook {
+    /// The pod's first container when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub container: Option<String>,
+    pub command: Vec<String>,
+    /// `Fail` (the default: the backup fails) or `Continue`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_error: Option<String>,
+    /// How long it may run (`30s` by default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<String>,
 }
 
 impl BackupSpec {

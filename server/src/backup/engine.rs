@@ -310,6 +310,7 @@ pub async fn capture(
     let mut items = 0u64;
     let mut refs = References::default();
     let mut volume_scan = super::volumes::VolumeScan::default();
+    volume_scan.hook_rules = spec.hooks.clone().map(|h| h.resources).unwrap_or_default();
     let selector = spec.label_selector.as_deref().filter(|s| !s.is_empty());
     let per_namespace = spec
         .exact_namespaces()
@@ -383,6 +384,12 @@ pub async fn capture(
                     }
                     refs.note(&gr, obj);
                     volume_scan.note(&gr, obj);
+                    // A pod without claims runs its hooks where the listing
+                    // meets it (one with claims, around their reads).
+                    for h in volume_scan.take_listing_hooks() {
+                        let (_, ran) = super::hooks::around(&ctx.client, &h, async {}).await;
+                        volume_scan.listing_ran.extend(ran);
+                    }
                     add(&mut batch, &gr, obj);
                 }
                 n += batch.len() as u64;

@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use frontend::model::{BackupHook, BackupHookResource};
+
 use crate::cluster::exec::{self, Command, ExecError};
 
 /// Lifeboat's annotation prefixes, then Velero's.
@@ -30,7 +32,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum When {
     Pre,
     Post,
-    /// In a restored pod once it runs (`crate::restore::hooks`).
+    /// In a restored pod once it runs (the restore's hooks).
     PostRestore,
 }
 
@@ -44,14 +46,8 @@ impl When {
     }
 }
 
-/// What a failing hook does to the backup.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OnError {
-    /// The backup fails.
-    Fail,
-    /// A warning; the backup goes on.
-    Continue,
-}
+pub use crate::selection::hooks::OnError;
+pub(crate) use crate::selection::hooks::{command, duration};
 
 /// One hook of one pod.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -71,27 +67,13 @@ pub struct PodHooks {
     pub pod: String,
     /// The pod's first container (the default for hooks that name none).
     pub first_container: String,
-    pub pre: Option<Hook>,
-    pub post: Option<Hook>,
+    /// Run in order before the volumes are read.
+    pub pre: Vec<Hook>,
+    /// Run in order after.
+    pub post: Vec<Hook>,
     /// Secrets the hooks' containers read (`valueFrom.secretKeyRef`,
     /// `envFrom.secretRef`): (name, key; `None` for all keys).
     pub secret_refs: Vec<(String, Option<String>)>,
-}
-
-/// Parses `30s`, `2m`, `1h`, `1m30s`, or plain seconds.
-pub(crate) fn duration(text: &str) -> Option<Duration> {
-    if let Ok(seconds) = text.trim().parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    crate::backup::spec::parse_ttl(text.trim()).map(|s| Duration::from_secs(s as u64))
-}
-
-/// A hook's command: a JSON array of strings, or one string (as Velero).
-pub(crate) fn command(text: &str) -> Vec<String> {
-    match serde_json::from_str::<Vec<String>>(text.trim()) {
-        Ok(argv) => argv,
-        Err(_) => vec![text.to_string()],
-    }
 }
 
 /// A hook annotation that does not read.
@@ -124,14 +106,13 @@ fn from_annotations(annotations: &Value, when: When) -> Result<Option<Hook>, Bad
         return Ok(None);
     };
     let argv = command(&text);
-    if argv.is_empty() || argv.iter().all(|a| a.trim().is_empty()) {
+    if !crate::selection::hooks::runnable(&argv) {
         return Err(bad(key, "the command is empty"));
     }
     let on_error = match get("on-error") {
         None => OnError::Fail,
-        Some((_, v)) if v.eq_ignore_ascii_case("fail") => OnError::Fail,
-        Some((_, v)) if v.eq_ignore_ascii_case("continue") => OnError::Continue,
-        Some((key, v)) => return Err(bad(key, format!("`{v}` is neither Fail nor Continue"))),
+        Some((key, v)) => OnError::parse(&v)
+            .ok_or_else(|| bad(key, format!("`{v}` is neither Fail nor Continue")))?,
     };
     let timeout = match get("timeout") {
         None => DEFAULT_TIMEOUT,
@@ -147,12 +128,62 @@ fn from_annotations(annotations: &Value, when: When) -> Result<Option<Hook>, Bad
     }))
 }
 
-/// A listed pod's hooks (`Ok(None)` without any), or what is wrong with them.
-pub fn of_pod(pod: &Value) -> Result<Option<PodHooks>, BadAnnotation> {
+/// The hooks the spec's rules give a pod, in the rules' order.
+fn from_rules(pod: &Value, rules: &[BackupHookResource]) -> (Vec<Hook>, Vec<Hook>) {
+    let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
+    let labels = &pod["metadata"]["labels"];
+    let (mut pre, mut post) = (Vec::new(), Vec::new());
+    for rule in rules {
+        let ns_ok = (rule.included_namespaces.is_empty()
+            || rule.included_namespaces.iter().any(|n| n == "*" || n == ns))
+            && !rule.excluded_namespaces.iter().any(|n| n == ns);
+        let labels_ok = rule
+            .label_selector
+            .as_ref()
+            .is_none_or(|s| crate::selection::hooks::selector(s).is_ok_and(|s| s.matches(labels)));
+        if !ns_ok || !labels_ok {
+            continue;
+        }
+        // Checked when the backup was asked for; the defaults stand in.
+        let hook = |when, h: &BackupHook| Hook {
+            when,
+            container: h.exec.container.clone(),
+            command: h.exec.command.clone(),
+            on_error: h
+                .exec
+                .on_error
+                .as_deref()
+                .and_then(OnError::parse)
+                .unwrap_or(OnError::Fail),
+            timeout: h
+                .exec
+                .timeout
+                .as_deref()
+                .and_then(duration)
+                .unwrap_or(DEFAULT_TIMEOUT),
+        };
+        pre.extend(rule.pre.iter().map(|h| hook(When::Pre, h)));
+        post.extend(rule.post.iter().map(|h| hook(When::Post, h)));
+    }
+    (pre, post)
+}
+
+/// A listed pod's hooks (`Ok(None)` without any), or what is wrong with
+/// them: its annotations', else those the spec's `rules` select it for.
+pub fn of_pod(
+    pod: &Value,
+    rules: &[BackupHookResource],
+) -> Result<Option<PodHooks>, BadAnnotation> {
     let annotations = &pod["metadata"]["annotations"];
     let pre = from_annotations(annotations, When::Pre)?;
     let post = from_annotations(annotations, When::Post)?;
-    if pre.is_none() && post.is_none() {
+    // A pod's own annotations win over the spec, as in Velero.
+    let (pre, post) = if pre.is_none() && post.is_none() {
+        from_rules(pod, rules)
+    } else {
+        (pre.into_iter().collect(), post.into_iter().collect())
+    };
+    if pre.is_empty() && post.is_empty() {
         return Ok(None);
     }
     let containers: Vec<&Value> = pod["spec"]["containers"]
@@ -165,9 +196,9 @@ pub fn of_pod(pod: &Value) -> Result<Option<PodHooks>, BadAnnotation> {
         .and_then(|c| c["name"].as_str())
         .unwrap_or_default()
         .to_string();
-    let used: Vec<&str> = [&pre, &post]
-        .into_iter()
-        .flatten()
+    let used: Vec<&str> = pre
+        .iter()
+        .chain(&post)
         .map(|h| h.container.as_deref().unwrap_or(&first_container))
         .collect();
     let secret_refs = secret_refs(pod, &used);
@@ -253,10 +284,7 @@ impl Ran {
             pod: self.pod.clone(),
             container: self.container.clone(),
             command: self.command.clone(),
-            on_error: match self.on_error {
-                OnError::Fail => "Fail".into(),
-                OnError::Continue => "Continue".into(),
-            },
+            on_error: self.on_error.as_str().into(),
             exit_code,
             error,
             stdout: self.stdout.clone(),
@@ -324,33 +352,20 @@ fn redact(text: &str, secrets: &[String]) -> String {
         .fold(text.to_string(), |t, s| t.replace(s.as_str(), "[redacted]"))
 }
 
-/// Runs a pod's `when` hook, if it has one; `secrets` are redacted from
-/// what it prints.
-async fn run(
-    client: &kube::Client,
-    hooks: &PodHooks,
-    when: When,
-    secrets: &[String],
-) -> Option<Ran> {
-    let hook = match when {
-        When::Pre => hooks.pre.as_ref()?,
-        When::Post => hooks.post.as_ref()?,
-        When::PostRestore => return None,
-    };
+/// Runs one of a pod's hooks; `secrets` are redacted from what it prints.
+async fn run(client: &kube::Client, hooks: &PodHooks, hook: &Hook, secrets: &[String]) -> Ran {
     let container = hook
         .container
         .clone()
         .unwrap_or_else(|| hooks.first_container.clone());
-    Some(
-        run_in(
-            client,
-            (&hooks.namespace, &hooks.pod),
-            container,
-            hook,
-            secrets,
-        )
-        .await,
+    run_in(
+        client,
+        (&hooks.namespace, &hooks.pod),
+        container,
+        hook,
+        secrets,
     )
+    .await
 }
 
 /// Runs `hook` in `container` of the pod `(namespace, name)`; `secrets`
@@ -399,9 +414,9 @@ pub async fn run_in(
     }
 }
 
-/// Runs a pod's `pre` hook, then `work` unless that hook failed with
-/// `Fail`, then its `post` hook (whatever `work` did). `None`: `work` did
-/// not run.
+/// Runs a pod's `pre` hooks in order, then `work` unless one failed with
+/// `Fail` (which stops the rest of them), then its `post` hooks (whatever
+/// `work` did). `None`: `work` did not run.
 pub async fn around<T>(
     client: &kube::Client,
     hooks: &PodHooks,
@@ -410,13 +425,19 @@ pub async fn around<T>(
     let mut ran = Vec::new();
     // The pod's Secrets are read once, for both hooks.
     let secrets = secret_values(client, &hooks.namespace, &hooks.secret_refs).await;
-    let pre = run(client, hooks, When::Pre, &secrets).await;
-    let go = pre
-        .as_ref()
-        .is_none_or(|r| r.succeeded() || r.on_error == OnError::Continue);
-    ran.extend(pre);
+    let mut go = true;
+    for hook in &hooks.pre {
+        let r = run(client, hooks, hook, &secrets).await;
+        go = r.succeeded() || r.on_error == OnError::Continue;
+        ran.push(r);
+        if !go {
+            break;
+        }
+    }
     let done = if go { Some(work.await) } else { None };
-    ran.extend(run(client, hooks, When::Post, &secrets).await);
+    for hook in &hooks.post {
+        ran.push(run(client, hooks, hook, &secrets).await);
+    }
     (done, ran)
 }
 
@@ -439,17 +460,17 @@ mod tests {
             "pre.hook.backup.velero.io/timeout": "2m",
             "post.hook.backup.velero.io/command": "resume",
             "post.hook.backup.velero.io/on-error": "Continue",
-        })))
+        })), &[])
         .unwrap()
         .unwrap();
-        let pre = velero.pre.unwrap();
+        let pre = velero.pre[0].clone();
         assert_eq!(pre.command, ["/bin/sh", "-c", "psql -c CHECKPOINT"]);
         assert_eq!(
             (pre.on_error, pre.timeout),
             (OnError::Fail, Duration::from_secs(120))
         );
         assert_eq!(pre.container, None);
-        let post = velero.post.unwrap();
+        let post = velero.post[0].clone();
         assert_eq!(post.command, ["resume"]);
         assert_eq!(
             (post.on_error, post.timeout),
@@ -462,34 +483,78 @@ mod tests {
             [("db".to_string(), Some("password".to_string()))]
         );
 
-        let both = of_pod(&pod(json!({
-            "pre.hook.backup.velero.io/command": "velero-way",
-            "pre.hook.backup.lifeboat.io/command": "lifeboat-way",
-            "pre.hook.backup.lifeboat.io/container": "exporter",
-        })))
+        let both = of_pod(
+            &pod(json!({
+                "pre.hook.backup.velero.io/command": "velero-way",
+                "pre.hook.backup.lifeboat.io/command": "lifeboat-way",
+                "pre.hook.backup.lifeboat.io/container": "exporter",
+            })),
+            &[],
+        )
         .unwrap()
         .unwrap();
-        let pre = both.pre.unwrap();
+        let pre = both.pre[0].clone();
         assert_eq!(pre.command, ["lifeboat-way"]);
         assert_eq!(pre.container.as_deref(), Some("exporter"));
-        assert!(both.post.is_none());
+        assert!(both.post.is_empty());
         assert_eq!(both.secret_refs, [("exporter-keys".to_string(), None)]);
     }
 
     #[test]
+    fn spec_rules_give_hooks_to_the_pods_they_select_unless_annotations_do() {
+        let rules: Vec<BackupHookResource> = serde_json::from_value(json!([
+            {"name": "freeze", "includedNamespaces": ["data"],
+             "labelSelector": {"matchLabels": {"app": "db"}},
+             "pre": [{"exec": {"command": ["fsfreeze", "--freeze", "/data"], "timeout": "1m"}},
+                     {"exec": {"command": ["sync"], "onError": "Continue"}}],
+             "post": [{"exec": {"command": ["fsfreeze", "--unfreeze", "/data"], "container": "exporter"}}]},
+            {"name": "elsewhere", "includedNamespaces": ["shop"], "pre": [{"exec": {"command": ["never"]}}]}
+        ]))
+        .unwrap();
+        let mut labelled = pod(json!({}));
+        labelled["metadata"]["labels"] = json!({"app": "db"});
+        let hooks = of_pod(&labelled, &rules).unwrap().unwrap();
+        let commands: Vec<&str> = hooks.pre.iter().map(|h| h.command[0].as_str()).collect();
+        assert_eq!(commands, ["fsfreeze", "sync"]);
+        assert_eq!(
+            (hooks.pre[0].on_error, hooks.pre[0].timeout),
+            (OnError::Fail, Duration::from_secs(60))
+        );
+        assert_eq!(hooks.pre[1].on_error, OnError::Continue);
+        assert_eq!(hooks.post[0].container.as_deref(), Some("exporter"));
+        // The Secrets of both containers the hooks run in.
+        assert_eq!(hooks.secret_refs.len(), 2);
+        // Unlabelled: no rule selects it.
+        assert_eq!(of_pod(&pod(json!({})), &rules).unwrap(), None);
+        // Its own annotations win over every rule.
+        labelled["metadata"]["annotations"] =
+            json!({"pre.hook.backup.lifeboat.io/command": "mine"});
+        let own = of_pod(&labelled, &rules).unwrap().unwrap();
+        assert_eq!(own.pre.len(), 1);
+        assert_eq!(own.pre[0].command, ["mine"]);
+        assert!(own.post.is_empty());
+    }
+
+    #[test]
     fn pods_without_hooks_have_none_and_bad_values_say_which() {
-        assert_eq!(of_pod(&pod(json!({"app": "db"}))).unwrap(), None);
-        let bad = of_pod(&pod(json!({
-            "pre.hook.backup.lifeboat.io/command": "sync",
-            "pre.hook.backup.lifeboat.io/on-error": "Retry",
-        })))
+        assert_eq!(of_pod(&pod(json!({"app": "db"})), &[]).unwrap(), None);
+        let bad = of_pod(
+            &pod(json!({
+                "pre.hook.backup.lifeboat.io/command": "sync",
+                "pre.hook.backup.lifeboat.io/on-error": "Retry",
+            })),
+            &[],
+        )
         .unwrap_err();
         assert_eq!(bad.annotation, "pre.hook.backup.lifeboat.io/on-error");
         assert!(bad.to_string().contains("Retry"), "{bad}");
-        let bad = of_pod(&pod(json!({
-            "post.hook.backup.velero.io/command": "sync",
-            "post.hook.backup.velero.io/timeout": "soon",
-        })))
+        let bad = of_pod(
+            &pod(json!({
+                "post.hook.backup.velero.io/command": "sync",
+                "post.hook.backup.velero.io/timeout": "soon",
+            })),
+            &[],
+        )
         .unwrap_err();
         assert_eq!(bad.annotation, "post.hook.backup.velero.io/timeout");
         assert!(bad.problem.contains("soon"), "{bad}");

@@ -151,8 +151,16 @@ pub async fn run(
                 log.warn(e);
             }
             let pod_hooks = std::mem::take(&mut captured.volume_scan.hooks);
-            let (volumes, hooks_ran, failed_hook) =
-                volume_data(&ctx, &name, &spec, planned, pod_hooks, &mut log).await;
+            let listing_ran = std::mem::take(&mut captured.volume_scan.listing_ran);
+            let (volumes, hooks_ran, failed_hook) = volume_data(
+                &ctx,
+                &name,
+                &spec,
+                planned,
+                (pod_hooks, listing_ran),
+                &mut log,
+            )
+            .await;
             captured.volumes = volumes;
             captured.hooks = hooks_ran;
             volume_bytes = captured.volumes.iter().map(|v| v.bytes_uploaded).sum();
@@ -285,13 +293,14 @@ fn end_pending(planned: Vec<Planned>, phase: &str, reason: &str) -> Vec<VolumeEn
 
 /// Takes the backup's volume data through the agents and logs each volume:
 /// a failed one is a warning (the backup ends PartiallyFailed), a skipped
-/// one says why.
+/// one says why. Each hooked pod's hooks run around its reads (those of
+/// pods without claims ran during the listing); every hook is logged.
 async fn volume_data(
     ctx: &BackupContext,
     name: &str,
     spec: &BackupSpec,
     planned: Vec<Planned>,
-    pod_hooks: Vec<hooks::PodHooks>,
+    (pod_hooks, ran_while_listing): (Vec<hooks::PodHooks>, Vec<hooks::Ran>),
     log: &mut Log,
 ) -> (
     Vec<VolumeEntry>,
@@ -299,7 +308,8 @@ async fn volume_data(
     Option<String>,
 ) {
     let readable = planned.iter().any(|p| p.reader.is_some());
-    let mut ran = Vec::new();
+    // The hooks of pods without claims ran during the listing.
+    let mut ran = ran_while_listing;
     let mut hooks_left = Some(pod_hooks);
     let entries = if !readable {
         planned.into_iter().map(|p| p.entry).collect()
@@ -329,7 +339,7 @@ async fn volume_data(
                 };
                 let (entries, hooks_ran) =
                     volumes::back_up(take, planned, hooks_left.take().unwrap_or_default()).await;
-                ran = hooks_ran;
+                ran.extend(hooks_ran);
                 entries
             }
             Err(unusable) => end_pending(planned, "Failed", &unusable.to_string()),

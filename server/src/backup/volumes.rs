@@ -46,6 +46,12 @@ pub struct VolumeScan {
     pub hooks: Vec<hooks::PodHooks>,
     /// Hook annotations that do not read (a warning each; no hook runs).
     pub hook_errors: Vec<String>,
+    /// The backup spec's hook rules (`hooks.resources`).
+    pub hook_rules: Vec<frontend::model::BackupHookResource>,
+    /// Hooks of pods that mount no claim: the listing runs them where it
+    /// meets the pod (`take_listing_hooks`), and keeps what they did here.
+    listing_hooks: Vec<hooks::PodHooks>,
+    pub listing_ran: Vec<hooks::Ran>,
 }
 
 /// How an agent reaches a claim's volume.
@@ -66,6 +72,12 @@ pub struct Planned {
 }
 
 impl VolumeScan {
+    /// The hooks of pods without claims noted since the last call, to run
+    /// now (around the pod's place in the listing).
+    pub fn take_listing_hooks(&mut self) -> Vec<hooks::PodHooks> {
+        std::mem::take(&mut self.listing_hooks)
+    }
+
     /// Notes a listed object (only pods and claims matter).
     pub fn note(&mut self, gr_name: &str, obj: &Value) {
         let ns = obj["metadata"]["namespace"].as_str().unwrap_or_default();
@@ -90,8 +102,14 @@ impl VolumeScan {
                 if !running || node.is_empty() {
                     return;
                 }
-                match hooks::of_pod(obj) {
-                    Ok(Some(found)) => self.hooks.push(found),
+                let mounts_claims = obj["spec"]["volumes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|v| v["persistentVolumeClaim"]["claimName"].is_string());
+                match hooks::of_pod(obj, &self.hook_rules) {
+                    Ok(Some(found)) if mounts_claims => self.hooks.push(found),
+                    Ok(Some(found)) => self.listing_hooks.push(found),
                     Ok(None) => {}
                     Err(e) => self
                         .hook_errors

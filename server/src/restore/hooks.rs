@@ -19,11 +19,11 @@
 
 use std::time::Duration;
 
-use frontend::model::{ExecHook, HookLabelSelector, RestoreHookResource, RestoreSpec};
+use frontend::model::{ExecHook, RestoreHookResource, RestoreSpec};
 use serde_json::{Value, json};
 
 use crate::backup::hooks::{self as backup_hooks, BadAnnotation, Hook, OnError, Ran, When, bad};
-use crate::selection::LabelSelector;
+use crate::selection::hooks::{HookRuleError, selector};
 
 const INIT_PREFIXES: [&str; 2] = [
     "init.hook.restore.lifeboat.io",
@@ -91,9 +91,9 @@ fn on_error(key: &str, text: Option<&str>) -> Result<OnError, BadAnnotation> {
     match text {
         // Velero's default for restore hooks.
         None => Ok(OnError::Continue),
-        Some(v) if v.eq_ignore_ascii_case("fail") => Ok(OnError::Fail),
-        Some(v) if v.eq_ignore_ascii_case("continue") => Ok(OnError::Continue),
-        Some(v) => Err(bad(key, format!("`{v}` is neither Fail nor Continue"))),
+        Some(v) => {
+            OnError::parse(v).ok_or_else(|| bad(key, format!("`{v}` is neither Fail nor Continue")))
+        }
     }
 }
 
@@ -110,7 +110,7 @@ fn duration_or(
 }
 
 fn nonempty(key: &str, argv: Vec<String>) -> Result<Vec<String>, BadAnnotation> {
-    if argv.is_empty() || argv.iter().all(|a| a.trim().is_empty()) {
+    if !crate::selection::hooks::runnable(&argv) {
         Err(bad(key, "the command is empty"))
     } else {
         Ok(argv)
@@ -132,68 +132,47 @@ fn selects(rule: &RestoreHookResource, namespace: Option<&str>, labels: &Value) 
             .is_none_or(|s| selector(s).is_ok_and(|s| s.matches(labels)))
 }
 
-/// A `metav1.LabelSelector` as a selector (the error says what is wrong).
-pub fn selector(s: &HookLabelSelector) -> Result<LabelSelector, String> {
-    let mut parts: Vec<String> = s
-        .match_labels
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    for e in &s.match_expressions {
-        parts.push(match e.operator.as_str() {
-            "In" => format!("{} in ({})", e.key, e.values.join(",")),
-            "NotIn" => format!("{} notin ({})", e.key, e.values.join(",")),
-            "Exists" => e.key.clone(),
-            "DoesNotExist" => format!("!{}", e.key),
-            other => {
-                return Err(format!(
-                    "operator `{other}` is none of In, NotIn, Exists, DoesNotExist"
-                ));
-            }
-        });
-    }
-    LabelSelector::parse(&parts.join(",")).map_err(String::from)
-}
-
 /// The spec's hooks that are wrong, named by rule (checked before a
 /// restore starts).
-pub fn check_spec(spec: &RestoreSpec) -> Result<(), String> {
+pub fn check_spec(spec: &RestoreSpec) -> Result<(), HookRuleError> {
     let Some(hooks) = &spec.hooks else {
         return Ok(());
     };
     for (i, rule) in hooks.resources.iter().enumerate() {
-        let name = if rule.name.is_empty() {
-            format!("hooks.resources[{i}]")
-        } else {
-            format!("hooks.resources[{i}] ({})", rule.name)
-        };
+        let name = crate::selection::hooks::rule_name(i, &rule.name);
         if let Some(s) = &rule.label_selector {
-            selector(s).map_err(|e| format!("{name}.labelSelector: {e}"))?;
+            selector(s)
+                .map_err(|e| HookRuleError::new(format!("{name}.labelSelector"), e.to_string()))?;
         }
         if rule.post_hooks.is_empty() {
-            return Err(format!("{name}: postHooks is empty"));
+            return Err(HookRuleError::new(format!("{name}.postHooks"), "is empty"));
         }
         for (j, hook) in rule.post_hooks.iter().enumerate() {
             let at = format!("{name}.postHooks[{j}]");
             match (&hook.init, &hook.exec) {
                 (Some(init), None) => {
                     if init.init_containers.is_empty() {
-                        return Err(format!("{at}.init.initContainers is empty"));
+                        return Err(HookRuleError::new(
+                            format!("{at}.init.initContainers"),
+                            "is empty",
+                        ));
                     }
                     for (k, c) in init.init_containers.iter().enumerate() {
                         if c["name"].as_str().is_none_or(str::is_empty)
                             || c["image"].as_str().is_none_or(str::is_empty)
                         {
-                            return Err(format!(
-                                "{at}.init.initContainers[{k}]: a container needs a name and an image"
+                            return Err(HookRuleError::new(
+                                format!("{at}.init.initContainers[{k}]"),
+                                "a container needs a name and an image",
                             ));
                         }
                     }
                 }
                 (None, Some(exec)) => {
-                    exec_hook(exec, &at).map_err(|e| e.to_string())?;
+                    exec_hook(exec, &at)
+                        .map_err(|e| HookRuleError::new(e.annotation, e.problem))?;
                 }
-                _ => return Err(format!("{at}: give exactly one of init and exec")),
+                _ => return Err(HookRuleError::new(at, "give exactly one of init and exec")),
             }
         }
     }
@@ -415,7 +394,8 @@ pub async fn run_post(
     let deadline = tokio::time::Instant::now() + wait;
     let mut delay = Duration::from_millis(100);
     // The pods, once `want` of them are far enough along for every hook.
-    let found: Result<Vec<Value>, String> = loop {
+    let mut last = String::new();
+    let found: Option<Vec<Value>> = loop {
         let listed: Result<Vec<Value>, kube::Error> = match &pod_name {
             Some(name) => api
                 .get_opt(name)
@@ -431,7 +411,7 @@ pub async fn run_post(
                 .filter_map(|p| serde_json::to_value(p).ok())
                 .collect()
         });
-        let last = match listed {
+        last = match listed {
             Ok(pods) => {
                 let first = |p: &Value| {
                     p["spec"]["containers"][0]["name"]
@@ -450,7 +430,7 @@ pub async fn run_post(
                     .cloned()
                     .collect();
                 if ready.len() >= want {
-                    break Ok(ready);
+                    break Some(ready);
                 }
                 format!(
                     "{} of {want} pod(s) {} within {}s",
@@ -466,15 +446,15 @@ pub async fn run_post(
             Err(e) => format!("its pods could not be read: {e}"),
         };
         if tokio::time::Instant::now() + delay > deadline {
-            break Err(last);
+            break None;
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_secs(2));
     };
     let pods = match found {
-        Ok(pods) => pods,
-        Err(why) => {
-            let message = format!("post-restore hooks not run: {why}");
+        Some(pods) => pods,
+        None => {
+            let message = format!("post-restore hooks not run: {last}");
             if hooks.iter().any(|h| h.hook.on_error == OnError::Fail) {
                 out.failure = Some(message);
             } else {
@@ -506,10 +486,7 @@ pub async fn run_post(
             if failed {
                 let message = format!(
                     "a post-restore hook failed (on-error: {}, from {}): {}",
-                    match h.hook.on_error {
-                        OnError::Fail => "Fail",
-                        OnError::Continue => "Continue",
-                    },
+                    h.hook.on_error.as_str(),
                     h.source,
                     r.describe()
                 );
@@ -603,7 +580,9 @@ pub async fn run_all(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use frontend::model::{HookLabelRequirement, InitHook, RestoreHook, RestoreHooks};
+    use frontend::model::{
+        HookLabelRequirement, HookLabelSelector, InitHook, RestoreHook, RestoreHooks,
+    };
 
     fn deployment(annotations: Value) -> Value {
         json!({"metadata": {"name": "web", "namespace": "shop"},
@@ -766,7 +745,9 @@ mod tests {
             }),
             ..Default::default()
         };
-        let e = check_spec(&spec(RestoreHook::default())).unwrap_err();
+        let e = check_spec(&spec(RestoreHook::default()))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("(db).postHooks[0]: give exactly one"), "{e}");
         let e = check_spec(&spec(RestoreHook {
             init: Some(InitHook {
@@ -774,7 +755,8 @@ mod tests {
             }),
             exec: None,
         }))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("needs a name and an image"), "{e}");
         let e = check_spec(&spec(RestoreHook {
             init: None,
@@ -784,7 +766,8 @@ mod tests {
                 ..Default::default()
             }),
         }))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("exec.onError") && e.contains("Retry"), "{e}");
     }
 }

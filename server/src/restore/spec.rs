@@ -55,7 +55,7 @@ impl RestoreSpecExt for RestoreSpec {
                 ),
             ));
         }
-        super::hooks::check_spec(self).map_err(|e| err("hooks", e))?;
+        super::hooks::check_spec(self).map_err(|e| err("hooks", e.to_string()))?;
         if self.backup_name.is_empty() && self.from_schedule.is_none() {
             return Err(err("backupName", "is required (or fromSchedule and at)"));
         }

@@ -55,6 +55,9 @@ impl BackupSpecExt for BackupSpec {
             label_selector: self.label_selector.as_deref(),
         }
         .validate()?;
+        if let Some(hooks) = &self.hooks {
+            super::hooks::check_backup_hooks(hooks).map_err(|e| err("hooks", e.to_string()))?;
+        }
         if let Some(ttl) = &self.ttl
             && parse_ttl(ttl).is_none()
         {
