@@ -1109,3 +1109,132 @@ async fn an_interrupted_restore_is_failed_and_can_be_run_again() {
         .await
         .expect("the backup is no longer held by a restore that will never end");
 }
+
+/// Into a cluster without the backup's StorageClass and registry: the plan
+/// warns that the claim would stay Pending and names the mapping that helps;
+/// with `storageClassMapping` and `imageMapping` the claim binds on the
+/// class this cluster has and every container's image is rewritten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_class_and_image_mappings_fit_a_backup_to_another_cluster() {
+    let env = env().await;
+    let post = |path: &'static str, body: Value| {
+        let client = env.client.clone();
+        async move {
+            let request = axum::http::Request::post(path)
+                .header("content-type", "application/json")
+                .body(serde_json::to_vec(&body).unwrap())
+                .unwrap();
+            client.request::<Value>(request).await.unwrap();
+        }
+    };
+    post("/apis/storage.k8s.io/v1/storageclasses",
+        json!({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "fast"},
+               "provisioner": "kubesim.io/hostpath", "reclaimPolicy": "Delete"})).await;
+    post(
+        "/api/v1/namespaces",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "legacy"}}),
+    )
+    .await;
+    post("/api/v1/namespaces/legacy/persistentvolumeclaims",
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "data"},
+               "spec": {"storageClassName": "fast", "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})).await;
+    post("/apis/apps/v1/namespaces/legacy/deployments",
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "app"},
+               "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "legacy"}},
+                        "template": {"metadata": {"labels": {"app": "legacy"}},
+                                     "spec": {"initContainers": [{"name": "migrate", "image": "old.example/tools/migrate:1"}],
+                                              "containers": [{"name": "app", "image": "old.example/shop/app:2"},
+                                                             {"name": "proxy", "image": "quay.example/proxy:3"}]}}}})).await;
+    back_up(&env, "legacy-1", &["legacy"]).await;
+    // The target cluster has no `fast`.
+    let classes: Api<DynamicObject> = Api::all_with(
+        env.client.clone(),
+        &kube::api::ApiResource::erase::<k8s_openapi::api::storage::v1::StorageClass>(&()),
+    );
+    classes
+        .delete("fast", &DeleteParams::default())
+        .await
+        .unwrap();
+    let base = RestoreSpec {
+        backup_name: "legacy-1".into(),
+        namespace_mapping: [("legacy".to_string(), "moved".to_string())].into(),
+        include_cluster_resources: Some(false),
+        ..Default::default()
+    };
+
+    // The plan warns, and says which mapping would help.
+    let (phase, plan) = restore_with(
+        &env,
+        "look",
+        RestoreSpec {
+            dry_run: true,
+            ..base.clone()
+        },
+    )
+    .await;
+    assert_eq!(phase, "Planned");
+    let claim = plan_item(&plan, "persistentvolumeclaims", Some("moved"), "data");
+    let warning = claim["warnings"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("{claim}"));
+    assert!(
+        warning.contains("StorageClass `fast` does not exist")
+            && warning.contains(r#"storageClassMapping {"fast": "standard"}"#),
+        "{warning}"
+    );
+
+    // Invalid mappings are refused before anything.
+    let refused = restore::start(
+        &env.catalog,
+        &env.locations,
+        Some(&env.client),
+        "bad",
+        RestoreSpec {
+            storage_class_mapping: [("fast".to_string(), "Not A Class".to_string())].into(),
+            ..base.clone()
+        },
+        "test",
+    )
+    .await;
+    assert!(
+        matches!(&refused, Err(restore::StartError::Invalid(e)) if e.field == "storageClassMapping"),
+        "{:?}",
+        refused.map(|_| ())
+    );
+
+    // Mapped: no warning; the claim binds on `standard`; images rewritten.
+    let (phase, plan) = restore_with(
+        &env,
+        "mapped",
+        RestoreSpec {
+            storage_class_mapping: [("fast".to_string(), "standard".to_string())].into(),
+            image_mapping: [("old.example/".to_string(), "registry.local/".to_string())].into(),
+            ..base.clone()
+        },
+    )
+    .await;
+    assert_eq!(phase, "Completed", "{plan:#}");
+    let claim = plan_item(&plan, "persistentvolumeclaims", Some("moved"), "data");
+    assert!(claim.get("warnings").is_none(), "{claim}");
+    let claims: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+        Api::namespaced(env.client.clone(), "moved");
+    until("the mapped claim binds", || async {
+        claims.get("data").await.is_ok_and(|c| {
+            c.status.and_then(|s| s.phase).as_deref() == Some("Bound")
+                && c.spec.and_then(|s| s.storage_class_name).as_deref() == Some("standard")
+        })
+    })
+    .await;
+    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), "moved");
+    let app = serde_json::to_value(deployments.get("app").await.unwrap()).unwrap();
+    let pod = &app["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["initContainers"][0]["image"],
+        "registry.local/tools/migrate:1"
+    );
+    assert_eq!(pod["containers"][0]["image"], "registry.local/shop/app:2");
+    assert_eq!(
+        pod["containers"][1]["image"], "quay.example/proxy:3",
+        "not in the mapping"
+    );
+}

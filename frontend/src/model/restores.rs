@@ -37,6 +37,15 @@ pub struct RestoreSpec {
     pub restore_status: bool,
     /// Keep Services' nodePorts (off: the cluster assigns new ones).
     pub preserve_node_ports: bool,
+    /// StorageClass `old` → `new`, for claims, volumes and StatefulSets'
+    /// `volumeClaimTemplates` (a cluster with other classes).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub storage_class_mapping: BTreeMap<String, String>,
+    /// Image prefix `old` → `new` (a registry, a repository), for every
+    /// container, init container and ephemeral container; the longest
+    /// matching prefix wins.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub image_mapping: BTreeMap<String, String>,
     /// Plan only.
     pub dry_run: bool,
     /// Group-resources restored first, in this order (`secrets`,
@@ -246,6 +255,10 @@ pub struct PlanItem {
     /// What happened to it, once applied.
     pub result: Option<ItemResult>,
     pub message: Option<String>,
+    /// What the plan saw that will go wrong unless something changes (a
+    /// claim's StorageClass this cluster does not have, say).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Post-restore hooks run in the pods this item made, as they ran.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hooks: Vec<super::HookRun>,
@@ -390,6 +403,7 @@ mod tests {
             diff: Vec::new(),
             result: Some(ItemResult::Created),
             hooks: Vec::new(),
+            warnings: Vec::new(),
             message: None,
             object: Value::Null,
             tier: 0,

@@ -295,9 +295,32 @@ fn plan_view(r: RestoreView) -> impl IntoView {
         .filter(|i| i.group_resource == "volumes.lifeboat.io")
         .cloned()
         .collect();
+    // What will go wrong unless the options change, shown before anything else.
+    let warnings: Vec<(String, String)> = plan
+        .items
+        .iter()
+        .flat_map(|i| {
+            let what = format!(
+                "{} {}/{}",
+                i.group_resource,
+                or_dash(i.namespace.as_deref()),
+                i.name
+            );
+            i.warnings.iter().map(move |w| (what.clone(), w.clone()))
+        })
+        .collect();
     view! {
         <div class="plan" data-phase=r.phase.clone()>
             <p>{badge(&r.phase)} " " {r.phase_reason.clone()}</p>
+            {(!warnings.is_empty()).then(|| view! {
+                <section class="warnings" role="alert" aria-labelledby="plan-warnings-h">
+                    <h3 id="plan-warnings-h">"Warnings"</h3>
+                    <ul class="plain">{warnings.into_iter().map(|(what, w)| {
+                        let shown = what.clone();
+                        view! { <li data-warning=what><strong>{shown}</strong>": "{w}</li> }
+                    }).collect_view()}</ul>
+                </section>
+            })}
             {plan.point_in_time.as_ref().map(point_in_time_view)}
             {(!volume_lines.is_empty()).then(|| view! {
                 <section class="volumes" aria-labelledby="plan-volumes-h">

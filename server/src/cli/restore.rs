@@ -34,6 +34,14 @@ pub enum RestoreCommand {
         /// old:new, several allowed (comma-separated or repeated).
         #[arg(long)]
         namespace_mapping: Vec<String>,
+        /// StorageClass old:new (gp2:standard), for claims, volumes and
+        /// StatefulSets' claim templates; several allowed.
+        #[arg(long)]
+        storage_class_mapping: Vec<String>,
+        /// Image prefix old=new (old.example/=registry.local/), for every
+        /// container; the longest matching prefix wins; several allowed.
+        #[arg(long)]
+        image_mapping: Vec<String>,
         /// skip (default) or update.
         #[arg(long, default_value = "skip")]
         existing_resource_policy: String,
@@ -75,6 +83,8 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
             at,
             filters,
             namespace_mapping,
+            storage_class_mapping,
+            image_mapping,
             existing_resource_policy,
             restore_status,
             preserve_node_ports,
@@ -85,12 +95,22 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
         } => {
             let mapping = lifeboat::restore::spec::parse_mapping(&namespace_mapping)
                 .map_err(|e| anyhow!("--namespace-mapping: {}", e.message))?;
+            let classes = lifeboat::restore::spec::parse_pairs(
+                &storage_class_mapping,
+                ':',
+                "storageClassMapping",
+            )
+            .map_err(|e| anyhow!("--storage-class-mapping: {}", e.message))?;
+            let images = lifeboat::restore::spec::parse_pairs(&image_mapping, '=', "imageMapping")
+                .map_err(|e| anyhow!("--image-mapping: {}", e.message))?;
             let mut spec = filters.spec();
             for (k, v) in [
                 ("backupName", json!(from_backup.unwrap_or_default())),
                 ("fromSchedule", json!(from_schedule)),
                 ("at", json!(at)),
                 ("namespaceMapping", json!(mapping)),
+                ("storageClassMapping", json!(classes)),
+                ("imageMapping", json!(images)),
                 ("existingResourcePolicy", json!(existing_resource_policy)),
                 ("restoreStatus", json!(restore_status)),
                 ("preserveNodePorts", json!(preserve_node_ports)),
@@ -302,6 +322,16 @@ fn print_plan(restore: &RestoreView) {
             i.namespace.as_deref().unwrap_or("-"),
             i.name,
         );
+    }
+    for i in &plan.items {
+        for w in &i.warnings {
+            println!(
+                "WARNING {} {}/{}: {w}",
+                i.group_resource,
+                i.namespace.as_deref().unwrap_or("-"),
+                i.name
+            );
+        }
     }
     for h in plan.items.iter().flat_map(|i| &i.hooks) {
         let (outcome, output) = (h.outcome(), h.output(" / "));

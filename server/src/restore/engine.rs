@@ -200,6 +200,7 @@ pub async fn plan(
             diff: Vec::new(),
             result: None,
             hooks: Vec::new(),
+            warnings: Vec::new(),
             message: None,
             object: Value::Null,
             tier: spec.tier(&item.group_resource),
@@ -239,6 +240,7 @@ pub async fn plan(
         out.push(line);
     }
     compare_with_live(client, own, spec, resources, &mut out).await;
+    warn_of_missing_classes(client, own, &mut out).await;
     let volume_lines = super::volumes::plan_lines(volumes, spec, &out);
     out.extend(volume_lines);
     out.sort_by(|a, b| {
@@ -250,6 +252,92 @@ pub async fn plan(
         ))
     });
     Ok(out)
+}
+
+/// A claim (or a StatefulSet's claim template) naming a StorageClass the
+/// cluster does not have would stay Pending for ever: the plan says so on
+/// its line, with the mapping that would help. Nothing is said when the
+/// classes cannot be read (neither as the user nor as Lifeboat).
+async fn warn_of_missing_classes(
+    client: &kube::Client,
+    own: Option<&kube::Client>,
+    plan: &mut [PlanItem],
+) {
+    use k8s_openapi::api::storage::v1::StorageClass;
+    let mut listed = None;
+    for c in std::iter::once(client).chain(own) {
+        if let Ok(list) = Api::<StorageClass>::all(c.clone())
+            .list(&Default::default())
+            .await
+        {
+            listed = Some(list.items);
+            break;
+        }
+    }
+    let Some(listed) = listed else {
+        return;
+    };
+    let default = listed.iter().find(|c| {
+        c.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("storageclass.kubernetes.io/is-default-class"))
+            .is_some_and(|v| v == "true")
+    });
+    let mut have: BTreeSet<String> = listed
+        .iter()
+        .filter_map(|c| c.metadata.name.clone())
+        .collect();
+    let suggestion = default
+        .and_then(|c| c.metadata.name.clone())
+        .or_else(|| have.iter().next().cloned());
+    let writes = |a: Action| matches!(a, Action::Create | Action::Update | Action::Unknown);
+    // Classes the restore brings back itself are there when claims come.
+    have.extend(
+        plan.iter()
+            .filter(|l| l.group_resource == "storageclasses.storage.k8s.io" && writes(l.action))
+            .map(|l| l.name.clone()),
+    );
+    let listing = listed
+        .iter()
+        .filter_map(|c| c.metadata.name.as_deref())
+        .collect::<Vec<_>>()
+        .join(", ");
+    for line in plan.iter_mut().filter(|l| writes(l.action)) {
+        let classes: Vec<String> = match line.group_resource.as_str() {
+            gr::PERSISTENT_VOLUME_CLAIMS => line
+                .object
+                .pointer("/spec/storageClassName")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .into_iter()
+                .collect(),
+            "statefulsets.apps" => line
+                .object
+                .pointer("/spec/volumeClaimTemplates")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|t| t.pointer("/spec/storageClassName").and_then(Value::as_str))
+                .map(str::to_string)
+                .collect(),
+            _ => continue,
+        };
+        for class in classes
+            .iter()
+            .filter(|c| !c.is_empty() && !have.contains(*c))
+        {
+            let hint = match &suggestion {
+                Some(to) => format!(
+                    "map it to one it has: storageClassMapping {{\"{class}\": \"{to}\"}} (this cluster has: {listing})"
+                ),
+                None => "this cluster has no StorageClass at all".to_string(),
+            };
+            line.warnings.push(format!(
+                "StorageClass `{class}` does not exist in this cluster: the claim would stay Pending; {hint}"
+            ));
+        }
+    }
 }
 
 /// Sets each line's action from the live cluster: one paginated list per
@@ -807,6 +895,7 @@ mod tests {
             diff: Vec::new(),
             result: None,
             hooks: Vec::new(),
+            warnings: Vec::new(),
             message: None,
             object,
             tier: 0,
@@ -886,6 +975,7 @@ mod tests {
             action,
             result,
             hooks: Vec::new(),
+            warnings: Vec::new(),
             ..line(Value::Null)
         };
         let mut plan = vec![

@@ -22,6 +22,7 @@ use std::time::Duration;
 use frontend::model::{ExecHook, RestoreHookResource, RestoreSpec};
 use serde_json::{Value, json};
 
+use super::items::{template, template_mut};
 use crate::backup::hooks::{self as backup_hooks, BadAnnotation, Hook, OnError, Ran, When, bad};
 use crate::selection::hooks::{HookRuleError, selector};
 
@@ -40,30 +41,6 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(300);
 pub const DEFAULT_EXEC_TIMEOUT: Duration = Duration::from_secs(30);
 /// The init container's name when the annotations give none (Velero's).
 const DEFAULT_INIT_NAME: &str = "restore-hook";
-
-/// Where the pod template sits in an object of this group-resource
-/// (`Some(&[])`: the object is a pod).
-fn template_path(group_resource: &str) -> Option<&'static [&'static str]> {
-    match group_resource {
-        "pods" => Some(&[]),
-        "deployments.apps" | "statefulsets.apps" | "daemonsets.apps" | "replicasets.apps"
-        | "jobs.batch" => Some(&["spec", "template"]),
-        "cronjobs.batch" => Some(&["spec", "jobTemplate", "spec", "template"]),
-        _ => None,
-    }
-}
-
-fn template<'a>(obj: &'a Value, group_resource: &str) -> Option<&'a Value> {
-    template_path(group_resource)?
-        .iter()
-        .try_fold(obj, |v, k| v.get(*k))
-}
-
-fn template_mut<'a>(obj: &'a mut Value, group_resource: &str) -> Option<&'a mut Value> {
-    template_path(group_resource)?
-        .iter()
-        .try_fold(obj, |v, k| v.get_mut(*k))
-}
 
 /// One command to run in a restored pod.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! The pure part of a restore: which backed-up objects to bring back, in
 //! what order, rewritten how. No cluster, storage or database here.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
@@ -250,7 +250,10 @@ pub fn rewrite_object(
                 if let Some(s) = obj["spec"].as_object_mut() {
                     s.remove("volumeName");
                 }
-                if let Some(a) = obj["metadata"]["annotations"].as_object_mut() {
+                if let Some(a) = obj
+                    .pointer_mut("/metadata/annotations")
+                    .and_then(Value::as_object_mut)
+                {
                     for k in [
                         "pv.kubernetes.io/bind-completed",
                         "pv.kubernetes.io/bound-by-controller",
@@ -275,13 +278,103 @@ pub fn rewrite_object(
         }
         _ => {}
     }
+    apply_mappings(&mut obj, gr, spec);
     // `kubectl.kubernetes.io/last-applied-configuration` (and Helm's and Argo
     // CD's annotations) stay: the user's next `kubectl apply` needs them to
     // prune. The revision is the Deployment controller's count and restarts.
-    if let Some(a) = obj["metadata"]["annotations"].as_object_mut() {
+    if let Some(a) = obj
+        .pointer_mut("/metadata/annotations")
+        .and_then(Value::as_object_mut)
+    {
         a.remove("deployment.kubernetes.io/revision");
     }
     obj
+}
+
+/// Where the pod template sits in an object of this group-resource
+/// (`Some(&[])`: the object is a pod).
+pub fn template_path(group_resource: &str) -> Option<&'static [&'static str]> {
+    match group_resource {
+        "pods" => Some(&[]),
+        "deployments.apps" | "statefulsets.apps" | "daemonsets.apps" | "replicasets.apps"
+        | "jobs.batch" => Some(&["spec", "template"]),
+        "cronjobs.batch" => Some(&["spec", "jobTemplate", "spec", "template"]),
+        _ => None,
+    }
+}
+
+pub fn template<'a>(obj: &'a Value, group_resource: &str) -> Option<&'a Value> {
+    template_path(group_resource)?
+        .iter()
+        .try_fold(obj, |v, k| v.get(*k))
+}
+
+pub fn template_mut<'a>(obj: &'a mut Value, group_resource: &str) -> Option<&'a mut Value> {
+    template_path(group_resource)?
+        .iter()
+        .try_fold(obj, |v, k| v.get_mut(*k))
+}
+
+/// An image under `mapping`: the longest prefix it starts with replaced;
+/// `None` when no prefix matches.
+pub fn map_image(image: &str, mapping: &BTreeMap<String, String>) -> Option<String> {
+    mapping
+        .iter()
+        .filter(|(from, _)| !from.is_empty() && image.starts_with(from.as_str()))
+        .max_by_key(|(from, _)| from.len())
+        .map(|(from, to)| format!("{to}{}", &image[from.len()..]))
+}
+
+/// The StorageClass at `class` (a field, if present) under `mapping`.
+fn map_class(class: Option<&mut Value>, mapping: &BTreeMap<String, String>) {
+    if let Some(class) = class
+        && let Some(to) = class.as_str().and_then(|c| mapping.get(c))
+    {
+        *class = json!(to);
+    }
+}
+
+/// The storage-class and image mappings of a restore to another cluster.
+fn apply_mappings(obj: &mut Value, gr: &str, spec: &RestoreSpec) {
+    let classes = &spec.storage_class_mapping;
+    if !classes.is_empty() {
+        match gr {
+            gr::PERSISTENT_VOLUME_CLAIMS | gr::PERSISTENT_VOLUMES => {
+                map_class(obj.pointer_mut("/spec/storageClassName"), classes);
+                // The beta annotation older manifests still carry.
+                map_class(
+                    obj.pointer_mut(
+                        "/metadata/annotations/volume.beta.kubernetes.io~1storage-class",
+                    ),
+                    classes,
+                );
+            }
+            "statefulsets.apps" => {
+                let templates = obj
+                    .pointer_mut("/spec/volumeClaimTemplates")
+                    .and_then(Value::as_array_mut);
+                for t in templates.into_iter().flatten() {
+                    map_class(t.pointer_mut("/spec/storageClassName"), classes);
+                }
+            }
+            _ => {}
+        }
+    }
+    if !spec.image_mapping.is_empty()
+        && let Some(spec_of_pod) = template_mut(obj, gr).and_then(|t| t.get_mut("spec"))
+    {
+        for key in ["containers", "initContainers", "ephemeralContainers"] {
+            let containers = spec_of_pod.get_mut(key).and_then(Value::as_array_mut);
+            for c in containers.into_iter().flatten() {
+                if let Some(to) = c["image"]
+                    .as_str()
+                    .and_then(|i| map_image(i, &spec.image_mapping))
+                {
+                    c["image"] = json!(to);
+                }
+            }
+        }
+    }
 }
 
 /// Fields that differ between a wanted object (already rewritten) and the
@@ -359,6 +452,109 @@ mod tests {
             namespace_mapping: BTreeMap::from([("shop".into(), "shop-copy".into())]),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn storage_classes_and_image_prefixes_are_mapped_for_another_cluster() {
+        let spec = RestoreSpec {
+            storage_class_mapping: BTreeMap::from([("gp2".into(), "standard".into())]),
+            image_mapping: BTreeMap::from([
+                ("old.example/".into(), "registry.local/".into()),
+                (
+                    "old.example/team/".into(),
+                    "registry.local/mirror/team/".into(),
+                ),
+                ("docker.io/library/".into(), String::new()),
+            ]),
+            ..spec()
+        };
+        let none = BTreeSet::new();
+        let claim = item(
+            "persistentvolumeclaims",
+            Some("shop"),
+            json!({"metadata": {"name": "data", "annotations": {"volume.beta.kubernetes.io/storage-class": "gp2"}},
+                   "spec": {"storageClassName": "gp2"}}),
+        );
+        let out = rewrite(&claim, &spec, &none, "r1");
+        assert_eq!(out["spec"]["storageClassName"], "standard");
+        assert_eq!(
+            out["metadata"]["annotations"]["volume.beta.kubernetes.io/storage-class"],
+            "standard"
+        );
+        // A class not in the mapping, and a claim with none, are left alone
+        // (no field is added).
+        let other = item(
+            "persistentvolumeclaims",
+            Some("shop"),
+            json!({"metadata": {"name": "fast"}, "spec": {"storageClassName": "fast"}}),
+        );
+        assert_eq!(
+            rewrite(&other, &spec, &none, "r1")["spec"]["storageClassName"],
+            "fast"
+        );
+        let bare = item(
+            "persistentvolumeclaims",
+            Some("shop"),
+            json!({"metadata": {"name": "d"}, "spec": {}}),
+        );
+        let out = rewrite(&bare, &spec, &none, "r1");
+        assert!(out["spec"].get("storageClassName").is_none(), "{out}");
+        assert!(out["metadata"].get("annotations").is_none(), "{out}");
+        let sts = item(
+            "statefulsets.apps",
+            Some("shop"),
+            json!({"metadata": {"name": "db"},
+                   "spec": {"volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"storageClassName": "gp2"}},
+                                                     {"metadata": {"name": "logs"}, "spec": {}}],
+                            "template": {"spec": {
+                                "containers": [{"name": "db", "image": "old.example/team/db:16"},
+                                               {"name": "side", "image": "old.example/tools:1"}],
+                                "initContainers": [{"name": "init", "image": "docker.io/library/busybox:1.36"}],
+                                "ephemeralContainers": [{"name": "debug", "image": "elsewhere.example/debug"}]}}}}),
+        );
+        let out = rewrite(&sts, &spec, &none, "r1");
+        assert_eq!(
+            out["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"],
+            "standard"
+        );
+        assert!(
+            out["spec"]["volumeClaimTemplates"][1]["spec"]
+                .get("storageClassName")
+                .is_none()
+        );
+        let pod = &out["spec"]["template"]["spec"];
+        // The longest prefix wins; a mapping to nothing strips the prefix.
+        assert_eq!(
+            pod["containers"][0]["image"],
+            "registry.local/mirror/team/db:16"
+        );
+        assert_eq!(pod["containers"][1]["image"], "registry.local/tools:1");
+        assert_eq!(pod["initContainers"][0]["image"], "busybox:1.36");
+        assert_eq!(
+            pod["ephemeralContainers"][0]["image"],
+            "elsewhere.example/debug"
+        );
+        // A CronJob's template, and a pod itself.
+        let cron = item(
+            "cronjobs.batch",
+            Some("shop"),
+            json!({"metadata": {"name": "report"},
+                   "spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": [{"name": "r", "image": "old.example/report"}]}}}}}}),
+        );
+        let out = rewrite(&cron, &spec, &none, "r1");
+        assert_eq!(
+            out["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["image"],
+            "registry.local/report"
+        );
+        let bare_pod = item(
+            "pods",
+            Some("shop"),
+            json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "old.example/x"}]}}),
+        );
+        assert_eq!(
+            rewrite(&bare_pod, &spec, &none, "r1")["spec"]["containers"][0]["image"],
+            "registry.local/x"
+        );
     }
 
     #[test]

@@ -75,6 +75,32 @@ impl RestoreSpecExt for RestoreSpec {
                 ));
             }
         }
+        // StorageClass names are DNS subdomains.
+        let subdomain = |n: &str| n.len() <= 253 && n.split('.').all(dns_label);
+        for (from, to) in &self.storage_class_mapping {
+            if !subdomain(from) || !subdomain(to) {
+                return Err(err(
+                    "storageClassMapping",
+                    format!("`{from}: {to}`: both sides must be StorageClass names"),
+                ));
+            }
+        }
+        for (from, to) in &self.image_mapping {
+            if from.trim().is_empty() || from.chars().any(char::is_whitespace) {
+                return Err(err(
+                    "imageMapping",
+                    format!(
+                        "`{from}: {to}`: the prefix to replace must be a non-empty image prefix"
+                    ),
+                ));
+            }
+            if to.chars().any(char::is_whitespace) {
+                return Err(err(
+                    "imageMapping",
+                    format!("`{from}: {to}`: the replacement must hold no spaces"),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -116,16 +142,30 @@ impl RestoreSpecExt for RestoreSpec {
 /// Namespace in the backup → namespace restored into.
 pub type NamespaceMapping = BTreeMap<String, String>;
 
+/// `old` → `new`: a StorageClass or image mapping.
+pub type Mapping = BTreeMap<String, String>;
+
 /// Parses `a:b,c:d` (the CLI's `--namespace-mapping`).
 pub fn parse_mapping(pairs: &[String]) -> Result<NamespaceMapping, SpecError> {
+    parse_pairs(pairs, ':', "namespaceMapping")
+}
+
+/// `old<sep>new` pairs, comma-separated or repeated (the CLI's mappings:
+/// `gp2:standard` for StorageClasses, `old.example/=new.example/` for
+/// images, whose references hold colons).
+pub fn parse_pairs(
+    pairs: &[String],
+    sep: char,
+    field: &str,
+) -> Result<Mapping, SpecError> {
     pairs
         .iter()
         .flat_map(|p| p.split(','))
         .filter(|p| !p.is_empty())
         .map(|p| {
-            p.split_once(':')
+            p.split_once(sep)
                 .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
-                .ok_or_else(|| err("namespaceMapping", format!("`{p}` is not old:new")))
+                .ok_or_else(|| err(field, format!("`{p}` is not old{sep}new")))
         })
         .collect()
 }
