@@ -1238,3 +1238,59 @@ async fn storage_class_and_image_mappings_fit_a_backup_to_another_cluster() {
         "not in the mapping"
     );
 }
+
+/// One object out of a backup: `includedNames` restores exactly the named
+/// ConfigMap (into a mapped namespace, which the restore makes), and
+/// nothing else of `shop`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn included_names_restore_one_object_and_nothing_else() {
+    let env = env().await;
+    back_up(&env, "shop-1", &["shop"]).await;
+    let (phase, plan) = restore_with(
+        &env,
+        "one",
+        RestoreSpec {
+            backup_name: "shop-1".into(),
+            included_names: vec!["configmap/shop/web-config".into()],
+            namespace_mapping: [("shop".to_string(), "surgery".to_string())].into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(phase, "Completed", "{plan:#}");
+    let written: Vec<String> = plan["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["action"] != "excluded")
+        .map(|i| {
+            format!(
+                "{}/{}",
+                i["groupResource"].as_str().unwrap(),
+                i["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(written, ["configmaps/web-config"], "{plan:#}");
+    let web = plan_item(&plan, "deployments.apps", Some("surgery"), "web");
+    assert_eq!(web["reason"], "not among includedNames");
+    let maps: Api<ConfigMap> = Api::namespaced(env.client.clone(), "surgery");
+    let restored = maps.get("web-config").await.unwrap();
+    assert_eq!(
+        restored
+            .data
+            .unwrap_or_default()
+            .get("CURRENCY")
+            .map(String::as_str),
+        Some("EUR")
+    );
+    let deployments: Api<Deployment> = Api::namespaced(env.client.clone(), "surgery");
+    assert!(
+        deployments
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}

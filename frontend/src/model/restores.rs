@@ -30,6 +30,11 @@ pub struct RestoreSpec {
     pub included_resources: Vec<String>,
     pub excluded_resources: Vec<String>,
     pub label_selector: Option<String>,
+    /// Only these objects (with the other filters): `kind/name` for
+    /// cluster-scoped ones and `kind/namespace/name` for namespaced ones;
+    /// the kind as `Deployment`, `deployments` or `deployments.apps`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub included_names: Vec<String>,
     /// `old` → `new`.
     pub namespace_mapping: BTreeMap<String, String>,
     pub existing_resource_policy: ExistingResourcePolicy,

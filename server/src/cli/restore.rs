@@ -31,6 +31,10 @@ pub enum RestoreCommand {
         at: Option<String>,
         #[command(flatten)]
         filters: Filters,
+        /// Only these objects: kind/name or kind/namespace/name
+        /// (deployment/shop/web), comma-separated.
+        #[arg(long, value_delimiter = ',')]
+        include_names: Vec<String>,
         /// old:new, several allowed (comma-separated or repeated).
         #[arg(long)]
         namespace_mapping: Vec<String>,
@@ -82,6 +86,7 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
             from_schedule,
             at,
             filters,
+            include_names,
             namespace_mapping,
             storage_class_mapping,
             image_mapping,
@@ -108,6 +113,7 @@ pub async fn run_restore(server: &str, command: RestoreCommand) -> Result<()> {
                 ("backupName", json!(from_backup.unwrap_or_default())),
                 ("fromSchedule", json!(from_schedule)),
                 ("at", json!(at)),
+                ("includedNames", json!(include_names)),
                 ("namespaceMapping", json!(mapping)),
                 ("storageClassMapping", json!(classes)),
                 ("imageMapping", json!(images)),

@@ -676,9 +676,11 @@ pub async fn apply(
             .filter(|p| matches!(p.action, Action::Create | Action::Update | Action::Unknown))
             .filter_map(|p| p.namespace.clone())
             .collect();
+        // A namespace the plan leaves out (not among `includedNames`, say)
+        // is not carried: it is made bare when its objects need it.
         let carried: BTreeSet<String> = plan
             .iter()
-            .filter(|p| p.group_resource == gr::NAMESPACES)
+            .filter(|p| p.group_resource == gr::NAMESPACES && p.action != Action::Excluded)
             .map(|p| p.name.clone())
             .collect();
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &ar);

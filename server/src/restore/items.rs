@@ -51,6 +51,9 @@ pub fn excluded_reason(
     {
         return Some("excluded by the label selector".into());
     }
+    if !spec.included_names.is_empty() && !spec.included_names.iter().any(|n| names(n, item)) {
+        return Some("not among includedNames".into());
+    }
     if let Some(why) = left_to_the_cluster(gr, &item.name, &item.object) {
         return Some(why);
     }
@@ -66,6 +69,26 @@ pub fn excluded_reason(
         }
     }
     None
+}
+
+/// Whether `name` (`kind/name` or `kind/namespace/name`) names the item.
+/// The kind is the object's `kind` (`Deployment`), its resource
+/// (`deployments`) or its group-resource (`deployments.apps`), in any case.
+pub fn names(name: &str, item: &Item) -> bool {
+    let parts: Vec<&str> = name.split('/').collect();
+    let (kind, namespace, object) = match parts.as_slice() {
+        [kind, object] => (*kind, None, *object),
+        [kind, namespace, object] => (*kind, Some(*namespace), *object),
+        _ => return false,
+    };
+    let gr = item.group_resource.as_str();
+    let resource = gr.split('.').next().unwrap_or(gr);
+    let kind_ok = kind.eq_ignore_ascii_case(gr)
+        || kind.eq_ignore_ascii_case(resource)
+        || item.object["kind"]
+            .as_str()
+            .is_some_and(|k| k.eq_ignore_ascii_case(kind));
+    kind_ok && object == item.name && namespace == item.namespace.as_deref()
 }
 
 /// Restore order: lower tiers first. Custom resources and anything unknown come last.
@@ -452,6 +475,52 @@ mod tests {
             namespace_mapping: BTreeMap::from([("shop".into(), "shop-copy".into())]),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn included_names_name_objects_by_kind_resource_or_group_resource() {
+        let web = item(
+            "deployments.apps",
+            Some("shop"),
+            json!({"kind": "Deployment", "metadata": {"name": "web"}}),
+        );
+        for name in [
+            "Deployment/shop/web",
+            "deployments/shop/web",
+            "deployments.apps/shop/web",
+        ] {
+            assert!(names(name, &web), "{name}");
+        }
+        for name in [
+            "deployment/web",
+            "deployments.apps/blog/web",
+            "service/shop/web",
+            "deployment/shop/we",
+            "shop/web/x/y",
+        ] {
+            assert!(!names(name, &web), "{name}");
+        }
+        let role = item(
+            "clusterroles.rbac.authorization.k8s.io",
+            None,
+            json!({"kind": "ClusterRole", "metadata": {"name": "viewer"}}),
+        );
+        assert!(names("clusterrole/viewer", &role));
+        let only = RestoreSpec {
+            included_names: vec!["deployment/shop/web".into()],
+            ..spec()
+        };
+        let none = BTreeSet::new();
+        assert_eq!(excluded_reason(&web, &only, &none), None);
+        let other = item(
+            "deployments.apps",
+            Some("shop"),
+            json!({"kind": "Deployment", "metadata": {"name": "api"}}),
+        );
+        assert_eq!(
+            excluded_reason(&other, &only, &none).as_deref(),
+            Some("not among includedNames")
+        );
     }
 
     #[test]

@@ -75,6 +75,15 @@ impl RestoreSpecExt for RestoreSpec {
                 ));
             }
         }
+        for name in &self.included_names {
+            let parts: Vec<&str> = name.split('/').collect();
+            if !(2..=3).contains(&parts.len()) || parts.iter().any(|p| p.trim().is_empty()) {
+                return Err(err(
+                    "includedNames",
+                    format!("`{name}` is neither kind/name nor kind/namespace/name"),
+                ));
+            }
+        }
         // StorageClass names are DNS subdomains.
         let subdomain = |n: &str| n.len() <= 253 && n.split('.').all(dns_label);
         for (from, to) in &self.storage_class_mapping {
@@ -153,11 +162,7 @@ pub fn parse_mapping(pairs: &[String]) -> Result<NamespaceMapping, SpecError> {
 /// `old<sep>new` pairs, comma-separated or repeated (the CLI's mappings:
 /// `gp2:standard` for StorageClasses, `old.example/=new.example/` for
 /// images, whose references hold colons).
-pub fn parse_pairs(
-    pairs: &[String],
-    sep: char,
-    field: &str,
-) -> Result<Mapping, SpecError> {
+pub fn parse_pairs(pairs: &[String], sep: char, field: &str) -> Result<Mapping, SpecError> {
     pairs
         .iter()
         .flat_map(|p| p.split(','))
