@@ -53,7 +53,7 @@ async function main() {
   };
   // The wizard, from its namespaces step: `ns` restored as `mapped`, then the plan.
   const planRestore = async (ns, mapped) => {
-    await page.getByRole('button', { name: 'Show its namespaces' }).click();
+    // The chosen backup's namespaces load by themselves.
     await page.locator(`input[name="namespace"][value="${ns}"]`).check({ timeout: WAIT });
     await page.locator(`input[name="map-${ns}"]`).fill(mapped);
     await page.getByRole('button', { name: 'Show the plan' }).click();
@@ -168,6 +168,9 @@ async function main() {
       await page.getByText(/^deployments\.apps \(\d+\)$/).click();
       await page.getByRole('button', { name: 'web', exact: true }).click();
       await page.locator('.object pre').filter({ hasText: '"kind": "Deployment"' }).waitFor({ timeout: WAIT });
+      // Surgery starts here: the wizard for exactly this object.
+      const one = await page.getByRole('link', { name: 'Restore this object…' }).getAttribute('href');
+      if (one !== '/restore?backup=ui-shop-1&object=deployments.apps/shop/web') throw new Error(`restore this object links to ${one}`);
       // Encrypted and signed; Verify reads it all back and records the outcome.
       await page.locator('[data-fact="encryption"]').filter({ hasText: /^age \(X25519\), key age1/ }).waitFor({ timeout: WAIT });
       await page.locator('[data-fact="signed"]').filter({ hasText: 'HMAC-SHA-256' }).waitFor({ timeout: WAIT });
@@ -351,6 +354,16 @@ async function main() {
       await lines.filter({ hasText: 'data-copy/data-postgres-0' }).filter({ hasText: /\d+(\.\d)? (B|KiB|MiB|GiB) in \d+ files/ }).waitFor({ timeout: WAIT });
       if (await lines.count() !== 2) throw new Error(`the plan lists ${await lines.count()} volumes, not 2`);
       await shot('restore-volumes-plan');
+      // One object, from the contents browser: the plan creates it alone.
+      await page.goto(`${base}/restore?backup=ui-shop-1&object=deployments.apps/shop/web`);
+      await hydrated();
+      await page.locator('[data-object="deployments.apps/shop/web"]').waitFor({ timeout: WAIT });
+      await planRestore('shop', 'shop-one');
+      await page.locator('.plan .counts li').filter({ hasText: /^1 to create$/ }).waitFor({ timeout: WAIT });
+      // A mapping that does not read is said before anything is asked.
+      await page.locator('input[name="storage-class-mapping"]').fill('standard');
+      await page.getByRole('button', { name: 'Show the plan' }).click();
+      await page.locator('p.status').filter({ hasText: 'StorageClass mapping: `standard` is not old:new' }).waitFor({ timeout: WAIT });
       // The pods come back in the mapped namespace, seen live on its page.
       await page.goto(`${base}/namespaces/shop-restored`);
       await hydrated();

@@ -183,6 +183,7 @@ pub(super) fn backup(page: RwSignal<PageData>) -> impl IntoView {
                     Err(e) => return e,
                 };
                 let open = open.clone();
+                let backup = name.clone();
                 view! {
                     <div class="browser">
                         <ul class="tree" aria-label="Resources in this backup">
@@ -207,7 +208,13 @@ pub(super) fn backup(page: RwSignal<PageData>) -> impl IntoView {
                         </ul>
                         <div class="object" aria-live="polite">
                             {move || match shown.get() {
-                                Some((path, body)) => view! { <h3><code>{path}</code></h3><pre>{body}</pre> }.into_any(),
+                                Some((path, body)) => {
+                                    // Surgery: this object alone, through the wizard's plan.
+                                    let restore = object_of(&path).map(|object| view! {
+                                        <a class="button" href=format!("/restore?backup={backup}&object={object}")>"Restore this object…"</a>
+                                    });
+                                    view! { <h3><code>{path}</code></h3>{restore}<pre>{body}</pre> }.into_any()
+                                }
                                 None => view! { <p class="empty">"Choose an object to see it as stored (Secret values are redacted)."</p> }.into_any(),
                             }}
                         </div>
@@ -216,6 +223,17 @@ pub(super) fn backup(page: RwSignal<PageData>) -> impl IntoView {
                 .into_any()
             }}
         </section>
+    }
+}
+
+/// A contents path (`resources/deployments.apps/namespaces/shop/web.json`)
+/// as a restore's `includedNames` entry (`deployments.apps/shop/web`).
+fn object_of(path: &str) -> Option<String> {
+    let inner = path.strip_prefix("resources/")?.strip_suffix(".json")?;
+    match inner.split('/').collect::<Vec<_>>().as_slice() {
+        [resource, "cluster", name] => Some(format!("{resource}/{name}")),
+        [resource, "namespaces", ns, name] => Some(format!("{resource}/{ns}/{name}")),
+        _ => None,
     }
 }
 

@@ -43,15 +43,28 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
         Some(_) => query(page, "namespace").into_iter().collect(),
         None => Vec::<String>::new(),
     });
+    // One object of the backup (its contents' "Restore this object…"):
+    // `kind/namespace/name` or `kind/name`.
+    let object = StoredValue::new(query(page, "object"));
+    let object_namespace = object.get_value().and_then(|o| {
+        o.split('/')
+            .nth(1)
+            .filter(|_| o.split('/').count() == 3)
+            .map(str::to_string)
+    });
     let chosen = RwSignal::new(
         query(page, "namespace")
             .into_iter()
+            .chain(object_namespace)
             .collect::<Vec<String>>(),
     );
     let mapping = RwSignal::new(std::collections::BTreeMap::<String, String>::new());
     let policy = RwSignal::new("skip".to_string());
     let allow_partial = RwSignal::new(false);
     let resources = RwSignal::new(String::new());
+    // Another cluster: `gp2:standard, …` and `old.example/=registry.local/, …`.
+    let classes = RwSignal::new(String::new());
+    let images = RwSignal::new(String::new());
     let plan = RwSignal::new(None::<RestoreView>);
     let run = RwSignal::new(None::<RestoreView>);
     let status = RwSignal::new(String::new());
@@ -78,7 +91,16 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
             }
         });
     };
-    let spec = move |dry_run: bool| {
+    // A backup named in the address (its page's "Restore…"): its
+    // namespaces load at once, as they do when one is chosen below.
+    if point_in_time.is_none() {
+        load_namespaces();
+    }
+    let spec = move |dry_run: bool| -> Result<CreateRestore, String> {
+        let storage_class_mapping = pairs(&classes.get_untracked(), ':')
+            .map_err(|e| format!("StorageClass mapping: {e}"))?;
+        let image_mapping =
+            pairs(&images.get_untracked(), '=').map_err(|e| format!("Image mapping: {e}"))?;
         let namespace_mapping = mapping
             .get_untracked()
             .into_iter()
@@ -101,13 +123,16 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
             "update" => ExistingResourcePolicy::Update,
             _ => ExistingResourcePolicy::Skip,
         };
-        CreateRestore {
+        Ok(CreateRestore {
             name: None,
             spec: RestoreSpec {
                 backup_name,
                 from_schedule,
                 at,
                 included_namespaces: chosen.get_untracked(),
+                included_names: object.get_value().into_iter().collect(),
+                storage_class_mapping,
+                image_mapping,
                 included_resources,
                 namespace_mapping,
                 existing_resource_policy,
@@ -115,7 +140,7 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
                 allow_partial: allow_partial.get_untracked(),
                 ..Default::default()
             },
-        }
+        })
     };
     // Polls a restore until it leaves New/InProgress, showing it as it goes.
     let follow = move |name: String, into: RwSignal<Option<RestoreView>>| async move {
@@ -144,8 +169,12 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
     let make_plan = move |_| {
         status.set("Planning…".into());
         run.set(None);
+        let body = match spec(true) {
+            Ok(body) => body,
+            Err(e) => return status.set(e),
+        };
         api::spawn(async move {
-            match api::call::<RestoreView>("POST", "/api/v1/restores", Some(&spec(true))).await {
+            match api::call::<RestoreView>("POST", "/api/v1/restores", Some(&body)).await {
                 Ok(v) => {
                     status.set(String::new());
                     follow(v.name, plan).await;
@@ -156,8 +185,12 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
     };
     let start = move |_| {
         status.set("Restoring…".into());
+        let body = match spec(false) {
+            Ok(body) => body,
+            Err(e) => return status.set(e),
+        };
         api::spawn(async move {
-            match api::call::<RestoreView>("POST", "/api/v1/restores", Some(&spec(false))).await {
+            match api::call::<RestoreView>("POST", "/api/v1/restores", Some(&body)).await {
                 Ok(v) => {
                     status.set(String::new());
                     follow(v.name, run).await;
@@ -195,14 +228,16 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
                         }).collect_view()}
                     </select>
                 </label>
-                <button type="button" on:click=move |_| load_namespaces()>"Show its namespaces"</button>
             </li>
             <li>
                 <h2>"2. Namespaces, resources, mapping and conflicts"</h2>
+                {object.get_value().map(|o| view! {
+                    <p class="note" data-object=o.clone()>"Only this object: " <code>{o.clone()}</code> " (and, for a claim, its volume data). Map its namespace below to restore it next to the original."</p>
+                })}
                 {move || {
                     let ns = available.get();
                     if ns.is_empty() {
-                        return view! { <p class="empty">"Choose a backup, then “Show its namespaces”."</p> }.into_any();
+                        return view! { <p class="empty">"Choose a backup: its namespaces show here."</p> }.into_any();
                     }
                     ns.into_iter().map(|n| {
                         let (n1, n2, n3) = (n.clone(), n.clone(), n.clone());
@@ -221,6 +256,15 @@ pub(super) fn restore(page: RwSignal<PageData>) -> impl IntoView {
                 <label>"Only these resources (comma-separated, e.g. deployments.apps,configmaps; empty for all) "
                     <input name="resources" prop:value=move || resources.get() on:input=move |ev| resources.set(event_target_value(&ev)) />
                 </label>
+                <fieldset class="another-cluster">
+                    <legend>"Into another cluster"</legend>
+                    <label>"StorageClass mapping (old:new, comma-separated, e.g. gp2:standard) "
+                        <input name="storage-class-mapping" prop:value=move || classes.get() on:input=move |ev| classes.set(event_target_value(&ev)) />
+                    </label>
+                    <label>"Image mapping (old=new prefixes, comma-separated, e.g. old.example/=registry.local/) "
+                        <input name="image-mapping" prop:value=move || images.get() on:input=move |ev| images.set(event_target_value(&ev)) />
+                    </label>
+                </fieldset>
                 <label>"If an object already exists "
                     <select name="policy" on:change=move |ev| policy.set(event_target_value(&ev))>
                         <option value="skip">"skip it (keep what is there)"</option>
@@ -383,6 +427,20 @@ fn point_in_time_view(p: &PointInTime) -> impl IntoView + use<> {
             }}
         </section>
     }
+}
+
+/// `a:b, c:d` (with `sep`) as a mapping; the error names the pair that is
+/// not one.
+fn pairs(text: &str, sep: char) -> Result<std::collections::BTreeMap<String, String>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            p.split_once(sep)
+                .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+                .ok_or_else(|| format!("`{p}` is not old{sep}new"))
+        })
+        .collect()
 }
 
 /// A running or finished restore: counts, then every item it creates or
