@@ -431,7 +431,10 @@ pub async fn run_post(
     let pods = match found {
         Some(pods) => pods,
         None => {
-            let message = format!("post-restore hooks not run: {last}");
+            let message = format!(
+                "post-restore hooks not run: {last}; see the pods' events (`kubectl describe pod`) \
+                 and raise the hook's wait-timeout if they only start slowly"
+            );
             if hooks.iter().any(|h| h.hook.on_error == OnError::Fail) {
                 out.failure = Some(message);
             } else {
